@@ -1,0 +1,143 @@
+# llmproxy - plain make. `make` builds ./llmproxy; `make run` starts it;
+# `make check` runs every test; see README.md for the rest.
+.POSIX:
+
+CC      = cc
+CFLAGS  = -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS = -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+LDFLAGS =
+BEARSSL_LIBS = -lbearssl
+CHECK_LIBS = -lcheck -lsubunit -lm -lrt -lpthread
+PREFIX  = /usr/local
+
+# make check SAN=1: everything under ASan+UBSan, built in build-san/
+SAN =
+SANFLAGS_1 = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+TFLAGS  = -O1 -g $(SANFLAGS_$(SAN))
+O       = build$(SAN:1=-san)
+
+CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
+            convert_anthropic.c convert_gemini.c
+CORE_HDRS = json.h sse.h convert.h convert_int.h
+SRV_SRCS  = proxy.c http.c auth.c config.c tls.c
+SRV_HDRS  = http.h auth.h config.h tls.h proxy.h
+SRCS = $(CORE_SRCS) $(SRV_SRCS)
+HDRS = $(CORE_HDRS) $(SRV_HDRS)
+LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
+
+TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
+        $(O)/test_auth $(O)/test_config
+
+all: llmproxy
+
+llmproxy: $(SRCS) $(HDRS)
+	@sh scripts/deps.sh build
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(SRCS) $(LDFLAGS) $(BEARSSL_LIBS)
+
+run: llmproxy
+	./llmproxy $(RUNFLAGS)
+
+# ---------------------------------------------------------------- tests
+$(O)/.dir:
+	mkdir -p $(O)
+	touch $@
+
+$(O)/llmproxy: $(SRCS) $(HDRS) $(O)/.dir
+	@sh scripts/deps.sh build
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -o $@ $(SRCS) $(BEARSSL_LIBS)
+
+$(O)/mock_upstream: tests/mock_upstream.c $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/mock_upstream.c json.c sse.c $(BEARSSL_LIBS)
+
+$(O)/test_json: tests/test_json.c tests/testutil.h json.c json.h $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_json.c json.c $(CHECK_LIBS)
+$(O)/test_http: tests/test_http.c tests/testutil.h http.c http.h $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_http.c http.c $(CHECK_LIBS)
+$(O)/test_sse: tests/test_sse.c tests/testutil.h sse.c sse.h $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_sse.c sse.c $(CHECK_LIBS)
+$(O)/test_convert: tests/test_convert.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_convert.c $(CORE_SRCS) $(CHECK_LIBS)
+$(O)/test_auth: tests/test_auth.c auth.c auth.h $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_auth.c auth.c $(CHECK_LIBS) $(BEARSSL_LIBS)
+$(O)/test_config: tests/test_config.c config.c config.h auth.c json.c $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_config.c config.c auth.c json.c convert.c convert_chat.c convert_responses.c convert_anthropic.c convert_gemini.c sse.c $(CHECK_LIBS) $(BEARSSL_LIBS)
+$(O)/test_integration: tests/test_integration.c tests/testutil.h $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_integration.c $(CHECK_LIBS)
+
+unit: $(TESTS)
+	@for t in $(TESTS); do echo "== $$t"; ./$$t || exit 1; done
+
+integration: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration
+	LLMPROXY_BIN=$(O)/llmproxy MOCK_BIN=$(O)/mock_upstream ./$(O)/test_integration
+
+check: unit integration
+
+# valgrind over the integration run: the proxy runs under memcheck
+valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration
+	@sh scripts/deps.sh valgrind
+	LLMPROXY_BIN=$(O)/llmproxy MOCK_BIN=$(O)/mock_upstream \
+	LLMPROXY_WRAP="valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 -q" \
+	./$(O)/test_integration
+
+# ---------------------------------------------------------------- fuzz
+FUZZ = build-fuzz/fuzz_json build-fuzz/fuzz_http build-fuzz/fuzz_sse build-fuzz/fuzz_convert
+FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined
+FUZZ_SECONDS = 60
+fuzz: $(FUZZ)
+build-fuzz/fuzz_json: tests/fuzz_json.c json.c json.h
+	@sh scripts/deps.sh fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_json.c json.c
+build-fuzz/fuzz_http: tests/fuzz_http.c http.c http.h
+	@sh scripts/deps.sh fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_http.c http.c
+build-fuzz/fuzz_sse: tests/fuzz_sse.c sse.c sse.h
+	@sh scripts/deps.sh fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_sse.c sse.c
+build-fuzz/fuzz_convert: tests/fuzz_convert.c $(CORE_SRCS) $(CORE_HDRS)
+	@sh scripts/deps.sh fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_convert.c $(CORE_SRCS)
+fuzz-run: $(FUZZ)
+	@for f in $(FUZZ); do echo "== $$f ($(FUZZ_SECONDS)s)"; \
+	  mkdir -p $$f.corpus; \
+	  ./$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $$f.corpus tests/corpus/`basename $$f` 2>&1 | tail -3 || exit 1; done
+
+# ---------------------------------------------------------------- e2e / bench
+e2e: $(O)/llmproxy $(O)/mock_upstream
+	@sh scripts/deps.sh e2e
+	cd tests/e2e && npm install --no-audit --no-fund --loglevel=error
+	LLMPROXY_BIN=$(O)/llmproxy MOCK_BIN=$(O)/mock_upstream node tests/e2e/run.mjs
+
+bench: llmproxy $(O)/mock_upstream build/loadgen
+	@sh scripts/deps.sh bench
+	sh tests/bench.sh
+build/loadgen: tests/loadgen.c build/.dir
+	$(CC) $(CPPFLAGS) -std=c11 -O2 -Wall -Wextra -o $@ tests/loadgen.c
+
+# ---------------------------------------------------------------- static
+# Fully static binary with musl and a BearSSL built from source
+# (BEARSSL_SRC=dir, or the Debian source package fetched by the script).
+BEARSSL_SRC =
+static:
+	@sh scripts/deps.sh static
+	sh scripts/static.sh "$(BEARSSL_SRC)"
+
+install: llmproxy
+	mkdir -p $(DESTDIR)$(PREFIX)/bin
+	cp llmproxy $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build build-san build-fuzz build-static llmproxy llmproxy-static
+
+.PHONY: all run unit integration check valgrind fuzz fuzz-run e2e bench static install clean

@@ -1,0 +1,381 @@
+/*
+ * convert.h - the conversion core: one internal representation (IR) for LLM
+ * requests, responses and stream events, with a decoder into it and an
+ * encoder out of it for each of the four wire formats.
+ *
+ *   PX_FMT_CHAT       OpenAI Chat Completions  (POST /v1/chat/completions)
+ *   PX_FMT_RESPONSES  OpenAI Responses         (POST /v1/responses)
+ *   PX_FMT_ANTHROPIC  Anthropic Messages       (POST /v1/messages)
+ *   PX_FMT_GEMINI     Gemini generateContent   (models/{m}:generateContent)
+ *
+ * N formats need 2N codecs, not N*N translators. Everything here is I/O-free:
+ * bytes in, IR or bytes out. All memory comes from a caller-owned
+ * px_arena (see json.h); strings in the IR are borrowed views (struct
+ * px_str) into the request body or the arena, valid while both live.
+ *
+ * To vendor: json.c json.h sse.c sse.h convert.c convert.h convert_*.c
+ * convert_int.h. No server code is needed.
+ */
+#ifndef PX_CONVERT_H
+#define PX_CONVERT_H
+
+#include <stddef.h>
+#include "json.h"
+#include "sse.h"
+
+#ifndef PX_DEFAULT_MAX_TOKENS
+#define PX_DEFAULT_MAX_TOKENS 32000   /* Anthropic needs max_tokens; used when
+                                         the client sent none */
+#endif
+#ifndef PX_STREAM_ARGS_MAX
+#define PX_STREAM_ARGS_MAX (4u << 20) /* tool-call argument text buffered per
+                                         stream when a target needs whole
+                                         arguments (Gemini) */
+#endif
+
+enum px_fmt {
+	PX_FMT_CHAT = 0,
+	PX_FMT_RESPONSES,
+	PX_FMT_ANTHROPIC,
+	PX_FMT_GEMINI,
+	PX_FMT_COUNT
+};
+const char *px_fmt_name(enum px_fmt f);            /* "chat", "responses", ... */
+int px_fmt_parse(const char *s, size_t n, enum px_fmt *out);  /* 1 on success */
+
+struct px_str { const char *p; size_t n; };
+#define PX_STR_SET(s) ((s).n > 0)
+
+/* ------------------------------------------------------------------ IR */
+
+enum ir_part_type {
+	IR_TEXT,          /* text */
+	IR_IMAGE,         /* media_type + data (base64), or url */
+	IR_DOCUMENT,      /* pdf etc.: media_type + data, or url; name = filename */
+	IR_THINKING,      /* text = reasoning text; signature = opaque state */
+	IR_REDACTED,      /* redacted thinking; data = opaque payload */
+	IR_TOOL_CALL,     /* id, name, args (compact JSON object text) */
+	IR_TOOL_RESULT    /* id (call id), name (if known), content[], is_error */
+};
+
+struct ir_part {
+	enum ir_part_type type;
+	struct px_str text;
+	struct px_str media_type, data, url;
+	struct px_str id, name;
+	struct px_str args;           /* TOOL_CALL: JSON object text */
+	struct px_str signature;      /* THINKING: Anthropic signature, Responses
+	                                 encrypted_content, Gemini thoughtSignature;
+	                                 Gemini also puts it on TEXT/TOOL_CALL */
+	enum px_fmt sig_fmt;          /* which format produced signature/data: an
+	                                 encoder replays it only to that format */
+	struct px_str item_id;        /* Responses item id (rs_..., fc_...) */
+	struct ir_part *content;      /* TOOL_RESULT content parts (TEXT/IMAGE) */
+	size_t ncontent;
+	int is_error;                 /* TOOL_RESULT */
+	struct px_str cache_control;  /* raw JSON from Anthropic, or empty */
+};
+
+enum ir_role { IR_ROLE_SYSTEM, IR_ROLE_USER, IR_ROLE_ASSISTANT, IR_ROLE_TOOL };
+
+/*
+ * Canonical message list produced by every decoder:
+ * - leading system/developer text goes to ir_request.system, not here; a
+ *   system message later in the conversation stays as an IR_ROLE_SYSTEM
+ *   message (encoders decide how to place it);
+ * - tool results are IR_TOOL_RESULT parts of IR_ROLE_TOOL messages (one
+ *   message may hold several results, in order); user content that came in
+ *   the same Anthropic/Gemini user turn follows as a separate USER message;
+ * - assistant tool calls are IR_TOOL_CALL parts of ASSISTANT messages.
+ */
+struct ir_msg {
+	enum ir_role role;
+	struct ir_part *parts;
+	size_t nparts;
+};
+
+struct ir_tool {
+	struct px_str name, description;
+	struct px_str parameters;     /* raw JSON schema text, or empty */
+	int strict;                   /* -1 unset, 0, 1 */
+	struct px_str raw_type;       /* non-function tool: its "type" (web_search,
+	                                 ...), raw = whole tool JSON; empty for
+	                                 function tools */
+	struct px_str raw;
+};
+
+enum ir_tool_choice { IR_TC_UNSET, IR_TC_AUTO, IR_TC_NONE, IR_TC_REQUIRED,
+                      IR_TC_NAMED };
+
+enum ir_effort { IR_EFFORT_UNSET, IR_EFFORT_NONE, IR_EFFORT_MINIMAL,
+                 IR_EFFORT_LOW, IR_EFFORT_MEDIUM, IR_EFFORT_HIGH,
+                 IR_EFFORT_XHIGH };
+
+enum ir_rf { IR_RF_UNSET, IR_RF_TEXT, IR_RF_JSON_OBJECT, IR_RF_JSON_SCHEMA };
+
+/* A number as the client wrote it (raw) plus its value. */
+struct ir_num { int set; double v; struct px_str raw; };
+
+struct ir_request {
+	enum px_fmt fmt;              /* format it was decoded from */
+	struct px_str model;
+	int stream;
+	struct ir_part *system;       /* TEXT parts */
+	size_t nsystem;
+	struct ir_msg *msgs;
+	size_t nmsgs;
+	struct ir_tool *tools;
+	size_t ntools;
+	enum ir_tool_choice tool_choice;
+	struct px_str tool_choice_name;
+	int parallel_tool_calls;      /* -1 unset, 0, 1 */
+	long long max_tokens;         /* visible+reasoning output cap; -1 unset */
+	struct ir_num temperature, top_p, top_k;
+	struct ir_num presence_penalty, frequency_penalty, seed;
+	struct px_str *stop;
+	size_t nstop;
+	long long n;                  /* -1 unset */
+	struct px_str user;           /* user / metadata.user_id */
+	/* reasoning */
+	enum ir_effort effort;
+	long long thinking_budget;    /* -1 unset, 0 explicitly disabled */
+	int include_thoughts;         /* -1 unset */
+	/* streaming */
+	int include_usage;            /* chat stream_options.include_usage */
+	/* structured output */
+	enum ir_rf rf;
+	struct px_str rf_name, rf_schema; /* schema: raw JSON */
+	int rf_strict;                /* -1 unset */
+	/* Responses API state */
+	struct px_str previous_response_id;
+	int store;                    /* -1 unset */
+	/* Gemini streaming without alt=sse: JSON array body */
+	int gemini_array_stream;
+};
+
+enum ir_stop {
+	IR_STOP_UNSET = 0,
+	IR_STOP_END,            /* natural end */
+	IR_STOP_STOP_SEQUENCE,  /* stop_sequence holds which, if known */
+	IR_STOP_MAX_TOKENS,
+	IR_STOP_TOOL_USE,
+	IR_STOP_CONTENT_FILTER, /* refusal / SAFETY / RECITATION / prompt block */
+	IR_STOP_PAUSE,          /* Anthropic pause_turn */
+	IR_STOP_CONTEXT,        /* context window exceeded */
+	IR_STOP_MALFORMED       /* Gemini MALFORMED_FUNCTION_CALL and friends */
+};
+
+/*
+ * Token usage, normalised: `input` INCLUDES cached tokens (OpenAI/Gemini
+ * convention; Anthropic input_tokens is converted on decode and back on
+ * encode); `output` INCLUDES reasoning tokens. -1 = not reported.
+ */
+struct ir_usage {
+	long long input, output, cache_read, cache_write, reasoning;
+};
+void ir_usage_init(struct ir_usage *u);   /* all -1 */
+
+struct ir_response {
+	struct px_str id;             /* upstream id (re-prefixed by encoders) */
+	struct px_str model;
+	long long created;            /* unix seconds, 0 = now */
+	struct ir_part *parts;        /* assistant output, in order */
+	size_t nparts;
+	enum ir_stop stop;
+	struct px_str stop_sequence;
+	struct px_str native_stop;    /* upstream's own string, for logs */
+	struct ir_usage usage;
+};
+
+/*
+ * Error kinds, mapped to each format's type strings and HTTP statuses.
+ */
+enum ir_err_kind {
+	IR_ERR_INVALID = 0,     /* 400 */
+	IR_ERR_AUTH,            /* 401 */
+	IR_ERR_PERMISSION,      /* 403 */
+	IR_ERR_NOT_FOUND,       /* 404 */
+	IR_ERR_TOO_LARGE,       /* 413 */
+	IR_ERR_RATE_LIMIT,      /* 429 */
+	IR_ERR_SERVER,          /* 500 */
+	IR_ERR_BAD_GATEWAY,     /* 502 */
+	IR_ERR_UNAVAILABLE,     /* 503 */
+	IR_ERR_TIMEOUT,         /* 504 / 408 */
+	IR_ERR_OVERLOADED       /* 529 */
+};
+
+struct ir_error {
+	int status;                   /* HTTP status to send (client side) */
+	enum ir_err_kind kind;
+	struct px_str message;
+	struct px_str code;           /* upstream code string if any */
+	struct px_str param;
+};
+
+/* Errors from conversion itself (a 400 for the client, with a reason). */
+struct px_err {
+	int status;                   /* 400 unless said otherwise */
+	char msg[256];
+};
+
+/* ------------------------------------------------------- one-shot API */
+
+/*
+ * Decode a request body in format f. On failure returns -1 and fills *err
+ * (malformed JSON gives "invalid JSON at byte N: ..."). body is borrowed and
+ * MUST outlive req.
+ */
+int px_decode_request(enum px_fmt f, struct px_arena *a, const char *body,
+                      size_t n, struct ir_request *req, struct px_err *err);
+
+/*
+ * Encode req for an upstream of format f. `model` is the upstream model name
+ * (may differ from req->model after routing). Fails with a 400 reason when the
+ * request cannot be carried faithfully (e.g. n > 1 to Anthropic).
+ * For Gemini the model goes in the URL, not the body; see px_upstream_path().
+ */
+int px_encode_request(enum px_fmt f, const struct ir_request *req,
+                      struct px_str model, struct jw *out, struct px_err *err);
+
+/* Decode a non-streamed upstream response body of format f. */
+int px_decode_response(enum px_fmt f, struct px_arena *a, const char *body,
+                       size_t n, struct ir_response *resp, struct px_err *err);
+
+/*
+ * Encode resp for a client of format f. req is the client's decoded request
+ * (its model name is echoed back, and its options decide details such as
+ * structured-output unwrapping).
+ */
+int px_encode_response(enum px_fmt f, const struct ir_request *req,
+                       const struct ir_response *resp, struct jw *out,
+                       struct px_err *err);
+
+/*
+ * Decode an upstream error body (any format, best effort; non-JSON bodies
+ * become the message). status is the upstream HTTP status.
+ */
+void px_decode_error(enum px_fmt f, struct px_arena *a, int status,
+                     const char *body, size_t n, struct ir_error *e);
+/* Status to send a client of format f for an error (529 -> 503 for non-
+ * Anthropic clients, etc.). */
+int px_error_status(enum px_fmt f, const struct ir_error *e);
+/* Write the error body in the client's format. */
+void px_encode_error(enum px_fmt f, const struct ir_error *e, struct jw *out);
+/* Convenience: build and encode an error from kind/status/message. */
+void px_error_simple(enum px_fmt f, int status, const char *msg,
+                     struct jw *out);
+
+/* Map a client request to an upstream path for format f (e.g.
+ * "/chat/completions", "/v1/messages", "/models/M:streamGenerateContent?alt=sse").
+ * Writes into buf, returns length or -1 if it does not fit. */
+int px_upstream_path(enum px_fmt f, struct px_str model, int stream,
+                     char *buf, size_t cap);
+
+/* Rewrite only the top-level "model" value of a JSON body (same-format
+ * passthrough). Everything else stays byte for byte. Returns 0, or -1 if the
+ * body is not a JSON object. A body without "model" gets none added. */
+int px_rewrite_model(const char *body, size_t n, struct px_str model,
+                     struct jw *out);
+
+/* ------------------------------------------------------- streaming */
+
+enum ir_ev_kind {
+	IR_EV_START,        /* id, model, usage (input side if known) */
+	IR_EV_BLOCK_START,  /* index, block type; TOOL_CALL: id, name */
+	IR_EV_DELTA,        /* index; text (text/thinking/args fragment) and/or
+	                       signature */
+	IR_EV_BLOCK_STOP,   /* index */
+	IR_EV_FINISH,       /* stop, stop_sequence, usage (final, cumulative) */
+	IR_EV_ERROR,        /* err: the stream failed (in-band error) */
+	IR_EV_PING
+};
+
+/*
+ * Stream grammar every decoder produces and every encoder may rely on:
+ *   START (BLOCK_START DELTA* BLOCK_STOP)* FINISH
+ * with block indexes 0,1,2,... in order, one block open at a time, and
+ * ERROR possibly replacing the tail at any point. PING may appear anywhere
+ * after START.
+ */
+struct ir_event {
+	enum ir_ev_kind kind;
+	int index;
+	enum ir_part_type block;      /* TEXT, THINKING, REDACTED, TOOL_CALL */
+	struct px_str id, name, model;
+	struct px_str text;
+	struct px_str signature;
+	enum ir_stop stop;
+	struct px_str stop_sequence;
+	struct ir_usage usage;
+	struct ir_error err;
+};
+
+struct px_stream;   /* opaque */
+
+/*
+ * Create a stream converter from upstream format `up` to client format
+ * `client`. req is the client's decoded request (borrowed; must outlive the
+ * stream). All state is allocated from a (bounded); the converter keeps its
+ * own scratch arena for per-event parsing, reset after each event, so a long
+ * stream does not grow memory. Returns NULL on allocation failure.
+ */
+struct px_stream *px_stream_new(struct px_arena *a, enum px_fmt up,
+                                enum px_fmt client,
+                                const struct ir_request *req);
+
+/*
+ * Feed one upstream SSE event; append the client's bytes (complete SSE
+ * events, or JSON-array elements for Gemini array streams) to out.
+ * Returns 0, or -1 if the stream is broken (an in-band error has then been
+ * written to out and the stream is finished).
+ */
+int px_stream_feed(struct px_stream *s, const struct sse_event *ev,
+                   struct jw *out);
+
+/*
+ * Upstream ended (EOF). If the upstream finished properly, writes the
+ * client's terminal events (if not already written). If it was cut off,
+ * writes an in-band error in the client's format - never a clean finish.
+ * Returns 1 when the stream ended cleanly, 0 when it was cut off.
+ */
+int px_stream_end(struct px_stream *s, struct jw *out);
+
+/* Emit an in-band error now (e.g. upstream timeout mid-stream). */
+void px_stream_fail(struct px_stream *s, const struct ir_error *e,
+                    struct jw *out);
+
+/* Bytes to write before the first event (Gemini array stream: "["), may be
+ * empty. */
+void px_stream_begin(struct px_stream *s, struct jw *out);
+
+/* 1 once the client has been sent its terminal event (or an error). */
+int px_stream_done(const struct px_stream *s);
+
+/* Usage and stop reason seen so far, for the access log. */
+const struct ir_usage *px_stream_usage(const struct px_stream *s);
+
+/*
+ * Observe-only mode for same-format passthrough: call px_stream_feed() and
+ * px_stream_end() with out == NULL; the upstream bytes are forwarded
+ * untouched by the caller, and the stream still tracks usage and whether
+ * the upstream finished (px_stream_end returns 0 when it was cut off; the
+ * caller then writes px_stream_fail() output).
+ */
+
+/* Tests: fixed clock and counter-based ids so output is byte-exact. */
+void px_set_deterministic(long long now);
+
+/* ------------------------------------------------ reasoning table */
+
+/*
+ * The one place where reasoning effort and thinking budgets meet:
+ *   minimal 512, low 1024, medium 2048, high 4096, xhigh 8192 tokens;
+ *   budget -> effort: 0 none, <=1024 low, <=8192 medium, above high.
+ * Anthropic needs budget >= 1024 and max_tokens > budget: encoders raise
+ * max_tokens to budget + the visible allowance instead of shrinking budget.
+ */
+long long px_effort_budget(enum ir_effort e);
+enum ir_effort px_budget_effort(long long budget);
+const char *px_effort_name(enum ir_effort e);
+
+#endif

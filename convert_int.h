@@ -1,0 +1,123 @@
+/*
+ * convert_int.h - private interface between convert.c (the IR driver) and
+ * the per-format codecs convert_chat.c, convert_responses.c,
+ * convert_anthropic.c and convert_gemini.c. Not part of the public API.
+ */
+#ifndef PX_CONVERT_INT_H
+#define PX_CONVERT_INT_H
+
+#include "convert.h"
+
+/*
+ * A codec: everything one wire format needs. Decoders receive the parsed
+ * JSON root (already checked to be valid JSON; shape is theirs to check) and
+ * fill the IR from the arena. Encoders write one complete JSON document
+ * (non-streamed) or complete SSE events (streamed) to out.
+ *
+ * Stream decoders get one upstream SSE event at a time (`data` parsed into
+ * `root`, NULL when data is not JSON, e.g. "[DONE]") and call px_emit() for
+ * each IR event, following the grammar in convert.h: they renumber blocks so
+ * indexes are 0,1,2,..., close the open block before opening another, and
+ * buffer what must be buffered (e.g. interleaved parallel tool calls) in
+ * their state, allocated from s->a.
+ * Stream encoders turn each IR event into client bytes immediately.
+ */
+struct px_codec {
+	enum px_fmt fmt;
+	int  (*decode_request)(struct px_arena *a, const struct json *root,
+	                       struct ir_request *req, struct px_err *err);
+	int  (*encode_request)(const struct ir_request *req, struct px_str model,
+	                       struct jw *out, struct px_err *err);
+	int  (*decode_response)(struct px_arena *a, const struct json *root,
+	                        struct ir_response *resp, struct px_err *err);
+	int  (*encode_response)(const struct ir_request *req,
+	                        const struct ir_response *resp, struct jw *out,
+	                        struct px_err *err);
+	/* root may be NULL (body was not JSON) */
+	void (*decode_error)(const struct json *root, struct ir_error *e);
+	void (*encode_error)(const struct ir_error *e, struct jw *out);
+
+	/* streaming: decoder (upstream side) */
+	void *(*sdec_new)(struct px_stream *s);
+	int  (*sdec_feed)(struct px_stream *s, void *st,
+	                  const struct sse_event *ev, const struct json *root);
+	/* upstream EOF: emit what is owed (e.g. a held finish) and return 1 if
+	 * the upstream stream had properly finished, 0 if it was cut off */
+	int  (*sdec_end)(struct px_stream *s, void *st);
+
+	/* streaming: encoder (client side) */
+	void *(*senc_new)(struct px_stream *s);
+	void (*senc_begin)(struct px_stream *s, void *st, struct jw *out); /* may be NULL */
+	void (*senc_event)(struct px_stream *s, void *st,
+	                   const struct ir_event *ev, struct jw *out);
+};
+
+extern const struct px_codec px_codec_chat;
+extern const struct px_codec px_codec_responses;
+extern const struct px_codec px_codec_anthropic;
+extern const struct px_codec px_codec_gemini;
+
+const struct px_codec *px_codec(enum px_fmt f);
+
+struct px_stream {
+	enum px_fmt up, client;
+	const struct ir_request *req;
+	struct px_arena *a;            /* lives as long as the stream */
+	struct px_arena scratch;       /* per upstream event; reset after each */
+	const struct px_codec *dec, *enc;
+	void *dec_st, *enc_st;
+	struct jw *out;                /* during feed: where px_emit writes;
+	                                  NULL in observe-only mode */
+	/* grammar tracking, filled by px_emit */
+	unsigned started:1, finished:1, failed:1, block_open:1;
+	int next_index;
+	struct ir_usage usage;         /* latest cumulative usage */
+	enum ir_stop stop;
+	struct px_str id, model;       /* from START (copied into a) */
+};
+
+/*
+ * Hand one IR event to the client encoder. Enforces the grammar: drops
+ * events after FINISH/ERROR, synthesises START if a decoder forgot it, closes
+ * an open block before FINISH. Copies nothing: event strings need only live
+ * for the call.
+ */
+void px_emit(struct px_stream *s, const struct ir_event *ev);
+
+/* ---- helpers shared by codecs ---- */
+
+struct px_str px_str_c(const char *s);                 /* from C string */
+struct px_str px_str_json(const struct json *v);       /* string value or {0} */
+struct px_str px_str_dup(struct px_arena *a, const char *p, size_t n);
+int  px_str_eq(struct px_str s, const char *lit);
+void px_err_set(struct px_err *e, int status, const char *fmt, ...);
+
+/* "data:image/png;base64,AAAA" -> media_type, data. 1 if it was a data URL */
+int  px_data_url_split(struct px_str url, struct px_str *media, struct px_str *data);
+/* Build "data:<media>;base64,<data>" in the arena. */
+struct px_str px_data_url_make(struct px_arena *a, struct px_str media,
+                               struct px_str data);
+
+/* Fresh id "<prefix><24 random alnum>" in the arena (deterministic counter
+ * after px_set_deterministic()). */
+struct px_str px_new_id(struct px_arena *a, const char *prefix);
+long long px_now(void);                                 /* unix seconds */
+
+/* Arena allocation of n zeroed items (NULL on exhaustion). */
+void *px_zalloc(struct px_arena *a, size_t n);
+
+/* Serialise a parsed JSON value compactly into the arena (for args text). */
+struct px_str px_json_compact(struct px_arena *a, const struct json *v);
+
+/* Map HTTP status <-> error kind (generic). */
+enum ir_err_kind px_kind_from_status(int status);
+int px_status_from_kind(enum ir_err_kind k);
+
+/* Write a number as the client wrote it when known, else formatted. */
+void px_jw_num(struct jw *w, const struct ir_num *n);
+
+/* Clean a JSON schema for Gemini (drop $schema, additionalProperties, $ref,
+ * ...); writes the cleaned schema. */
+void px_schema_gemini(struct jw *w, const struct json *schema);
+
+#endif

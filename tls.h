@@ -1,0 +1,81 @@
+/*
+ * tls.h - BearSSL glue for upstream (client) connections, driven from a
+ * non-blocking poll() loop, and loading of the CA bundle into trust anchors.
+ *
+ * The API mirrors read()/write() on a non-blocking socket: tls_read() and
+ * tls_write() run the engine and the socket I/O it needs, and never block.
+ * tls_events() says what to poll for. Certificate verification is never
+ * disabled.
+ */
+#ifndef PX_TLS_H
+#define PX_TLS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <bearssl.h>
+
+#define TLS_AGAIN  (-2)   /* nothing can happen until poll() says so */
+#define TLS_ERR    (-1)   /* connection failed; see tls_strerror() */
+
+/*
+ * Load trust anchors from a PEM bundle. path NULL: $SSL_CERT_FILE, then the
+ * usual system locations (Debian, Fedora/RHEL, OpenSUSE, Alpine, ...).
+ * Anchors are process-wide and read-only after loading. Returns the number
+ * of anchors (> 0), or -1 with a message in err (no file, unreadable, or zero
+ * certificates). Calling again replaces the previous set.
+ */
+int tls_load_ca(const char *path, char *err, size_t errcap);
+/* Path actually loaded (for the startup line), or "" */
+const char *tls_ca_path(void);
+
+/* ~40 KB; embed in the connection struct, never on the stack. */
+struct tls_conn {
+	br_ssl_client_context sc;
+	br_x509_minimal_context xc;
+	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
+	int fd;
+	int err;                  /* BearSSL error, or TLS_E_* below */
+	unsigned eof:1, closed:1, handshake_done:1;
+};
+
+#define TLS_E_IO   1001        /* socket error (errno-level) */
+#define TLS_E_EOF  1002        /* TCP EOF without close_notify */
+
+/* Initialise for a new connection on fd to host (SNI and name check).
+ * Returns 0, or -1 (e.g. no anchors, no entropy). */
+int tls_conn_init(struct tls_conn *t, int fd, const char *host);
+
+/*
+ * Queue up to n plaintext bytes and push records to the socket.
+ * Returns bytes accepted (> 0), TLS_AGAIN, or TLS_ERR.
+ * After the whole message is queued the engine is flushed.
+ */
+ssize_t tls_write(struct tls_conn *t, const void *buf, size_t n);
+
+/*
+ * Read up to n plaintext bytes. Returns > 0 bytes, 0 on a clean close
+ * (close_notify) or TCP EOF (t->eof set; the HTTP framing decides whether
+ * the body was complete), TLS_AGAIN, or TLS_ERR.
+ */
+ssize_t tls_read(struct tls_conn *t, void *buf, size_t n);
+
+/* Move pending records to the socket (after tls_write or when POLLOUT). */
+int tls_flush(struct tls_conn *t);   /* 0, TLS_AGAIN, TLS_ERR */
+
+/* poll() events the engine waits for (POLLIN, POLLOUT or both). */
+short tls_events(const struct tls_conn *t);
+
+/* 1 when decrypted bytes are already buffered: poll with timeout 0. */
+int tls_pending(const struct tls_conn *t);
+
+/* 1 once the handshake completed. */
+int tls_ready(const struct tls_conn *t);
+
+/* Send close_notify (best effort, non-blocking). */
+void tls_close(struct tls_conn *t);
+
+/* Human description: "certificate not trusted (BearSSL error 62)",
+ * "hostname mismatch (56)", "certificate expired (54)", "peer alert N" ... */
+const char *tls_strerror(int err, char *buf, size_t cap);
+
+#endif
