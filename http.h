@@ -32,7 +32,8 @@ struct http_hdr { struct http_str name, value; };
 struct http_req {
 	struct http_str method;
 	struct http_str target;       /* request-target as sent */
-	struct http_str path;         /* target up to '?' */
+	struct http_str path;         /* target up to '?' (absolute-form:
+	                                 its path part, "/" when empty) */
 	struct http_str query;        /* after '?', may be empty */
 	int minor;                    /* HTTP/1.x */
 	struct http_hdr *hdrs;        /* = caller's array */
@@ -53,7 +54,8 @@ struct http_req {
  * request smuggling (Content-Length together with Transfer-Encoding,
  * duplicate or conflicting Content-Length, a Transfer-Encoding other than
  * exactly "chunked", unparseable lengths with overflow checks). Too many
- * headers fails with error_status 431.
+ * headers fails with error_status 431. HTTP/1.1 without Host, or two Host
+ * lines, is 400 (RFC 9112 §3.2).
  * Returns the head length including the final CRLFCRLF.
  */
 int http_parse_request(const char *buf, size_t len, struct http_req *req,
@@ -90,7 +92,7 @@ struct http_chunked {
 };
 
 /*
- * Consume from in[0..n). Sets *data/*dlen to payload found (possibly 0
+ * Consume from in[0..n). Sets *data and *dlen to payload found (possibly 0
  * bytes). Returns bytes consumed (>= 0), or HTTP_ERROR (bad size, size
  * over HTTP_CHUNK_MAX, bad CRLF). When c->done becomes 1 the body is
  * complete; bytes after it are not consumed.

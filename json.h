@@ -113,6 +113,9 @@ struct json *json_get(const struct json *obj, const char *key);
 struct json *json_at(const struct json *arr, size_t i);
 /* Type-checked accessors: return 1 and set *out when v has that type. */
 int json_str(const struct json *v, const char **s, size_t *n);
+/* json_int: exact; accepts any number whose value is an integer that fits
+ * (10, 1.0e1 and 100e-1 all give 10; 1.5 and 2^63 give 0). json_num: the
+ * correctly rounded double; +/-HUGE_VAL when out of range. */
 int json_int(const struct json *v, long long *out);   /* integral number */
 int json_num(const struct json *v, double *out);
 int json_bool(const struct json *v, int *out);
@@ -130,6 +133,15 @@ int json_eq(const char *s, size_t n, const char *lit);
  * at the end. jw_put() appends raw bytes with no comma logic (for SSE framing
  * around documents); jw_reset() empties the buffer and nesting state but
  * keeps the storage.
+ *
+ * Notes: max == 0 means no limit but the arena's cap. In arena mode buf is
+ * NULL until the first write, then NUL-terminated (buf[len] == 0); a fixed
+ * buffer is NUL-terminated while len < cap. Misuse also sets err: a key
+ * outside an object or after a key, a value in an object without a key, a
+ * mismatched or extra close, nesting deeper than JSON_MAX_DEPTH. Values at
+ * depth 0 get no commas, so several documents can be written one after
+ * another. Bytes of writer input strings that are not valid UTF-8 are
+ * written as \ufffd; U+2028/2029 are escaped.
  */
 struct jw {
 	char *buf;
@@ -172,7 +184,9 @@ void jw_knull(struct jw *w, const char *k);
 void jw_kraw(struct jw *w, const char *k, const char *s, size_t n);
 
 /* Append a JSON string's escaped contents (no quotes) - used when building a
- * JSON-in-a-string such as tool call arguments. */
+ * JSON-in-a-string such as tool call arguments. No comma logic; to emit a
+ * string value piecewise: jw_raw(w, "\"", 1); jw_escaped(w, ...) ...;
+ * jw_put(w, "\"", 1); (jw_raw does the comma/key bookkeeping). */
 void jw_escaped(struct jw *w, const char *s, size_t n);
 
 #endif

@@ -14,6 +14,9 @@
 #ifndef SSE_EVENT_MAX
 #define SSE_EVENT_MAX (4u << 20)   /* bytes of one event (field text) */
 #endif
+#ifndef SSE_FIELD_MAX
+#define SSE_FIELD_MAX 4096         /* bytes of one `event:` or `id:` value */
+#endif
 
 /*
  * One complete event. `event` is the value of the last `event:` line (empty
@@ -21,7 +24,10 @@
  * leading space after the colon is removed, per the SSE spec). Both point
  * into the parser's buffer: valid until the next sse_feed() call.
  * Comment lines (": ...") and unknown fields are skipped; an event with no
- * data line at all (only comments) is not reported.
+ * data line at all (only comments) is not reported. `id` is the last event
+ * ID: per the spec it persists across events until another `id:` line (an
+ * `id:` with an empty value clears it). The pointers are never NULL (""
+ * when empty).
  */
 struct sse_event {
 	const char *event;
@@ -46,7 +52,9 @@ struct sse_parser {
 };
 
 #define SSE_PARTIAL  (-2)    /* need more input (all input consumed) */
-#define SSE_ERROR    (-1)    /* event larger than SSE_EVENT_MAX, or no memory */
+#define SSE_ERROR    (-1)    /* event larger than SSE_EVENT_MAX, an event/id
+                                value over SSE_FIELD_MAX, or no memory;
+                                sticky until sse_free()/sse_init() */
 
 void sse_init(struct sse_parser *p);
 void sse_free(struct sse_parser *p);

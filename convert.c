@@ -1,0 +1,1035 @@
+/*
+ * convert.c - the IR driver: codec table, one-shot entry points, the stream
+ * driver with its grammar guard, and the helpers every codec shares.
+ *
+ * Design. Each wire format is a codec (convert_int.h) that only knows how to
+ * get in and out of the IR; this file owns everything that must behave the
+ * same whatever the pair of formats is:
+ *   - JSON parsing and the "invalid JSON at byte N" message, so a bad body
+ *     gives the same 400 whichever endpoint it hit;
+ *   - request/response defaults (-1 = unset) before a decoder runs;
+ *   - the stream grammar START (BLOCK_START DELTA* BLOCK_STOP)* FINISH.
+ *     px_emit() is the single choke point between a stream decoder and a
+ *     stream encoder: it renumbers blocks, closes a forgotten block, drops
+ *     anything after the terminal event and merges usage, so an encoder can
+ *     trust what it is given (WIRE.md §4.1) and a sloppy upstream cannot
+ *     make us emit an invalid client stream;
+ *   - the cut-off rule: an upstream that stops before its terminal event
+ *     yields an in-band error, never a clean finish (WIRE.md §6.53);
+ *   - the effort <-> thinking-budget table (the one place it lives).
+ * Per-event parsing uses a scratch arena freed after each upstream event,
+ * so memory for a long stream stays bounded by its largest event.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "convert_int.h"
+
+/* scratch arena cap: a few times the largest SSE event we accept */
+#define PX_SCRATCH_CAP ((size_t)SSE_EVENT_MAX * 8u + (1u << 20))
+
+static long long det_now;          /* 0 = real clock */
+static unsigned long long id_ctr;  /* deterministic id counter */
+static unsigned long long rng_s;   /* xorshift state for ids */
+
+/* ------------------------------------------------------------ formats */
+
+static const char *const fmt_names[PX_FMT_COUNT] = {
+	"chat", "responses", "anthropic", "gemini"
+};
+
+/* see convert.h */
+const char *
+px_fmt_name(enum px_fmt f)
+{
+	if ((int)f < 0 || f >= PX_FMT_COUNT)
+		return "unknown";
+	return fmt_names[f];
+}
+
+/* see convert.h */
+int
+px_fmt_parse(const char *s, size_t n, enum px_fmt *out)
+{
+	int i;
+
+	for (i = 0; i < PX_FMT_COUNT; i++) {
+		if (json_eq(s, n, fmt_names[i])) {
+			*out = (enum px_fmt)i;
+			return 1;
+		}
+	}
+	if (json_eq(s, n, "openai")) {
+		*out = PX_FMT_CHAT;
+		return 1;
+	}
+	return 0;
+}
+
+/* see convert_int.h */
+const struct px_codec *
+px_codec(enum px_fmt f)
+{
+	switch (f) {
+	case PX_FMT_CHAT:      return &px_codec_chat;
+	case PX_FMT_RESPONSES: return &px_codec_responses;
+	case PX_FMT_ANTHROPIC: return &px_codec_anthropic;
+	case PX_FMT_GEMINI:    return &px_codec_gemini;
+	default:               return NULL;
+	}
+}
+
+/* see convert.h */
+void
+ir_usage_init(struct ir_usage *u)
+{
+	u->input = u->output = u->cache_read = u->cache_write = -1;
+	u->reasoning = -1;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+/* see convert_int.h */
+struct px_str
+px_str_c(const char *s)
+{
+	struct px_str r;
+
+	r.p = s;
+	r.n = s ? strlen(s) : 0;
+	return r;
+}
+
+/* see convert_int.h */
+struct px_str
+px_str_json(const struct json *v)
+{
+	struct px_str r = { NULL, 0 };
+
+	if (v && v->type == JSON_STRING) {
+		r.p = v->s;
+		r.n = v->n;
+	}
+	return r;
+}
+
+/* see convert_int.h */
+struct px_str
+px_str_dup(struct px_arena *a, const char *p, size_t n)
+{
+	struct px_str r = { NULL, 0 };
+	char *d;
+
+	d = px_arena_strndup(a, p ? p : "", p ? n : 0);
+	if (d) {
+		r.p = d;
+		r.n = p ? n : 0;
+	}
+	return r;
+}
+
+/* see convert_int.h */
+int
+px_str_eq(struct px_str s, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return s.n == n && (n == 0 || memcmp(s.p, lit, n) == 0);
+}
+
+/* see convert_int.h */
+void
+px_err_set(struct px_err *e, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!e)
+		return;
+	e->status = status;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	va_end(ap);
+}
+
+/* see convert_int.h */
+int
+px_data_url_split(struct px_str url, struct px_str *media, struct px_str *data)
+{
+	size_t i, comma, semi;
+
+	if (url.n < 5 || memcmp(url.p, "data:", 5) != 0)
+		return 0;
+	for (comma = 5; comma < url.n && url.p[comma] != ','; comma++)
+		;
+	if (comma == url.n)
+		return 0;
+	/* header must end in ";base64": the IR carries base64 only */
+	if (comma - 5 < 7 || memcmp(url.p + comma - 7, ";base64", 7) != 0)
+		return 0;
+	for (semi = 5; semi < comma && url.p[semi] != ';'; semi++)
+		;
+	for (i = 5; i < semi; i++)
+		if (url.p[i] == ' ' || url.p[i] == '"')
+			return 0;
+	media->p = url.p + 5;
+	media->n = semi - 5;
+	data->p = url.p + comma + 1;
+	data->n = url.n - comma - 1;
+	return 1;
+}
+
+/* see convert_int.h */
+struct px_str
+px_data_url_make(struct px_arena *a, struct px_str media, struct px_str data)
+{
+	struct px_str r = { NULL, 0 };
+	size_t n = 5 + media.n + 8 + data.n;
+	char *p = px_arena_alloc(a, n + 1);
+
+	if (!p)
+		return r;
+	memcpy(p, "data:", 5);
+	if (media.n)
+		memcpy(p + 5, media.p, media.n);
+	memcpy(p + 5 + media.n, ";base64,", 8);
+	if (data.n)
+		memcpy(p + 13 + media.n, data.p, data.n);
+	p[n] = 0;
+	r.p = p;
+	r.n = n;
+	return r;
+}
+
+/* see convert.h */
+void
+px_set_deterministic(long long now)
+{
+	det_now = now;
+	id_ctr = 0;
+}
+
+/* see convert_int.h */
+long long
+px_now(void)
+{
+	return det_now ? det_now : (long long)time(NULL);
+}
+
+static unsigned long long
+rng_next(void)
+{
+	if (rng_s == 0) {
+		rng_s = (unsigned long long)time(NULL) * 0x9E3779B97F4A7C15ull ^
+		    ((unsigned long long)getpid() << 32) ^
+		    (unsigned long long)(size_t)&rng_s;
+		if (rng_s == 0)
+			rng_s = 0x2545F4914F6CDD1Dull;
+	}
+	rng_s ^= rng_s << 13;
+	rng_s ^= rng_s >> 7;
+	rng_s ^= rng_s << 17;
+	return rng_s * 0x2545F4914F6CDD1Dull;
+}
+
+/* see convert_int.h */
+struct px_str
+px_new_id(struct px_arena *a, const char *prefix)
+{
+	static const char alnum[] =
+	    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	struct px_str r = { NULL, 0 };
+	size_t pl = strlen(prefix), i;
+	char *p = px_arena_alloc(a, pl + 25);
+
+	if (!p)
+		return r;
+	memcpy(p, prefix, pl);
+	if (det_now) {
+		/* tests: "<prefix>000...0001", "<prefix>000...0002", ... */
+		unsigned long long c = ++id_ctr;
+		for (i = 24; i-- > 0; c /= 10)
+			p[pl + i] = (char)('0' + c % 10);
+	} else {
+		for (i = 0; i < 24; i++)
+			p[pl + i] = alnum[rng_next() % 62];
+	}
+	p[pl + 24] = 0;
+	r.p = p;
+	r.n = pl + 24;
+	return r;
+}
+
+/* see convert_int.h */
+void *
+px_zalloc(struct px_arena *a, size_t n)
+{
+	void *p = px_arena_alloc(a, n ? n : 1);
+
+	if (p)
+		memset(p, 0, n ? n : 1);
+	return p;
+}
+
+/* see convert_int.h */
+struct px_str
+px_json_compact(struct px_arena *a, const struct json *v)
+{
+	struct px_str r = { NULL, 0 };
+	struct jw w;
+
+	if (!v)
+		return r;
+	/* re-escaping can grow a string at most 6x (\u00XX) */
+	jw_init(&w, a, v->rawlen * 6 + 64);
+	jw_value(&w, v);
+	if (w.err)
+		return r;
+	r.p = w.buf;
+	r.n = w.len;
+	return r;
+}
+
+/* see convert_int.h */
+enum ir_err_kind
+px_kind_from_status(int status)
+{
+	switch (status) {
+	case 400: return IR_ERR_INVALID;
+	case 401: return IR_ERR_AUTH;
+	case 402: return IR_ERR_PERMISSION;
+	case 403: return IR_ERR_PERMISSION;
+	case 404: return IR_ERR_NOT_FOUND;
+	case 408: return IR_ERR_TIMEOUT;
+	case 413: return IR_ERR_TOO_LARGE;
+	case 429: return IR_ERR_RATE_LIMIT;
+	case 502: return IR_ERR_BAD_GATEWAY;
+	case 503: return IR_ERR_UNAVAILABLE;
+	case 504: return IR_ERR_TIMEOUT;
+	case 529: return IR_ERR_OVERLOADED;
+	default:
+		return status >= 500 ? IR_ERR_SERVER : IR_ERR_INVALID;
+	}
+}
+
+/* see convert_int.h */
+int
+px_status_from_kind(enum ir_err_kind k)
+{
+	switch (k) {
+	case IR_ERR_INVALID:     return 400;
+	case IR_ERR_AUTH:        return 401;
+	case IR_ERR_PERMISSION:  return 403;
+	case IR_ERR_NOT_FOUND:   return 404;
+	case IR_ERR_TOO_LARGE:   return 413;
+	case IR_ERR_RATE_LIMIT:  return 429;
+	case IR_ERR_SERVER:      return 500;
+	case IR_ERR_BAD_GATEWAY: return 502;
+	case IR_ERR_UNAVAILABLE: return 503;
+	case IR_ERR_TIMEOUT:     return 504;
+	case IR_ERR_OVERLOADED:  return 529;
+	}
+	return 500;
+}
+
+/* see convert_int.h */
+void
+px_jw_num(struct jw *w, const struct ir_num *n)
+{
+	if (n->raw.n)
+		jw_raw(w, n->raw.p, n->raw.n);
+	else
+		jw_double(w, n->v);
+}
+
+/* Keywords Gemini's schema parser rejects (WIRE.md §2.4, §6.41). */
+static int
+gemini_drop_key(const char *k)
+{
+	static const char *const drop[] = {
+		"$schema", "additionalProperties", "$ref", "$defs", "$id",
+		"$comment", "definitions", "exclusiveMinimum", "exclusiveMaximum",
+		"examples", "default", "patternProperties",
+		"unevaluatedProperties", "strict", NULL
+	};
+	int i;
+
+	for (i = 0; drop[i]; i++)
+		if (strcmp(k, drop[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* see convert_int.h */
+void
+px_schema_gemini(struct jw *w, const struct json *schema)
+{
+	const struct json *m, *c;
+
+	if (!schema)
+		return;
+	if (schema->type != JSON_OBJECT) {
+		jw_value(w, schema);
+		return;
+	}
+	jw_obj(w);
+	for (m = schema->child; m; m = m->next) {
+		if (gemini_drop_key(m->key))
+			continue;
+		if (strcmp(m->key, "const") == 0) {
+			/* const is unknown to Gemini; enum [v] means the same */
+			jw_key(w, "enum");
+			jw_arr(w);
+			jw_value(w, m);
+			jw_arr_end(w);
+		} else if (strcmp(m->key, "properties") == 0 &&
+		    m->type == JSON_OBJECT) {
+			/* property NAMES are data, not keywords: keep them all */
+			jw_key(w, "properties");
+			jw_obj(w);
+			for (c = m->child; c; c = c->next) {
+				jw_keyn(w, c->key, c->keylen);
+				px_schema_gemini(w, c);
+			}
+			jw_obj_end(w);
+		} else if ((strcmp(m->key, "anyOf") == 0 ||
+		    strcmp(m->key, "oneOf") == 0 ||
+		    strcmp(m->key, "allOf") == 0 ||
+		    strcmp(m->key, "prefixItems") == 0) &&
+		    m->type == JSON_ARRAY) {
+			jw_keyn(w, m->key, m->keylen);
+			jw_arr(w);
+			for (c = m->child; c; c = c->next)
+				px_schema_gemini(w, c);
+			jw_arr_end(w);
+		} else if (strcmp(m->key, "items") == 0 ||
+		    strcmp(m->key, "not") == 0) {
+			jw_keyn(w, m->key, m->keylen);
+			if (m->type == JSON_ARRAY) {
+				jw_arr(w);
+				for (c = m->child; c; c = c->next)
+					px_schema_gemini(w, c);
+				jw_arr_end(w);
+			} else {
+				px_schema_gemini(w, m);
+			}
+		} else {
+			jw_keyn(w, m->key, m->keylen);
+			jw_value(w, m);
+		}
+	}
+	jw_obj_end(w);
+}
+
+/* ------------------------------------------------------- effort table */
+
+/* see convert.h */
+long long
+px_effort_budget(enum ir_effort e)
+{
+	switch (e) {
+	case IR_EFFORT_NONE:    return 0;
+	case IR_EFFORT_MINIMAL: return 512;
+	case IR_EFFORT_LOW:     return 1024;
+	case IR_EFFORT_MEDIUM:  return 2048;
+	case IR_EFFORT_HIGH:    return 4096;
+	case IR_EFFORT_XHIGH:   return 8192;
+	default:                return -1;
+	}
+}
+
+/* see convert.h */
+enum ir_effort
+px_budget_effort(long long budget)
+{
+	if (budget < 0)
+		return IR_EFFORT_UNSET;   /* e.g. Gemini -1 = dynamic */
+	if (budget == 0)
+		return IR_EFFORT_NONE;
+	if (budget <= 1024)
+		return IR_EFFORT_LOW;
+	if (budget <= 8192)
+		return IR_EFFORT_MEDIUM;
+	return IR_EFFORT_HIGH;
+}
+
+/* see convert.h; "" for IR_EFFORT_UNSET so callers never get NULL */
+const char *
+px_effort_name(enum ir_effort e)
+{
+	switch (e) {
+	case IR_EFFORT_NONE:    return "none";
+	case IR_EFFORT_MINIMAL: return "minimal";
+	case IR_EFFORT_LOW:     return "low";
+	case IR_EFFORT_MEDIUM:  return "medium";
+	case IR_EFFORT_HIGH:    return "high";
+	case IR_EFFORT_XHIGH:   return "xhigh";
+	default:                return "";
+	}
+}
+
+/* ------------------------------------------------------ one-shot API */
+
+static struct json *
+parse_body(struct px_arena *a, const char *body, size_t n, struct px_err *err)
+{
+	struct json_err je;
+	struct json *root;
+
+	memset(&je, 0, sizeof je);
+	root = json_parse(a, body, n, 0, &je);
+	if (!root) {
+		if (je.code == JSON_ERR_NOMEM)
+			px_err_set(err, 413, "request too large to parse");
+		else
+			px_err_set(err, 400, "invalid JSON at byte %zu: %s",
+			    je.pos, je.msg ? je.msg : "syntax error");
+		return NULL;
+	}
+	if (root->type != JSON_OBJECT) {
+		px_err_set(err, 400, "request body must be a JSON object");
+		return NULL;
+	}
+	return root;
+}
+
+static void
+request_defaults(struct ir_request *req, enum px_fmt f)
+{
+	memset(req, 0, sizeof *req);
+	req->fmt = f;
+	req->parallel_tool_calls = -1;
+	req->max_tokens = -1;
+	req->n = -1;
+	req->thinking_budget = -1;
+	req->include_thoughts = -1;
+	req->rf_strict = -1;
+	req->store = -1;
+}
+
+static void
+response_defaults(struct ir_response *resp)
+{
+	memset(resp, 0, sizeof *resp);
+	ir_usage_init(&resp->usage);
+}
+
+/* see convert.h */
+int
+px_decode_request(enum px_fmt f, struct px_arena *a, const char *body,
+                  size_t n, struct ir_request *req, struct px_err *err)
+{
+	const struct px_codec *c = px_codec(f);
+	struct json *root;
+
+	request_defaults(req, f);
+	if (!c) {
+		px_err_set(err, 400, "unknown format");
+		return -1;
+	}
+	root = parse_body(a, body, n, err);
+	if (!root)
+		return -1;
+	if (c->decode_request(a, root, req, err) != 0)
+		return -1;
+	req->fmt = f;
+	return 0;
+}
+
+/* see convert.h */
+int
+px_encode_request(enum px_fmt f, const struct ir_request *req,
+                  struct px_str model, struct jw *out, struct px_err *err)
+{
+	const struct px_codec *c = px_codec(f);
+
+	if (!c) {
+		px_err_set(err, 400, "unknown format");
+		return -1;
+	}
+	if (c->encode_request(req, model, out, err) != 0)
+		return -1;
+	if (out->err) {
+		px_err_set(err, 413, "converted request too large");
+		return -1;
+	}
+	return 0;
+}
+
+/* see convert.h */
+int
+px_decode_response(enum px_fmt f, struct px_arena *a, const char *body,
+                   size_t n, struct ir_response *resp, struct px_err *err)
+{
+	const struct px_codec *c = px_codec(f);
+	struct json *root;
+
+	response_defaults(resp);
+	if (!c) {
+		px_err_set(err, 502, "unknown format");
+		return -1;
+	}
+	root = parse_body(a, body, n, err);
+	if (!root) {
+		/* a broken upstream body is the upstream's fault, not the client's */
+		if (err)
+			err->status = 502;
+		return -1;
+	}
+	return c->decode_response(a, root, resp, err) == 0 ? 0 : -1;
+}
+
+/* see convert.h */
+int
+px_encode_response(enum px_fmt f, const struct ir_request *req,
+                   const struct ir_response *resp, struct jw *out,
+                   struct px_err *err)
+{
+	const struct px_codec *c = px_codec(f);
+
+	if (!c) {
+		px_err_set(err, 500, "unknown format");
+		return -1;
+	}
+	if (c->encode_response(req, resp, out, err) != 0)
+		return -1;
+	if (out->err) {
+		px_err_set(err, 502, "converted response too large");
+		return -1;
+	}
+	return 0;
+}
+
+/* see convert.h */
+void
+px_decode_error(enum px_fmt f, struct px_arena *a, int status,
+                const char *body, size_t n, struct ir_error *e)
+{
+	const struct px_codec *c = px_codec(f);
+	struct json *root = NULL;
+	size_t b = 0, end = n;
+	char buf[64];
+
+	memset(e, 0, sizeof *e);
+	e->status = status;
+	e->kind = px_kind_from_status(status);
+	if (body && n)
+		root = json_parse(a, body, n, 0, NULL);
+	if (root && root->type != JSON_OBJECT && root->type != JSON_ARRAY)
+		root = NULL;
+	if (c && c->decode_error)
+		c->decode_error(root, e);
+	/* the upstream's HTTP status wins over whatever the body claims */
+	if (status > 0) {
+		e->status = status;
+		e->kind = px_kind_from_status(status);
+	}
+	if (!root && body && n) {
+		/* non-JSON body (HTML error page, plain text): it is the message */
+		while (b < end && (body[b] == ' ' || body[b] == '\n' ||
+		    body[b] == '\r' || body[b] == '\t'))
+			b++;
+		while (end > b && (body[end - 1] == ' ' || body[end - 1] == '\n' ||
+		    body[end - 1] == '\r' || body[end - 1] == '\t'))
+			end--;
+		if (end - b > 1024)
+			end = b + 1024;
+		e->message = px_str_dup(a, body + b, end - b);
+	}
+	if (!e->message.n) {
+		snprintf(buf, sizeof buf, "upstream returned HTTP %d", status);
+		e->message = px_str_dup(a, buf, strlen(buf));
+	}
+}
+
+/* see convert.h */
+int
+px_error_status(enum px_fmt f, const struct ir_error *e)
+{
+	int st = e->status > 0 ? e->status : px_status_from_kind(e->kind);
+
+	/* 529 is Anthropic's; other SDKs do not know it (js-genai never retries
+	 * it): WIRE.md §5, §6.52 */
+	if (st == 529 && f != PX_FMT_ANTHROPIC)
+		return 503;
+	return st;
+}
+
+/* see convert.h */
+void
+px_encode_error(enum px_fmt f, const struct ir_error *e, struct jw *out)
+{
+	const struct px_codec *c = px_codec(f);
+
+	if (c)
+		c->encode_error(e, out);
+}
+
+/* see convert.h */
+void
+px_error_simple(enum px_fmt f, int status, const char *msg, struct jw *out)
+{
+	struct ir_error e;
+
+	memset(&e, 0, sizeof e);
+	e.status = status;
+	e.kind = px_kind_from_status(status);
+	e.message = px_str_c(msg);
+	px_encode_error(f, &e, out);
+}
+
+/* see convert.h */
+int
+px_upstream_path(enum px_fmt f, struct px_str model, int stream,
+                 char *buf, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *fixed = NULL, *tail;
+	size_t len = 0, i, tl;
+	unsigned char ch;
+
+	switch (f) {
+	case PX_FMT_CHAT:      fixed = "/chat/completions"; break;
+	case PX_FMT_RESPONSES: fixed = "/responses"; break;
+	case PX_FMT_ANTHROPIC: fixed = "/v1/messages"; break;
+	case PX_FMT_GEMINI:    break;
+	default:               return -1;
+	}
+	if (fixed) {
+		len = strlen(fixed);
+		if (len + 1 > cap)
+			return -1;
+		memcpy(buf, fixed, len + 1);
+		return (int)len;
+	}
+	/* Gemini: the model is a path segment; accept "models/x" too */
+	if (model.n > 7 && memcmp(model.p, "models/", 7) == 0) {
+		model.p += 7;
+		model.n -= 7;
+	}
+	if (cap < 9)
+		return -1;
+	memcpy(buf, "/models/", 8);
+	len = 8;
+	for (i = 0; i < model.n; i++) {
+		ch = (unsigned char)model.p[i];
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
+		    ch == '.' || ch == '~') {
+			if (len + 1 >= cap)
+				return -1;
+			buf[len++] = (char)ch;
+		} else {
+			if (len + 3 >= cap)
+				return -1;
+			buf[len++] = '%';
+			buf[len++] = hex[ch >> 4];
+			buf[len++] = hex[ch & 15];
+		}
+	}
+	tail = stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
+	tl = strlen(tail);
+	if (len + tl + 1 > cap)
+		return -1;
+	memcpy(buf + len, tail, tl + 1);
+	return (int)(len + tl);
+}
+
+/* see convert.h */
+int
+px_rewrite_model(const char *body, size_t n, struct px_str model,
+                 struct jw *out)
+{
+	struct px_arena tmp;
+	struct json *root, *m;
+	size_t pos = 0, off;
+	int rc = -1;
+
+	px_arena_init(&tmp, 0);
+	root = json_parse(&tmp, body, n, 0, NULL);
+	if (!root || root->type != JSON_OBJECT)
+		goto done;
+	/* every top-level "model" member (duplicates included: parsers differ
+	 * on which one wins); nothing else is touched */
+	for (m = root->child; m; m = m->next) {
+		if (strcmp(m->key, "model") != 0)
+			continue;
+		off = (size_t)(m->raw - body);
+		jw_put(out, body + pos, off - pos);
+		jw_put(out, "\"", 1);
+		jw_escaped(out, model.p, model.n);
+		jw_put(out, "\"", 1);
+		pos = off + m->rawlen;
+	}
+	jw_put(out, body + pos, n - pos);
+	rc = 0;
+done:
+	px_arena_free(&tmp);
+	return rc;
+}
+
+/* --------------------------------------------------------- streaming */
+
+/*
+ * The public struct has no room for the open block's type, so the driver
+ * allocates this wrapper and keeps it here; DELTA and BLOCK_STOP events then
+ * always carry the right `block` for encoders.
+ */
+struct px_stream_x {
+	struct px_stream s;
+	enum ir_part_type open;
+};
+#define OPEN_TYPE(s) (((struct px_stream_x *)(void *)(s))->open)
+
+/* see convert.h */
+struct px_stream *
+px_stream_new(struct px_arena *a, enum px_fmt up, enum px_fmt client,
+              const struct ir_request *req)
+{
+	struct px_stream_x *x;
+	struct px_stream *s;
+
+	if (!px_codec(up) || !px_codec(client))
+		return NULL;
+	x = px_zalloc(a, sizeof *x);
+	if (!x)
+		return NULL;
+	s = &x->s;
+	s->up = up;
+	s->client = client;
+	s->req = req;
+	s->a = a;
+	px_arena_init(&s->scratch, PX_SCRATCH_CAP);
+	s->dec = px_codec(up);
+	s->enc = px_codec(client);
+	ir_usage_init(&s->usage);
+	s->dec_st = s->dec->sdec_new(s);
+	s->enc_st = s->enc->senc_new(s);
+	if (!s->dec_st || !s->enc_st)
+		return NULL;
+	return s;
+}
+
+static void
+usage_merge(struct ir_usage *dst, const struct ir_usage *src)
+{
+	/* usage is cumulative: the latest reported value replaces, never adds
+	 * (WIRE.md §3.3, §6.23) */
+	if (src->input >= 0)       dst->input = src->input;
+	if (src->output >= 0)      dst->output = src->output;
+	if (src->cache_read >= 0)  dst->cache_read = src->cache_read;
+	if (src->cache_write >= 0) dst->cache_write = src->cache_write;
+	if (src->reasoning >= 0)   dst->reasoning = src->reasoning;
+}
+
+static void
+enc_call(struct px_stream *s, const struct ir_event *ev)
+{
+	if (s->out)
+		s->enc->senc_event(s, s->enc_st, ev, s->out);
+}
+
+
+/* see convert_int.h */
+void
+px_emit(struct px_stream *s, const struct ir_event *ev)
+{
+	struct ir_event e;
+
+	if (s->finished || s->failed)
+		return;                 /* nothing after the terminal event */
+	e = *ev;
+	if (!s->started && e.kind != IR_EV_START && e.kind != IR_EV_ERROR) {
+		struct ir_event st;
+		memset(&st, 0, sizeof st);
+		st.kind = IR_EV_START;
+		ir_usage_init(&st.usage);
+		px_emit(s, &st);
+	}
+	switch (e.kind) {
+	case IR_EV_START:
+		if (s->started)
+			return;         /* a second message_start is dropped (§6.9) */
+		s->started = 1;
+		if (e.id.n)
+			s->id = px_str_dup(s->a, e.id.p, e.id.n);
+		if (e.model.n)
+			s->model = px_str_dup(s->a, e.model.p, e.model.n);
+		usage_merge(&s->usage, &e.usage);
+		e.usage = s->usage;
+		break;
+	case IR_EV_BLOCK_START:
+		if (s->block_open) {
+			struct ir_event c;
+			memset(&c, 0, sizeof c);
+			c.kind = IR_EV_BLOCK_STOP;
+			c.index = s->next_index - 1;
+			c.block = OPEN_TYPE(s);
+			ir_usage_init(&c.usage);
+			enc_call(s, &c);
+		}
+		e.index = s->next_index++;
+		s->block_open = 1;
+		OPEN_TYPE(s) = e.block;
+		break;
+	case IR_EV_DELTA:
+		if (!s->block_open)
+			return;         /* delta for no block: drop it */
+		e.index = s->next_index - 1;
+		e.block = OPEN_TYPE(s);
+		break;
+	case IR_EV_BLOCK_STOP:
+		if (!s->block_open)
+			return;
+		e.index = s->next_index - 1;
+		e.block = OPEN_TYPE(s);
+		s->block_open = 0;
+		break;
+	case IR_EV_FINISH:
+		if (s->block_open) {
+			struct ir_event c;
+			memset(&c, 0, sizeof c);
+			c.kind = IR_EV_BLOCK_STOP;
+			c.index = s->next_index - 1;
+			c.block = OPEN_TYPE(s);
+			ir_usage_init(&c.usage);
+			enc_call(s, &c);
+			s->block_open = 0;
+		}
+		usage_merge(&s->usage, &e.usage);
+		e.usage = s->usage;
+		if (e.stop == IR_STOP_UNSET)
+			e.stop = IR_STOP_END;
+		s->stop = e.stop;
+		s->finished = 1;
+		break;
+	case IR_EV_ERROR:
+		s->failed = 1;
+		s->block_open = 0;
+		break;
+	case IR_EV_PING:
+		break;
+	}
+	enc_call(s, &e);
+}
+
+static void
+emit_error(struct px_stream *s, enum ir_err_kind kind, int status,
+           const char *msg)
+{
+	struct ir_event e;
+
+	memset(&e, 0, sizeof e);
+	e.kind = IR_EV_ERROR;
+	ir_usage_init(&e.usage);
+	e.err.kind = kind;
+	e.err.status = status;
+	e.err.message = px_str_c(msg);
+	px_emit(s, &e);
+}
+
+/* see convert.h */
+int
+px_stream_feed(struct px_stream *s, const struct sse_event *ev,
+               struct jw *out)
+{
+	struct json *root = NULL;
+	int rc;
+
+	if (s->failed)
+		return -1;
+	if (s->finished)
+		return 0;               /* e.g. [DONE] after the finish: ignore */
+	s->out = out;
+	if (ev->data_len > 0 && !json_eq(ev->data, ev->data_len, "[DONE]")) {
+		root = json_parse(&s->scratch, ev->data, ev->data_len, 0, NULL);
+		if (!root) {
+			emit_error(s, IR_ERR_BAD_GATEWAY, 502,
+			    "upstream sent a malformed stream event");
+			goto done;
+		}
+	}
+	rc = s->dec->sdec_feed(s, s->dec_st, ev, root);
+	if (rc < 0 && !s->failed)
+		emit_error(s, IR_ERR_BAD_GATEWAY, 502,
+		    "upstream stream could not be converted");
+done:
+	px_arena_free(&s->scratch);
+	s->out = NULL;
+	return s->failed ? -1 : 0;
+}
+
+/* see convert.h */
+int
+px_stream_end(struct px_stream *s, struct jw *out)
+{
+	int ok;
+
+	if (s->failed)
+		return 0;
+	if (s->finished)
+		return 1;
+	s->out = out;
+	ok = s->dec->sdec_end(s, s->dec_st);
+	if (ok && !s->finished) {
+		/* the decoder says the upstream finished but owed no event:
+		 * close properly with what we know */
+		struct ir_event e;
+		memset(&e, 0, sizeof e);
+		e.kind = IR_EV_FINISH;
+		e.stop = s->stop;
+		ir_usage_init(&e.usage);
+		px_emit(s, &e);
+	}
+	if (!s->finished && !s->failed)
+		/* cut off: in-band error, never a clean finish (WIRE.md §4.2.6,
+		 * §6.53) */
+		emit_error(s, IR_ERR_BAD_GATEWAY, 502,
+		    "upstream stream ended before completion");
+	px_arena_free(&s->scratch);
+	s->out = NULL;
+	return s->finished && !s->failed;
+}
+
+/* see convert.h */
+void
+px_stream_fail(struct px_stream *s, const struct ir_error *e,
+               struct jw *out)
+{
+	struct ir_event ev;
+
+	if (s->finished || s->failed)
+		return;
+	s->out = out;
+	memset(&ev, 0, sizeof ev);
+	ev.kind = IR_EV_ERROR;
+	ir_usage_init(&ev.usage);
+	ev.err = *e;
+	px_emit(s, &ev);
+	s->out = NULL;
+}
+
+/* see convert.h */
+void
+px_stream_begin(struct px_stream *s, struct jw *out)
+{
+	if (out && s->enc->senc_begin)
+		s->enc->senc_begin(s, s->enc_st, out);
+}
+
+/* see convert.h */
+int
+px_stream_done(const struct px_stream *s)
+{
+	return s->finished || s->failed;
+}
+
+/* see convert.h */
+const struct ir_usage *
+px_stream_usage(const struct px_stream *s)
+{
+	return &s->usage;
+}

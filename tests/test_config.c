@@ -1,0 +1,1038 @@
+/*
+ * test_config.c - config file loading, every error message with its line,
+ * route matching, zero-config from the environment, loopback detection and
+ * the allow_open refusal.
+ *
+ * struct px_config is large (hundreds of KB): tests keep it on the heap.
+ * Check forks per test, so setenv() in one test does not leak into another;
+ * each environment test still starts from clear_env().
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "testutil.h"
+
+static char err[1024];
+
+static struct px_config *
+cfg_new(void)
+{
+	struct px_config *c = malloc(sizeof *c);
+
+	ck_assert_ptr_nonnull(c);
+	return c;
+}
+
+/* Parse text from guarded memory (an over-read faults). */
+static int
+parse(struct px_config *c, const char *text)
+{
+	struct guard g;
+	char *p = guard_copy(&g, text, strlen(text));
+	int rc;
+
+	err[0] = 0;
+	rc = px_config_parse(c, "t.json", p, strlen(text), err, sizeof err);
+	guard_free(&g);
+	return rc;
+}
+
+static void
+clear_env(void)
+{
+	static const char *vars[] = { "OPENAI_API_KEY", "OPENAI_BASE_URL",
+	    "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "GEMINI_API_KEY",
+	    "GOOGLE_API_KEY", "GEMINI_BASE_URL", "LLMPROXY_API_KEYS",
+	    "LLMPROXY_LISTEN", "LLMPROXY_ALLOW_OPEN", NULL };
+	int i;
+
+	for (i = 0; vars[i]; i++)
+		unsetenv(vars[i]);
+}
+
+static const struct px_provider *
+prov(const struct px_config *c, const struct px_target *t)
+{
+	ck_assert_int_ge(t->provider, 0);
+	ck_assert_int_lt(t->provider, c->nproviders);
+	return &c->providers[t->provider];
+}
+
+/* ------------------------------------------------------------ sample */
+
+static const char sample_fmt[] =
+"{\n"
+"  \"listen\": \"127.0.0.1:8080\",\n"
+"  \"api_keys\": [\"sk-local-1\", {\"name\": \"ci\", \"sha256\": \"%s\"}, "
+"{\"name\":\"dev\",\"key\":\"sk-dev\"}],\n"
+"  \"allow_open\": false,\n"
+"  \"providers\": [\n"
+"    {\"name\": \"oai\", \"type\": \"openai\",    \"base_url\": \"https://api.openai.com/v1\", \"api_key\": \"env:OPENAI_API_KEY\"},\n"
+"    {\"name\": \"ant\", \"type\": \"anthropic\", \"base_url\": \"https://api.anthropic.com\", \"api_key\": \"env:ANTHROPIC_API_KEY\"},\n"
+"    {\"name\": \"gem\", \"type\": \"gemini\", \"base_url\": \"https://generativelanguage.googleapis.com/v1beta\", \"api_key\": \"env:GEMINI_API_KEY\"},\n"
+"    {\"name\": \"local\", \"type\": \"openai\",  \"base_url\": \"http://127.0.0.1:11434/v1\"}\n"
+"  ],\n"
+"  \"models\": {\n"
+"    \"gpt-4o\": \"oai\",\n"
+"    \"claude-*\": \"ant\",\n"
+"    \"fast\": \"ant/claude-haiku-4-5\",\n"
+"    \"llama\": \"local/llama3.1:8b\"\n"
+"  },\n"
+"  \"ca_file\": \"/etc/ssl/certs/ca-certificates.crt\",\n"
+"  \"limits\": {\"header_bytes\": 32768, \"body_bytes\": 33554432, \"connections\": 4096},\n"
+"  \"timeouts\": {\"header_ms\": 10000, \"idle_ms\": 60000, \"connect_ms\": 10000, \"first_byte_ms\": 300000, \"stream_idle_ms\": 300000, \"drain_ms\": 30000},\n"
+"  \"default_max_tokens\": 32000\n"
+"}\n";
+
+static void
+sample_text(char *buf, size_t cap)
+{
+	unsigned char d[32];
+	char hex[65];
+	int i;
+
+	auth_sha256("sk-ci", 5, d);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02X", d[i]);   /* upper case hex */
+	snprintf(buf, cap, sample_fmt, hex);
+}
+
+static void
+sample_env(void)
+{
+	clear_env();
+	setenv("OPENAI_API_KEY", "sk-openai-secret", 1);
+	setenv("ANTHROPIC_API_KEY", "sk-ant-secret", 1);
+	setenv("GEMINI_API_KEY", "gem-secret", 1);
+}
+
+START_TEST(t_sample)
+{
+	struct px_config *c = cfg_new();
+	const struct px_provider *p;
+	const struct px_route *r;
+	char text[4096], buf[256];
+
+	sample_env();
+	sample_text(text, sizeof text);
+	ck_assert_msg(parse(c, text) == 0, "%s", err);
+	ck_assert_str_eq(c->path, "t.json");
+	ck_assert_str_eq(c->listen, "127.0.0.1:8080");
+	ck_assert_int_eq(c->allow_open, 0);
+
+	ck_assert_int_eq(c->nkeys, 3);
+	ck_assert_str_eq(c->keys[0].name, "key1");
+	ck_assert_str_eq(c->keys[1].name, "ci");
+	ck_assert_str_eq(c->keys[2].name, "dev");
+	ck_assert_ptr_eq(auth_find(c->keys, 3, "sk-local-1", 10), &c->keys[0]);
+	ck_assert_ptr_eq(auth_find(c->keys, 3, "sk-ci", 5), &c->keys[1]);
+	ck_assert_ptr_eq(auth_find(c->keys, 3, "sk-dev", 6), &c->keys[2]);
+	ck_assert_ptr_null(auth_find(c->keys, 3, "sk-nope", 7));
+
+	ck_assert_int_eq(c->nproviders, 4);
+	p = &c->providers[0];
+	ck_assert_str_eq(p->name, "oai");
+	ck_assert_str_eq(p->type, "openai");
+	ck_assert_int_eq(p->fmt, PX_FMT_CHAT);
+	ck_assert_int_eq(p->tls, 1);
+	ck_assert_str_eq(p->host, "api.openai.com");
+	ck_assert_str_eq(p->port, "443");
+	ck_assert_str_eq(p->base_path, "/v1");
+	ck_assert_str_eq(p->base_url, "https://api.openai.com/v1");
+	ck_assert_str_eq(p->api_key, "sk-openai-secret");
+	p = &c->providers[1];
+	ck_assert_str_eq(p->name, "ant");
+	ck_assert_int_eq(p->fmt, PX_FMT_ANTHROPIC);
+	ck_assert_str_eq(p->host, "api.anthropic.com");
+	ck_assert_str_eq(p->base_path, "");
+	ck_assert_str_eq(p->api_key, "sk-ant-secret");
+	ck_assert_str_eq(p->anthropic_version, "2023-06-01");
+	p = &c->providers[2];
+	ck_assert_int_eq(p->fmt, PX_FMT_GEMINI);
+	ck_assert_str_eq(p->host, "generativelanguage.googleapis.com");
+	ck_assert_str_eq(p->base_path, "/v1beta");
+	ck_assert_str_eq(p->api_key, "gem-secret");
+	p = &c->providers[3];
+	ck_assert_str_eq(p->name, "local");
+	ck_assert_int_eq(p->tls, 0);
+	ck_assert_str_eq(p->host, "127.0.0.1");
+	ck_assert_str_eq(p->port, "11434");
+	ck_assert_str_eq(p->base_path, "/v1");
+	ck_assert_str_eq(p->api_key, "");
+
+	ck_assert_int_eq(c->nroutes, 4);
+	r = px_route_find(c, "gpt-4o", 6);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->ntargets, 1);
+	ck_assert_str_eq(prov(c, &r->targets[0])->name, "oai");
+	ck_assert_str_eq(r->targets[0].model, "");
+	ck_assert_int_eq(r->line, 12);
+	ck_assert_str_eq(px_target_model(&r->targets[0], "gpt-4o", 6, buf,
+	    sizeof buf), "gpt-4o");
+	r = px_route_find(c, "claude-sonnet-4-5", 17);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(prov(c, &r->targets[0])->name, "ant");
+	ck_assert_str_eq(px_target_model(&r->targets[0], "claude-sonnet-4-5",
+	    17, buf, sizeof buf), "claude-sonnet-4-5");
+	r = px_route_find(c, "fast", 4);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(prov(c, &r->targets[0])->name, "ant");
+	ck_assert_str_eq(px_target_model(&r->targets[0], "fast", 4, buf,
+	    sizeof buf), "claude-haiku-4-5");
+	r = px_route_find(c, "llama", 5);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(prov(c, &r->targets[0])->name, "local");
+	ck_assert_str_eq(r->targets[0].model, "llama3.1:8b");
+	ck_assert_ptr_null(px_route_find(c, "gpt-4", 5));
+	ck_assert_ptr_null(px_route_find(c, "claude", 6));
+
+	ck_assert_str_eq(c->ca_file, "/etc/ssl/certs/ca-certificates.crt");
+	ck_assert_uint_eq(c->header_max, 32768);
+	ck_assert_uint_eq(c->body_max, 33554432);
+	ck_assert_int_eq(c->max_conns, 4096);
+	ck_assert_int_eq(c->header_timeout_ms, 10000);
+	ck_assert_int_eq(c->idle_timeout_ms, 60000);
+	ck_assert_int_eq(c->connect_timeout_ms, 10000);
+	ck_assert_int_eq(c->first_byte_timeout_ms, 300000);
+	ck_assert_int_eq(c->stream_idle_timeout_ms, 300000);
+	ck_assert_int_eq(c->drain_timeout_ms, 30000);
+	ck_assert_int_eq(c->default_max_tokens, 32000);
+	free(c);
+}
+END_TEST
+
+/* px_config_load reads the same file from disk; errors name the path. */
+START_TEST(t_load_file)
+{
+	struct px_config *c = cfg_new();
+	char text[4096], path[] = "/tmp/px_test_configXXXXXX", want[1200];
+	FILE *f;
+	int fd;
+
+	sample_env();
+	sample_text(text, sizeof text);
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	fputs(text, f);
+	fclose(f);
+	ck_assert_msg(px_config_load(c, path, err, sizeof err) == 0, "%s", err);
+	ck_assert_str_eq(c->path, path);
+	ck_assert_int_eq(c->nproviders, 4);
+
+	unsetenv("GEMINI_API_KEY");
+	ck_assert_int_eq(px_config_load(c, path, err, sizeof err), -1);
+	snprintf(want, sizeof want, "%s:8: provider \"gem\": environment "
+	    "variable GEMINI_API_KEY is not set", path);
+	ck_assert_str_eq(err, want);
+	unlink(path);
+
+	ck_assert_int_eq(px_config_load(c, path, err, sizeof err), -1);
+	snprintf(want, sizeof want, "%s: No such file or directory", path);
+	ck_assert_str_eq(err, want);
+	free(c);
+}
+END_TEST
+
+START_TEST(t_print)
+{
+	struct px_config *c = cfg_new();
+	char text[4096], *out = NULL;
+	size_t outlen = 0;
+	FILE *f;
+
+	sample_env();
+	sample_text(text, sizeof text);
+	ck_assert_msg(parse(c, text) == 0, "%s", err);
+	f = open_memstream(&out, &outlen);
+	px_config_print(c, f);
+	fclose(f);
+	ck_assert_str_eq(out,
+	    "provider oai type openai base_url https://api.openai.com/v1 key set\n"
+	    "provider ant type anthropic base_url https://api.anthropic.com key set\n"
+	    "provider gem type gemini base_url "
+	    "https://generativelanguage.googleapis.com/v1beta key set\n"
+	    "provider local type openai base_url http://127.0.0.1:11434/v1 key none\n"
+	    "route gpt-4o -> oai/gpt-4o\n"
+	    "route claude-* -> ant/claude-*\n"
+	    "route fast -> ant/claude-haiku-4-5\n"
+	    "route llama -> local/llama3.1:8b\n");
+	ck_assert_ptr_null(strstr(out, "secret"));
+	free(out);
+	free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------ defaults */
+
+START_TEST(t_defaults)
+{
+	struct px_config *c = cfg_new();
+
+	clear_env();
+	ck_assert_msg(parse(c, "{}") == 0, "%s", err);
+	ck_assert_str_eq(c->listen, PX_LISTEN_DEFAULT);
+	ck_assert_int_eq(c->nkeys, 0);
+	ck_assert_int_eq(c->nproviders, 0);
+	ck_assert_int_eq(c->nroutes, 0);
+	ck_assert_str_eq(c->ca_file, "");
+	ck_assert_uint_eq(c->header_max, PX_HEADER_MAX);
+	ck_assert_uint_eq(c->body_max, PX_BODY_MAX);
+	ck_assert_int_eq(c->max_conns, PX_MAX_CONNS);
+	ck_assert_int_eq(c->header_timeout_ms, PX_HEADER_TIMEOUT_MS);
+	ck_assert_int_eq(c->idle_timeout_ms, PX_IDLE_TIMEOUT_MS);
+	ck_assert_int_eq(c->connect_timeout_ms, PX_CONNECT_TIMEOUT_MS);
+	ck_assert_int_eq(c->first_byte_timeout_ms, PX_FIRST_BYTE_TIMEOUT_MS);
+	ck_assert_int_eq(c->stream_idle_timeout_ms, PX_STREAM_IDLE_TIMEOUT_MS);
+	ck_assert_int_eq(c->drain_timeout_ms, PX_DRAIN_TIMEOUT_MS);
+	ck_assert_int_eq(c->default_max_tokens, PX_DEFAULT_MAX_TOKENS);
+	ck_assert_ptr_null(px_route_find(c, "gpt-4o", 6));
+	free(c);
+}
+END_TEST
+
+START_TEST(t_default_base_urls)
+{
+	struct px_config *c = cfg_new();
+
+	ck_assert_msg(parse(c,
+	    "{\"providers\": [\n"
+	    " {\"name\": \"o\", \"type\": \"openai\", \"api_key\": \"k\"},\n"
+	    " {\"name\": \"r\", \"type\": \"openai-responses\"},\n"
+	    " {\"name\": \"a\", \"type\": \"anthropic\", "
+	    "\"anthropic_version\": \"2024-01-01\"},\n"
+	    " {\"name\": \"g\", \"type\": \"gemini\"}]}") == 0, "%s", err);
+	ck_assert_int_eq(c->nproviders, 4);
+	ck_assert_str_eq(c->providers[0].base_url, "https://api.openai.com/v1");
+	ck_assert_str_eq(c->providers[0].api_key, "k");
+	ck_assert_int_eq(c->providers[1].fmt, PX_FMT_RESPONSES);
+	ck_assert_str_eq(c->providers[1].type, "openai-responses");
+	ck_assert_str_eq(c->providers[1].base_url, "https://api.openai.com/v1");
+	ck_assert_str_eq(c->providers[2].base_url, "https://api.anthropic.com");
+	ck_assert_str_eq(c->providers[2].anthropic_version, "2024-01-01");
+	ck_assert_str_eq(c->providers[3].base_url,
+	    "https://generativelanguage.googleapis.com/v1beta");
+	ck_assert_str_eq(c->providers[3].host,
+	    "generativelanguage.googleapis.com");
+	ck_assert_str_eq(c->providers[3].base_path, "/v1beta");
+	free(c);
+}
+END_TEST
+
+START_TEST(t_comments_trailing_commas)
+{
+	struct px_config *c = cfg_new();
+
+	ck_assert_msg(parse(c,
+	    "// llmproxy config\n"
+	    "{\n"
+	    "  /* providers */\n"
+	    "  \"providers\": [\n"
+	    "    {\"name\": \"p\", \"type\": \"openai\",}, // trailing\n"
+	    "  ],\n"
+	    "  \"models\": {\"m\": \"p/x\", \"n\": [\"p\",],},\n"
+	    "  \"api_keys\": [\"k\",],\n"
+	    "}\n") == 0, "%s", err);
+	ck_assert_int_eq(c->nproviders, 1);
+	ck_assert_int_eq(c->nroutes, 2);
+	ck_assert_int_eq(c->routes[0].line, 7);
+	ck_assert_int_eq(c->nkeys, 1);
+	free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------ base_url */
+
+static const struct {
+	const char *url;
+	int tls;
+	const char *host, *port, *path, *stored;
+	const char *why;      /* non-NULL: expected error reason */
+} urls[] = {
+	{ "https://api.openai.com/v1", 1, "api.openai.com", "443", "/v1",
+	  "https://api.openai.com/v1", NULL },
+	{ "https://api.openai.com/v1/", 1, "api.openai.com", "443", "/v1",
+	  "https://api.openai.com/v1", NULL },
+	{ "https://api.openai.com//", 1, "api.openai.com", "443", "",
+	  "https://api.openai.com", NULL },
+	{ "HTTPS://Example.COM", 1, "Example.COM", "443", "",
+	  "HTTPS://Example.COM", NULL },
+	{ "http://localhost", 0, "localhost", "80", "", "http://localhost",
+	  NULL },
+	{ "http://127.0.0.1:11434/v1", 0, "127.0.0.1", "11434", "/v1",
+	  "http://127.0.0.1:11434/v1", NULL },
+	{ "https://host:8443/a/b/c/", 1, "host", "8443", "/a/b/c",
+	  "https://host:8443/a/b/c", NULL },
+	{ "http://[::1]:8000/v1", 0, "::1", "8000", "/v1",
+	  "http://[::1]:8000/v1", NULL },
+	{ "https://[2001:db8::1]/x", 1, "2001:db8::1", "443", "/x",
+	  "https://[2001:db8::1]/x", NULL },
+	{ "http://[fe80::1]", 0, "fe80::1", "80", "", "http://[fe80::1]",
+	  NULL },
+	{ "ftp://x", 0, 0, 0, 0, 0, "scheme must be http:// or https://" },
+	{ "api.openai.com/v1", 0, 0, 0, 0, 0,
+	  "scheme must be http:// or https://" },
+	{ "https://", 0, 0, 0, 0, 0, "missing host" },
+	{ "https:///v1", 0, 0, 0, 0, 0, "missing host" },
+	{ "https://:443/v1", 0, 0, 0, 0, 0, "missing host" },
+	{ "https://h:0", 0, 0, 0, 0, 0, "bad port" },
+	{ "https://h:65536", 0, 0, 0, 0, 0, "bad port" },
+	{ "https://h:", 0, 0, 0, 0, 0, "bad port" },
+	{ "https://h:12a", 0, 0, 0, 0, 0, "bad port" },
+	{ "https://h:000443", 0, 0, 0, 0, 0, "bad port" },
+	{ "https://user:pw@h/v1", 0, 0, 0, 0, 0, "user info not allowed" },
+	{ "https://h/v1?x=1", 0, 0, 0, 0, 0, "query or fragment not allowed" },
+	{ "https://h/v1#f", 0, 0, 0, 0, 0, "query or fragment not allowed" },
+	{ "https://h h/v1", 0, 0, 0, 0, 0,
+	  "contains spaces or control characters" },
+	{ "https://[::1/v1", 0, 0, 0, 0, 0, "unterminated [IPv6 address]" },
+	{ "https://[::1]x/v1", 0, 0, 0, 0, 0, "bad port" },
+	{ "https://[zz::1]/v1", 0, 0, 0, 0, 0, "bad IPv6 address" },
+	{ "https://::1/v1", 0, 0, 0, 0, 0,
+	  "IPv6 address must be in [brackets]" },
+	{ "https://h%41/v1", 0, 0, 0, 0, 0, "bad host name" },
+};
+
+START_TEST(t_base_url)
+{
+	struct px_config *c = cfg_new();
+	char text[1024], want[1024];
+
+	snprintf(text, sizeof text, "{\"providers\": [{\"name\": \"p\", "
+	    "\"type\": \"openai\", \"base_url\": \"%s\"}]}", urls[_i].url);
+	if (urls[_i].why == NULL) {
+		ck_assert_msg(parse(c, text) == 0, "%s: %s", urls[_i].url, err);
+		ck_assert_int_eq(c->providers[0].tls, urls[_i].tls);
+		ck_assert_str_eq(c->providers[0].host, urls[_i].host);
+		ck_assert_str_eq(c->providers[0].port, urls[_i].port);
+		ck_assert_str_eq(c->providers[0].base_path, urls[_i].path);
+		ck_assert_str_eq(c->providers[0].base_url, urls[_i].stored);
+	} else {
+		ck_assert_int_eq(parse(c, text), -1);
+		snprintf(want, sizeof want, "t.json:1: provider \"p\": bad "
+		    "base_url \"%s\": %s", urls[_i].url, urls[_i].why);
+		ck_assert_str_eq(err, want);
+	}
+	free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------ routes */
+
+static const char routes_cfg[] =
+"{\"providers\": [{\"name\": \"p\", \"type\": \"openai\"},\n"
+"                 {\"name\": \"q\", \"type\": \"anthropic\"}],\n"
+" \"models\": {\n"
+"   \"gpt-*\": \"p\",\n"
+"   \"*-mini\": \"q\",\n"
+"   \"gpt-4o\": \"q/exact\",\n"
+"   \"a*b*c\": \"q/abc\",\n"
+"   \"hf\": \"p/meta-llama/Llama-3.1-8B:free\",\n"
+"   \"chain\": [\"q/claude-x\", \"p/gpt-y\", \"p\"],\n"
+"   \"*\": \"p/default\"\n"
+" }}";
+
+static const struct {
+	const char *model;
+	const char *pattern;     /* route expected */
+	const char *provider;
+	const char *upstream;    /* px_target_model */
+} rcases[] = {
+	{ "gpt-4o", "gpt-4o", "q", "exact" },          /* exact beats wildcard */
+	{ "gpt-4o-mini", "gpt-*", "p", "gpt-4o-mini" }, /* file order */
+	{ "gpt-", "gpt-*", "p", "gpt-" },               /* '*' matches empty */
+	{ "o3-mini", "*-mini", "q", "o3-mini" },
+	{ "-mini", "*-mini", "q", "-mini" },
+	{ "abc", "a*b*c", "q", "abc" },
+	{ "axxbyyc", "a*b*c", "q", "abc" },
+	{ "abcbc", "a*b*c", "q", "abc" },
+	{ "abcd", "*", "p", "default" },
+	{ "acb", "*", "p", "default" },
+	{ "", "*", "p", "default" },
+	{ "hf", "hf", "p", "meta-llama/Llama-3.1-8B:free" },
+	{ "HF", "*", "p", "default" },                   /* case-sensitive */
+	{ "chain", "chain", "q", "claude-x" },
+	{ "gpt-4o ", "gpt-*", "p", "gpt-4o " },
+};
+
+START_TEST(t_routes)
+{
+	struct px_config *c = cfg_new();
+	const struct px_route *r;
+	const char *m = rcases[_i].model;
+	char buf[256];
+
+	ck_assert_msg(parse(c, routes_cfg) == 0, "%s", err);
+	r = px_route_find(c, m, strlen(m));
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r->pattern, rcases[_i].pattern);
+	ck_assert_str_eq(prov(c, &r->targets[0])->name, rcases[_i].provider);
+	ck_assert_str_eq(px_target_model(&r->targets[0], m, strlen(m), buf,
+	    sizeof buf), rcases[_i].upstream);
+	free(c);
+}
+END_TEST
+
+START_TEST(t_route_chain)
+{
+	struct px_config *c = cfg_new();
+	const struct px_route *r;
+	char buf[256];
+
+	ck_assert_msg(parse(c, routes_cfg) == 0, "%s", err);
+	ck_assert_int_eq(c->nroutes, 7);
+	r = px_route_find(c, "chain", 5);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->ntargets, 3);
+	ck_assert_int_eq(r->line, 9);
+	ck_assert_str_eq(prov(c, &r->targets[0])->name, "q");
+	ck_assert_str_eq(r->targets[0].model, "claude-x");
+	ck_assert_str_eq(prov(c, &r->targets[1])->name, "p");
+	ck_assert_str_eq(r->targets[1].model, "gpt-y");
+	ck_assert_str_eq(prov(c, &r->targets[2])->name, "p");
+	ck_assert_str_eq(r->targets[2].model, "");
+	ck_assert_str_eq(px_target_model(&r->targets[2], "chain", 5, buf,
+	    sizeof buf), "chain");
+	/* length-delimited: bytes past n are not part of the name */
+	r = px_route_find(c, "chainsaw", 5);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r->pattern, "chain");
+	/* an embedded NUL does not truncate the comparison */
+	r = px_route_find(c, "hf\0x", 4);
+	ck_assert_str_eq(r->pattern, "*");
+	free(c);
+}
+END_TEST
+
+START_TEST(t_route_none)
+{
+	struct px_config *c = cfg_new();
+
+	ck_assert_msg(parse(c, "{\"providers\": [{\"name\": \"p\", \"type\": "
+	    "\"openai\"}], \"models\": {\"a\": \"p\", \"b*\": \"p\", "
+	    "\"*x*y*\": \"p\"}}") == 0, "%s", err);
+	ck_assert_ptr_null(px_route_find(c, "c", 1));
+	ck_assert_ptr_null(px_route_find(c, "", 0));
+	ck_assert_ptr_null(px_route_find(c, "ab", 2));
+	ck_assert_ptr_null(px_route_find(c, "yx", 2));
+	ck_assert_ptr_nonnull(px_route_find(c, "xy", 2));
+	ck_assert_ptr_nonnull(px_route_find(c, "1x2y3", 5));
+	ck_assert_ptr_nonnull(px_route_find(c, "b", 1));
+	ck_assert_ptr_null(px_route_find(c, NULL, 0));
+	free(c);
+}
+END_TEST
+
+START_TEST(t_target_model_cap)
+{
+	struct px_target t;
+	char buf[8], big[15];
+
+	memset(&t, 0, sizeof t);
+	ck_assert_str_eq(px_target_model(&t, "abcdefg", 7, buf, sizeof buf),
+	    "abcdefg");
+	ck_assert_ptr_null(px_target_model(&t, "abcdefgh", 8, buf, sizeof buf));
+	snprintf(t.model, sizeof t.model, "upstream-model");
+	ck_assert_ptr_null(px_target_model(&t, "a", 1, buf, sizeof buf));
+	ck_assert_str_eq(px_target_model(&t, "abc", 3, big, sizeof big),
+	    "upstream-model");
+}
+END_TEST
+
+/* ------------------------------------------------------------ errors */
+
+#define P1 "{\"providers\": [{\"name\": \"p\", \"type\": \"openai\"}],\n"
+
+static const struct {
+	const char *text;
+	const char *msg;
+} ecases[] = {
+	/* document shape */
+	{ "[1]", "t.json:1: the config must be a JSON object" },
+	{ "{\"listen\": \"127.0.0.1:8080\",\n \"lisen\": \"x\"}",
+	  "t.json:2: unknown key \"lisen\"" },
+	{ "{\"listen\": \"127.0.0.1:1\",\n\n \"listen\": \"127.0.0.1:2\"}",
+	  "t.json:3: duplicate key \"listen\"" },
+	/* top-level values */
+	{ "{\n\"listen\": 8080}", "t.json:2: \"listen\" must be a string" },
+	{ "{\"listen\": \"8080\"}", "t.json:1: \"listen\" must be host:port, "
+	  "e.g. \"127.0.0.1:8080\" or \"[::1]:8080\"" },
+	{ "{\"listen\": \"::1:8080\"}", "t.json:1: \"listen\" must be "
+	  "host:port, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\"" },
+	{ "{\"listen\": \"127.0.0.1:99999\"}", "t.json:1: \"listen\" must be "
+	  "host:port, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\"" },
+	{ "{\"allow_open\": \"yes\"}",
+	  "t.json:1: \"allow_open\" must be true or false" },
+	{ "{\"verbose\": 1}", "t.json:1: \"verbose\" must be true or false" },
+	{ "{\"ca_file\": null}", "t.json:1: \"ca_file\" must be a string" },
+	{ "{\"default_max_tokens\": 0}",
+	  "t.json:1: \"default_max_tokens\" must be a positive integer" },
+	{ "{\"default_max_tokens\": 1.5}",
+	  "t.json:1: \"default_max_tokens\" must be a positive integer" },
+	{ "{\"limits\": []}", "t.json:1: \"limits\" must be an object" },
+	{ "{\"limits\": {\n\"header\": 1}}",
+	  "t.json:2: unknown key \"header\" in \"limits\"" },
+	{ "{\"limits\": {\"header_bytes\": -1}}",
+	  "t.json:1: \"limits.header_bytes\" must be a positive integer" },
+	{ "{\"limits\": {\"body_bytes\": \"1M\"}}",
+	  "t.json:1: \"limits.body_bytes\" must be a positive integer" },
+	{ "{\"limits\": {\"connections\": 3000000000}}",
+	  "t.json:1: \"limits.connections\" must be a positive integer" },
+	{ "{\"timeouts\": 5}", "t.json:1: \"timeouts\" must be an object" },
+	{ "{\"timeouts\": {\"idle\": 5}}",
+	  "t.json:1: unknown key \"idle\" in \"timeouts\"" },
+	{ "{\"timeouts\": {\"idle_ms\": 0}}",
+	  "t.json:1: \"timeouts.idle_ms\" must be a positive integer" },
+	{ "{\"timeouts\": {\"drain_ms\": true}}",
+	  "t.json:1: \"timeouts.drain_ms\" must be a positive integer" },
+	/* providers */
+	{ "{\"providers\": {}}", "t.json:1: \"providers\" must be an array" },
+	{ "{\"providers\": [\n\"oai\"]}",
+	  "t.json:2: each provider must be an object" },
+	{ "{\"providers\": [\n{\"type\": \"openai\"}]}",
+	  "t.json:2: provider needs a \"name\"" },
+	{ "{\"providers\": [{\"name\": 1, \"type\": \"openai\"}]}",
+	  "t.json:1: provider: \"name\" must be a string" },
+	{ "{\"providers\": [{\"name\": \"a/b\", \"type\": \"openai\"}]}",
+	  "t.json:1: bad provider name \"a/b\" (must be non-empty, without "
+	  "'/', '*' or spaces)" },
+	{ "{\"providers\": [{\"name\": \"\", \"type\": \"openai\"}]}",
+	  "t.json:1: bad provider name \"\" (must be non-empty, without "
+	  "'/', '*' or spaces)" },
+	{ "{\"providers\": [\n{\"name\": \"a\", \"type\": \"openai\"},\n"
+	  "{\"name\": \"a\", \"type\": \"anthropic\"}]}",
+	  "t.json:3: duplicate provider name \"a\"" },
+	{ "{\"providers\": [{\"name\": \"a\"}]}",
+	  "t.json:1: provider \"a\": missing \"type\" (openai, "
+	  "openai-responses, anthropic or gemini)" },
+	{ "{\"providers\": [{\"name\": \"a\",\n \"type\": \"opnai\"}]}",
+	  "t.json:2: provider \"a\": unknown type \"opnai\" (expected openai, "
+	  "openai-responses, anthropic or gemini)" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"openai\",\n"
+	  " \"baseurl\": \"https://x\"}]}",
+	  "t.json:2: unknown key \"baseurl\" in provider \"a\"" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"openai\",\n"
+	  " \"base_url\": \"ftp://x\"}]}",
+	  "t.json:2: provider \"a\": bad base_url \"ftp://x\": scheme must be "
+	  "http:// or https://" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"openai\",\n"
+	  " \"base_url\": []}]}",
+	  "t.json:2: provider \"a\": \"base_url\" must be a string" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"openai\",\n\n"
+	  " \"api_key\": \"env:PX_TEST_UNSET_VAR\"}]}",
+	  "t.json:3: provider \"a\": environment variable PX_TEST_UNSET_VAR "
+	  "is not set" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"openai\",\n"
+	  " \"api_key\": \"env:PX_TEST_EMPTY_VAR\"}]}",
+	  "t.json:2: provider \"a\": environment variable PX_TEST_EMPTY_VAR "
+	  "is not set" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"openai\",\n"
+	  " \"api_key\": \"env:PX_TEST_NL_VAR\"}]}",
+	  "t.json:2: provider \"a\": environment variable PX_TEST_NL_VAR "
+	  "contains control characters" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"openai\",\n"
+	  " \"api_key\": \"env:\"}]}",
+	  "t.json:2: provider \"a\": \"api_key\": \"env:\" needs a variable "
+	  "name" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"openai\",\n"
+	  " \"api_key\": \"sk-\\r\\nX-Evil: 1\"}]}",
+	  "t.json:2: provider \"a\": \"api_key\" contains control characters" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"anthropic\",\n"
+	  " \"anthropic_version\": \"2023-06-01-this-is-far-too-long-x\"}]}",
+	  "t.json:2: provider \"a\": \"anthropic_version\" is too long (max 31 "
+	  "bytes)" },
+	/* models */
+	{ P1 "\"models\": [\"p\"]}",
+	  "t.json:2: \"models\" must be an object ({\"model\": "
+	  "\"provider[/upstream-model]\"})" },
+	{ P1 "\"models\": {\n\"m\": \"b\"}}",
+	  "t.json:3: model \"m\": unknown provider \"b\"" },
+	{ P1 "\"models\": {\"m\": \"b/x\"}}",
+	  "t.json:2: model \"m\": unknown provider \"b\"" },
+	{ P1 "\"models\": {\"m\": \"p/\"}}",
+	  "t.json:2: model \"m\": empty upstream model after \"p/\"" },
+	{ P1 "\"models\": {\"m\": \"\"}}",
+	  "t.json:2: model \"m\": target must be \"provider\" or "
+	  "\"provider/model\"" },
+	{ P1 "\"models\": {\"m\": 5}}",
+	  "t.json:2: model \"m\": target must be \"provider\" or "
+	  "\"provider/model\"" },
+	{ P1 "\"models\": {\"m\": {\"provider\": \"p\"}}}",
+	  "t.json:2: model \"m\": target must be \"provider\" or "
+	  "\"provider/model\"" },
+	{ P1 "\"models\": {\"m\": [\"p\",\n null]}}",
+	  "t.json:3: model \"m\": target must be \"provider\" or "
+	  "\"provider/model\"" },
+	{ P1 "\"models\": {\"m\": [\"p\",\n \"z/y\"]}}",
+	  "t.json:3: model \"m\": unknown provider \"z\"" },
+	{ P1 "\"models\": {\"m\": []}}",
+	  "t.json:2: model \"m\": empty target list" },
+	{ P1 "\"models\": {\"m\": [\"p\",\"p\",\"p\",\"p\",\"p\",\"p\",\"p\","
+	  "\"p\",\n\"p\"]}}",
+	  "t.json:3: model \"m\": too many targets (max 8)" },
+	{ P1 "\"models\": {\"m\": \"p\",\n\"m\": \"p\"}}",
+	  "t.json:3: duplicate model \"m\"" },
+	{ P1 "\"models\": {\"\": \"p\"}}", "t.json:2: bad model name \"\"" },
+	{ "{\"models\": {\"m\": \"p\"},\n \"providers\": [{\"name\": \"q\", "
+	  "\"type\": \"openai\"}]}",
+	  "t.json:1: model \"m\": unknown provider \"p\"" },
+	/* api_keys */
+	{ "{\"api_keys\": \"k\"}", "t.json:1: \"api_keys\" must be an array" },
+	{ "{\"api_keys\": [\"a\",\n 7]}",
+	  "t.json:2: api_keys[1]: must be a string or {\"name\", \"sha256\" or "
+	  "\"key\"}" },
+	{ "{\"api_keys\": [\"\"]}", "t.json:1: api_keys[0]: empty key" },
+	{ "{\"api_keys\": [{\"key\": \"k\"}]}",
+	  "t.json:1: api_keys[0]: missing \"name\"" },
+	{ "{\"api_keys\": [{\"name\": \"\", \"key\": \"k\"}]}",
+	  "t.json:1: api_keys[0]: \"name\" is empty" },
+	{ "{\"api_keys\": [{\"name\": \"n\"}]}",
+	  "t.json:1: api key \"n\": needs exactly one of \"sha256\" or \"key\"" },
+	{ "{\"api_keys\": [{\"name\": \"n\", \"key\": \"k\", \"sha256\": "
+	  "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\""
+	  "}]}",
+	  "t.json:1: api key \"n\": needs exactly one of \"sha256\" or \"key\"" },
+	{ "{\"api_keys\": [{\"name\": \"n\",\n \"sha256\": \"abc\"}]}",
+	  "t.json:2: api key \"n\": \"sha256\" must be 64 hex digits" },
+	{ "{\"api_keys\": [{\"name\": \"n\", \"sha256\": "
+	  "\"za7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\""
+	  "}]}",
+	  "t.json:1: api key \"n\": \"sha256\" must be 64 hex digits" },
+	{ "{\"api_keys\": [{\"name\": \"n\", \"key\": \"\"}]}",
+	  "t.json:1: api key \"n\": \"key\" is empty" },
+	{ "{\"api_keys\": [{\"name\": \"n\", \"key\": 1}]}",
+	  "t.json:1: api key \"n\": \"key\" must be a string" },
+	{ "{\"api_keys\": [{\"name\": \"n\", \"hash\": \"x\"}]}",
+	  "t.json:1: unknown key \"hash\" in api_keys entry" },
+	{ "{\"api_keys\": [{\"name\": \"n\", \"key\": \"a\"},\n"
+	  " {\"name\": \"n\", \"key\": \"b\"}]}",
+	  "t.json:2: duplicate api key name \"n\"" },
+	{ "{\"api_keys\": [\"a\", {\"name\": \"key1\", \"key\": \"b\"}]}",
+	  "t.json:1: duplicate api key name \"key1\"" },
+	{ "{\"api_keys\": [{\"name\": "
+	  "\"0123456789012345678901234567890123456789012345678901234567890123\","
+	  " \"key\": \"b\"}]}",
+	  "t.json:1: api_keys[0]: \"name\" is too long (max 63 bytes)" },
+	/* open proxy refusal */
+	{ "{\n\"listen\": \"0.0.0.0:8080\"}",
+	  "t.json:2: refusing to listen on 0.0.0.0:8080 without api_keys; "
+	  "add api_keys or set \"allow_open\": true" },
+	{ "{\"listen\": \"[::]:8080\", \"api_keys\": [], \"allow_open\": false}",
+	  "t.json:1: refusing to listen on [::]:8080 without api_keys; "
+	  "add api_keys or set \"allow_open\": true" },
+};
+
+START_TEST(t_errors)
+{
+	struct px_config *c = cfg_new();
+
+	unsetenv("PX_TEST_UNSET_VAR");
+	setenv("PX_TEST_EMPTY_VAR", "", 1);
+	setenv("PX_TEST_NL_VAR", "sk-x\n", 1);
+	ck_assert_int_eq(parse(c, ecases[_i].text), -1);
+	ck_assert_str_eq(err, ecases[_i].msg);
+	free(c);
+}
+END_TEST
+
+/* Syntax errors carry the line where the parser stopped. */
+static const struct {
+	const char *text;
+	const char *prefix;
+} jcases[] = {
+	{ "{\"listen\": }", "t.json:1: invalid JSON: " },
+	{ "{\n\"a\": 1,\n\"b\" 2}", "t.json:3: invalid JSON: " },
+	{ "{\n\"a\": 1\n", "t.json:3: invalid JSON: " },
+	{ "", "t.json:1: invalid JSON: " },
+	{ "{} {}", "t.json:1: invalid JSON: " },
+	{ "{\"a\": \"\xff\"}", "t.json:1: invalid JSON: " },
+};
+
+START_TEST(t_json_errors)
+{
+	struct px_config *c = cfg_new();
+	size_t n = strlen(jcases[_i].prefix);
+
+	ck_assert_int_eq(parse(c, jcases[_i].text), -1);
+	ck_assert_msg(strncmp(err, jcases[_i].prefix, n) == 0 && err[n] != 0,
+	    "got \"%s\"", err);
+	free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------ allow_open */
+
+START_TEST(t_allow_open)
+{
+	struct px_config *c = cfg_new();
+
+	ck_assert_msg(parse(c, "{\"listen\": \"0.0.0.0:8080\", "
+	    "\"allow_open\": true}") == 0, "%s", err);
+	ck_assert_int_eq(c->allow_open, 1);
+	ck_assert_msg(parse(c, "{\"listen\": \"0.0.0.0:8080\", "
+	    "\"api_keys\": [\"k\"]}") == 0, "%s", err);
+	ck_assert_msg(parse(c, "{\"listen\": \"127.0.0.2:0\"}") == 0, "%s",
+	    err);
+	ck_assert_msg(parse(c, "{\"listen\": \"[::1]:8080\"}") == 0, "%s", err);
+	ck_assert_msg(parse(c, "{\"listen\": \"localhost:8080\"}") == 0, "%s",
+	    err);
+	ck_assert_int_eq(parse(c, "{\"listen\": \":8080\"}"), -1);
+	ck_assert_int_eq(parse(c, "{\"listen\": \"192.168.1.5:8080\"}"), -1);
+	free(c);
+}
+END_TEST
+
+static const struct {
+	const char *listen;
+	int loop;
+} lcases[] = {
+	{ "127.0.0.1:8080", 1 },
+	{ "127.1.2.3:1", 1 },
+	{ "127.255.255.255:65535", 1 },
+	{ "localhost:8080", 1 },
+	{ "LocalHost:8080", 1 },
+	{ "[::1]:8080", 1 },
+	{ "[0:0:0:0:0:0:0:1]:8080", 1 },
+	{ "[::ffff:127.0.0.1]:8080", 1 },
+	{ "127.0.0.1", 1 },
+	{ "[::1]", 1 },
+	{ "0.0.0.0:8080", 0 },
+	{ "[::]:8080", 0 },
+	{ ":8080", 0 },
+	{ "128.0.0.1:8080", 0 },
+	{ "10.0.0.1:8080", 0 },
+	{ "[::2]:8080", 0 },
+	{ "[::ffff:10.0.0.1]:8080", 0 },
+	{ "localhost.evil.com:8080", 0 },
+	{ "127.0.0.1.evil.com:8080", 0 },
+	{ "::1:8080", 0 },
+	{ "[::1:8080", 0 },
+	{ "", 0 },
+};
+
+START_TEST(t_loopback)
+{
+	ck_assert_msg(px_listen_is_loopback(lcases[_i].listen) ==
+	    lcases[_i].loop, "%s", lcases[_i].listen);
+}
+END_TEST
+
+/* ------------------------------------------------------------ environment */
+
+START_TEST(t_env_none)
+{
+	struct px_config *c = cfg_new();
+
+	clear_env();
+	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), 0);
+	ck_assert_int_eq(c->nproviders, 0);
+	ck_assert_int_eq(c->nroutes, 0);
+	ck_assert_str_eq(c->path, "");
+	ck_assert_str_eq(c->listen, PX_LISTEN_DEFAULT);
+	ck_assert_ptr_null(px_route_find(c, "gpt-4o", 6));
+	free(c);
+}
+END_TEST
+
+START_TEST(t_env_all)
+{
+	struct px_config *c = cfg_new();
+	const struct px_route *r;
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f;
+
+	clear_env();
+	setenv("OPENAI_API_KEY", "sk-o", 1);
+	setenv("ANTHROPIC_API_KEY", "sk-a", 1);
+	setenv("GEMINI_API_KEY", "g-1", 1);
+	setenv("GOOGLE_API_KEY", "g-2", 1);
+	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), 3);
+	ck_assert_str_eq(c->providers[0].name, "openai");
+	ck_assert_int_eq(c->providers[0].fmt, PX_FMT_CHAT);
+	ck_assert_str_eq(c->providers[0].api_key, "sk-o");
+	ck_assert_str_eq(c->providers[0].host, "api.openai.com");
+	ck_assert_str_eq(c->providers[1].name, "anthropic");
+	ck_assert_int_eq(c->providers[1].fmt, PX_FMT_ANTHROPIC);
+	ck_assert_str_eq(c->providers[1].anthropic_version, "2023-06-01");
+	ck_assert_str_eq(c->providers[2].name, "gemini");
+	ck_assert_str_eq(c->providers[2].api_key, "g-1");   /* GEMINI first */
+	ck_assert_int_eq(c->providers[2].fmt, PX_FMT_GEMINI);
+
+	r = px_route_find(c, "claude-opus-4", 13);
+	ck_assert_str_eq(prov(c, &r->targets[0])->name, "anthropic");
+	r = px_route_find(c, "gemini-2.5-pro", 14);
+	ck_assert_str_eq(prov(c, &r->targets[0])->name, "gemini");
+	r = px_route_find(c, "gpt-4o", 6);
+	ck_assert_str_eq(prov(c, &r->targets[0])->name, "openai");
+	ck_assert_str_eq(r->targets[0].model, "");
+
+	f = open_memstream(&out, &outlen);
+	px_config_print(c, f);
+	fclose(f);
+	ck_assert_str_eq(out,
+	    "provider openai type openai base_url https://api.openai.com/v1 "
+	    "key set\n"
+	    "provider anthropic type anthropic base_url "
+	    "https://api.anthropic.com key set\n"
+	    "provider gemini type gemini base_url "
+	    "https://generativelanguage.googleapis.com/v1beta key set\n"
+	    "route claude-* -> anthropic/claude-*\n"
+	    "route gemini-* -> gemini/gemini-*\n"
+	    "route * -> openai/*\n");
+	free(out);
+	free(c);
+}
+END_TEST
+
+START_TEST(t_env_google_key)
+{
+	struct px_config *c = cfg_new();
+	const struct px_route *r;
+
+	clear_env();
+	setenv("GOOGLE_API_KEY", "g-2", 1);
+	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), 1);
+	ck_assert_str_eq(c->providers[0].api_key, "g-2");
+	/* only gemini: the catch-all goes there too */
+	r = px_route_find(c, "anything", 8);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(prov(c, &r->targets[0])->name, "gemini");
+	ck_assert_int_eq(c->nroutes, 2);
+	free(c);
+}
+END_TEST
+
+START_TEST(t_env_anthropic_catchall)
+{
+	struct px_config *c = cfg_new();
+	const struct px_route *r;
+
+	clear_env();
+	setenv("ANTHROPIC_API_KEY", "sk-a", 1);
+	setenv("GEMINI_API_KEY", "g", 1);
+	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), 2);
+	r = px_route_find(c, "gpt-4o", 6);
+	ck_assert_str_eq(prov(c, &r->targets[0])->name, "anthropic");
+	r = px_route_find(c, "gemini-x", 8);
+	ck_assert_str_eq(prov(c, &r->targets[0])->name, "gemini");
+	free(c);
+}
+END_TEST
+
+/* A keyless local OpenAI-compatible server (ollama, llama.cpp, vLLM). */
+START_TEST(t_env_base_url_only)
+{
+	struct px_config *c = cfg_new();
+
+	clear_env();
+	setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1/", 1);
+	setenv("ANTHROPIC_API_KEY", "", 1);        /* empty = unset */
+	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), 1);
+	ck_assert_str_eq(c->providers[0].name, "openai");
+	ck_assert_str_eq(c->providers[0].api_key, "");
+	ck_assert_int_eq(c->providers[0].tls, 0);
+	ck_assert_str_eq(c->providers[0].port, "11434");
+	ck_assert_str_eq(c->providers[0].base_path, "/v1");
+	ck_assert_str_eq(c->providers[0].base_url, "http://127.0.0.1:11434/v1");
+	ck_assert_int_eq(c->nroutes, 1);
+	ck_assert_str_eq(c->routes[0].pattern, "*");
+	free(c);
+}
+END_TEST
+
+START_TEST(t_env_bad_url)
+{
+	struct px_config *c = cfg_new();
+
+	clear_env();
+	setenv("ANTHROPIC_BASE_URL", "api.anthropic.com", 1);
+	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), -1);
+	ck_assert_str_eq(err, "ANTHROPIC_BASE_URL: bad base_url "
+	    "\"api.anthropic.com\": scheme must be http:// or https://");
+	free(c);
+}
+END_TEST
+
+START_TEST(t_env_keys_listen)
+{
+	struct px_config *c = cfg_new();
+
+	clear_env();
+	setenv("OPENAI_API_KEY", "sk-o", 1);
+	setenv("LLMPROXY_API_KEYS", " k1 ,k2,, ,\tk3", 1);
+	setenv("LLMPROXY_LISTEN", "0.0.0.0:9000", 1);
+	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), 1);
+	ck_assert_str_eq(c->listen, "0.0.0.0:9000");
+	ck_assert_int_eq(c->nkeys, 3);
+	ck_assert_str_eq(c->keys[0].name, "key1");
+	ck_assert_str_eq(c->keys[2].name, "key3");
+	ck_assert_ptr_eq(auth_find(c->keys, 3, "k1", 2), &c->keys[0]);
+	ck_assert_ptr_eq(auth_find(c->keys, 3, "k2", 2), &c->keys[1]);
+	ck_assert_ptr_eq(auth_find(c->keys, 3, "k3", 2), &c->keys[2]);
+	ck_assert_ptr_null(auth_find(c->keys, 3, " k1 ", 4));
+	free(c);
+}
+END_TEST
+
+START_TEST(t_env_open_refused)
+{
+	struct px_config *c = cfg_new();
+
+	clear_env();
+	setenv("LLMPROXY_LISTEN", "0.0.0.0:9000", 1);
+	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), -1);
+	ck_assert_str_eq(err, "refusing to listen on 0.0.0.0:9000 without "
+	    "api_keys; set LLMPROXY_API_KEYS or LLMPROXY_ALLOW_OPEN=1");
+	setenv("LLMPROXY_ALLOW_OPEN", "1", 1);
+	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), 0);
+	ck_assert_int_eq(c->allow_open, 1);
+	setenv("LLMPROXY_LISTEN", "9000", 1);
+	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), -1);
+	ck_assert_str_eq(err, "LLMPROXY_LISTEN: \"9000\" must be host:port");
+	free(c);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+	SRunner *sr;
+	int nf;
+
+#define LOOP(t, arr) tcase_add_loop_test(tc, t, 0, \
+	    (int)(sizeof arr / sizeof arr[0]))
+	tcase_add_test(tc, t_sample);
+	tcase_add_test(tc, t_load_file);
+	tcase_add_test(tc, t_print);
+	tcase_add_test(tc, t_defaults);
+	tcase_add_test(tc, t_default_base_urls);
+	tcase_add_test(tc, t_comments_trailing_commas);
+	LOOP(t_base_url, urls);
+	LOOP(t_routes, rcases);
+	tcase_add_test(tc, t_route_chain);
+	tcase_add_test(tc, t_route_none);
+	tcase_add_test(tc, t_target_model_cap);
+	LOOP(t_errors, ecases);
+	LOOP(t_json_errors, jcases);
+	tcase_add_test(tc, t_allow_open);
+	LOOP(t_loopback, lcases);
+	tcase_add_test(tc, t_env_none);
+	tcase_add_test(tc, t_env_all);
+	tcase_add_test(tc, t_env_google_key);
+	tcase_add_test(tc, t_env_anthropic_catchall);
+	tcase_add_test(tc, t_env_base_url_only);
+	tcase_add_test(tc, t_env_bad_url);
+	tcase_add_test(tc, t_env_keys_listen);
+	tcase_add_test(tc, t_env_open_refused);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	nf = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
