@@ -26,7 +26,7 @@ HDRS = $(CORE_HDRS) $(SRV_HDRS)
 LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
 
 TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
-        $(O)/test_auth $(O)/test_config
+        $(O)/test_convert4 $(O)/test_auth $(O)/test_config
 
 all: llmproxy
 
@@ -62,6 +62,12 @@ $(O)/test_sse: tests/test_sse.c tests/testutil.h sse.c sse.h $(O)/.dir
 $(O)/test_convert: tests/test_convert.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_convert.c $(CORE_SRCS) $(CHECK_LIBS)
+$(O)/test_convert4: tests/test_convert4.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_convert4.c $(CORE_SRCS) $(CHECK_LIBS)
+$(O)/test_tls: tests/test_tls.c tls.c tls.h $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_tls.c tls.c $(BEARSSL_LIBS) $(CHECK_LIBS)
 $(O)/test_auth: tests/test_auth.c auth.c auth.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_auth.c auth.c $(CHECK_LIBS) $(BEARSSL_LIBS)
@@ -75,7 +81,8 @@ $(O)/test_integration: tests/test_integration.c tests/testutil.h $(O)/.dir
 unit: $(TESTS)
 	@for t in $(TESTS); do echo "== $$t"; ./$$t || exit 1; done
 
-integration: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration
+integration: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/test_tls
+	MOCK_BIN=$(O)/mock_upstream ./$(O)/test_tls
 	LLMPROXY_BIN=$(O)/llmproxy MOCK_BIN=$(O)/mock_upstream ./$(O)/test_integration
 
 check: unit integration

@@ -253,6 +253,7 @@ decode_messages(struct px_arena *a, const struct json *msgs,
 			if (!seen_other) {
 				/* leading system/developer text: IR system */
 				struct ir_part tmp[1];
+				memset(tmp, 0, sizeof tmp);
 				if (c && c->type == JSON_ARRAY) {
 					struct ir_part *pp = px_zalloc(a, cap * sizeof *pp);
 					size_t k, kn;
@@ -403,10 +404,8 @@ decode_tools(struct px_arena *a, const struct json *tools,
 		it->name = gs(fn, "name");
 		it->description = gs(fn, "description");
 		pa = json_get(fn, "parameters");
-		if (pa && pa->type == JSON_OBJECT) {
-			it->parameters.p = pa->raw;
-			it->parameters.n = pa->rawlen;
-		}
+		if (pa && pa->type == JSON_OBJECT)
+			it->parameters = px_json_compact(a, pa);
 		if (json_bool(json_get(fn, "strict"), &b))
 			it->strict = b;
 	}
@@ -494,10 +493,8 @@ chat_decode_request(struct px_arena *a, const struct json *root,
 		req->rf = IR_RF_JSON_SCHEMA;
 		req->rf_name = gs(o, "name");
 		v = json_get(o, "schema");
-		if (v) {
-			req->rf_schema.p = v->raw;
-			req->rf_schema.n = v->rawlen;
-		}
+		if (v)
+			req->rf_schema = px_json_compact(a, v);
 		if (json_bool(json_get(o, "strict"), &b))
 			req->rf_strict = b;
 	}
@@ -784,7 +781,7 @@ chat_encode_request(const struct ir_request *req, struct px_str model,
 			if (t->parameters.n)
 				jw_raw(w, t->parameters.p, t->parameters.n);
 			else
-				jw_raw(w, "{\"type\":\"object\",\"properties\":{}}", 32);
+				jw_raw(w, "{\"type\":\"object\",\"properties\":{}}", 33);
 			if (t->strict >= 0)
 				jw_kbool(w, "strict", t->strict);
 			jw_obj_end(w);

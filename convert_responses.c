@@ -450,18 +450,15 @@ dec_tools(struct rq *b, const struct json *tools)
 			/* hosted tools (web_search, file_search, ...) travel
 			 * raw; only a Responses upstream can take them */
 			tl->raw_type = ty;
-			tl->raw.p = t->raw;
-			tl->raw.n = t->rawlen;
+			tl->raw = px_json_compact(b->a, t);
 			tl->name = jget_str(t, "name");
 			continue;
 		}
 		tl->name = jget_str(t, "name");
 		tl->description = jget_str(t, "description");
 		pm = json_get(t, "parameters");
-		if (pm && pm->type == JSON_OBJECT) {
-			tl->parameters.p = pm->raw;
-			tl->parameters.n = pm->rawlen;
-		}
+		if (pm && pm->type == JSON_OBJECT)
+			tl->parameters = px_json_compact(b->a, pm);
 		if (json_bool(json_get(t, "strict"), &bv))
 			tl->strict = bv;
 	}
@@ -561,10 +558,8 @@ rs_decode_request(struct px_arena *a, const struct json *root,
 			const struct json *sc = json_get(f, "schema");
 			req->rf = IR_RF_JSON_SCHEMA;
 			req->rf_name = jget_str(f, "name");
-			if (sc) {
-				req->rf_schema.p = sc->raw;
-				req->rf_schema.n = sc->rawlen;
-			}
+			if (sc)
+				req->rf_schema = px_json_compact(a, sc);
 			if (json_bool(json_get(f, "strict"), &bv))
 				req->rf_strict = bv;
 		} else if (px_str_eq(s, "json_object")) {
@@ -772,6 +767,9 @@ enc_assistant(struct jw *w, const struct ir_msg *m)
 	}
 }
 
+#define EMPTY_SCHEMA "{\"type\":\"object\",\"properties\":{}}"
+#define OBJ_SCHEMA "{\"type\":\"object\"}"
+
 static int
 rs_encode_request(const struct ir_request *req, struct px_str model,
                   struct jw *w, struct px_err *err)
@@ -847,9 +845,8 @@ rs_encode_request(const struct ir_request *req, struct px_str model,
 				jw_kraw(w, "parameters", t->parameters.p,
 				    t->parameters.n);
 			else
-				jw_kraw(w, "parameters",
-				    "{\"type\":\"object\",\"properties\":{}}",
-				    33);
+				jw_kraw(w, "parameters", EMPTY_SCHEMA,
+				    sizeof EMPTY_SCHEMA - 1);
 			/* Responses defaults strict to true, which rejects
 			 * ordinary schemas: say false unless asked */
 			jw_kbool(w, "strict", t->strict == 1);
@@ -920,8 +917,8 @@ rs_encode_request(const struct ir_request *req, struct px_str model,
 				jw_kraw(w, "schema", req->rf_schema.p,
 				    req->rf_schema.n);
 			else
-				jw_kraw(w, "schema", "{\"type\":\"object\"}",
-				    17);
+				jw_kraw(w, "schema", OBJ_SCHEMA,
+				    sizeof OBJ_SCHEMA - 1);
 			if (req->rf_strict >= 0)
 				jw_kbool(w, "strict", req->rf_strict);
 		} else {
@@ -1125,26 +1122,14 @@ usage_enc(struct jw *w, const struct ir_usage *u)
 	jw_obj_end(w);
 }
 
-/* Response id for a Responses client: keep resp_..., else re-prefix. */
+/* Response id for a Responses client: an upstream resp_ id is kept,
+ * anything else gets a fresh one (as the Chat codec does with chatcmpl-) */
 static struct px_str
 resp_id(struct px_arena *a, struct px_str up)
 {
-	struct px_str r;
-	char *p;
-
 	if (str_starts(up, "resp_"))
 		return up;
-	if (!up.n || !a)
-		return a ? px_new_id(a, "resp_") : px_str_c("resp_proxy");
-	p = px_arena_alloc(a, up.n + 6);
-	if (!p)
-		return px_str_c("resp_proxy");
-	memcpy(p, "resp_", 5);
-	memcpy(p + 5, up.p, up.n);
-	p[up.n + 5] = 0;
-	r.p = p;
-	r.n = up.n + 5;
-	return r;
+	return px_new_id(a, "resp_");
 }
 
 /*
@@ -1884,6 +1869,10 @@ re_item_json(struct px_stream *s, struct re *r, const char *status)
 	return res;
 }
 
+#define PART_TEXT0 \
+	"{\"type\":\"output_text\",\"annotations\":[],\"logprobs\":[],\"text\":\"\"}"
+#define PART_SUM0 "{\"type\":\"summary_text\",\"text\":\"\"}"
+
 static void
 re_part_added(struct re *r, struct jw *out)
 {
@@ -1894,14 +1883,13 @@ re_part_added(struct re *r, struct jw *out)
 		re_begin(r, "response.content_part.added");
 		re_ref(r, "content_index");
 		jw_key(&r->ev, "part");
-		jw_raw(&r->ev, "{\"type\":\"output_text\",\"annotations\":[],"
-		    "\"logprobs\":[],\"text\":\"\"}", 58);
+		jw_raw(&r->ev, PART_TEXT0, sizeof PART_TEXT0 - 1);
 		re_end(r, out, "response.content_part.added");
 	} else if (r->open - 1 == IR_THINKING) {
 		re_begin(r, "response.reasoning_summary_part.added");
 		re_ref(r, "summary_index");
 		jw_key(&r->ev, "part");
-		jw_raw(&r->ev, "{\"type\":\"summary_text\",\"text\":\"\"}", 34);
+		jw_raw(&r->ev, PART_SUM0, sizeof PART_SUM0 - 1);
 		re_end(r, out, "response.reasoning_summary_part.added");
 	}
 }
@@ -2005,7 +1993,8 @@ re_delta(struct px_stream *s, struct re *r, const struct ir_event *ev,
 }
 
 static void
-re_block_stop(struct px_stream *s, struct re *r, struct jw *out)
+re_block_stop(struct px_stream *s, struct re *r, struct jw *out,
+              const char *status)
 {
 	struct re_item *ri;
 	struct px_str item;
@@ -2072,7 +2061,7 @@ re_block_stop(struct px_stream *s, struct re *r, struct jw *out)
 	default:
 		break;
 	}
-	item = re_item_json(s, r, "completed");
+	item = re_item_json(s, r, status);
 	re_begin(r, "response.output_item.done");
 	jw_kint(&r->ev, "output_index", r->oidx);
 	jw_key(&r->ev, "item");
@@ -2108,7 +2097,7 @@ re_event(struct px_stream *s, void *st, const struct ir_event *ev,
 		re_delta(s, r, ev, out);
 		break;
 	case IR_EV_BLOCK_STOP:
-		re_block_stop(s, r, out);
+		re_block_stop(s, r, out, "completed");
 		break;
 	case IR_EV_FINISH:
 		re_start(s, r, out);
@@ -2121,6 +2110,10 @@ re_event(struct px_stream *s, void *st, const struct ir_event *ev,
 		/* error event, then response.failed as the terminal event
 		 * (WIRE.md §1, §4.4) */
 		re_start(s, r, out);
+		/* close the item in flight so the failed response still
+		 * holds what was streamed */
+		if (r->open)
+			re_block_stop(s, r, out, "incomplete");
 		err = ev->err;
 		if (!err.message.n)
 			err.message = px_str_c("upstream error");

@@ -125,6 +125,9 @@ static pthread_cond_t dns_cv = PTHREAD_COND_INITIALIZER;
 static int dns_pipe[2] = {-1, -1};
 static int dns_queue[PX_MAX_PROVIDERS];
 static int dns_qlen;
+static int dns_quit;              /* under dns_mu: the thread returns */
+static pthread_t dns_th;
+static int dns_running;
 
 static void *
 dns_thread(void *arg)
@@ -137,8 +140,12 @@ dns_thread(void *arg)
 		char b = 1;
 
 		pthread_mutex_lock(&dns_mu);
-		while (dns_qlen == 0)
+		while (dns_qlen == 0 && !dns_quit)
 			pthread_cond_wait(&dns_cv, &dns_mu);
+		if (dns_quit) {
+			pthread_mutex_unlock(&dns_mu);
+			return NULL;
+		}
 		idx = dns_queue[0];
 		memmove(dns_queue, dns_queue + 1, (size_t)(--dns_qlen) * sizeof *dns_queue);
 		memcpy(tmp.host, dns_cache[idx].host, sizeof tmp.host);
@@ -175,7 +182,6 @@ dns_thread(void *arg)
 static int
 dns_start(void)
 {
-	pthread_t th;
 	int i;
 
 	if (pipe(dns_pipe) < 0)
@@ -184,10 +190,26 @@ dns_start(void)
 		fcntl(dns_pipe[i], F_SETFL, O_NONBLOCK);
 		fcntl(dns_pipe[i], F_SETFD, FD_CLOEXEC);
 	}
-	if (pthread_create(&th, NULL, dns_thread, NULL) != 0)
+	if (pthread_create(&dns_th, NULL, dns_thread, NULL) != 0)
 		return -1;
-	pthread_detach(th);
+	dns_running = 1;
 	return 0;
+}
+
+/* Stop and join the resolver thread at exit: its per-thread resolver state
+ * is only freed when it returns (valgrind: "definitely lost"). A lookup in
+ * flight is waited for. */
+static void
+dns_stop(void)
+{
+	if (!dns_running)
+		return;
+	pthread_mutex_lock(&dns_mu);
+	dns_quit = 1;
+	pthread_cond_signal(&dns_cv);
+	pthread_mutex_unlock(&dns_mu);
+	pthread_join(dns_th, NULL);
+	dns_running = 0;
 }
 
 /* Returns 1 when addresses are ready, 0 when a lookup is in flight. */
@@ -820,6 +842,7 @@ classify(struct conn *c, const struct http_req *r, char *gmodel, size_t gcap,
 {
 	struct http_str p = r->path;
 	static const char gpre[] = "/v1beta/models/";
+	static const char gpre1[] = "/v1/models/";
 
 	*is_post = http_str_eq(r->method, "POST");
 	if (http_str_eq(p, "/v1/chat/completions") || http_str_eq(p, "/chat/completions")) {
@@ -838,9 +861,14 @@ classify(struct conn *c, const struct http_req *r, char *gmodel, size_t gcap,
 		c->cfmt = PX_FMT_RESPONSES;
 		return EP_RESPONSES;
 	}
-	if (p.n > sizeof gpre - 1 && memcmp(p.p, gpre, sizeof gpre - 1) == 0) {
-		const char *m = p.p + sizeof gpre - 1;
-		size_t mn = p.n - (sizeof gpre - 1);
+	/* Gemini: /v1beta/models/M:verb, and /v1/models/M:verb (the genai
+	 * SDK's default apiVersion) */
+	if ((p.n > sizeof gpre - 1 && memcmp(p.p, gpre, sizeof gpre - 1) == 0) ||
+	    (p.n > sizeof gpre1 - 1 && memcmp(p.p, gpre1, sizeof gpre1 - 1) == 0 &&
+	     memchr(p.p + sizeof gpre1 - 1, ':', p.n - (sizeof gpre1 - 1)))) {
+		size_t pl = p.p[3] == 'b' ? sizeof gpre - 1 : sizeof gpre1 - 1;
+		const char *m = p.p + pl;
+		size_t mn = p.n - pl;
 		const char *colon = memchr(m, ':', mn);
 		size_t ml;
 		struct http_str verb;
@@ -869,6 +897,7 @@ classify(struct conn *c, const struct http_req *r, char *gmodel, size_t gcap,
 /* ------------------------------------------------------------ upstream */
 
 static void up_fail(struct conn *c, int status, const char *fmt, ...);
+static void stream_cutoff(struct conn *c, const char *msg);
 static void up_start_connect(struct conn *c);
 static void up_drive(struct conn *c);
 
@@ -1226,9 +1255,10 @@ handle_head(struct conn *c, struct http_req *r)
 		return;
 	}
 	if (!is_post) {
-		send_body(c, 405, "application/json",
-		    "{\"error\":{\"message\":\"method not allowed: use POST\",\"type\":\"invalid_request_error\"}}",
-		    81, "Allow: POST\r\n");
+		static const char m405[] =
+		    "{\"error\":{\"message\":\"method not allowed: use POST\",\"type\":\"invalid_request_error\"}}";
+		send_body(c, 405, "application/json", m405, sizeof m405 - 1,
+		    "Allow: POST\r\n");
 		return;
 	}
 	if (c->cfmt == PX_FMT_GEMINI) {
@@ -1409,9 +1439,13 @@ up_fail(struct conn *c, int status, const char *fmt, ...)
 		e.kind = status == 504 ? IR_ERR_TIMEOUT : IR_ERR_BAD_GATEWAY;
 		e.message.p = msg;
 		e.message.n = strlen(msg);
-		jw_reset(&c->sout);
-		px_stream_fail(c->stream, &e, &c->sout);
-		out_chunk(c, c->sout.buf, c->sout.len);
+		if (c->passthrough) {
+			stream_cutoff(c, msg);
+		} else {
+			jw_reset(&c->sout);
+			px_stream_fail(c->stream, &e, &c->sout);
+			out_chunk(c, c->sout.buf, c->sout.len);
+		}
 		if (c->resp_chunked)
 			out_put(c, "0\r\n\r\n", 5);
 		else
@@ -1882,6 +1916,33 @@ on_up_body(struct conn *c, const char *p, size_t n)
 	}
 }
 
+/*
+ * Tell a streaming client, in its own format, that the upstream stream
+ * broke. A converted stream's encoder knows where it is; a passthrough
+ * stream was never encoded, so a fresh encoder writes a bare error event.
+ */
+static void
+stream_cutoff(struct conn *c, const char *msg)
+{
+	struct px_stream *s = c->stream;
+	struct ir_error e;
+
+	memset(&e, 0, sizeof e);
+	e.status = 502;
+	e.kind = IR_ERR_BAD_GATEWAY;
+	e.message.p = msg;
+	e.message.n = strlen(msg);
+	if (c->passthrough || px_stream_done(s)) {
+		px_stream_end(s, NULL);   /* close the observer */
+		s = px_stream_new(&c->arena, c->cfmt, c->cfmt, &c->req);
+		if (!s)
+			return;
+	}
+	jw_reset(&c->sout);
+	px_stream_fail(s, &e, &c->sout);
+	out_chunk(c, c->sout.buf, c->sout.len);
+}
+
 /* The upstream body ended: eof=1 when by connection close. */
 static void
 up_body_end(struct conn *c, int eof)
@@ -1900,17 +1961,7 @@ up_body_end(struct conn *c, int eof)
 		struct sse_event ev;
 		if (!complete) {
 			/* framing says the body was cut short */
-			jw_reset(&c->sout);
-			px_stream_end(c->stream, NULL);
-			{
-				struct ir_error e;
-				memset(&e, 0, sizeof e);
-				e.status = 502;
-				e.kind = IR_ERR_BAD_GATEWAY;
-				e.message = (struct px_str){ "upstream connection closed before the response was complete", 61 };
-				px_stream_fail(c->stream, &e, &c->sout);
-			}
-			out_chunk(c, c->sout.buf, c->sout.len);
+			stream_cutoff(c, "upstream connection closed before the response was complete");
 			px_log("upstream %s: stream cut off", c->prov->name);
 		} else {
 			if (sse_finish(&c->sse, &ev)) {
@@ -1923,16 +1974,8 @@ up_body_end(struct conn *c, int eof)
 			clean = px_stream_end(c->stream, c->passthrough ? NULL : &c->sout);
 			if (!c->passthrough)
 				out_chunk(c, c->sout.buf, c->sout.len);
-			if (!clean && c->passthrough) {
-				struct ir_error e;
-				memset(&e, 0, sizeof e);
-				e.status = 502;
-				e.kind = IR_ERR_BAD_GATEWAY;
-				e.message = (struct px_str){ "upstream stream ended before completion", 39 };
-				jw_reset(&c->sout);
-				px_stream_fail(c->stream, &e, &c->sout);
-				out_chunk(c, c->sout.buf, c->sout.len);
-			}
+			if (!clean && c->passthrough)
+				stream_cutoff(c, "upstream stream ended before completion");
 			if (!clean)
 				px_log("upstream %s: stream ended without its terminal event", c->prov->name);
 		}
@@ -2126,8 +2169,16 @@ client_progress(struct conn *c)
 static void
 handle_signal(int sig)
 {
+	int saved = errno;
+	char b = 1;
+
 	(void)sig;
 	got_term = 1;
+	/* wake poll() even when the signal lands just before it */
+	if (dns_pipe[1] >= 0 && write(dns_pipe[1], &b, 1) < 0) {
+		/* pipe full: the loop is awake anyway */
+	}
+	errno = saved;
 }
 
 static int
@@ -2208,12 +2259,6 @@ run_server(void)
 				c->keep_alive = 0;
 			}
 		}
-		if (draining && (nconns == 0 || now_ms >= drain_deadline)) {
-			if (nconns)
-				px_log("drain timeout: closing %d connection(s)", nconns);
-			break;
-		}
-
 		/* free closed connections (one place) */
 		for (i = 0; i < nconns; ) {
 			if (conns[i]->closing) {
@@ -2222,6 +2267,13 @@ run_server(void)
 			} else {
 				i++;
 			}
+		}
+		/* checked after the free: the last stream's connection was
+		 * closed in this turn, poll() would sleep to the drain deadline */
+		if (draining && (nconns == 0 || now_ms >= drain_deadline)) {
+			if (nconns)
+				px_log("drain timeout: closing %d connection(s)", nconns);
+			break;
 		}
 		pool_expire();
 
@@ -2658,6 +2710,7 @@ main(int argc, char **argv)
 			px_log("no providers configured: set OPENAI_API_KEY and/or ANTHROPIC_API_KEY, or pass -c FILE");
 	}
 	rc = run_server();
+	dns_stop();
 	for (i = 0; i < nconns; i++)
 		conn_free(conns[i]);
 	free(conns);

@@ -5,22 +5,21 @@
  * Input arrives in arbitrary pieces, so the framer keeps one buffer holding
  * the event being assembled followed by the current, incomplete line:
  *
- *     [data][event][id][line ...]          offsets in struct sse_parser
+ *     [event slot][id slot][data][line ...]     offsets in struct sse_parser
  *
- * A completed line is interpreted at once and dropped: `data` values are
- * spliced in after the data already collected (joined with '\n'), `event`
- * and `id` values replace the previous ones. Keeping data first means a
- * splice only shifts the short event and id values, which SSE_FIELD_MAX
- * bounds, so the work per byte is constant however the event is built.
- * Comment lines are recognised by their first byte and never buffered, so
- * keep-alive comments cost no memory. Everything that is buffered counts
- * against SSE_EVENT_MAX; going over is SSE_ERROR, never unbounded growth.
+ * A completed line is interpreted at once and dropped: a `data` value is
+ * appended to the data (joined with '\n'), an `event` or `id` value is
+ * copied into its slot. The slots only grow, geometrically, up to
+ * SSE_FIELD_MAX, so every line costs time proportional to its own length
+ * however a hostile stream interleaves fields. Comment lines are recognised
+ * by their first byte and never buffered, so keep-alives cost no memory.
+ * All buffered bytes count against SSE_EVENT_MAX; going over is SSE_ERROR,
+ * never unbounded growth.
  *
  * A line ends at LF, CRLF or a lone CR. A CR ends the line immediately (we
  * cannot wait to see whether LF follows: the next byte may be an hour
- * away), and `saw_cr` swallows an LF that starts the next feed. After an
- * event is returned its bytes stay put until the next sse_feed() call, which
- * first slides the surviving `id` back to the start of the buffer.
+ * away), and `saw_cr` swallows an LF that starts the next feed. A returned
+ * event's bytes stay put until the next call appends or overwrites them.
  */
 #include "sse.h"
 
@@ -45,66 +44,48 @@ sse_free(struct sse_parser *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* Drop space left by a returned or discarded event: the regions start at
- * data_off, which is then moved to 0. */
-static void
-compact(struct sse_parser *p)
-{
-	size_t base;
-
-	base = p->data_off;
-	if (base == 0)
-		return;
-	memmove(p->buf, p->buf + base, p->len - base);
-	p->data_off = 0;
-	p->event_off -= base;
-	p->id_off -= base;
-	p->line_start -= base;
-	p->len -= base;
-}
-
 /* Forget data and event type (the last event id persists, per the spec). */
 static void
 reset_event(struct sse_parser *p)
 {
-	p->data_off = p->id_off;
 	p->data_len = 0;
-	p->event_off = p->id_off;
 	p->event_len = 0;
 	p->has_data = 0;
+	p->len = p->data_off;
+	p->line_start = p->len;
 }
 
-static void
-reverse(char *a, size_t n)
-{
-	char t;
-	size_t i;
-
-	for (i = 0; i < n / 2; i++) {
-		t = a[i];
-		a[i] = a[n - 1 - i];
-		a[n - 1 - i] = t;
-	}
-}
-
-/* Move the last k bytes of a[0..n) to the front, in place. */
-static void
-rotate(char *a, size_t n, size_t k)
-{
-	if (k == 0 || k == n)
-		return;
-	reverse(a, n);
-	reverse(a, k);
-	reverse(a + k, n - k);
-}
-
-/* Append line bytes, growing the buffer by doubling up to SSE_EVENT_MAX. */
+/* Room for k more bytes, growing by doubling up to SSE_EVENT_MAX. */
 static int
-append(struct sse_parser *p, const char *s, size_t k)
+reserve(struct sse_parser *p, size_t k)
 {
 	size_t ncap;
 	char *nb;
 
+	if (k > SSE_EVENT_MAX - p->len)
+		goto fail;
+	if (p->len + k <= p->cap)
+		return 0;
+	ncap = p->cap ? p->cap : SSE_BUF_MIN;
+	while (ncap < p->len + k)
+		ncap *= 2;
+	if (ncap > SSE_EVENT_MAX)
+		ncap = SSE_EVENT_MAX;
+	nb = realloc(p->buf, ncap);
+	if (nb == NULL)
+		goto fail;
+	p->buf = nb;
+	p->cap = ncap;
+	return 0;
+fail:
+	p->err = 1;
+	return -1;
+}
+
+/* Append line bytes. */
+static int
+append(struct sse_parser *p, const char *s, size_t k)
+{
 	if (k == 0)
 		return 0;
 	/* A comment line only needs its ':' kept, to be recognised. */
@@ -114,26 +95,11 @@ append(struct sse_parser *p, const char *s, size_t k)
 	} else if (s[0] == ':') {
 		k = 1;
 	}
-	if (k > SSE_EVENT_MAX - p->len)
-		goto fail;
-	if (p->len + k > p->cap) {
-		ncap = p->cap ? p->cap : SSE_BUF_MIN;
-		while (ncap < p->len + k)
-			ncap *= 2;
-		if (ncap > SSE_EVENT_MAX)
-			ncap = SSE_EVENT_MAX;
-		nb = realloc(p->buf, ncap);
-		if (nb == NULL)
-			goto fail;
-		p->buf = nb;
-		p->cap = ncap;
-	}
+	if (reserve(p, k) < 0)
+		return -1;
 	memcpy(p->buf + p->len, s, k);
 	p->len += k;
 	return 0;
-fail:
-	p->err = 1;
-	return -1;
 }
 
 static void
@@ -151,45 +117,59 @@ fill(const struct sse_parser *p, struct sse_event *ev)
 static void
 add_data(struct sse_parser *p, size_t vs, size_t vl)
 {
-	size_t at, m;
+	size_t at;
 
-	at = p->id_off + p->id_len;
-	m = vl;
+	at = p->data_off + p->data_len;
 	/* The line began at or after `at` with "data", so vs >= at + 4 and
 	 * the separator cannot clobber the value. */
-	if (p->has_data) {
-		p->buf[at] = '\n';
-		m++;
-	}
-	memmove(p->buf + at + (m - vl), p->buf + vs, vl);
-	/* [data][event][id][ins] -> [data][ins][event][id] */
-	rotate(p->buf + p->event_off, p->event_len + p->id_len + m, m);
-	p->data_len += m;
-	p->event_off += m;
-	p->id_off += m;
+	if (p->has_data)
+		p->buf[at++] = '\n';
+	memmove(p->buf + at, p->buf + vs, vl);
+	p->data_len = at + vl - p->data_off;
 	p->has_data = 1;
 }
 
-static void
-set_event(struct sse_parser *p, size_t vs, size_t vl)
+/*
+ * Copy a value (offset vs, inside the current line) into the event slot
+ * (id == 0) or the id slot (id == 1), first widening the slot - doubling,
+ * so the shifting of what follows is amortised - if it is too small.
+ */
+static int
+set_slot(struct sse_parser *p, int id, size_t vs, size_t vl)
 {
-	size_t at;
+	size_t off, end, grow;
 
-	at = p->id_off + p->id_len;
-	memmove(p->buf + at, p->buf + vs, vl);
-	/* [oldevent][id][value] -> [id][value] -> [value][id] */
-	memmove(p->buf + p->event_off, p->buf + p->event_off + p->event_len,
-	    p->id_len + vl);
-	rotate(p->buf + p->event_off, p->id_len + vl, vl);
-	p->event_len = vl;
-	p->id_off = p->event_off + vl;
-}
-
-static void
-set_id(struct sse_parser *p, size_t vs, size_t vl)
-{
-	memmove(p->buf + p->id_off, p->buf + vs, vl);
-	p->id_len = vl;
+	if (vl > SSE_FIELD_MAX) {
+		p->err = 1;
+		return -1;
+	}
+	off = id ? p->id_off : p->event_off;
+	end = id ? p->data_off : p->id_off;
+	if (vl > end - off) {
+		grow = 2 * (end - off);
+		if (grow < vl)
+			grow = vl;
+		if (grow < 16)
+			grow = 16;
+		if (grow > SSE_FIELD_MAX)
+			grow = SSE_FIELD_MAX;
+		grow -= end - off;
+		if (reserve(p, grow) < 0)
+			return -1;
+		memmove(p->buf + end + grow, p->buf + end, p->len - end);
+		p->len += grow;
+		p->line_start += grow;
+		vs += grow;
+		if (!id)
+			p->id_off += grow;
+		p->data_off += grow;
+	}
+	memcpy(p->buf + off, p->buf + vs, vl);
+	if (id)
+		p->id_len = vl;
+	else
+		p->event_len = vl;
+	return 0;
 }
 
 /*
@@ -246,25 +226,20 @@ do_line(struct sse_parser *p, struct sse_event *ev)
 	if (fl == 4 && memcmp(s, "data", 4) == 0) {
 		add_data(p, vs, vl);
 	} else if (fl == 5 && memcmp(s, "event", 5) == 0) {
-		if (vl > SSE_FIELD_MAX)
-			goto fail;
-		set_event(p, vs, vl);
+		if (set_slot(p, 0, vs, vl) < 0)
+			return -1;
 	} else if (fl == 2 && memcmp(s, "id", 2) == 0) {
-		if (vl > SSE_FIELD_MAX)
-			goto fail;
 		/* The spec ignores an id containing NUL. */
-		if (vl == 0 || memchr(p->buf + vs, 0, vl) == NULL)
-			set_id(p, vs, vl);
+		if ((vl == 0 || memchr(p->buf + vs, 0, vl) == NULL)
+		    && set_slot(p, 1, vs, vl) < 0)
+			return -1;
 	}
 	/* "retry" only matters to a reconnecting client; others are
 	 * ignored by the spec. */
 done:
-	p->len = p->id_off + p->id_len;
+	p->len = p->data_off + p->data_len;
 	p->line_start = p->len;
 	return rc;
-fail:
-	p->err = 1;
-	return -1;
 }
 
 /* see sse.h */
@@ -280,7 +255,6 @@ sse_feed(struct sse_parser *p, const char *in, size_t n,
 		return SSE_ERROR;
 	if (n > (size_t)LONG_MAX)
 		n = (size_t)LONG_MAX;
-	compact(p);
 	i = 0;
 	while (i < n) {
 		/* CR LF split across feeds is one line end. */
@@ -319,7 +293,6 @@ sse_finish(struct sse_parser *p, struct sse_event *ev)
 
 	if (p->err)
 		return 0;
-	compact(p);
 	/* An unterminated last line still counts as a line. */
 	if (p->line_start < p->len) {
 		rc = do_line(p, ev);

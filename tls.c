@@ -240,7 +240,7 @@ tls_load_ca(const char *path, char *err, size_t errcap)
 	br_x509_trust_anchor *ta = NULL;
 	FILE *f = NULL;
 	size_t i, k, len;
-	int rc = -1;
+	int rc = -1, eof = 0;
 	const char *env;
 
 	memset(&L, 0, sizeof L);
@@ -284,6 +284,7 @@ tls_load_ca(const char *path, char *err, size_t errcap)
 			/* A last line without '\n' still ends the object. */
 			chunk[0] = '\n';
 			len = 1;
+			eof = 1;
 		}
 		p = chunk;
 		k = len;
@@ -294,7 +295,7 @@ tls_load_ca(const char *path, char *err, size_t errcap)
 			if (pem_event(&pc, &L, err, errcap) < 0)
 				goto end;
 		}
-		if (feof(f))
+		if (eof)
 			break;
 	}
 	if (L.in_obj) {

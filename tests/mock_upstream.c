@@ -1495,7 +1495,15 @@ handle(struct conn *c, const struct req *r)
 	/* fixture=NAME replays any fixture file verbatim. */
 	fx = strstr(s.model, "fixture=");
 	if (fx != NULL) {
-		f = fixture(fx + 8);
+		char name[96];
+		size_t k = 0;
+		/* The name runs to the first character not in a file name,
+		 * so modifiers may follow: "fixture=x.sse-split". */
+		for (fx += 8; k + 1 < sizeof name && (isalnum((unsigned char)
+		    fx[k]) || fx[k] == '_' || fx[k] == '.'); k++)
+			name[k] = fx[k];
+		name[k] = '\0';
+		f = fixture(name);
 		if (f == NULL)
 			goto notfound;
 		if (strstr(f->name, ".sse") != NULL)

@@ -1,0 +1,1919 @@
+/*
+ * convert_gemini.c - the Gemini generateContent codec
+ * (models/{m}:generateContent, :streamGenerateContent?alt=sse).
+ *
+ * Design. Gemini differs from the other three in ways that shape this file:
+ *  - the model is in the URL: decoders leave req->model empty (the server
+ *    fills it) and the encoder never writes one;
+ *  - turns are only "user" and "model", must alternate and start with a
+ *    user turn, and may hold no empty part (WIRE.md §2.2, §6.42, §6.44):
+ *    the request encoder opens turns lazily, so adjacent same-role IR
+ *    messages merge, messages that yield no part vanish, and a "." user
+ *    turn is prepended only when the first turn would be the model's;
+ *  - function calls usually carry no id: calls and responses pair by name
+ *    and order (§2.5). Requests get stable synthetic ids
+ *    "call_<name>_<n>" (n counts calls of that name in the request) so the
+ *    pairing survives conversion; responses get fresh random ids so ids
+ *    stay unique across a conversation. Ids are never sent upstream;
+ *  - thoughtSignature is opaque state on the part that carried it (text,
+ *    thought or functionCall). It is kept byte for byte with sig_fmt
+ *    PX_FMT_GEMINI and only ever replayed to Gemini (§2.6, §6.17);
+ *  - usageMetadata is cumulative on every chunk: the last one wins (§6.23);
+ *  - the stream encoder holds back one content chunk so that the
+ *    finishReason and usage ride on the last real content chunk, as Gemini
+ *    itself does, instead of a synthetic empty-text chunk that js-genai's
+ *    chat history treats as invalid. No `event:` lines, no [DONE] (§1).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convert_int.h"
+
+/* ------------------------------------------------------------ helpers */
+
+static struct px_str
+jget_str(const struct json *obj, const char *key)
+{
+	return px_str_json(json_get(obj, key));
+}
+
+static int
+str_starts(struct px_str s, const char *pfx)
+{
+	size_t n = strlen(pfx);
+
+	return s.n >= n && memcmp(s.p, pfx, n) == 0;
+}
+
+static void *
+vgrow(struct px_arena *a, void *p, size_t n, size_t *cap, size_t sz)
+{
+	size_t nc;
+	void *q;
+
+	if (n < *cap)
+		return p;
+	nc = *cap ? *cap * 2 : 4;
+	q = px_arena_alloc(a, nc * sz);
+	if (!q)
+		return NULL;
+	if (n)
+		memcpy(q, p, n * sz);
+	memset((char *)q + n * sz, 0, (nc - n) * sz);
+	*cap = nc;
+	return q;
+}
+
+static int
+get_num(const struct json *v, struct ir_num *out)
+{
+	double d;
+
+	if (!v || v->type != JSON_NUMBER || !json_num(v, &d))
+		return 0;
+	out->set = 1;
+	out->v = d;
+	out->raw.p = v->s;
+	out->raw.n = v->n;
+	return 1;
+}
+
+#define NOMEM(e) (px_err_set((e), 413, "request too large"), -1)
+
+/* usageMetadata -> IR usage (WIRE.md §3.3) */
+static void
+usage_dec(const struct json *u, struct ir_usage *out)
+{
+	long long p = -1, c = -1, t = -1, tot = -1, tool = -1, cached = -1;
+
+	ir_usage_init(out);
+	if (!u || u->type != JSON_OBJECT)
+		return;
+	json_int(json_get(u, "promptTokenCount"), &p);
+	json_int(json_get(u, "candidatesTokenCount"), &c);
+	json_int(json_get(u, "thoughtsTokenCount"), &t);
+	json_int(json_get(u, "totalTokenCount"), &tot);
+	json_int(json_get(u, "toolUsePromptTokenCount"), &tool);
+	json_int(json_get(u, "cachedContentTokenCount"), &cached);
+	if (p >= 0)
+		out->input = p + (tool > 0 ? tool : 0);
+	if (c >= 0 || t >= 0)
+		out->output = (c > 0 ? c : 0) + (t > 0 ? t : 0);
+	else if (tot >= 0 && out->input >= 0)
+		out->output = tot > out->input ? tot - out->input : 0;
+	if (t >= 0)
+		out->reasoning = t;
+	if (cached >= 0)
+		out->cache_read = cached;
+}
+
+static enum ir_stop
+finish_map(struct px_str r, int calls)
+{
+	static const char *const filter[] = {
+		"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT",
+		"SPII", "LANGUAGE", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
+		"IMAGE_RECITATION", "IMAGE_OTHER", "NO_IMAGE", "OTHER", NULL
+	};
+	int i;
+
+	if (px_str_eq(r, "MAX_TOKENS"))
+		return IR_STOP_MAX_TOKENS;
+	for (i = 0; filter[i]; i++)
+		if (px_str_eq(r, filter[i]))
+			return IR_STOP_CONTENT_FILTER;
+	if (px_str_eq(r, "MALFORMED_FUNCTION_CALL") ||
+	    px_str_eq(r, "UNEXPECTED_TOOL_CALL") ||
+	    px_str_eq(r, "TOO_MANY_TOOL_CALLS"))
+		return IR_STOP_MALFORMED;
+	/* STOP with a function call means "run the tools" (WIRE.md §6.32);
+	 * unknown values end normally (§3.2) */
+	return calls ? IR_STOP_TOOL_USE : IR_STOP_END;
+}
+
+static const char *
+finish_name(enum ir_stop st)
+{
+	switch (st) {
+	case IR_STOP_MAX_TOKENS:
+	case IR_STOP_CONTEXT:        return "MAX_TOKENS";
+	case IR_STOP_CONTENT_FILTER: return "SAFETY";
+	case IR_STOP_MALFORMED:      return "MALFORMED_FUNCTION_CALL";
+	default:                     return "STOP";
+	}
+}
+
+/* "call_<name>_<n>" in the arena */
+static struct px_str
+synth_id(struct px_arena *a, struct px_str name, unsigned n)
+{
+	struct px_str r = { NULL, 0 };
+	char *p = px_arena_alloc(a, name.n + 32);
+	int k;
+
+	if (!p)
+		return r;
+	memcpy(p, "call_", 5);
+	if (name.n)
+		memcpy(p + 5, name.p, name.n);
+	k = snprintf(p + 5 + name.n, 27, "_%u", n);
+	r.p = p;
+	r.n = 5 + name.n + (size_t)k;
+	return r;
+}
+
+/* ------------------------------------------------- request: decode */
+
+struct gcall { struct px_str name, id; int answered; };
+
+struct gq {
+	struct px_arena *a;
+	struct ir_request *req;
+	struct px_err *err;
+	size_t mcap, pcap, scap;
+	struct gcall *calls;
+	size_t ncalls, ccap;
+	struct px_str pend_sig;       /* signature-only part waiting */
+};
+
+static unsigned
+name_count(struct gq *q, struct px_str name)
+{
+	unsigned k = 0;
+	size_t i;
+
+	for (i = 0; i < q->ncalls; i++)
+		if (q->calls[i].name.n == name.n &&
+		    memcmp(q->calls[i].name.p, name.p, name.n) == 0)
+			k++;
+	return k;
+}
+
+static struct gcall *
+add_call(struct gq *q, struct px_str name, struct px_str id)
+{
+	struct gcall *c;
+
+	if (!id.n)
+		id = synth_id(q->a, name, name_count(q, name));
+	q->calls = vgrow(q->a, q->calls, q->ncalls, &q->ccap, sizeof *c);
+	if (!q->calls)
+		return NULL;
+	c = &q->calls[q->ncalls++];
+	c->name = name;
+	c->id = id;
+	return c;
+}
+
+static struct ir_msg *
+gq_msg(struct gq *q, enum ir_role role, int merge)
+{
+	struct ir_request *req = q->req;
+
+	if (merge && req->nmsgs && req->msgs[req->nmsgs - 1].role == role)
+		return &req->msgs[req->nmsgs - 1];
+	req->msgs = vgrow(q->a, req->msgs, req->nmsgs, &q->mcap,
+	    sizeof *req->msgs);
+	if (!req->msgs)
+		return NULL;
+	q->pcap = 0;
+	req->msgs[req->nmsgs].role = role;
+	return &req->msgs[req->nmsgs++];
+}
+
+static struct ir_part *
+gq_part(struct gq *q, struct ir_msg *m, enum ir_part_type t)
+{
+	struct ir_part *p;
+
+	m->parts = vgrow(q->a, m->parts, m->nparts, &q->pcap, sizeof *p);
+	if (!m->parts)
+		return NULL;
+	p = &m->parts[m->nparts++];
+	p->type = t;
+	if (q->pend_sig.n) {
+		/* a signature-only part attaches to the next part (§4.5) */
+		p->signature = q->pend_sig;
+		p->sig_fmt = PX_FMT_GEMINI;
+		q->pend_sig.n = 0;
+	}
+	return p;
+}
+
+static void
+media_from(const struct json *pt, struct ir_part *p)
+{
+	const struct json *d;
+
+	if ((d = json_get(pt, "inlineData"))) {
+		p->media_type = jget_str(d, "mimeType");
+		p->data = jget_str(d, "data");
+	} else {
+		d = json_get(pt, "fileData");
+		p->media_type = jget_str(d, "mimeType");
+		p->url = jget_str(d, "fileUri");
+	}
+	p->type = str_starts(p->media_type, "image/") ? IR_IMAGE :
+	    IR_DOCUMENT;
+}
+
+/*
+ * functionResponse.response -> result text. {"result": s} / {"output": s}
+ * with a string unwrap to s (the usual wrappers, §2.5); {"error": x} sets
+ * is_error; anything else travels as compact JSON text.
+ */
+static int
+fresp_content(struct gq *q, const struct json *r, struct ir_part *p)
+{
+	const struct json *only = NULL;
+	struct ir_part *c;
+
+	c = px_zalloc(q->a, sizeof *c);
+	if (!c)
+		return NOMEM(q->err);
+	c->type = IR_TEXT;
+	if (r && r->type == JSON_OBJECT && r->len == 1)
+		only = r->child;
+	if (only && strcmp(only->key, "error") == 0) {
+		p->is_error = 1;
+		r = only;
+		only = NULL;
+		if (r->type == JSON_STRING)
+			c->text = px_str_json(r);
+	} else if (only && only->type == JSON_STRING &&
+	    (strcmp(only->key, "result") == 0 ||
+	    strcmp(only->key, "output") == 0)) {
+		c->text = px_str_json(only);
+	}
+	if (!c->text.n && r)
+		c->text = px_json_compact(q->a, r);
+	p->content = c;
+	p->ncontent = c->text.n ? 1 : 0;
+	return 0;
+}
+
+static int
+dec_model_part(struct gq *q, struct ir_msg *m, const struct json *pt)
+{
+	struct px_str sig = jget_str(pt, "thoughtSignature");
+	const struct json *fc, *t;
+	struct ir_part *p;
+	struct gcall *c;
+	int thought = 0;
+
+	if ((fc = json_get(pt, "functionCall"))) {
+		const struct json *args = json_get(fc, "args");
+		if (!(p = gq_part(q, m, IR_TOOL_CALL)))
+			return NOMEM(q->err);
+		p->name = jget_str(fc, "name");
+		if (!(c = add_call(q, p->name, jget_str(fc, "id"))))
+			return NOMEM(q->err);
+		p->id = c->id;
+		p->args = args && args->type == JSON_OBJECT ?
+		    px_json_compact(q->a, args) : px_str_c("{}");
+	} else if ((t = json_get(pt, "text"))) {
+		json_bool(json_get(pt, "thought"), &thought);
+		if (t->n == 0) {
+			/* signature-only part: not text (§4.5); it belongs
+			 * to the part before it, or else the next one */
+			if (!sig.n)
+				return 0;
+			if (m->nparts && !m->parts[m->nparts - 1].signature.n) {
+				m->parts[m->nparts - 1].signature = sig;
+				m->parts[m->nparts - 1].sig_fmt = PX_FMT_GEMINI;
+			} else {
+				q->pend_sig = sig;
+			}
+			return 0;
+		}
+		if (!(p = gq_part(q, m, thought ? IR_THINKING : IR_TEXT)))
+			return NOMEM(q->err);
+		p->text = px_str_json(t);
+	} else if (json_get(pt, "inlineData") || json_get(pt, "fileData")) {
+		if (!(p = gq_part(q, m, IR_IMAGE)))
+			return NOMEM(q->err);
+		media_from(pt, p);
+	} else {
+		px_err_set(q->err, 400, "unsupported Gemini part in a model "
+		    "turn (only text, thought, functionCall and inline media "
+		    "can be converted)");
+		return -1;
+	}
+	if (sig.n) {
+		p->signature = sig;
+		p->sig_fmt = PX_FMT_GEMINI;
+	}
+	return 0;
+}
+
+static int
+dec_user_turn(struct gq *q, const struct json *parts)
+{
+	const struct json *pt, *fr;
+	struct ir_msg *m = NULL;
+	struct ir_part *p;
+	struct px_str name, id;
+	size_t i;
+
+	for (pt = parts ? parts->child : NULL; pt; pt = pt->next) {
+		if ((fr = json_get(pt, "functionResponse"))) {
+			/* results go to a tool message; text after them in
+			 * the same turn follows as a user message (convert.h) */
+			if (!(m = gq_msg(q, IR_ROLE_TOOL, m && m->role ==
+			    IR_ROLE_TOOL)) ||
+			    !(p = gq_part(q, m, IR_TOOL_RESULT)))
+				return NOMEM(q->err);
+			name = jget_str(fr, "name");
+			id = jget_str(fr, "id");
+			/* pair with the first unanswered call of that name
+			 * (or that id): WIRE.md §2.5 */
+			for (i = 0; i < q->ncalls; i++) {
+				struct gcall *c = &q->calls[i];
+				if (c->answered)
+					continue;
+				if (id.n ? (c->id.n == id.n && memcmp(c->id.p,
+				    id.p, id.n) == 0) : (c->name.n == name.n &&
+				    memcmp(c->name.p, name.p, name.n) == 0))
+					break;
+			}
+			if (i < q->ncalls) {
+				q->calls[i].answered = 1;
+				if (!id.n)
+					id = q->calls[i].id;
+				if (!name.n)
+					name = q->calls[i].name;
+			} else if (!id.n) {
+				struct gcall *c = add_call(q, name, id);
+				if (!c)
+					return NOMEM(q->err);
+				c->answered = 1;
+				id = c->id;
+			}
+			p->id = id;
+			p->name = name;
+			if (fresp_content(q, json_get(fr, "response"), p))
+				return -1;
+			continue;
+		}
+		if (!(m = gq_msg(q, IR_ROLE_USER, m && m->role ==
+		    IR_ROLE_USER)))
+			return NOMEM(q->err);
+		if (json_get(pt, "text")) {
+			struct px_str t = jget_str(pt, "text");
+			if (!t.n)
+				continue;
+			if (!(p = gq_part(q, m, IR_TEXT)))
+				return NOMEM(q->err);
+			p->text = t;
+		} else if (json_get(pt, "inlineData") ||
+		    json_get(pt, "fileData")) {
+			if (!(p = gq_part(q, m, IR_IMAGE)))
+				return NOMEM(q->err);
+			media_from(pt, p);
+		} else {
+			px_err_set(q->err, 400, "unsupported Gemini part in a "
+			    "user turn (text, inlineData, fileData and "
+			    "functionResponse can be converted)");
+			return -1;
+		}
+	}
+	/* a user message left empty (only empty text) is dropped */
+	if (m && m->nparts == 0 && q->req->nmsgs &&
+	    &q->req->msgs[q->req->nmsgs - 1] == m)
+		q->req->nmsgs--;
+	return 0;
+}
+
+/*
+ * Gemini's legacy `parameters` / `responseSchema` are an OpenAPI subset
+ * with upper-case types (OBJECT, NUMBER) and `nullable`: rewrite them as
+ * plain JSON Schema so other targets accept them.
+ */
+static void
+oas_to_json(struct jw *w, const struct json *v)
+{
+	const struct json *m, *c, *ty = NULL;
+	int nullable = 0;
+	size_t i;
+	char buf[32];
+
+	if (v->type == JSON_ARRAY) {
+		jw_arr(w);
+		for (c = v->child; c; c = c->next)
+			oas_to_json(w, c);
+		jw_arr_end(w);
+		return;
+	}
+	if (v->type != JSON_OBJECT) {
+		jw_value(w, v);
+		return;
+	}
+	json_bool(json_get(v, "nullable"), &nullable);
+	jw_obj(w);
+	for (m = v->child; m; m = m->next) {
+		if (strcmp(m->key, "nullable") == 0 ||
+		    strcmp(m->key, "propertyOrdering") == 0)
+			continue;
+		jw_keyn(w, m->key, m->keylen);
+		if (strcmp(m->key, "type") == 0 && m->type == JSON_STRING &&
+		    m->n < sizeof buf) {
+			ty = m;
+			for (i = 0; i < m->n; i++)
+				buf[i] = (char)((m->s[i] >= 'A' && m->s[i] <= 'Z') ?
+				    m->s[i] + 32 : m->s[i]);
+			if (nullable) {
+				jw_arr(w);
+				jw_str(w, buf, m->n);
+				jw_cstr(w, "null");
+				jw_arr_end(w);
+			} else {
+				jw_str(w, buf, m->n);
+			}
+		} else if (strcmp(m->key, "properties") == 0 &&
+		    m->type == JSON_OBJECT) {
+			jw_obj(w);
+			for (c = m->child; c; c = c->next) {
+				jw_keyn(w, c->key, c->keylen);
+				oas_to_json(w, c);
+			}
+			jw_obj_end(w);
+		} else if (strcmp(m->key, "enum") == 0 ||
+		    strcmp(m->key, "required") == 0 ||
+		    strcmp(m->key, "example") == 0 ||
+		    strcmp(m->key, "default") == 0) {
+			jw_value(w, m);
+		} else {
+			oas_to_json(w, m);
+		}
+	}
+	(void)ty;
+	jw_obj_end(w);
+}
+
+static struct px_str
+oas_convert(struct px_arena *a, const struct json *v)
+{
+	struct px_str r = { NULL, 0 };
+	struct jw w;
+
+	jw_init(&w, a, v->rawlen * 6 + 64);
+	oas_to_json(&w, v);
+	if (!w.err) {
+		r.p = w.buf;
+		r.n = w.len;
+	}
+	return r;
+}
+
+static int
+dec_tools(struct gq *q, const struct json *tools)
+{
+	struct ir_request *req = q->req;
+	const struct json *t, *d, *fd, *pm;
+	size_t cap = 0;
+	struct ir_tool *tl;
+
+	for (t = tools->child; t; t = t->next) {
+		fd = json_get(t, "functionDeclarations");
+		if (!fd)
+			fd = json_get(t, "function_declarations");
+		if (!fd) {
+			/* googleSearch, codeExecution, urlContext, ...: raw,
+			 * only a Gemini upstream can take them */
+			req->tools = vgrow(q->a, req->tools, req->ntools, &cap,
+			    sizeof *tl);
+			if (!req->tools)
+				return NOMEM(q->err);
+			tl = &req->tools[req->ntools++];
+			tl->strict = -1;
+			tl->raw_type = t->child ? px_str_c(t->child->key) :
+			    px_str_c("unknown");
+			tl->raw = px_json_compact(q->a, t);
+			continue;
+		}
+		for (d = fd->child; d; d = d->next) {
+			req->tools = vgrow(q->a, req->tools, req->ntools, &cap,
+			    sizeof *tl);
+			if (!req->tools)
+				return NOMEM(q->err);
+			tl = &req->tools[req->ntools++];
+			tl->strict = -1;
+			tl->name = jget_str(d, "name");
+			tl->description = jget_str(d, "description");
+			if ((pm = json_get(d, "parametersJsonSchema")) &&
+			    pm->type == JSON_OBJECT)
+				tl->parameters = px_json_compact(q->a, pm);
+			else if ((pm = json_get(d, "parameters")) &&
+			    pm->type == JSON_OBJECT)
+				tl->parameters = oas_convert(q->a, pm);
+		}
+	}
+	return 0;
+}
+
+static enum ir_effort
+level_effort(struct px_str s)
+{
+	if (px_str_eq(s, "MINIMAL") || px_str_eq(s, "minimal"))
+		return IR_EFFORT_MINIMAL;
+	if (px_str_eq(s, "LOW") || px_str_eq(s, "low"))
+		return IR_EFFORT_LOW;
+	if (px_str_eq(s, "MEDIUM") || px_str_eq(s, "medium"))
+		return IR_EFFORT_MEDIUM;
+	if (px_str_eq(s, "HIGH") || px_str_eq(s, "high"))
+		return IR_EFFORT_HIGH;
+	return IR_EFFORT_UNSET;
+}
+
+static void
+dec_gencfg(struct gq *q, const struct json *g)
+{
+	struct ir_request *req = q->req;
+	const struct json *v, *tc, *c;
+	struct px_str mt;
+	long long ll;
+	size_t i = 0;
+	int bv;
+
+	if (!g || g->type != JSON_OBJECT)
+		return;
+	if (json_int(json_get(g, "maxOutputTokens"), &ll))
+		req->max_tokens = ll;
+	get_num(json_get(g, "temperature"), &req->temperature);
+	get_num(json_get(g, "topP"), &req->top_p);
+	get_num(json_get(g, "topK"), &req->top_k);
+	get_num(json_get(g, "seed"), &req->seed);
+	get_num(json_get(g, "presencePenalty"), &req->presence_penalty);
+	get_num(json_get(g, "frequencyPenalty"), &req->frequency_penalty);
+	if (json_int(json_get(g, "candidateCount"), &ll))
+		req->n = ll;
+	v = json_get(g, "stopSequences");
+	if (v && v->type == JSON_ARRAY && v->len) {
+		req->stop = px_zalloc(q->a, v->len * sizeof *req->stop);
+		if (req->stop)
+			for (c = v->child, i = 0; c; c = c->next)
+				if (c->type == JSON_STRING)
+					req->stop[i++] = px_str_json(c);
+		req->nstop = req->stop ? i : 0;
+	}
+	mt = jget_str(g, "responseMimeType");
+	if (px_str_eq(mt, "application/json")) {
+		req->rf = IR_RF_JSON_OBJECT;
+		if ((v = json_get(g, "responseJsonSchema")) ||
+		    (v = json_get(g, "response_json_schema"))) {
+			req->rf = IR_RF_JSON_SCHEMA;
+			req->rf_schema = px_json_compact(q->a, v);
+		} else if ((v = json_get(g, "responseSchema"))) {
+			req->rf = IR_RF_JSON_SCHEMA;
+			req->rf_schema = oas_convert(q->a, v);
+		}
+	} else if (px_str_eq(mt, "text/plain")) {
+		req->rf = IR_RF_TEXT;
+	}
+	tc = json_get(g, "thinkingConfig");
+	if (tc && tc->type == JSON_OBJECT) {
+		if (json_bool(json_get(tc, "includeThoughts"), &bv))
+			req->include_thoughts = bv;
+		if (json_int(json_get(tc, "thinkingBudget"), &ll) && ll >= 0) {
+			/* -1 (dynamic) stays unset: the target decides */
+			req->thinking_budget = ll;
+			req->effort = px_budget_effort(ll);
+		}
+		mt = jget_str(tc, "thinkingLevel");
+		if (mt.n && req->effort == IR_EFFORT_UNSET)
+			req->effort = level_effort(mt);
+	}
+}
+
+static int
+gm_decode_request(struct px_arena *a, const struct json *root,
+                  struct ir_request *req, struct px_err *err)
+{
+	struct gq q;
+	const struct json *v, *c, *pt, *fcc;
+	struct ir_part *p;
+	struct ir_msg *m;
+	struct px_str role, mode;
+
+	memset(&q, 0, sizeof q);
+	q.a = a;
+	q.req = req;
+	q.err = err;
+	/* the model is in the URL; tolerate clients that also send it */
+	req->model = jget_str(root, "model");
+	v = json_get(root, "systemInstruction");
+	if (!v)
+		v = json_get(root, "system_instruction");
+	if (v && v->type == JSON_STRING && v->n) {
+		req->system = px_zalloc(a, sizeof *req->system);
+		if (!req->system)
+			return NOMEM(err);
+		req->system[0].type = IR_TEXT;
+		req->system[0].text = px_str_json(v);
+		req->nsystem = 1;
+	} else if (v) {
+		for (pt = json_get(v, "parts") ? json_get(v, "parts")->child :
+		    NULL; pt; pt = pt->next) {
+			struct px_str t = jget_str(pt, "text");
+			if (!t.n)
+				continue;
+			req->system = vgrow(a, req->system, req->nsystem,
+			    &q.scap, sizeof *p);
+			if (!req->system)
+				return NOMEM(err);
+			p = &req->system[req->nsystem++];
+			p->type = IR_TEXT;
+			p->text = t;
+		}
+	}
+	v = json_get(root, "contents");
+	if (v && v->type != JSON_ARRAY) {
+		px_err_set(err, 400, "contents must be an array");
+		return -1;
+	}
+	for (c = v ? v->child : NULL; c; c = c->next) {
+		role = jget_str(c, "role");
+		if (px_str_eq(role, "model")) {
+			if (!(m = gq_msg(&q, IR_ROLE_ASSISTANT, 1)))
+				return NOMEM(err);
+			for (pt = json_get(c, "parts") ? json_get(c,
+			    "parts")->child : NULL; pt; pt = pt->next)
+				if (dec_model_part(&q, m, pt))
+					return -1;
+			if (m->nparts == 0)
+				req->nmsgs--;
+			q.pend_sig.n = 0;
+		} else if (!role.n || px_str_eq(role, "user") ||
+		    px_str_eq(role, "function")) {
+			if (dec_user_turn(&q, json_get(c, "parts")))
+				return -1;
+		} else {
+			px_err_set(err, 400, "unsupported role '%.*s' (Gemini "
+			    "roles are user and model)", (int)role.n, role.p);
+			return -1;
+		}
+	}
+	if ((v = json_get(root, "tools")) && v->type == JSON_ARRAY &&
+	    dec_tools(&q, v))
+		return -1;
+	fcc = json_get(json_get(root, "toolConfig"), "functionCallingConfig");
+	mode = jget_str(fcc, "mode");
+	if (px_str_eq(mode, "AUTO") || px_str_eq(mode, "VALIDATED")) {
+		req->tool_choice = IR_TC_AUTO;
+	} else if (px_str_eq(mode, "NONE")) {
+		req->tool_choice = IR_TC_NONE;
+	} else if (px_str_eq(mode, "ANY")) {
+		v = json_get(fcc, "allowedFunctionNames");
+		if (v && v->type == JSON_ARRAY && v->len == 1) {
+			req->tool_choice = IR_TC_NAMED;
+			req->tool_choice_name = px_str_json(v->child);
+		} else {
+			/* several allowed names have no IR form: "any" */
+			req->tool_choice = IR_TC_REQUIRED;
+		}
+	}
+	v = json_get(root, "generationConfig");
+	if (!v)
+		v = json_get(root, "generation_config");
+	dec_gencfg(&q, v);
+	return 0;
+}
+
+/* ------------------------------------------------- request: encode */
+
+struct genc {
+	struct jw *w;
+	struct px_arena tmp;
+	struct px_err *err;
+	int role;                 /* open turn: 0 none, 1 user, 2 model */
+};
+
+#define DOT_TURN "{\"role\":\"user\",\"parts\":[{\"text\":\".\"}]}"
+
+/* Make sure a turn of `role` is open; merges adjacent same-role turns. */
+static void
+turn(struct genc *g, int role)
+{
+	if (g->role == role)
+		return;
+	if (g->role) {
+		jw_arr_end(g->w);
+		jw_obj_end(g->w);
+	} else if (role == 2) {
+		/* the first content must be the user's (WIRE.md §6.44) */
+		jw_raw(g->w, DOT_TURN, sizeof DOT_TURN - 1);
+	}
+	jw_obj(g->w);
+	jw_kcstr(g->w, "role", role == 2 ? "model" : "user");
+	jw_key(g->w, "parts");
+	jw_arr(g->w);
+	g->role = role;
+}
+
+static void args_out(struct jw *w, struct px_arena *tmp, struct px_str args);
+
+static void
+sig_out(struct jw *w, const struct ir_part *p)
+{
+	if (p->signature.n && p->sig_fmt == PX_FMT_GEMINI)
+		jw_kstr(w, "thoughtSignature", p->signature.p, p->signature.n);
+}
+
+static int
+media_out(struct genc *g, const struct ir_part *p, int role)
+{
+	struct px_str mt, data;
+
+	if (p->data.n) {
+		turn(g, role);
+		jw_obj(g->w);
+		jw_key(g->w, "inlineData");
+		jw_obj(g->w);
+		jw_kstr(g->w, "mimeType", p->media_type.p, p->media_type.n);
+		jw_kstr(g->w, "data", p->data.p, p->data.n);
+		jw_obj_end(g->w);
+		jw_obj_end(g->w);
+		return 0;
+	}
+	if (px_data_url_split(p->url, &mt, &data)) {
+		turn(g, role);
+		jw_obj(g->w);
+		jw_key(g->w, "inlineData");
+		jw_obj(g->w);
+		jw_kstr(g->w, "mimeType", mt.p, mt.n);
+		jw_kstr(g->w, "data", data.p, data.n);
+		jw_obj_end(g->w);
+		jw_obj_end(g->w);
+		return 0;
+	}
+	if (str_starts(p->url, "gs://") || str_starts(p->url,
+	    "https://generativelanguage.googleapis.com/") ||
+	    str_starts(p->url, "https://www.youtube.com/") ||
+	    str_starts(p->url, "https://youtu.be/")) {
+		/* URIs Gemini itself resolves (File API, GCS, YouTube) */
+		turn(g, role);
+		jw_obj(g->w);
+		jw_key(g->w, "fileData");
+		jw_obj(g->w);
+		if (p->media_type.n)
+			jw_kstr(g->w, "mimeType", p->media_type.p,
+			    p->media_type.n);
+		jw_kstr(g->w, "fileUri", p->url.p, p->url.n);
+		jw_obj_end(g->w);
+		jw_obj_end(g->w);
+		return 0;
+	}
+	/* Gemini does not fetch arbitrary URLs (WIRE.md §2.3, §6.45); the
+	 * proxy does no outbound fetching either: say so */
+	px_err_set(g->err, 400, "Gemini cannot fetch %s URLs (%.*s); send "
+	    "the %s inline as a base64 data URL",
+	    p->type == IR_IMAGE ? "image" : "file",
+	    (int)(p->url.n > 100 ? 100 : p->url.n), p->url.p ? p->url.p : "",
+	    p->type == IR_IMAGE ? "image" : "file");
+	return -1;
+}
+
+/* Name of the call `id` answers, from earlier assistant turns. */
+static struct px_str
+call_name(const struct ir_request *req, size_t upto, struct px_str id)
+{
+	struct px_str none = { NULL, 0 };
+	size_t i, j;
+
+	for (i = upto; i-- > 0;) {
+		const struct ir_msg *m = &req->msgs[i];
+		for (j = 0; j < m->nparts; j++)
+			if (m->parts[j].type == IR_TOOL_CALL &&
+			    m->parts[j].id.n == id.n && id.n &&
+			    memcmp(m->parts[j].id.p, id.p, id.n) == 0)
+				return m->parts[j].name;
+	}
+	return none;
+}
+
+static int
+enc_tool_result(struct genc *g, const struct ir_request *req, size_t mi,
+                const struct ir_part *p)
+{
+	struct px_str name = p->name, text = { NULL, 0 };
+	struct json *v = NULL;
+	size_t i, k = 0;
+
+	if (!name.n)
+		name = call_name(req, mi, p->id);   /* backfill (§2.5) */
+	for (i = 0; i < p->ncontent; i++)
+		if (p->content[i].type == IR_TEXT) {
+			text = p->content[i].text;
+			k++;
+		}
+	if (k == 1 && text.n)
+		v = json_parse(&g->tmp, text.p, text.n, 0, NULL);
+	turn(g, 1);
+	jw_obj(g->w);
+	jw_key(g->w, "functionResponse");
+	jw_obj(g->w);
+	jw_kstr(g->w, "name", name.p, name.n);
+	jw_key(g->w, "response");
+	if (v && v->type == JSON_OBJECT && !p->is_error) {
+		/* a JSON object result is already what Gemini wants */
+		jw_value(g->w, v);
+		goto closed;
+	}
+	/* anything else is wrapped: response must be an object (§2.5) */
+	jw_obj(g->w);
+	jw_key(g->w, p->is_error ? "error" : "result");
+	if (v && (v->type == JSON_OBJECT || v->type == JSON_ARRAY)) {
+		jw_value(g->w, v);
+	} else if (k <= 1) {
+		jw_str(g->w, text.p ? text.p : "", text.n);
+	} else {
+		/* several text blocks: one string, newline-joined */
+		int first = 1;
+		jw_raw(g->w, "\"", 1);
+		for (i = 0; i < p->ncontent; i++) {
+			if (p->content[i].type != IR_TEXT)
+				continue;
+			if (!first)
+				jw_escaped(g->w, "\n", 1);
+			jw_escaped(g->w, p->content[i].text.p,
+			    p->content[i].text.n);
+			first = 0;
+		}
+		jw_put(g->w, "\"", 1);
+	}
+	jw_obj_end(g->w);
+closed:
+	jw_obj_end(g->w);
+	jw_obj_end(g->w);
+	/* images cannot live inside functionResponse: siblings in the same
+	 * user turn (CLIProxyAPI's approach, WIRE.md §2.5) */
+	for (i = 0; i < p->ncontent; i++)
+		if ((p->content[i].type == IR_IMAGE ||
+		    p->content[i].type == IR_DOCUMENT) &&
+		    media_out(g, &p->content[i], 1))
+			return -1;
+	return 0;
+}
+
+static int
+enc_contents(struct genc *g, const struct ir_request *req)
+{
+	size_t i, j;
+
+	jw_key(g->w, "contents");
+	jw_arr(g->w);
+	for (i = 0; i < req->nmsgs; i++) {
+		const struct ir_msg *m = &req->msgs[i];
+		int role = m->role == IR_ROLE_ASSISTANT ? 2 : 1;
+		for (j = 0; j < m->nparts; j++) {
+			const struct ir_part *p = &m->parts[j];
+			switch (p->type) {
+			case IR_TEXT:
+				if (!p->text.n && !(p->signature.n &&
+				    p->sig_fmt == PX_FMT_GEMINI))
+					break;   /* no empty text (§6.42) */
+				turn(g, role);
+				jw_obj(g->w);
+				jw_kstr(g->w, "text", p->text.p, p->text.n);
+				sig_out(g->w, p);
+				jw_obj_end(g->w);
+				break;
+			case IR_THINKING:
+				/* only Gemini's own thoughts are replayed; other
+				 * providers' reasoning is not Gemini input */
+				if (p->sig_fmt != PX_FMT_GEMINI || role != 2 ||
+				    (!p->text.n && !p->signature.n))
+					break;
+				turn(g, role);
+				jw_obj(g->w);
+				jw_kstr(g->w, "text", p->text.p, p->text.n);
+				jw_kbool(g->w, "thought", 1);
+				sig_out(g->w, p);
+				jw_obj_end(g->w);
+				break;
+			case IR_IMAGE:
+			case IR_DOCUMENT:
+				if (media_out(g, p, role))
+					return -1;
+				break;
+			case IR_TOOL_CALL:
+				turn(g, 2);
+				jw_obj(g->w);
+				jw_key(g->w, "functionCall");
+				jw_obj(g->w);
+				jw_kstr(g->w, "name", p->name.p, p->name.n);
+				jw_key(g->w, "args");
+				args_out(g->w, &g->tmp, p->args);
+				jw_obj_end(g->w);
+				sig_out(g->w, p);
+				jw_obj_end(g->w);
+				break;
+			case IR_TOOL_RESULT:
+				if (enc_tool_result(g, req, i, p))
+					return -1;
+				break;
+			default:
+				break;   /* redacted thinking: no equivalent */
+			}
+		}
+	}
+	if (g->role) {
+		jw_arr_end(g->w);
+		jw_obj_end(g->w);
+	}
+	jw_arr_end(g->w);
+	return 0;
+}
+
+static void
+schema_out(struct genc *g, struct px_str s, const char *dflt)
+{
+	struct json *v = s.n ? json_parse(&g->tmp, s.p, s.n, 0, NULL) : NULL;
+
+	if (v)
+		px_schema_gemini(g->w, v);
+	else
+		jw_raw(g->w, dflt, strlen(dflt));
+}
+
+static long long
+thinking_budget(const struct ir_request *req)
+{
+	if (req->thinking_budget >= 0)
+		return req->thinking_budget;
+	if (req->effort != IR_EFFORT_UNSET)
+		return px_effort_budget(req->effort);
+	return -1;
+}
+
+static int
+gm_encode_request(const struct ir_request *req, struct px_str model,
+                  struct jw *w, struct px_err *err)
+{
+	struct genc g;
+	size_t i, nfn = 0;
+	long long budget = thinking_budget(req), max;
+	int gc = 0, rc = -1;
+
+	(void)model;            /* in the URL (px_upstream_path) */
+	memset(&g, 0, sizeof g);
+	g.w = w;
+	g.err = err;
+	px_arena_init(&g.tmp, 0);
+	for (i = 0; i < req->ntools; i++) {
+		if (!req->tools[i].raw_type.n) {
+			nfn++;
+		} else if (req->fmt != PX_FMT_GEMINI) {
+			px_err_set(err, 400, "tool type '%.*s' has no Gemini "
+			    "equivalent", (int)req->tools[i].raw_type.n,
+			    req->tools[i].raw_type.p);
+			goto done;
+		}
+	}
+	jw_obj(w);
+	if (enc_contents(&g, req))
+		goto done;
+	if (req->nsystem) {
+		jw_key(w, "systemInstruction");
+		jw_obj(w);
+		jw_key(w, "parts");
+		jw_arr(w);
+		for (i = 0; i < req->nsystem; i++) {
+			if (req->system[i].type != IR_TEXT ||
+			    !req->system[i].text.n)
+				continue;
+			jw_obj(w);
+			jw_kstr(w, "text", req->system[i].text.p,
+			    req->system[i].text.n);
+			jw_obj_end(w);
+		}
+		jw_arr_end(w);
+		jw_obj_end(w);
+	}
+	if (req->ntools) {
+		jw_key(w, "tools");
+		jw_arr(w);
+		if (nfn) {
+			jw_obj(w);
+			jw_key(w, "functionDeclarations");
+			jw_arr(w);
+			for (i = 0; i < req->ntools; i++) {
+				const struct ir_tool *t = &req->tools[i];
+				if (t->raw_type.n)
+					continue;
+				jw_obj(w);
+				jw_kstr(w, "name", t->name.p, t->name.n);
+				if (t->description.n)
+					jw_kstr(w, "description",
+					    t->description.p, t->description.n);
+				/* plain JSON Schema, still cleaned of what
+				 * Gemini rejects (WIRE.md §2.4, §6.41) */
+				jw_key(w, "parametersJsonSchema");
+				schema_out(&g, t->parameters,
+				    "{\"type\":\"object\",\"properties\":{}}");
+				jw_obj_end(w);
+			}
+			jw_arr_end(w);
+			jw_obj_end(w);
+		}
+		for (i = 0; i < req->ntools; i++)
+			if (req->tools[i].raw_type.n)
+				jw_raw(w, req->tools[i].raw.p,
+				    req->tools[i].raw.n);
+		jw_arr_end(w);
+	}
+	if (req->tool_choice != IR_TC_UNSET) {
+		jw_key(w, "toolConfig");
+		jw_obj(w);
+		jw_key(w, "functionCallingConfig");
+		jw_obj(w);
+		jw_kcstr(w, "mode", req->tool_choice == IR_TC_AUTO ? "AUTO" :
+		    req->tool_choice == IR_TC_NONE ? "NONE" : "ANY");
+		if (req->tool_choice == IR_TC_NAMED) {
+			jw_key(w, "allowedFunctionNames");
+			jw_arr(w);
+			jw_str(w, req->tool_choice_name.p,
+			    req->tool_choice_name.n);
+			jw_arr_end(w);
+		}
+		jw_obj_end(w);
+		jw_obj_end(w);
+	}
+#define GC() do { if (!gc) { jw_key(w, "generationConfig"); jw_obj(w); \
+	gc = 1; } } while (0)
+	if (req->temperature.set) {
+		GC();
+		jw_key(w, "temperature");
+		px_jw_num(w, &req->temperature);
+	}
+	if (req->top_p.set) {
+		GC();
+		jw_key(w, "topP");
+		px_jw_num(w, &req->top_p);
+	}
+	if (req->top_k.set) {
+		GC();
+		jw_key(w, "topK");
+		px_jw_num(w, &req->top_k);
+	}
+	if (req->max_tokens >= 0) {
+		max = req->max_tokens;
+		/* thoughts count against maxOutputTokens: a visible-answer
+		 * limit plus the thinking budget (WIRE.md §6.61). Gemini's own
+		 * number already includes it, and so does Anthropic's
+		 * max_tokens, which must exceed budget_tokens. */
+		if (budget > 0 && req->fmt != PX_FMT_GEMINI &&
+		    req->fmt != PX_FMT_ANTHROPIC)
+			max += budget;
+		GC();
+		jw_kint(w, "maxOutputTokens", max);
+	}
+	if (req->nstop) {
+		GC();
+		jw_key(w, "stopSequences");
+		jw_arr(w);
+		for (i = 0; i < req->nstop; i++)
+			jw_str(w, req->stop[i].p, req->stop[i].n);
+		jw_arr_end(w);
+	}
+	if (req->n >= 1) {
+		GC();
+		jw_kint(w, "candidateCount", req->n);
+	}
+	if (req->seed.set) {
+		GC();
+		jw_key(w, "seed");
+		px_jw_num(w, &req->seed);
+	}
+	if (req->presence_penalty.set) {
+		GC();
+		jw_key(w, "presencePenalty");
+		px_jw_num(w, &req->presence_penalty);
+	}
+	if (req->frequency_penalty.set) {
+		GC();
+		jw_key(w, "frequencyPenalty");
+		px_jw_num(w, &req->frequency_penalty);
+	}
+	if (req->rf == IR_RF_JSON_SCHEMA || req->rf == IR_RF_JSON_OBJECT) {
+		GC();
+		jw_kcstr(w, "responseMimeType", "application/json");
+		if (req->rf == IR_RF_JSON_SCHEMA && req->rf_schema.n) {
+			jw_key(w, "responseJsonSchema");
+			schema_out(&g, req->rf_schema, "{\"type\":\"object\"}");
+		}
+	}
+	if (budget >= 0 || req->include_thoughts >= 0) {
+		/* thinkingBudget (2.5 style) rather than thinkingLevel: the
+		 * budget table is the one shared with Anthropic, and Gemini 3
+		 * still accepts budgets */
+		GC();
+		jw_key(w, "thinkingConfig");
+		jw_obj(w);
+		if (budget >= 0)
+			jw_kint(w, "thinkingBudget", budget);
+		if (req->include_thoughts >= 0)
+			jw_kbool(w, "includeThoughts", req->include_thoughts &&
+			    budget != 0);
+		jw_obj_end(w);
+	}
+#undef GC
+	if (gc)
+		jw_obj_end(w);
+	jw_obj_end(w);
+	rc = 0;
+done:
+	px_arena_free(&g.tmp);
+	return rc;
+}
+
+/* ------------------------------------------------ response: decode */
+
+static int
+gm_decode_response(struct px_arena *a, const struct json *root,
+                   struct ir_response *resp, struct px_err *err)
+{
+	const struct json *cand, *pt, *fc;
+	struct px_str fr, sig, pend = { NULL, 0 };
+	struct ir_part *p;
+	size_t cap = 0;
+	int calls = 0, thought;
+
+	if (json_get(root, "error")) {
+		px_err_set(err, 502, "upstream returned an error object");
+		return -1;
+	}
+	resp->id = jget_str(root, "responseId");
+	resp->model = jget_str(root, "modelVersion");
+	usage_dec(json_get(root, "usageMetadata"), &resp->usage);
+	cand = json_at(json_get(root, "candidates"), 0);
+	if (!cand) {
+		/* prompt blocked: no candidates at all (WIRE.md §3.2) */
+		resp->stop = IR_STOP_CONTENT_FILTER;
+		resp->native_stop = jget_str(json_get(root, "promptFeedback"),
+		    "blockReason");
+		return 0;
+	}
+	pt = json_get(json_get(cand, "content"), "parts");
+	for (pt = pt ? pt->child : NULL; pt; pt = pt->next) {
+		sig = jget_str(pt, "thoughtSignature");
+		fc = json_get(pt, "functionCall");
+		if (!fc && json_get(pt, "text") && !jget_str(pt, "text").n) {
+			/* signature-only part: previous part, else next */
+			if (sig.n && resp->nparts &&
+			    !resp->parts[resp->nparts - 1].signature.n) {
+				resp->parts[resp->nparts - 1].signature = sig;
+				resp->parts[resp->nparts - 1].sig_fmt =
+				    PX_FMT_GEMINI;
+			} else if (sig.n) {
+				pend = sig;
+			}
+			continue;
+		}
+		if (!fc && !json_get(pt, "text"))
+			continue;       /* inline media output: no IR form */
+		resp->parts = vgrow(a, resp->parts, resp->nparts, &cap,
+		    sizeof *p);
+		if (!resp->parts) {
+			px_err_set(err, 502, "response too large");
+			return -1;
+		}
+		p = &resp->parts[resp->nparts++];
+		if (fc) {
+			const struct json *args = json_get(fc, "args");
+			p->type = IR_TOOL_CALL;
+			p->name = jget_str(fc, "name");
+			p->id = jget_str(fc, "id");
+			if (!p->id.n)
+				p->id = px_new_id(a, "call_");
+			p->args = args && args->type == JSON_OBJECT ?
+			    px_json_compact(a, args) : px_str_c("{}");
+			calls++;
+		} else {
+			thought = 0;
+			json_bool(json_get(pt, "thought"), &thought);
+			p->type = thought ? IR_THINKING : IR_TEXT;
+			p->text = jget_str(pt, "text");
+		}
+		if (!sig.n && pend.n) {
+			sig = pend;
+			pend.n = 0;
+		}
+		if (sig.n) {
+			p->signature = sig;
+			p->sig_fmt = PX_FMT_GEMINI;
+		}
+	}
+	fr = jget_str(cand, "finishReason");
+	resp->native_stop = fr;
+	resp->stop = finish_map(fr, calls);
+	return 0;
+}
+
+/* ------------------------------------------------ response: encode */
+
+static void
+usage_enc(struct jw *w, const struct ir_usage *u)
+{
+	long long in = u->input > 0 ? u->input : 0;
+	long long out = u->output > 0 ? u->output : 0;
+	long long th = u->reasoning > 0 ? u->reasoning : 0;
+
+	jw_key(w, "usageMetadata");
+	jw_obj(w);
+	jw_kint(w, "promptTokenCount", in);
+	jw_kint(w, "candidatesTokenCount", out > th ? out - th : 0);
+	jw_kint(w, "totalTokenCount", in + out);
+	if (u->cache_read > 0)
+		jw_kint(w, "cachedContentTokenCount", u->cache_read);
+	if (th)
+		jw_kint(w, "thoughtsTokenCount", th);
+	jw_obj_end(w);
+}
+
+/* IR args text -> args object, parsed in tmp (WIRE.md §2.5) */
+static void
+args_out(struct jw *w, struct px_arena *tmp, struct px_str args)
+{
+	struct json *v = args.n ? json_parse(tmp, args.p, args.n, 0, NULL) :
+	    NULL;
+
+	if (v && v->type == JSON_OBJECT) {
+		jw_value(w, v);
+		return;
+	}
+	jw_obj(w);
+	if (args.n)
+		jw_kstr(w, "_raw", args.p, args.n);
+	jw_obj_end(w);
+}
+
+/* 1 when part_out() writes something for p */
+static int
+part_emits(const struct ir_part *p)
+{
+	if (p->type == IR_TOOL_CALL)
+		return 1;
+	if (p->type != IR_TEXT && p->type != IR_THINKING)
+		return 0;
+	return p->text.n || (p->signature.n && p->sig_fmt == PX_FMT_GEMINI);
+}
+
+/* One content part for a Gemini client; 0 when there is nothing to send. */
+static int
+part_out(struct jw *w, struct px_arena *tmp, const struct ir_part *p)
+{
+	int gsig = p->signature.n && p->sig_fmt == PX_FMT_GEMINI;
+
+	switch (p->type) {
+	case IR_TEXT:
+	case IR_THINKING:
+		if (!p->text.n && !gsig)
+			return 0;
+		jw_obj(w);
+		jw_kstr(w, "text", p->text.p, p->text.n);
+		if (p->type == IR_THINKING)
+			jw_kbool(w, "thought", 1);
+		sig_out(w, p);
+		jw_obj_end(w);
+		return 1;
+	case IR_TOOL_CALL:
+		jw_obj(w);
+		jw_key(w, "functionCall");
+		jw_obj(w);
+		if (p->id.n)
+			jw_kstr(w, "id", p->id.p, p->id.n);
+		jw_kstr(w, "name", p->name.p, p->name.n);
+		jw_key(w, "args");
+		args_out(w, tmp, p->args);
+		jw_obj_end(w);
+		sig_out(w, p);
+		jw_obj_end(w);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static struct px_str
+echo_model(const struct ir_request *req, struct px_str up)
+{
+	return req && req->model.n ? req->model : up;
+}
+
+static int
+gm_encode_response(const struct ir_request *req,
+                   const struct ir_response *resp, struct jw *w,
+                   struct px_err *err)
+{
+	struct px_arena tmp;
+	struct px_str model = echo_model(req, resp->model), id = resp->id;
+	size_t i, k = 0;
+
+	(void)err;
+	px_arena_init(&tmp, 0);
+	if (!id.n)
+		id = px_new_id(w->arena ? w->arena : &tmp, "");
+	jw_obj(w);
+	jw_key(w, "candidates");
+	jw_arr(w);
+	jw_obj(w);
+	jw_key(w, "content");
+	jw_obj(w);
+	for (i = 0; i < resp->nparts; i++) {
+		if (!part_emits(&resp->parts[i]))
+			continue;
+		/* parts only when there is one: never "parts": [] */
+		if (!k++) {
+			jw_key(w, "parts");
+			jw_arr(w);
+		}
+		part_out(w, &tmp, &resp->parts[i]);
+	}
+	if (k)
+		jw_arr_end(w);
+	jw_kcstr(w, "role", "model");
+	jw_obj_end(w);
+	jw_kcstr(w, "finishReason", finish_name(resp->stop));
+	jw_kint(w, "index", 0);
+	jw_obj_end(w);
+	jw_arr_end(w);
+	if (resp->stop == IR_STOP_CONTENT_FILTER && resp->nparts == 0 &&
+	    px_str_eq(resp->native_stop, "PROHIBITED_CONTENT")) {
+		jw_key(w, "promptFeedback");
+		jw_obj(w);
+		jw_kcstr(w, "blockReason", "PROHIBITED_CONTENT");
+		jw_obj_end(w);
+	}
+	usage_enc(w, &resp->usage);
+	jw_kstr(w, "modelVersion", model.p, model.n);
+	jw_kstr(w, "responseId", id.p, id.n);
+	jw_obj_end(w);
+	px_arena_free(&tmp);
+	return 0;
+}
+
+/* ---------------------------------------------------------- errors */
+
+static const struct { int status; const char *name; } rpc_names[] = {
+	{ 400, "INVALID_ARGUMENT" }, { 400, "FAILED_PRECONDITION" },
+	{ 400, "OUT_OF_RANGE" }, { 401, "UNAUTHENTICATED" },
+	{ 403, "PERMISSION_DENIED" }, { 404, "NOT_FOUND" },
+	{ 409, "ABORTED" }, { 409, "ALREADY_EXISTS" },
+	{ 429, "RESOURCE_EXHAUSTED" }, { 499, "CANCELLED" },
+	{ 500, "INTERNAL" }, { 500, "UNKNOWN" }, { 500, "DATA_LOSS" },
+	{ 501, "UNIMPLEMENTED" }, { 503, "UNAVAILABLE" },
+	{ 504, "DEADLINE_EXCEEDED" }, { 0, NULL }
+};
+
+static int
+rpc_status(struct px_str name)
+{
+	int i;
+
+	for (i = 0; rpc_names[i].name; i++)
+		if (px_str_eq(name, rpc_names[i].name))
+			return rpc_names[i].status;
+	return 0;
+}
+
+static const char *
+rpc_name(int status)
+{
+	switch (status) {
+	case 400: case 413: return "INVALID_ARGUMENT";
+	case 401: return "UNAUTHENTICATED";
+	case 402: case 403: return "PERMISSION_DENIED";
+	case 404: return "NOT_FOUND";
+	case 408: case 504: return "DEADLINE_EXCEEDED";
+	case 409: return "ABORTED";
+	case 429: return "RESOURCE_EXHAUSTED";
+	case 501: return "UNIMPLEMENTED";
+	case 502: case 503: case 529: return "UNAVAILABLE";
+	default: return status >= 500 ? "INTERNAL" : "INVALID_ARGUMENT";
+	}
+}
+
+static void
+gm_decode_error(const struct json *root, struct ir_error *e)
+{
+	const struct json *er;
+	struct px_str st;
+	long long code;
+	int s;
+
+	if (root && root->type == JSON_ARRAY)
+		root = root->child;      /* array-stream bodies: [{"error":..}] */
+	er = json_get(root, "error");
+	if (!er || er->type != JSON_OBJECT)
+		return;
+	e->message = jget_str(er, "message");
+	st = jget_str(er, "status");
+	e->code = st;
+	if (e->status <= 0) {
+		if (json_int(json_get(er, "code"), &code) && code >= 400 &&
+		    code < 600)
+			e->status = (int)code;
+		else if ((s = rpc_status(st)))
+			e->status = s;
+		if (e->status > 0)
+			e->kind = px_kind_from_status(e->status);
+	}
+}
+
+static void
+gm_encode_error(const struct ir_error *e, struct jw *out)
+{
+	int st = px_error_status(PX_FMT_GEMINI, e);
+	const char *name = rpc_name(st);
+
+	/* keep Gemini's own status name when it fits the HTTP code */
+	if (e->code.n && rpc_status(e->code) == st)
+		name = NULL;
+	jw_obj(out);
+	jw_key(out, "error");
+	jw_obj(out);
+	jw_kint(out, "code", st);
+	jw_kstr(out, "message", e->message.p ? e->message.p : "", e->message.n);
+	if (name)
+		jw_kcstr(out, "status", name);
+	else
+		jw_kstr(out, "status", e->code.p, e->code.n);
+	jw_obj_end(out);
+	jw_obj_end(out);
+}
+
+/* ------------------------------------------------- stream: decoder */
+
+struct gd {
+	int open;                /* open IR block type + 1, 0 = none */
+	int calls, finished;
+	struct px_str pend_sig;  /* signature-only part, no block open */
+	struct ir_usage usage;   /* latest usageMetadata (cumulative) */
+};
+
+static void *
+gd_new(struct px_stream *s)
+{
+	struct gd *d = px_zalloc(s->a, sizeof *d);
+
+	if (d)
+		ir_usage_init(&d->usage);
+	return d;
+}
+
+static void
+gev(struct ir_event *e, enum ir_ev_kind k)
+{
+	memset(e, 0, sizeof *e);
+	e->kind = k;
+	ir_usage_init(&e->usage);
+}
+
+static void
+gd_close(struct px_stream *s, struct gd *d)
+{
+	struct ir_event e;
+
+	if (!d->open)
+		return;
+	gev(&e, IR_EV_BLOCK_STOP);
+	px_emit(s, &e);
+	d->open = 0;
+}
+
+static void
+gd_open(struct px_stream *s, struct gd *d, enum ir_part_type t)
+{
+	struct ir_event e;
+
+	if (d->open == (int)t + 1)
+		return;
+	gd_close(s, d);
+	gev(&e, IR_EV_BLOCK_START);
+	e.block = t;
+	px_emit(s, &e);
+	d->open = (int)t + 1;
+}
+
+static int
+gd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
+        const struct json *root)
+{
+	struct gd *d = st;
+	const struct json *er, *cand, *pt, *fc, *u;
+	struct ir_event e;
+	struct px_str sig, t, fr, br;
+	long long code;
+	int thought;
+
+	(void)sev;
+	if (!root)
+		return 0;
+	if (root->type == JSON_ARRAY)
+		root = root->child;
+	if (!root || root->type != JSON_OBJECT)
+		return 0;
+	if ((er = json_get(root, "error"))) {
+		/* in-band error (WIRE.md §1): js-genai's own shape */
+		gev(&e, IR_EV_ERROR);
+		e.err.message = jget_str(er, "message");
+		e.err.code = jget_str(er, "status");
+		if (json_int(json_get(er, "code"), &code) && code >= 400 &&
+		    code < 600)
+			e.err.status = (int)code;
+		else
+			e.err.status = rpc_status(e.err.code) ?
+			    rpc_status(e.err.code) : 500;
+		e.err.kind = px_kind_from_status(e.err.status);
+		px_emit(s, &e);
+		return 0;
+	}
+	if ((u = json_get(root, "usageMetadata")))
+		usage_dec(u, &d->usage);   /* cumulative: replace (§6.23) */
+	gev(&e, IR_EV_START);
+	e.id = jget_str(root, "responseId");
+	e.model = jget_str(root, "modelVersion");
+	/* the prompt side is known from the first chunk on */
+	e.usage.input = d->usage.input;
+	e.usage.cache_read = d->usage.cache_read;
+	px_emit(s, &e);                 /* later STARTs are dropped */
+	cand = json_at(json_get(root, "candidates"), 0);
+	pt = json_get(json_get(cand, "content"), "parts");
+	for (pt = pt ? pt->child : NULL; pt; pt = pt->next) {
+		sig = jget_str(pt, "thoughtSignature");
+		if ((fc = json_get(pt, "functionCall"))) {
+			/* Gemini sends whole calls: one complete block (§4.5) */
+			const struct json *args = json_get(fc, "args");
+			gd_close(s, d);
+			gev(&e, IR_EV_BLOCK_START);
+			e.block = IR_TOOL_CALL;
+			e.name = jget_str(fc, "name");
+			e.id = jget_str(fc, "id");
+			if (!e.id.n)
+				e.id = px_new_id(s->a, "call_");
+			px_emit(s, &e);
+			gev(&e, IR_EV_DELTA);
+			e.text = args && args->type == JSON_OBJECT ?
+			    px_json_compact(&s->scratch, args) :
+			    px_str_c("{}");
+			e.signature = sig.n ? sig : d->pend_sig;
+			d->pend_sig.n = 0;
+			px_emit(s, &e);
+			gev(&e, IR_EV_BLOCK_STOP);
+			px_emit(s, &e);
+			d->calls++;
+			continue;
+		}
+		if (!json_get(pt, "text"))
+			continue;        /* inline media output: no IR form */
+		t = jget_str(pt, "text");
+		if (!t.n) {
+			/* signature-only part is not text (§4.5) */
+			if (!sig.n)
+				continue;
+			if (d->open) {
+				gev(&e, IR_EV_DELTA);
+				e.signature = sig;
+				px_emit(s, &e);
+			} else {
+				d->pend_sig = px_str_dup(s->a, sig.p, sig.n);
+			}
+			continue;
+		}
+		thought = 0;
+		json_bool(json_get(pt, "thought"), &thought);
+		gd_open(s, d, thought ? IR_THINKING : IR_TEXT);
+		gev(&e, IR_EV_DELTA);
+		e.text = t;
+		e.signature = sig.n ? sig : d->pend_sig;
+		d->pend_sig.n = 0;
+		px_emit(s, &e);
+	}
+	fr = jget_str(cand, "finishReason");
+	br = jget_str(json_get(root, "promptFeedback"), "blockReason");
+	if (fr.n || (!cand && br.n)) {
+		gd_close(s, d);
+		gev(&e, IR_EV_FINISH);
+		e.stop = fr.n ? finish_map(fr, d->calls) :
+		    IR_STOP_CONTENT_FILTER;
+		e.usage = d->usage;
+		d->finished = 1;
+		px_emit(s, &e);
+	}
+	return 0;
+}
+
+static int
+gd_end(struct px_stream *s, void *st)
+{
+	struct gd *d = st;
+
+	(void)s;
+	return d->finished;
+}
+
+/* ------------------------------------------------- stream: encoder */
+
+struct ge {
+	int array;               /* JSON-array body instead of SSE */
+	int nel;                 /* elements/events written */
+	int dead;                /* terminal element written */
+	struct px_str id;
+	struct jw held;          /* parts JSON of the chunk held back */
+	int nheld;
+	struct jw ev;            /* one element, reused */
+	/* tool call being assembled */
+	struct px_str call_id, call_name, call_sig;
+	char *args;
+	size_t nargs, cargs;
+	int overflow;
+	int open;                /* IR block type + 1 */
+};
+
+static void *
+ge_new(struct px_stream *s)
+{
+	struct ge *g = px_zalloc(s->a, sizeof *g);
+
+	if (!g)
+		return NULL;
+	g->array = s->req && s->req->gemini_array_stream;
+	jw_init(&g->held, s->a, (size_t)SSE_EVENT_MAX * 4u);
+	jw_init(&g->ev, s->a, (size_t)SSE_EVENT_MAX * 8u);
+	return g;
+}
+
+static void
+ge_begin(struct px_stream *s, void *st, struct jw *out)
+{
+	struct ge *g = st;
+
+	(void)s;
+	if (g->array)
+		jw_put(out, "[", 1);
+}
+
+/* Frame one JSON document from g->ev. */
+static void
+ge_frame(struct ge *g, struct jw *out)
+{
+	if (g->ev.err) {
+		out->err = 1;
+		return;
+	}
+	if (g->array) {
+		/* "[" came from senc_begin; elements joined like Google does */
+		if (g->nel)
+			jw_put(out, ",\r\n", 3);
+		jw_put(out, g->ev.buf, g->ev.len);
+	} else {
+		/* data-only events: js-genai drops events with an event:
+		 * line (WIRE.md Part 2 §4) */
+		jw_put(out, "data: ", 6);
+		jw_put(out, g->ev.buf, g->ev.len);
+		jw_put(out, "\n\n", 2);
+	}
+	g->nel++;
+}
+
+static void
+ge_chunk(struct px_stream *s, struct ge *g, struct jw *out,
+         const char *finish, int usage)
+{
+	struct px_str model = echo_model(s->req, s->model);
+
+	if (!g->id.n)
+		g->id = s->id.n ? s->id : px_new_id(s->a, "");
+	jw_reset(&g->ev);
+	jw_obj(&g->ev);
+	jw_key(&g->ev, "candidates");
+	jw_arr(&g->ev);
+	jw_obj(&g->ev);
+	jw_key(&g->ev, "content");
+	jw_obj(&g->ev);
+	if (g->nheld) {
+		jw_key(&g->ev, "parts");
+		jw_arr(&g->ev);
+		jw_raw(&g->ev, g->held.buf, g->held.len);
+		jw_arr_end(&g->ev);
+	}
+	/* role on every chunk: js-genai chats record an empty turn
+	 * otherwise (WIRE.md §4.5) */
+	jw_kcstr(&g->ev, "role", "model");
+	jw_obj_end(&g->ev);
+	if (finish)
+		jw_kcstr(&g->ev, "finishReason", finish);
+	jw_kint(&g->ev, "index", 0);
+	jw_obj_end(&g->ev);
+	jw_arr_end(&g->ev);
+	if (usage)
+		usage_enc(&g->ev, &s->usage);
+	jw_kstr(&g->ev, "modelVersion", model.p, model.n);
+	jw_kstr(&g->ev, "responseId", g->id.p, g->id.n);
+	jw_obj_end(&g->ev);
+	ge_frame(g, out);
+	jw_reset(&g->held);
+	g->nheld = 0;
+}
+
+/* Start a new held part: the previous one goes out first. */
+static struct jw *
+ge_part(struct px_stream *s, struct ge *g, struct jw *out)
+{
+	if (g->nheld)
+		ge_chunk(s, g, out, NULL, 0);
+	g->nheld = 1;
+	return &g->held;
+}
+
+static void
+ge_error(struct px_stream *s, struct ge *g, const struct ir_error *e,
+         struct jw *out)
+{
+	(void)s;
+	if (g->nheld)
+		ge_chunk(s, g, out, NULL, 0);
+	jw_reset(&g->ev);
+	gm_encode_error(e, &g->ev);
+	ge_frame(g, out);
+	if (g->array)
+		jw_put(out, "]", 1);
+	g->dead = 1;
+}
+
+static void
+ge_tool_done(struct px_stream *s, struct ge *g, struct jw *out)
+{
+	struct px_str a = { g->args, g->nargs };
+	struct jw *w;
+
+	if (g->overflow) {
+		struct ir_error e;
+		memset(&e, 0, sizeof e);
+		e.kind = IR_ERR_BAD_GATEWAY;
+		e.status = 502;
+		e.message = px_str_c("tool call arguments exceed the proxy's "
+		    "buffer (PX_STREAM_ARGS_MAX)");
+		ge_error(s, g, &e, out);
+		return;
+	}
+	w = ge_part(s, g, out);
+	jw_obj(w);
+	jw_key(w, "functionCall");
+	jw_obj(w);
+	if (g->call_id.n)
+		jw_kstr(w, "id", g->call_id.p, g->call_id.n);
+	jw_kstr(w, "name", g->call_name.p, g->call_name.n);
+	jw_key(w, "args");
+	args_out(w, &s->scratch, a);
+	jw_obj_end(w);
+	if (g->call_sig.n)
+		jw_kstr(w, "thoughtSignature", g->call_sig.p, g->call_sig.n);
+	jw_obj_end(w);
+}
+
+static void
+ge_event(struct px_stream *s, void *st, const struct ir_event *ev,
+         struct jw *out)
+{
+	struct ge *g = st;
+	struct jw *w;
+	int gsig = ev->signature.n && s->up == PX_FMT_GEMINI;
+
+	if (g->dead)
+		return;
+	switch (ev->kind) {
+	case IR_EV_START:
+	case IR_EV_PING:
+		break;
+	case IR_EV_BLOCK_START:
+		g->open = (int)ev->block + 1;
+		if (ev->block == IR_TOOL_CALL) {
+			g->call_id = px_str_dup(s->a, ev->id.p, ev->id.n);
+			g->call_name = px_str_dup(s->a, ev->name.p, ev->name.n);
+			g->call_sig.n = 0;
+			g->nargs = 0;
+			g->overflow = 0;
+		}
+		break;
+	case IR_EV_DELTA:
+		if (g->open - 1 == IR_TOOL_CALL) {
+			if (gsig)
+				g->call_sig = px_str_dup(s->a, ev->signature.p,
+				    ev->signature.n);
+			if (!ev->text.n || g->overflow)
+				break;
+			/* whole arguments are needed: buffer (§4.5) */
+			if (g->nargs + ev->text.n > PX_STREAM_ARGS_MAX) {
+				g->overflow = 1;
+				break;
+			}
+			if (g->nargs + ev->text.n > g->cargs) {
+				size_t nc = g->cargs ? g->cargs * 2 : 1024;
+				char *q;
+				while (nc < g->nargs + ev->text.n)
+					nc *= 2;
+				q = px_arena_alloc(s->a, nc);
+				if (!q) {
+					g->overflow = 1;
+					break;
+				}
+				if (g->nargs)
+					memcpy(q, g->args, g->nargs);
+				g->args = q;
+				g->cargs = nc;
+			}
+			memcpy(g->args + g->nargs, ev->text.p, ev->text.n);
+			g->nargs += ev->text.n;
+			break;
+		}
+		if (g->open - 1 != IR_TEXT && g->open - 1 != IR_THINKING)
+			break;
+		if (!ev->text.n && !gsig)
+			break;
+		w = ge_part(s, g, out);
+		jw_obj(w);
+		jw_kstr(w, "text", ev->text.p, ev->text.n);
+		if (g->open - 1 == IR_THINKING)
+			jw_kbool(w, "thought", 1);
+		if (gsig)
+			jw_kstr(w, "thoughtSignature", ev->signature.p,
+			    ev->signature.n);
+		jw_obj_end(w);
+		break;
+	case IR_EV_BLOCK_STOP:
+		if (g->open - 1 == IR_TOOL_CALL)
+			ge_tool_done(s, g, out);
+		g->open = 0;
+		break;
+	case IR_EV_FINISH:
+		/* finishReason and the final usage ride on the held chunk */
+		ge_chunk(s, g, out, finish_name(ev->stop), 1);
+		if (g->array)
+			jw_put(out, "]", 1);
+		g->dead = 1;
+		break;
+	case IR_EV_ERROR:
+		ge_error(s, g, &ev->err, out);
+		break;
+	}
+}
+
+/* see convert_int.h */
+const struct px_codec px_codec_gemini = {
+	PX_FMT_GEMINI,
+	gm_decode_request,
+	gm_encode_request,
+	gm_decode_response,
+	gm_encode_response,
+	gm_decode_error,
+	gm_encode_error,
+	gd_new,
+	gd_feed,
+	gd_end,
+	ge_new,
+	ge_begin,
+	ge_event,
+};

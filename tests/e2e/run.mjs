@@ -1,0 +1,1011 @@
+// tests/e2e/run.mjs - the official client SDKs and CLIs against llmproxy and
+// the C mock upstream (run from the repo root by `make e2e`).
+//
+//   LLMPROXY_BIN=build/llmproxy MOCK_BIN=build/mock_upstream node tests/e2e/run.mjs
+//
+// Environment:
+//   E2E_ALL=1        also run the next-milestone rows (Responses and Gemini
+//                    clients and upstreams, Codex CLI); reported separately and
+//                    do not affect the exit code unless E2E_STRICT_ALL=1
+//   E2E_FILTER=str   run only tests whose name contains str
+//   E2E_VERBOSE=1    print the proxy's stderr slice for passing tests too
+//   E2E_NO_CLI=1     skip the Claude Code / Codex CLI tests
+//
+// Every expectation comes from the mock itself: for each case the same
+// scenario is first requested from the mock directly, in the upstream's own
+// format, and reduced to {text, thinking, tools, stop}; the client's answer
+// through the proxy must reduce to the same values.
+//
+// Final line: "N passed, N failed" (default set). Exit status 1 when any test
+// of the default set fails.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { GoogleGenAI } from '@google/genai';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..', '..');
+
+const LLMPROXY_BIN = path.resolve(process.env.LLMPROXY_BIN || path.join(ROOT, 'build/llmproxy'));
+const MOCK_BIN = path.resolve(process.env.MOCK_BIN || path.join(ROOT, 'build/mock_upstream'));
+const FIXTURES = path.join(ROOT, 'tests/fixtures');
+const ALL = process.env.E2E_ALL === '1';
+const STRICT_ALL = process.env.E2E_STRICT_ALL === '1';
+const FILTER = process.env.E2E_FILTER || '';
+const VERBOSE = process.env.E2E_VERBOSE === '1';
+const NO_CLI = process.env.E2E_NO_CLI === '1';
+
+const CLIENT_KEY = 'sk-e2e-client-0123456789';
+const TEST_TIMEOUT_MS = 30000;
+const CLI_TIMEOUT_MS = 180000;
+
+// ------------------------------------------------------------ processes
+
+let mockProc, proxyProc, MOCK_PORT, PROXY_PORT, PROXY_URL, MOCK_URL;
+let proxyLog = '';
+let mockLog = '';
+const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'llmproxy-e2e-'));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startMock() {
+  if (!fs.existsSync(MOCK_BIN)) throw new Error(`MOCK_BIN not found: ${MOCK_BIN}`);
+  mockProc = spawn(MOCK_BIN, ['-l', '127.0.0.1:0', '--fixtures', FIXTURES], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  mockProc.stderr.on('data', (d) => { mockLog += d; });
+  let out = '';
+  MOCK_PORT = await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`mock did not print "listening PORT": ${out}${mockLog}`)), 10000);
+    mockProc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening (\d+)/);
+      if (m) { clearTimeout(t); resolve(Number(m[1])); }
+    });
+    mockProc.on('exit', (code) => { clearTimeout(t); reject(new Error(`mock exited ${code}: ${mockLog}`)); });
+  });
+  mockProc.stdout.resume();
+  MOCK_URL = `http://127.0.0.1:${MOCK_PORT}`;
+}
+
+function proxyConfig() {
+  const m = MOCK_URL;
+  return {
+    listen: `127.0.0.1:${PROXY_PORT}`,
+    api_keys: [CLIENT_KEY],
+    providers: [
+      { name: 'oai', type: 'openai', base_url: `${m}/v1`, api_key: 'sk-upstream-oai' },
+      { name: 'ant', type: 'anthropic', base_url: m, api_key: 'sk-upstream-ant' },
+      { name: 'gem', type: 'gemini', base_url: `${m}/v1beta`, api_key: 'upstream-gem' },
+      { name: 'rsp', type: 'openai-responses', base_url: `${m}/v1`, api_key: 'sk-upstream-rsp' },
+    ],
+    models: {
+      'oai-*': 'oai',
+      'ant-*': 'ant',
+      'gem-*': 'gem',
+      'rsp-*': 'rsp',
+      // Claude Code picks its own model names for background work (a haiku
+      // model for titles/summaries); send everything else to the Chat mock.
+      'claude-*': 'oai',
+      '*': 'oai',
+    },
+  };
+}
+
+async function startProxy() {
+  if (!fs.existsSync(LLMPROXY_BIN)) throw new Error(`LLMPROXY_BIN not found: ${LLMPROXY_BIN}`);
+  PROXY_PORT = await freePort();
+  PROXY_URL = `http://127.0.0.1:${PROXY_PORT}`;
+  const cfgPath = path.join(tmpRoot, 'llmproxy.json');
+  fs.writeFileSync(cfgPath, JSON.stringify(proxyConfig(), null, 2));
+  proxyProc = spawn(LLMPROXY_BIN, ['-c', cfgPath, '-l', `127.0.0.1:${PROXY_PORT}`], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proxyProc.stderr.on('data', (d) => { proxyLog += d; });
+  proxyProc.stdout.on('data', (d) => { proxyLog += d; });
+  let exited = null;
+  proxyProc.on('exit', (code, sig) => { exited = `${code ?? sig}`; });
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    if (exited !== null) throw new Error(`proxy exited (${exited}) at startup:\n${proxyLog}`);
+    try {
+      await new Promise((resolve, reject) => {
+        const s = net.connect(PROXY_PORT, '127.0.0.1', () => { s.end(); resolve(); });
+        s.on('error', reject);
+      });
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`proxy not listening on ${PROXY_PORT}:\n${proxyLog}`);
+      await sleep(50);
+    }
+  }
+}
+
+function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+async function stopAll() {
+  for (const p of [proxyProc, mockProc]) {
+    if (p && p.exitCode === null && p.signalCode === null) {
+      p.kill('SIGTERM');
+      const t = setTimeout(() => p.kill('SIGKILL'), 3000);
+      await once(p, 'exit').catch(() => {});
+      clearTimeout(t);
+    }
+  }
+}
+
+// ------------------------------------------------------------ wire readers
+// Reduce one upstream answer (as the mock sends it) to
+// {text, thinking, tools: [{name, args}], stop}.
+
+function sseEvents(raw) {
+  const out = [];
+  for (const block of raw.replace(/\r\n/g, '\n').split('\n\n')) {
+    let ev = null; const data = [];
+    for (const line of block.split('\n')) {
+      if (line.startsWith('event:')) ev = line.slice(6).trim();
+      else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+    }
+    if (data.length) out.push({ event: ev, data: data.join('\n') });
+  }
+  return out;
+}
+
+function parseArgs(s) {
+  if (s === undefined || s === null || s === '') return {};
+  if (typeof s === 'object') return s;
+  return JSON.parse(s);
+}
+
+const stopAnth = { end_turn: 'stop', stop_sequence: 'stop', tool_use: 'tool_calls', max_tokens: 'length', refusal: 'content_filter', pause_turn: 'stop' };
+function stopGem(fr, tools) {
+  if (fr === 'MAX_TOKENS') return 'length';
+  if (fr === 'SAFETY' || fr === 'RECITATION' || fr === 'PROHIBITED_CONTENT' || fr === 'BLOCKLIST') return 'content_filter';
+  if (fr === 'STOP' || fr === undefined || fr === null) return tools.length ? 'tool_calls' : 'stop';
+  return fr;
+}
+function stopRsp(r, tools) {
+  if (r.status === 'incomplete') return r.incomplete_details?.reason === 'content_filter' ? 'content_filter' : 'length';
+  if (r.status === 'completed') return tools.length ? 'tool_calls' : 'stop';
+  return r.status;
+}
+
+function readChatJSON(j) {
+  const m = j.choices[0].message;
+  const tools = (m.tool_calls || []).map((t) => ({ name: t.function.name, args: parseArgs(t.function.arguments), id: t.id }));
+  return { text: m.content || '', thinking: m.reasoning_content || m.reasoning || '', tools, stop: j.choices[0].finish_reason };
+}
+function readChatSSE(raw) {
+  let text = '', thinking = '', stop = null; const tc = [];
+  for (const e of sseEvents(raw)) {
+    if (e.data === '[DONE]') break;
+    const j = JSON.parse(e.data);
+    for (const c of j.choices || []) {
+      const d = c.delta || {};
+      if (d.content) text += d.content;
+      if (d.reasoning_content) thinking += d.reasoning_content;
+      else if (d.reasoning) thinking += d.reasoning;
+      for (const t of d.tool_calls || []) {
+        tc[t.index] ??= { name: '', args: '' };
+        if (t.function?.name) tc[t.index].name = t.function.name;
+        if (t.function?.arguments) tc[t.index].args += t.function.arguments;
+      }
+      if (c.finish_reason) stop = c.finish_reason;
+    }
+  }
+  return { text, thinking, tools: tc.map((t) => ({ name: t.name, args: parseArgs(t.args) })), stop };
+}
+function readAnthJSON(j) {
+  let text = '', thinking = ''; const tools = [];
+  for (const b of j.content) {
+    if (b.type === 'text') text += b.text;
+    else if (b.type === 'thinking') thinking += b.thinking;
+    else if (b.type === 'tool_use') tools.push({ name: b.name, args: b.input, id: b.id });
+  }
+  return { text, thinking, tools, stop: stopAnth[j.stop_reason] ?? j.stop_reason };
+}
+function readAnthSSE(raw) {
+  const blocks = []; let stop = null;
+  for (const e of sseEvents(raw)) {
+    const j = JSON.parse(e.data);
+    if (j.type === 'content_block_start') blocks[j.index] = { ...j.content_block, _json: '' };
+    else if (j.type === 'content_block_delta') {
+      const b = blocks[j.index]; const d = j.delta;
+      if (d.type === 'text_delta') b.text += d.text;
+      else if (d.type === 'thinking_delta') b.thinking += d.thinking;
+      else if (d.type === 'input_json_delta') b._json += d.partial_json;
+    } else if (j.type === 'message_delta' && j.delta?.stop_reason) stop = j.delta.stop_reason;
+  }
+  for (const b of blocks) if (b && b.type === 'tool_use') b.input = parseArgs(b._json || b.input);
+  return readAnthJSON({ content: blocks.filter(Boolean), stop_reason: stop });
+}
+function readGemParts(parts, acc) {
+  for (const p of parts || []) {
+    if (p.functionCall) acc.tools.push({ name: p.functionCall.name, args: p.functionCall.args || {} });
+    else if (typeof p.text === 'string') {
+      if (p.thought) acc.thinking += p.text; else acc.text += p.text;
+    }
+  }
+}
+function readGemJSON(j) {
+  const acc = { text: '', thinking: '', tools: [] };
+  const c = j.candidates?.[0];
+  readGemParts(c?.content?.parts, acc);
+  return { ...acc, stop: stopGem(c?.finishReason, acc.tools) };
+}
+function readGemSSE(raw) {
+  const acc = { text: '', thinking: '', tools: [] }; let fr;
+  for (const e of sseEvents(raw)) {
+    const j = JSON.parse(e.data);
+    const c = j.candidates?.[0];
+    readGemParts(c?.content?.parts, acc);
+    if (c?.finishReason) fr = c.finishReason;
+  }
+  return { ...acc, stop: stopGem(fr, acc.tools) };
+}
+function readRspJSON(r) {
+  let text = '', thinking = ''; const tools = [];
+  for (const it of r.output || []) {
+    if (it.type === 'message') {
+      for (const c of it.content || []) if (c.type === 'output_text') text += c.text;
+    } else if (it.type === 'reasoning') {
+      for (const s of it.summary || []) thinking += s.text;
+      if (!it.summary?.length) for (const c of it.content || []) if (c.type === 'reasoning_text') thinking += c.text;
+    } else if (it.type === 'function_call') {
+      tools.push({ name: it.name, args: parseArgs(it.arguments), id: it.call_id });
+    }
+  }
+  return { text, thinking, tools, stop: stopRsp(r, tools) };
+}
+function readRspSSE(raw) {
+  let final = null;
+  for (const e of sseEvents(raw)) {
+    if (e.data === '[DONE]') continue;
+    const j = JSON.parse(e.data);
+    if (j.type === 'response.completed' || j.type === 'response.incomplete') final = j.response;
+  }
+  assert.ok(final, 'mock Responses stream without terminal event');
+  return readRspJSON(final);
+}
+
+// ------------------------------------------------------------ the mock, directly
+
+const UP = {
+  oai: { fmt: 'chat', label: 'openai-chat' },
+  ant: { fmt: 'anthropic', label: 'anthropic' },
+  gem: { fmt: 'gemini', label: 'gemini' },
+  rsp: { fmt: 'responses', label: 'openai-responses' },
+};
+
+const expectCache = new Map();
+async function expected(up, scenario, stream) {
+  const key = `${up}|${scenario}|${stream}`;
+  if (expectCache.has(key)) return expectCache.get(key);
+  const model = `${up}-${scenario}`;
+  const msg = [{ role: 'user', content: 'hi' }];
+  let url, body;
+  switch (up) {
+    case 'oai': url = '/v1/chat/completions'; body = { model, messages: msg, stream }; break;
+    case 'rsp': url = '/v1/responses'; body = { model, input: 'hi', stream }; break;
+    case 'ant': url = '/v1/messages'; body = { model, max_tokens: 1024, messages: msg, stream }; break;
+    case 'gem': url = `/v1beta/models/${model}:${stream ? 'streamGenerateContent?alt=sse' : 'generateContent'}`;
+      body = { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] }; break;
+  }
+  const res = await fetch(MOCK_URL + url, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify(body),
+  });
+  const raw = await res.text();
+  assert.equal(res.status, 200, `mock ${url} ${model}: ${raw}`);
+  let r;
+  if (stream) r = { oai: readChatSSE, ant: readAnthSSE, gem: readGemSSE, rsp: readRspSSE }[up](raw);
+  else r = { oai: readChatJSON, ant: readAnthJSON, gem: readGemJSON, rsp: readRspJSON }[up](JSON.parse(raw));
+  for (const t of r.tools) delete t.id;
+  expectCache.set(key, r);
+  return r;
+}
+
+// ------------------------------------------------------------ clients
+
+const TOOL_NAMES = ['get_weather', 'GetWeatherArgs', 'get_stock_price', 'concatStringFunction'];
+const TOOL_SCHEMA = {
+  type: 'object',
+  properties: {
+    location: { type: 'string' }, city: { type: 'string' }, country: { type: 'string' },
+    units: { type: 'string' }, unit: { type: 'string' }, ticker: { type: 'string' },
+    exchange: { type: 'string' }, firstString: { type: 'string' }, secondString: { type: 'string' },
+  },
+};
+const PROMPT = 'What is the weather in San Francisco?';
+
+function openai() {
+  return new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${PROXY_URL}/v1`, maxRetries: 0, timeout: 20000 });
+}
+function anthropic() {
+  return new Anthropic({ apiKey: CLIENT_KEY, baseURL: PROXY_URL, maxRetries: 0, timeout: 20000 });
+}
+// @google/genai 3.x defaults to apiVersion "v1" (/v1/models/M:generateContent);
+// the matrix pins v1beta, and a separate test checks the default.
+function genai(apiVersion = 'v1beta') {
+  const httpOptions = { baseUrl: PROXY_URL, timeout: 20000 };
+  if (apiVersion) httpOptions.apiVersion = apiVersion;
+  return new GoogleGenAI({ apiKey: CLIENT_KEY, httpOptions });
+}
+
+const chatTools = TOOL_NAMES.map((name) => ({ type: 'function', function: { name, description: `tool ${name}`, parameters: TOOL_SCHEMA } }));
+const rspTools = TOOL_NAMES.map((name) => ({ type: 'function', name, description: `tool ${name}`, parameters: TOOL_SCHEMA }));
+const antTools = TOOL_NAMES.map((name) => ({ name, description: `tool ${name}`, input_schema: TOOL_SCHEMA }));
+const gemTools = [{ functionDeclarations: TOOL_NAMES.map((name) => ({ name, description: `tool ${name}`, parametersJsonSchema: TOOL_SCHEMA })) }];
+
+// Each client: run(model, {stream, tools, thinking}) -> {norm, raw};
+// turn2(first, model, results) -> normalized answer of a tool-result turn.
+const CLIENTS = {
+  chat: {
+    label: 'openai SDK chat.completions',
+    async run(model, o) {
+      const c = openai();
+      const params = { model, messages: [{ role: 'user', content: PROMPT }] };
+      if (o.tools) params.tools = chatTools;
+      if (o.thinking) params.reasoning_effort = 'low';
+      let comp, streamedReasoning = '';
+      if (o.stream) {
+        const s = c.chat.completions.stream(params);
+        s.on('chunk', (ch) => {
+          for (const x of ch.choices || []) {
+            if (x.delta?.reasoning_content) streamedReasoning += x.delta.reasoning_content;
+          }
+        });
+        comp = await s.finalChatCompletion();
+      } else {
+        comp = await c.chat.completions.create(params);
+      }
+      assert.equal(comp.choices.length, 1, 'one choice');
+      const m = comp.choices[0].message;
+      assert.equal(m.role, 'assistant');
+      const norm = {
+        text: m.content || '',
+        thinking: o.stream ? streamedReasoning : (m.reasoning_content || ''),
+        tools: (m.tool_calls || []).map((t) => {
+          assert.equal(t.type, 'function');
+          assert.ok(t.id, 'tool call id');
+          return { name: t.function.name, args: JSON.parse(t.function.arguments) };
+        }),
+        stop: comp.choices[0].finish_reason,
+      };
+      return { norm, raw: comp };
+    },
+    async turn2(first, model, results) {
+      const c = openai();
+      const m = first.choices[0].message;
+      const messages = [
+        { role: 'user', content: PROMPT },
+        { role: 'assistant', content: m.content ?? null, tool_calls: m.tool_calls.map((t) => ({ id: t.id, type: 'function', function: { name: t.function.name, arguments: t.function.arguments } })) },
+        ...m.tool_calls.map((t, i) => ({ role: 'tool', tool_call_id: t.id, content: results[i] })),
+      ];
+      const comp = await c.chat.completions.create({ model, messages, tools: chatTools });
+      return comp.choices[0].message.content;
+    },
+    async error(model, stream) {
+      const c = openai();
+      const params = { model, messages: [{ role: 'user', content: PROMPT }] };
+      if (stream) return c.chat.completions.stream(params).finalChatCompletion();
+      return c.chat.completions.create(params);
+    },
+    checkErr(err) {
+      assert.ok(err instanceof OpenAI.APIError, `APIError, got ${err?.constructor?.name}: ${err?.message}`);
+      return { status: err.status, retryAfter: hdr(err.headers, 'retry-after'), body: err.error };
+    },
+  },
+
+  responses: {
+    label: 'openai SDK responses',
+    async run(model, o) {
+      const c = openai();
+      const params = { model, input: PROMPT };
+      if (o.tools) params.tools = rspTools;
+      if (o.thinking) params.reasoning = { effort: 'low', summary: 'auto' };
+      const r = o.stream ? await c.responses.stream(params).finalResponse() : await c.responses.create(params);
+      const norm = readRspJSON(r);
+      if (!o.tools) assert.equal(r.output_text, norm.text, 'output_text');
+      for (const t of norm.tools) { assert.ok(t.id, 'call_id'); delete t.id; }
+      return { norm, raw: r };
+    },
+    async turn2(first, model, results) {
+      const c = openai();
+      const calls = first.output.filter((x) => x.type === 'function_call');
+      const input = [
+        { role: 'user', content: PROMPT },
+        ...calls.map((x) => ({ type: 'function_call', call_id: x.call_id, name: x.name, arguments: x.arguments })),
+        ...calls.map((x, i) => ({ type: 'function_call_output', call_id: x.call_id, output: results[i] })),
+      ];
+      const r = await c.responses.create({ model, input, tools: rspTools });
+      return r.output_text;
+    },
+    async error(model, stream) {
+      const c = openai();
+      const params = { model, input: PROMPT };
+      if (stream) return c.responses.stream(params).finalResponse();
+      return c.responses.create(params);
+    },
+    checkErr(err) { return CLIENTS.chat.checkErr(err); },
+  },
+
+  anthropic: {
+    label: 'anthropic SDK messages',
+    async run(model, o) {
+      const c = anthropic();
+      const params = { model, max_tokens: 4096, messages: [{ role: 'user', content: PROMPT }] };
+      if (o.tools) params.tools = antTools;
+      if (o.thinking) params.thinking = { type: 'enabled', budget_tokens: 1024 };
+      const m = o.stream ? await c.messages.stream(params).finalMessage() : await c.messages.create(params);
+      assert.equal(m.type, 'message');
+      assert.equal(m.role, 'assistant');
+      for (const b of m.content) {
+        if (b.type === 'text') assert.ok(b.text.length > 0, 'no empty text blocks');
+        if (b.type === 'tool_use') assert.ok(/^[a-zA-Z0-9_-]+$/.test(b.id), `tool_use id ${b.id}`);
+      }
+      const norm = readAnthJSON(m);
+      for (const t of norm.tools) delete t.id;
+      return { norm, raw: m };
+    },
+    async turn2(first, model, results) {
+      const c = anthropic();
+      const uses = first.content.filter((b) => b.type === 'tool_use');
+      const messages = [
+        { role: 'user', content: PROMPT },
+        { role: 'assistant', content: first.content },
+        { role: 'user', content: uses.map((u, i) => ({ type: 'tool_result', tool_use_id: u.id, content: results[i] })) },
+      ];
+      const m = await c.messages.create({ model, max_tokens: 4096, messages, tools: antTools });
+      return m.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
+    },
+    async error(model, stream) {
+      const c = anthropic();
+      const params = { model, max_tokens: 1024, messages: [{ role: 'user', content: PROMPT }] };
+      if (stream) return c.messages.stream(params).finalMessage();
+      return c.messages.create(params);
+    },
+    checkErr(err) {
+      assert.ok(err instanceof Anthropic.APIError, `APIError, got ${err?.constructor?.name}: ${err?.message}`);
+      return { status: err.status, retryAfter: hdr(err.headers, 'retry-after'), body: err.error };
+    },
+  },
+
+  gemini: {
+    label: '@google/genai models',
+    async run(model, o) {
+      const ai = genai();
+      const params = { model, contents: PROMPT, config: {} };
+      if (o.tools) params.config.tools = gemTools;
+      if (o.thinking) params.config.thinkingConfig = { includeThoughts: true, thinkingBudget: 1024 };
+      const acc = { text: '', thinking: '', tools: [] }; let fr;
+      if (o.stream) {
+        const it = await ai.models.generateContentStream(params);
+        let n = 0;
+        for await (const ch of it) {
+          n++;
+          const cand = ch.candidates?.[0];
+          readGemParts(cand?.content?.parts, acc);
+          if (cand?.finishReason) fr = cand.finishReason;
+        }
+        assert.ok(n > 0, 'stream yielded chunks');
+      } else {
+        const r = await ai.models.generateContent(params);
+        const cand = r.candidates?.[0];
+        assert.ok(cand, 'a candidate');
+        readGemParts(cand.content?.parts, acc);
+        fr = cand.finishReason;
+        if (!o.tools) assert.equal(r.text ?? '', acc.text, '.text');
+      }
+      return { norm: { ...acc, stop: stopGem(fr, acc.tools) }, raw: null };
+    },
+    async turn2(first, model, results) {
+      // first: non-stream generateContent response of the tools turn
+      const ai = genai();
+      const modelTurn = first.candidates[0].content;
+      const calls = modelTurn.parts.filter((p) => p.functionCall);
+      const contents = [
+        { role: 'user', parts: [{ text: PROMPT }] },
+        modelTurn,
+        { role: 'user', parts: calls.map((p, i) => ({ functionResponse: { name: p.functionCall.name, ...(p.functionCall.id ? { id: p.functionCall.id } : {}), response: { result: results[i] } } })) },
+      ];
+      const r = await ai.models.generateContent({ model, contents, config: { tools: gemTools } });
+      return r.text;
+    },
+    async error(model, stream) {
+      const ai = genai();
+      const params = { model, contents: PROMPT };
+      if (stream) {
+        const it = await ai.models.generateContentStream(params);
+        const out = [];
+        for await (const ch of it) out.push(ch);
+        return out;
+      }
+      return ai.models.generateContent(params);
+    },
+    checkErr(err) {
+      assert.ok(err && typeof err.status === 'number', `ApiError with status, got ${err?.constructor?.name}: ${err?.message}`);
+      return { status: err.status, retryAfter: undefined, body: err.message };
+    },
+  },
+};
+
+// The Gemini turn2 needs the raw first response: re-run non-stream tools raw.
+async function gemToolsRaw(model) {
+  const ai = genai();
+  return ai.models.generateContent({ model, contents: PROMPT, config: { tools: gemTools } });
+}
+
+function hdr(h, name) {
+  if (!h) return undefined;
+  if (typeof h.get === 'function') return h.get(name) ?? undefined;
+  return h[name] ?? h[name.toLowerCase()];
+}
+
+// The raw streamed body of a request in the client's own format.
+async function rawStream(client, model) {
+  let url, body;
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}` };
+  const msg = [{ role: 'user', content: PROMPT }];
+  switch (client) {
+    case 'chat': url = '/v1/chat/completions'; body = { model, messages: msg, stream: true }; break;
+    case 'responses': url = '/v1/responses'; body = { model, input: PROMPT, stream: true }; break;
+    case 'anthropic': url = '/v1/messages'; headers['anthropic-version'] = '2023-06-01';
+      body = { model, max_tokens: 1024, messages: msg, stream: true }; break;
+    case 'gemini': url = `/v1beta/models/${model}:streamGenerateContent?alt=sse`;
+      body = { contents: [{ role: 'user', parts: [{ text: PROMPT }] }] }; break;
+  }
+  const res = await fetch(PROXY_URL + url, { method: 'POST', headers, body: JSON.stringify(body) });
+  assert.equal(res.status, 200, 'a streamed answer had started');
+  try { return await res.text(); } catch (e) { return `(transport error: ${e.message})`; }
+}
+
+// ------------------------------------------------------------ echo reader
+
+function parseEcho(text) {
+  assert.equal(typeof text, 'string', 'echo answer is text');
+  const i = text.indexOf('\n\n');
+  assert.ok(i > 0, `echo text has head and body: ${text.slice(0, 200)}`);
+  const head = text.slice(0, i).split('\n');
+  const [method, target] = head[0].split(' ');
+  const headers = {};
+  for (const l of head.slice(1)) {
+    const k = l.indexOf(': ');
+    headers[l.slice(0, k)] = l.slice(k + 2);
+  }
+  return { method, target, headers, body: JSON.parse(text.slice(i + 2)), raw: text };
+}
+
+function contentText(c) {
+  if (typeof c === 'string') return c;
+  if (Array.isArray(c)) return c.map((p) => (typeof p === 'string' ? p : p.text ?? JSON.stringify(p))).join('');
+  return JSON.stringify(c);
+}
+
+// Assert the upstream request carries the calls and their results, linked.
+function checkUpstreamToolTurn(up, echo, calls, results) {
+  const b = echo.body;
+  assert.equal(echo.method, 'POST');
+  const paths = { oai: /^\/v1\/chat\/completions/, ant: /^\/v1\/messages/, gem: /^\/v1beta\/models\/[^:]+:generateContent/, rsp: /^\/v1\/responses/ };
+  assert.match(echo.target, paths[up], 'upstream path');
+  assert.ok(!echo.raw.includes(CLIENT_KEY), 'client key must not be forwarded upstream');
+  const names = calls.map((c) => c.name);
+  switch (up) {
+    case 'oai': {
+      const ai = b.messages.findIndex((m) => m.role === 'assistant' && m.tool_calls?.length);
+      assert.ok(ai >= 0, 'assistant message with tool_calls');
+      const tc = b.messages[ai].tool_calls;
+      assert.deepEqual(tc.map((t) => t.function.name), names, 'tool call names');
+      assert.deepEqual(tc.map((t) => parseArgs(t.function.arguments)), calls.map((c) => c.args), 'tool call arguments');
+      const tm = b.messages.slice(ai + 1).filter((m) => m.role === 'tool');
+      assert.equal(tm.length, calls.length, 'one tool message per call');
+      tm.forEach((m, i) => {
+        assert.equal(m.tool_call_id, tc[i].id, 'tool_call_id links to the call');
+        assert.ok(contentText(m.content).includes(results[i]), 'tool result text');
+      });
+      break;
+    }
+    case 'ant': {
+      const ai = b.messages.findIndex((m) => m.role === 'assistant' && Array.isArray(m.content) && m.content.some((x) => x.type === 'tool_use'));
+      assert.ok(ai >= 0, 'assistant message with tool_use');
+      const uses = b.messages[ai].content.filter((x) => x.type === 'tool_use');
+      assert.deepEqual(uses.map((u) => u.name), names, 'tool_use names');
+      assert.deepEqual(uses.map((u) => u.input), calls.map((c) => c.args), 'tool_use input');
+      const next = b.messages[ai + 1];
+      assert.equal(next?.role, 'user', 'tool results in the very next (user) message');
+      const trs = next.content.filter((x) => x.type === 'tool_result');
+      assert.equal(trs.length, calls.length, 'one tool_result per tool_use');
+      assert.equal(next.content[0].type, 'tool_result', 'tool_result blocks come first');
+      trs.forEach((t, i) => {
+        assert.equal(t.tool_use_id, uses[i].id, 'tool_use_id links to the call');
+        assert.ok(contentText(t.content).includes(results[i]), 'tool result text');
+      });
+      assert.equal(b.messages[0].role, 'user');
+      assert.ok(Number.isInteger(b.max_tokens) && b.max_tokens > 0, 'max_tokens set');
+      break;
+    }
+    case 'gem': {
+      const mi = b.contents.findIndex((c) => c.role === 'model' && c.parts.some((p) => p.functionCall));
+      assert.ok(mi >= 0, 'model turn with functionCall');
+      const fcs = b.contents[mi].parts.filter((p) => p.functionCall).map((p) => p.functionCall);
+      assert.deepEqual(fcs.map((f) => f.name), names, 'functionCall names');
+      assert.deepEqual(fcs.map((f) => f.args), calls.map((c) => c.args), 'functionCall args');
+      const next = b.contents[mi + 1];
+      assert.equal(next?.role, 'user');
+      const frs = next.parts.filter((p) => p.functionResponse).map((p) => p.functionResponse);
+      assert.equal(frs.length, fcs.length, 'as many functionResponse parts as functionCall parts');
+      frs.forEach((f, i) => {
+        assert.equal(f.name, fcs[i].name, 'functionResponse name');
+        assert.equal(typeof f.response, 'object', 'response is an object');
+        assert.ok(JSON.stringify(f.response).includes(results[i]), 'tool result text');
+      });
+      break;
+    }
+    case 'rsp': {
+      const input = b.input;
+      const fcs = input.filter((x) => x.type === 'function_call');
+      const outs = input.filter((x) => x.type === 'function_call_output');
+      assert.deepEqual(fcs.map((f) => f.name), names, 'function_call names');
+      assert.deepEqual(fcs.map((f) => parseArgs(f.arguments)), calls.map((c) => c.args), 'function_call arguments');
+      assert.equal(outs.length, fcs.length);
+      outs.forEach((o, i) => {
+        assert.equal(o.call_id, fcs[i].call_id, 'call_id links to the call');
+        assert.ok(contentText(o.output).includes(results[i]), 'tool result text');
+      });
+      break;
+    }
+  }
+}
+
+// ------------------------------------------------------------ test registry
+
+const tests = [];
+function test(name, group, fn, timeout = TEST_TIMEOUT_MS) {
+  tests.push({ name, group, fn, timeout });
+}
+
+function assertNorm(got, exp, { thinking = true } = {}) {
+  if (process.env.E2E_DEBUG) console.log(indent(`got: ${JSON.stringify(got)}\nexp: ${JSON.stringify(exp)}`));
+  assert.ok(exp.text.length || exp.tools.length, 'fixture has content (sanity)');
+  assert.equal(got.text, exp.text, 'text');
+  assert.deepEqual(got.tools, exp.tools, 'tool calls (name, parsed arguments)');
+  assert.equal(got.stop, exp.stop, 'stop reason');
+  if (thinking && exp.thinking) assert.equal(got.thinking, exp.thinking, 'thinking text');
+}
+
+function matrix(client, up, group) {
+  const C = CLIENTS[client];
+  const base = `${client} -> ${up}`;
+  const m = (s) => `${up}-${s}`;
+
+  test(`${base}: text`, group, async () => {
+    const { norm } = await C.run(m('text'), { stream: false });
+    assertNorm(norm, await expected(up, 'text', false));
+    assert.equal(norm.stop, 'stop');
+  });
+  test(`${base}: streamed text`, group, async () => {
+    const { norm } = await C.run(m('text'), { stream: true });
+    assertNorm(norm, await expected(up, 'text', true));
+    assert.equal(norm.stop, 'stop');
+  });
+  test(`${base}: tools`, group, async () => {
+    const { norm } = await C.run(m('tools'), { stream: false, tools: true });
+    const exp = await expected(up, 'tools', false);
+    assert.ok(exp.tools.length >= 1);
+    assertNorm(norm, exp);
+    assert.equal(norm.stop, 'tool_calls');
+  });
+  test(`${base}: streamed parallel tools`, group, async () => {
+    const { norm } = await C.run(m('tools-parallel'), { stream: true, tools: true });
+    const exp = await expected(up, 'tools-parallel', true);
+    assert.ok(exp.tools.length >= 1);
+    // Chat clients cannot carry thinking in a way the stream helper keeps.
+    assertNorm(norm, exp, { thinking: client !== 'chat' });
+    assert.equal(norm.stop, 'tool_calls');
+  });
+  test(`${base}: tool result turn`, group, async () => {
+    const first = await C.run(m('tools'), { stream: false, tools: true });
+    const calls = first.norm.tools;
+    assert.ok(calls.length >= 1, 'first turn has tool calls');
+    const results = calls.map((c, i) => `RESULT-${i}-${c.name}: 22 degrees`);
+    const raw = client === 'gemini' ? await gemToolsRaw(m('tools')) : first.raw;
+    const text = await C.turn2(raw, m('echo'), results);
+    checkUpstreamToolTurn(up, parseEcho(text), calls, results);
+  });
+  test(`${base}: thinking`, group, async () => {
+    const { norm } = await C.run(m('thinking'), { stream: false, thinking: true });
+    const exp = await expected(up, 'thinking', false);
+    assertNorm(norm, exp);
+    assert.ok(!exp.thinking || !norm.text.includes(exp.thinking), 'thinking not leaked into the answer text');
+  });
+  test(`${base}: streamed thinking`, group, async () => {
+    const { norm } = await C.run(m('thinking'), { stream: true, thinking: true });
+    const exp = await expected(up, 'thinking', true);
+    assertNorm(norm, exp);
+    assert.ok(!exp.thinking || !norm.text.includes(exp.thinking), 'thinking not leaked into the answer text');
+  });
+  for (const stream of [false, true]) {
+    test(`${base}: ${stream ? 'streamed ' : ''}429 keeps status and retry-after`, group, async () => {
+      let err = null;
+      try { await C.error(m('error429'), stream); } catch (e) { err = e; }
+      assert.ok(err, 'the SDK must throw');
+      const e = C.checkErr(err);
+      assert.equal(e.status, 429, `status (${err.message})`);
+      if (client !== 'gemini') assert.equal(e.retryAfter, '7', 'retry-after header');
+      if (client === 'anthropic') assert.equal(err.error?.error?.type, 'rate_limit_error', 'anthropic error type');
+      if (client === 'chat' || client === 'responses') assert.ok(err.message.length > 0);
+      if (client === 'gemini') {
+        // js-genai does not expose headers: check the raw answer.
+        const r = await fetch(`${PROXY_URL}/v1beta/models/${m('error429')}:generateContent`, {
+          method: 'POST', headers: { 'content-type': 'application/json', 'x-goog-api-key': CLIENT_KEY },
+          body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }] }),
+        });
+        const j = await r.json();
+        assert.equal(r.status, 429);
+        assert.equal(r.headers.get('retry-after'), '7', 'retry-after header');
+        assert.equal(j.error?.code, 429);
+        assert.equal(j.error?.status, 'RESOURCE_EXHAUSTED');
+      }
+    });
+  }
+  // The SDK helpers above also throw on structural grounds (missing
+  // finish_reason / message_stop); clients that are laxer (openai-python
+  // tolerates a missing finish_reason, anthropic-python a missing
+  // message_stop, openai-node Responses and js-genai a missing terminal
+  // event) need the in-band error the README promises.
+  test(`${base}: cut-off stream ends with an in-band error event`, group, async () => {
+    const raw = await rawStream(client, m('truncate'));
+    const evs = sseEvents(raw);
+    assert.ok(evs.length > 0, 'some events before the cut');
+    const isErr = (e) => {
+      if (e.event === 'error' || e.event === 'response.failed') return true;
+      try { const j = JSON.parse(e.data); return !!j.error || j.type === 'error' || j.type === 'response.failed'; } catch { return false; }
+    };
+    assert.ok(evs.some(isErr), `no error event in the client's format; the stream ends with:\n${raw.slice(-400)}`);
+  });
+  test(`${base}: cut-off stream is an error`, group, async () => {
+    let err = null, res;
+    try { res = await C.error(m('truncate'), true); } catch (e) { err = e; }
+    assert.ok(err, `the stream helper must throw on a cut-off stream, it returned ${JSON.stringify(res)?.slice(0, 300)}`);
+    assert.ok(!(err instanceof assert.AssertionError), err.message);
+    if (process.env.E2E_DEBUG) console.log(indent(`threw ${err.constructor?.name}: ${err.message}`));
+  });
+}
+
+// Default set (issue 2): openai + anthropic SDKs x openai + anthropic upstreams.
+for (const client of ['chat', 'anthropic']) for (const up of ['oai', 'ant']) matrix(client, up, 'default');
+// Next milestone: everything involving Responses or Gemini.
+for (const client of ['chat', 'responses', 'anthropic', 'gemini']) {
+  for (const up of ['oai', 'ant', 'gem', 'rsp']) {
+    if ((client === 'chat' || client === 'anthropic') && (up === 'oai' || up === 'ant')) continue;
+    matrix(client, up, 'next');
+  }
+}
+
+test('gemini SDK with its default apiVersion (v1) -> oai: text and streamed text', 'next', async () => {
+  const ai = genai(null);
+  const r = await ai.models.generateContent({ model: 'oai-text', contents: PROMPT });
+  assert.equal(r.text, (await expected('oai', 'text', false)).text);
+  let text = '';
+  for await (const ch of await ai.models.generateContentStream({ model: 'oai-text', contents: PROMPT })) text += ch.text ?? '';
+  assert.equal(text, (await expected('oai', 'text', true)).text);
+});
+
+// ------------------------------------------------------------ CLIs
+
+function runCmd(cmd, args, opts, timeoutMs) {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let stdout = '', stderr = '', timedOut = false;
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    const t = setTimeout(() => {
+      timedOut = true;
+      try { process.kill(-p.pid, 'SIGKILL'); } catch { p.kill('SIGKILL'); }
+    }, timeoutMs);
+    p.on('close', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr, timedOut }); });
+    p.on('error', (e) => { clearTimeout(t); resolve({ code: -1, stdout, stderr: stderr + String(e), timedOut }); });
+  });
+}
+
+function cleanEnv(extra) {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^(ANTHROPIC_|OPENAI_|CLAUDE_|CODEX_|GEMINI_|GOOGLE_)/.test(k)) continue;
+    if (/^(HTTPS?_PROXY|https?_proxy|ALL_PROXY|all_proxy)$/.test(k)) continue;
+    env[k] = v;
+  }
+  env.NO_PROXY = '127.0.0.1,localhost';
+  return { ...env, ...extra };
+}
+
+function cliResultMessage(r) {
+  return `exit=${r.code}${r.signal ? ` signal=${r.signal}` : ''}${r.timedOut ? ' (timed out)' : ''}\n--- stdout\n${r.stdout.slice(-3000)}\n--- stderr\n${r.stderr.slice(-3000)}`;
+}
+
+function claudeCodeTest(model, up, group) {
+  test(`claude-code CLI -p -> ${up} (${model})`, group, async () => {
+    const bin = path.join(HERE, 'node_modules/.bin/claude');
+    assert.ok(fs.existsSync(bin), 'node_modules/.bin/claude installed');
+    const home = fs.mkdtempSync(path.join(tmpRoot, 'claude-home-'));
+    const work = fs.mkdtempSync(path.join(tmpRoot, 'claude-work-'));
+    const exp = await expected(up, 'text', true);
+    const r = await runCmd(bin, ['-p', 'say hi', '--model', model], {
+      cwd: work,
+      env: cleanEnv({
+        HOME: home,
+        XDG_CONFIG_HOME: path.join(home, '.config'),
+        ANTHROPIC_BASE_URL: PROXY_URL,
+        ANTHROPIC_API_KEY: CLIENT_KEY,
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+        DISABLE_AUTOUPDATER: '1',
+        DISABLE_TELEMETRY: '1',
+        DISABLE_ERROR_REPORTING: '1',
+        CI: '1',
+      }),
+    }, CLI_TIMEOUT_MS - 5000);
+    assert.ok(r.stdout.includes(exp.text.trim()), `stdout must contain the mock's answer ${JSON.stringify(exp.text)}\n${cliResultMessage(r)}`);
+    assert.equal(r.code, 0, cliResultMessage(r));
+  }, CLI_TIMEOUT_MS);
+}
+
+// Codex 0.169 sends, besides function tools, a {"type":"namespace"} tool
+// (multi_agent_v1: sub-agent tools) and a hosted {"type":"web_search"} tool.
+// Neither exists outside OpenAI; `web_search = "disabled"` and
+// [features] multi_agent = false leave only function tools. The
+// default-config test shows what an unconfigured Codex gets.
+function codexTest(model, up, group, { functionToolsOnly = true } = {}) {
+  test(`codex CLI exec -> ${up} (${model}${functionToolsOnly ? '' : ', default tools'})`, group, async () => {
+    const bin = path.join(HERE, 'node_modules/.bin/codex');
+    assert.ok(fs.existsSync(bin), 'node_modules/.bin/codex installed');
+    const home = fs.mkdtempSync(path.join(tmpRoot, 'codex-home-'));
+    const work = fs.mkdtempSync(path.join(tmpRoot, 'codex-work-'));
+    fs.writeFileSync(path.join(home, 'config.toml'), [
+      `model = "${model}"`,
+      'model_provider = "llmproxy"',
+      'approval_policy = "never"',
+      'sandbox_mode = "read-only"',
+      ...(functionToolsOnly ? ['web_search = "disabled"', '', '[features]', 'multi_agent = false'] : []),
+      '',
+      '[model_providers.llmproxy]',
+      'name = "llmproxy"',
+      `base_url = "${PROXY_URL}/v1"`,
+      'wire_api = "responses"',
+      'env_key = "LLMPROXY_KEY"',
+      'request_max_retries = 0',
+      'stream_max_retries = 0',
+      '',
+    ].join('\n'));
+    const exp = await expected(up, 'text', true);
+    const r = await runCmd(bin, ['exec', '--skip-git-repo-check', '-m', model, 'say hi'], {
+      cwd: work,
+      env: cleanEnv({ HOME: home, CODEX_HOME: home, LLMPROXY_KEY: CLIENT_KEY, RUST_LOG: 'error' }),
+      stdin: 'ignore',
+    }, CLI_TIMEOUT_MS - 5000);
+    assert.ok(r.stdout.includes(exp.text.trim()) || r.stderr.includes(exp.text.trim()),
+      `output must contain the mock's answer ${JSON.stringify(exp.text)}\n${cliResultMessage(r)}`);
+    assert.equal(r.code, 0, cliResultMessage(r));
+  }, CLI_TIMEOUT_MS);
+}
+
+if (!NO_CLI) {
+  claudeCodeTest('oai-text', 'oai', 'default');
+  claudeCodeTest('ant-text', 'ant', 'default');
+  claudeCodeTest('gem-text', 'gem', 'next');
+  codexTest('ant-text', 'ant', 'next');
+  codexTest('gem-text', 'gem', 'next');
+  codexTest('ant-text', 'ant', 'next', { functionToolsOnly: false });
+}
+
+// ------------------------------------------------------------ runner
+
+function withTimeout(p, ms, name) {
+  let t;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise((_, rej) => { t = setTimeout(() => rej(new Error(`timeout after ${ms} ms: ${name}`)), ms); }),
+  ]);
+}
+
+function indent(s, n = 4) { return String(s).split('\n').map((l) => ' '.repeat(n) + l).join('\n'); }
+
+async function main() {
+  process.on('unhandledRejection', (e) => { /* reported by the test that caused it */ void e; });
+  try {
+    await startMock();
+    await startProxy();
+  } catch (e) {
+    console.error(`e2e: setup failed: ${e.message}`);
+    console.error('--- proxy stderr\n' + proxyLog);
+    await stopAll();
+    console.log('0 passed, 1 failed');
+    process.exit(1);
+  }
+  console.log(`e2e: mock on ${MOCK_PORT}, proxy on ${PROXY_PORT}; ${ALL ? 'all rows' : 'default set (E2E_ALL=1 for the next-milestone rows)'}`);
+  const versions = ['openai', '@anthropic-ai/sdk', '@google/genai', '@anthropic-ai/claude-code', '@openai/codex']
+    .map((p) => { try { return `${p}@${JSON.parse(fs.readFileSync(path.join(HERE, 'node_modules', p, 'package.json'))).version}`; } catch { return `${p}@?`; } });
+  console.log(`e2e: ${versions.join(' ')}; node ${process.version}`);
+
+  const results = [];
+  for (const t of tests) {
+    if (t.group === 'next' && !ALL) continue;
+    if (FILTER && !t.name.includes(FILTER)) continue;
+    const logFrom = proxyLog.length;
+    const t0 = Date.now();
+    let err = null;
+    try { await withTimeout(Promise.resolve().then(t.fn), t.timeout, t.name); } catch (e) { err = e; }
+    const ms = Date.now() - t0;
+    await sleep(20); // let the proxy's last log lines arrive
+    const slice = proxyLog.slice(logFrom);
+    results.push({ ...t, err, ms });
+    const tag = t.group === 'next' ? ' [next]' : '';
+    if (!err) {
+      console.log(`ok   ${t.name}${tag} (${ms} ms)`);
+      if (VERBOSE && slice) console.log(indent(slice.trimEnd()));
+    } else {
+      console.log(`FAIL ${t.name}${tag} (${ms} ms)`);
+      console.log(indent(err.stack || err.message || String(err)).split('\n').slice(0, 40).join('\n'));
+      console.log(indent('--- proxy stderr during this test:\n' + (slice.trimEnd() || '(nothing)')).split('\n').slice(0, 60).join('\n'));
+    }
+    if (proxyProc.exitCode !== null || proxyProc.signalCode !== null) {
+      console.log(`e2e: the proxy died (${proxyProc.exitCode ?? proxyProc.signalCode}) during "${t.name}"; restarting it`);
+      console.log(indent(proxyLog.slice(logFrom)));
+      try { await startProxy(); } catch (e) { console.log(`e2e: restart failed: ${e.message}`); break; }
+    }
+  }
+
+  const def = results.filter((r) => r.group === 'default');
+  const nxt = results.filter((r) => r.group === 'next');
+  const dPass = def.filter((r) => !r.err).length, dFail = def.length - dPass;
+  const nPass = nxt.filter((r) => !r.err).length, nFail = nxt.length - nPass;
+
+  // Pass/fail table: client x upstream, cells "passed/total".
+  const rows = new Map();
+  for (const r of results) {
+    const m = r.name.match(/^(\S+) -> (\S+): (.*)$/);
+    const key = m ? `${m[1]} -> ${m[2]}` : r.name.replace(/ \(.*$/, '');
+    if (!rows.has(key)) rows.set(key, { group: r.group, pass: 0, total: 0, failed: [] });
+    const row = rows.get(key);
+    row.total++;
+    if (!r.err) row.pass++; else row.failed.push(m ? m[3] : r.name);
+  }
+  console.log('\n==== summary (client -> upstream: passed/total)');
+  for (const [k, v] of rows) {
+    console.log(`${v.group === 'next' ? '[next]   ' : '[default]'} ${k.padEnd(40)} ${v.pass}/${v.total}${v.failed.length ? '   failed: ' + v.failed.join('; ') : ''}`);
+  }
+  if (dFail || (STRICT_ALL && nFail)) {
+    console.log('\n==== proxy stderr (full, last 400 lines)');
+    console.log(proxyLog.split('\n').slice(-400).join('\n'));
+  }
+  await stopAll();
+  fs.rmSync(tmpRoot, { recursive: true, force: true });
+  if (ALL) console.log(`next milestone (E2E_ALL): ${nPass} passed, ${nFail} failed`);
+  console.log(`${dPass} passed, ${dFail} failed`);
+  process.exit(dFail || (STRICT_ALL && nFail) ? 1 : 0);
+}
+
+main().catch(async (e) => {
+  console.error(e);
+  console.error('--- proxy stderr\n' + proxyLog);
+  await stopAll();
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+});

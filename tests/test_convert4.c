@@ -1,0 +1,1319 @@
+/*
+ * test_convert4.c - the Responses and Gemini codecs: golden conversions,
+ * stream invariants, split-anywhere feeding, and the Gemini/Responses edge
+ * cases of WIRE.md.
+ *
+ * Golden files live in tests/golden/ and are EXACT expected output, produced
+ * with px_set_deterministic(1700000000) so ids and timestamps are stable:
+ *   req_<from>_to_<to>__<fixture>.json      request conversions
+ *   resp_<from>_to_<to>__<fixture>.json     non-streamed responses
+ *   stream_<from>_to_<to>__<fixture>.sse    streams (fed whole; every split
+ *                                           offset must give the same bytes)
+ *   err_<from>_to_<to>__<fixture>.json      error bodies ("HTTP <n>" first)
+ * A conversion that must fail is stored as "ERROR <status>: <message>".
+ * PX_GOLDEN_WRITE=1 rewrites them (then review every diff by hand);
+ * otherwise a mismatch writes the actual output to build/golden-actual/.
+ * Run from the repository root.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "convert_int.h"
+#include "json.h"
+#include "sse.h"
+#include "testutil.h"
+
+#define FIX  "tests/fixtures/"
+#define GOLD "tests/golden/"
+#define NOW  1700000000LL
+
+static const char *const fmt_tag[PX_FMT_COUNT] = {
+	"chat", "responses", "anthropic", "gemini"
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static char *
+load(const char *name, size_t *n)
+{
+	char path[512];
+	char *b;
+
+	snprintf(path, sizeof path, FIX "%s", name);
+	b = read_file(path, n);
+	ck_assert_msg(b != NULL, "cannot read %s", path);
+	return b;
+}
+
+static void
+golden(const char *name, const char *got, size_t n)
+{
+	char path[512];
+	size_t en = 0;
+	char *exp;
+	FILE *f;
+
+	snprintf(path, sizeof path, GOLD "%s", name);
+	if (getenv("PX_GOLDEN_WRITE")) {
+		mkdir("tests/golden", 0755);
+		f = fopen(path, "wb");
+		ck_assert_msg(f != NULL, "cannot write %s", path);
+		fwrite(got, 1, n, f);
+		fclose(f);
+		return;
+	}
+	exp = read_file(path, &en);
+	if (!exp || en != n || memcmp(exp, got, n) != 0) {
+		size_t i = 0;
+		mkdir("build", 0755);
+		mkdir("build/golden-actual", 0755);
+		snprintf(path, sizeof path, "build/golden-actual/%s", name);
+		f = fopen(path, "wb");
+		if (f) {
+			fwrite(got, 1, n, f);
+			fclose(f);
+		}
+		while (exp && i < en && i < n && exp[i] == got[i])
+			i++;
+		free(exp);
+		ck_abort_msg("golden %s differs at byte %zu (actual in %s)",
+		    name, i, path);
+	}
+	free(exp);
+}
+
+/* A minimal client request in format f (model "client-model"). */
+static void
+client_req(struct px_arena *a, enum px_fmt f, int stream,
+           struct ir_request *req)
+{
+	static const char *const bodies[PX_FMT_COUNT][2] = {
+		{ "{\"model\":\"client-model\",\"messages\":[{\"role\":\"user\","
+		  "\"content\":\"hi\"}]}",
+		  "{\"model\":\"client-model\",\"messages\":[{\"role\":\"user\","
+		  "\"content\":\"hi\"}],\"stream\":true,\"stream_options\":"
+		  "{\"include_usage\":true}}" },
+		{ "{\"model\":\"client-model\",\"input\":\"hi\"}",
+		  "{\"model\":\"client-model\",\"input\":\"hi\",\"stream\":true}" },
+		{ "{\"model\":\"client-model\",\"max_tokens\":100,\"messages\":"
+		  "[{\"role\":\"user\",\"content\":\"hi\"}]}",
+		  "{\"model\":\"client-model\",\"max_tokens\":100,\"messages\":"
+		  "[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}" },
+		{ "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":"
+		  "\"hi\"}]}]}",
+		  "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":"
+		  "\"hi\"}]}]}" },
+	};
+	const char *b = bodies[f][stream ? 1 : 0];
+	struct px_err err;
+
+	ck_assert_int_eq(px_decode_request(f, a, b, strlen(b), req, &err), 0);
+	if (f == PX_FMT_GEMINI) {
+		req->model = px_str_c("client-model");  /* from the URL */
+		req->stream = stream;
+	}
+}
+
+/* Convert a request fixture; "ERROR <status>: <msg>" on failure. */
+static char *
+conv_req(enum px_fmt from, enum px_fmt to, const char *body, size_t n,
+         size_t *outn)
+{
+	struct px_arena a;
+	struct ir_request req;
+	struct px_err err;
+	struct jw w;
+	char *r;
+
+	px_set_deterministic(NOW);
+	px_arena_init(&a, 0);
+	memset(&err, 0, sizeof err);
+	jw_init(&w, &a, 1u << 24);
+	if (px_decode_request(from, &a, body, n, &req, &err) != 0 ||
+	    px_encode_request(to, &req, px_str_c("upstream-model"), &w,
+	    &err) != 0) {
+		r = malloc(300);
+		*outn = (size_t)snprintf(r, 300, "ERROR %d: %s\n", err.status,
+		    err.msg);
+		px_arena_free(&a);
+		return r;
+	}
+	r = malloc(w.len + 2);
+	memcpy(r, w.buf, w.len);
+	r[w.len] = '\n';
+	r[w.len + 1] = 0;
+	*outn = w.len + 1;
+	px_arena_free(&a);
+	return r;
+}
+
+static char *
+conv_resp(enum px_fmt from, enum px_fmt to, const char *body, size_t n,
+          size_t *outn)
+{
+	struct px_arena a;
+	struct ir_request req;
+	struct ir_response resp;
+	struct px_err err;
+	struct jw w;
+	char *r;
+
+	px_set_deterministic(NOW);
+	px_arena_init(&a, 0);
+	memset(&err, 0, sizeof err);
+	jw_init(&w, &a, 1u << 24);
+	client_req(&a, to, 0, &req);
+	if (px_decode_response(from, &a, body, n, &resp, &err) != 0 ||
+	    px_encode_response(to, &req, &resp, &w, &err) != 0) {
+		r = malloc(300);
+		*outn = (size_t)snprintf(r, 300, "ERROR %d: %s\n", err.status,
+		    err.msg);
+		px_arena_free(&a);
+		return r;
+	}
+	r = malloc(w.len + 2);
+	memcpy(r, w.buf, w.len);
+	r[w.len] = '\n';
+	r[w.len + 1] = 0;
+	*outn = w.len + 1;
+	px_arena_free(&a);
+	return r;
+}
+
+/*
+ * Run an upstream stream body through px_stream, fed in pieces: [0,split)
+ * then the rest (split 0 = whole), or byte by byte when split == (size_t)-1.
+ * Returns malloc'd client bytes; *clean = px_stream_end()'s answer.
+ */
+static char *
+conv_stream_ex(enum px_fmt up, enum px_fmt cl, const char *body, size_t n,
+               size_t split, int *clean, int array)
+{
+	struct px_arena a;
+	struct ir_request req;
+	struct px_stream *s;
+	struct sse_parser p;
+	struct sse_event ev;
+	struct jw w;
+	size_t off = 0, end, step;
+	long used;
+	int got;
+	char *r;
+
+	px_set_deterministic(NOW);
+	px_arena_init(&a, 0);
+	jw_init(&w, &a, 1u << 26);
+	client_req(&a, cl, 1, &req);
+	req.gemini_array_stream = array;
+	s = px_stream_new(&a, up, cl, &req);
+	ck_assert_ptr_nonnull(s);
+	px_stream_begin(s, &w);
+	sse_init(&p);
+	while (off < n) {
+		if (split == (size_t)-1)
+			step = 1;
+		else if (split && off < split)
+			step = split - off;
+		else
+			step = n - off;
+		end = off + step;
+		while (off < end) {
+			used = sse_feed(&p, body + off, end - off, &ev, &got);
+			ck_assert_int_ge(used, 0);
+			off += (size_t)used;
+			if (got)
+				px_stream_feed(s, &ev, &w);
+		}
+	}
+	*clean = px_stream_end(s, &w);
+	sse_free(&p);
+	ck_assert_int_eq(w.err, 0);
+	r = malloc(w.len + 1);
+	memcpy(r, w.buf, w.len);
+	r[w.len] = 0;
+	px_arena_free(&a);
+	return r;
+}
+
+static char *
+conv_stream(enum px_fmt up, enum px_fmt cl, const char *body, size_t n,
+            size_t split, int *clean)
+{
+	return conv_stream_ex(up, cl, body, n, split, clean, 0);
+}
+
+/* ------------------------------------------------ output parsers */
+
+struct evs {
+	int n;
+	char type[512][64];        /* event: line, "" when absent */
+	struct json *data[512];
+	struct px_arena a;
+};
+
+static void
+parse_events(const char *out, struct evs *e)
+{
+	struct sse_parser p;
+	struct sse_event ev;
+	size_t off = 0, n = strlen(out);
+	long used;
+	int got;
+
+	memset(e, 0, sizeof *e);
+	px_arena_init(&e->a, 0);
+	sse_init(&p);
+	while (off < n) {
+		used = sse_feed(&p, out + off, n - off, &ev, &got);
+		ck_assert_int_gt(used, 0);
+		off += (size_t)used;
+		if (!got)
+			continue;
+		ck_assert_int_lt(e->n, 512);
+		snprintf(e->type[e->n], 64, "%.*s", (int)ev.event_len,
+		    ev.event ? ev.event : "");
+		e->data[e->n] = json_parse(&e->a, px_arena_strndup(&e->a,
+		    ev.data, ev.data_len), ev.data_len, 0, NULL);
+		ck_assert_msg(e->data[e->n] != NULL, "event %d not JSON", e->n);
+		e->n++;
+	}
+	sse_free(&p);
+}
+
+static int
+jeq(const struct json *v, const char *lit)
+{
+	const char *s;
+	size_t n;
+
+	return json_str(v, &s, &n) && json_eq(s, n, lit);
+}
+
+static int
+pxeq(struct px_str s, const char *lit)
+{
+	return s.n == strlen(lit) && memcmp(s.p, lit, s.n) == 0;
+}
+
+static long long
+jint(const struct json *v)
+{
+	long long x = -1;
+
+	json_int(v, &x);
+	return x;
+}
+
+/* WIRE.md Part 2 §2 / §5: what Responses SDK helpers and clients need. */
+static void
+check_responses_stream(const char *out)
+{
+	struct evs e;
+	char ids[64][64];
+	int parts[64];
+	int i, items = 0, done_items = 0, k;
+	const char *s;
+	size_t n;
+	const struct json *d, *out_arr;
+
+	parse_events(out, &e);
+	ck_assert_int_gt(e.n, 1);
+	ck_assert_ptr_null(strstr(out, "[DONE]"));
+	ck_assert_str_eq(e.type[0], "response.created");
+	memset(parts, 0, sizeof parts);
+	for (i = 0; i < e.n; i++) {
+		d = e.data[i];
+		ck_assert_msg(jeq(json_get(d, "type"), e.type[i]),
+		    "event %d: event line %s != data.type", i, e.type[i]);
+		ck_assert_int_eq(jint(json_get(d, "sequence_number")), i);
+		if (strcmp(e.type[i], "response.output_item.added") == 0) {
+			ck_assert_int_eq(jint(json_get(d, "output_index")),
+			    items);
+			ck_assert(json_str(json_get(json_get(d, "item"), "id"),
+			    &s, &n) && n > 0);
+			snprintf(ids[items], 64, "%.*s", (int)n, s);
+			if (jeq(json_get(json_get(d, "item"), "type"),
+			    "function_call"))
+				ck_assert(json_str(json_get(json_get(d, "item"),
+				    "call_id"), &s, &n) && n > 0);
+			items++;
+		} else if (strcmp(e.type[i], "response.output_item.done") ==
+		    0) {
+			done_items++;
+		} else if (strcmp(e.type[i], "response.content_part.added") ==
+		    0) {
+			k = (int)jint(json_get(d, "output_index"));
+			ck_assert_int_eq(jint(json_get(d, "content_index")),
+			    parts[k]);
+			parts[k]++;
+		}
+		if (json_get(d, "item_id")) {
+			k = (int)jint(json_get(d, "output_index"));
+			ck_assert_int_lt(k, items);
+			ck_assert_msg(jeq(json_get(d, "item_id"), ids[k]),
+			    "event %d: item_id does not match item %d", i, k);
+			if (strcmp(e.type[i], "response.output_text.delta") == 0)
+				ck_assert_int_gt(parts[k], 0);
+		}
+		if (i < e.n - 1)
+			ck_assert_msg(strcmp(e.type[i], "response.completed") &&
+			    strcmp(e.type[i], "response.incomplete") &&
+			    strcmp(e.type[i], "response.failed"),
+			    "terminal event before the end");
+	}
+	i = e.n - 1;
+	ck_assert_msg(strcmp(e.type[i], "response.completed") == 0 ||
+	    strcmp(e.type[i], "response.incomplete") == 0 ||
+	    strcmp(e.type[i], "response.failed") == 0,
+	    "last event %s is not terminal", e.type[i]);
+	out_arr = json_get(json_get(e.data[i], "response"), "output");
+	ck_assert_ptr_nonnull(out_arr);
+	ck_assert_int_eq((int)out_arr->len, done_items);
+	ck_assert_int_eq(items, done_items);
+	px_arena_free(&e.a);
+}
+
+/* WIRE.md Part 2 §4 / §5 D. */
+static void
+check_gemini_stream(const char *out)
+{
+	struct evs e;
+	const struct json *c, *pt, *parts;
+	int i;
+
+	ck_assert_ptr_null(strstr(out, "[DONE]"));
+	ck_assert_msg(strncmp(out, "event:", 6) != 0 &&
+	    !strstr(out, "\nevent:"), "Gemini output has event: lines");
+	parse_events(out, &e);
+	ck_assert_int_gt(e.n, 0);
+	for (i = 0; i < e.n; i++) {
+		ck_assert_str_eq(e.type[i], "");
+		if (json_get(e.data[i], "error")) {
+			ck_assert_int_eq(i, e.n - 1);
+			continue;
+		}
+		c = json_get(json_at(json_get(e.data[i], "candidates"), 0),
+		    "content");
+		ck_assert_msg(jeq(json_get(c, "role"), "model"),
+		    "chunk %d without role model", i);
+		parts = json_get(c, "parts");
+		if (parts) {
+			ck_assert_int_gt((int)parts->len, 0);
+			for (pt = parts->child; pt; pt = pt->next)
+				ck_assert_int_gt((int)pt->len, 0);
+		}
+	}
+	ck_assert_msg(json_get(e.data[e.n - 1], "error") ||
+	    json_get(json_at(json_get(e.data[e.n - 1], "candidates"), 0),
+	    "finishReason"), "last Gemini chunk has no finishReason");
+	ck_assert_str_eq(out + strlen(out) - 2, "\n\n");
+	px_arena_free(&e.a);
+}
+
+/* ------------------------------------------------ fixture tables */
+
+struct fx { enum px_fmt f; const char *name; };
+
+static const struct fx req_fx[] = {
+	{ PX_FMT_RESPONSES, "responses_request_reasoning" },
+	{ PX_FMT_RESPONSES, "responses_request_tools_multiturn" },
+	{ PX_FMT_GEMINI, "gemini_request_image_thinking_config" },
+	{ PX_FMT_GEMINI, "gemini_request_include_thoughts" },
+	{ PX_FMT_GEMINI, "gemini_request_json_schema" },
+	{ PX_FMT_GEMINI, "gemini_request_multiturn_function_response" },
+	{ PX_FMT_GEMINI, "gemini_request_openapi_schema_types" },
+	{ PX_FMT_GEMINI, "gemini_request_parallel_function_responses" },
+	{ PX_FMT_GEMINI, "gemini_request_parallel_tools" },
+	{ PX_FMT_GEMINI, "gemini_request_system_instruction" },
+	{ PX_FMT_GEMINI, "gemini_request_tool_config_any" },
+	{ PX_FMT_GEMINI, "gemini_request_tools" },
+	/* into Responses and Gemini only */
+	{ PX_FMT_CHAT, "openai_chat_request_multiturn_tool_results_image" },
+	{ PX_FMT_CHAT, "openai_chat_request_reasoning_json_schema" },
+	{ PX_FMT_CHAT, "openai_chat_request_tools_parallel" },
+	{ PX_FMT_ANTHROPIC, "anthropic_request_images" },
+	{ PX_FMT_ANTHROPIC, "anthropic_request_multiturn_thinking_tool_results" },
+	{ PX_FMT_ANTHROPIC, "anthropic_request_tools" },
+	{ PX_FMT_ANTHROPIC, "anthropic_count_tokens_request" },
+};
+#define NREQ ((int)(sizeof req_fx / sizeof req_fx[0]))
+
+static const struct fx resp_fx[] = {
+	{ PX_FMT_RESPONSES, "responses_response_function_call" },
+	{ PX_FMT_GEMINI, "gemini_response_function_call" },
+	{ PX_FMT_GEMINI, "gemini_response_function_call_parallel" },
+	{ PX_FMT_GEMINI, "gemini_response_malformed_function_call" },
+	{ PX_FMT_GEMINI, "gemini_response_thought_max_tokens" },
+	{ PX_FMT_CHAT, "openai_chat_response_text" },
+	{ PX_FMT_CHAT, "openai_chat_response_tool_calls" },
+	{ PX_FMT_ANTHROPIC, "anthropic_response_text" },
+	{ PX_FMT_ANTHROPIC, "anthropic_response_thinking" },
+	{ PX_FMT_ANTHROPIC, "anthropic_response_tool_use" },
+};
+#define NRESP ((int)(sizeof resp_fx / sizeof resp_fx[0]))
+
+static const struct fx stream_fx[] = {
+	{ PX_FMT_RESPONSES, "responses_stream_error" },
+	{ PX_FMT_RESPONSES, "responses_stream_function_call" },
+	{ PX_FMT_RESPONSES, "responses_stream_incomplete" },
+	{ PX_FMT_RESPONSES, "responses_stream_reasoning_summary" },
+	{ PX_FMT_RESPONSES, "responses_stream_text" },
+	{ PX_FMT_GEMINI, "gemini_stream_function_call" },
+	{ PX_FMT_GEMINI, "gemini_stream_function_call_parallel" },
+	{ PX_FMT_GEMINI, "gemini_stream_max_tokens" },
+	{ PX_FMT_GEMINI, "gemini_stream_prompt_blocked" },
+	{ PX_FMT_GEMINI, "gemini_stream_text" },
+	{ PX_FMT_GEMINI, "gemini_stream_text_after_tool" },
+	{ PX_FMT_GEMINI, "gemini_stream_thinking" },
+	/* into Responses and Gemini only */
+	{ PX_FMT_CHAT, "openai_chat_stream_error_midstream" },
+	{ PX_FMT_CHAT, "openai_chat_stream_length" },
+	{ PX_FMT_CHAT, "openai_chat_stream_logprobs" },
+	{ PX_FMT_CHAT, "openai_chat_stream_n3_json_schema" },
+	{ PX_FMT_CHAT, "openai_chat_stream_reasoning_content" },
+	{ PX_FMT_CHAT, "openai_chat_stream_reasoning_openrouter" },
+	{ PX_FMT_CHAT, "openai_chat_stream_refusal" },
+	{ PX_FMT_CHAT, "openai_chat_stream_text" },
+	{ PX_FMT_CHAT, "openai_chat_stream_tool_single" },
+	{ PX_FMT_CHAT, "openai_chat_stream_tools_parallel" },
+	{ PX_FMT_ANTHROPIC, "anthropic_stream_error_overloaded" },
+	{ PX_FMT_ANTHROPIC, "anthropic_stream_max_tokens_truncated_tool" },
+	{ PX_FMT_ANTHROPIC, "anthropic_stream_stop_sequence_unicode" },
+	{ PX_FMT_ANTHROPIC, "anthropic_stream_text" },
+	{ PX_FMT_ANTHROPIC, "anthropic_stream_thinking" },
+	{ PX_FMT_ANTHROPIC, "anthropic_stream_thinking_parallel_tool_use" },
+	{ PX_FMT_ANTHROPIC, "anthropic_stream_tool_use" },
+};
+#define NSTREAM ((int)(sizeof stream_fx / sizeof stream_fx[0]))
+
+/* targets for a source: ours go everywhere else, chat/anthropic only to
+ * the two formats this suite owns */
+static int
+wanted(enum px_fmt from, enum px_fmt to)
+{
+	if (from == to)
+		return 0;
+	if (from == PX_FMT_RESPONSES || from == PX_FMT_GEMINI)
+		return 1;
+	return to == PX_FMT_RESPONSES || to == PX_FMT_GEMINI;
+}
+
+/* ------------------------------------------------ golden tests */
+
+START_TEST(t_golden_requests)
+{
+	const struct fx *x = &req_fx[_i];
+	char file[256], gname[256];
+	size_t n, on;
+	char *body, *out;
+	int t;
+
+	snprintf(file, sizeof file, "%s.json", x->name);
+	body = load(file, &n);
+	for (t = 0; t < PX_FMT_COUNT; t++) {
+		if (!wanted(x->f, (enum px_fmt)t))
+			continue;
+		out = conv_req(x->f, (enum px_fmt)t, body, n, &on);
+		snprintf(gname, sizeof gname, "req_%s_to_%s__%s.json",
+		    fmt_tag[x->f], fmt_tag[t], x->name);
+		golden(gname, out, on);
+		free(out);
+	}
+	free(body);
+}
+END_TEST
+
+START_TEST(t_golden_responses)
+{
+	const struct fx *x = &resp_fx[_i];
+	char file[256], gname[256];
+	size_t n, on;
+	char *body, *out;
+	int t;
+
+	snprintf(file, sizeof file, "%s.json", x->name);
+	body = load(file, &n);
+	for (t = 0; t < PX_FMT_COUNT; t++) {
+		if (!wanted(x->f, (enum px_fmt)t))
+			continue;
+		out = conv_resp(x->f, (enum px_fmt)t, body, n, &on);
+		snprintf(gname, sizeof gname, "resp_%s_to_%s__%s.json",
+		    fmt_tag[x->f], fmt_tag[t], x->name);
+		golden(gname, out, on);
+		free(out);
+	}
+	free(body);
+}
+END_TEST
+
+START_TEST(t_golden_streams)
+{
+	const struct fx *x = &stream_fx[_i];
+	char file[256], gname[256];
+	size_t n, k;
+	char *body, *whole, *out;
+	int t, clean, c2;
+
+	snprintf(file, sizeof file, "%s.sse", x->name);
+	body = load(file, &n);
+	for (t = 0; t < PX_FMT_COUNT; t++) {
+		if (!wanted(x->f, (enum px_fmt)t))
+			continue;
+		whole = conv_stream(x->f, (enum px_fmt)t, body, n, 0, &clean);
+		snprintf(gname, sizeof gname, "stream_%s_to_%s__%s.sse",
+		    fmt_tag[x->f], fmt_tag[t], x->name);
+		golden(gname, whole, strlen(whole));
+		if (t == PX_FMT_RESPONSES)
+			check_responses_stream(whole);
+		if (t == PX_FMT_GEMINI)
+			check_gemini_stream(whole);
+		/* upstream TLS records cut events anywhere (STYLE.md §22) */
+		for (k = 1; k < n; k++) {
+			out = conv_stream(x->f, (enum px_fmt)t, body, n, k, &c2);
+			ck_assert_msg(strcmp(out, whole) == 0,
+			    "%s split at %zu differs", gname, k);
+			ck_assert_int_eq(c2, clean);
+			free(out);
+		}
+		out = conv_stream(x->f, (enum px_fmt)t, body, n, (size_t)-1,
+		    &c2);
+		ck_assert_str_eq(out, whole);
+		free(out);
+		free(whole);
+	}
+	free(body);
+}
+END_TEST
+
+/* Cut-off upstream: the client gets its own format's error, never a clean
+ * finish (WIRE.md §4.4, §6.38, §6.53). */
+START_TEST(t_cutoff)
+{
+	const struct fx *x = &stream_fx[_i];
+	char file[256];
+	size_t n, cut;
+	char *body, *out;
+	int t, clean;
+	struct evs e;
+
+	snprintf(file, sizeof file, "%s.sse", x->name);
+	body = load(file, &n);
+	/* cut just after the first event */
+	cut = (size_t)(strstr(body, "\n\n") - body) + 2;
+	if (cut >= n)
+		cut = n / 2;
+	for (t = 0; t < PX_FMT_COUNT; t++) {
+		if (!wanted(x->f, (enum px_fmt)t))
+			continue;
+		out = conv_stream(x->f, (enum px_fmt)t, body, cut, 0, &clean);
+		if (strstr(x->name, "prompt_blocked") ||
+		    strstr(x->name, "function_call_parallel") ||
+		    (strstr(x->name, "gemini_stream_function_call") &&
+		    x->f == PX_FMT_GEMINI) ||
+		    strstr(x->name, "text_after_tool")) {
+			/* one-event streams: the first event is the end */
+			free(out);
+			continue;
+		}
+		ck_assert_int_eq(clean, 0);
+		if (t == PX_FMT_RESPONSES) {
+			check_responses_stream(out);
+			parse_events(out, &e);
+			ck_assert_str_eq(e.type[e.n - 1], "response.failed");
+			ck_assert_str_eq(e.type[e.n - 2], "error");
+			px_arena_free(&e.a);
+		} else if (t == PX_FMT_GEMINI) {
+			check_gemini_stream(out);
+			ck_assert_ptr_nonnull(strstr(out, "data: {\"error\":"));
+		} else if (t == PX_FMT_ANTHROPIC) {
+			ck_assert_ptr_nonnull(strstr(out, "event: error\n"));
+		} else {
+			ck_assert_ptr_nonnull(strstr(out, "{\"error\":"));
+		}
+		free(out);
+	}
+	free(body);
+}
+END_TEST
+
+/* ------------------------------------------------ Gemini specifics */
+
+static struct ir_response
+dec_resp(struct px_arena *a, enum px_fmt f, const char *body)
+{
+	struct ir_response r;
+	struct px_err err;
+
+	ck_assert_int_eq(px_decode_response(f, a, body, strlen(body), &r,
+	    &err), 0);
+	return r;
+}
+
+START_TEST(t_gemini_finish_mapping)
+{
+	static const struct { const char *fr; enum ir_stop st; } m[] = {
+		{ "STOP", IR_STOP_END }, { "MAX_TOKENS", IR_STOP_MAX_TOKENS },
+		{ "SAFETY", IR_STOP_CONTENT_FILTER },
+		{ "RECITATION", IR_STOP_CONTENT_FILTER },
+		{ "BLOCKLIST", IR_STOP_CONTENT_FILTER },
+		{ "PROHIBITED_CONTENT", IR_STOP_CONTENT_FILTER },
+		{ "SPII", IR_STOP_CONTENT_FILTER },
+		{ "IMAGE_SAFETY", IR_STOP_CONTENT_FILTER },
+		{ "OTHER", IR_STOP_CONTENT_FILTER },
+		{ "MALFORMED_FUNCTION_CALL", IR_STOP_MALFORMED },
+		{ "UNEXPECTED_TOOL_CALL", IR_STOP_MALFORMED },
+		{ "TOO_MANY_TOOL_CALLS", IR_STOP_MALFORMED },
+		{ "SOMETHING_NEW", IR_STOP_END },
+	};
+	struct px_arena a;
+	struct ir_response r;
+	char body[256];
+	size_t i;
+
+	px_arena_init(&a, 0);
+	for (i = 0; i < sizeof m / sizeof m[0]; i++) {
+		snprintf(body, sizeof body, "{\"candidates\":[{\"content\":"
+		    "{\"parts\":[{\"text\":\"x\"}],\"role\":\"model\"},"
+		    "\"finishReason\":\"%s\"}]}", m[i].fr);
+		r = dec_resp(&a, PX_FMT_GEMINI, body);
+		ck_assert_int_eq(r.stop, m[i].st);
+	}
+	/* STOP with a function call is tool use (WIRE.md §6.32) */
+	r = dec_resp(&a, PX_FMT_GEMINI, "{\"candidates\":[{\"content\":{"
+	    "\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{}}}],"
+	    "\"role\":\"model\"},\"finishReason\":\"STOP\"}]}");
+	ck_assert_int_eq(r.stop, IR_STOP_TOOL_USE);
+	ck_assert_int_eq((int)r.nparts, 1);
+	ck_assert(r.parts[0].id.n > 0);
+	/* prompt blocked: no candidates */
+	r = dec_resp(&a, PX_FMT_GEMINI, "{\"promptFeedback\":{\"blockReason\":"
+	    "\"SAFETY\"},\"usageMetadata\":{\"promptTokenCount\":9,"
+	    "\"totalTokenCount\":9}}");
+	ck_assert_int_eq(r.stop, IR_STOP_CONTENT_FILTER);
+	ck_assert_int_eq((int)r.nparts, 0);
+	ck_assert_int_eq((int)r.usage.input, 9);
+	ck_assert_int_eq((int)r.usage.output, 0);
+	px_arena_free(&a);
+}
+END_TEST
+
+START_TEST(t_gemini_blocked_and_malformed_to_clients)
+{
+	size_t n, on;
+	char *body, *out;
+
+	/* prompt blocked -> chat content_filter, anthropic refusal */
+	body = load("gemini_stream_prompt_blocked.sse", &n);
+	{
+		int clean;
+		out = conv_stream(PX_FMT_GEMINI, PX_FMT_CHAT, body, n, 0, &clean);
+		ck_assert_int_eq(clean, 1);
+		ck_assert_ptr_nonnull(strstr(out,
+		    "\"finish_reason\":\"content_filter\""));
+		free(out);
+		out = conv_stream(PX_FMT_GEMINI, PX_FMT_ANTHROPIC, body, n, 0,
+		    &clean);
+		ck_assert_ptr_nonnull(strstr(out, "\"stop_reason\":\"refusal\""));
+		free(out);
+		out = conv_stream(PX_FMT_GEMINI, PX_FMT_RESPONSES, body, n, 0,
+		    &clean);
+		ck_assert_ptr_nonnull(strstr(out,
+		    "\"incomplete_details\":{\"reason\":\"content_filter\"}"));
+		free(out);
+	}
+	free(body);
+	body = load("gemini_response_malformed_function_call.json", &n);
+	out = conv_resp(PX_FMT_GEMINI, PX_FMT_RESPONSES, body, n, &on);
+	ck_assert_ptr_nonnull(strstr(out, "\"status\":\"incomplete\""));
+	free(out);
+	out = conv_resp(PX_FMT_GEMINI, PX_FMT_ANTHROPIC, body, n, &on);
+	ck_assert_ptr_nonnull(strstr(out, "\"stop_reason\":\"end_turn\""));
+	free(out);
+	free(body);
+}
+END_TEST
+
+/* thoughtSignature travels byte for byte on the part that carried it,
+ * Gemini -> IR -> Gemini (WIRE.md §2.6, §6.17). */
+START_TEST(t_gemini_signature_roundtrip)
+{
+	static const char *const files[] = {
+		"gemini_request_multiturn_function_response.json",
+		"gemini_request_parallel_function_responses.json",
+	};
+	struct px_arena a;
+	struct json *root, *c, *p;
+	size_t n, on, i;
+	char *body, *out;
+	const char *sig;
+	size_t sn;
+	int found;
+
+	for (i = 0; i < 2; i++) {
+		body = load(files[i], &n);
+		out = conv_req(PX_FMT_GEMINI, PX_FMT_GEMINI, body, n, &on);
+		px_arena_init(&a, 0);
+		root = json_parse(&a, body, n, 0, NULL);
+		found = 0;
+		for (c = json_get(root, "contents")->child; c; c = c->next)
+			for (p = json_get(c, "parts")->child; p; p = p->next)
+				if (json_str(json_get(p, "thoughtSignature"),
+				    &sig, &sn)) {
+					char *needle = malloc(sn + 64);
+					snprintf(needle, sn + 64,
+					    "\"thoughtSignature\":\"%.*s\"",
+					    (int)sn, sig);
+					ck_assert_ptr_nonnull(strstr(out, needle));
+					free(needle);
+					found++;
+				}
+		ck_assert_int_gt(found, 0);
+		/* exactly as many signatures out as in */
+		{
+			int k = 0;
+			const char *q = out;
+			while ((q = strstr(q, "thoughtSignature")) != NULL) {
+				k++;
+				q++;
+			}
+			ck_assert_int_eq(k, found);
+		}
+		px_arena_free(&a);
+		free(out);
+		free(body);
+	}
+	/* response: only the first parallel call carries one */
+	body = load("gemini_response_function_call_parallel.json", &n);
+	out = conv_resp(PX_FMT_GEMINI, PX_FMT_GEMINI, body, n, &on);
+	ck_assert_ptr_nonnull(strstr(out, "\"thoughtSignature\":\"CtQEAdHtim++"));
+	ck_assert_ptr_null(strstr(strstr(out, "\"beep\""),
+	    "thoughtSignature"));
+	free(out);
+	free(body);
+	/* signatures never leak to other formats' requests */
+	body = load("gemini_request_multiturn_function_response.json", &n);
+	for (i = 0; i < PX_FMT_GEMINI; i++) {
+		out = conv_req(PX_FMT_GEMINI, (enum px_fmt)i, body, n, &on);
+		ck_assert_ptr_null(strstr(out, "CiQBVKhc7gVNlWrmzW9MEk"));
+		free(out);
+	}
+	free(body);
+}
+END_TEST
+
+START_TEST(t_gemini_stream_signature)
+{
+	size_t n;
+	char *body, *out;
+	int clean;
+
+	/* Gemini -> IR -> Gemini stream keeps the signature on its part */
+	body = load("gemini_stream_thinking.sse", &n);
+	out = conv_stream(PX_FMT_GEMINI, PX_FMT_GEMINI, body, n, 0, &clean);
+	ck_assert_int_eq(clean, 1);
+	ck_assert_ptr_nonnull(strstr(out, "{\"text\":\".\",\"thoughtSignature\":"
+	    "\"CiQBVKhc7mVR0ppWorGqvP5ZTbs1m3HX74l+NLAID7CdB3kyxhYKWQFUqFzu"
+	    "syntheticfixturesignaturenotreplayable0000AAAA==\"}"));
+	ck_assert_ptr_nonnull(strstr(out, "\"thought\":true"));
+	check_gemini_stream(out);
+	free(out);
+	free(body);
+	/* a signature-only part attaches to the open block, not as text */
+	{
+		static const char s[] =
+		    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":"
+		    "\"Hi\"}],\"role\":\"model\"}}]}\r\n\r\n"
+		    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":"
+		    "\"\",\"thoughtSignature\":\"U0lH\"}],\"role\":\"model\"},"
+		    "\"finishReason\":\"STOP\"}]}\r\n\r\n";
+		out = conv_stream(PX_FMT_GEMINI, PX_FMT_GEMINI, s, strlen(s), 0,
+		    &clean);
+		ck_assert_int_eq(clean, 1);
+		ck_assert_ptr_nonnull(strstr(out, "\"thoughtSignature\":\"U0lH\""));
+		check_gemini_stream(out);
+		free(out);
+		out = conv_stream(PX_FMT_GEMINI, PX_FMT_CHAT, s, strlen(s), 0,
+		    &clean);
+		ck_assert_ptr_null(strstr(out, "U0lH"));
+		ck_assert_ptr_nonnull(strstr(out, "\"content\":\"Hi\""));
+		free(out);
+	}
+}
+END_TEST
+
+START_TEST(t_gemini_usage_cumulative)
+{
+	size_t n;
+	char *body, *out;
+	int clean;
+
+	/* last usageMetadata wins, never summed (WIRE.md §6.23):
+	 * 20 prompt, 253 + 260 output, 260 reasoning */
+	body = load("gemini_stream_text.sse", &n);
+	out = conv_stream(PX_FMT_GEMINI, PX_FMT_CHAT, body, n, 0, &clean);
+	ck_assert_ptr_nonnull(strstr(out, "\"prompt_tokens\":20,"
+	    "\"completion_tokens\":513,\"total_tokens\":533"));
+	ck_assert_ptr_nonnull(strstr(out, "\"reasoning_tokens\":260"));
+	free(out);
+	out = conv_stream(PX_FMT_GEMINI, PX_FMT_RESPONSES, body, n, 0, &clean);
+	ck_assert_ptr_nonnull(strstr(out, "\"usage\":{\"input_tokens\":20,"
+	    "\"input_tokens_details\":{\"cached_tokens\":0},\"output_tokens\":"
+	    "513,\"output_tokens_details\":{\"reasoning_tokens\":260},"
+	    "\"total_tokens\":533}"));
+	free(out);
+	free(body);
+}
+END_TEST
+
+START_TEST(t_gemini_schema_cleaning)
+{
+	size_t n, on;
+	char *body, *out;
+
+	body = load("openai_chat_request_tools_parallel.json", &n);
+	out = conv_req(PX_FMT_CHAT, PX_FMT_GEMINI, body, n, &on);
+	ck_assert_ptr_null(strstr(out, "additionalProperties"));
+	ck_assert_ptr_null(strstr(out, "\"strict\""));
+	ck_assert_ptr_nonnull(strstr(out, "\"parametersJsonSchema\""));
+	free(out);
+	free(body);
+	body = load("gemini_request_tool_config_any.json", &n);
+	out = conv_req(PX_FMT_GEMINI, PX_FMT_GEMINI, body, n, &on);
+	ck_assert_ptr_null(strstr(out, "$schema"));
+	ck_assert_ptr_null(strstr(out, "additionalProperties"));
+	/* property names are data, never dropped */
+	ck_assert_ptr_nonnull(strstr(out, "\"firstString\""));
+	free(out);
+	free(body);
+	/* OpenAPI upper-case types become JSON Schema for other targets */
+	body = load("gemini_request_openapi_schema_types.json", &n);
+	out = conv_req(PX_FMT_GEMINI, PX_FMT_CHAT, body, n, &on);
+	ck_assert_ptr_nonnull(strstr(out, "\"type\":\"number\""));
+	ck_assert_ptr_null(strstr(out, "NUMBER"));
+	free(out);
+	free(body);
+}
+END_TEST
+
+START_TEST(t_gemini_request_rules)
+{
+	size_t on;
+	char *out;
+	const char *b;
+
+	/* model-first conversation gets a "." user turn; model from the URL
+	 * is not required in the body */
+	b = "{\"model\":\"m\",\"messages\":[{\"role\":\"assistant\",\"content\":"
+	    "\"Hello\"},{\"role\":\"user\",\"content\":\"hi\"},{\"role\":"
+	    "\"user\",\"content\":\"again\"},{\"role\":\"assistant\","
+	    "\"content\":\"\"}]}";
+	out = conv_req(PX_FMT_CHAT, PX_FMT_GEMINI, b, strlen(b), &on);
+	ck_assert_str_eq(out, "{\"contents\":[{\"role\":\"user\",\"parts\":"
+	    "[{\"text\":\".\"}]},{\"role\":\"model\",\"parts\":[{\"text\":"
+	    "\"Hello\"}]},{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"},"
+	    "{\"text\":\"again\"}]}]}\n");
+	free(out);
+	/* remote image URL: Gemini cannot fetch it (WIRE.md §6.45) */
+	b = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":["
+	    "{\"type\":\"image_url\",\"image_url\":{\"url\":"
+	    "\"https://example.com/a.png\"}}]}]}";
+	out = conv_req(PX_FMT_CHAT, PX_FMT_GEMINI, b, strlen(b), &on);
+	ck_assert_ptr_nonnull(strstr(out, "ERROR 400: Gemini cannot fetch "
+	    "image URLs"));
+	free(out);
+	/* string tool output wrapped as an object; name backfilled */
+	b = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+	    "\"q\"},{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c1\","
+	    "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
+	    "\"\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":"
+	    "\"sunny\"}],\"max_completion_tokens\":100,\"reasoning_effort\":"
+	    "\"low\"}";
+	out = conv_req(PX_FMT_CHAT, PX_FMT_GEMINI, b, strlen(b), &on);
+	ck_assert_ptr_nonnull(strstr(out, "{\"functionCall\":{\"name\":\"f\","
+	    "\"args\":{}}}"));
+	ck_assert_ptr_nonnull(strstr(out, "{\"functionResponse\":{\"name\":"
+	    "\"f\",\"response\":{\"result\":\"sunny\"}}}"));
+	/* visible limit + thinking budget (WIRE.md §6.61) */
+	ck_assert_ptr_nonnull(strstr(out, "\"maxOutputTokens\":1124"));
+	ck_assert_ptr_nonnull(strstr(out, "\"thinkingBudget\":1024"));
+	free(out);
+	/* Gemini requests decode without "model" */
+	b = "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}";
+	out = conv_req(PX_FMT_GEMINI, PX_FMT_CHAT, b, strlen(b), &on);
+	ck_assert_ptr_null(strstr(out, "ERROR"));
+	free(out);
+}
+END_TEST
+
+START_TEST(t_gemini_call_ids)
+{
+	struct px_arena a;
+	struct ir_request req;
+	struct px_err err;
+	size_t n;
+	char *body;
+
+	/* synthesised ids pair calls and responses by name and order */
+	body = load("gemini_request_multiturn_function_response.json", &n);
+	px_arena_init(&a, 0);
+	ck_assert_int_eq(px_decode_request(PX_FMT_GEMINI, &a, body, n, &req,
+	    &err), 0);
+	ck_assert_int_eq((int)req.model.n, 0);
+	ck_assert_int_eq((int)req.nmsgs, 5);
+	ck_assert_int_eq(req.msgs[1].parts[0].type, IR_TOOL_CALL);
+	ck_assert(pxeq(req.msgs[1].parts[0].id, "call_customDivide_0"));
+	ck_assert(pxeq(req.msgs[2].parts[0].id, "call_customDivide_0"));
+	ck_assert(pxeq(req.msgs[3].parts[0].id, "call_customDivide_1"));
+	ck_assert(pxeq(req.msgs[4].parts[0].id, "call_customDivide_1"));
+	ck_assert_int_eq(req.msgs[1].parts[0].sig_fmt, PX_FMT_GEMINI);
+	px_arena_free(&a);
+	free(body);
+}
+END_TEST
+
+START_TEST(t_gemini_array_stream)
+{
+	struct px_arena a;
+	struct json *root;
+	size_t n;
+	char *body, *out;
+	int clean;
+
+	body = load("gemini_stream_text.sse", &n);
+	out = conv_stream_ex(PX_FMT_GEMINI, PX_FMT_GEMINI, body, n, 0, &clean,
+	    1);
+	ck_assert_int_eq(out[0], '[');
+	ck_assert_int_eq(out[strlen(out) - 1], ']');
+	px_arena_init(&a, 0);
+	root = json_parse(&a, out, strlen(out), 0, NULL);
+	ck_assert_ptr_nonnull(root);
+	ck_assert_int_eq(root->type, JSON_ARRAY);
+	ck_assert_int_eq((int)root->len, 6);
+	px_arena_free(&a);
+	free(out);
+	free(body);
+	/* an error inside an array stream closes the array */
+	body = load("openai_chat_stream_error_midstream.sse", &n);
+	out = conv_stream_ex(PX_FMT_CHAT, PX_FMT_GEMINI, body, n, 0, &clean, 1);
+	px_arena_init(&a, 0);
+	root = json_parse(&a, out, strlen(out), 0, NULL);
+	ck_assert_ptr_nonnull(root);
+	ck_assert_ptr_nonnull(json_get(json_at(root, root->len - 1), "error"));
+	px_arena_free(&a);
+	free(out);
+	free(body);
+}
+END_TEST
+
+/* ------------------------------------------------ errors */
+
+static char *
+conv_err(enum px_fmt from, enum px_fmt to, int status, const char *body,
+         size_t n)
+{
+	struct px_arena a;
+	struct ir_error e;
+	struct jw w;
+	char *r;
+	int st;
+
+	px_arena_init(&a, 0);
+	jw_init(&w, &a, 1u << 20);
+	px_decode_error(from, &a, status, body, n, &e);
+	st = px_error_status(to, &e);
+	px_encode_error(to, &e, &w);
+	r = malloc(w.len + 32);
+	snprintf(r, w.len + 32, "HTTP %d\n%.*s\n", st, (int)w.len, w.buf);
+	px_arena_free(&a);
+	return r;
+}
+
+START_TEST(t_errors)
+{
+	static const struct { enum px_fmt f; const char *name; int st; } ef[] = {
+		{ PX_FMT_GEMINI, "gemini_error_400_schema", 400 },
+		{ PX_FMT_GEMINI, "gemini_error_404", 404 },
+		{ PX_FMT_GEMINI, "gemini_error_429", 429 },
+		{ PX_FMT_GEMINI, "gemini_error_503", 503 },
+		{ PX_FMT_CHAT, "openai_error_429", 429 },
+		{ PX_FMT_CHAT, "openai_error_401", 401 },
+		{ PX_FMT_ANTHROPIC, "anthropic_error_529", 529 },
+		{ PX_FMT_ANTHROPIC, "anthropic_error_429", 429 },
+	};
+	char file[256], gname[256];
+	size_t i, n;
+	char *body, *out;
+	int t;
+
+	for (i = 0; i < sizeof ef / sizeof ef[0]; i++) {
+		snprintf(file, sizeof file, "%s.json", ef[i].name);
+		body = load(file, &n);
+		for (t = 0; t < PX_FMT_COUNT; t++) {
+			if (!wanted(ef[i].f, (enum px_fmt)t))
+				continue;
+			out = conv_err(ef[i].f, (enum px_fmt)t, ef[i].st, body, n);
+			snprintf(gname, sizeof gname, "err_%s_to_%s__%s.json",
+			    fmt_tag[ef[i].f], fmt_tag[t], ef[i].name);
+			golden(gname, out, strlen(out));
+			free(out);
+		}
+		free(body);
+	}
+	/* 529 never reaches a Gemini client: js-genai does not retry it */
+	out = conv_err(PX_FMT_ANTHROPIC, PX_FMT_GEMINI, 529,
+	    "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+	    "\"message\":\"Overloaded\"}}", 75);
+	ck_assert_str_eq(out, "HTTP 503\n{\"error\":{\"code\":503,\"message\":"
+	    "\"Overloaded\",\"status\":\"UNAVAILABLE\"}}\n");
+	free(out);
+}
+END_TEST
+
+START_TEST(t_gemini_midstream_error)
+{
+	static const char s[] =
+	    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}],"
+	    "\"role\":\"model\"}}]}\r\n\r\n"
+	    "data: {\"error\":{\"code\":503,\"message\":\"The model is "
+	    "overloaded.\",\"status\":\"UNAVAILABLE\"}}\r\n\r\n";
+	char *out;
+	int clean;
+
+	out = conv_stream(PX_FMT_GEMINI, PX_FMT_ANTHROPIC, s, strlen(s), 0,
+	    &clean);
+	ck_assert_int_eq(clean, 0);
+	ck_assert_ptr_nonnull(strstr(out, "event: error\n"));
+	ck_assert_ptr_nonnull(strstr(out, "The model is overloaded."));
+	free(out);
+	out = conv_stream(PX_FMT_GEMINI, PX_FMT_RESPONSES, s, strlen(s), 0,
+	    &clean);
+	check_responses_stream(out);
+	ck_assert_ptr_nonnull(strstr(out, "event: response.failed\n"));
+	free(out);
+	out = conv_stream(PX_FMT_GEMINI, PX_FMT_GEMINI, s, strlen(s), 0,
+	    &clean);
+	ck_assert_ptr_nonnull(strstr(out, "data: {\"error\":{\"code\":503,"
+	    "\"message\":\"The model is overloaded.\",\"status\":"
+	    "\"UNAVAILABLE\"}}\n\n"));
+	check_gemini_stream(out);
+	free(out);
+}
+END_TEST
+
+/* ------------------------------------------------ Responses specifics */
+
+/* Interleaved parallel calls come out as consecutive blocks (§6.40). */
+START_TEST(t_responses_interleaved_calls)
+{
+	static const char s[] =
+	    "event: response.created\ndata: {\"type\":\"response.created\","
+	    "\"response\":{\"id\":\"resp_1\",\"model\":\"m\",\"output\":[]},"
+	    "\"sequence_number\":0}\n\n"
+	    "event: response.output_item.added\ndata: {\"type\":"
+	    "\"response.output_item.added\",\"output_index\":0,\"item\":{"
+	    "\"id\":\"fc_a\",\"type\":\"function_call\",\"call_id\":\"call_a\","
+	    "\"name\":\"fa\",\"arguments\":\"\"}}\n\n"
+	    "event: response.output_item.added\ndata: {\"type\":"
+	    "\"response.output_item.added\",\"output_index\":1,\"item\":{"
+	    "\"id\":\"fc_b\",\"type\":\"function_call\",\"call_id\":\"call_b\","
+	    "\"name\":\"fb\",\"arguments\":\"\"}}\n\n"
+	    "data: {\"type\":\"response.function_call_arguments.delta\","
+	    "\"item_id\":\"fc_b\",\"output_index\":1,\"delta\":\"{\\\"y\\\"\"}\n\n"
+	    "data: {\"type\":\"response.function_call_arguments.delta\","
+	    "\"item_id\":\"fc_a\",\"output_index\":0,\"delta\":\"{\\\"x\\\":1}\"}"
+	    "\n\n"
+	    "data: {\"type\":\"response.function_call_arguments.delta\","
+	    "\"item_id\":\"fc_b\",\"output_index\":1,\"delta\":\":2}\"}\n\n"
+	    "data: {\"type\":\"response.output_item.done\",\"output_index\":1,"
+	    "\"item\":{\"id\":\"fc_b\",\"type\":\"function_call\"}}\n\n"
+	    "data: {\"type\":\"response.output_item.done\",\"output_index\":0,"
+	    "\"item\":{\"id\":\"fc_a\",\"type\":\"function_call\"}}\n\n"
+	    "data: {\"type\":\"response.completed\",\"response\":{\"id\":"
+	    "\"resp_1\",\"status\":\"completed\",\"usage\":{\"input_tokens\":5,"
+	    "\"output_tokens\":7}}}\n\n";
+	char *out;
+	const char *a, *b;
+	int clean;
+
+	out = conv_stream(PX_FMT_RESPONSES, PX_FMT_ANTHROPIC, s, strlen(s), 0,
+	    &clean);
+	ck_assert_int_eq(clean, 1);
+	a = strstr(out, "\"partial_json\":\"{\\\"x\\\":1}\"");
+	b = strstr(out, "\"partial_json\":\"{\\\"y\\\":2}\"");
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert(a < b);
+	ck_assert_ptr_nonnull(strstr(out, "\"stop_reason\":\"tool_use\""));
+	free(out);
+	out = conv_stream(PX_FMT_RESPONSES, PX_FMT_GEMINI, s, strlen(s), 0,
+	    &clean);
+	ck_assert_ptr_nonnull(strstr(out, "{\"functionCall\":{\"id\":\"call_a\","
+	    "\"name\":\"fa\",\"args\":{\"x\":1}}}"));
+	ck_assert_ptr_nonnull(strstr(out, "{\"functionCall\":{\"id\":\"call_b\","
+	    "\"name\":\"fb\",\"args\":{\"y\":2}}}"));
+	check_gemini_stream(out);
+	free(out);
+}
+END_TEST
+
+/* Reasoning state (encrypted_content) is carried back to a Responses
+ * client; items that arrive whole (no deltas) are not lost. */
+START_TEST(t_responses_reasoning_and_backfill)
+{
+	static const char s[] =
+	    "data: {\"type\":\"response.created\",\"response\":{\"id\":"
+	    "\"resp_9\",\"model\":\"m\"}}\n\n"
+	    "data: {\"type\":\"response.output_item.added\",\"output_index\":0,"
+	    "\"item\":{\"id\":\"rs_9\",\"type\":\"reasoning\",\"summary\":[]}}"
+	    "\n\n"
+	    "data: {\"type\":\"response.output_item.done\",\"output_index\":0,"
+	    "\"item\":{\"id\":\"rs_9\",\"type\":\"reasoning\",\"summary\":[],"
+	    "\"encrypted_content\":\"ENC9\"}}\n\n"
+	    "data: {\"type\":\"response.output_item.added\",\"output_index\":1,"
+	    "\"item\":{\"id\":\"msg_9\",\"type\":\"message\",\"role\":"
+	    "\"assistant\",\"content\":[]}}\n\n"
+	    "data: {\"type\":\"response.output_item.done\",\"output_index\":1,"
+	    "\"item\":{\"id\":\"msg_9\",\"type\":\"message\",\"role\":"
+	    "\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":"
+	    "\"whole\"}]}}\n\n"
+	    "data: {\"type\":\"response.completed\",\"response\":{\"id\":"
+	    "\"resp_9\",\"status\":\"completed\"}}\n\n";
+	char *out;
+	int clean;
+
+	out = conv_stream(PX_FMT_RESPONSES, PX_FMT_RESPONSES, s, strlen(s), 0,
+	    &clean);
+	ck_assert_int_eq(clean, 1);
+	check_responses_stream(out);
+	ck_assert_ptr_nonnull(strstr(out, "\"encrypted_content\":\"ENC9\""));
+	ck_assert_ptr_nonnull(strstr(out, "\"delta\":\"whole\""));
+	ck_assert_ptr_nonnull(strstr(out, "event: response.completed\n"));
+	free(out);
+	/* never to another format's client */
+	out = conv_stream(PX_FMT_RESPONSES, PX_FMT_GEMINI, s, strlen(s), 0,
+	    &clean);
+	ck_assert_ptr_null(strstr(out, "ENC9"));
+	ck_assert_ptr_nonnull(strstr(out, "{\"text\":\"whole\"}"));
+	check_gemini_stream(out);
+	free(out);
+}
+END_TEST
+
+START_TEST(t_responses_request_rules)
+{
+	size_t on;
+	char *out;
+	const char *b;
+
+	/* n > 1 cannot be carried (WIRE.md §6.60) */
+	b = "{\"model\":\"m\",\"n\":2,\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"hi\"}]}";
+	out = conv_req(PX_FMT_CHAT, PX_FMT_RESPONSES, b, strlen(b), &on);
+	ck_assert_ptr_nonnull(strstr(out, "ERROR 400"));
+	free(out);
+	/* foreign call ids never become item ids (§6.36); tool output and
+	 * strict default */
+	b = "{\"model\":\"m\",\"max_tokens\":10,\"tools\":[{\"name\":\"f\","
+	    "\"input_schema\":{\"type\":\"object\"}}],\"messages\":[{\"role\":"
+	    "\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":"
+	    "[{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"f\","
+	    "\"input\":{\"a\":1}}]},{\"role\":\"user\",\"content\":[{\"type\":"
+	    "\"tool_result\",\"tool_use_id\":\"toolu_1\",\"content\":\"ok\","
+	    "\"is_error\":true}]}]}";
+	out = conv_req(PX_FMT_ANTHROPIC, PX_FMT_RESPONSES, b, strlen(b), &on);
+	ck_assert_ptr_nonnull(strstr(out, "{\"type\":\"function_call\","
+	    "\"call_id\":\"toolu_1\",\"name\":\"f\",\"arguments\":"
+	    "\"{\\\"a\\\":1}\"}"));
+	ck_assert_ptr_nonnull(strstr(out, "{\"type\":\"function_call_output\","
+	    "\"call_id\":\"toolu_1\",\"output\":\"Error: ok\"}"));
+	ck_assert_ptr_nonnull(strstr(out, "\"strict\":false"));
+	free(out);
+	/* hosted tools only to a Responses upstream */
+	b = "{\"model\":\"m\",\"input\":\"q\",\"tools\":[{\"type\":"
+	    "\"web_search\"}]}";
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_GEMINI, b, strlen(b), &on);
+	ck_assert_ptr_nonnull(strstr(out, "ERROR 400"));
+	free(out);
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_RESPONSES, b, strlen(b), &on);
+	ck_assert_ptr_nonnull(strstr(out, "{\"type\":\"web_search\"}"));
+	free(out);
+	/* reasoning item replay: rs_ id + encrypted_content survive */
+	b = "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":\"q\"},"
+	    "{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[{\"type\":"
+	    "\"summary_text\",\"text\":\"think\"}],\"encrypted_content\":"
+	    "\"ENC\"},{\"type\":\"function_call\",\"id\":\"fc_1\",\"call_id\":"
+	    "\"call_1\",\"name\":\"f\",\"arguments\":\"{}\"},{\"type\":"
+	    "\"function_call_output\",\"call_id\":\"call_1\",\"output\":"
+	    "\"r\"}]}";
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_RESPONSES, b, strlen(b), &on);
+	ck_assert_str_eq(out, "{\"model\":\"upstream-model\",\"input\":["
+	    "{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":"
+	    "\"input_text\",\"text\":\"q\"}]},{\"type\":\"reasoning\",\"id\":"
+	    "\"rs_1\",\"summary\":[{\"type\":\"summary_text\",\"text\":"
+	    "\"think\"}],\"encrypted_content\":\"ENC\"},{\"type\":"
+	    "\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_1\","
+	    "\"name\":\"f\",\"arguments\":\"{}\"},{\"type\":"
+	    "\"function_call_output\",\"call_id\":\"call_1\",\"output\":"
+	    "\"r\"}]}\n");
+	free(out);
+	/* ...but never to another format */
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_ANTHROPIC, b, strlen(b), &on);
+	ck_assert_ptr_null(strstr(out, "ENC"));
+	free(out);
+}
+END_TEST
+
+static Suite *
+suite(void)
+{
+	Suite *s = suite_create("convert4");
+	TCase *tc;
+
+	tc = tcase_create("golden");
+	tcase_set_timeout(tc, 600);
+	tcase_add_loop_test(tc, t_golden_requests, 0, NREQ);
+	tcase_add_loop_test(tc, t_golden_responses, 0, NRESP);
+	tcase_add_loop_test(tc, t_golden_streams, 0, NSTREAM);
+	tcase_add_loop_test(tc, t_cutoff, 0, NSTREAM);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("gemini");
+	tcase_add_test(tc, t_gemini_finish_mapping);
+	tcase_add_test(tc, t_gemini_blocked_and_malformed_to_clients);
+	tcase_add_test(tc, t_gemini_signature_roundtrip);
+	tcase_add_test(tc, t_gemini_stream_signature);
+	tcase_add_test(tc, t_gemini_usage_cumulative);
+	tcase_add_test(tc, t_gemini_schema_cleaning);
+	tcase_add_test(tc, t_gemini_request_rules);
+	tcase_add_test(tc, t_gemini_call_ids);
+	tcase_add_test(tc, t_gemini_array_stream);
+	tcase_add_test(tc, t_gemini_midstream_error);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_add_test(tc, t_errors);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("responses");
+	tcase_add_test(tc, t_responses_interleaved_calls);
+	tcase_add_test(tc, t_responses_request_rules);
+	tcase_add_test(tc, t_responses_reasoning_and_backfill);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int nf;
+
+	srunner_run_all(sr, CK_NORMAL);
+	nf = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,2644 @@
+/*
+ * test_integration.c - the real llmproxy binary against the mock upstream.
+ *
+ *   LLMPROXY_BIN=build/llmproxy MOCK_BIN=build/mock_upstream \
+ *       build/test_integration
+ *
+ * Run from the repository root (fixtures and certificates are read from
+ * tests/). LLMPROXY_WRAP="valgrind ..." is split on spaces and put in front
+ * of the proxy's argv; every wait is then scaled up.
+ *
+ * One environment (a plain mock + a proxy routing to it) is started in the
+ * parent before the suite and shared by the forked tests; tests that look at
+ * connection counts or signal the proxy start their own. Every process is
+ * started with its output in a temp dir; a failing test prints the tail of
+ * those logs. The HTTP client is a few raw-socket helpers so the tests see
+ * exactly the bytes the proxy wrote.
+ *
+ * Tests run in forked children (CK_FORK) and leak freely: the child exits.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* ------------------------------------------------------------ settings */
+
+static const char *proxy_bin, *mock_bin;
+static char *wrap_argv[32];
+static int nwrap;
+static int scale = 1;               /* wait multiplier (valgrind: 10) */
+static char tmpdir[256];
+static int teardown_failed;         /* shared env did not stop cleanly */
+
+#define IO_MS        (5000 * scale) /* one response, ordinary case */
+#define CK_TIMEOUT   (30 * scale)   /* per test, seconds */
+
+#define AUTH_CHAT "Authorization: Bearer sk-test\r\n"
+#define AUTH_ANT  "x-api-key: sk-test\r\nanthropic-version: 2023-06-01\r\n"
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* malloc'd printf */
+static char *
+strf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	s = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(s);
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+/* Replace every occurrence of from by to (same length) in s[0..n). */
+static void
+replace_all(char *s, size_t n, const char *from, const char *to)
+{
+	size_t k = strlen(from), i;
+
+	ck_assert_uint_eq(k, strlen(to));
+	for (i = 0; i + k <= n; i++)
+		if (memcmp(s + i, from, k) == 0)
+			memcpy(s + i, to, k);
+}
+
+static char *
+fixture(const char *name, size_t *n)
+{
+	char path[512];
+	char *p;
+
+	snprintf(path, sizeof path, "tests/fixtures/%s", name);
+	p = read_file(path, n);
+	ck_assert_msg(p != NULL, "cannot read %s", path);
+	return p;
+}
+
+/* ------------------------------------------------------------ processes */
+
+struct proc {
+	pid_t pid;
+	pid_t owner;      /* the process that started it (parent or a test) */
+	char log[300];
+	char what[32];
+};
+
+static struct proc procs[32];
+static int nprocs;
+static SRunner *runner;
+static int case_failed_before;
+static time_t case_started;
+
+/* Print the last bytes of a log file to stderr. */
+static void
+dump_log(const char *what, const char *path)
+{
+	size_t n;
+	char *s = read_file(path, &n);
+	size_t from;
+
+	if (!s)
+		return;
+	from = n > 6000 ? n - 6000 : 0;
+	fprintf(stderr, "----- %s (%s), last %zu bytes:\n%s\n-----\n", what,
+	    path, n - from, s + from);
+	free(s);
+}
+
+/*
+ * A failed test exits with _exit() (no atexit, no teardown), so the logs
+ * are shown by the unchecked teardown of its TCase, which runs in the
+ * parent: every log written while the TCase ran.
+ */
+static void
+case_begin(void)
+{
+	case_failed_before = srunner_ntests_failed(runner);
+	case_started = time(NULL);
+}
+
+static void
+case_end(void)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (srunner_ntests_failed(runner) == case_failed_before)
+		return;
+	d = opendir(tmpdir);
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char path[600];
+		struct stat st;
+		size_t k = strlen(de->d_name);
+		if (k < 5 || strcmp(de->d_name + k - 4, ".log") != 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", tmpdir, de->d_name);
+		if (stat(path, &st) == 0 && st.st_mtime >= case_started - 1)
+			dump_log(de->d_name, path);
+	}
+	closedir(d);
+}
+
+/* atexit: a test child kills what it started (its children also get
+ * SIGKILL from PR_SET_PDEATHSIG when it dies by _exit). */
+static void
+at_exit_cleanup(void)
+{
+	int i;
+
+	for (i = 0; i < nprocs; i++) {
+		if (procs[i].owner == getpid() && procs[i].pid > 0) {
+			kill(procs[i].pid, SIGKILL);
+			waitpid(procs[i].pid, NULL, 0);
+			procs[i].pid = 0;
+		}
+	}
+}
+
+/* Start argv[] with stdout+stderr to a fresh log file. */
+static struct proc *
+spawn(const char *what, char **argv)
+{
+	struct proc *p;
+	pid_t pid;
+	int fd;
+
+	ck_assert_int_lt(nprocs, (int)(sizeof procs / sizeof procs[0]));
+	p = &procs[nprocs++];
+	memset(p, 0, sizeof *p);
+	snprintf(p->what, sizeof p->what, "%s", what);
+	snprintf(p->log, sizeof p->log, "%s/%s.%d.%d.log", tmpdir, what,
+	    (int)getpid(), nprocs);
+	fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+		execvp(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(fd);
+	p->pid = pid;
+	p->owner = getpid();
+	return p;
+}
+
+/* Wait until the log contains prefix; return the number after it. */
+static int
+wait_log_number(struct proc *p, const char *prefix)
+{
+	long long end = mono_ms() + 10000LL * scale;
+
+	while (mono_ms() < end) {
+		char *s = read_file(p->log, NULL);
+		char *at = s ? strstr(s, prefix) : NULL;
+		int st;
+
+		if (at) {
+			int v = atoi(at + strlen(prefix));
+			free(s);
+			return v;
+		}
+		free(s);
+		if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+			p->pid = 0;
+			dump_log(p->what, p->log);
+			ck_abort_msg("%s exited before it was ready", p->what);
+		}
+		sleep_ms(10);
+	}
+	dump_log(p->what, p->log);
+	ck_abort_msg("%s: no \"%s\" in its output", p->what, prefix);
+	return -1;
+}
+
+/* Stop with SIGTERM; returns the exit status (or -1 after SIGKILL). */
+static int
+proc_stop(struct proc *p, int timeout_ms)
+{
+	long long end = mono_ms() + timeout_ms;
+	int st;
+
+	if (p->pid <= 0)
+		return -1;
+	kill(p->pid, SIGTERM);
+	while (mono_ms() < end) {
+		if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+			p->pid = 0;
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
+		sleep_ms(10);
+	}
+	kill(p->pid, SIGKILL);
+	waitpid(p->pid, NULL, 0);
+	p->pid = 0;
+	return -1;
+}
+
+static struct proc *
+start_mock(const char *tlscert, const char *tlskey, int *port)
+{
+	char *argv[12];
+	int n = 0;
+	struct proc *p;
+
+	argv[n++] = (char *)mock_bin;
+	argv[n++] = "-l";
+	argv[n++] = "127.0.0.1:0";
+	argv[n++] = "--fixtures";
+	argv[n++] = "tests/fixtures";
+	if (tlscert) {
+		argv[n++] = "--tls";
+		argv[n++] = (char *)tlscert;
+		argv[n++] = (char *)tlskey;
+	}
+	argv[n] = NULL;
+	p = spawn(tlscert ? "mock-tls" : "mock", argv);
+	*port = wait_log_number(p, "listening ");
+	ck_assert_int_gt(*port, 0);
+	return p;
+}
+
+struct env {
+	int mock_port, tls_port, bad_port;
+	int port;                 /* the proxy */
+	struct proc *mock, *tls_mock, *bad_mock, *proxy;
+	char cfg[300];
+};
+
+static struct env shared;         /* started in main() */
+
+/* A port nothing listens on (bound, then closed). */
+static int
+closed_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static void
+write_config(struct env *e, const char *ca)
+{
+	FILE *f;
+	static int seq;
+
+	snprintf(e->cfg, sizeof e->cfg, "%s/config.%d.%d.json", tmpdir,
+	    (int)getpid(), ++seq);
+	f = fopen(e->cfg, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+	    "{\n"
+	    "  \"listen\": \"127.0.0.1:0\",\n"
+	    "  \"api_keys\": [\"sk-test\"],\n"
+	    "  \"providers\": [\n"
+	    "    {\"name\": \"oai\", \"type\": \"openai\", \"base_url\": \"http://127.0.0.1:%d/v1\", \"api_key\": \"up-oai\"},\n"
+	    "    {\"name\": \"ant\", \"type\": \"anthropic\", \"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"up-ant\"},\n"
+	    "    {\"name\": \"dead\", \"type\": \"anthropic\", \"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"k\"}",
+	    e->mock_port, e->mock_port, closed_port());
+	if (e->tls_port)
+		fprintf(f, ",\n    {\"name\": \"tls\", \"type\": \"anthropic\", \"base_url\": \"https://localhost:%d\", \"api_key\": \"k\"}",
+		    e->tls_port);
+	if (e->bad_port)
+		fprintf(f, ",\n    {\"name\": \"wrongname\", \"type\": \"anthropic\", \"base_url\": \"https://localhost:%d\", \"api_key\": \"k\"}",
+		    e->bad_port);
+	fprintf(f,
+	    "\n  ],\n"
+	    "  \"models\": {\n"
+	    "    \"gpt-4o-mini\": \"oai\",\n"
+	    "    \"renamed-echo\": \"oai/gpt-echo-upstream\",\n"
+	    "    \"gpt-*\": \"oai\", \"claude-*\": \"ant\",\n"
+	    "    \"o2a-*\": \"ant\", \"a2o-*\": \"oai\", \"dead-*\": \"dead\"%s%s\n"
+	    "  },\n"
+	    "  \"ca_file\": \"%s\",\n"
+	    "  \"timeouts\": {\"header_ms\": 500, \"first_byte_ms\": %d},\n"
+	    "  \"limits\": {\"body_bytes\": 100000, \"header_bytes\": 8192}\n"
+	    "}\n",
+	    e->tls_port ? ",\n    \"tls-*\": \"tls\"" : "",
+	    e->bad_port ? ",\n    \"wrongname-*\": \"wrongname\"" : "",
+	    ca ? ca : "tests/certs/ca.pem", 1000 * scale);
+	fclose(f);
+}
+
+static void
+start_proxy(struct env *e, const char *ca)
+{
+	char *argv[48];
+	int n = 0, i;
+
+	write_config(e, ca);
+	for (i = 0; i < nwrap; i++)
+		argv[n++] = wrap_argv[i];
+	argv[n++] = (char *)proxy_bin;
+	argv[n++] = "-c";
+	argv[n++] = e->cfg;
+	argv[n++] = "-l";
+	argv[n++] = "127.0.0.1:0";
+	argv[n] = NULL;
+	e->proxy = spawn("proxy", argv);
+	e->port = wait_log_number(e->proxy, "listening on 127.0.0.1:");
+	ck_assert_int_gt(e->port, 0);
+}
+
+/* A plain mock and a proxy in front of it. */
+static void
+env_start(struct env *e)
+{
+	memset(e, 0, sizeof *e);
+	e->mock = start_mock(NULL, NULL, &e->mock_port);
+	start_proxy(e, NULL);
+}
+
+/* Unchecked fixture (runs in the parent): the shared environment. */
+static void
+shared_start(void)
+{
+	env_start(&shared);
+}
+
+static void
+shared_stop(void)
+{
+	int rc = proc_stop(shared.proxy, 10000 * scale);
+
+	if (rc != 0) {
+		fprintf(stderr, "proxy: exit status %d after SIGTERM\n", rc);
+		dump_log("proxy", shared.proxy->log);
+		teardown_failed = 1;
+	}
+	proc_stop(shared.mock, 2000);
+}
+
+/* ------------------------------------------------------------ client */
+
+struct client {
+	int fd;
+	char *buf;            /* received, not yet consumed */
+	size_t len, cap;
+	int eof;
+};
+
+struct resp {
+	int status;
+	int got_continue;     /* a 100 Continue came first */
+	char *head;           /* head text, NUL-terminated (mutated: names) */
+	char *hname[64], *hval[64];
+	int nh;
+	int chunked;
+	int complete;         /* framing complete */
+	char *body;           /* decoded body, NUL-terminated */
+	size_t body_len;
+};
+
+static int
+tcp_connect(int port)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+
+	ck_assert_int_ge(fd, 0);
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+static void
+client_open(struct client *c, int port)
+{
+	memset(c, 0, sizeof *c);
+	c->fd = tcp_connect(port);
+	ck_assert_msg(c->fd >= 0, "connect to 127.0.0.1:%d: %s", port,
+	    strerror(errno));
+}
+
+static void
+client_close(struct client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->buf);
+	c->buf = NULL;
+	c->len = c->cap = 0;
+}
+
+static void
+send_all(int fd, const void *p, size_t n)
+{
+	const char *s = p;
+	while (n > 0) {
+		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		ck_assert_msg(w > 0, "send: %s", strerror(errno));
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+static void
+client_send(struct client *c, const char *s)
+{
+	send_all(c->fd, s, strlen(s));
+}
+
+/* Read more bytes, waiting until the absolute deadline. 1 got bytes,
+ * 0 EOF, -1 timeout / error. */
+static int
+client_fill(struct client *c, long long deadline)
+{
+	struct pollfd pfd;
+	ssize_t r;
+	long long left;
+
+	if (c->eof)
+		return 0;
+	if (c->cap - c->len < 65536) {
+		c->cap = c->cap ? c->cap * 2 : 131072;
+		c->buf = realloc(c->buf, c->cap + 1);
+		ck_assert_ptr_nonnull(c->buf);
+	}
+	for (;;) {
+		left = deadline - mono_ms();
+		if (left <= 0)
+			return -1;
+		pfd.fd = c->fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)left) <= 0)
+			continue;
+		r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			c->eof = 1;
+			return 0;
+		}
+		c->len += (size_t)r;
+		c->buf[c->len] = 0;
+		return 1;
+	}
+}
+
+static void
+client_consume(struct client *c, size_t n)
+{
+	memmove(c->buf, c->buf + n, c->len - n);
+	c->len -= n;
+	if (c->buf)
+		c->buf[c->len] = 0;
+}
+
+static const char *
+memfind(const char *h, size_t hn, const char *needle)
+{
+	size_t k = strlen(needle), i;
+	for (i = 0; i + k <= hn; i++)
+		if (memcmp(h + i, needle, k) == 0)
+			return h + i;
+	return NULL;
+}
+
+/* Make sure n bytes are buffered. */
+static int
+client_need(struct client *c, size_t n, long long deadline)
+{
+	while (c->len < n)
+		if (client_fill(c, deadline) <= 0)
+			return -1;
+	return 0;
+}
+
+/* Find "\r\n" in the buffer from off, reading more as needed. */
+static const char *
+client_line(struct client *c, size_t off, long long deadline)
+{
+	const char *e;
+	while (!(e = memfind(c->buf ? c->buf + off : "", c->len > off ? c->len - off : 0, "\r\n")))
+		if (client_fill(c, deadline) <= 0)
+			return NULL;
+	return e;
+}
+
+static const char *
+resp_hdr(const struct resp *r, const char *name)
+{
+	int i;
+	for (i = 0; i < r->nh; i++)
+		if (strcasecmp(r->hname[i], name) == 0)
+			return r->hval[i];
+	return NULL;
+}
+
+static void
+body_append(struct resp *r, const char *p, size_t n)
+{
+	r->body = realloc(r->body, r->body_len + n + 1);
+	ck_assert_ptr_nonnull(r->body);
+	memcpy(r->body + r->body_len, p, n);
+	r->body_len += n;
+	r->body[r->body_len] = 0;
+}
+
+/* Read only the response head (1xx are noted and skipped). 0 ok, -1 no
+ * head before the deadline / EOF. */
+static int
+read_head(struct client *c, struct resp *r, long long deadline)
+{
+	const char *e;
+	char *line, *save = NULL;
+	size_t hl;
+
+	memset(r, 0, sizeof *r);
+	r->body = calloc(1, 1);
+	for (;;) {
+		while (!(e = memfind(c->buf ? c->buf : "", c->len, "\r\n\r\n")))
+			if (client_fill(c, deadline) <= 0)
+				return -1;
+		hl = (size_t)(e - c->buf) + 4;
+		if (hl >= 13 && memcmp(c->buf, "HTTP/1.1 1", 10) == 0) {
+			r->got_continue = memcmp(c->buf, "HTTP/1.1 100", 12) == 0;
+			client_consume(c, hl);
+			continue;
+		}
+		break;
+	}
+	r->head = malloc(hl + 1);
+	memcpy(r->head, c->buf, hl);
+	r->head[hl] = 0;
+	client_consume(c, hl);
+	ck_assert_msg(strncmp(r->head, "HTTP/1.", 7) == 0, "bad status line: %s", r->head);
+	r->status = atoi(r->head + 9);
+	{
+		/* parse headers into name/value views of a copy */
+		char *copy = strdup(r->head);
+		line = strtok_r(copy, "\r\n", &save);   /* status line */
+		while ((line = strtok_r(NULL, "\r\n", &save)) != NULL && r->nh < 64) {
+			char *colon = strchr(line, ':');
+			if (!colon)
+				continue;
+			*colon = 0;
+			colon++;
+			while (*colon == ' ' || *colon == '\t')
+				colon++;
+			r->hname[r->nh] = line;
+			r->hval[r->nh] = colon;
+			r->nh++;
+		}
+	}
+	return 0;
+}
+
+/* Read the rest of a response whose head is in r. */
+static int
+read_body(struct client *c, struct resp *r, int head_request, long long deadline)
+{
+	const char *te = resp_hdr(r, "transfer-encoding");
+	const char *cl = resp_hdr(r, "content-length");
+
+	r->chunked = te && strcasecmp(te, "chunked") == 0;
+	if (head_request || r->status == 204 || r->status == 304 ||
+	    (r->status >= 100 && r->status < 200)) {
+		r->complete = 1;
+		return 0;
+	}
+	if (r->chunked) {
+		for (;;) {
+			const char *e = client_line(c, 0, deadline);
+			unsigned long sz;
+			size_t hl;
+			if (!e)
+				return -1;
+			sz = strtoul(c->buf, NULL, 16);
+			hl = (size_t)(e - c->buf) + 2;
+			if (sz == 0) {
+				/* trailers: lines until an empty one */
+				client_consume(c, hl);
+				for (;;) {
+					e = client_line(c, 0, deadline);
+					if (!e)
+						return -1;
+					hl = (size_t)(e - c->buf) + 2;
+					client_consume(c, hl);
+					if (hl == 2)
+						break;
+				}
+				r->complete = 1;
+				return 0;
+			}
+			if (client_need(c, hl + sz + 2, deadline) < 0)
+				return -1;
+			ck_assert_msg(memcmp(c->buf + hl + sz, "\r\n", 2) == 0,
+			    "chunk not followed by CRLF");
+			body_append(r, c->buf + hl, sz);
+			client_consume(c, hl + sz + 2);
+		}
+	}
+	if (cl) {
+		size_t n = (size_t)strtoull(cl, NULL, 10);
+		if (client_need(c, n, deadline) < 0) {
+			body_append(r, c->buf ? c->buf : "", c->len);
+			client_consume(c, c->len);
+			return -1;
+		}
+		body_append(r, c->buf, n);
+		client_consume(c, n);
+		r->complete = 1;
+		return 0;
+	}
+	/* close-delimited */
+	for (;;) {
+		int k = client_fill(c, deadline);
+		if (k < 0)
+			return -1;
+		if (k == 0)
+			break;
+	}
+	body_append(r, c->buf ? c->buf : "", c->len);
+	client_consume(c, c->len);
+	r->complete = 1;
+	return 0;
+}
+
+static int
+read_response(struct client *c, struct resp *r, int head_request, int ms)
+{
+	long long deadline = mono_ms() + ms;
+	if (read_head(c, r, deadline) < 0)
+		return -1;
+	return read_body(c, r, head_request, deadline);
+}
+
+/* Build a request: method, path, extra header lines, optional body. */
+static char *
+req_text(const char *method, const char *path, const char *hdrs,
+         const char *body)
+{
+	if (!body)
+		return strf("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n",
+		    method, path, hdrs ? hdrs : "");
+	return strf("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+	    method, path, hdrs ? hdrs : "", strlen(body), body);
+}
+
+/* One request on a fresh connection; the response must arrive whole. */
+static void
+exchange(int port, const char *raw, struct resp *r)
+{
+	struct client c;
+	int head = strncmp(raw, "HEAD ", 5) == 0;
+
+	client_open(&c, port);
+	client_send(&c, raw);
+	ck_assert_msg(read_response(&c, r, head, IO_MS) == 0,
+	    "no complete response to:\n%.300s\n(got status %d, %zu body bytes)",
+	    raw, r->status, r->body_len);
+	client_close(&c);
+}
+
+/* POST with the usual client key for the path (chat or messages). */
+static void
+post_to(int port, const char *path, const char *body, struct resp *r)
+{
+	const char *auth = strstr(path, "/messages") ? AUTH_ANT : AUTH_CHAT;
+	exchange(port, req_text("POST", path, auth, body), r);
+}
+
+static void
+post(const char *path, const char *body, struct resp *r)
+{
+	post_to(shared.port, path, body, r);
+}
+
+#define TOOL_CHAT ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\",\"properties\":{\"location\":{\"type\":\"string\"}}}}}]"
+#define TOOL_ANT  ",\"tools\":[{\"name\":\"get_weather\",\"input_schema\":{\"type\":\"object\",\"properties\":{\"location\":{\"type\":\"string\"}}}}]"
+
+static char *
+chat_body(const char *model, int stream)
+{
+	return strf("{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]%s%s}",
+	    model, stream ? ",\"stream\":true,\"stream_options\":{\"include_usage\":true}" : "",
+	    strstr(model, "tool") ? TOOL_CHAT : "");
+}
+
+static char *
+ant_body(const char *model, int stream)
+{
+	return strf("{\"model\":\"%s\",\"max_tokens\":256,\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]%s%s}",
+	    model, stream ? ",\"stream\":true" : "",
+	    strstr(model, "tool") ? TOOL_ANT : "");
+}
+
+/* ------------------------------------------------------------ mini JSON */
+
+/*
+ * Just enough JSON to look values up by path ("choices.0.delta.role"): the
+ * tests must not depend on the json.c under test.
+ */
+static const char *
+jws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+		p++;
+	return p;
+}
+
+/* End of the value at p, or NULL if malformed. */
+static const char *
+jskip(const char *p)
+{
+	p = jws(p);
+	if (*p == '"') {
+		for (p++; *p && *p != '"'; p++)
+			if (*p == '\\' && !*++p)
+				return NULL;
+		return *p ? p + 1 : NULL;
+	}
+	if (*p == '{' || *p == '[') {
+		char close = *p == '{' ? '}' : ']';
+		p = jws(p + 1);
+		if (*p == close)
+			return p + 1;
+		for (;;) {
+			if (close == '}') {
+				p = jskip(p);           /* key */
+				if (!p || *(p = jws(p)) != ':')
+					return NULL;
+				p++;
+			}
+			p = jskip(p);
+			if (!p)
+				return NULL;
+			p = jws(p);
+			if (*p == ',') {
+				p = jws(p + 1);
+				continue;
+			}
+			return *p == close ? p + 1 : NULL;
+		}
+	}
+	if (*p == '-' || (*p >= '0' && *p <= '9')) {
+		while (*p && strchr("+-0123456789.eE", *p))
+			p++;
+		return p;
+	}
+	if (strncmp(p, "true", 4) == 0 || strncmp(p, "null", 4) == 0)
+		return p + 4;
+	if (strncmp(p, "false", 5) == 0)
+		return p + 5;
+	return NULL;
+}
+
+/* Value at path inside json: *vs..*ve. 1 found, 0 not. */
+static int
+jfind(const char *json, const char *path, const char **vs, const char **ve)
+{
+	const char *p = jws(json);
+	char seg[128];
+
+	while (*path) {
+		size_t k = strcspn(path, ".");
+		int found = 0;
+		if (k >= sizeof seg)
+			return 0;
+		memcpy(seg, path, k);
+		seg[k] = 0;
+		path += k;
+		if (*path == '.')
+			path++;
+		if (*p == '{') {
+			p = jws(p + 1);
+			while (*p == '"') {
+				const char *ks = p + 1, *ke = jskip(p);
+				if (!ke)
+					return 0;
+				p = jws(ke);
+				if (*p != ':')
+					return 0;
+				p = jws(p + 1);
+				if ((size_t)(ke - 1 - ks) == strlen(seg) &&
+				    memcmp(ks, seg, strlen(seg)) == 0) {
+					found = 1;
+					break;
+				}
+				p = jskip(p);
+				if (!p)
+					return 0;
+				p = jws(p);
+				if (*p == ',')
+					p = jws(p + 1);
+			}
+		} else if (*p == '[' && seg[0] >= '0' && seg[0] <= '9') {
+			int idx = atoi(seg), i = 0;
+			p = jws(p + 1);
+			while (*p && *p != ']') {
+				if (i == idx) {
+					found = 1;
+					break;
+				}
+				p = jskip(p);
+				if (!p)
+					return 0;
+				p = jws(p);
+				if (*p == ',')
+					p = jws(p + 1);
+				i++;
+			}
+		}
+		if (!found)
+			return 0;
+	}
+	*vs = p;
+	*ve = jskip(p);
+	return *ve != NULL;
+}
+
+static int
+jhas(const char *json, const char *path)
+{
+	const char *s, *e;
+	return json && jfind(json, path, &s, &e);
+}
+
+/* Raw text of the value ("null", "3", "\"x\"", "{...}"), malloc'd, or NULL. */
+static char *
+jraw(const char *json, const char *path)
+{
+	const char *s, *e;
+	if (!json || !jfind(json, path, &s, &e))
+		return NULL;
+	return strf("%.*s", (int)(e - s), s);
+}
+
+static void
+put_utf8(char **o, unsigned long cp)
+{
+	unsigned char *u = (unsigned char *)*o;
+	if (cp < 0x80) {
+		*u++ = (unsigned char)cp;
+	} else if (cp < 0x800) {
+		*u++ = (unsigned char)(0xC0 | (cp >> 6));
+		*u++ = (unsigned char)(0x80 | (cp & 0x3F));
+	} else if (cp < 0x10000) {
+		*u++ = (unsigned char)(0xE0 | (cp >> 12));
+		*u++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+		*u++ = (unsigned char)(0x80 | (cp & 0x3F));
+	} else {
+		*u++ = (unsigned char)(0xF0 | (cp >> 18));
+		*u++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+		*u++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+		*u++ = (unsigned char)(0x80 | (cp & 0x3F));
+	}
+	*o = (char *)u;
+}
+
+/* Decoded string value, malloc'd, or NULL when absent / not a string. */
+static char *
+jstr(const char *json, const char *path)
+{
+	const char *s, *e, *p;
+	char *out, *o;
+
+	if (!json || !jfind(json, path, &s, &e) || *s != '"')
+		return NULL;
+	out = o = malloc((size_t)(e - s) + 1);
+	for (p = s + 1; p < e - 1; p++) {
+		if (*p != '\\') {
+			*o++ = *p;
+			continue;
+		}
+		p++;
+		switch (*p) {
+		case 'n': *o++ = '\n'; break;
+		case 't': *o++ = '\t'; break;
+		case 'r': *o++ = '\r'; break;
+		case 'b': *o++ = '\b'; break;
+		case 'f': *o++ = '\f'; break;
+		case 'u': {
+			unsigned long cp = strtoul(strf("%.4s", p + 1), NULL, 16);
+			p += 4;
+			if (cp >= 0xD800 && cp < 0xDC00 && p[1] == '\\' && p[2] == 'u') {
+				unsigned long lo = strtoul(strf("%.4s", p + 3), NULL, 16);
+				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				p += 6;
+			}
+			put_utf8(&o, cp);
+			break;
+		}
+		default: *o++ = *p; break;
+		}
+	}
+	*o = 0;
+	return out;
+}
+
+static long long
+jint(const char *json, const char *path, long long dflt)
+{
+	const char *s, *e;
+	if (!json || !jfind(json, path, &s, &e) || !(*s == '-' || (*s >= '0' && *s <= '9')))
+		return dflt;
+	return strtoll(s, NULL, 10);
+}
+
+/* Number of elements of the array at path, -1 if not an array. */
+static int
+jlen(const char *json, const char *path)
+{
+	const char *s, *e, *p;
+	int n = 0;
+
+	if (!json || !jfind(json, path, &s, &e) || *s != '[')
+		return -1;
+	p = jws(s + 1);
+	while (*p && *p != ']') {
+		p = jskip(p);
+		if (!p)
+			return -1;
+		n++;
+		p = jws(p);
+		if (*p == ',')
+			p = jws(p + 1);
+	}
+	return n;
+}
+
+/* Whole text is one valid JSON value. */
+static int
+jvalid(const char *json)
+{
+	const char *e = jskip(json);
+	return e && *jws(e) == 0;
+}
+
+/* String equality that prints both sides on failure. */
+#define ck_str(got, want) do { \
+	const char *g_ = (got), *w_ = (want); \
+	ck_assert_msg(g_ && strcmp(g_, w_) == 0, "%s: got '%s', want '%s'", \
+	    #got, g_ ? g_ : "(null)", w_); \
+} while (0)
+
+/* ------------------------------------------------------------ SSE */
+
+struct ev {
+	char *event;          /* NULL without an event: line */
+	char *data;           /* data lines joined with \n; NULL without */
+};
+
+/* Split an SSE body into events (comments skipped). Returns the count. */
+static int
+sse_split(const char *body, struct ev **out)
+{
+	struct ev *evs = NULL;
+	int n = 0, cap = 0;
+	const char *p = body;
+
+	while (*p) {
+		const char *end1 = strstr(p, "\n\n"), *end2 = strstr(p, "\r\n\r\n");
+		const char *end;
+		size_t sep;
+		char *block, *line, *save = NULL;
+		struct ev e = { NULL, NULL };
+
+		if (end2 && (!end1 || end2 < end1)) {
+			end = end2;
+			sep = 4;
+		} else if (end1) {
+			end = end1;
+			sep = 2;
+		} else {
+			end = p + strlen(p);
+			sep = 0;
+		}
+		block = strf("%.*s", (int)(end - p), p);
+		for (line = strtok_r(block, "\r\n", &save); line;
+		    line = strtok_r(NULL, "\r\n", &save)) {
+			if (strncmp(line, "event:", 6) == 0) {
+				e.event = strdup(line + 6 + (line[6] == ' '));
+			} else if (strncmp(line, "data:", 5) == 0) {
+				const char *d = line + 5 + (line[5] == ' ');
+				e.data = e.data ? strf("%s\n%s", e.data, d) : strdup(d);
+			}
+		}
+		if (e.event || e.data) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				evs = realloc(evs, (size_t)cap * sizeof *evs);
+			}
+			evs[n++] = e;
+		}
+		p = end + sep;
+		if (sep == 0)
+			break;
+	}
+	*out = evs;
+	return n;
+}
+
+/* Text accumulated from an SSE fixture: every data JSON value at path
+ * (e.g. "delta.text") of events whose data.type equals type (NULL: any). */
+static char *
+fixture_concat(const char *name, const char *type, const char *path)
+{
+	struct ev *evs;
+	int n, i;
+	char *acc = strdup("");
+	char *body = fixture(name, NULL);
+
+	n = sse_split(body, &evs);
+	for (i = 0; i < n; i++) {
+		char *t, *v;
+		if (!evs[i].data)
+			continue;
+		t = jstr(evs[i].data, "type");
+		if (type && (!t || strcmp(t, type) != 0))
+			continue;
+		v = jstr(evs[i].data, path);
+		if (v)
+			acc = strf("%s%s", acc, v);
+	}
+	return acc;
+}
+
+/* ------------------------------------------------------------ checks */
+
+static void
+expect_status(const struct resp *r, int status)
+{
+	ck_assert_msg(r->status == status, "status %d, want %d; body: %.600s",
+	    r->status, status, r->body);
+}
+
+/* OpenAI error shape: {"error":{"message":...,"type":...}} */
+static void
+expect_openai_error(const struct resp *r, int status, const char *msg_part)
+{
+	char *msg;
+	expect_status(r, status);
+	ck_assert_msg(jvalid(r->body), "error body is not JSON: %s", r->body);
+	msg = jstr(r->body, "error.message");
+	ck_assert_msg(msg != NULL, "no error.message in %s", r->body);
+	ck_assert_msg(!jhas(r->body, "type"), "Anthropic-style top-level type in an OpenAI error: %s", r->body);
+	if (msg_part)
+		ck_assert_msg(strstr(msg, msg_part) != NULL,
+		    "error message '%s' lacks '%s'", msg, msg_part);
+}
+
+/* Anthropic error shape: {"type":"error","error":{"type":...,"message":...}} */
+static void
+expect_anthropic_error(const struct resp *r, int status, const char *etype,
+                       const char *msg_part)
+{
+	char *msg;
+	expect_status(r, status);
+	ck_assert_msg(jvalid(r->body), "error body is not JSON: %s", r->body);
+	ck_str(jstr(r->body, "type"), "error");
+	msg = jstr(r->body, "error.message");
+	ck_assert_msg(msg != NULL, "no error.message in %s", r->body);
+	if (etype)
+		ck_str(jstr(r->body, "error.type"), etype);
+	if (msg_part)
+		ck_assert_msg(strstr(msg, msg_part) != NULL,
+		    "error message '%s' lacks '%s'", msg, msg_part);
+}
+
+/*
+ * A Chat Completions stream as the SDK accumulators need it (WIRE.md
+ * Part 2 §1, §5 A). Returns the accumulated text, and through the out
+ * parameters the reasoning text, the finish reason and the usage chunk.
+ */
+struct chat_acc {
+	char *content, *reasoning, *finish;
+	char *usage;              /* usage object of the usage chunk, or NULL */
+	int ntools;
+	char *tool_id[8], *tool_name[8], *tool_args[8];
+	char *error;              /* data of a final {"error":...} event */
+	int done;                 /* data: [DONE] was the last event */
+};
+
+static void
+check_chat_stream(const struct resp *r, struct chat_acc *a)
+{
+	struct ev *evs;
+	int n, i, roles = 0, nchunks = 0;
+	char *id = NULL;
+
+	memset(a, 0, sizeof *a);
+	a->content = strdup("");
+	a->reasoning = strdup("");
+	expect_status(r, 200);
+	ck_assert_msg(resp_hdr(r, "content-type") &&
+	    strncmp(resp_hdr(r, "content-type"), "text/event-stream", 17) == 0,
+	    "content-type %s", resp_hdr(r, "content-type"));
+	ck_assert_msg(r->complete, "response framing incomplete");
+	n = sse_split(r->body, &evs);
+	ck_assert_int_gt(n, 0);
+	for (i = 0; i < n; i++) {
+		const char *d = evs[i].data;
+		char *cid, *fr;
+		int nc, k;
+
+		ck_assert_msg(evs[i].event == NULL, "chat stream has an event: line (%s)", evs[i].event);
+		ck_assert_msg(d != NULL, "event without data");
+		if (strcmp(d, "[DONE]") == 0) {
+			ck_assert_msg(i == n - 1, "events after [DONE]");
+			a->done = 1;
+			break;
+		}
+		ck_assert_msg(jvalid(d), "data is not JSON: %s", d);
+		if (jhas(d, "error")) {
+			ck_assert_msg(i == n - 1, "events after an error event");
+			a->error = strdup(d);
+			break;
+		}
+		nchunks++;
+		ck_str(jstr(d, "object"), "chat.completion.chunk");
+		cid = jstr(d, "id");
+		ck_assert_msg(cid && *cid, "chunk without id: %s", d);
+		if (!id)
+			id = cid;
+		else
+			ck_assert_msg(strcmp(id, cid) == 0, "id changed: %s then %s", id, cid);
+		nc = jlen(d, "choices");
+		ck_assert_msg(nc >= 0, "chunk without a choices array: %s", d);
+		if (nc == 0) {
+			ck_assert_msg(jhas(d, "usage"), "empty choices without usage: %s", d);
+			a->usage = jraw(d, "usage");
+			continue;
+		}
+		ck_assert_int_eq(jint(d, "choices.0.index", -1), 0);
+		ck_assert_msg(jhas(d, "choices.0.finish_reason"), "finish_reason key missing: %s", d);
+		if (jstr(d, "choices.0.delta.role")) {
+			ck_str(jstr(d, "choices.0.delta.role"), "assistant");
+			ck_assert_msg(nchunks == 1, "role not on the first chunk");
+			roles++;
+		}
+		if (jstr(d, "choices.0.delta.content"))
+			a->content = strf("%s%s", a->content, jstr(d, "choices.0.delta.content"));
+		if (jstr(d, "choices.0.delta.reasoning_content"))
+			a->reasoning = strf("%s%s", a->reasoning, jstr(d, "choices.0.delta.reasoning_content"));
+		fr = jstr(d, "choices.0.finish_reason");
+		if (fr) {
+			ck_assert_msg(a->finish == NULL, "two finish chunks");
+			a->finish = fr;
+		}
+		k = jlen(d, "choices.0.delta.tool_calls");
+		if (k > 0) {
+			int j;
+			for (j = 0; j < k; j++) {
+				char p[96];
+				long long idx;
+				snprintf(p, sizeof p, "choices.0.delta.tool_calls.%d.index", j);
+				idx = jint(d, p, -1);
+				ck_assert_msg(idx >= 0 && idx < 8, "tool call index %lld: %s", idx, d);
+				snprintf(p, sizeof p, "choices.0.delta.tool_calls.%d", j);
+				{
+					char *tc = jraw(d, p);
+					if (idx == a->ntools) {
+						/* first delta of a new call: id, type, name */
+						a->tool_id[idx] = jstr(tc, "id");
+						a->tool_name[idx] = jstr(tc, "function.name");
+						ck_assert_msg(a->tool_id[idx] && a->tool_name[idx],
+						    "first tool delta without id/name: %s", tc);
+						ck_str(jstr(tc, "type"), "function");
+						a->tool_args[idx] = strdup("");
+						a->ntools++;
+					} else {
+						ck_assert_msg(idx < a->ntools, "tool index gap: %lld after %d", idx, a->ntools);
+						ck_assert_msg(!jhas(tc, "id") && !jhas(tc, "type") &&
+						    !jhas(tc, "function.name"),
+						    "id/type/name repeated on a later delta: %s", tc);
+					}
+					if (jstr(tc, "function.arguments"))
+						a->tool_args[idx] = strf("%s%s", a->tool_args[idx],
+						    jstr(tc, "function.arguments"));
+				}
+			}
+		}
+	}
+	ck_assert_msg(roles == 1, "%d role deltas", roles);
+}
+
+/*
+ * An Anthropic Messages stream: the block grammar of WIRE.md §4.1.
+ */
+struct ant_acc {
+	char *text, *thinking, *stop_reason;
+	int nblocks;
+	char *btype[16], *tool_id[16], *tool_name[16], *tool_json[16];
+	long long in_tokens, out_tokens;
+	char *error;              /* data of the final event: error */
+	int stopped;              /* message_stop was last */
+};
+
+static void
+check_anthropic_stream(const struct resp *r, struct ant_acc *a)
+{
+	struct ev *evs;
+	int n, i, open = -1, got_delta = 0;
+
+	memset(a, 0, sizeof *a);
+	a->text = strdup("");
+	a->thinking = strdup("");
+	expect_status(r, 200);
+	ck_assert_msg(r->complete, "response framing incomplete");
+	n = sse_split(r->body, &evs);
+	ck_assert_int_gt(n, 0);
+	for (i = 0; i < n; i++) {
+		const char *ev = evs[i].event, *d = evs[i].data;
+		char *type;
+		ck_assert_msg(ev != NULL, "Anthropic event without event: line (data %s)", d);
+		ck_assert_msg(d && jvalid(d), "event %s: data not JSON: %s", ev, d);
+		type = jstr(d, "type");
+		ck_assert_msg(type && strcmp(type, ev) == 0, "event: %s but data.type %s", ev, type);
+		if (i == 0 && strcmp(ev, "error") != 0)
+			ck_str(ev, "message_start");
+		ck_assert_msg(!a->stopped, "event after message_stop");
+		if (strcmp(ev, "error") == 0) {
+			ck_assert_msg(i == n - 1, "events after error");
+			a->error = strdup(d);
+			break;
+		}
+		if (strcmp(ev, "ping") == 0)
+			continue;
+		if (strcmp(ev, "message_start") == 0) {
+			ck_assert_int_eq(i, 0);
+			ck_str(jstr(d, "message.role"), "assistant");
+			ck_assert_int_eq(jlen(d, "message.content"), 0);
+			ck_assert_msg(jhas(d, "message.usage"), "message_start without usage");
+			a->in_tokens = jint(d, "message.usage.input_tokens", -1);
+		} else if (strcmp(ev, "content_block_start") == 0) {
+			long long idx = jint(d, "index", -1);
+			ck_assert_msg(open < 0, "block %lld started while %d open", idx, open);
+			ck_assert_msg(idx == a->nblocks && idx < 16, "block index %lld, want %d", idx, a->nblocks);
+			a->btype[idx] = jstr(d, "content_block.type");
+			ck_assert_ptr_nonnull(a->btype[idx]);
+			if (strcmp(a->btype[idx], "tool_use") == 0) {
+				a->tool_id[idx] = jstr(d, "content_block.id");
+				a->tool_name[idx] = jstr(d, "content_block.name");
+				ck_assert_msg(a->tool_id[idx] && *a->tool_id[idx] && a->tool_name[idx],
+				    "tool_use start without id/name: %s", d);
+				a->tool_json[idx] = strdup("");
+			}
+			open = (int)idx;
+			got_delta = 0;
+			a->nblocks++;
+		} else if (strcmp(ev, "content_block_delta") == 0) {
+			char *dt = jstr(d, "delta.type");
+			ck_assert_int_eq(jint(d, "index", -1), open);
+			ck_assert_ptr_nonnull(dt);
+			if (strcmp(dt, "text_delta") == 0) {
+				ck_str(a->btype[open], "text");
+				a->text = strf("%s%s", a->text, jstr(d, "delta.text"));
+				got_delta = 1;
+			} else if (strcmp(dt, "thinking_delta") == 0) {
+				ck_str(a->btype[open], "thinking");
+				a->thinking = strf("%s%s", a->thinking, jstr(d, "delta.thinking"));
+			} else if (strcmp(dt, "input_json_delta") == 0) {
+				ck_str(a->btype[open], "tool_use");
+				a->tool_json[open] = strf("%s%s", a->tool_json[open], jstr(d, "delta.partial_json"));
+			}
+		} else if (strcmp(ev, "content_block_stop") == 0) {
+			ck_assert_int_eq(jint(d, "index", -1), open);
+			if (strcmp(a->btype[open], "text") == 0)
+				ck_assert_msg(got_delta, "empty text block %d", open);
+			open = -1;
+		} else if (strcmp(ev, "message_delta") == 0) {
+			ck_assert_msg(open < 0, "message_delta while block %d open", open);
+			ck_assert_msg(a->stop_reason == NULL, "two message_delta events");
+			a->stop_reason = jstr(d, "delta.stop_reason");
+			ck_assert_msg(a->stop_reason, "message_delta without stop_reason: %s", d);
+			a->out_tokens = jint(d, "usage.output_tokens", -1);
+			ck_assert_msg(a->out_tokens >= 0, "message_delta without usage.output_tokens: %s", d);
+		} else if (strcmp(ev, "message_stop") == 0) {
+			ck_assert_msg(a->stop_reason, "message_stop before message_delta");
+			a->stopped = 1;
+		} else {
+			ck_abort_msg("unexpected event %s", ev);
+		}
+	}
+	for (i = 0; i < a->nblocks; i++)
+		if (a->tool_json[i])
+			ck_assert_msg(jvalid(a->tool_json[i]), "tool input fragments do not form JSON: %s", a->tool_json[i]);
+}
+
+/* ============================================================ tests */
+
+/* ---------------------------------------------- passthrough (Chat->OpenAI) */
+
+START_TEST(t_chat_passthrough_nonstream)
+{
+	struct resp r;
+	size_t n;
+	char *want = fixture("openai_chat_response_text.json", &n);
+
+	post("/v1/chat/completions", chat_body("gpt-4o", 0), &r);
+	expect_status(&r, 200);
+	ck_assert_uint_eq(r.body_len, n);
+	ck_assert_msg(memcmp(r.body, want, n) == 0, "body differs from the fixture:\n%s", r.body);
+}
+END_TEST
+
+START_TEST(t_chat_passthrough_stream)
+{
+	struct resp r;
+	size_t n;
+	char *want = fixture("openai_chat_stream_text.sse", &n);
+
+	post("/v1/chat/completions", chat_body("gpt-4o", 1), &r);
+	expect_status(&r, 200);
+	ck_assert_msg(r.complete, "stream framing incomplete");
+	ck_assert_msg(r.body_len == n && memcmp(r.body, want, n) == 0,
+	    "stream differs from the fixture (%zu vs %zu bytes):\n%s", r.body_len, n, r.body);
+}
+END_TEST
+
+START_TEST(t_anthropic_passthrough_stream)
+{
+	struct resp r;
+	size_t n;
+	char *want = fixture("anthropic_stream_text.sse", &n);
+
+	post("/v1/messages", ant_body("claude-sonnet", 1), &r);
+	expect_status(&r, 200);
+	ck_assert_msg(r.body_len == n && memcmp(r.body, want, n) == 0,
+	    "stream differs from the fixture:\n%s", r.body);
+}
+END_TEST
+
+/* ---------------------------------------------- Chat client -> Anthropic */
+
+START_TEST(t_chat_to_anthropic_nonstream)
+{
+	struct resp r;
+	char *want = jstr(fixture("anthropic_response_text.json", NULL), "content.0.text");
+
+	post("/v1/chat/completions", chat_body("claude-sonnet", 0), &r);
+	expect_status(&r, 200);
+	ck_assert_msg(jvalid(r.body), "not JSON: %s", r.body);
+	ck_str(jstr(r.body, "object"), "chat.completion");
+	ck_str(jstr(r.body, "model"), "claude-sonnet");
+	ck_assert_int_eq(jlen(r.body, "choices"), 1);
+	ck_str(jstr(r.body, "choices.0.message.role"), "assistant");
+	ck_str(jstr(r.body, "choices.0.message.content"), want);
+	ck_str(jstr(r.body, "choices.0.finish_reason"), "stop");
+	/* input 2095 (+0 cache) -> prompt; output 503 */
+	ck_assert_int_eq(jint(r.body, "usage.prompt_tokens", -1), 2095);
+	ck_assert_int_eq(jint(r.body, "usage.completion_tokens", -1), 503);
+	ck_assert_int_eq(jint(r.body, "usage.total_tokens", -1), 2598);
+}
+END_TEST
+
+START_TEST(t_chat_to_anthropic_stream)
+{
+	struct resp r;
+	struct chat_acc a;
+	char *want = fixture_concat("anthropic_stream_text.sse", "content_block_delta", "delta.text");
+
+	post("/v1/chat/completions", chat_body("claude-sonnet", 1), &r);
+	check_chat_stream(&r, &a);
+	ck_assert_msg(a.done, "no data: [DONE] at the end:\n%s", r.body);
+	ck_assert_ptr_null(a.error);
+	ck_str(a.content, want);
+	ck_str(a.finish, "stop");
+	ck_assert_msg(a.usage != NULL, "include_usage asked, no usage chunk:\n%s", r.body);
+	ck_assert_int_eq(jint(a.usage, "prompt_tokens", -1), 11);
+	ck_assert_int_eq(jint(a.usage, "completion_tokens", -1), 6);
+}
+END_TEST
+
+START_TEST(t_chat_to_anthropic_tools_stream)
+{
+	struct resp r;
+	struct chat_acc a;
+	char *args = fixture_concat("anthropic_stream_tool_use.sse", "content_block_delta", "delta.partial_json");
+
+	post("/v1/chat/completions", chat_body("claude-tools", 1), &r);
+	check_chat_stream(&r, &a);
+	ck_assert_msg(a.done, "no [DONE]:\n%s", r.body);
+	ck_assert_int_eq(a.ntools, 1);
+	ck_str(a.tool_id[0], "toolu_01NRLabsLyVHZPKxbKvkfSMn");
+	ck_str(a.tool_name[0], "get_weather");
+	ck_str(a.tool_args[0], args);
+	ck_str(a.content, "I'll check the current weather in Paris for you.");
+	ck_str(a.finish, "tool_calls");
+}
+END_TEST
+
+START_TEST(t_chat_to_anthropic_parallel_tools_stream)
+{
+	struct resp r;
+	struct chat_acc a;
+	char *thinking = fixture_concat("anthropic_stream_thinking_parallel_tool_use.sse",
+	    "content_block_delta", "delta.thinking");
+
+	post("/v1/chat/completions", chat_body("claude-parallel-tools", 1), &r);
+	check_chat_stream(&r, &a);
+	ck_assert_msg(a.done, "no [DONE]:\n%s", r.body);
+	/* blocks 2 and 3 upstream must be tool calls 0 and 1 */
+	ck_assert_int_eq(a.ntools, 2);
+	ck_str(a.tool_id[0], "toolu_01A09q90qw90lq917835lq9");
+	ck_str(a.tool_id[1], "toolu_01B18r81rx81mr826724mr8");
+	ck_assert_msg(jvalid(a.tool_args[0]) && jvalid(a.tool_args[1]),
+	    "arguments not JSON: %s / %s", a.tool_args[0], a.tool_args[1]);
+	ck_str(a.reasoning, thinking);
+	ck_str(a.finish, "tool_calls");
+}
+END_TEST
+
+START_TEST(t_chat_to_anthropic_thinking_stream)
+{
+	struct resp r;
+	struct chat_acc a;
+	char *thinking = fixture_concat("anthropic_stream_thinking.sse", "content_block_delta", "delta.thinking");
+	char *text = fixture_concat("anthropic_stream_thinking.sse", "content_block_delta", "delta.text");
+
+	ck_assert_msg(*thinking, "fixture has no thinking");
+	post("/v1/chat/completions", chat_body("claude-thinking", 1), &r);
+	check_chat_stream(&r, &a);
+	ck_assert_msg(a.done, "no [DONE]:\n%s", r.body);
+	ck_str(a.reasoning, thinking);
+	ck_str(a.content, text);
+}
+END_TEST
+
+START_TEST(t_chat_to_anthropic_tools_nonstream)
+{
+	struct resp r;
+	char *fx = fixture("anthropic_response_tool_use.json", NULL);
+	char *args;
+	int i, tool = -1;
+
+	for (i = 0; i < jlen(fx, "content"); i++) {
+		char p[32];
+		snprintf(p, sizeof p, "content.%d.type", i);
+		if (strcmp(jstr(fx, p), "tool_use") == 0)
+			tool = i;
+	}
+	ck_assert_int_ge(tool, 0);
+	post("/v1/chat/completions", chat_body("claude-tools", 0), &r);
+	expect_status(&r, 200);
+	ck_str(jstr(r.body, "choices.0.finish_reason"), "tool_calls");
+	ck_assert_int_eq(jlen(r.body, "choices.0.message.tool_calls"), 1);
+	ck_str(jstr(r.body, "choices.0.message.tool_calls.0.type"), "function");
+	ck_str(jstr(r.body, "choices.0.message.tool_calls.0.id"),
+	    jstr(fx, strf("content.%d.id", tool)));
+	ck_str(jstr(r.body, "choices.0.message.tool_calls.0.function.name"),
+	    jstr(fx, strf("content.%d.name", tool)));
+	args = jstr(r.body, "choices.0.message.tool_calls.0.function.arguments");
+	ck_assert_msg(args && jvalid(args), "arguments not a JSON string: %s", r.body);
+}
+END_TEST
+
+/* ---------------------------------------------- Anthropic client -> OpenAI */
+
+START_TEST(t_anthropic_to_openai_nonstream)
+{
+	struct resp r;
+	char *fx = fixture("openai_chat_response_text.json", NULL);
+
+	post("/v1/messages", ant_body("gpt-4o", 0), &r);
+	expect_status(&r, 200);
+	ck_assert_msg(jvalid(r.body), "not JSON: %s", r.body);
+	ck_str(jstr(r.body, "type"), "message");
+	ck_str(jstr(r.body, "role"), "assistant");
+	ck_str(jstr(r.body, "model"), "gpt-4o");
+	ck_assert_int_eq(jlen(r.body, "content"), 1);
+	ck_str(jstr(r.body, "content.0.type"), "text");
+	ck_str(jstr(r.body, "content.0.text"), jstr(fx, "choices.0.message.content"));
+	ck_str(jstr(r.body, "stop_reason"), "end_turn");
+	ck_assert_int_eq(jint(r.body, "usage.input_tokens", -1), 14);
+	ck_assert_int_eq(jint(r.body, "usage.output_tokens", -1), 30);
+}
+END_TEST
+
+START_TEST(t_anthropic_to_openai_stream)
+{
+	struct resp r;
+	struct ant_acc a;
+	char *want = fixture_concat("openai_chat_stream_text.sse", NULL, "choices.0.delta.content");
+
+	post("/v1/messages", ant_body("gpt-4o", 1), &r);
+	check_anthropic_stream(&r, &a);
+	ck_assert_msg(a.stopped, "no message_stop at the end:\n%s", r.body);
+	ck_assert_int_eq(a.nblocks, 1);
+	ck_str(a.btype[0], "text");
+	ck_str(a.text, want);
+	ck_str(a.stop_reason, "end_turn");
+}
+END_TEST
+
+START_TEST(t_anthropic_to_openai_tools_stream)
+{
+	struct resp r;
+	struct ant_acc a;
+	char *args = fixture_concat("openai_chat_stream_tool_single.sse", NULL,
+	    "choices.0.delta.tool_calls.0.function.arguments");
+
+	post("/v1/messages", ant_body("gpt-tools", 1), &r);
+	check_anthropic_stream(&r, &a);
+	ck_assert_msg(a.stopped, "no message_stop:\n%s", r.body);
+	ck_assert_int_ge(a.nblocks, 1);
+	ck_str(a.btype[a.nblocks - 1], "tool_use");
+	ck_str(a.tool_name[a.nblocks - 1], "get_weather");
+	ck_str(a.tool_json[a.nblocks - 1], args);
+	ck_str(a.stop_reason, "tool_use");
+}
+END_TEST
+
+START_TEST(t_anthropic_to_openai_parallel_tools_stream)
+{
+	struct resp r;
+	struct ant_acc a;
+	int i, tools = 0;
+
+	post("/v1/messages", ant_body("gpt-parallel-tools", 1), &r);
+	check_anthropic_stream(&r, &a);
+	ck_assert_msg(a.stopped, "no message_stop:\n%s", r.body);
+	for (i = 0; i < a.nblocks; i++)
+		tools += strcmp(a.btype[i], "tool_use") == 0;
+	ck_assert_int_eq(tools, 2);
+	ck_assert_msg(strcmp(a.tool_id[a.nblocks - 1], a.tool_id[a.nblocks - 2]) != 0,
+	    "two calls with one id");
+	ck_str(a.stop_reason, "tool_use");
+}
+END_TEST
+
+START_TEST(t_anthropic_to_openai_tools_nonstream)
+{
+	struct resp r;
+	char *fx = fixture("openai_chat_response_tool_calls.json", NULL);
+	int n, i, tools = 0;
+
+	post("/v1/messages", ant_body("gpt-tools", 0), &r);
+	expect_status(&r, 200);
+	ck_str(jstr(r.body, "stop_reason"), "tool_use");
+	n = jlen(r.body, "content");
+	for (i = 0; i < n; i++) {
+		if (strcmp(jstr(r.body, strf("content.%d.type", i)), "tool_use") != 0)
+			continue;
+		ck_str(jstr(r.body, strf("content.%d.id", i)),
+		    jstr(fx, strf("choices.0.message.tool_calls.%d.id", tools)));
+		ck_str(jstr(r.body, strf("content.%d.name", i)),
+		    jstr(fx, strf("choices.0.message.tool_calls.%d.function.name", tools)));
+		ck_assert_msg(*jraw(r.body, strf("content.%d.input", i)) == '{',
+		    "tool input is not an object: %s", r.body);
+		tools++;
+	}
+	ck_assert_int_eq(tools, jlen(fx, "choices.0.message.tool_calls"));
+}
+END_TEST
+
+/* ---------------------------------------------- echo: what went upstream */
+
+/* The upstream request the mock echoed: head lines and body. */
+struct echo {
+	char *line;        /* "POST /v1/messages" */
+	char *headers;     /* "\nname: value\n..." (lower-case names) */
+	char *body;
+};
+
+static void
+split_echo(const char *text, struct echo *e)
+{
+	const char *nl, *sep;
+
+	ck_assert_ptr_nonnull(text);
+	nl = strchr(text, '\n');
+	sep = strstr(text, "\n\n");
+	ck_assert_msg(nl && sep, "not an echo: %s", text);
+	e->line = strf("%.*s", (int)(nl - text), text);
+	e->headers = strf("%.*s\n", (int)(sep - nl), nl);
+	e->body = strdup(sep + 2);
+}
+
+START_TEST(t_echo_chat_to_anthropic)
+{
+	struct resp r;
+	struct echo e;
+	char *sys;
+	const char *body = "{\"model\":\"claude-echo\",\"messages\":["
+	    "{\"role\":\"system\",\"content\":\"Be brief.\"},"
+	    "{\"role\":\"user\",\"content\":\"Hi\"}]}";
+
+	post("/v1/chat/completions", body, &r);
+	expect_status(&r, 200);
+	split_echo(jstr(r.body, "choices.0.message.content"), &e);
+	ck_str(e.line, "POST /v1/messages");
+	ck_assert_msg(strstr(e.headers, "\nx-api-key: up-ant\n"), "no upstream key: %s", e.headers);
+	ck_assert_msg(strstr(e.headers, "\nanthropic-version: 20"), "no anthropic-version: %s", e.headers);
+	ck_assert_msg(!strstr(e.headers, "\nauthorization:"), "authorization forwarded: %s", e.headers);
+	ck_assert_msg(!strstr(e.headers, "sk-test") && !strstr(e.body, "sk-test"), "client key forwarded");
+	ck_assert_msg(jvalid(e.body), "upstream body not JSON: %s", e.body);
+	ck_str(jstr(e.body, "model"), "claude-echo");
+	ck_assert_msg(jint(e.body, "max_tokens", -1) > 0, "no max_tokens: %s", e.body);
+	/* system hoisted out of messages */
+	sys = jstr(e.body, "system");
+	if (!sys)
+		sys = jstr(e.body, "system.0.text");
+	ck_str(sys, "Be brief.");
+	ck_assert_int_eq(jlen(e.body, "messages"), 1);
+	ck_str(jstr(e.body, "messages.0.role"), "user");
+	ck_assert_msg(jstr(e.body, "messages.0.content") ?
+	    strcmp(jstr(e.body, "messages.0.content"), "Hi") == 0 :
+	    strcmp(jstr(e.body, "messages.0.content.0.text"), "Hi") == 0,
+	    "user content lost: %s", e.body);
+}
+END_TEST
+
+START_TEST(t_echo_anthropic_to_chat)
+{
+	struct resp r;
+	struct echo e;
+	long long mt;
+	const char *body = "{\"model\":\"gpt-echo\",\"max_tokens\":77,"
+	    "\"system\":\"Be brief.\","
+	    "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}";
+
+	post("/v1/messages", body, &r);
+	expect_status(&r, 200);
+	split_echo(jstr(r.body, "content.0.text"), &e);
+	ck_str(e.line, "POST /v1/chat/completions");
+	ck_assert_msg(strstr(e.headers, "\nauthorization: Bearer up-oai\n"), "no upstream key: %s", e.headers);
+	ck_assert_msg(!strstr(e.headers, "\nx-api-key:"), "x-api-key forwarded: %s", e.headers);
+	ck_assert_msg(!strstr(e.headers, "sk-test") && !strstr(e.body, "sk-test"), "client key forwarded");
+	ck_assert_msg(jvalid(e.body), "upstream body not JSON: %s", e.body);
+	ck_str(jstr(e.body, "model"), "gpt-echo");
+	mt = jint(e.body, "max_completion_tokens", jint(e.body, "max_tokens", -1));
+	ck_assert_int_eq(mt, 77);
+	ck_assert_int_eq(jlen(e.body, "messages"), 2);
+	ck_str(jstr(e.body, "messages.0.role"), "system");
+	ck_str(jstr(e.body, "messages.0.content"), "Be brief.");
+	ck_str(jstr(e.body, "messages.1.role"), "user");
+	ck_assert_msg(jstr(e.body, "messages.1.content") ?
+	    strcmp(jstr(e.body, "messages.1.content"), "Hi") == 0 :
+	    strcmp(jstr(e.body, "messages.1.content.0.text"), "Hi") == 0,
+	    "user content lost: %s", e.body);
+}
+END_TEST
+
+START_TEST(t_echo_passthrough_bytes)
+{
+	struct resp r;
+	struct echo e;
+	/* odd spacing and key order must survive untouched */
+	const char *body = "{ \"messages\": [ {\"role\":\"user\",\"content\":\"Hi \\u00e9\"} ],\n"
+	    "  \"model\" : \"gpt-echo\", \"temperature\": 0.50 }";
+
+	post("/v1/chat/completions", body, &r);
+	expect_status(&r, 200);
+	split_echo(jstr(r.body, "choices.0.message.content"), &e);
+	ck_str(e.line, "POST /v1/chat/completions");
+	ck_assert_msg(strstr(e.headers, "\nauthorization: Bearer up-oai\n"), "no upstream key: %s", e.headers);
+	ck_assert_msg(!strstr(e.headers, "sk-test"), "client key forwarded");
+	ck_str(e.body, body);
+}
+END_TEST
+
+START_TEST(t_echo_passthrough_model_rewrite)
+{
+	struct resp r;
+	struct echo e;
+	const char *body = "{ \"messages\": [ {\"role\":\"user\",\"content\":\"Hi\"} ],\n"
+	    "  \"model\" : \"renamed-echo\", \"temperature\": 0.50 }";
+
+	post("/v1/chat/completions", body, &r);
+	expect_status(&r, 200);
+	split_echo(jstr(r.body, "choices.0.message.content"), &e);
+	ck_str(jstr(e.body, "model"), "gpt-echo-upstream");
+	/* everything but the model value byte for byte */
+	ck_str(e.body, "{ \"messages\": [ {\"role\":\"user\",\"content\":\"Hi\"} ],\n"
+	    "  \"model\" : \"gpt-echo-upstream\", \"temperature\": 0.50 }");
+}
+END_TEST
+
+/* ---------------------------------------------- upstream errors */
+
+static const struct err_case {
+	const char *path, *model;
+	int stream;
+	int status;            /* what the client must see */
+	int retry_after;       /* Retry-After: 7 expected */
+	const char *atype;     /* Anthropic error.type, NULL for OpenAI shape */
+} err_cases[] = {
+	{ "/v1/chat/completions", "gpt-error429",    0, 429, 1, NULL },
+	{ "/v1/chat/completions", "claude-error429", 0, 429, 1, NULL },
+	{ "/v1/chat/completions", "claude-error429", 1, 429, 1, NULL },
+	{ "/v1/messages",         "gpt-error429",    0, 429, 1, "rate_limit_error" },
+	{ "/v1/messages",         "claude-error429", 1, 429, 1, "rate_limit_error" },
+	{ "/v1/messages",         "claude-error529", 0, 529, 0, "overloaded_error" },
+	{ "/v1/messages",         "claude-overloaded", 1, 529, 0, "overloaded_error" },
+	{ "/v1/chat/completions", "claude-error529", 0, 503, 0, NULL },
+	{ "/v1/chat/completions", "claude-error529", 1, 503, 0, NULL },
+	{ "/v1/chat/completions", "claude-error500", 0, 500, 0, NULL },
+	{ "/v1/messages",         "gpt-error500",    0, 500, 0, "api_error" },
+	{ "/v1/chat/completions", "gpt-error500",    0, 500, 0, NULL },
+	{ "/v1/messages",         "gpt-error400",    0, 400, 0, "invalid_request_error" },
+	{ "/v1/chat/completions", "claude-error400", 0, 400, 0, NULL },
+	{ "/v1/messages",         "gpt-error401",    0, 401, 0, "authentication_error" },
+	/* cut-off non-streamed body, no answer, nobody listening */
+	{ "/v1/chat/completions", "claude-truncate", 0, 502, 0, NULL },
+	{ "/v1/messages",         "gpt-truncate",    0, 502, 0, "" },
+	{ "/v1/chat/completions", "claude-hang",     0, 504, 0, NULL },
+	{ "/v1/messages",         "gpt-hang",        1, 504, 0, "" },
+	{ "/v1/chat/completions", "dead-x",          0, 502, 0, NULL },
+	{ "/v1/messages",         "dead-x",          1, 502, 0, "" },
+};
+
+START_TEST(t_upstream_error)
+{
+	const struct err_case *c = &err_cases[_i];
+	struct resp r;
+	const char *ra;
+	char *body = strstr(c->path, "/messages") ? ant_body(c->model, c->stream) :
+	    chat_body(c->model, c->stream);
+
+	post(c->path, body, &r);
+	if (c->atype)
+		expect_anthropic_error(&r, c->status, *c->atype ? c->atype : NULL, NULL);
+	else
+		expect_openai_error(&r, c->status, NULL);
+	ra = resp_hdr(&r, "retry-after");
+	if (c->retry_after)
+		ck_assert_msg(ra && strcmp(ra, "7") == 0, "%s %s: Retry-After %s", c->path, c->model, ra);
+	else
+		ck_assert_ptr_null(ra);
+}
+END_TEST
+
+START_TEST(t_truncate_chat)
+{
+	/* converted (Anthropic upstream) and passthrough (OpenAI upstream) */
+	static const char *const models[] = { "claude-truncate", "gpt-truncate" };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		struct resp r;
+		struct chat_acc a;
+		post("/v1/chat/completions", chat_body(models[i], 1), &r);
+		check_chat_stream(&r, &a);
+		ck_assert_msg(!a.done, "%s: cut-off stream ended with [DONE]:\n%s", models[i], r.body);
+		ck_assert_msg(a.error != NULL, "%s: cut-off stream without an error event:\n%s", models[i], r.body);
+		ck_assert_msg(jstr(a.error, "error.message"), "error event without message: %s", a.error);
+	}
+}
+END_TEST
+
+START_TEST(t_truncate_anthropic)
+{
+	static const char *const models[] = { "gpt-truncate", "claude-truncate" };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		struct resp r;
+		struct ant_acc a;
+		post("/v1/messages", ant_body(models[i], 1), &r);
+		check_anthropic_stream(&r, &a);
+		ck_assert_msg(!a.stopped, "%s: cut-off stream ended with message_stop", models[i]);
+		ck_assert_msg(a.error != NULL, "%s: cut-off stream without event: error:\n%s", models[i], r.body);
+		ck_str(jstr(a.error, "type"), "error");
+		ck_assert_msg(jstr(a.error, "error.type") && jstr(a.error, "error.message"),
+		    "bad error event: %s", a.error);
+	}
+}
+END_TEST
+
+/* An error event inside an upstream stream reaches the client in its shape. */
+START_TEST(t_midstream_error)
+{
+	struct resp r;
+	struct ant_acc b;
+
+	/* (anthropic_stream_error_overloaded.sse cannot be named: the mock
+	 * reads "overloaded" in the model name as a 529 request) */
+	post("/v1/messages",
+	    ant_body("gpt-fixture=openai_chat_stream_error_midstream.sse", 1), &r);
+	check_anthropic_stream(&r, &b);
+	ck_assert_msg(!b.stopped && b.error, "no event: error at the end:\n%s", r.body);
+}
+END_TEST
+
+/* ---------------------------------------------- the proxy's own errors */
+
+START_TEST(t_bad_json)
+{
+	struct resp r;
+	const char *body = "{\"model\": \"gpt-4o\", \"messages\": [1 2]}";
+	const char *at = strstr(body, "2]");
+	char *msg;
+	long pos;
+
+	post("/v1/chat/completions", body, &r);
+	expect_openai_error(&r, 400, "invalid JSON at byte ");
+	msg = jstr(r.body, "error.message");
+	pos = strtol(strstr(msg, "at byte ") + 8, NULL, 10);
+	ck_assert_msg(labs(pos - (long)(at - body)) <= 1,
+	    "error position %ld, the bad byte is at %ld: %s", pos, (long)(at - body), msg);
+	post("/v1/messages", "{\"model\":", &r);
+	expect_anthropic_error(&r, 400, "invalid_request_error", "invalid JSON at byte ");
+}
+END_TEST
+
+START_TEST(t_unknown_model)
+{
+	struct resp r;
+
+	post("/v1/chat/completions", chat_body("llama-unknown", 0), &r);
+	expect_openai_error(&r, 404, "llama-unknown");
+	ck_assert_msg(strstr(jstr(r.body, "error.message"), "\"models\""),
+	    "404 does not say how to configure: %s", r.body);
+	post("/v1/messages", ant_body("llama-unknown", 0), &r);
+	expect_anthropic_error(&r, 404, "not_found_error", "\"models\"");
+}
+END_TEST
+
+START_TEST(t_client_keys)
+{
+	struct resp r;
+	char *cb = chat_body("gpt-4o", 0), *ab = ant_body("claude-x", 0);
+
+	/* missing */
+	exchange(shared.port, req_text("POST", "/v1/chat/completions", NULL, cb), &r);
+	expect_openai_error(&r, 401, NULL);
+	exchange(shared.port, req_text("POST", "/v1/messages", "anthropic-version: 2023-06-01\r\n", ab), &r);
+	expect_anthropic_error(&r, 401, "authentication_error", NULL);
+	/* wrong */
+	exchange(shared.port, req_text("POST", "/v1/chat/completions", "Authorization: Bearer sk-nope\r\n", cb), &r);
+	expect_openai_error(&r, 401, NULL);
+	exchange(shared.port, req_text("POST", "/v1/messages", "x-api-key: sk-nope\r\n", ab), &r);
+	expect_anthropic_error(&r, 401, "authentication_error", NULL);
+	ck_assert_msg(!strstr(r.body, "sk-nope"), "key echoed back: %s", r.body);
+	/* either header works on either path */
+	exchange(shared.port, req_text("POST", "/v1/chat/completions", "x-api-key: sk-test\r\n", cb), &r);
+	expect_status(&r, 200);
+	exchange(shared.port, req_text("POST", "/v1/messages", "Authorization: Bearer sk-test\r\n", ab), &r);
+	expect_status(&r, 200);
+	/* GET /v1/models needs a key too */
+	exchange(shared.port, req_text("GET", "/v1/models", NULL, NULL), &r);
+	expect_status(&r, 401);
+}
+END_TEST
+
+START_TEST(t_method_not_allowed)
+{
+	struct resp r;
+
+	exchange(shared.port, req_text("GET", "/v1/chat/completions", AUTH_CHAT, NULL), &r);
+	expect_status(&r, 405);
+	ck_assert_msg(jvalid(r.body), "405 body is not JSON: %s", r.body);
+	ck_assert_msg(resp_hdr(&r, "allow") && strstr(resp_hdr(&r, "allow"), "POST"), "no Allow: POST");
+}
+END_TEST
+
+START_TEST(t_body_too_large)
+{
+	struct client c;
+	struct resp r;
+
+	/* announce 200000 bytes against a 100000 limit: refused from the head */
+	client_open(&c, shared.port);
+	client_send(&c, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" AUTH_CHAT
+	    "Content-Type: application/json\r\nContent-Length: 200000\r\n\r\n");
+	ck_assert_int_eq(read_response(&c, &r, 0, IO_MS), 0);
+	expect_openai_error(&r, 413, NULL);
+	client_close(&c);
+}
+END_TEST
+
+START_TEST(t_headers_too_large)
+{
+	struct resp r;
+	char *pad = malloc(10001);
+
+	memset(pad, 'a', 10000);
+	pad[10000] = 0;
+	exchange(shared.port, req_text("GET", "/health", strf("X-Pad: %s\r\n", pad), NULL), &r);
+	expect_status(&r, 431);
+}
+END_TEST
+
+START_TEST(t_slowloris)
+{
+	struct client c;
+	struct resp r;
+	long long t0 = mono_ms();
+
+	client_open(&c, shared.port);
+	client_send(&c, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-");
+	ck_assert_int_eq(read_response(&c, &r, 0, 3000 * scale), 0);
+	expect_openai_error(&r, 408, NULL);
+	ck_assert_msg(mono_ms() - t0 >= 450, "408 too early (%lld ms)", mono_ms() - t0);
+	/* and the connection is closed */
+	ck_assert_int_eq(client_fill(&c, mono_ms() + 2000 * scale), 0);
+	client_close(&c);
+}
+END_TEST
+
+START_TEST(t_slow_body)
+{
+	struct client c;
+	struct resp r;
+
+	/* the head is complete, the body never finishes */
+	client_open(&c, shared.port);
+	client_send(&c, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" AUTH_CHAT
+	    "Content-Length: 100\r\n\r\n{\"model\":");
+	ck_assert_int_eq(read_response(&c, &r, 0, 3000 * scale), 0);
+	expect_status(&r, 408);
+	client_close(&c);
+}
+END_TEST
+
+static const struct smuggle_case {
+	const char *name, *head;
+} smuggle_cases[] = {
+	{ "CL+TE", "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" AUTH_CHAT
+	    "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" },
+	{ "duplicate CL", "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" AUTH_CHAT
+	    "Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}" },
+	{ "conflicting CL", "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" AUTH_CHAT
+	    "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}x" },
+	{ "TE gzip", "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" AUTH_CHAT
+	    "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" },
+	{ "bad CL", "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" AUTH_CHAT
+	    "Content-Length: -1\r\n\r\n" },
+};
+
+START_TEST(t_smuggling)
+{
+	const struct smuggle_case *s = &smuggle_cases[_i];
+	struct client c;
+	struct resp r;
+
+	client_open(&c, shared.port);
+	client_send(&c, s->head);
+	ck_assert_msg(read_response(&c, &r, 0, IO_MS) == 0, "%s: no response", s->name);
+	ck_assert_msg(r.status == 400 || (r.status == 501 && strstr(s->name, "TE")),
+	    "%s: status %d", s->name, r.status);
+	/* the connection must not be reused after that */
+	ck_assert_msg(client_fill(&c, mono_ms() + 2000 * scale) == 0, "%s: connection left open", s->name);
+	client_close(&c);
+}
+END_TEST
+
+START_TEST(t_n_to_anthropic)
+{
+	struct resp r;
+	char *msg;
+
+	post("/v1/chat/completions", "{\"model\":\"claude-x\",\"n\":2,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", &r);
+	expect_openai_error(&r, 400, NULL);
+	msg = jstr(r.body, "error.message");
+	ck_assert_msg(strstr(msg, "\"n\"") || strstr(msg, "'n'") || strstr(msg, "n=") ||
+	    strstr(msg, "n >") || strstr(msg, "n:") || strstr(msg, " n "),
+	    "400 does not name n: %s", msg);
+}
+END_TEST
+
+/* ---------------------------------------------- HTTP behaviour */
+
+START_TEST(t_keep_alive)
+{
+	struct client c;
+	struct resp r;
+	size_t n;
+	char *want = fixture("openai_chat_response_text.json", &n);
+	int i;
+
+	client_open(&c, shared.port);
+	for (i = 0; i < 3; i++) {
+		client_send(&c, req_text("POST", "/v1/chat/completions", AUTH_CHAT, chat_body("gpt-4o", 0)));
+		ck_assert_int_eq(read_response(&c, &r, 0, IO_MS), 0);
+		expect_status(&r, 200);
+		ck_assert_msg(!resp_hdr(&r, "connection") || strcasecmp(resp_hdr(&r, "connection"), "close") != 0,
+		    "keep-alive request answered with Connection: close");
+		ck_assert(r.body_len == n && memcmp(r.body, want, n) == 0);
+	}
+	/* a stream and then a plain request on the same connection */
+	client_send(&c, req_text("POST", "/v1/chat/completions", AUTH_CHAT, chat_body("claude-x", 1)));
+	ck_assert_int_eq(read_response(&c, &r, 0, IO_MS), 0);
+	ck_assert_msg(strstr(r.body, "data: [DONE]"), "stream: %s", r.body);
+	client_send(&c, req_text("GET", "/health", NULL, NULL));
+	ck_assert_int_eq(read_response(&c, &r, 0, IO_MS), 0);
+	expect_status(&r, 200);
+	client_close(&c);
+}
+END_TEST
+
+START_TEST(t_pipelining)
+{
+	struct client c;
+	struct resp r;
+	char *two = strf("%s%s%s",
+	    req_text("POST", "/v1/chat/completions", AUTH_CHAT, chat_body("gpt-4o", 0)),
+	    req_text("POST", "/v1/chat/completions", AUTH_CHAT, chat_body("claude-x", 0)),
+	    req_text("GET", "/health", NULL, NULL));
+	char *oai = jstr(fixture("openai_chat_response_text.json", NULL), "choices.0.message.content");
+	char *ant = jstr(fixture("anthropic_response_text.json", NULL), "content.0.text");
+
+	client_open(&c, shared.port);
+	client_send(&c, two);
+	ck_assert_int_eq(read_response(&c, &r, 0, IO_MS), 0);
+	expect_status(&r, 200);
+	ck_str(jstr(r.body, "choices.0.message.content"), oai);
+	ck_assert_int_eq(read_response(&c, &r, 0, IO_MS), 0);
+	expect_status(&r, 200);
+	ck_str(jstr(r.body, "choices.0.message.content"), ant);
+	ck_assert_int_eq(read_response(&c, &r, 0, IO_MS), 0);
+	expect_status(&r, 200);
+	ck_str(jstr(r.body, "status"), "ok");
+	client_close(&c);
+}
+END_TEST
+
+/* Many requests in one write: every one is answered, in order, without
+ * waiting for more input from the client. */
+#define NPIPE 200
+START_TEST(t_pipelining_many)
+{
+	struct client c;
+	struct resp r;
+	char *all = strdup("");
+	int i;
+
+	for (i = 0; i < NPIPE; i++)
+		all = strf("%s%s", all, req_text(i % 2 ? "GET" : "HEAD", "/health", NULL, NULL));
+	client_open(&c, shared.port);
+	client_send(&c, all);
+	for (i = 0; i < NPIPE; i++) {
+		ck_assert_msg(read_response(&c, &r, i % 2 == 0, IO_MS) == 0,
+		    "response %d of %d missing", i + 1, NPIPE);
+		expect_status(&r, 200);
+		ck_assert_uint_eq(r.body_len, i % 2 ? 15 : 0);
+	}
+	client_close(&c);
+}
+END_TEST
+
+START_TEST(t_chunked_request)
+{
+	struct client c;
+	struct resp r;
+	struct echo e;
+	const char *body = "{\"model\":\"gpt-echo\",\"messages\":[{\"role\":\"user\",\"content\":\"chunked!\"}]}";
+	size_t n = strlen(body);
+
+	client_open(&c, shared.port);
+	client_send(&c, strf("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" AUTH_CHAT
+	    "Transfer-Encoding: chunked\r\n\r\n%x;ext=1\r\n%.*s\r\n%x\r\n%.*s\r\n%zx\r\n%s\r\n0\r\n\r\n",
+	    5, 5, body, 10, 10, body + 5, n - 15, body + 15));
+	ck_assert_int_eq(read_response(&c, &r, 0, IO_MS), 0);
+	expect_status(&r, 200);
+	split_echo(jstr(r.body, "choices.0.message.content"), &e);
+	ck_str(e.body, body);
+	ck_assert_msg(strstr(e.headers, strf("\ncontent-length: %zu\n", n)), "upstream not sent with Content-Length: %s", e.headers);
+	/* the connection is still usable */
+	client_send(&c, req_text("GET", "/health", NULL, NULL));
+	ck_assert_int_eq(read_response(&c, &r, 0, IO_MS), 0);
+	expect_status(&r, 200);
+	client_close(&c);
+}
+END_TEST
+
+START_TEST(t_expect_continue)
+{
+	struct client c;
+	struct resp r;
+	const char *body = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}";
+	long long deadline = mono_ms() + IO_MS;
+	const char *e;
+
+	client_open(&c, shared.port);
+	client_send(&c, strf("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" AUTH_CHAT
+	    "Expect: 100-continue\r\nContent-Length: %zu\r\n\r\n", strlen(body)));
+	/* the interim response comes before we send the body */
+	while (!(e = memfind(c.buf ? c.buf : "", c.len, "\r\n\r\n")))
+		ck_assert_msg(client_fill(&c, deadline) > 0, "no 100 Continue");
+	ck_assert_msg(strncmp(c.buf, "HTTP/1.1 100 Continue\r\n", 23) == 0, "got %s", c.buf);
+	client_send(&c, body);
+	ck_assert_int_eq(read_response(&c, &r, 0, IO_MS), 0);
+	expect_status(&r, 200);
+	ck_assert(r.got_continue);
+	ck_assert_msg(jstr(r.body, "choices.0.message.content"), "body: %s", r.body);
+	client_close(&c);
+}
+END_TEST
+
+START_TEST(t_local_endpoints)
+{
+	struct resp r;
+
+	exchange(shared.port, req_text("HEAD", "/", NULL, NULL), &r);
+	expect_status(&r, 200);
+	ck_assert_uint_eq(r.body_len, 0);
+	exchange(shared.port, req_text("GET", "/health", NULL, NULL), &r);
+	expect_status(&r, 200);
+	ck_str(jstr(r.body, "status"), "ok");
+	exchange(shared.port, req_text("GET", "/nope", AUTH_CHAT, NULL), &r);
+	expect_status(&r, 404);
+	ck_assert_msg(jvalid(r.body), "404 body not JSON: %s", r.body);
+	exchange(shared.port, req_text("POST", "/health", NULL, "{}"), &r);
+	expect_status(&r, 405);
+	ck_assert_msg(jvalid(r.body), "405 body not JSON: %s", r.body);
+}
+END_TEST
+
+START_TEST(t_models_list)
+{
+	struct resp r;
+
+	exchange(shared.port, req_text("GET", "/v1/models", AUTH_CHAT, NULL), &r);
+	expect_status(&r, 200);
+	ck_str(jstr(r.body, "object"), "list");
+	ck_assert_int_ge(jlen(r.body, "data"), 1);
+	ck_str(jstr(r.body, "data.0.id"), "gpt-4o-mini");
+	ck_str(jstr(r.body, "data.0.object"), "model");
+	exchange(shared.port, req_text("GET", "/v1/models", AUTH_ANT, NULL), &r);
+	expect_status(&r, 200);
+	ck_assert_int_ge(jlen(r.body, "data"), 1);
+	ck_str(jstr(r.body, "data.0.type"), "model");
+	ck_str(jstr(r.body, "data.0.id"), "gpt-4o-mini");
+	ck_str(jraw(r.body, "has_more"), "false");
+	ck_assert_msg(!jhas(r.body, "object"), "OpenAI field in the Anthropic list: %s", r.body);
+}
+END_TEST
+
+/* ---------------------------------------------- upstream connections */
+
+static char *
+mock_stats(int mock_port)
+{
+	struct resp r;
+	exchange(mock_port, req_text("GET", "/_stats", NULL, NULL), &r);
+	expect_status(&r, 200);
+	return r.body;
+}
+
+START_TEST(t_upstream_reuse)
+{
+	struct env e;
+	struct resp r;
+	char *st;
+	int i;
+
+	env_start(&e);
+	for (i = 0; i < 3; i++) {
+		post_to(e.port, "/v1/chat/completions", chat_body("gpt-4o", 0), &r);
+		expect_status(&r, 200);
+	}
+	st = mock_stats(e.mock_port);
+	ck_assert_msg(jint(st, "requests", -1) == 3, "stats %s", st);
+	ck_assert_msg(jint(st, "connections", -1) == 1, "upstream connections not reused: %s", st);
+	/* a stream, too, leaves its connection reusable (a second provider:
+	 * its own pool entry) */
+	post_to(e.port, "/v1/chat/completions", chat_body("claude-x", 1), &r);
+	expect_status(&r, 200);
+	post_to(e.port, "/v1/chat/completions", chat_body("claude-x", 0), &r);
+	expect_status(&r, 200);
+	st = mock_stats(e.mock_port);
+	ck_assert_msg(jint(st, "requests", -1) == 5, "stats %s", st);
+	ck_assert_msg(jint(st, "connections", -1) == 2, "upstream connections not reused: %s", st);
+}
+END_TEST
+
+START_TEST(t_client_disconnect)
+{
+	struct env e;
+	struct client c;
+	struct resp r;
+	long long deadline;
+	char *st = NULL;
+
+	env_start(&e);
+	client_open(&c, e.port);
+	client_send(&c, req_text("POST", "/v1/chat/completions", AUTH_CHAT, chat_body("claude-slow", 1)));
+	deadline = mono_ms() + IO_MS;
+	ck_assert_int_eq(read_head(&c, &r, deadline), 0);
+	expect_status(&r, 200);
+	while (!memfind(c.buf ? c.buf : "", c.len, "\n\n"))
+		ck_assert_msg(client_fill(&c, deadline) > 0, "no first event");
+	st = mock_stats(e.mock_port);
+	ck_assert_msg(jint(st, "open", -1) == 1, "stats during the stream: %s", st);
+	client_close(&c);
+	deadline = mono_ms() + 1000LL * scale;
+	while (mono_ms() < deadline) {
+		st = mock_stats(e.mock_port);
+		if (jint(st, "open", -1) == 0)
+			break;
+		sleep_ms(20);
+	}
+	ck_assert_msg(jint(st, "open", -1) == 0, "upstream still open after the client left: %s", st);
+	ck_assert_msg(jint(st, "closed_by_peer", -1) == 1, "stats %s", st);
+	/* the proxy is fine afterwards */
+	post_to(e.port, "/v1/chat/completions", chat_body("claude-x", 0), &r);
+	expect_status(&r, 200);
+}
+END_TEST
+
+/*
+ * Conversion must not depend on how the upstream cut its writes: the "split"
+ * run is compared with a plain run whose model name has the same length.
+ */
+static const struct split_case {
+	const char *path, *plain, *split;
+} split_cases[] = {
+	{ "/v1/chat/completions", "claude-plain", "claude-split" },
+	{ "/v1/chat/completions", "claude-parallel-tools-plain", "claude-parallel-tools-split" },
+	{ "/v1/chat/completions", "claude-thinking-plain", "claude-thinking-split" },
+	{ "/v1/messages", "gpt-plainfast", "gpt-splitfast" },
+	{ "/v1/messages", "gpt-tools-plainfast", "gpt-tools-splitfast" },
+	{ "/v1/chat/completions", "gpt-plainfast", "gpt-splitfast" },
+	{ "/v1/messages", "claude-plain", "claude-split" },
+};
+
+/* Timestamps may tick and generated ids differ between the two runs:
+ * overwrite the letters and digits that follow key. */
+static void
+mask_after(char *s, const char *key, char fill)
+{
+	char *p = s;
+	size_t k = strlen(key);
+	while ((p = strstr(p, key)) != NULL) {
+		p += k;
+		while ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= 'A' && *p <= 'Z') || *p == '_' || *p == '-')
+			*p++ = fill;
+	}
+}
+
+static void
+mask_generated(char *s)
+{
+	mask_after(s, "\"created\":", '0');
+	mask_after(s, "\"id\":\"chatcmpl-", 'X');
+	mask_after(s, "\"id\":\"msg_", 'X');
+}
+
+START_TEST(t_split_stream)
+{
+	const struct split_case *s = &split_cases[_i];
+	struct resp a, b;
+	int chat = strstr(s->path, "chat") != NULL;
+	char *(*mk)(const char *, int) = chat ? chat_body : ant_body;
+
+	post(s->path, mk(s->plain, 1), &a);
+	post(s->path, mk(s->split, 1), &b);
+	expect_status(&a, 200);
+	expect_status(&b, 200);
+	ck_assert(a.complete && b.complete);
+	replace_all(b.body, b.body_len, "split", "plain");
+	mask_generated(a.body);
+	mask_generated(b.body);
+	if (a.body_len != b.body_len || strcmp(a.body, b.body) != 0) {
+		fprintf(stderr, "--- plain\n%s\n--- split\n%s\n---\n", a.body, b.body);
+		ck_abort_msg("%s: split output differs (both on stderr)", s->split);
+	}
+	if (chat) {
+		struct chat_acc acc;
+		check_chat_stream(&b, &acc);
+		ck_assert(acc.done);
+	} else {
+		struct ant_acc acc;
+		check_anthropic_stream(&b, &acc);
+		ck_assert(acc.stopped);
+	}
+}
+END_TEST
+
+/* ---------------------------------------------- TLS upstreams */
+
+static struct env tls_env;          /* ca.pem: tls + wrongname providers */
+static struct env tls_env_other;    /* other-ca.pem */
+
+static void
+tls_start(void)
+{
+	memset(&tls_env, 0, sizeof tls_env);
+	tls_env.mock = start_mock(NULL, NULL, &tls_env.mock_port);
+	tls_env.tls_mock = start_mock("tests/certs/server.pem", "tests/certs/server.key", &tls_env.tls_port);
+	tls_env.bad_mock = start_mock("tests/certs/server-wrongname.pem",
+	    "tests/certs/server-wrongname.key", &tls_env.bad_port);
+	start_proxy(&tls_env, "tests/certs/ca.pem");
+	tls_env_other = tls_env;
+	tls_env_other.bad_port = 0;
+	start_proxy(&tls_env_other, "tests/certs/other-ca.pem");
+}
+
+static void
+tls_stop(void)
+{
+	int a = proc_stop(tls_env.proxy, 10000 * scale);
+	int b = proc_stop(tls_env_other.proxy, 10000 * scale);
+	if (a != 0 || b != 0) {
+		fprintf(stderr, "TLS proxies exited with %d / %d\n", a, b);
+		dump_log("proxy", tls_env.proxy->log);
+		dump_log("proxy", tls_env_other.proxy->log);
+		teardown_failed = 1;
+	}
+	proc_stop(tls_env.mock, 2000);
+	proc_stop(tls_env.tls_mock, 2000);
+	proc_stop(tls_env.bad_mock, 2000);
+}
+
+START_TEST(t_tls_ok)
+{
+	struct resp r;
+	struct chat_acc a;
+	char *want = jstr(fixture("anthropic_response_text.json", NULL), "content.0.text");
+	int i;
+
+	for (i = 0; i < 2; i++) {   /* the second one reuses the connection */
+		post_to(tls_env.port, "/v1/chat/completions", chat_body("tls-x", 0), &r);
+		expect_status(&r, 200);
+		ck_str(jstr(r.body, "choices.0.message.content"), want);
+	}
+	post_to(tls_env.port, "/v1/chat/completions", chat_body("tls-split", 1), &r);
+	check_chat_stream(&r, &a);
+	ck_assert(a.done);
+	ck_str(a.content, fixture_concat("anthropic_stream_text.sse", "content_block_delta", "delta.text"));
+	ck_assert_int_eq(jint(mock_stats(tls_env.mock_port), "requests", -1), 0);
+}
+END_TEST
+
+START_TEST(t_tls_wrong_name)
+{
+	struct resp r;
+
+	post_to(tls_env.port, "/v1/chat/completions", chat_body("wrongname-x", 0), &r);
+	expect_openai_error(&r, 502, "hostname mismatch");
+	post_to(tls_env.port, "/v1/messages", ant_body("wrongname-x", 0), &r);
+	expect_anthropic_error(&r, 502, NULL, "hostname mismatch");
+}
+END_TEST
+
+START_TEST(t_tls_untrusted)
+{
+	struct resp r;
+
+	post_to(tls_env_other.port, "/v1/chat/completions", chat_body("tls-x", 0), &r);
+	expect_openai_error(&r, 502, "not trusted");
+	/* plain http providers still work with that config */
+	post_to(tls_env_other.port, "/v1/chat/completions", chat_body("gpt-4o", 0), &r);
+	expect_status(&r, 200);
+}
+END_TEST
+
+/* ---------------------------------------------- SIGTERM */
+
+START_TEST(t_sigterm_drain)
+{
+	struct env e;
+	struct client c;
+	struct resp r;
+	struct chat_acc a;
+	long long deadline;
+	int fd, refused = 0, st;
+
+	env_start(&e);
+	client_open(&c, e.port);
+	client_send(&c, req_text("POST", "/v1/chat/completions", AUTH_CHAT, chat_body("claude-slow", 1)));
+	deadline = mono_ms() + IO_MS;
+	ck_assert_int_eq(read_head(&c, &r, deadline), 0);
+	expect_status(&r, 200);
+	while (!memfind(c.buf ? c.buf : "", c.len, "\n\n"))
+		ck_assert_msg(client_fill(&c, deadline) > 0, "no first event");
+
+	ck_assert_int_eq(kill(e.proxy->pid, SIGTERM), 0);
+	/* the listener goes away at once */
+	deadline = mono_ms() + 1000LL * scale;
+	while (mono_ms() < deadline) {
+		fd = tcp_connect(e.port);
+		if (fd < 0 && errno == ECONNREFUSED) {
+			refused = 1;
+			break;
+		}
+		if (fd >= 0)
+			close(fd);
+		sleep_ms(20);
+	}
+	ck_assert_msg(refused, "new connections still accepted after SIGTERM");
+
+	/* the running stream completes */
+	ck_assert_int_eq(read_body(&c, &r, 0, mono_ms() + IO_MS), 0);
+	check_chat_stream(&r, &a);
+	ck_assert_msg(a.done, "stream did not finish after SIGTERM:\n%s", r.body);
+	ck_assert_ptr_null(a.error);
+	ck_str(a.content, fixture_concat("anthropic_stream_text.sse", "content_block_delta", "delta.text"));
+	client_close(&c);
+
+	/* and then the proxy exits 0 */
+	deadline = mono_ms() + 5000LL * scale;
+	while (mono_ms() < deadline) {
+		if (waitpid(e.proxy->pid, &st, WNOHANG) == e.proxy->pid) {
+			e.proxy->pid = 0;
+			break;
+		}
+		sleep_ms(10);
+	}
+	ck_assert_msg(e.proxy->pid == 0, "proxy still running after the drain");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "proxy exit status %d", st);
+}
+END_TEST
+
+/* ============================================================ suite */
+
+static TCase *
+tc(Suite *s, const char *name, int with_shared)
+{
+	TCase *t = tcase_create(name);
+	tcase_set_timeout(t, CK_TIMEOUT);
+	tcase_add_unchecked_fixture(t, case_begin, case_end);
+	if (with_shared)
+		tcase_add_unchecked_fixture(t, shared_start, shared_stop);
+	suite_add_tcase(s, t);
+	return t;
+}
+
+static Suite *
+integration_suite(void)
+{
+	Suite *s = suite_create("integration");
+	TCase *t;
+
+	t = tc(s, "passthrough", 1);
+	tcase_add_test(t, t_chat_passthrough_nonstream);
+	tcase_add_test(t, t_chat_passthrough_stream);
+	tcase_add_test(t, t_anthropic_passthrough_stream);
+
+	t = tc(s, "chat_to_anthropic", 1);
+	tcase_add_test(t, t_chat_to_anthropic_nonstream);
+	tcase_add_test(t, t_chat_to_anthropic_stream);
+	tcase_add_test(t, t_chat_to_anthropic_tools_stream);
+	tcase_add_test(t, t_chat_to_anthropic_parallel_tools_stream);
+	tcase_add_test(t, t_chat_to_anthropic_thinking_stream);
+	tcase_add_test(t, t_chat_to_anthropic_tools_nonstream);
+
+	t = tc(s, "anthropic_to_openai", 1);
+	tcase_add_test(t, t_anthropic_to_openai_nonstream);
+	tcase_add_test(t, t_anthropic_to_openai_stream);
+	tcase_add_test(t, t_anthropic_to_openai_tools_stream);
+	tcase_add_test(t, t_anthropic_to_openai_parallel_tools_stream);
+	tcase_add_test(t, t_anthropic_to_openai_tools_nonstream);
+
+	t = tc(s, "echo", 1);
+	tcase_add_test(t, t_echo_chat_to_anthropic);
+	tcase_add_test(t, t_echo_anthropic_to_chat);
+	tcase_add_test(t, t_echo_passthrough_bytes);
+	tcase_add_test(t, t_echo_passthrough_model_rewrite);
+
+	t = tc(s, "upstream_errors", 1);
+	tcase_add_loop_test(t, t_upstream_error, 0, (int)(sizeof err_cases / sizeof err_cases[0]));
+	tcase_add_test(t, t_truncate_chat);
+	tcase_add_test(t, t_truncate_anthropic);
+	tcase_add_test(t, t_midstream_error);
+
+	t = tc(s, "proxy_errors", 1);
+	tcase_add_test(t, t_bad_json);
+	tcase_add_test(t, t_unknown_model);
+	tcase_add_test(t, t_client_keys);
+	tcase_add_test(t, t_method_not_allowed);
+	tcase_add_test(t, t_body_too_large);
+	tcase_add_test(t, t_headers_too_large);
+	tcase_add_test(t, t_slowloris);
+	tcase_add_test(t, t_slow_body);
+	tcase_add_loop_test(t, t_smuggling, 0, (int)(sizeof smuggle_cases / sizeof smuggle_cases[0]));
+	tcase_add_test(t, t_n_to_anthropic);
+
+	t = tc(s, "http", 1);
+	tcase_add_test(t, t_keep_alive);
+	tcase_add_test(t, t_pipelining);
+	tcase_add_test(t, t_pipelining_many);
+	tcase_add_test(t, t_chunked_request);
+	tcase_add_test(t, t_expect_continue);
+	tcase_add_test(t, t_local_endpoints);
+	tcase_add_test(t, t_models_list);
+
+	t = tc(s, "upstream_conns", 0);
+	tcase_add_test(t, t_upstream_reuse);
+	tcase_add_test(t, t_client_disconnect);
+
+	t = tc(s, "split", 1);
+	tcase_add_loop_test(t, t_split_stream, 0, (int)(sizeof split_cases / sizeof split_cases[0]));
+
+	t = tc(s, "tls", 0);
+	tcase_add_unchecked_fixture(t, tls_start, tls_stop);
+	tcase_add_test(t, t_tls_ok);
+	tcase_add_test(t, t_tls_wrong_name);
+	tcase_add_test(t, t_tls_untrusted);
+
+	t = tc(s, "shutdown", 0);
+	tcase_add_test(t, t_sigterm_drain);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+	const char *wrap = getenv("LLMPROXY_WRAP");
+
+	proxy_bin = getenv("LLMPROXY_BIN");
+	mock_bin = getenv("MOCK_BIN");
+	if (!proxy_bin || !mock_bin) {
+		fprintf(stderr, "test_integration: set LLMPROXY_BIN and MOCK_BIN\n");
+		return 2;
+	}
+	if (wrap && *wrap) {
+		char *w = strdup(wrap), *tok, *save = NULL;
+		for (tok = strtok_r(w, " ", &save); tok && nwrap < 31;
+		    tok = strtok_r(NULL, " ", &save))
+			wrap_argv[nwrap++] = tok;
+		scale = 10;
+	}
+	snprintf(tmpdir, sizeof tmpdir, "%s/llmproxy-it.XXXXXX",
+	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	atexit(at_exit_cleanup);
+
+	sr = srunner_create(integration_suite());
+	runner = sr;
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+
+	if (!failed && !teardown_failed) {
+		char cmd[300];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", tmpdir);
+	} else {
+		fprintf(stderr, "logs kept in %s\n", tmpdir);
+	}
+	return failed || teardown_failed ? 1 : 0;
+}
