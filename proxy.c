@@ -1932,8 +1932,11 @@ stream_cutoff(struct conn *c, const char *msg)
 	e.kind = IR_ERR_BAD_GATEWAY;
 	e.message.p = msg;
 	e.message.n = strlen(msg);
-	if (c->passthrough || px_stream_done(s)) {
-		px_stream_end(s, NULL);   /* close the observer */
+	if (!c->passthrough && px_stream_done(s))
+		return;   /* the client already has its terminal event */
+	if (c->passthrough) {
+		if (px_stream_end(s, NULL))
+			return;   /* upstream had finished: nothing to add */
 		s = px_stream_new(&c->arena, c->cfmt, c->cfmt, &c->req);
 		if (!s)
 			return;
@@ -2304,8 +2307,11 @@ run_server(void)
 				ev |= POLLOUT;
 			if (c->phase == PH_READ_HEAD || c->phase == PH_READ_BODY || c->phase == PH_FLUSH)
 				ev |= POLLIN;
-			else
-				ev |= POLLIN;   /* notice a client that goes away mid-stream */
+			else if (c->in_len < c->in_cap ||
+			    c->in_cap < cfg->header_max + cfg->body_max + 64 * 1024)
+				ev |= POLLIN;   /* notice a client that goes away
+				                   mid-stream (not when the input
+				                   buffer is full: that would spin) */
 			pfds[n].fd = c->fd;
 			pfds[n].events = ev;
 			pmap[n++] = i * 2;

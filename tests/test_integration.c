@@ -8,11 +8,11 @@
  * tests/). LLMPROXY_WRAP="valgrind ..." is split on spaces and put in front
  * of the proxy's argv; every wait is then scaled up.
  *
- * One environment (a plain mock + a proxy routing to it) is started in the
- * parent before the suite and shared by the forked tests; tests that look at
- * connection counts or signal the proxy start their own. Every process is
- * started with its output in a temp dir; a failing test prints the tail of
- * those logs. The HTTP client is a few raw-socket helpers so the tests see
+ * Each TCase starts one environment (a plain mock + a proxy routing to it)
+ * in an unchecked fixture, shared by its forked tests; tests that look at
+ * connection counts or signal the proxy start their own. Every process
+ * writes its output to a temp dir; when a TCase had failures, the logs
+ * written meanwhile are printed (and the dir is kept). The HTTP client is a few raw-socket helpers so the tests see
  * exactly the bytes the proxy wrote.
  *
  * Tests run in forked children (CK_FORK) and leak freely: the child exits.
@@ -313,7 +313,7 @@ struct env {
 	char cfg[300];
 };
 
-static struct env shared;         /* started in main() */
+static struct env shared;         /* per TCase, see shared_start() */
 
 /* A port nothing listens on (bound, then closed). */
 static int

@@ -230,6 +230,14 @@ static const struct sse_case cases[] = {
 	    E("x", "z", "y") },
 	{ "empty_event_value", "event: a\nevent:\ndata: z\n\n", 0,
 	    E("", "z", "") },
+	{ "slot_grows_under_data", "data: abc\nevent: 0123456789abcdefghij"
+	    "0123456789\ndata: def\nid: 0123456789012345678901234567890123456"
+	    "789\ndata: g\n\n", 0, E("0123456789abcdefghij0123456789",
+	    "abc\ndef\ng", "0123456789012345678901234567890123456789") },
+	{ "slots_shrink_values", "event: longer-name-here\nid: long-id-value\n"
+	    "data: 1\n\nevent: s\nid: i\ndata: 2\n\ndata: 3\n\n", 0,
+	    E("longer-name-here", "1", "long-id-value") E("s", "2", "i")
+	    E("", "3", "i") },
 	{ "id_before_event", "id: 1\nevent: e\ndata: a\ndata: b\nid: 22\n"
 	    "event: ff\n\n", 0, E("ff", "a\nb", "22") },
 };
