@@ -16,6 +16,7 @@
  *       then holds it open) and opens N streams through PORT; prints
  *       "ready" when all have their first event, then sleeps until killed
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
