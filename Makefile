@@ -118,7 +118,8 @@ build-fuzz/fuzz_convert: tests/fuzz_convert.c $(CORE_SRCS) $(CORE_HDRS)
 fuzz-run: $(FUZZ)
 	@for f in $(FUZZ); do echo "== $$f ($(FUZZ_SECONDS)s)"; \
 	  mkdir -p $$f.corpus; \
-	  ./$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $$f.corpus tests/corpus/`basename $$f` 2>&1 | tail -3 || exit 1; done
+	  if ./$$f -max_total_time=$(FUZZ_SECONDS) $$f.corpus tests/corpus/`basename $$f` > $$f.log 2>&1; \
+	  then grep -E '^Done' $$f.log; else tail -40 $$f.log; exit 1; fi; done
 
 # ---------------------------------------------------------------- e2e / bench
 e2e: $(O)/llmproxy $(O)/mock_upstream
