@@ -1033,3 +1033,78 @@ px_stream_usage(const struct px_stream *s)
 {
 	return &s->usage;
 }
+
+/* ------------------------------------------------------------ codec helpers */
+
+/* see convert_int.h */
+struct px_str
+px_jget(const struct json *o, const char *k)
+{
+	return px_str_json(json_get(o, k));
+}
+
+/* see convert_int.h */
+void
+px_jw_str(struct jw *w, struct px_str s)
+{
+	jw_str(w, s.p ? s.p : "", s.p ? s.n : 0);
+}
+
+/* see convert_int.h */
+void
+px_jw_doc(struct jw *w)
+{
+	w->need_comma[w->depth] = 0;
+	w->after_key = 0;
+}
+
+/* see convert_int.h */
+int
+px_str_prefix(struct px_str s, const char *pfx)
+{
+	size_t n = strlen(pfx);
+
+	return s.n >= n && memcmp(s.p, pfx, n) == 0;
+}
+
+/* see convert_int.h */
+int
+px_num_of(const struct json *v, struct ir_num *out)
+{
+	double d;
+
+	if (!v || v->type != JSON_NUMBER || !json_num(v, &d))
+		return 0;
+	out->set = 1;
+	out->v = d;
+	out->raw.p = v->s;
+	out->raw.n = v->n;
+	return 1;
+}
+
+/* see convert_int.h */
+int
+px_get_num(const struct json *o, const char *k, struct ir_num *n)
+{
+	return px_num_of(json_get(o, k), n);
+}
+
+/* see convert_int.h */
+void *
+px_vgrow(struct px_arena *a, void *p, size_t n, size_t *cap, size_t sz)
+{
+	size_t nc;
+	void *q;
+
+	if (n < *cap)
+		return p;
+	nc = *cap ? *cap * 2 : 4;
+	q = px_arena_alloc(a, nc * sz);
+	if (!q)
+		return NULL;
+	if (n)
+		memcpy(q, p, n * sz);
+	memset((char *)q + n * sz, 0, (nc - n) * sz);
+	*cap = nc;
+	return q;
+}

@@ -29,36 +29,9 @@
 
 #include "convert_int.h"
 
-static struct px_str
-gs(const struct json *o, const char *k)
-{
-	return px_str_json(json_get(o, k));
-}
 
-static void
-jw_pstr(struct jw *w, struct px_str s)
-{
-	jw_str(w, s.p ? s.p : "", s.p ? s.n : 0);
-}
 
-static void
-get_num(const struct json *o, const char *k, struct ir_num *n)
-{
-	const struct json *v = json_get(o, k);
 
-	if (v && v->type == JSON_NUMBER && json_num(v, &n->v)) {
-		n->set = 1;
-		n->raw.p = v->s;
-		n->raw.n = v->n;
-	}
-}
-
-static void
-doc_begin(struct jw *w)
-{
-	w->need_comma[w->depth] = 0;
-	w->after_key = 0;
-}
 
 /* JSON kept as text in the IR, compacted: one SSE data line, and the
  * client's pretty-printing does not travel */
@@ -180,18 +153,18 @@ decode_usage(const struct json *u, struct ir_usage *us,
 static void
 decode_source(struct ir_part *p, const struct json *src)
 {
-	struct px_str ty = gs(src, "type");
+	struct px_str ty = px_jget(src, "type");
 
 	if (px_str_eq(ty, "base64")) {
-		p->media_type = gs(src, "media_type");
-		p->data = gs(src, "data");
+		p->media_type = px_jget(src, "media_type");
+		p->data = px_jget(src, "data");
 	} else if (px_str_eq(ty, "url")) {
-		p->url = gs(src, "url");
+		p->url = px_jget(src, "url");
 	} else if (px_str_eq(ty, "text")) {
-		p->media_type = gs(src, "media_type");
-		p->text = gs(src, "data");
+		p->media_type = px_jget(src, "media_type");
+		p->text = px_jget(src, "data");
 	} else if (px_str_eq(ty, "file")) {
-		p->url = gs(src, "file_id");
+		p->url = px_jget(src, "file_id");
 	}
 }
 
@@ -199,7 +172,7 @@ decode_source(struct ir_part *p, const struct json *src)
 static int
 decode_block(struct px_arena *a, const struct json *b, struct ir_part *p)
 {
-	struct px_str ty = gs(b, "type");
+	struct px_str ty = px_jget(b, "type");
 
 	p->cache_control = raw_of(a, json_get(b, "cache_control"));
 	if (b->type == JSON_STRING) {
@@ -207,27 +180,27 @@ decode_block(struct px_arena *a, const struct json *b, struct ir_part *p)
 		p->text = px_str_json(b);
 	} else if (px_str_eq(ty, "text")) {
 		p->type = IR_TEXT;
-		p->text = gs(b, "text");
+		p->text = px_jget(b, "text");
 	} else if (px_str_eq(ty, "image")) {
 		p->type = IR_IMAGE;
 		decode_source(p, json_get(b, "source"));
 	} else if (px_str_eq(ty, "document")) {
 		p->type = IR_DOCUMENT;
-		p->name = gs(b, "title");
+		p->name = px_jget(b, "title");
 		decode_source(p, json_get(b, "source"));
 	} else if (px_str_eq(ty, "thinking")) {
 		p->type = IR_THINKING;
-		p->text = gs(b, "thinking");
-		p->signature = gs(b, "signature");
+		p->text = px_jget(b, "thinking");
+		p->signature = px_jget(b, "signature");
 		p->sig_fmt = PX_FMT_ANTHROPIC;
 	} else if (px_str_eq(ty, "redacted_thinking")) {
 		p->type = IR_REDACTED;
-		p->data = gs(b, "data");
+		p->data = px_jget(b, "data");
 		p->sig_fmt = PX_FMT_ANTHROPIC;
 	} else if (px_str_eq(ty, "tool_use")) {
 		p->type = IR_TOOL_CALL;
-		p->id = gs(b, "id");
-		p->name = gs(b, "name");
+		p->id = px_jget(b, "id");
+		p->name = px_jget(b, "name");
 		p->args = args_of(a, json_get(b, "input"));
 	} else {
 		return 0;
@@ -242,7 +215,7 @@ decode_tool_result(struct px_arena *a, const struct json *b, struct ir_part *p)
 	int v;
 
 	p->type = IR_TOOL_RESULT;
-	p->id = gs(b, "tool_use_id");
+	p->id = px_jget(b, "tool_use_id");
 	p->cache_control = raw_of(a, json_get(b, "cache_control"));
 	if (json_bool(json_get(b, "is_error"), &v))
 		p->is_error = v;
@@ -301,7 +274,7 @@ decode_messages(struct px_arena *a, const struct json *msgs,
 	if (!req->msgs)
 		goto nomem;
 	for (m = msgs->child; m; m = m->next) {
-		role = gs(m, "role");
+		role = px_jget(m, "role");
 		if (px_str_eq(role, "user"))
 			r = IR_ROLE_USER;
 		else if (px_str_eq(role, "assistant"))
@@ -336,7 +309,7 @@ decode_messages(struct px_arena *a, const struct json *msgs,
 		im = NULL;
 		for (b = c->child; b; b = b->next) {
 			is_tr = r == IR_ROLE_USER &&
-			    px_str_eq(gs(b, "type"), "tool_result");
+			    px_str_eq(px_jget(b, "type"), "tool_result");
 			enum ir_role want = is_tr ? IR_ROLE_TOOL : r;
 			if (!im || im->role != want) {
 				im = &req->msgs[req->nmsgs++];
@@ -381,7 +354,7 @@ anth_decode_request(struct px_arena *a, const struct json *root,
 	long long ll;
 	int b;
 
-	req->model = gs(root, "model");
+	req->model = px_jget(root, "model");
 	if (json_bool(json_get(root, "stream"), &b))
 		req->stream = b;
 	if (json_int(json_get(root, "max_tokens"), &ll))
@@ -401,7 +374,7 @@ anth_decode_request(struct px_arena *a, const struct json *root,
 		for (t = v->child; t; t = t->next) {
 			struct ir_part *p = &req->system[req->nsystem];
 			p->type = IR_TEXT;
-			p->text = gs(t, "text");
+			p->text = px_jget(t, "text");
 			p->cache_control = raw_of(a, json_get(t, "cache_control"));
 			req->nsystem++;
 		}
@@ -420,16 +393,16 @@ anth_decode_request(struct px_arena *a, const struct json *root,
 			goto nomem;
 		for (t = v->child; t; t = t->next) {
 			struct ir_tool *it = &req->tools[req->ntools++];
-			s = gs(t, "type");
+			s = px_jget(t, "type");
 			it->strict = -1;
-			it->name = gs(t, "name");
+			it->name = px_jget(t, "name");
 			if (s.n && !px_str_eq(s, "custom")) {
 				/* server tools (web_search_..., bash_...) */
 				it->raw_type = s;
 				it->raw = raw_of(a, t);
 				continue;
 			}
-			it->description = gs(t, "description");
+			it->description = px_jget(t, "description");
 			it->parameters = raw_of(a, json_get(t, "input_schema"));
 			if (json_bool(json_get(t, "strict"), &b))
 				it->strict = b;
@@ -437,14 +410,14 @@ anth_decode_request(struct px_arena *a, const struct json *root,
 	}
 	v = json_get(root, "tool_choice");
 	if (v && v->type == JSON_OBJECT) {
-		s = gs(v, "type");
+		s = px_jget(v, "type");
 		if (px_str_eq(s, "any"))
 			req->tool_choice = IR_TC_REQUIRED;
 		else if (px_str_eq(s, "none"))
 			req->tool_choice = IR_TC_NONE;
 		else if (px_str_eq(s, "tool")) {
 			req->tool_choice = IR_TC_NAMED;
-			req->tool_choice_name = gs(v, "name");
+			req->tool_choice_name = px_jget(v, "name");
 		} else
 			req->tool_choice = IR_TC_AUTO;
 		if (json_bool(json_get(v, "disable_parallel_tool_use"), &b))
@@ -459,12 +432,12 @@ anth_decode_request(struct px_arena *a, const struct json *root,
 			if (t->type == JSON_STRING)
 				req->stop[req->nstop++] = px_str_json(t);
 	}
-	get_num(root, "temperature", &req->temperature);
-	get_num(root, "top_p", &req->top_p);
-	get_num(root, "top_k", &req->top_k);
-	req->user = gs(json_get(root, "metadata"), "user_id");
+	px_get_num(root, "temperature", &req->temperature);
+	px_get_num(root, "top_p", &req->top_p);
+	px_get_num(root, "top_k", &req->top_k);
+	req->user = px_jget(json_get(root, "metadata"), "user_id");
 	v = json_get(root, "thinking");
-	s = gs(v, "type");
+	s = px_jget(v, "type");
 	if (px_str_eq(s, "enabled")) {
 		if (json_int(json_get(v, "budget_tokens"), &ll)) {
 			req->thinking_budget = ll;
@@ -479,14 +452,14 @@ anth_decode_request(struct px_arena *a, const struct json *root,
 		req->effort = IR_EFFORT_MEDIUM;
 	}
 	o = json_get(root, "output_config");
-	s = gs(o, "effort");
+	s = px_jget(o, "effort");
 	if (s.n && effort_parse(s) != IR_EFFORT_UNSET &&
 	    req->effort != IR_EFFORT_NONE)
 		req->effort = effort_parse(s);
 	v = json_get(o, "format");
 	if (!v)
 		v = json_get(root, "output_format");   /* beta name */
-	if (px_str_eq(gs(v, "type"), "json_schema")) {
+	if (px_str_eq(px_jget(v, "type"), "json_schema")) {
 		req->rf = IR_RF_JSON_SCHEMA;
 		req->rf_schema = raw_of(a, json_get(v, "schema"));
 	}
@@ -515,23 +488,23 @@ enc_source_block(struct jw *w, const struct ir_part *p)
 	if (p->data.n) {
 		jw_kcstr(w, "type", "base64");
 		jw_key(w, "media_type");
-		jw_pstr(w, p->media_type);
+		px_jw_str(w, p->media_type);
 		jw_key(w, "data");
-		jw_pstr(w, p->data);
+		px_jw_str(w, p->data);
 	} else if (p->type == IR_DOCUMENT && p->text.n) {
 		jw_kcstr(w, "type", "text");
 		jw_kcstr(w, "media_type", "text/plain");
 		jw_key(w, "data");
-		jw_pstr(w, p->text);
+		px_jw_str(w, p->text);
 	} else {
 		jw_kcstr(w, "type", "url");
 		jw_key(w, "url");
-		jw_pstr(w, p->url);
+		px_jw_str(w, p->url);
 	}
 	jw_obj_end(w);
 	if (p->type == IR_DOCUMENT && p->name.n) {
 		jw_key(w, "title");
-		jw_pstr(w, p->name);
+		px_jw_str(w, p->name);
 	}
 	jw_cache(w, p);
 	jw_obj_end(w);
@@ -543,7 +516,7 @@ enc_text_block(struct jw *w, struct px_str text, const struct ir_part *p)
 	jw_obj(w);
 	jw_kcstr(w, "type", "text");
 	jw_key(w, "text");
-	jw_pstr(w, text);
+	px_jw_str(w, text);
 	if (p)
 		jw_cache(w, p);
 	jw_obj_end(w);
@@ -576,9 +549,9 @@ enc_block(struct jw *w, const struct ir_part *p, int dry)
 			jw_obj(w);
 			jw_kcstr(w, "type", "thinking");
 			jw_key(w, "thinking");
-			jw_pstr(w, p->text);
+			px_jw_str(w, p->text);
 			jw_key(w, "signature");
-			jw_pstr(w, p->signature);
+			px_jw_str(w, p->signature);
 			jw_obj_end(w);
 		}
 		return 1;
@@ -589,7 +562,7 @@ enc_block(struct jw *w, const struct ir_part *p, int dry)
 			jw_obj(w);
 			jw_kcstr(w, "type", "redacted_thinking");
 			jw_key(w, "data");
-			jw_pstr(w, p->data);
+			px_jw_str(w, p->data);
 			jw_obj_end(w);
 		}
 		return 1;
@@ -600,7 +573,7 @@ enc_block(struct jw *w, const struct ir_part *p, int dry)
 			jw_key(w, "id");
 			jw_tool_id(w, p->id);
 			jw_key(w, "name");
-			jw_pstr(w, p->name);
+			px_jw_str(w, p->name);
 			jw_key(w, "input");
 			jw_input(w, p->args);
 			jw_cache(w, p);
@@ -623,7 +596,7 @@ enc_block(struct jw *w, const struct ir_part *p, int dry)
 			}
 		if (nout == 1 && only->type == IR_TEXT && !only->cache_control.n) {
 			jw_key(w, "content");
-			jw_pstr(w, only->text);
+			px_jw_str(w, only->text);
 		} else if (nout) {
 			jw_key(w, "content");
 			jw_arr(w);
@@ -739,7 +712,7 @@ anth_encode_request(const struct ir_request *req, struct px_str model,
 
 	jw_obj(w);
 	jw_key(w, "model");
-	jw_pstr(w, model);
+	px_jw_str(w, model);
 	jw_kint(w, "max_tokens", maxt);
 	if (req->nsystem) {
 		int blocks = req->nsystem > 1;
@@ -748,7 +721,7 @@ anth_encode_request(const struct ir_request *req, struct px_str model,
 				blocks = 1;
 		jw_key(w, "system");
 		if (!blocks) {
-			jw_pstr(w, req->system[0].text);
+			px_jw_str(w, req->system[0].text);
 		} else {
 			jw_arr(w);
 			for (i = 0; i < req->nsystem; i++)
@@ -795,10 +768,10 @@ anth_encode_request(const struct ir_request *req, struct px_str model,
 			}
 			jw_obj(w);
 			jw_key(w, "name");
-			jw_pstr(w, t->name);
+			px_jw_str(w, t->name);
 			if (t->description.n) {
 				jw_key(w, "description");
-				jw_pstr(w, t->description);
+				px_jw_str(w, t->description);
 			}
 			jw_key(w, "input_schema");
 			if (t->parameters.n)
@@ -819,7 +792,7 @@ anth_encode_request(const struct ir_request *req, struct px_str model,
 			case IR_TC_NAMED:
 				jw_kcstr(w, "type", "tool");
 				jw_key(w, "name");
-				jw_pstr(w, req->tool_choice_name);
+				px_jw_str(w, req->tool_choice_name);
 				break;
 			default:             jw_kcstr(w, "type", "auto"); break;
 			}
@@ -832,7 +805,7 @@ anth_encode_request(const struct ir_request *req, struct px_str model,
 		jw_key(w, "stop_sequences");    /* always an array (§6.58) */
 		jw_arr(w);
 		for (i = 0; i < req->nstop; i++)
-			jw_pstr(w, req->stop[i]);
+			px_jw_str(w, req->stop[i]);
 		jw_arr_end(w);
 	}
 	if (!thinking) {
@@ -860,7 +833,7 @@ anth_encode_request(const struct ir_request *req, struct px_str model,
 		jw_key(w, "metadata");
 		jw_obj(w);
 		jw_key(w, "user_id");
-		jw_pstr(w, req->user);
+		px_jw_str(w, req->user);
 		jw_obj_end(w);
 	}
 	if (thinking) {
@@ -908,8 +881,8 @@ anth_decode_response(struct px_arena *a, const struct json *root,
 		px_err_set(err, 502, "upstream response has no content");
 		return -1;
 	}
-	resp->id = gs(root, "id");
-	resp->model = gs(root, "model");
+	resp->id = px_jget(root, "id");
+	resp->model = px_jget(root, "model");
 	resp->parts = px_zalloc(a, (c->len + 1) * sizeof *resp->parts);
 	if (!resp->parts) {
 		px_err_set(err, 502, "response too large");
@@ -918,9 +891,9 @@ anth_decode_response(struct px_arena *a, const struct json *root,
 	for (b = c->child; b; b = b->next)
 		if (decode_block(a, b, &resp->parts[resp->nparts]))
 			resp->nparts++;
-	resp->native_stop = gs(root, "stop_reason");
+	resp->native_stop = px_jget(root, "stop_reason");
 	resp->stop = stop_parse(resp->native_stop);
-	resp->stop_sequence = gs(root, "stop_sequence");
+	resp->stop_sequence = px_jget(root, "stop_sequence");
 	decode_usage(json_get(root, "usage"), &resp->usage, &cr, &cw);
 	return 0;
 }
@@ -933,15 +906,15 @@ jw_msg_id(struct jw *w, struct px_arena *a, struct px_str id)
 	struct px_arena tmp;
 
 	if (id.n > 4 && memcmp(id.p, "msg_", 4) == 0) {
-		jw_pstr(w, id);
+		px_jw_str(w, id);
 		return;
 	}
 	if (a) {
-		jw_pstr(w, px_new_id(a, "msg_"));
+		px_jw_str(w, px_new_id(a, "msg_"));
 		return;
 	}
 	px_arena_init(&tmp, 0);
-	jw_pstr(w, px_new_id(&tmp, "msg_"));
+	px_jw_str(w, px_new_id(&tmp, "msg_"));
 	px_arena_free(&tmp);
 }
 
@@ -978,7 +951,7 @@ anth_encode_response(const struct ir_request *req,
 	jw_kcstr(w, "type", "message");
 	jw_kcstr(w, "role", "assistant");
 	jw_key(w, "model");
-	jw_pstr(w, req && req->model.n ? req->model : resp->model);
+	px_jw_str(w, req && req->model.n ? req->model : resp->model);
 	jw_key(w, "content");
 	jw_arr(w);
 	for (i = 0; i < resp->nparts; i++) {
@@ -989,10 +962,10 @@ anth_encode_response(const struct ir_request *req,
 			jw_obj(w);
 			jw_kcstr(w, "type", "thinking");
 			jw_key(w, "thinking");
-			jw_pstr(w, p->text);
+			px_jw_str(w, p->text);
 			jw_key(w, "signature");
 			if (p->sig_fmt == PX_FMT_ANTHROPIC)
-				jw_pstr(w, p->signature);
+				px_jw_str(w, p->signature);
 			else
 				jw_cstr(w, "");
 			jw_obj_end(w);
@@ -1006,7 +979,7 @@ anth_encode_response(const struct ir_request *req,
 	jw_kcstr(w, "stop_reason", stop_name(resp->stop, ncall > 0));
 	jw_key(w, "stop_sequence");
 	if (resp->stop_sequence.n)
-		jw_pstr(w, resp->stop_sequence);
+		px_jw_str(w, resp->stop_sequence);
 	else
 		jw_null(w);
 	jw_key(w, "usage");
@@ -1051,9 +1024,9 @@ anth_decode_error(const struct json *root, struct ir_error *e)
 	}
 	if (!er || er->type != JSON_OBJECT)
 		er = root;
-	e->message = gs(er, "message");
-	e->kind = kind_from_type(gs(er, "type"), e->kind);
-	e->code = gs(er, "code");
+	e->message = px_jget(er, "message");
+	e->kind = kind_from_type(px_jget(er, "type"), e->kind);
+	e->code = px_jget(er, "code");
 }
 
 static const char *
@@ -1082,7 +1055,7 @@ anth_encode_error(const struct ir_error *e, struct jw *out)
 	jw_obj(out);
 	jw_kcstr(out, "type", anth_err_type(e->kind));
 	jw_key(out, "message");
-	jw_pstr(out, e->message);
+	px_jw_str(out, e->message);
 	jw_obj_end(out);
 	jw_obj_end(out);
 }
@@ -1132,7 +1105,7 @@ anth_sdec_feed(struct px_stream *s, void *st, const struct sse_event *ev,
 
 	if (!root)
 		return 0;               /* [DONE] or empty: not Anthropic's */
-	ty = gs(root, "type");
+	ty = px_jget(root, "type");
 	if (!ty.n && ev->event_len) {
 		ty.p = ev->event;
 		ty.n = ev->event_len;
@@ -1141,14 +1114,14 @@ anth_sdec_feed(struct px_stream *s, void *st, const struct sse_event *ev,
 	if (px_str_eq(ty, "message_start")) {
 		const struct json *m = json_get(root, "message");
 		ev_init(&e, IR_EV_START);
-		e.id = gs(m, "id");
-		e.model = gs(m, "model");
+		e.id = px_jget(m, "id");
+		e.model = px_jget(m, "model");
 		decode_usage(json_get(m, "usage"), &d->usage, &d->cr, &d->cw);
 		e.usage = d->usage;
 		px_emit(s, &e);
 	} else if (px_str_eq(ty, "content_block_start")) {
 		cb = json_get(root, "content_block");
-		dt = gs(cb, "type");
+		dt = px_jget(cb, "type");
 		ev_init(&e, IR_EV_BLOCK_START);
 		d->skipping = 0;
 		d->open_up = idx;
@@ -1159,20 +1132,20 @@ anth_sdec_feed(struct px_stream *s, void *st, const struct sse_event *ev,
 		} else if (px_str_eq(dt, "redacted_thinking")) {
 			/* the opaque payload travels in `signature` */
 			e.block = IR_REDACTED;
-			e.signature = gs(cb, "data");
+			e.signature = px_jget(cb, "data");
 		} else if (px_str_eq(dt, "tool_use")) {
 			e.block = IR_TOOL_CALL;
-			e.id = gs(cb, "id");
-			e.name = gs(cb, "name");
+			e.id = px_jget(cb, "id");
+			e.name = px_jget(cb, "name");
 		} else {
 			d->skipping = 1;    /* server_tool_use, web_search results */
 			return 0;
 		}
 		px_emit(s, &e);
 		/* a start that already carries content (rare) */
-		if (e.block == IR_TEXT && gs(cb, "text").n) {
+		if (e.block == IR_TEXT && px_jget(cb, "text").n) {
 			ev_init(&e, IR_EV_DELTA);
-			e.text = gs(cb, "text");
+			e.text = px_jget(cb, "text");
 			px_emit(s, &e);
 		} else if (e.block == IR_TOOL_CALL) {
 			const struct json *in = json_get(cb, "input");
@@ -1186,16 +1159,16 @@ anth_sdec_feed(struct px_stream *s, void *st, const struct sse_event *ev,
 		if (d->skipping || idx != d->open_up)
 			return 0;       /* delta for a block we do not have */
 		de = json_get(root, "delta");
-		dt = gs(de, "type");
+		dt = px_jget(de, "type");
 		ev_init(&e, IR_EV_DELTA);
 		if (px_str_eq(dt, "text_delta"))
-			e.text = gs(de, "text");
+			e.text = px_jget(de, "text");
 		else if (px_str_eq(dt, "thinking_delta"))
-			e.text = gs(de, "thinking");
+			e.text = px_jget(de, "thinking");
 		else if (px_str_eq(dt, "input_json_delta"))
-			e.text = gs(de, "partial_json");
+			e.text = px_jget(de, "partial_json");
 		else if (px_str_eq(dt, "signature_delta"))
-			e.signature = gs(de, "signature");
+			e.signature = px_jget(de, "signature");
 		if (e.text.n || e.signature.n)
 			px_emit(s, &e);
 	} else if (px_str_eq(ty, "content_block_stop")) {
@@ -1208,10 +1181,10 @@ anth_sdec_feed(struct px_stream *s, void *st, const struct sse_event *ev,
 		d->open_up = -1;
 	} else if (px_str_eq(ty, "message_delta")) {
 		de = json_get(root, "delta");
-		dt = gs(de, "stop_reason");
+		dt = px_jget(de, "stop_reason");
 		if (dt.n)
 			d->stop = stop_parse(dt);
-		dt = gs(de, "stop_sequence");
+		dt = px_jget(de, "stop_sequence");
 		if (dt.n)
 			d->stop_seq = px_str_dup(s->a, dt.p, dt.n);
 		/* cumulative: overwrite, never add (WIRE.md §3.3) */
@@ -1273,7 +1246,7 @@ ev_begin(struct jw *w, const char *type)
 	jw_puts(w, "event: ");
 	jw_puts(w, type);
 	jw_puts(w, "\ndata: ");
-	doc_begin(w);
+	px_jw_doc(w);
 	jw_obj(w);
 	jw_kcstr(w, "type", type);
 }
@@ -1318,7 +1291,7 @@ anth_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
 		jw_kcstr(w, "type", "message");
 		jw_kcstr(w, "role", "assistant");
 		jw_key(w, "model");
-		jw_pstr(w, s->req && s->req->model.n ? s->req->model : ev->model);
+		px_jw_str(w, s->req && s->req->model.n ? s->req->model : ev->model);
 		jw_key(w, "content");
 		jw_arr(w);
 		jw_arr_end(w);
@@ -1349,14 +1322,14 @@ anth_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
 		} else if (ev->block == IR_REDACTED) {
 			jw_kcstr(w, "type", "redacted_thinking");
 			jw_key(w, "data");
-			jw_pstr(w, ev->signature);
+			px_jw_str(w, ev->signature);
 		} else {
 			c->ncalls++;
 			jw_kcstr(w, "type", "tool_use");
 			jw_key(w, "id");
 			jw_tool_id(w, ev->id);
 			jw_key(w, "name");
-			jw_pstr(w, ev->name);
+			px_jw_str(w, ev->name);
 			jw_key(w, "input");
 			jw_obj(w);
 			jw_obj_end(w);
@@ -1391,7 +1364,7 @@ anth_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
 			jw_kcstr(w, "type", "input_json_delta");
 			jw_key(w, "partial_json");
 		}
-		jw_pstr(w, ev->text);
+		px_jw_str(w, ev->text);
 		jw_obj_end(w);
 		ev_end(w);
 		break;
@@ -1409,7 +1382,7 @@ anth_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
 			jw_obj(w);
 			jw_kcstr(w, "type", "signature_delta");
 			jw_key(w, "signature");
-			jw_pstr(w, c->sig);
+			px_jw_str(w, c->sig);
 			jw_obj_end(w);
 			ev_end(w);
 			c->sig.n = 0;
@@ -1426,7 +1399,7 @@ anth_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
 		jw_kcstr(w, "stop_reason", stop_name(ev->stop, c->ncalls > 0));
 		jw_key(w, "stop_sequence");
 		if (ev->stop_sequence.n && ev->stop == IR_STOP_STOP_SEQUENCE)
-			jw_pstr(w, ev->stop_sequence);
+			px_jw_str(w, ev->stop_sequence);
 		else
 			jw_null(w);
 		jw_obj_end(w);
@@ -1440,7 +1413,7 @@ anth_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
 		break;
 	case IR_EV_ERROR:
 		jw_puts(w, "event: error\ndata: ");
-		doc_begin(w);
+		px_jw_doc(w);
 		anth_encode_error(&ev->err, w);
 		jw_put(w, "\n\n", 2);
 		break;

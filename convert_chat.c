@@ -27,37 +27,9 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static struct px_str
-gs(const struct json *o, const char *k)
-{
-	return px_str_json(json_get(o, k));
-}
 
-static void
-jw_pstr(struct jw *w, struct px_str s)
-{
-	jw_str(w, s.p ? s.p : "", s.p ? s.n : 0);
-}
 
-static void
-get_num(const struct json *o, const char *k, struct ir_num *n)
-{
-	const struct json *v = json_get(o, k);
 
-	if (v && v->type == JSON_NUMBER && json_num(v, &n->v)) {
-		n->set = 1;
-		n->raw.p = v->s;
-		n->raw.n = v->n;
-	}
-}
-
-/* A fresh top-level document in a writer that already holds earlier ones. */
-static void
-doc_begin(struct jw *w)
-{
-	w->need_comma[w->depth] = 0;
-	w->after_key = 0;
-}
 
 /* Tool-call argument text -> compact JSON object text ("{}" if not one). */
 static struct px_str
@@ -92,7 +64,7 @@ content_text(struct px_arena *a, const struct json *c)
 	if (c->type != JSON_ARRAY)
 		return r;
 	for (p = c->child; p; p = p->next) {
-		t = gs(p, "text");
+		t = px_jget(p, "text");
 		if (p->type == JSON_STRING)
 			t = px_str_json(p);
 		total += t.n;
@@ -101,7 +73,7 @@ content_text(struct px_arena *a, const struct json *c)
 	if (!buf)
 		return r;
 	for (p = c->child; p; p = p->next) {
-		t = gs(p, "text");
+		t = px_jget(p, "text");
 		if (p->type == JSON_STRING)
 			t = px_str_json(p);
 		if (t.n)
@@ -159,7 +131,7 @@ decode_image(struct ir_part *p, const struct json *img)
 	struct px_str url = px_str_json(img);
 
 	if (img && img->type == JSON_OBJECT)
-		url = gs(img, "url");
+		url = px_jget(img, "url");
 	p->type = IR_IMAGE;
 	if (!px_data_url_split(url, &p->media_type, &p->data))
 		p->url = url;
@@ -184,23 +156,23 @@ decode_parts(const struct json *c, struct ir_part *parts)
 		return 0;
 	for (e = c->child; e; e = e->next) {
 		struct ir_part *p = &parts[n];
-		ty = gs(e, "type");
+		ty = px_jget(e, "type");
 		if (e->type == JSON_STRING) {
 			p->type = IR_TEXT;
 			p->text = px_str_json(e);
 		} else if (px_str_eq(ty, "text") || px_str_eq(ty, "input_text") ||
 		    px_str_eq(ty, "refusal")) {
 			p->type = IR_TEXT;
-			p->text = gs(e, px_str_eq(ty, "refusal") ? "refusal" : "text");
+			p->text = px_jget(e, px_str_eq(ty, "refusal") ? "refusal" : "text");
 		} else if (px_str_eq(ty, "image_url")) {
 			decode_image(p, json_get(e, "image_url"));
 		} else if (px_str_eq(ty, "file")) {
 			f = json_get(e, "file");
 			p->type = IR_DOCUMENT;
-			p->name = gs(f, "filename");
-			fd = gs(f, "file_data");
+			p->name = px_jget(f, "filename");
+			fd = px_jget(f, "file_data");
 			if (!px_data_url_split(fd, &p->media_type, &p->data))
-				p->url = fd.n ? fd : gs(f, "file_id");
+				p->url = fd.n ? fd : px_jget(f, "file_id");
 		} else {
 			continue;       /* input_audio etc.: no IR equivalent */
 		}
@@ -246,7 +218,7 @@ decode_messages(struct px_arena *a, const struct json *msgs,
 			px_err_set(err, 400, "messages must be objects");
 			return -1;
 		}
-		role = gs(m, "role");
+		role = px_jget(m, "role");
 		c = json_get(m, "content");
 		cap = (c && c->type == JSON_ARRAY ? c->len : 1) + 2;
 		if (px_str_eq(role, "system") || px_str_eq(role, "developer")) {
@@ -286,7 +258,7 @@ decode_messages(struct px_arena *a, const struct json *msgs,
 				const struct json *q;
 				size_t cnt = 0;
 				for (q = m; q; q = q->next) {
-					struct px_str r = gs(q, "role");
+					struct px_str r = px_jget(q, "role");
 					if (!px_str_eq(r, "tool") && !px_str_eq(r, "function"))
 						break;
 					cnt++;
@@ -299,8 +271,8 @@ decode_messages(struct px_arena *a, const struct json *msgs,
 			}
 			p = &im->parts[im->nparts++];
 			p->type = IR_TOOL_RESULT;
-			p->id = gs(m, "tool_call_id");
-			p->name = gs(m, "name");
+			p->id = px_jget(m, "tool_call_id");
+			p->name = px_jget(m, "name");
 			if (!p->name.n)
 				p->name = find_call_name(req, p->id);
 			if (c && c->type == JSON_ARRAY) {
@@ -336,9 +308,9 @@ decode_messages(struct px_arena *a, const struct json *msgs,
 			goto nomem;
 		np = 0;
 		if (im->role == IR_ROLE_ASSISTANT) {
-			s = gs(m, "reasoning_content");
+			s = px_jget(m, "reasoning_content");
 			if (!s.n)
-				s = gs(m, "reasoning");
+				s = px_jget(m, "reasoning");
 			if (s.n) {
 				im->parts[np].type = IR_THINKING;
 				im->parts[np].text = s;
@@ -348,7 +320,7 @@ decode_messages(struct px_arena *a, const struct json *msgs,
 		}
 		np += decode_parts(c, im->parts + np);
 		if (im->role == IR_ROLE_ASSISTANT) {
-			s = gs(m, "refusal");
+			s = px_jget(m, "refusal");
 			if (s.n && np < cap) {
 				im->parts[np].type = IR_TEXT;
 				im->parts[np++].text = s;
@@ -360,9 +332,9 @@ decode_messages(struct px_arena *a, const struct json *msgs,
 				p = &im->parts[np++];
 				fn = json_get(t, "function");
 				p->type = IR_TOOL_CALL;
-				p->id = gs(t, "id");
-				p->name = gs(fn, "name");
-				s = gs(fn, "arguments");
+				p->id = px_jget(t, "id");
+				p->name = px_jget(fn, "name");
+				s = px_jget(fn, "arguments");
 				p->args = args_norm(a, s.p, s.n);
 			}
 		}
@@ -392,17 +364,17 @@ decode_tools(struct px_arena *a, const struct json *tools,
 	for (t = tools->child; t; t = t->next) {
 		it = &req->tools[req->ntools++];
 		it->strict = -1;
-		ty = gs(t, "type");
+		ty = px_jget(t, "type");
 		fn = json_get(t, "function");
 		if (!px_str_eq(ty, "function") || !fn) {
 			it->raw_type = ty.n ? ty : px_str_c("unknown");
 			it->raw.p = t->raw;
 			it->raw.n = t->rawlen;
-			it->name = gs(t, "name");
+			it->name = px_jget(t, "name");
 			continue;
 		}
-		it->name = gs(fn, "name");
-		it->description = gs(fn, "description");
+		it->name = px_jget(fn, "name");
+		it->description = px_jget(fn, "description");
 		pa = json_get(fn, "parameters");
 		if (pa && pa->type == JSON_OBJECT)
 			it->parameters = px_json_compact(a, pa);
@@ -421,7 +393,7 @@ chat_decode_request(struct px_arena *a, const struct json *root,
 	long long ll;
 	int b;
 
-	req->model = gs(root, "model");
+	req->model = px_jget(root, "model");
 	if (json_bool(json_get(root, "stream"), &b))
 		req->stream = b;
 	v = json_get(root, "messages");
@@ -440,7 +412,7 @@ chat_decode_request(struct px_arena *a, const struct json *root,
 		req->tool_choice = px_str_eq(s, "none") ? IR_TC_NONE :
 		    px_str_eq(s, "required") ? IR_TC_REQUIRED : IR_TC_AUTO;
 	} else if (v && v->type == JSON_OBJECT) {
-		req->tool_choice_name = gs(json_get(v, "function"), "name");
+		req->tool_choice_name = px_jget(json_get(v, "function"), "name");
 		req->tool_choice = req->tool_choice_name.n ? IR_TC_NAMED : IR_TC_AUTO;
 	}
 	if (json_bool(json_get(root, "parallel_tool_calls"), &b))
@@ -449,12 +421,12 @@ chat_decode_request(struct px_arena *a, const struct json *root,
 	if (json_int(json_get(root, "max_completion_tokens"), &ll) ||
 	    json_int(json_get(root, "max_tokens"), &ll))
 		req->max_tokens = ll;
-	get_num(root, "temperature", &req->temperature);
-	get_num(root, "top_p", &req->top_p);
-	get_num(root, "top_k", &req->top_k);
-	get_num(root, "presence_penalty", &req->presence_penalty);
-	get_num(root, "frequency_penalty", &req->frequency_penalty);
-	get_num(root, "seed", &req->seed);
+	px_get_num(root, "temperature", &req->temperature);
+	px_get_num(root, "top_p", &req->top_p);
+	px_get_num(root, "top_k", &req->top_k);
+	px_get_num(root, "presence_penalty", &req->presence_penalty);
+	px_get_num(root, "frequency_penalty", &req->frequency_penalty);
+	px_get_num(root, "seed", &req->seed);
 	v = json_get(root, "stop");
 	if (v && v->type == JSON_STRING) {
 		req->stop = px_zalloc(a, sizeof *req->stop);
@@ -470,12 +442,12 @@ chat_decode_request(struct px_arena *a, const struct json *root,
 	}
 	if (json_int(json_get(root, "n"), &ll))
 		req->n = ll;
-	req->user = gs(root, "user");
-	req->effort = effort_parse(gs(root, "reasoning_effort"));
+	req->user = px_jget(root, "user");
+	req->effort = effort_parse(px_jget(root, "reasoning_effort"));
 	v = json_get(root, "reasoning");     /* OpenRouter: {"effort"|"max_tokens"} */
 	if (v && v->type == JSON_OBJECT) {
 		if (req->effort == IR_EFFORT_UNSET)
-			req->effort = effort_parse(gs(v, "effort"));
+			req->effort = effort_parse(px_jget(v, "effort"));
 		if (json_int(json_get(v, "max_tokens"), &ll))
 			req->thinking_budget = ll;
 	}
@@ -483,7 +455,7 @@ chat_decode_request(struct px_arena *a, const struct json *root,
 	if (json_bool(json_get(v, "include_usage"), &b))
 		req->include_usage = b;
 	v = json_get(root, "response_format");
-	s = gs(v, "type");
+	s = px_jget(v, "type");
 	if (px_str_eq(s, "text")) {
 		req->rf = IR_RF_TEXT;
 	} else if (px_str_eq(s, "json_object")) {
@@ -491,7 +463,7 @@ chat_decode_request(struct px_arena *a, const struct json *root,
 	} else if (px_str_eq(s, "json_schema")) {
 		o = json_get(v, "json_schema");
 		req->rf = IR_RF_JSON_SCHEMA;
-		req->rf_name = gs(o, "name");
+		req->rf_name = px_jget(o, "name");
 		v = json_get(o, "schema");
 		if (v)
 			req->rf_schema = px_json_compact(a, v);
@@ -527,7 +499,7 @@ enc_image_part(struct jw *w, const struct ir_part *p)
 	if (p->data.n)
 		jw_data_url(w, p->media_type, p->data);
 	else
-		jw_pstr(w, p->url);
+		px_jw_str(w, p->url);
 	jw_obj_end(w);
 	jw_obj_end(w);
 }
@@ -544,11 +516,11 @@ enc_doc_part(struct jw *w, const struct ir_part *p)
 		jw_data_url(w, p->media_type, p->data);
 	} else if (p->url.n) {
 		jw_key(w, "file_id");
-		jw_pstr(w, p->url);
+		px_jw_str(w, p->url);
 	}
 	if (p->name.n) {
 		jw_key(w, "filename");
-		jw_pstr(w, p->name);
+		px_jw_str(w, p->name);
 	}
 	jw_obj_end(w);
 	jw_obj_end(w);
@@ -561,7 +533,7 @@ enc_user_content(struct jw *w, const struct ir_part *parts, size_t n)
 	size_t i;
 
 	if (n == 1 && parts[0].type == IR_TEXT) {
-		jw_pstr(w, parts[0].text);
+		px_jw_str(w, parts[0].text);
 		return;
 	}
 	jw_arr(w);
@@ -571,7 +543,7 @@ enc_user_content(struct jw *w, const struct ir_part *parts, size_t n)
 			jw_obj(w);
 			jw_kcstr(w, "type", "text");
 			jw_key(w, "text");
-			jw_pstr(w, p->text);
+			px_jw_str(w, p->text);
 			jw_obj_end(w);
 		} else if (p->type == IR_IMAGE) {
 			enc_image_part(w, p);
@@ -633,7 +605,7 @@ enc_assistant(struct jw *w, const struct ir_request *req,
 	 * itself never sees it because it never sends it */
 	if (think) {
 		jw_key(w, "reasoning_content");
-		jw_pstr(w, think->text);
+		px_jw_str(w, think->text);
 	}
 	if (ncall) {
 		jw_key(w, "tool_calls");
@@ -644,15 +616,15 @@ enc_assistant(struct jw *w, const struct ir_request *req,
 				continue;
 			jw_obj(w);
 			jw_key(w, "id");
-			jw_pstr(w, p->id);
+			px_jw_str(w, p->id);
 			jw_kcstr(w, "type", "function");
 			jw_key(w, "function");
 			jw_obj(w);
 			jw_key(w, "name");
-			jw_pstr(w, p->name);
+			px_jw_str(w, p->name);
 			jw_key(w, "arguments");
 			if (p->args.n)
-				jw_pstr(w, p->args);
+				px_jw_str(w, p->args);
 			else
 				jw_cstr(w, "{}");
 			jw_obj_end(w);
@@ -676,7 +648,7 @@ enc_tool_results(struct jw *w, const struct ir_msg *m)
 		jw_obj(w);
 		jw_kcstr(w, "role", "tool");
 		jw_key(w, "tool_call_id");
-		jw_pstr(w, p->id);
+		px_jw_str(w, p->id);
 		jw_key(w, "content");
 		/* no is_error flag in Chat: say it in the text (WIRE.md §2.5) */
 		enc_text_joined(w, p->content, p->ncontent,
@@ -720,7 +692,7 @@ chat_encode_request(const struct ir_request *req, struct px_str model,
 	}
 	jw_obj(w);
 	jw_key(w, "model");
-	jw_pstr(w, model);
+	px_jw_str(w, model);
 	jw_key(w, "messages");
 	jw_arr(w);
 	if (req->nsystem) {
@@ -772,10 +744,10 @@ chat_encode_request(const struct ir_request *req, struct px_str model,
 			jw_key(w, "function");
 			jw_obj(w);
 			jw_key(w, "name");
-			jw_pstr(w, t->name);
+			px_jw_str(w, t->name);
 			if (t->description.n) {
 				jw_key(w, "description");
-				jw_pstr(w, t->description);
+				px_jw_str(w, t->description);
 			}
 			jw_key(w, "parameters");
 			if (t->parameters.n)
@@ -800,7 +772,7 @@ chat_encode_request(const struct ir_request *req, struct px_str model,
 		jw_key(w, "function");
 		jw_obj(w);
 		jw_key(w, "name");
-		jw_pstr(w, req->tool_choice_name);
+		px_jw_str(w, req->tool_choice_name);
 		jw_obj_end(w);
 		jw_obj_end(w);
 		break;
@@ -841,14 +813,14 @@ chat_encode_request(const struct ir_request *req, struct px_str model,
 		jw_key(w, "stop");
 		jw_arr(w);
 		for (i = 0; i < req->nstop; i++)
-			jw_pstr(w, req->stop[i]);
+			px_jw_str(w, req->stop[i]);
 		jw_arr_end(w);
 	}
 	if (req->n >= 0)
 		jw_kint(w, "n", req->n);
 	if (req->user.n) {
 		jw_key(w, "user");
-		jw_pstr(w, req->user);
+		px_jw_str(w, req->user);
 	}
 	if (req->effort != IR_EFFORT_UNSET) {
 		jw_kcstr(w, "reasoning_effort", px_effort_name(req->effort));
@@ -878,7 +850,7 @@ chat_encode_request(const struct ir_request *req, struct px_str model,
 		jw_obj(w);
 		jw_key(w, "name");
 		if (req->rf_name.n)
-			jw_pstr(w, req->rf_name);
+			px_jw_str(w, req->rf_name);
 		else
 			jw_cstr(w, "response");
 		if (req->rf_schema.n)
@@ -940,8 +912,8 @@ chat_decode_response(struct px_arena *a, const struct json *root,
 	long long ll;
 	size_t cap, np = 0;
 
-	resp->id = gs(root, "id");
-	resp->model = gs(root, "model");
+	resp->id = px_jget(root, "id");
+	resp->model = px_jget(root, "model");
 	if (json_int(json_get(root, "created"), &ll))
 		resp->created = ll;
 	ch = json_at(json_get(root, "choices"), 0);
@@ -957,9 +929,9 @@ chat_decode_response(struct px_arena *a, const struct json *root,
 		px_err_set(err, 502, "response too large");
 		return -1;
 	}
-	s = gs(msg, "reasoning_content");
+	s = px_jget(msg, "reasoning_content");
 	if (!s.n)
-		s = gs(msg, "reasoning");
+		s = px_jget(msg, "reasoning");
 	if (s.n) {
 		resp->parts[np].type = IR_THINKING;
 		resp->parts[np].sig_fmt = PX_FMT_CHAT;
@@ -970,7 +942,7 @@ chat_decode_response(struct px_arena *a, const struct json *root,
 		resp->parts[np].type = IR_TEXT;
 		resp->parts[np++].text = s;
 	}
-	s = gs(msg, "refusal");
+	s = px_jget(msg, "refusal");
 	if (s.n) {
 		resp->parts[np].type = IR_TEXT;
 		resp->parts[np++].text = s;
@@ -980,16 +952,16 @@ chat_decode_response(struct px_arena *a, const struct json *root,
 			struct ir_part *p = &resp->parts[np++];
 			fn = json_get(t, "function");
 			p->type = IR_TOOL_CALL;
-			p->id = gs(t, "id");
-			p->name = gs(fn, "name");
-			s = gs(fn, "arguments");
+			p->id = px_jget(t, "id");
+			p->name = px_jget(fn, "name");
+			s = px_jget(fn, "arguments");
 			p->args = args_norm(a, s.p, s.n);
 		}
 	}
 	resp->nparts = np;
-	resp->native_stop = gs(ch, "finish_reason");
+	resp->native_stop = px_jget(ch, "finish_reason");
 	resp->stop = finish_parse(resp->native_stop);
-	if (gs(msg, "refusal").n && resp->stop == IR_STOP_END)
+	if (px_jget(msg, "refusal").n && resp->stop == IR_STOP_END)
 		resp->stop = IR_STOP_CONTENT_FILTER;
 	decode_usage(json_get(root, "usage"), &resp->usage);
 	return 0;
@@ -1035,11 +1007,11 @@ jw_chat_id(struct jw *w, struct px_str id)
 	struct px_arena tmp;
 
 	if (id.n > 9 && memcmp(id.p, "chatcmpl-", 9) == 0) {
-		jw_pstr(w, id);
+		px_jw_str(w, id);
 		return;
 	}
 	px_arena_init(&tmp, 0);
-	jw_pstr(w, px_new_id(&tmp, "chatcmpl-"));
+	px_jw_str(w, px_new_id(&tmp, "chatcmpl-"));
 	px_arena_free(&tmp);
 }
 
@@ -1066,7 +1038,7 @@ chat_encode_response(const struct ir_request *req,
 	jw_kcstr(w, "object", "chat.completion");
 	jw_kint(w, "created", resp->created ? resp->created : px_now());
 	jw_key(w, "model");
-	jw_pstr(w, client_model(req, resp->model));
+	px_jw_str(w, client_model(req, resp->model));
 	jw_key(w, "choices");
 	jw_arr(w);
 	jw_obj(w);
@@ -1107,15 +1079,15 @@ chat_encode_response(const struct ir_request *req,
 				continue;
 			jw_obj(w);
 			jw_key(w, "id");
-			jw_pstr(w, p->id);
+			px_jw_str(w, p->id);
 			jw_kcstr(w, "type", "function");
 			jw_key(w, "function");
 			jw_obj(w);
 			jw_key(w, "name");
-			jw_pstr(w, p->name);
+			px_jw_str(w, p->name);
 			jw_key(w, "arguments");
 			if (p->args.n)
-				jw_pstr(w, p->args);
+				px_jw_str(w, p->args);
 			else
 				jw_cstr(w, "{}");
 			jw_obj_end(w);
@@ -1172,14 +1144,14 @@ chat_decode_error(const struct json *root, struct ir_error *e)
 	}
 	if (!er || er->type != JSON_OBJECT)
 		er = root;
-	e->message = gs(er, "message");
-	e->kind = kind_from_type(gs(er, "type"), e->kind);
+	e->message = px_jget(er, "message");
+	e->kind = kind_from_type(px_jget(er, "type"), e->kind);
 	c = json_get(er, "code");
 	if (c && c->type == JSON_STRING)
 		e->code = px_str_json(c);
 	else if (json_int(c, &code) && code >= 400 && code <= 599 && !e->status)
 		e->status = (int)code;   /* Gemini-style numeric code */
-	e->param = gs(er, "param");
+	e->param = px_jget(er, "param");
 }
 
 static const char *
@@ -1204,16 +1176,16 @@ chat_encode_error(const struct ir_error *e, struct jw *out)
 	jw_key(out, "error");
 	jw_obj(out);
 	jw_key(out, "message");
-	jw_pstr(out, e->message);
+	px_jw_str(out, e->message);
 	jw_kcstr(out, "type", chat_err_type(e->kind));
 	jw_key(out, "param");
 	if (e->param.n)
-		jw_pstr(out, e->param);
+		px_jw_str(out, e->param);
 	else
 		jw_null(out);
 	jw_key(out, "code");
 	if (e->code.n)
-		jw_pstr(out, e->code);
+		px_jw_str(out, e->code);
 	else if (e->kind == IR_ERR_AUTH)
 		jw_cstr(out, "invalid_api_key");
 	else if (e->kind == IR_ERR_TOO_LARGE)
@@ -1453,15 +1425,15 @@ cdec_tools(struct px_stream *s, struct cdec *d, const struct json *tcs)
 		if (!json_int(json_get(t, "index"), &k)) {
 			/* no index (Gemini compat, WIRE.md §6.2): a new id means a
 			 * new call, otherwise continue the latest one */
-			if (gs(t, "id").n || !d->ncalls)
+			if (px_jget(t, "id").n || !d->ncalls)
 				k = (long long)(d->ncalls + pos) + 1000000;
 			else
 				k = d->calls[d->ncalls - 1].k;
 		}
-		c = cdec_call(s, d, k, gs(t, "id"), gs(fn, "name"));
+		c = cdec_call(s, d, k, px_jget(t, "id"), px_jget(fn, "name"));
 		if (!c)
 			continue;
-		frag = gs(fn, "arguments");
+		frag = px_jget(fn, "arguments");
 		if (frag.n) {
 			if (c->st == CALL_LIVE) {
 				cdec_delta(s, frag, z);
@@ -1522,8 +1494,8 @@ chat_sdec_feed(struct px_stream *s, void *st, const struct sse_event *ev,
 	}
 	if (!s->started) {
 		ev_init(&e, IR_EV_START);
-		e.id = gs(root, "id");
-		e.model = gs(root, "model");
+		e.id = px_jget(root, "id");
+		e.model = px_jget(root, "model");
 		px_emit(s, &e);
 	}
 	c = json_get(root, "choices");
@@ -1537,9 +1509,9 @@ chat_sdec_feed(struct px_stream *s, void *st, const struct sse_event *ev,
 	}
 	if (ch) {
 		delta = json_get(ch, "delta");
-		t = gs(delta, "reasoning_content");
+		t = px_jget(delta, "reasoning_content");
 		if (!t.n)
-			t = gs(delta, "reasoning");   /* OpenRouter (§6.20) */
+			t = px_jget(delta, "reasoning");   /* OpenRouter (§6.20) */
 		if (t.n) {
 			cdec_open(s, d, CB_THINK);
 			cdec_delta(s, t, z);
@@ -1549,17 +1521,17 @@ chat_sdec_feed(struct px_stream *s, void *st, const struct sse_event *ev,
 			const struct json *rd = json_get(delta, "reasoning_details"), *r;
 			if (rd && rd->type == JSON_ARRAY)
 				for (r = rd->child; r; r = r->next) {
-					t = gs(r, "signature");
+					t = px_jget(r, "signature");
 					if (t.n && d->cur == CB_THINK)
 						cdec_delta(s, z, t);
 				}
 		}
-		t = gs(delta, "content");
+		t = px_jget(delta, "content");
 		if (t.n) {              /* never open an empty text block (§6.10) */
 			cdec_open(s, d, CB_TEXT);
 			cdec_delta(s, t, z);
 		}
-		t = gs(delta, "refusal");
+		t = px_jget(delta, "refusal");
 		if (t.n) {
 			cdec_open(s, d, CB_TEXT);
 			cdec_delta(s, t, z);
@@ -1568,7 +1540,7 @@ chat_sdec_feed(struct px_stream *s, void *st, const struct sse_event *ev,
 		c = json_get(delta, "tool_calls");
 		if (c && c->type == JSON_ARRAY && cdec_tools(s, d, c) != 0)
 			return -1;
-		t = gs(ch, "finish_reason");
+		t = px_jget(ch, "finish_reason");
 		if (t.n) {              /* "" is not a finish (WIRE.md §6.29) */
 			d->finish_seen = 1;
 			if (d->stop != IR_STOP_CONTENT_FILTER)
@@ -1625,14 +1597,14 @@ chunk_head(struct px_stream *s, struct cenc *c, struct jw *w)
 		c->model = client_model(s->req, s->model);
 	}
 	jw_put(w, "data: ", 6);
-	doc_begin(w);
+	px_jw_doc(w);
 	jw_obj(w);
 	jw_key(w, "id");
-	jw_pstr(w, c->id);
+	px_jw_str(w, c->id);
 	jw_kcstr(w, "object", "chat.completion.chunk");
 	jw_kint(w, "created", c->created);
 	jw_key(w, "model");
-	jw_pstr(w, c->model);
+	px_jw_str(w, c->model);
 }
 
 static void
@@ -1669,7 +1641,7 @@ chat_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
 
 	if (ev->kind == IR_EV_ERROR) {
 		jw_put(w, "data: ", 6);
-		doc_begin(w);
+		px_jw_doc(w);
 		chat_encode_error(&ev->err, w);
 		jw_put(w, "\n\n", 2);
 		return;
@@ -1695,14 +1667,14 @@ chat_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
 		jw_kint(w, "index", c->cur_tool);
 		jw_key(w, "id");
 		if (ev->id.n)
-			jw_pstr(w, ev->id);
+			px_jw_str(w, ev->id);
 		else
-			jw_pstr(w, px_new_id(s->a, "call_"));
+			px_jw_str(w, px_new_id(s->a, "call_"));
 		jw_kcstr(w, "type", "function");
 		jw_key(w, "function");
 		jw_obj(w);
 		jw_key(w, "name");
-		jw_pstr(w, ev->name);
+		px_jw_str(w, ev->name);
 		jw_kcstr(w, "arguments", "");
 		jw_obj_end(w);
 		jw_obj_end(w);
@@ -1715,10 +1687,10 @@ chat_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
 		chunk_delta_begin(s, c, w);
 		if (ev->block == IR_TEXT) {
 			jw_key(w, "content");
-			jw_pstr(w, ev->text);
+			px_jw_str(w, ev->text);
 		} else if (ev->block == IR_THINKING) {
 			jw_key(w, "reasoning_content");
-			jw_pstr(w, ev->text);
+			px_jw_str(w, ev->text);
 		} else if (ev->block == IR_TOOL_CALL && c->cur_tool >= 0) {
 			/* continuation: index + arguments only (§6.6) */
 			jw_key(w, "tool_calls");
@@ -1728,7 +1700,7 @@ chat_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
 			jw_key(w, "function");
 			jw_obj(w);
 			jw_key(w, "arguments");
-			jw_pstr(w, ev->text);
+			px_jw_str(w, ev->text);
 			jw_obj_end(w);
 			jw_obj_end(w);
 			jw_arr_end(w);

@@ -32,52 +32,9 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static struct px_str
-jget_str(const struct json *obj, const char *key)
-{
-	return px_str_json(json_get(obj, key));
-}
 
-static int
-str_starts(struct px_str s, const char *pfx)
-{
-	size_t n = strlen(pfx);
 
-	return s.n >= n && memcmp(s.p, pfx, n) == 0;
-}
 
-static void *
-vgrow(struct px_arena *a, void *p, size_t n, size_t *cap, size_t sz)
-{
-	size_t nc;
-	void *q;
-
-	if (n < *cap)
-		return p;
-	nc = *cap ? *cap * 2 : 4;
-	q = px_arena_alloc(a, nc * sz);
-	if (!q)
-		return NULL;
-	if (n)
-		memcpy(q, p, n * sz);
-	memset((char *)q + n * sz, 0, (nc - n) * sz);
-	*cap = nc;
-	return q;
-}
-
-static int
-get_num(const struct json *v, struct ir_num *out)
-{
-	double d;
-
-	if (!v || v->type != JSON_NUMBER || !json_num(v, &d))
-		return 0;
-	out->set = 1;
-	out->v = d;
-	out->raw.p = v->s;
-	out->raw.n = v->n;
-	return 1;
-}
 
 #define NOMEM(e) (px_err_set((e), 413, "request too large"), -1)
 
@@ -197,7 +154,7 @@ add_call(struct gq *q, struct px_str name, struct px_str id)
 
 	if (!id.n)
 		id = synth_id(q->a, name, name_count(q, name));
-	q->calls = vgrow(q->a, q->calls, q->ncalls, &q->ccap, sizeof *c);
+	q->calls = px_vgrow(q->a, q->calls, q->ncalls, &q->ccap, sizeof *c);
 	if (!q->calls)
 		return NULL;
 	c = &q->calls[q->ncalls++];
@@ -213,7 +170,7 @@ gq_msg(struct gq *q, enum ir_role role, int merge)
 
 	if (merge && req->nmsgs && req->msgs[req->nmsgs - 1].role == role)
 		return &req->msgs[req->nmsgs - 1];
-	req->msgs = vgrow(q->a, req->msgs, req->nmsgs, &q->mcap,
+	req->msgs = px_vgrow(q->a, req->msgs, req->nmsgs, &q->mcap,
 	    sizeof *req->msgs);
 	if (!req->msgs)
 		return NULL;
@@ -227,7 +184,7 @@ gq_part(struct gq *q, struct ir_msg *m, enum ir_part_type t)
 {
 	struct ir_part *p;
 
-	m->parts = vgrow(q->a, m->parts, m->nparts, &q->pcap, sizeof *p);
+	m->parts = px_vgrow(q->a, m->parts, m->nparts, &q->pcap, sizeof *p);
 	if (!m->parts)
 		return NULL;
 	p = &m->parts[m->nparts++];
@@ -247,14 +204,14 @@ media_from(const struct json *pt, struct ir_part *p)
 	const struct json *d;
 
 	if ((d = json_get(pt, "inlineData"))) {
-		p->media_type = jget_str(d, "mimeType");
-		p->data = jget_str(d, "data");
+		p->media_type = px_jget(d, "mimeType");
+		p->data = px_jget(d, "data");
 	} else {
 		d = json_get(pt, "fileData");
-		p->media_type = jget_str(d, "mimeType");
-		p->url = jget_str(d, "fileUri");
+		p->media_type = px_jget(d, "mimeType");
+		p->url = px_jget(d, "fileUri");
 	}
-	p->type = str_starts(p->media_type, "image/") ? IR_IMAGE :
+	p->type = px_str_prefix(p->media_type, "image/") ? IR_IMAGE :
 	    IR_DOCUMENT;
 }
 
@@ -296,7 +253,7 @@ fresp_content(struct gq *q, const struct json *r, struct ir_part *p)
 static int
 dec_model_part(struct gq *q, struct ir_msg *m, const struct json *pt)
 {
-	struct px_str sig = jget_str(pt, "thoughtSignature");
+	struct px_str sig = px_jget(pt, "thoughtSignature");
 	const struct json *fc, *t;
 	struct ir_part *p;
 	struct gcall *c;
@@ -306,8 +263,8 @@ dec_model_part(struct gq *q, struct ir_msg *m, const struct json *pt)
 		const struct json *args = json_get(fc, "args");
 		if (!(p = gq_part(q, m, IR_TOOL_CALL)))
 			return NOMEM(q->err);
-		p->name = jget_str(fc, "name");
-		if (!(c = add_call(q, p->name, jget_str(fc, "id"))))
+		p->name = px_jget(fc, "name");
+		if (!(c = add_call(q, p->name, px_jget(fc, "id"))))
 			return NOMEM(q->err);
 		p->id = c->id;
 		p->args = args && args->type == JSON_OBJECT ?
@@ -364,8 +321,8 @@ dec_user_turn(struct gq *q, const struct json *parts)
 			    IR_ROLE_TOOL)) ||
 			    !(p = gq_part(q, m, IR_TOOL_RESULT)))
 				return NOMEM(q->err);
-			name = jget_str(fr, "name");
-			id = jget_str(fr, "id");
+			name = px_jget(fr, "name");
+			id = px_jget(fr, "id");
 			/* pair with the first unanswered call of that name
 			 * (or that id): WIRE.md §2.5 */
 			for (i = 0; i < q->ncalls; i++) {
@@ -400,7 +357,7 @@ dec_user_turn(struct gq *q, const struct json *parts)
 		    IR_ROLE_USER)))
 			return NOMEM(q->err);
 		if (json_get(pt, "text")) {
-			struct px_str t = jget_str(pt, "text");
+			struct px_str t = px_jget(pt, "text");
 			if (!t.n)
 				continue;
 			if (!(p = gq_part(q, m, IR_TEXT)))
@@ -521,7 +478,7 @@ dec_tools(struct gq *q, const struct json *tools)
 		if (!fd) {
 			/* googleSearch, codeExecution, urlContext, ...: raw,
 			 * only a Gemini upstream can take them */
-			req->tools = vgrow(q->a, req->tools, req->ntools, &cap,
+			req->tools = px_vgrow(q->a, req->tools, req->ntools, &cap,
 			    sizeof *tl);
 			if (!req->tools)
 				return NOMEM(q->err);
@@ -533,14 +490,14 @@ dec_tools(struct gq *q, const struct json *tools)
 			continue;
 		}
 		for (d = fd->child; d; d = d->next) {
-			req->tools = vgrow(q->a, req->tools, req->ntools, &cap,
+			req->tools = px_vgrow(q->a, req->tools, req->ntools, &cap,
 			    sizeof *tl);
 			if (!req->tools)
 				return NOMEM(q->err);
 			tl = &req->tools[req->ntools++];
 			tl->strict = -1;
-			tl->name = jget_str(d, "name");
-			tl->description = jget_str(d, "description");
+			tl->name = px_jget(d, "name");
+			tl->description = px_jget(d, "description");
 			if ((pm = json_get(d, "parametersJsonSchema")) &&
 			    pm->type == JSON_OBJECT)
 				tl->parameters = px_json_compact(q->a, pm);
@@ -580,12 +537,12 @@ dec_gencfg(struct gq *q, const struct json *g)
 		return;
 	if (json_int(json_get(g, "maxOutputTokens"), &ll))
 		req->max_tokens = ll;
-	get_num(json_get(g, "temperature"), &req->temperature);
-	get_num(json_get(g, "topP"), &req->top_p);
-	get_num(json_get(g, "topK"), &req->top_k);
-	get_num(json_get(g, "seed"), &req->seed);
-	get_num(json_get(g, "presencePenalty"), &req->presence_penalty);
-	get_num(json_get(g, "frequencyPenalty"), &req->frequency_penalty);
+	px_num_of(json_get(g, "temperature"), &req->temperature);
+	px_num_of(json_get(g, "topP"), &req->top_p);
+	px_num_of(json_get(g, "topK"), &req->top_k);
+	px_num_of(json_get(g, "seed"), &req->seed);
+	px_num_of(json_get(g, "presencePenalty"), &req->presence_penalty);
+	px_num_of(json_get(g, "frequencyPenalty"), &req->frequency_penalty);
 	if (json_int(json_get(g, "candidateCount"), &ll))
 		req->n = ll;
 	v = json_get(g, "stopSequences");
@@ -597,7 +554,7 @@ dec_gencfg(struct gq *q, const struct json *g)
 					req->stop[i++] = px_str_json(c);
 		req->nstop = req->stop ? i : 0;
 	}
-	mt = jget_str(g, "responseMimeType");
+	mt = px_jget(g, "responseMimeType");
 	if (px_str_eq(mt, "application/json")) {
 		req->rf = IR_RF_JSON_OBJECT;
 		if ((v = json_get(g, "responseJsonSchema")) ||
@@ -620,7 +577,7 @@ dec_gencfg(struct gq *q, const struct json *g)
 			req->thinking_budget = ll;
 			req->effort = px_budget_effort(ll);
 		}
-		mt = jget_str(tc, "thinkingLevel");
+		mt = px_jget(tc, "thinkingLevel");
 		if (mt.n && req->effort == IR_EFFORT_UNSET)
 			req->effort = level_effort(mt);
 	}
@@ -641,7 +598,7 @@ gm_decode_request(struct px_arena *a, const struct json *root,
 	q.req = req;
 	q.err = err;
 	/* the model is in the URL; tolerate clients that also send it */
-	req->model = jget_str(root, "model");
+	req->model = px_jget(root, "model");
 	v = json_get(root, "systemInstruction");
 	if (!v)
 		v = json_get(root, "system_instruction");
@@ -655,10 +612,10 @@ gm_decode_request(struct px_arena *a, const struct json *root,
 	} else if (v) {
 		for (pt = json_get(v, "parts") ? json_get(v, "parts")->child :
 		    NULL; pt; pt = pt->next) {
-			struct px_str t = jget_str(pt, "text");
+			struct px_str t = px_jget(pt, "text");
 			if (!t.n)
 				continue;
-			req->system = vgrow(a, req->system, req->nsystem,
+			req->system = px_vgrow(a, req->system, req->nsystem,
 			    &q.scap, sizeof *p);
 			if (!req->system)
 				return NOMEM(err);
@@ -673,7 +630,7 @@ gm_decode_request(struct px_arena *a, const struct json *root,
 		return -1;
 	}
 	for (c = v ? v->child : NULL; c; c = c->next) {
-		role = jget_str(c, "role");
+		role = px_jget(c, "role");
 		if (px_str_eq(role, "model")) {
 			if (!(m = gq_msg(&q, IR_ROLE_ASSISTANT, 1)))
 				return NOMEM(err);
@@ -698,7 +655,7 @@ gm_decode_request(struct px_arena *a, const struct json *root,
 	    dec_tools(&q, v))
 		return -1;
 	fcc = json_get(json_get(root, "toolConfig"), "functionCallingConfig");
-	mode = jget_str(fcc, "mode");
+	mode = px_jget(fcc, "mode");
 	if (px_str_eq(mode, "AUTO") || px_str_eq(mode, "VALIDATED")) {
 		req->tool_choice = IR_TC_AUTO;
 	} else if (px_str_eq(mode, "NONE")) {
@@ -787,10 +744,10 @@ media_out(struct genc *g, const struct ir_part *p, int role)
 		jw_obj_end(g->w);
 		return 0;
 	}
-	if (str_starts(p->url, "gs://") || str_starts(p->url,
+	if (px_str_prefix(p->url, "gs://") || px_str_prefix(p->url,
 	    "https://generativelanguage.googleapis.com/") ||
-	    str_starts(p->url, "https://www.youtube.com/") ||
-	    str_starts(p->url, "https://youtu.be/")) {
+	    px_str_prefix(p->url, "https://www.youtube.com/") ||
+	    px_str_prefix(p->url, "https://youtu.be/")) {
 		/* URIs Gemini itself resolves (File API, GCS, YouTube) */
 		turn(g, role);
 		jw_obj(g->w);
@@ -1184,22 +1141,22 @@ gm_decode_response(struct px_arena *a, const struct json *root,
 		px_err_set(err, 502, "upstream returned an error object");
 		return -1;
 	}
-	resp->id = jget_str(root, "responseId");
-	resp->model = jget_str(root, "modelVersion");
+	resp->id = px_jget(root, "responseId");
+	resp->model = px_jget(root, "modelVersion");
 	usage_dec(json_get(root, "usageMetadata"), &resp->usage);
 	cand = json_at(json_get(root, "candidates"), 0);
 	if (!cand) {
 		/* prompt blocked: no candidates at all (WIRE.md §3.2) */
 		resp->stop = IR_STOP_CONTENT_FILTER;
-		resp->native_stop = jget_str(json_get(root, "promptFeedback"),
+		resp->native_stop = px_jget(json_get(root, "promptFeedback"),
 		    "blockReason");
 		return 0;
 	}
 	pt = json_get(json_get(cand, "content"), "parts");
 	for (pt = pt ? pt->child : NULL; pt; pt = pt->next) {
-		sig = jget_str(pt, "thoughtSignature");
+		sig = px_jget(pt, "thoughtSignature");
 		fc = json_get(pt, "functionCall");
-		if (!fc && json_get(pt, "text") && !jget_str(pt, "text").n) {
+		if (!fc && json_get(pt, "text") && !px_jget(pt, "text").n) {
 			/* signature-only part: previous part, else next */
 			if (sig.n && resp->nparts &&
 			    !resp->parts[resp->nparts - 1].signature.n) {
@@ -1213,7 +1170,7 @@ gm_decode_response(struct px_arena *a, const struct json *root,
 		}
 		if (!fc && !json_get(pt, "text"))
 			continue;       /* inline media output: no IR form */
-		resp->parts = vgrow(a, resp->parts, resp->nparts, &cap,
+		resp->parts = px_vgrow(a, resp->parts, resp->nparts, &cap,
 		    sizeof *p);
 		if (!resp->parts) {
 			px_err_set(err, 502, "response too large");
@@ -1223,8 +1180,8 @@ gm_decode_response(struct px_arena *a, const struct json *root,
 		if (fc) {
 			const struct json *args = json_get(fc, "args");
 			p->type = IR_TOOL_CALL;
-			p->name = jget_str(fc, "name");
-			p->id = jget_str(fc, "id");
+			p->name = px_jget(fc, "name");
+			p->id = px_jget(fc, "id");
 			if (!p->id.n)
 				p->id = px_new_id(a, "call_");
 			p->args = args && args->type == JSON_OBJECT ?
@@ -1234,7 +1191,7 @@ gm_decode_response(struct px_arena *a, const struct json *root,
 			thought = 0;
 			json_bool(json_get(pt, "thought"), &thought);
 			p->type = thought ? IR_THINKING : IR_TEXT;
-			p->text = jget_str(pt, "text");
+			p->text = px_jget(pt, "text");
 		}
 		if (!sig.n && pend.n) {
 			sig = pend;
@@ -1245,7 +1202,7 @@ gm_decode_response(struct px_arena *a, const struct json *root,
 			p->sig_fmt = PX_FMT_GEMINI;
 		}
 	}
-	fr = jget_str(cand, "finishReason");
+	fr = px_jget(cand, "finishReason");
 	resp->native_stop = fr;
 	resp->stop = finish_map(fr, calls);
 	return 0;
@@ -1448,8 +1405,8 @@ gm_decode_error(const struct json *root, struct ir_error *e)
 	er = json_get(root, "error");
 	if (!er || er->type != JSON_OBJECT)
 		return;
-	e->message = jget_str(er, "message");
-	st = jget_str(er, "status");
+	e->message = px_jget(er, "message");
+	st = px_jget(er, "status");
 	e->code = st;
 	if (e->status <= 0) {
 		if (json_int(json_get(er, "code"), &code) && code >= 400 &&
@@ -1558,8 +1515,8 @@ gd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
 	if ((er = json_get(root, "error"))) {
 		/* in-band error (WIRE.md §1): js-genai's own shape */
 		gev(&e, IR_EV_ERROR);
-		e.err.message = jget_str(er, "message");
-		e.err.code = jget_str(er, "status");
+		e.err.message = px_jget(er, "message");
+		e.err.code = px_jget(er, "status");
 		if (json_int(json_get(er, "code"), &code) && code >= 400 &&
 		    code < 600)
 			e.err.status = (int)code;
@@ -1573,8 +1530,8 @@ gd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
 	if ((u = json_get(root, "usageMetadata")))
 		usage_dec(u, &d->usage);   /* cumulative: replace (§6.23) */
 	gev(&e, IR_EV_START);
-	e.id = jget_str(root, "responseId");
-	e.model = jget_str(root, "modelVersion");
+	e.id = px_jget(root, "responseId");
+	e.model = px_jget(root, "modelVersion");
 	/* the prompt side is known from the first chunk on */
 	e.usage.input = d->usage.input;
 	e.usage.cache_read = d->usage.cache_read;
@@ -1582,15 +1539,15 @@ gd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
 	cand = json_at(json_get(root, "candidates"), 0);
 	pt = json_get(json_get(cand, "content"), "parts");
 	for (pt = pt ? pt->child : NULL; pt; pt = pt->next) {
-		sig = jget_str(pt, "thoughtSignature");
+		sig = px_jget(pt, "thoughtSignature");
 		if ((fc = json_get(pt, "functionCall"))) {
 			/* Gemini sends whole calls: one complete block (§4.5) */
 			const struct json *args = json_get(fc, "args");
 			gd_close(s, d);
 			gev(&e, IR_EV_BLOCK_START);
 			e.block = IR_TOOL_CALL;
-			e.name = jget_str(fc, "name");
-			e.id = jget_str(fc, "id");
+			e.name = px_jget(fc, "name");
+			e.id = px_jget(fc, "id");
 			if (!e.id.n)
 				e.id = px_new_id(s->a, "call_");
 			px_emit(s, &e);
@@ -1608,7 +1565,7 @@ gd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
 		}
 		if (!json_get(pt, "text"))
 			continue;        /* inline media output: no IR form */
-		t = jget_str(pt, "text");
+		t = px_jget(pt, "text");
 		if (!t.n) {
 			/* signature-only part is not text (§4.5) */
 			if (!sig.n)
@@ -1631,8 +1588,8 @@ gd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
 		d->pend_sig.n = 0;
 		px_emit(s, &e);
 	}
-	fr = jget_str(cand, "finishReason");
-	br = jget_str(json_get(root, "promptFeedback"), "blockReason");
+	fr = px_jget(cand, "finishReason");
+	br = px_jget(json_get(root, "promptFeedback"), "blockReason");
 	if (fr.n || (!cand && br.n)) {
 		gd_close(s, d);
 		gev(&e, IR_EV_FINISH);

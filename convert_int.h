@@ -113,6 +113,17 @@ struct px_str px_json_compact(struct px_arena *a, const struct json *v);
 enum ir_err_kind px_kind_from_status(int status);
 int px_status_from_kind(enum ir_err_kind k);
 
+/* Small JSON helpers shared by the codecs. */
+struct px_str px_jget(const struct json *o, const char *k); /* string member */
+void px_jw_str(struct jw *w, struct px_str s);      /* string, "" if unset */
+void px_jw_doc(struct jw *w);     /* next top-level document in a writer */
+int  px_str_prefix(struct px_str s, const char *pfx);
+/* number member / value into an ir_num (raw text kept); 1 if it was one */
+int  px_get_num(const struct json *o, const char *k, struct ir_num *n);
+int  px_num_of(const struct json *v, struct ir_num *n);
+/* Grow an arena vector of sz-byte items so index n is usable (zeroed). */
+void *px_vgrow(struct px_arena *a, void *p, size_t n, size_t *cap, size_t sz);
+
 /* Write a number as the client wrote it when known, else formatted. */
 void px_jw_num(struct jw *w, const struct ir_num *n);
 

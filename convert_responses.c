@@ -32,53 +32,9 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static struct px_str
-jget_str(const struct json *obj, const char *key)
-{
-	return px_str_json(json_get(obj, key));
-}
 
-static int
-str_starts(struct px_str s, const char *pfx)
-{
-	size_t n = strlen(pfx);
 
-	return s.n >= n && memcmp(s.p, pfx, n) == 0;
-}
 
-/* Grow an arena vector of `sz`-byte items so index n is usable. */
-static void *
-vgrow(struct px_arena *a, void *p, size_t n, size_t *cap, size_t sz)
-{
-	size_t nc;
-	void *q;
-
-	if (n < *cap)
-		return p;
-	nc = *cap ? *cap * 2 : 4;
-	q = px_arena_alloc(a, nc * sz);
-	if (!q)
-		return NULL;
-	if (n)
-		memcpy(q, p, n * sz);
-	memset((char *)q + n * sz, 0, (nc - n) * sz);
-	*cap = nc;
-	return q;
-}
-
-static int
-get_num(const struct json *v, struct ir_num *out)
-{
-	double d;
-
-	if (!v || v->type != JSON_NUMBER || !json_num(v, &d))
-		return 0;
-	out->set = 1;
-	out->v = d;
-	out->raw.p = v->s;
-	out->raw.n = v->n;
-	return 1;
-}
 
 /*
  * Tool-call arguments arrive as a JSON string; the IR wants object text.
@@ -156,7 +112,7 @@ rq_msg(struct rq *b, enum ir_role role, int merge)
 
 	if (merge && req->nmsgs && req->msgs[req->nmsgs - 1].role == role)
 		return &req->msgs[req->nmsgs - 1];
-	req->msgs = vgrow(b->a, req->msgs, req->nmsgs, &b->mcap, sizeof *m);
+	req->msgs = px_vgrow(b->a, req->msgs, req->nmsgs, &b->mcap, sizeof *m);
 	if (!req->msgs)
 		return NULL;
 	m = &req->msgs[req->nmsgs++];
@@ -170,7 +126,7 @@ rq_part(struct rq *b, struct ir_msg *m, enum ir_part_type t)
 {
 	struct ir_part *p;
 
-	m->parts = vgrow(b->a, m->parts, m->nparts, &b->pcap, sizeof *p);
+	m->parts = px_vgrow(b->a, m->parts, m->nparts, &b->pcap, sizeof *p);
 	if (!m->parts)
 		return NULL;
 	p = &m->parts[m->nparts++];
@@ -184,7 +140,7 @@ rq_sys(struct rq *b)
 	struct ir_request *req = b->req;
 	struct ir_part *p;
 
-	req->system = vgrow(b->a, req->system, req->nsystem, &b->scap,
+	req->system = px_vgrow(b->a, req->system, req->nsystem, &b->scap,
 	    sizeof *p);
 	if (!req->system)
 		return NULL;
@@ -209,10 +165,10 @@ media_part(struct rq *b, const struct json *c, struct ir_part *p, int image)
 	}
 	if (image) {
 		p->type = IR_IMAGE;
-		url = jget_str(c, "image_url");
+		url = px_jget(c, "image_url");
 		if (!url.n) {
 			const struct json *iu = json_get(c, "image_url");
-			url = jget_str(iu, "url");   /* lenient: chat shape */
+			url = px_jget(iu, "url");   /* lenient: chat shape */
 		}
 		if (!url.n) {
 			px_err_set(b->err, 400, "input_image needs image_url");
@@ -223,9 +179,9 @@ media_part(struct rq *b, const struct json *c, struct ir_part *p, int image)
 		return 0;
 	}
 	p->type = IR_DOCUMENT;
-	p->name = jget_str(c, "filename");
-	fd = jget_str(c, "file_data");
-	url = jget_str(c, "file_url");
+	p->name = px_jget(c, "filename");
+	fd = px_jget(c, "file_data");
+	url = px_jget(c, "file_url");
 	if (fd.n) {
 		if (!px_data_url_split(fd, &p->media_type, &p->data)) {
 			/* bare base64: the API takes it with a filename; PDF
@@ -254,7 +210,7 @@ content_parts(struct rq *b, const struct json *content,
 	if (content->type == JSON_STRING) {
 		if (content->n == 0)
 			return 0;
-		*out = vgrow(b->a, *out, *nout, cap, sizeof **out);
+		*out = px_vgrow(b->a, *out, *nout, cap, sizeof **out);
 		if (!*out)
 			return NOMEM(b);
 		p = &(*out)[(*nout)++];
@@ -268,15 +224,15 @@ content_parts(struct rq *b, const struct json *content,
 		return -1;
 	}
 	for (c = content->child; c; c = c->next) {
-		ty = jget_str(c, "type");
+		ty = px_jget(c, "type");
 		if (px_str_eq(ty, "input_text") || px_str_eq(ty, "output_text") ||
 		    px_str_eq(ty, "text") || px_str_eq(ty, "refusal") ||
 		    px_str_eq(ty, "summary_text")) {
-			t = jget_str(c, px_str_eq(ty, "refusal") ? "refusal" :
+			t = px_jget(c, px_str_eq(ty, "refusal") ? "refusal" :
 			    "text");
 			if (!t.n)
 				continue;   /* no empty text parts (§6.10) */
-			*out = vgrow(b->a, *out, *nout, cap, sizeof **out);
+			*out = px_vgrow(b->a, *out, *nout, cap, sizeof **out);
 			if (!*out)
 				return NOMEM(b);
 			p = &(*out)[(*nout)++];
@@ -284,7 +240,7 @@ content_parts(struct rq *b, const struct json *content,
 			p->text = t;
 		} else if (px_str_eq(ty, "input_image") ||
 		    px_str_eq(ty, "input_file")) {
-			*out = vgrow(b->a, *out, *nout, cap, sizeof **out);
+			*out = px_vgrow(b->a, *out, *nout, cap, sizeof **out);
 			if (!*out)
 				return NOMEM(b);
 			p = &(*out)[(*nout)++];
@@ -302,7 +258,7 @@ content_parts(struct rq *b, const struct json *content,
 static int
 dec_message(struct rq *b, const struct json *it)
 {
-	struct px_str role = jget_str(it, "role");
+	struct px_str role = px_jget(it, "role");
 	const struct json *content = json_get(it, "content");
 	struct ir_msg *m;
 	struct ir_part *tmp = NULL;
@@ -356,7 +312,7 @@ dec_message(struct rq *b, const struct json *it)
 static int
 dec_item(struct rq *b, const struct json *it)
 {
-	struct px_str ty = jget_str(it, "type");
+	struct px_str ty = px_jget(it, "type");
 	struct ir_msg *m;
 	struct ir_part *p;
 	const struct json *c, *out;
@@ -371,10 +327,10 @@ dec_item(struct rq *b, const struct json *it)
 		if (!(m = rq_msg(b, IR_ROLE_ASSISTANT, 1)) ||
 		    !(p = rq_part(b, m, IR_TOOL_CALL)))
 			return NOMEM(b);
-		p->id = jget_str(it, "call_id");
-		p->item_id = jget_str(it, "id");
-		p->name = jget_str(it, "name");
-		p->args = norm_args(b->a, jget_str(it, "arguments"));
+		p->id = px_jget(it, "call_id");
+		p->item_id = px_jget(it, "id");
+		p->name = px_jget(it, "name");
+		p->args = norm_args(b->a, px_jget(it, "arguments"));
 		if (!p->id.n)
 			p->id = p->item_id;
 		return 0;
@@ -384,7 +340,7 @@ dec_item(struct rq *b, const struct json *it)
 		if (!(m = rq_msg(b, IR_ROLE_TOOL, 1)) ||
 		    !(p = rq_part(b, m, IR_TOOL_RESULT)))
 			return NOMEM(b);
-		p->id = jget_str(it, "call_id");
+		p->id = px_jget(it, "call_id");
 		out = json_get(it, "output");
 		if (out && content_parts(b, out, &p->content, &p->ncontent,
 		    &cap))
@@ -392,7 +348,7 @@ dec_item(struct rq *b, const struct json *it)
 		return 0;
 	}
 	if (px_str_eq(ty, "reasoning")) {
-		struct px_str enc = jget_str(it, "encrypted_content");
+		struct px_str enc = px_jget(it, "encrypted_content");
 		struct ir_part *last = NULL;
 		if (!(m = rq_msg(b, IR_ROLE_ASSISTANT, 1)))
 			return NOMEM(b);
@@ -400,8 +356,8 @@ dec_item(struct rq *b, const struct json *it)
 		    "summary")->child : NULL; c; c = c->next) {
 			if (!(p = rq_part(b, m, IR_THINKING)))
 				return NOMEM(b);
-			p->text = jget_str(c, "text");
-			p->item_id = jget_str(it, "id");
+			p->text = px_jget(c, "text");
+			p->item_id = px_jget(it, "id");
 			p->sig_fmt = PX_FMT_RESPONSES;
 			last = p;
 		}
@@ -409,7 +365,7 @@ dec_item(struct rq *b, const struct json *it)
 			if (!last) {
 				if (!(last = rq_part(b, m, IR_THINKING)))
 					return NOMEM(b);
-				last->item_id = jget_str(it, "id");
+				last->item_id = px_jget(it, "id");
 			}
 			last->signature = enc;
 			last->sig_fmt = PX_FMT_RESPONSES;
@@ -445,17 +401,17 @@ dec_tools(struct rq *b, const struct json *tools)
 	for (t = tools->child; t; t = t->next) {
 		tl = &req->tools[req->ntools++];
 		tl->strict = -1;
-		ty = jget_str(t, "type");
+		ty = px_jget(t, "type");
 		if (!px_str_eq(ty, "function")) {
 			/* hosted tools (web_search, file_search, ...) travel
 			 * raw; only a Responses upstream can take them */
 			tl->raw_type = ty;
 			tl->raw = px_json_compact(b->a, t);
-			tl->name = jget_str(t, "name");
+			tl->name = px_jget(t, "name");
 			continue;
 		}
-		tl->name = jget_str(t, "name");
-		tl->description = jget_str(t, "description");
+		tl->name = px_jget(t, "name");
+		tl->description = px_jget(t, "description");
 		pm = json_get(t, "parameters");
 		if (pm && pm->type == JSON_OBJECT)
 			tl->parameters = px_json_compact(b->a, pm);
@@ -493,10 +449,10 @@ rs_decode_request(struct px_arena *a, const struct json *root,
 	b.a = a;
 	b.req = req;
 	b.err = err;
-	req->model = jget_str(root, "model");
+	req->model = px_jget(root, "model");
 	if (json_bool(json_get(root, "stream"), &bv))
 		req->stream = bv;
-	s = jget_str(root, "instructions");
+	s = px_jget(root, "instructions");
 	if (s.n) {
 		if (!(p = rq_sys(&b)))
 			return NOMEM(&b);
@@ -528,24 +484,24 @@ rs_decode_request(struct px_arena *a, const struct json *root,
 		else if (px_str_eq(s, "required"))
 			req->tool_choice = IR_TC_REQUIRED;
 	} else if (v && v->type == JSON_OBJECT &&
-	    px_str_eq(jget_str(v, "type"), "function")) {
+	    px_str_eq(px_jget(v, "type"), "function")) {
 		req->tool_choice = IR_TC_NAMED;
-		req->tool_choice_name = jget_str(v, "name");
+		req->tool_choice_name = px_jget(v, "name");
 	}
 	if (json_bool(json_get(root, "parallel_tool_calls"), &bv))
 		req->parallel_tool_calls = bv;
 	if (json_int(json_get(root, "max_output_tokens"), &ll))
 		req->max_tokens = ll;
-	get_num(json_get(root, "temperature"), &req->temperature);
-	get_num(json_get(root, "top_p"), &req->top_p);
-	req->user = jget_str(root, "user");
+	px_num_of(json_get(root, "temperature"), &req->temperature);
+	px_num_of(json_get(root, "top_p"), &req->top_p);
+	req->user = px_jget(root, "user");
 	if (json_bool(json_get(root, "store"), &bv))
 		req->store = bv;
-	req->previous_response_id = jget_str(root, "previous_response_id");
+	req->previous_response_id = px_jget(root, "previous_response_id");
 	v = json_get(root, "reasoning");
 	if (v && v->type == JSON_OBJECT) {
-		req->effort = effort_parse(jget_str(v, "effort"));
-		s = jget_str(v, "summary");
+		req->effort = effort_parse(px_jget(v, "effort"));
+		s = px_jget(v, "summary");
 		/* asking for a summary is asking to see the thoughts */
 		if (s.n && !px_str_eq(s, "none"))
 			req->include_thoughts = 1;
@@ -553,11 +509,11 @@ rs_decode_request(struct px_arena *a, const struct json *root,
 	v = json_get(root, "text");
 	f = json_get(v, "format");
 	if (f && f->type == JSON_OBJECT) {
-		s = jget_str(f, "type");
+		s = px_jget(f, "type");
 		if (px_str_eq(s, "json_schema")) {
 			const struct json *sc = json_get(f, "schema");
 			req->rf = IR_RF_JSON_SCHEMA;
-			req->rf_name = jget_str(f, "name");
+			req->rf_name = px_jget(f, "name");
 			if (sc)
 				req->rf_schema = px_json_compact(a, sc);
 			if (json_bool(json_get(f, "strict"), &bv))
@@ -751,7 +707,7 @@ enc_assistant(struct jw *w, const struct ir_msg *m)
 			jw_kcstr(w, "type", "function_call");
 			/* item ids must start with "fc" (WIRE.md §6.36):
 			 * omitted when the call came from elsewhere */
-			if (str_starts(p->item_id, "fc"))
+			if (px_str_prefix(p->item_id, "fc"))
 				jw_kstr(w, "id", p->item_id.p, p->item_id.n);
 			jw_kstr(w, "call_id", p->id.p, p->id.n);
 			jw_kstr(w, "name", p->name.p, p->name.n);
@@ -966,7 +922,7 @@ usage_dec(const struct json *u, struct ir_usage *out)
 static enum ir_stop
 incomplete_stop(const struct json *resp)
 {
-	struct px_str r = jget_str(json_get(resp, "incomplete_details"),
+	struct px_str r = px_jget(json_get(resp, "incomplete_details"),
 	    "reason");
 
 	if (px_str_eq(r, "content_filter"))
@@ -986,32 +942,32 @@ rs_decode_response(struct px_arena *a, const struct json *root,
 	int calls = 0;
 
 	/* a failed response is an upstream error, not an answer */
-	st = jget_str(root, "status");
+	st = px_jget(root, "status");
 	if (px_str_eq(st, "failed") || (json_get(root, "error") &&
 	    json_get(root, "error")->type == JSON_OBJECT &&
 	    !json_get(root, "output"))) {
 		e = json_get(root, "error");
-		s = jget_str(e, "message");
+		s = px_jget(e, "message");
 		px_err_set(err, 502, "upstream response failed: %.*s",
 		    (int)(s.n > 200 ? 200 : s.n), s.p ? s.p : "");
 		return -1;
 	}
-	resp->id = jget_str(root, "id");
-	resp->model = jget_str(root, "model");
+	resp->id = px_jget(root, "id");
+	resp->model = px_jget(root, "model");
 	if (json_int(json_get(root, "created_at"), &ll))
 		resp->created = ll;
 	out = json_get(root, "output");
 	for (it = out ? out->child : NULL; it; it = it->next) {
-		ty = jget_str(it, "type");
+		ty = px_jget(it, "type");
 		if (px_str_eq(ty, "message")) {
 			const struct json *ct = json_get(it, "content");
 			for (c = ct ? ct->child : NULL; c; c = c->next) {
-				struct px_str ctype = jget_str(c, "type");
-				s = jget_str(c, px_str_eq(ctype, "refusal") ?
+				struct px_str ctype = px_jget(c, "type");
+				s = px_jget(c, px_str_eq(ctype, "refusal") ?
 				    "refusal" : "text");
 				if (!s.n)
 					continue;
-				resp->parts = vgrow(a, resp->parts,
+				resp->parts = px_vgrow(a, resp->parts,
 				    resp->nparts, &cap, sizeof *p);
 				if (!resp->parts)
 					goto nomem;
@@ -1020,42 +976,42 @@ rs_decode_response(struct px_arena *a, const struct json *root,
 				p->text = s;
 			}
 		} else if (px_str_eq(ty, "function_call")) {
-			resp->parts = vgrow(a, resp->parts, resp->nparts, &cap,
+			resp->parts = px_vgrow(a, resp->parts, resp->nparts, &cap,
 			    sizeof *p);
 			if (!resp->parts)
 				goto nomem;
 			p = &resp->parts[resp->nparts++];
 			p->type = IR_TOOL_CALL;
-			p->id = jget_str(it, "call_id");
-			p->item_id = jget_str(it, "id");
-			p->name = jget_str(it, "name");
-			p->args = norm_args(a, jget_str(it, "arguments"));
+			p->id = px_jget(it, "call_id");
+			p->item_id = px_jget(it, "id");
+			p->name = px_jget(it, "name");
+			p->args = norm_args(a, px_jget(it, "arguments"));
 			calls++;
 		} else if (px_str_eq(ty, "reasoning")) {
 			const struct json *sm = json_get(it, "summary");
 			struct ir_part *last = NULL;
 			for (c = sm ? sm->child : NULL; c; c = c->next) {
-				resp->parts = vgrow(a, resp->parts,
+				resp->parts = px_vgrow(a, resp->parts,
 				    resp->nparts, &cap, sizeof *p);
 				if (!resp->parts)
 					goto nomem;
 				p = &resp->parts[resp->nparts++];
 				p->type = IR_THINKING;
-				p->text = jget_str(c, "text");
-				p->item_id = jget_str(it, "id");
+				p->text = px_jget(c, "text");
+				p->item_id = px_jget(it, "id");
 				p->sig_fmt = PX_FMT_RESPONSES;
 				last = p;
 			}
-			s = jget_str(it, "encrypted_content");
+			s = px_jget(it, "encrypted_content");
 			if (s.n) {
 				if (!last) {
-					resp->parts = vgrow(a, resp->parts,
+					resp->parts = px_vgrow(a, resp->parts,
 					    resp->nparts, &cap, sizeof *p);
 					if (!resp->parts)
 						goto nomem;
 					last = &resp->parts[resp->nparts++];
 					last->type = IR_THINKING;
-					last->item_id = jget_str(it, "id");
+					last->item_id = px_jget(it, "id");
 				}
 				last->signature = s;
 				last->sig_fmt = PX_FMT_RESPONSES;
@@ -1127,7 +1083,7 @@ usage_enc(struct jw *w, const struct ir_usage *u)
 static struct px_str
 resp_id(struct px_arena *a, struct px_str up)
 {
-	if (str_starts(up, "resp_"))
+	if (px_str_prefix(up, "resp_"))
 		return up;
 	return px_new_id(a, "resp_");
 }
@@ -1276,7 +1232,7 @@ rs_encode_response(const struct ir_request *req,
 			    p, j - i);
 		} else if (p->type == IR_THINKING) {
 			int own = p->sig_fmt == PX_FMT_RESPONSES &&
-			    str_starts(p->item_id, "rs_");
+			    px_str_prefix(p->item_id, "rs_");
 			while (j < resp->nparts &&
 			    resp->parts[j].type == IR_THINKING &&
 			    (!own || (resp->parts[j].item_id.n == p->item_id.n &&
@@ -1306,7 +1262,7 @@ rs_encode_response(const struct ir_request *req,
 				    resp->parts[j - 1].signature.n);
 			jw_obj_end(w);
 		} else if (p->type == IR_TOOL_CALL) {
-			struct px_str fid = str_starts(p->item_id, "fc") ?
+			struct px_str fid = px_str_prefix(p->item_id, "fc") ?
 			    p->item_id : px_new_id(a, "fc_");
 			item_call(w, fid, "completed", p->id.n ? p->id :
 			    px_new_id(a, "call_"), p->name, p->args.n ?
@@ -1395,7 +1351,7 @@ rd_slot(struct px_stream *s, struct rd *d, long idx)
 	if (idx < 0 || idx > 4096)
 		return NULL;     /* bounded: no sane response has more items */
 	while (d->nitems <= (size_t)idx) {
-		d->items = vgrow(s->a, d->items, d->nitems, &d->cap,
+		d->items = px_vgrow(s->a, d->items, d->nitems, &d->cap,
 		    sizeof *d->items);
 		if (!d->items)
 			return NULL;
@@ -1541,14 +1497,14 @@ rd_item_backfill(struct px_stream *s, struct rd_item *it,
 	if (it->total)
 		return 0;
 	if (it->type == IT_CALL) {
-		t = jget_str(item, "arguments");
+		t = px_jget(item, "arguments");
 		return rd_content(s, it, t.p, t.n);
 	}
 	arr = json_get(item, it->type == IT_MSG ? "content" : "summary");
 	for (c = arr ? arr->child : NULL; c; c = c->next) {
-		t = jget_str(c, "text");
+		t = px_jget(c, "text");
 		if (!t.n)
-			t = jget_str(c, "refusal");
+			t = px_jget(c, "refusal");
 		if (it->total && t.n)
 			rc |= rd_content(s, it, "\n\n", 2);
 		rc |= rd_content(s, it, t.p, t.n);
@@ -1575,10 +1531,10 @@ rd_error(struct px_stream *s, const struct json *obj, int status)
 	struct px_str code;
 
 	ev_init(&e, IR_EV_ERROR);
-	code = jget_str(obj, "code");
-	e.err.message = jget_str(obj, "message");
+	code = px_jget(obj, "code");
+	e.err.message = px_jget(obj, "message");
 	e.err.code = code;
-	e.err.param = jget_str(obj, "param");
+	e.err.param = px_jget(obj, "param");
 	if (px_str_eq(code, "rate_limit_exceeded") ||
 	    px_str_eq(code, "insufficient_quota"))
 		e.err.kind = IR_ERR_RATE_LIMIT;
@@ -1606,7 +1562,7 @@ rd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
 
 	if (!root)
 		return 0;               /* [DONE] or keep-alive text */
-	ty = jget_str(root, "type");
+	ty = px_jget(root, "type");
 	if (!ty.n) {
 		ty.p = sev->event;
 		ty.n = sev->event_len;
@@ -1619,8 +1575,8 @@ rd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
 	    px_str_eq(ty, "response.in_progress")) {
 		r = json_get(root, "response");
 		ev_init(&e, IR_EV_START);
-		e.id = jget_str(r, "id");
-		e.model = jget_str(r, "model");
+		e.id = px_jget(r, "id");
+		e.model = px_jget(r, "model");
 		px_emit(s, &e);
 		return 0;
 	}
@@ -1630,13 +1586,13 @@ rd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
 			return -1;
 		item = json_get(root, "item");
 		it->added = 1;
-		it->type = rd_item_type(jget_str(item, "type"));
-		it->id = px_str_dup(s->a, jget_str(item, "id").p,
-		    jget_str(item, "id").n);
-		it->call_id = px_str_dup(s->a, jget_str(item, "call_id").p,
-		    jget_str(item, "call_id").n);
-		it->name = px_str_dup(s->a, jget_str(item, "name").p,
-		    jget_str(item, "name").n);
+		it->type = rd_item_type(px_jget(item, "type"));
+		it->id = px_str_dup(s->a, px_jget(item, "id").p,
+		    px_jget(item, "id").n);
+		it->call_id = px_str_dup(s->a, px_jget(item, "call_id").p,
+		    px_jget(item, "call_id").n);
+		it->name = px_str_dup(s->a, px_jget(item, "name").p,
+		    px_jget(item, "name").n);
 		it->summary_index = -1;
 		if (it->type == IT_CALL)
 			d->calls++;
@@ -1650,7 +1606,7 @@ rd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
 	    px_str_eq(ty, "response.reasoning_text.delta")) {
 		if (!(it = rd_event_item(s, d, root)))
 			return 0;
-		t = jget_str(root, "delta");
+		t = px_jget(root, "delta");
 		return rd_content(s, it, t.p, t.n);
 	}
 	if (px_str_eq(ty, "response.reasoning_summary_text.delta")) {
@@ -1662,7 +1618,7 @@ rd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
 		    rd_content(s, it, "\n\n", 2))
 			return -1;
 		it->summary_index = (long)ll;
-		t = jget_str(root, "delta");
+		t = px_jget(root, "delta");
 		return rd_content(s, it, t.p, t.n);
 	}
 	if (px_str_eq(ty, "response.output_text.done") ||
@@ -1671,7 +1627,7 @@ rd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
 		/* full text again: only used if no delta carried it */
 		if (!(it = rd_event_item(s, d, root)) || it->total)
 			return 0;
-		t = jget_str(root, px_str_eq(ty,
+		t = px_jget(root, px_str_eq(ty,
 		    "response.function_call_arguments.done") ? "arguments" :
 		    "text");
 		return rd_content(s, it, t.p, t.n);
@@ -1682,7 +1638,7 @@ rd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
 		item = json_get(root, "item");
 		if (rd_item_backfill(s, it, item))
 			return -1;
-		t = jget_str(item, "encrypted_content");
+		t = px_jget(item, "encrypted_content");
 		if (t.n && it->type == IT_REASON)
 			it->sig = px_str_dup(s->a, t.p, t.n);
 		it->done = 1;
@@ -2067,7 +2023,7 @@ re_block_stop(struct px_stream *s, struct re *r, struct jw *out,
 	jw_key(&r->ev, "item");
 	jw_raw(&r->ev, item.p, item.n);
 	re_end(r, out, "response.output_item.done");
-	r->items = vgrow(s->a, r->items, r->nitems, &r->cap, sizeof *ri);
+	r->items = px_vgrow(s->a, r->items, r->nitems, &r->cap, sizeof *ri);
 	if (!r->items) {
 		out->err = 1;
 		r->nitems = 0;
