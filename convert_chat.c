@@ -575,6 +575,38 @@ enc_text_joined(struct jw *w, const struct ir_part *parts, size_t n,
 	jw_put(w, "\"", 1);
 }
 
+/* "tool_calls": [...] from the TOOL_CALL parts, in order (requests and
+ * non-streamed responses share the shape). */
+static void
+enc_tool_calls(struct jw *w, const struct ir_part *parts, size_t n)
+{
+	size_t i;
+
+	jw_key(w, "tool_calls");
+	jw_arr(w);
+	for (i = 0; i < n; i++) {
+		const struct ir_part *p = &parts[i];
+		if (p->type != IR_TOOL_CALL)
+			continue;
+		jw_obj(w);
+		jw_key(w, "id");
+		px_jw_str(w, p->id);
+		jw_kcstr(w, "type", "function");
+		jw_key(w, "function");
+		jw_obj(w);
+		jw_key(w, "name");
+		px_jw_str(w, p->name);
+		jw_key(w, "arguments");
+		if (p->args.n)
+			px_jw_str(w, p->args);
+		else
+			jw_cstr(w, "{}");
+		jw_obj_end(w);
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+}
+
 static void
 enc_assistant(struct jw *w, const struct ir_request *req,
               const struct ir_msg *m)
@@ -607,31 +639,8 @@ enc_assistant(struct jw *w, const struct ir_request *req,
 		jw_key(w, "reasoning_content");
 		px_jw_str(w, think->text);
 	}
-	if (ncall) {
-		jw_key(w, "tool_calls");
-		jw_arr(w);
-		for (i = 0; i < m->nparts; i++) {
-			const struct ir_part *p = &m->parts[i];
-			if (p->type != IR_TOOL_CALL)
-				continue;
-			jw_obj(w);
-			jw_key(w, "id");
-			px_jw_str(w, p->id);
-			jw_kcstr(w, "type", "function");
-			jw_key(w, "function");
-			jw_obj(w);
-			jw_key(w, "name");
-			px_jw_str(w, p->name);
-			jw_key(w, "arguments");
-			if (p->args.n)
-				px_jw_str(w, p->args);
-			else
-				jw_cstr(w, "{}");
-			jw_obj_end(w);
-			jw_obj_end(w);
-		}
-		jw_arr_end(w);
-	}
+	if (ncall)
+		enc_tool_calls(w, m->parts, m->nparts);
 	(void)req;
 	jw_obj_end(w);
 }
@@ -1070,31 +1079,8 @@ chat_encode_response(const struct ir_request *req,
 				    resp->parts[i].text.p : "", resp->parts[i].text.n);
 		jw_put(w, "\"", 1);
 	}
-	if (ncall) {
-		jw_key(w, "tool_calls");
-		jw_arr(w);
-		for (i = 0; i < resp->nparts; i++) {
-			const struct ir_part *p = &resp->parts[i];
-			if (p->type != IR_TOOL_CALL)
-				continue;
-			jw_obj(w);
-			jw_key(w, "id");
-			px_jw_str(w, p->id);
-			jw_kcstr(w, "type", "function");
-			jw_key(w, "function");
-			jw_obj(w);
-			jw_key(w, "name");
-			px_jw_str(w, p->name);
-			jw_key(w, "arguments");
-			if (p->args.n)
-				px_jw_str(w, p->args);
-			else
-				jw_cstr(w, "{}");
-			jw_obj_end(w);
-			jw_obj_end(w);
-		}
-		jw_arr_end(w);
-	}
+	if (ncall)
+		enc_tool_calls(w, resp->parts, resp->nparts);
 	jw_knull(w, "refusal");
 	jw_obj_end(w);
 	jw_knull(w, "logprobs");

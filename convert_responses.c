@@ -567,6 +567,26 @@ enc_media(struct jw *w, const struct ir_part *p)
 	jw_obj_end(w);
 }
 
+/* input_text / media parts of a message or a tool output, in order;
+ * empty text is skipped (it is not a part anywhere). */
+static void
+enc_input_parts(struct jw *w, const struct ir_part *parts, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct ir_part *p = &parts[i];
+		if (p->type == IR_TEXT && p->text.n) {
+			jw_obj(w);
+			jw_kcstr(w, "type", "input_text");
+			jw_kstr(w, "text", p->text.p, p->text.n);
+			jw_obj_end(w);
+		} else if (p->type == IR_IMAGE || p->type == IR_DOCUMENT) {
+			enc_media(w, p);
+		}
+	}
+}
+
 /* A user/system message item; nothing when no part can be carried. */
 static void
 enc_user_item(struct jw *w, const struct ir_msg *m, const char *role)
@@ -585,17 +605,7 @@ enc_user_item(struct jw *w, const struct ir_msg *m, const char *role)
 	jw_kcstr(w, "role", role);
 	jw_key(w, "content");
 	jw_arr(w);
-	for (i = 0; i < m->nparts; i++) {
-		const struct ir_part *p = &m->parts[i];
-		if (p->type == IR_TEXT && p->text.n) {
-			jw_obj(w);
-			jw_kcstr(w, "type", "input_text");
-			jw_kstr(w, "text", p->text.p, p->text.n);
-			jw_obj_end(w);
-		} else if (p->type == IR_IMAGE || p->type == IR_DOCUMENT) {
-			enc_media(w, p);
-		}
-	}
+	enc_input_parts(w, m->parts, m->nparts);
 	jw_arr_end(w);
 	jw_obj_end(w);
 }
@@ -625,17 +635,7 @@ enc_tool_output(struct jw *w, const struct ir_part *p)
 		jw_kcstr(w, "text", "Error:");
 		jw_obj_end(w);
 	}
-	for (i = 0; i < p->ncontent; i++) {
-		const struct ir_part *c = &p->content[i];
-		if (c->type == IR_TEXT && c->text.n) {
-			jw_obj(w);
-			jw_kcstr(w, "type", "input_text");
-			jw_kstr(w, "text", c->text.p, c->text.n);
-			jw_obj_end(w);
-		} else if (c->type == IR_IMAGE || c->type == IR_DOCUMENT) {
-			enc_media(w, c);
-		}
-	}
+	enc_input_parts(w, p->content, p->ncontent);
 	jw_arr_end(w);
 }
 

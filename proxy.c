@@ -915,6 +915,17 @@ build_upstream(struct conn *c, const char *body, size_t n)
 	k = px_upstream_path(p->fmt, um, stream, path, sizeof path);
 	if (k < 0)
 		return -1;
+	/* token counting (same format only) has its own upstream path */
+	if (c->ep == EP_COUNT_TOKENS) {
+		if ((size_t)k + sizeof "/count_tokens" > sizeof path)
+			return -1;
+		memcpy(path + k, "/count_tokens", sizeof "/count_tokens");
+	} else if (c->ep == EP_GEMINI_COUNT) {
+		char *v = strrchr(path, ':');
+		if (!v || (size_t)(v - path) + sizeof ":countTokens" > sizeof path)
+			return -1;
+		memcpy(v, ":countTokens", sizeof ":countTokens");
+	}
 	jw_init(&h, &c->arena, 64 * 1024 + n);
 	jw_puts(&h, "POST ");
 	jw_puts(&h, p->base_path);
@@ -1104,9 +1115,6 @@ handle_request(struct conn *c, const char *body, size_t n)
 			body = w.buf;
 			n = w.len;
 		}
-		if (c->ep == EP_COUNT_TOKENS || c->ep == EP_GEMINI_COUNT) {
-			/* forwarded as is, to the count endpoint */
-		}
 	} else {
 		struct px_str m = { c->up_model, strlen(c->up_model) };
 		if (px_decode_request(c->cfmt, &c->arena, body, n, &c->req, &perr) < 0) {
@@ -1140,33 +1148,6 @@ handle_request(struct conn *c, const char *body, size_t n)
 	if (build_upstream(c, body, n) < 0) {
 		send_error(c, 500, "cannot build upstream request");
 		return;
-	}
-	if (c->ep == EP_COUNT_TOKENS) {
-		/* rewrite the path: /v1/messages -> /v1/messages/count_tokens */
-		char *sp = strstr(c->ureq, "/v1/messages ");
-		if (sp) {
-			struct jw h;
-			size_t pre = (size_t)(sp - c->ureq) + strlen("/v1/messages");
-			jw_init(&h, &c->arena, c->ureq_len + 64);
-			jw_put(&h, c->ureq, pre);
-			jw_puts(&h, "/count_tokens");
-			jw_put(&h, c->ureq + pre, c->ureq_len - pre);
-			c->ureq = h.buf;
-			c->ureq_len = h.len;
-		}
-	} else if (c->ep == EP_GEMINI_COUNT) {
-		char *sp = strstr(c->ureq, ":generateContent");
-		if (sp) {
-			struct jw h;
-			size_t pre = (size_t)(sp - c->ureq);
-			jw_init(&h, &c->arena, c->ureq_len + 64);
-			jw_put(&h, c->ureq, pre);
-			jw_puts(&h, ":countTokens");
-			jw_put(&h, sp + strlen(":generateContent"),
-			    c->ureq_len - pre - strlen(":generateContent"));
-			c->ureq = h.buf;
-			c->ureq_len = h.len;
-		}
 	}
 	DBG("conn %d: %s model=%s -> %s/%s%s", c->id, px_fmt_name(c->cfmt),
 	    c->model, c->prov->name, c->up_model, c->passthrough ? " (passthrough)" : "");
@@ -1240,10 +1221,6 @@ handle_head(struct conn *c, struct http_req *r)
 			}
 			send_models(c, v != NULL && !gem, gem);
 			return;
-		}
-		c->ep = EP_NONE;
-		if (gmodel[0] || r->path.n > 15) {
-			/* unknown Gemini verb or unknown path */
 		}
 		{
 			char msg[300];
@@ -1784,8 +1761,6 @@ on_up_head(struct conn *c)
 	c->streaming = c->uresp.status == 200 && c->req.stream &&
 	    !(ct && ct->value.n >= 16 && memcmp(ct->value.p, "application/json", 16) == 0 &&
 	      c->prov->fmt != PX_FMT_GEMINI);
-	if (c->uresp.status == 200 && c->req.stream && !c->streaming)
-		c->streaming = 0;   /* upstream answered JSON: convert as a body */
 	if (c->streaming) {
 		const char *ctype = c->cfmt == PX_FMT_GEMINI && c->req.gemini_array_stream ?
 		    "application/json" : "text/event-stream";
@@ -2026,9 +2001,6 @@ up_body_end(struct conn *c, int eof)
 			struct px_err e2;
 			if (px_decode_response(c->cfmt, &c->arena, body, n, &resp, &e2) == 0)
 				c->usage = resp.usage;
-			if (c->req.stream && c->cfmt == PX_FMT_GEMINI && c->req.gemini_array_stream) {
-				/* nothing: upstream already answered an array */
-			}
 			send_body(c, st, "application/json", body, n, extra);
 			return;
 		}
