@@ -85,7 +85,12 @@ integration: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/test_tl
 	MOCK_BIN=$(O)/mock_upstream ./$(O)/test_tls
 	LLMPROXY_BIN=$(O)/llmproxy MOCK_BIN=$(O)/mock_upstream ./$(O)/test_integration
 
-check: unit integration
+# the README's embedding example, compiled against the conversion core alone
+readme-example: $(O)/.dir
+	@sh scripts/deps.sh build
+	sh tests/readme_example.sh $(O) $(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS)
+
+check: unit readme-example integration
 
 # valgrind over the integration run: the proxy runs under memcheck
 valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration
@@ -148,4 +153,4 @@ install: llmproxy
 clean:
 	rm -rf build build-san build-fuzz build-static llmproxy llmproxy-static
 
-.PHONY: all run unit integration check valgrind fuzz fuzz-run e2e bench static install clean
+.PHONY: all run unit readme-example integration check valgrind fuzz fuzz-run e2e bench static install clean
