@@ -434,11 +434,61 @@ provider_init(struct px_provider *p, const char *name, int ti)
 	    ANTHROPIC_VERSION_DEFAULT);
 }
 
+/*
+ * An OpenAI provider can serve some models through the other OpenAI API:
+ * "responses_models" on an openai provider (say, models only offered on
+ * /v1/responses), "chat_models" on an openai-responses one.
+ */
+static int
+parse_api_models(const struct ctx *x, struct px_provider *p,
+    const struct json *o, const char *pre)
+{
+	const char *key = p->fmt == PX_FMT_CHAT ? "responses_models" :
+	    "chat_models";
+	const char *other = p->fmt == PX_FMT_CHAT ? "chat_models" :
+	    "responses_models";
+	const struct json *v, *e;
+	const char *s;
+	size_t n;
+
+	if ((v = json_get(o, other)) != NULL)
+		return FAIL(x, v, "%s\"%s\" does not apply to type %s%s", pre,
+		    other, p->type, p->fmt == PX_FMT_CHAT ||
+		    p->fmt == PX_FMT_RESPONSES ? " (it is the default API)" :
+		    " (only OpenAI providers have two APIs)");
+	if ((v = json_get(o, key)) == NULL)
+		return 0;
+	if (p->fmt != PX_FMT_CHAT && p->fmt != PX_FMT_RESPONSES)
+		return FAIL(x, v, "%s\"%s\" does not apply to type %s (only "
+		    "OpenAI providers have two APIs)", pre, key, p->type);
+	if (v->type != JSON_ARRAY)
+		return FAIL(x, v, "%s\"%s\" must be a list of model names",
+		    pre, key);
+	for (e = v->child; e != NULL; e = e->next) {
+		if (!json_str(e, &s, &n) || n == 0)
+			return FAIL(x, e, "%s\"%s\": each entry must be a "
+			    "non-empty string", pre, key);
+		if (n >= sizeof p->api_models[0] || has_ctl(s, n) ||
+		    memchr(s, 0, n) != NULL)
+			return FAIL(x, e, "%s\"%s\": bad model name (max "
+			    "%zu bytes, no control characters)", pre, key,
+			    sizeof p->api_models[0] - 1);
+		if (p->napi_models >= PX_MAX_API_MODELS)
+			return FAIL(x, e, "%s\"%s\": too many entries (max "
+			    "%d)", pre, key, PX_MAX_API_MODELS);
+		memcpy(p->api_models[p->napi_models], s, n);
+		p->api_models[p->napi_models][n] = 0;
+		p->napi_models++;
+	}
+	return 0;
+}
+
 static int
 parse_provider(const struct ctx *x, struct px_config *c, const struct json *o)
 {
 	static const char *const keys[] = { "name", "type", "base_url",
-	    "api_key", "anthropic_version", NULL };
+	    "api_key", "anthropic_version", "responses_models", "chat_models",
+	    NULL };
 	struct px_provider *p;
 	const struct json *v;
 	char name[sizeof p->name], type[sizeof p->type], pre[96], where[96];
@@ -509,6 +559,8 @@ parse_provider(const struct ctx *x, struct px_config *c, const struct json *o)
 	if ((v = json_get(o, "anthropic_version")) != NULL &&
 	    get_str(x, v, pre, "anthropic_version", p->anthropic_version,
 	    sizeof p->anthropic_version) < 0)
+		return -1;
+	if (parse_api_models(x, p, o, pre) < 0)
 		return -1;
 	c->nproviders++;
 	return 0;
@@ -1117,6 +1169,19 @@ px_target_model(const struct px_target *t, const char *model, size_t n,
 }
 
 /* see config.h */
+enum px_fmt
+px_provider_fmt(const struct px_provider *p, const char *model)
+{
+	int i;
+
+	for (i = 0; i < p->napi_models; i++)
+		if (glob_match(p->api_models[i], model, strlen(model)))
+			return p->fmt == PX_FMT_CHAT ? PX_FMT_RESPONSES :
+			    PX_FMT_CHAT;
+	return p->fmt;
+}
+
+/* see config.h */
 void
 px_config_print(const struct px_config *c, FILE *f)
 {
@@ -1129,6 +1194,10 @@ px_config_print(const struct px_config *c, FILE *f)
 		p = &c->providers[i];
 		fprintf(f, "provider %s type %s base_url %s key %s\n", p->name,
 		    p->type, p->base_url, p->api_key[0] ? "set" : "none");
+		for (j = 0; j < p->napi_models; j++)
+			fprintf(f, "provider %s uses %s for %s\n", p->name,
+			    p->fmt == PX_FMT_CHAT ? "/responses" :
+			    "/chat/completions", p->api_models[j]);
 	}
 	for (i = 0; i < c->nroutes; i++) {
 		r = &c->routes[i];

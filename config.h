@@ -55,6 +55,10 @@
 #ifndef PX_MAX_TARGETS
 #define PX_MAX_TARGETS         8       /* per route (fallback chains later) */
 #endif
+#ifndef PX_MAX_API_MODELS
+#define PX_MAX_API_MODELS      16      /* per provider: models on the other
+                                          OpenAI API */
+#endif
 #ifndef PX_MAX_KEYS
 #define PX_MAX_KEYS            256
 #endif
@@ -70,6 +74,11 @@ struct px_provider {
 	char base_path[256];      /* path part of base_url, no trailing '/' */
 	char api_key[1024];       /* resolved secret ("env:X" read at load); never logged */
 	char anthropic_version[32];
+	/* OpenAI providers: upstream model patterns ('*' wildcards) served by
+	 * the other OpenAI API - "responses_models" on an openai provider,
+	 * "chat_models" on an openai-responses one. */
+	char api_models[PX_MAX_API_MODELS][128];
+	int napi_models;
 };
 
 struct px_target {
@@ -137,6 +146,10 @@ const struct px_route *px_route_find(const struct px_config *c,
 /* Upstream model for target t given the requested name (copies into buf). */
 const char *px_target_model(const struct px_target *t, const char *model,
                             size_t n, char *buf, size_t cap);
+
+/* Wire format to use with provider p for upstream model `model`: the
+ * provider's own, or the other OpenAI API when listed in api_models. */
+enum px_fmt px_provider_fmt(const struct px_provider *p, const char *model);
 
 /* Print the resolved routes and providers (no secrets): check-config and
  * the startup lines. */

@@ -312,6 +312,7 @@ struct conn {
 	const struct auth_key *key;
 	const struct px_provider *prov;
 	int prov_idx;
+	enum px_fmt ufmt;         /* upstream format (provider, or per model) */
 	char *abeta, *aversion;   /* anthropic headers to forward */
 	int gemini_alt_sse;
 	long long t_start_us, t_first_us;
@@ -912,7 +913,7 @@ build_upstream(struct conn *c, const char *body, size_t n)
 	struct jw h;
 	int k;
 
-	k = px_upstream_path(p->fmt, um, stream, path, sizeof path);
+	k = px_upstream_path(c->ufmt, um, stream, path, sizeof path);
 	if (k < 0)
 		return -1;
 	/* token counting (same format only) has its own upstream path */
@@ -942,7 +943,7 @@ build_upstream(struct conn *c, const char *body, size_t n)
 		jw_puts(&h, "Accept: text/event-stream\r\n");
 	else
 		jw_puts(&h, "Accept: application/json\r\n");
-	switch (p->fmt) {
+	switch (c->ufmt) {
 	case PX_FMT_ANTHROPIC:
 		if (p->api_key[0]) {
 			jw_puts(&h, "x-api-key: ");
@@ -1087,9 +1088,10 @@ handle_request(struct conn *c, const char *body, size_t n)
 	um = px_target_model(&route->targets[0], c->model, strlen(c->model),
 	    umbuf, sizeof umbuf);
 	snprintf(c->up_model, sizeof c->up_model, "%s", um);
+	c->ufmt = px_provider_fmt(c->prov, c->up_model);
 
 	if (c->ep == EP_COUNT_TOKENS || c->ep == EP_GEMINI_COUNT) {
-		if (c->prov->fmt != c->cfmt) {
+		if (c->ufmt != c->cfmt) {
 			count_tokens_estimate(c, n);
 			return;
 		}
@@ -1097,7 +1099,7 @@ handle_request(struct conn *c, const char *body, size_t n)
 
 	/* A Gemini client streaming without alt=sse wants a JSON array, which
 	 * the upstream (always asked for SSE) does not send: convert. */
-	c->passthrough = c->prov->fmt == c->cfmt &&
+	c->passthrough = c->ufmt == c->cfmt &&
 	    !(c->cfmt == PX_FMT_GEMINI && c->req.stream && !c->gemini_alt_sse);
 	if (c->passthrough) {
 		/* Fast path: same format on both sides, bytes untouched but the
@@ -1128,10 +1130,10 @@ handle_request(struct conn *c, const char *body, size_t n)
 			c->req.gemini_array_stream = c->req.stream && !c->gemini_alt_sse;
 		}
 		if (c->req.max_tokens < 0 && cfg->default_max_tokens > 0 &&
-		    c->prov->fmt == PX_FMT_ANTHROPIC)
+		    c->ufmt == PX_FMT_ANTHROPIC)
 			c->req.max_tokens = cfg->default_max_tokens;
 		jw_init(&w, &c->arena, n * 2 + 65536);
-		if (px_encode_request(c->prov->fmt, &c->req, m, &w, &perr) < 0) {
+		if (px_encode_request(c->ufmt, &c->req, m, &w, &perr) < 0) {
 			send_error(c, perr.status ? perr.status : 400, perr.msg);
 			return;
 		}
@@ -1760,7 +1762,7 @@ on_up_head(struct conn *c)
 	c->phase = PH_UP_BODY;
 	c->streaming = c->uresp.status == 200 && c->req.stream &&
 	    !(ct && ct->value.n >= 16 && memcmp(ct->value.p, "application/json", 16) == 0 &&
-	      c->prov->fmt != PX_FMT_GEMINI);
+	      c->ufmt != PX_FMT_GEMINI);
 	if (c->streaming) {
 		const char *ctype = c->cfmt == PX_FMT_GEMINI && c->req.gemini_array_stream ?
 		    "application/json" : "text/event-stream";
@@ -1772,7 +1774,7 @@ on_up_head(struct conn *c)
 			c->keep_alive = 0;
 		}
 		sse_init(&c->sse);
-		c->stream = px_stream_new(&c->arena, c->prov->fmt, c->cfmt, &c->req);
+		c->stream = px_stream_new(&c->arena, c->ufmt, c->cfmt, &c->req);
 		if (!c->stream) {
 			up_fail(c, 500, "out of memory");
 			return;
@@ -1983,7 +1985,7 @@ up_body_end(struct conn *c, int eof)
 		if (st < 200 || st >= 300) {
 			struct ir_error e;
 			int cst;
-			px_decode_error(c->prov->fmt, &c->arena, st, body, n, &e);
+			px_decode_error(c->ufmt, &c->arena, st, body, n, &e);
 			cst = px_error_status(c->cfmt, &e);
 			if (c->passthrough && cst == st) {
 				send_body(c, st, "application/json", body, n, extra);
@@ -2006,7 +2008,7 @@ up_body_end(struct conn *c, int eof)
 		}
 		{
 			struct ir_response resp;
-			if (px_decode_response(c->prov->fmt, &c->arena, body, n, &resp, &perr) < 0) {
+			if (px_decode_response(c->ufmt, &c->arena, body, n, &resp, &perr) < 0) {
 				up_fail(c, 502, "upstream %s: cannot decode response: %s",
 				    c->prov->name, perr.msg);
 				return;

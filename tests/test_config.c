@@ -506,6 +506,44 @@ START_TEST(t_route_chain)
 }
 END_TEST
 
+/* An OpenAI provider can name models served by the other OpenAI API. */
+START_TEST(t_api_models)
+{
+	struct px_config *c = cfg_new();
+	static const char text[] =
+	    "{\"providers\": [\n"
+	    "  {\"name\": \"oai\", \"type\": \"openai\", \"responses_models\": [\"o3-pro\", \"gpt-5*-codex\"]},\n"
+	    "  {\"name\": \"rsp\", \"type\": \"openai-responses\", \"chat_models\": [\"gpt-4o*\"]},\n"
+	    "  {\"name\": \"ant\", \"type\": \"anthropic\"}]}";
+	const struct px_provider *oai, *rsp, *ant;
+	char buf[1024];
+	FILE *f;
+	size_t n;
+
+	ck_assert_msg(parse(c, text) == 0, "%s", err);
+	oai = &c->providers[0];
+	rsp = &c->providers[1];
+	ant = &c->providers[2];
+	ck_assert_int_eq(oai->napi_models, 2);
+	ck_assert_int_eq(px_provider_fmt(oai, "o3-pro"), PX_FMT_RESPONSES);
+	ck_assert_int_eq(px_provider_fmt(oai, "gpt-5.1-codex"), PX_FMT_RESPONSES);
+	ck_assert_int_eq(px_provider_fmt(oai, "o3-pro-2025"), PX_FMT_CHAT);
+	ck_assert_int_eq(px_provider_fmt(oai, "gpt-5.1"), PX_FMT_CHAT);
+	ck_assert_int_eq(px_provider_fmt(rsp, "gpt-4o-mini"), PX_FMT_CHAT);
+	ck_assert_int_eq(px_provider_fmt(rsp, "gpt-5"), PX_FMT_RESPONSES);
+	ck_assert_int_eq(px_provider_fmt(ant, "gpt-4o"), PX_FMT_ANTHROPIC);
+	f = fmemopen(buf, sizeof buf, "w");
+	px_config_print(c, f);
+	n = (size_t)ftell(f);
+	fclose(f);
+	buf[n < sizeof buf ? n : sizeof buf - 1] = 0;
+	ck_assert_msg(strstr(buf, "provider oai uses /responses for o3-pro\n"
+	    "provider oai uses /responses for gpt-5*-codex\n"), "%s", buf);
+	ck_assert_msg(strstr(buf, "provider rsp uses /chat/completions for gpt-4o*\n"), "%s", buf);
+	free(c);
+}
+END_TEST
+
 START_TEST(t_route_none)
 {
 	struct px_config *c = cfg_new();
@@ -715,6 +753,23 @@ static const struct {
 	  "\"0123456789012345678901234567890123456789012345678901234567890123\","
 	  " \"key\": \"b\"}]}",
 	  "t.json:1: api_keys[0]: \"name\" is too long (max 63 bytes)" },
+	/* per-model OpenAI API */
+	{ "{\"providers\": [{\"name\": \"p\", \"type\": \"openai\",\n"
+	  " \"chat_models\": [\"x\"]}]}",
+	  "t.json:2: provider \"p\": \"chat_models\" does not apply to type "
+	  "openai (it is the default API)" },
+	{ "{\"providers\": [{\"name\": \"p\", \"type\": \"anthropic\",\n"
+	  " \"responses_models\": [\"x\"]}]}",
+	  "t.json:2: provider \"p\": \"responses_models\" does not apply to "
+	  "type anthropic (only OpenAI providers have two APIs)" },
+	{ "{\"providers\": [{\"name\": \"p\", \"type\": \"openai\", "
+	  "\"responses_models\": \"x\"}]}",
+	  "t.json:1: provider \"p\": \"responses_models\" must be a list of "
+	  "model names" },
+	{ "{\"providers\": [{\"name\": \"p\", \"type\": \"openai-responses\", "
+	  "\"chat_models\": [\"a\", \"\"]}]}",
+	  "t.json:1: provider \"p\": \"chat_models\": each entry must be a "
+	  "non-empty string" },
 	/* open proxy refusal */
 	{ "{\n\"listen\": \"0.0.0.0:8080\"}",
 	  "t.json:2: refusing to listen on 0.0.0.0:8080 without api_keys; "
@@ -1027,6 +1082,7 @@ main(void)
 	tcase_add_test(tc, t_env_anthropic_catchall);
 	tcase_add_test(tc, t_env_base_url_only);
 	tcase_add_test(tc, t_env_bad_url);
+	tcase_add_test(tc, t_api_models);
 	tcase_add_test(tc, t_env_keys_listen);
 	tcase_add_test(tc, t_env_open_refused);
 	suite_add_tcase(s, tc);

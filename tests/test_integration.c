@@ -348,7 +348,8 @@ write_config(struct env *e, const char *ca)
 	    "  \"listen\": \"127.0.0.1:0\",\n"
 	    "  \"api_keys\": [\"sk-test\"],\n"
 	    "  \"providers\": [\n"
-	    "    {\"name\": \"oai\", \"type\": \"openai\", \"base_url\": \"http://127.0.0.1:%d/v1\", \"api_key\": \"up-oai\"},\n"
+	    "    {\"name\": \"oai\", \"type\": \"openai\", \"base_url\": \"http://127.0.0.1:%d/v1\", \"api_key\": \"up-oai\",\n"
+	    "     \"responses_models\": [\"gpt-rsp-*\"]},\n"
 	    "    {\"name\": \"ant\", \"type\": \"anthropic\", \"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"up-ant\"},\n"
 	    "    {\"name\": \"dead\", \"type\": \"anthropic\", \"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"k\"}",
 	    e->mock_port, e->mock_port, closed_port());
@@ -1778,6 +1779,33 @@ START_TEST(t_echo_passthrough_model_rewrite)
 }
 END_TEST
 
+/* An openai provider sends the models listed in "responses_models" to
+ * /v1/responses, converted, and the rest to /v1/chat/completions. */
+START_TEST(t_provider_api_per_model)
+{
+	struct resp r;
+	struct echo e;
+
+	post("/v1/chat/completions", "{\"model\":\"gpt-rsp-echo\",\"max_tokens\":50,"
+	    "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", &r);
+	expect_status(&r, 200);
+	split_echo(jstr(r.body, "choices.0.message.content"), &e);
+	ck_str(e.line, "POST /v1/responses");
+	ck_assert_msg(strstr(e.headers, "\nauthorization: Bearer up-oai\n"), "no upstream key: %s", e.headers);
+	ck_str(jstr(e.body, "model"), "gpt-rsp-echo");
+	ck_assert_int_eq(jint(e.body, "max_output_tokens", -1), 50);
+	ck_str(jstr(e.body, "input.0.role"), "user");
+	ck_assert_msg(!jhas(e.body, "messages"), "chat body sent to /v1/responses: %s", e.body);
+
+	/* same provider, a model not in the list: Chat Completions, bytes untouched */
+	post("/v1/chat/completions", "{\"model\":\"gpt-echo\",\"messages\":[]}", &r);
+	expect_status(&r, 200);
+	split_echo(jstr(r.body, "choices.0.message.content"), &e);
+	ck_str(e.line, "POST /v1/chat/completions");
+	ck_str(e.body, "{\"model\":\"gpt-echo\",\"messages\":[]}");
+}
+END_TEST
+
 /* ---------------------------------------------- upstream errors */
 
 static const struct err_case {
@@ -2551,6 +2579,7 @@ integration_suite(void)
 	tcase_add_test(t, t_echo_anthropic_to_chat);
 	tcase_add_test(t, t_echo_passthrough_bytes);
 	tcase_add_test(t, t_echo_passthrough_model_rewrite);
+	tcase_add_test(t, t_provider_api_per_model);
 
 	t = tc(s, "upstream_errors", 1);
 	tcase_add_loop_test(t, t_upstream_error, 0, (int)(sizeof err_cases / sizeof err_cases[0]));
