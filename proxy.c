@@ -336,6 +336,11 @@ struct conn {
 	struct sse_parser sse;
 	struct px_stream *stream;
 	struct jw sout;           /* stream output scratch */
+	/* passthrough streams are forwarded up to the last event boundary;
+	 * the bytes of an unfinished event wait here (malloc, bounded) */
+	char *hold;
+	size_t hold_len, hold_cap;
+	unsigned char sse_blank, sse_cr;  /* boundary scanner state */
 	char errmsg[256];
 };
 
@@ -640,6 +645,11 @@ req_reset(struct conn *c)
 		up_close(&c->up);
 	sse_free(&c->sse);
 	memset(&c->sse, 0, sizeof c->sse);
+	free(c->hold);
+	c->hold = NULL;
+	c->hold_len = c->hold_cap = 0;
+	c->sse_blank = 1;
+	c->sse_cr = 0;
 	px_arena_free(&c->arena);
 	px_arena_init(&c->arena, PX_ARENA_MAX);
 	free(c->body);
@@ -734,6 +744,7 @@ conn_free(struct conn *c)
 		access_log(c);
 	}
 	up_close(&c->up);
+	free(c->hold);
 	sse_free(&c->sse);
 	px_arena_free(&c->arena);
 	free(c->body);
@@ -1774,6 +1785,9 @@ on_up_head(struct conn *c)
 			c->keep_alive = 0;
 		}
 		sse_init(&c->sse);
+		c->sse_blank = 1;
+		c->sse_cr = 0;
+		c->hold_len = 0;
 		c->stream = px_stream_new(&c->arena, c->ufmt, c->cfmt, &c->req);
 		if (!c->stream) {
 			up_fail(c, 500, "out of memory");
@@ -1794,13 +1808,82 @@ on_up_head(struct conn *c)
 		up_body_end(c, 0);
 }
 
+/*
+ * Length of the prefix of p[0..n) that ends at the last SSE event boundary
+ * (a blank line; LF, CRLF or CR line ends, as the SSE spec allows), or 0.
+ * The scanner state carries over between calls.
+ */
+static size_t
+sse_boundary(struct conn *c, const char *p, size_t n)
+{
+	size_t i, end = 0;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\n' && c->sse_cr) {
+			c->sse_cr = 0;          /* LF of a CRLF: already counted */
+			if (end == i)
+				end = i + 1;    /* keep the pair together */
+			continue;
+		}
+		c->sse_cr = p[i] == '\r';
+		if (p[i] == '\n' || p[i] == '\r') {
+			if (c->sse_blank)
+				end = i + 1;
+			c->sse_blank = 1;
+		} else
+			c->sse_blank = 0;
+	}
+	return end;
+}
+
+/*
+ * Passthrough: forward whole events only. A client's SSE parser acts on an
+ * event at its blank line, so holding the unfinished tail costs no latency;
+ * and when the upstream is cut off mid-event, the client gets a clean error
+ * event instead of half an event glued to it.
+ */
+static int
+pass_through(struct conn *c, const char *p, size_t n)
+{
+	size_t b = sse_boundary(c, p, n);
+
+	if (b > 0) {
+		if (c->hold_len) {
+			out_chunk(c, c->hold, c->hold_len);
+			c->hold_len = 0;
+		}
+		out_chunk(c, p, b);
+	}
+	p += b;
+	n -= b;
+	if (n == 0)
+		return 0;
+	if (c->hold_len + n > c->hold_cap) {
+		size_t nc = c->hold_cap ? c->hold_cap : 1024;
+		char *np;
+		while (nc < c->hold_len + n)
+			nc *= 2;
+		if (nc > SSE_EVENT_MAX + SSE_FIELD_MAX * 2 + 64)
+			return -1;
+		if ((np = realloc(c->hold, nc)) == NULL)
+			return -1;
+		c->hold = np;
+		c->hold_cap = nc;
+	}
+	memcpy(c->hold + c->hold_len, p, n);
+	c->hold_len += n;
+	return 0;
+}
+
 /* Payload bytes of the upstream body (framing removed). */
 static void
 on_payload(struct conn *c, const char *p, size_t n)
 {
 	if (c->streaming) {
-		if (c->passthrough)
-			out_chunk(c, p, n);
+		if (c->passthrough && pass_through(c, p, n) < 0) {
+			up_fail(c, 502, "upstream %s: SSE event too large", c->prov->name);
+			return;
+		}
 		while (n > 0) {
 			struct sse_event ev;
 			int got = 0;
@@ -1954,6 +2037,11 @@ up_body_end(struct conn *c, int eof)
 			clean = px_stream_end(c->stream, c->passthrough ? NULL : &c->sout);
 			if (!c->passthrough)
 				out_chunk(c, c->sout.buf, c->sout.len);
+			else if (clean && c->hold_len) {
+				/* a finished stream's unterminated tail, as sent */
+				out_chunk(c, c->hold, c->hold_len);
+				c->hold_len = 0;
+			}
 			if (!clean && c->passthrough)
 				stream_cutoff(c, "upstream stream ended before completion");
 			if (!clean)

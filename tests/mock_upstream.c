@@ -11,7 +11,8 @@
  * previous one. Every delivery trick is expressed with pieces: "slow" = one
  * SSE event per piece, 200 ms apart; "split" = pieces of 1..7 bytes forced
  * to cut inside UTF-8 characters, between \r and \n and inside "data:";
- * "truncate" = send part, then close without the terminal event. Over TLS
+ * "truncate" = send part, then close without the terminal event;
+ * "midevent" = the same, cut inside the next event's JSON. Over TLS
  * each piece is flushed as its own record, so the splits survive encryption.
  *
  * The behaviour is chosen by the model name (request body "model", or the
@@ -787,7 +788,7 @@ struct scen {
 	int stream;
 	char model[256];          /* as sent */
 	char lc[256];             /* lower case, for matching */
-	unsigned slow:1, split:1, splitfast:1, truncate:1;
+	unsigned slow:1, split:1, splitfast:1, truncate:1, midevent:1;
 };
 
 static int
@@ -886,6 +887,16 @@ send_stream(struct conn *c, const struct scen *s, const char *sse, size_t n)
 		if (chunked)
 			sb_puts(&c->out, "\r\n");
 		piece_add(c, s->slow && sent > 0 ? SLOW_MS : 0);
+	}
+	if (s->midevent && off < n) {
+		/* and half of the next event, cut inside its JSON */
+		ev = sse_event_len(sse + off, n - off) / 2;
+		if (chunked)
+			sb_printf(&c->out, "%zx\r\n", ev);
+		sb_put(&c->out, sse + off, ev);
+		if (chunked)
+			sb_puts(&c->out, "\r\n");
+		piece_add(c, 0);
 	}
 	if (s->truncate) {
 		c->abort_after = 1;
@@ -1454,6 +1465,8 @@ handle(struct conn *c, const struct req *r)
 	s.split = has(&s, "split");
 	s.splitfast = has(&s, "splitfast");
 	s.truncate = has(&s, "truncate");
+	s.midevent = has(&s, "midevent");
+	s.truncate |= s.midevent;
 
 	if (opt_key != NULL && !key_ok(r)) {
 		send_error(c, &s, 401);
@@ -1859,7 +1872,8 @@ usage(void)
 "  GET /_stats[?reset=1].\n"
 "Model name words: text (default) tools parallel thinking echo hang\n"
 "  error429 error529|overloaded error500 error400 error401\n"
-"  slow split splitfast truncate fixture=FILE\n");
+"  slow split splitfast truncate midevent (truncate inside an event)\n"
+"  fixture=FILE\n");
 }
 
 int

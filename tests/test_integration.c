@@ -1898,6 +1898,49 @@ START_TEST(t_truncate_anthropic)
 END_TEST
 
 /* An error event inside an upstream stream reaches the client in its shape. */
+/*
+ * A passthrough stream cut inside an event: the client gets the whole
+ * events before the cut, byte for byte, then a clean error event - never
+ * half an event. With "split" the upstream bytes also arrive in 1..7 byte
+ * pieces, so event boundaries (and CRLF pairs) straddle reads.
+ */
+START_TEST(t_truncate_midevent_passthrough)
+{
+	static const char *const chat[] = { "gpt-midevent", "gpt-midevent-split" };
+	static const char *const ant[] = { "claude-midevent", "claude-midevent-split" };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		struct resp r;
+		struct chat_acc a;
+		struct ant_acc b;
+		size_t n, k;
+		char *fx = fixture("openai_chat_stream_text.sse", &n);
+		char *err;
+
+		post("/v1/chat/completions", chat_body(chat[i], 1), &r);
+		check_chat_stream(&r, &a);     /* every data line is JSON */
+		ck_assert_msg(a.error != NULL, "%s: no error event:\n%s", chat[i], r.body);
+		err = strstr(r.body, "data: {\"error\"");
+		ck_assert_ptr_nonnull(err);
+		k = (size_t)(err - r.body);
+		ck_assert_msg(k > 0 && k < n && memcmp(r.body, fx, k) == 0 &&
+		    (fx[k - 1] == '\n'), "%s: bytes before the error are not whole fixture events:\n%s",
+		    chat[i], r.body);
+
+		fx = fixture("anthropic_stream_text.sse", &n);
+		post("/v1/messages", ant_body(ant[i], 1), &r);
+		check_anthropic_stream(&r, &b);
+		ck_assert_msg(b.error != NULL, "%s: no error event:\n%s", ant[i], r.body);
+		err = strstr(r.body, "event: error\n");
+		ck_assert_ptr_nonnull(err);
+		k = (size_t)(err - r.body);
+		ck_assert_msg(k > 0 && k < n && memcmp(r.body, fx, k) == 0,
+		    "%s: bytes before the error are not whole fixture events:\n%s", ant[i], r.body);
+	}
+}
+END_TEST
+
 START_TEST(t_midstream_error)
 {
 	struct resp r;
@@ -2586,6 +2629,7 @@ integration_suite(void)
 	tcase_add_test(t, t_truncate_chat);
 	tcase_add_test(t, t_truncate_anthropic);
 	tcase_add_test(t, t_midstream_error);
+	tcase_add_test(t, t_truncate_midevent_passthrough);
 
 	t = tc(s, "proxy_errors", 1);
 	tcase_add_test(t, t_bad_json);
