@@ -1108,3 +1108,193 @@ px_vgrow(struct px_arena *a, void *p, size_t n, size_t *cap, size_t sz)
 	*cap = nc;
 	return q;
 }
+
+/* ------------------------------------ embeddings and converted token counts */
+
+/* An array of integers (a token id list); 1 if it is one. */
+static int
+embed_token_list(const struct json *v)
+{
+	const struct json *e;
+	long long t;
+
+	if (!v || v->type != JSON_ARRAY)
+		return 0;
+	for (e = v->child; e; e = e->next)
+		if (e->type != JSON_NUMBER || !json_int(e, &t))
+			return 0;
+	return 1;
+}
+
+/* see convert.h */
+int
+px_embed_decode_request(struct px_arena *a, const char *body, size_t n,
+                        struct px_embed_req *r, struct px_err *err)
+{
+	struct json *root, *in, *e, *v;
+	size_t i;
+
+	memset(r, 0, sizeof *r);
+	r->dimensions = -1;
+	root = parse_body(a, body, n, err);
+	if (!root)
+		return -1;
+	r->model = px_jget(root, "model");
+	if (!PX_STR_SET(r->model)) {
+		px_err_set(err, 400, "missing \"model\"");
+		return -1;
+	}
+	in = json_get(root, "input");
+	if (!in || in->type == JSON_NULL) {
+		px_err_set(err, 400, "missing \"input\"");
+		return -1;
+	}
+	if (in->type == JSON_STRING) {
+		r->inputs = px_zalloc(a, sizeof *r->inputs);
+		if (!r->inputs)
+			goto nomem;
+		r->inputs[0] = px_str_json(in);
+		r->ninputs = 1;
+	} else if (in->type == JSON_ARRAY) {
+		if (in->len == 0) {
+			px_err_set(err, 400, "\"input\" must not be empty");
+			return -1;
+		}
+		if (in->len > PX_EMBED_INPUTS_MAX) {
+			px_err_set(err, 400, "\"input\" has %zu items; at most %u "
+			    "are allowed", in->len, (unsigned)PX_EMBED_INPUTS_MAX);
+			return -1;
+		}
+		if (in->child->type == JSON_NUMBER) {
+			/* one token list */
+			if (!embed_token_list(in))
+				goto badinput;
+			r->tokens = 1;
+			r->ninputs = 1;
+		} else if (in->child->type == JSON_ARRAY) {
+			/* several token lists */
+			for (e = in->child; e; e = e->next)
+				if (!embed_token_list(e) || e->len == 0)
+					goto badinput;
+			r->tokens = 1;
+			r->ninputs = in->len;
+		} else {
+			r->inputs = px_zalloc(a, in->len * sizeof *r->inputs);
+			if (!r->inputs)
+				goto nomem;
+			for (i = 0, e = in->child; e; e = e->next, i++) {
+				if (e->type != JSON_STRING)
+					goto badinput;
+				r->inputs[i] = px_str_json(e);
+			}
+			r->ninputs = in->len;
+		}
+	} else {
+		goto badinput;
+	}
+	v = json_get(root, "encoding_format");
+	if (v && v->type != JSON_NULL) {
+		if (v->type == JSON_STRING && json_eq(v->s, v->n, "base64"))
+			r->base64 = 1;
+		else if (!(v->type == JSON_STRING && json_eq(v->s, v->n, "float"))) {
+			px_err_set(err, 400, "\"encoding_format\" must be "
+			    "\"float\" or \"base64\"");
+			return -1;
+		}
+	}
+	v = json_get(root, "dimensions");
+	if (v && v->type != JSON_NULL) {
+		if (!json_int(v, &r->dimensions) || r->dimensions <= 0 ||
+		    r->dimensions > 1000000) {
+			px_err_set(err, 400, "\"dimensions\" must be a positive "
+			    "integer");
+			return -1;
+		}
+	}
+	return 0;
+badinput:
+	px_err_set(err, 400, "\"input\" must be a string, an array of "
+	    "strings, an array of token ids or an array of token id arrays");
+	return -1;
+nomem:
+	px_err_set(err, 413, "request too large");
+	return -1;
+}
+
+/* see convert.h */
+int
+px_count_encode_request(enum px_fmt f, struct px_arena *a,
+                        const struct ir_request *req, struct px_str model,
+                        struct jw *out, struct px_err *err)
+{
+	switch (f) {
+	case PX_FMT_ANTHROPIC:
+		return px_count_request_anthropic(a, req, model, out, err);
+	case PX_FMT_GEMINI:
+		return px_count_request_gemini(a, req, model, out, err);
+	default:
+		px_err_set(err, 400, "%s has no token counting endpoint",
+		    px_fmt_name(f));
+		return -1;
+	}
+}
+
+/* see convert.h */
+int
+px_count_convert_response(enum px_fmt up, enum px_fmt client,
+                          struct px_arena *a, const char *body, size_t n,
+                          struct jw *out, long long *tokens,
+                          struct px_err *err)
+{
+	long long t;
+	int rc;
+
+	if (up == PX_FMT_ANTHROPIC)
+		rc = px_count_tokens_anthropic(a, body, n, &t, err);
+	else if (up == PX_FMT_GEMINI)
+		rc = px_count_tokens_gemini(a, body, n, &t, err);
+	else {
+		px_err_set(err, 502, "%s has no token counting endpoint",
+		    px_fmt_name(up));
+		rc = -1;
+	}
+	if (rc < 0)
+		return -1;
+	jw_obj(out);
+	if (client == PX_FMT_GEMINI)
+		jw_kint(out, "totalTokens", t);
+	else
+		jw_kint(out, "input_tokens", t);
+	jw_obj_end(out);
+	if (tokens)
+		*tokens = t;
+	return out->err ? -1 : 0;
+}
+
+static size_t
+part_text_bytes(const struct ir_part *p)
+{
+	size_t n = p->text.n + p->args.n + p->name.n, i;
+
+	for (i = 0; i < p->ncontent; i++)
+		n += part_text_bytes(&p->content[i]);
+	return n;
+}
+
+/* see convert.h */
+size_t
+px_request_text_bytes(const struct ir_request *req)
+{
+	size_t n = 0, i, j;
+
+	for (i = 0; i < req->nsystem; i++)
+		n += part_text_bytes(&req->system[i]);
+	for (i = 0; i < req->nmsgs; i++)
+		for (j = 0; j < req->msgs[i].nparts; j++)
+			n += part_text_bytes(&req->msgs[i].parts[j]);
+	for (i = 0; i < req->ntools; i++)
+		n += req->tools[i].name.n + req->tools[i].description.n +
+		    req->tools[i].parameters.n + (req->tools[i].raw_type.n ?
+		    req->tools[i].raw.n : 0);
+	return n + req->rf_schema.n;
+}

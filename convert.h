@@ -378,4 +378,97 @@ long long px_effort_budget(enum ir_effort e);
 enum ir_effort px_budget_effort(long long budget);
 const char *px_effort_name(enum ir_effort e);
 
+/* ------------------------------------ embeddings and converted token counts */
+
+/*
+ * OpenAI embeddings (POST /v1/embeddings) carried to Gemini's embedContent /
+ * batchEmbedContents, and token counting carried between Anthropic
+ * count_tokens and Gemini countTokens. Same rules as above: I/O-free, arena
+ * memory, borrowed views. The server picks the upstream path; these build
+ * and read bodies.
+ */
+#ifndef PX_EMBED_INPUTS_MAX
+#define PX_EMBED_INPUTS_MAX 2048      /* inputs per embeddings request (the
+                                         OpenAI API's own limit) */
+#endif
+
+struct px_embed_req {
+	struct px_str model;          /* as the client sent it */
+	struct px_str *inputs;        /* text inputs, decoded (not for tokens) */
+	size_t ninputs;               /* texts, or token arrays when tokens */
+	int tokens;                   /* input was token id array(s) */
+	int base64;                   /* encoding_format "base64" */
+	long long dimensions;         /* -1 unset */
+};
+
+/* Decode an OpenAI embeddings request: model, input (string, array of
+ * strings, token array, array of token arrays), encoding_format (float or
+ * base64), dimensions (> 0). user is accepted and ignored. -1 with a 400
+ * reason on anything else. body is borrowed and must outlive r. */
+int px_embed_decode_request(struct px_arena *a, const char *body, size_t n,
+                            struct px_embed_req *r, struct px_err *err);
+
+/* 1 when r goes to Gemini's :batchEmbedContents (more than one input),
+ * 0 for :embedContent. */
+int px_embed_gemini_batch(const struct px_embed_req *r);
+
+/* The Gemini request body for r (`model` is the upstream model name, with
+ * or without "models/"). Token-array input fails with a 400 reason. */
+int px_embed_encode_gemini(const struct px_embed_req *r, struct px_str model,
+                           struct jw *out, struct px_err *err);
+
+/* Convert a Gemini embedContent / batchEmbedContents answer into the OpenAI
+ * list shape for r: float values are copied as the upstream wrote them,
+ * base64 is little-endian float32. The count of embeddings must match the
+ * inputs. *tokens (may be NULL) gets the upstream's prompt token count, or
+ * -1 when it reported none (usage then says 0). -1 with a 502 reason when
+ * the answer is malformed. */
+int px_embed_decode_gemini(struct px_arena *a, const struct px_embed_req *r,
+                           const char *body, size_t n, struct jw *out,
+                           long long *tokens, struct px_err *err);
+
+/* A Gemini countTokens body is {"contents":[...]} or
+ * {"generateContentRequest":{...}}: the generateContent request inside
+ * (the body itself in the first case). */
+int px_count_unwrap_gemini(struct px_arena *a, const char *body, size_t n,
+                           struct px_str *inner, struct px_err *err);
+
+/*
+ * The token counting request for an upstream of format f: Anthropic
+ * /v1/messages/count_tokens gets model, system, messages, tools,
+ * tool_choice and thinking only (it rejects generation options such as
+ * max_tokens); Gemini :countTokens gets {"generateContentRequest":{"model":
+ * "models/M", ...}}. Other formats have no such endpoint: -1.
+ */
+int px_count_encode_request(enum px_fmt f, struct px_arena *a,
+                            const struct ir_request *req, struct px_str model,
+                            struct jw *out, struct px_err *err);
+int px_count_request_anthropic(struct px_arena *a, const struct ir_request *req,
+                               struct px_str model, struct jw *out,
+                               struct px_err *err);
+int px_count_request_gemini(struct px_arena *a, const struct ir_request *req,
+                            struct px_str model, struct jw *out,
+                            struct px_err *err);
+
+/* The count from an upstream's answer: Anthropic {"input_tokens":N},
+ * Gemini {"totalTokens":N} (absent = 0, proto3 JSON omits zeros). -1 with a
+ * 502 reason when malformed. */
+int px_count_tokens_anthropic(struct px_arena *a, const char *body, size_t n,
+                              long long *tokens, struct px_err *err);
+int px_count_tokens_gemini(struct px_arena *a, const char *body, size_t n,
+                           long long *tokens, struct px_err *err);
+
+/* Convert a count answer of format `up` into the client's format `client`
+ * ({"input_tokens":N} or {"totalTokens":N}). */
+int px_count_convert_response(enum px_fmt up, enum px_fmt client,
+                              struct px_arena *a, const char *body, size_t n,
+                              struct jw *out, long long *tokens,
+                              struct px_err *err);
+
+/* Bytes of text a decoded request carries (system, message text, thinking,
+ * tool call arguments, tool results, tool names/descriptions/schemas,
+ * response schema); media is not counted. The basis of the local token
+ * estimate. */
+size_t px_request_text_bytes(const struct ir_request *req);
+
 #endif

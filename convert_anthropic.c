@@ -1440,3 +1440,79 @@ const struct px_codec px_codec_anthropic = {
 	NULL,
 	anth_senc_event,
 };
+
+/* ------------------------------------ embeddings and converted token counts */
+
+static struct json *
+ax_parse(struct px_arena *a, const char *body, size_t n, int status,
+         struct px_err *err)
+{
+	struct json_err je;
+	struct json *root;
+
+	memset(&je, 0, sizeof je);
+	root = json_parse(a, body, n, 0, &je);
+	if (!root) {
+		px_err_set(err, je.code == JSON_ERR_NOMEM ? 413 : status,
+		    "invalid JSON at byte %zu: %s", je.pos,
+		    je.msg ? je.msg : "syntax error");
+		return NULL;
+	}
+	if (root->type != JSON_OBJECT) {
+		px_err_set(err, status, "body is not a JSON object");
+		return NULL;
+	}
+	return root;
+}
+
+/* see convert.h */
+int
+px_count_request_anthropic(struct px_arena *a, const struct ir_request *req,
+                           struct px_str model, struct jw *out,
+                           struct px_err *err)
+{
+	static const char *const keep[] = {
+		"model", "system", "messages", "tools", "tool_choice", "thinking"
+	};
+	struct jw full;
+	struct json *root, *m;
+	size_t i;
+
+	jw_init(&full, a, out->max);
+	if (px_encode_request(PX_FMT_ANTHROPIC, req, model, &full, err) < 0)
+		return -1;
+	root = ax_parse(a, full.buf, full.len, 500, err);
+	if (!root)
+		return -1;
+	jw_obj(out);
+	for (i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+		m = json_get(root, keep[i]);
+		if (m) {
+			jw_key(out, keep[i]);
+			jw_raw(out, m->raw, m->rawlen);
+		}
+	}
+	jw_obj_end(out);
+	if (out->err) {
+		px_err_set(err, 413, "converted request too large");
+		return -1;
+	}
+	return 0;
+}
+
+/* see convert.h */
+int
+px_count_tokens_anthropic(struct px_arena *a, const char *body, size_t n,
+                          long long *tokens, struct px_err *err)
+{
+	struct json *root;
+
+	root = ax_parse(a, body, n, 502, err);
+	if (!root)
+		return -1;
+	if (!json_int(json_get(root, "input_tokens"), tokens) || *tokens < 0) {
+		px_err_set(err, 502, "upstream count has no \"input_tokens\"");
+		return -1;
+	}
+	return 0;
+}

@@ -24,6 +24,7 @@
  *    itself does, instead of a synthetic empty-text chunk that js-genai's
  *    chat history treats as invalid. No `event:` lines, no [DONE] (§1).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1874,3 +1875,320 @@ const struct px_codec px_codec_gemini = {
 	ge_begin,
 	ge_event,
 };
+
+/* ------------------------------------ embeddings and converted token counts */
+
+/* Parse a whole body that must be a JSON object; 502 (an upstream answer)
+ * or 400 (a client request) on failure. */
+static struct json *
+gx_parse(struct px_arena *a, const char *body, size_t n, int status,
+         struct px_err *err)
+{
+	struct json_err je;
+	struct json *root;
+
+	memset(&je, 0, sizeof je);
+	root = json_parse(a, body, n, 0, &je);
+	if (!root) {
+		px_err_set(err, je.code == JSON_ERR_NOMEM ? 413 : status,
+		    "invalid JSON at byte %zu: %s", je.pos,
+		    je.msg ? je.msg : "syntax error");
+		return NULL;
+	}
+	if (root->type != JSON_OBJECT) {
+		px_err_set(err, status, "body is not a JSON object");
+		return NULL;
+	}
+	return root;
+}
+
+/* "models/M" for a model given with or without the prefix. */
+static void
+gx_model_name(struct jw *w, struct px_str model)
+{
+	jw_raw(w, "\"", 1);
+	if (!px_str_prefix(model, "models/"))
+		jw_escaped(w, "models/", 7);
+	jw_escaped(w, model.p ? model.p : "", model.p ? model.n : 0);
+	jw_put(w, "\"", 1);
+}
+
+/* see convert.h */
+int
+px_embed_gemini_batch(const struct px_embed_req *r)
+{
+	return r->ninputs != 1;
+}
+
+static void
+gx_embed_content(struct jw *w, const struct px_embed_req *r, size_t i)
+{
+	jw_key(w, "content");
+	jw_obj(w);
+	jw_key(w, "parts");
+	jw_arr(w);
+	jw_obj(w);
+	jw_key(w, "text");
+	px_jw_str(w, r->inputs[i]);
+	jw_obj_end(w);
+	jw_arr_end(w);
+	jw_obj_end(w);
+	if (r->dimensions > 0)
+		jw_kint(w, "outputDimensionality", r->dimensions);
+}
+
+/* see convert.h */
+int
+px_embed_encode_gemini(const struct px_embed_req *r, struct px_str model,
+                       struct jw *out, struct px_err *err)
+{
+	size_t i;
+
+	if (r->tokens || !r->inputs) {
+		px_err_set(err, 400, "token id input is not supported for "
+		    "Gemini embedding models: send the text as a string or an "
+		    "array of strings");
+		return -1;
+	}
+	jw_obj(out);
+	if (!px_embed_gemini_batch(r)) {
+		gx_embed_content(out, r, 0);
+	} else {
+		jw_key(out, "requests");
+		jw_arr(out);
+		for (i = 0; i < r->ninputs; i++) {
+			jw_obj(out);
+			jw_key(out, "model");
+			gx_model_name(out, model);
+			gx_embed_content(out, r, i);
+			jw_obj_end(out);
+		}
+		jw_arr_end(out);
+	}
+	jw_obj_end(out);
+	if (out->err) {
+		px_err_set(err, 413, "converted request too large");
+		return -1;
+	}
+	return 0;
+}
+
+/* Little-endian float32 of each value, base64, as a JSON string. */
+static int
+gx_embed_base64(struct jw *w, const struct json *vals)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const struct json *v;
+	unsigned char q[3];
+	char o[4];
+	size_t nq = 0;
+	uint32_t bits;
+	double d;
+	float f;
+	int k;
+
+	jw_raw(w, "\"", 1);
+	for (v = vals->child; v; v = v->next) {
+		if (v->type != JSON_NUMBER || !json_num(v, &d))
+			return -1;
+		/* out-of-range conversion is undefined: saturate to inf */
+		if (d > 3.4028234663852886e38)
+			f = HUGE_VALF;
+		else if (d < -3.4028234663852886e38)
+			f = -HUGE_VALF;
+		else
+			f = (float)d;
+		memcpy(&bits, &f, sizeof bits);
+		for (k = 0; k < 4; k++) {
+			q[nq++] = (unsigned char)(bits >> (8 * k));
+			if (nq == 3) {
+				o[0] = b64[q[0] >> 2];
+				o[1] = b64[((q[0] & 3) << 4) | (q[1] >> 4)];
+				o[2] = b64[((q[1] & 15) << 2) | (q[2] >> 6)];
+				o[3] = b64[q[2] & 63];
+				jw_put(w, o, 4);
+				nq = 0;
+			}
+		}
+	}
+	if (nq) {
+		if (nq == 1)
+			q[1] = 0;
+		o[0] = b64[q[0] >> 2];
+		o[1] = b64[((q[0] & 3) << 4) | (q[1] >> 4)];
+		o[2] = nq == 2 ? b64[(q[1] & 15) << 2] : '=';
+		o[3] = '=';
+		jw_put(w, o, 4);
+	}
+	jw_put(w, "\"", 1);
+	return 0;
+}
+
+/* see convert.h */
+int
+px_embed_decode_gemini(struct px_arena *a, const struct px_embed_req *r,
+                       const char *body, size_t n, struct jw *out,
+                       long long *tokens, struct px_err *err)
+{
+	struct json *root, *one, *list, *e, *vals, *um;
+	long long t = -1;
+	size_t count, i;
+
+	if (tokens)
+		*tokens = -1;
+	root = gx_parse(a, body, n, 502, err);
+	if (!root)
+		return -1;
+	one = json_get(root, "embedding");
+	list = json_get(root, "embeddings");
+	if (one && one->type == JSON_OBJECT) {
+		count = 1;
+		e = one;
+	} else if (list && list->type == JSON_ARRAY) {
+		count = list->len;
+		e = list->child;
+	} else {
+		px_err_set(err, 502, "upstream embeddings answer has no "
+		    "\"embedding\" or \"embeddings\"");
+		return -1;
+	}
+	if (count != r->ninputs) {
+		px_err_set(err, 502, "upstream returned %zu embeddings for %zu "
+		    "inputs", count, r->ninputs);
+		return -1;
+	}
+	um = json_get(root, "usageMetadata");
+	if (!json_int(json_get(um, "promptTokenCount"), &t))
+		if (!json_int(json_get(um, "totalTokenCount"), &t))
+			t = -1;
+	jw_obj(out);
+	jw_kcstr(out, "object", "list");
+	jw_key(out, "data");
+	jw_arr(out);
+	for (i = 0; i < count; i++, e = e->next) {
+		vals = json_get(e, "values");
+		if (!vals || vals->type != JSON_ARRAY) {
+			px_err_set(err, 502, "upstream embedding %zu has no "
+			    "\"values\" array", i);
+			return -1;
+		}
+		jw_obj(out);
+		jw_kcstr(out, "object", "embedding");
+		jw_kint(out, "index", (long long)i);
+		jw_key(out, "embedding");
+		if (r->base64) {
+			if (gx_embed_base64(out, vals) < 0)
+				goto badval;
+		} else {
+			const struct json *v;
+			jw_arr(out);
+			for (v = vals->child; v; v = v->next) {
+				if (v->type != JSON_NUMBER)
+					goto badval;
+				jw_raw(out, v->s, v->n);   /* as written */
+			}
+			jw_arr_end(out);
+		}
+		jw_obj_end(out);
+	}
+	jw_arr_end(out);
+	jw_key(out, "model");
+	px_jw_str(out, r->model);
+	jw_key(out, "usage");
+	jw_obj(out);
+	jw_kint(out, "prompt_tokens", t < 0 ? 0 : t);
+	jw_kint(out, "total_tokens", t < 0 ? 0 : t);
+	jw_obj_end(out);
+	jw_obj_end(out);
+	if (out->err) {
+		px_err_set(err, 502, "converted embeddings answer too large");
+		return -1;
+	}
+	if (tokens)
+		*tokens = t;
+	return 0;
+badval:
+	px_err_set(err, 502, "upstream embedding %zu has a value that is not "
+	    "a number", i);
+	return -1;
+}
+
+/* see convert.h */
+int
+px_count_unwrap_gemini(struct px_arena *a, const char *body, size_t n,
+                       struct px_str *inner, struct px_err *err)
+{
+	struct json *root, *g;
+
+	root = gx_parse(a, body, n, 400, err);
+	if (!root)
+		return -1;
+	g = json_get(root, "generateContentRequest");
+	if (g && g->type != JSON_NULL) {
+		if (g->type != JSON_OBJECT) {
+			px_err_set(err, 400, "\"generateContentRequest\" must be "
+			    "an object");
+			return -1;
+		}
+		inner->p = g->raw;
+		inner->n = g->rawlen;
+	} else {
+		inner->p = body;
+		inner->n = n;
+	}
+	return 0;
+}
+
+/* see convert.h */
+int
+px_count_request_gemini(struct px_arena *a, const struct ir_request *req,
+                        struct px_str model, struct jw *out,
+                        struct px_err *err)
+{
+	struct jw full;
+	struct json *root, *m;
+
+	jw_init(&full, a, out->max);
+	if (px_encode_request(PX_FMT_GEMINI, req, model, &full, err) < 0)
+		return -1;
+	root = gx_parse(a, full.buf, full.len, 500, err);
+	if (!root)
+		return -1;
+	jw_obj(out);
+	jw_key(out, "generateContentRequest");
+	jw_obj(out);
+	jw_key(out, "model");
+	gx_model_name(out, model);
+	for (m = root->child; m; m = m->next)
+		if (strcmp(m->key, "model") != 0) {
+			jw_keyn(out, m->key, m->keylen);
+			jw_raw(out, m->raw, m->rawlen);
+		}
+	jw_obj_end(out);
+	jw_obj_end(out);
+	if (out->err) {
+		px_err_set(err, 413, "converted request too large");
+		return -1;
+	}
+	return 0;
+}
+
+/* see convert.h */
+int
+px_count_tokens_gemini(struct px_arena *a, const char *body, size_t n,
+                       long long *tokens, struct px_err *err)
+{
+	struct json *root, *t;
+
+	root = gx_parse(a, body, n, 502, err);
+	if (!root)
+		return -1;
+	t = json_get(root, "totalTokens");
+	*tokens = 0;
+	if (t && !(json_int(t, tokens) && *tokens >= 0)) {
+		px_err_set(err, 502, "upstream \"totalTokens\" is not a count");
+		return -1;
+	}
+	return 0;
+}

@@ -267,7 +267,8 @@ enum phase {
 
 enum endpoint {
 	EP_NONE, EP_CHAT, EP_MESSAGES, EP_COUNT_TOKENS, EP_RESPONSES,
-	EP_GEMINI_GEN, EP_GEMINI_STREAM, EP_GEMINI_COUNT
+	EP_GEMINI_GEN, EP_GEMINI_STREAM, EP_GEMINI_COUNT,
+	EP_EMBEDDINGS             /* OpenAI /v1/embeddings */
 };
 
 struct upconn {
@@ -315,6 +316,7 @@ struct conn {
 	enum px_fmt ufmt;         /* upstream format (provider, or per model) */
 	char *abeta, *aversion;   /* anthropic headers to forward */
 	int gemini_alt_sse;
+	struct px_embed_req embed;  /* EP_EMBEDDINGS to a Gemini upstream */
 	long long t_start_us, t_first_us;
 	int status;
 	struct ir_usage usage;
@@ -671,6 +673,7 @@ req_reset(struct conn *c)
 	c->prov_idx = -1;
 	c->abeta = c->aversion = NULL;
 	c->gemini_alt_sse = 0;
+	memset(&c->embed, 0, sizeof c->embed);
 	c->t_start_us = c->t_first_us = 0;
 	c->status = 0;
 	ir_usage_init(&c->usage);
@@ -873,6 +876,10 @@ classify(struct conn *c, const struct http_req *r, char *gmodel, size_t gcap,
 		c->cfmt = PX_FMT_RESPONSES;
 		return EP_RESPONSES;
 	}
+	if (http_str_eq(p, "/v1/embeddings") || http_str_eq(p, "/embeddings")) {
+		c->cfmt = PX_FMT_CHAT;      /* OpenAI shapes, errors included */
+		return EP_EMBEDDINGS;
+	}
 	/* Gemini: /v1beta/models/M:verb, and /v1/models/M:verb (the genai
 	 * SDK's default apiVersion) */
 	if ((p.n > sizeof gpre - 1 && memcmp(p.p, gpre, sizeof gpre - 1) == 0) ||
@@ -913,6 +920,8 @@ static void stream_cutoff(struct conn *c, const char *msg);
 static void up_start_connect(struct conn *c);
 static void up_drive(struct conn *c);
 
+static int embed_path(struct conn *c, char *path, size_t cap);
+
 /* Build the upstream request (head + body) in the arena. */
 static int
 build_upstream(struct conn *c, const char *body, size_t n)
@@ -927,16 +936,21 @@ build_upstream(struct conn *c, const char *body, size_t n)
 	k = px_upstream_path(c->ufmt, um, stream, path, sizeof path);
 	if (k < 0)
 		return -1;
-	/* token counting (same format only) has its own upstream path */
-	if (c->ep == EP_COUNT_TOKENS) {
+	/* token counting has its own upstream path (Anthropic or Gemini) */
+	if ((c->ep == EP_COUNT_TOKENS || c->ep == EP_GEMINI_COUNT) &&
+	    c->ufmt == PX_FMT_ANTHROPIC) {
 		if ((size_t)k + sizeof "/count_tokens" > sizeof path)
 			return -1;
 		memcpy(path + k, "/count_tokens", sizeof "/count_tokens");
-	} else if (c->ep == EP_GEMINI_COUNT) {
+	} else if ((c->ep == EP_COUNT_TOKENS || c->ep == EP_GEMINI_COUNT) &&
+	    c->ufmt == PX_FMT_GEMINI) {
 		char *v = strrchr(path, ':');
 		if (!v || (size_t)(v - path) + sizeof ":countTokens" > sizeof path)
 			return -1;
 		memcpy(v, ":countTokens", sizeof ":countTokens");
+	} else if (c->ep == EP_EMBEDDINGS) {
+		if (embed_path(c, path, sizeof path) < 0)
+			return -1;
 	}
 	jw_init(&h, &c->arena, 64 * 1024 + n);
 	jw_puts(&h, "POST ");
@@ -1001,10 +1015,11 @@ build_upstream(struct conn *c, const char *body, size_t n)
 
 /*
  * Count tokens locally when the upstream has no endpoint for it: about four
- * bytes per token of the request body, clearly marked as an estimate.
+ * bytes per token of the request's text (or of the raw body when the
+ * request could not be decoded), clearly marked as an estimate.
  */
 static void
-count_tokens_estimate(struct conn *c, size_t n)
+count_tokens_estimate(struct conn *c, size_t n, int text)
 {
 	char buf[256];
 	long long est = (long long)(n + 3) / 4;
@@ -1014,10 +1029,191 @@ count_tokens_estimate(struct conn *c, size_t n)
 		k = snprintf(buf, sizeof buf, "{\"totalTokens\":%lld}", est);
 	else
 		k = snprintf(buf, sizeof buf,
-		    "{\"input_tokens\":%lld,\"note\":\"estimate by llmproxy (request bytes / 4): the upstream for this model has no token counting endpoint\"}",
-		    est);
+		    "{\"input_tokens\":%lld,\"note\":\"estimate by llmproxy (%s / 4): the upstream for this model has no token counting endpoint\"}",
+		    est, text ? "request text bytes" : "request bytes");
+	c->usage.input = est;
 	send_body(c, 200, "application/json", buf, (size_t)k,
 	    "x-llmproxy-estimate: true\r\n");
+}
+
+
+/* ------------------------------------------------------------ embeddings,
+ * converted token counts */
+
+/* Upstream path of an embeddings request: /embeddings for OpenAI-style
+ * upstreams, models/M:embedContent or :batchEmbedContents for Gemini. */
+static int
+embed_path(struct conn *c, char *path, size_t cap)
+{
+	struct px_str um = { c->up_model, strlen(c->up_model) };
+	const char *verb;
+	char *v;
+
+	if (c->ufmt != PX_FMT_GEMINI) {
+		if (cap < sizeof "/embeddings")
+			return -1;
+		memcpy(path, "/embeddings", sizeof "/embeddings");
+		return 0;
+	}
+	if (px_upstream_path(PX_FMT_GEMINI, um, 0, path, cap) < 0)
+		return -1;
+	verb = px_embed_gemini_batch(&c->embed) ? ":batchEmbedContents" :
+	    ":embedContent";
+	v = strrchr(path, ':');   /* the model segment is percent-encoded */
+	if (!v || (size_t)(v - path) + strlen(verb) + 1 > cap)
+		return -1;
+	memcpy(v, verb, strlen(verb) + 1);
+	return 0;
+}
+
+/*
+ * POST /v1/embeddings, routed like a chat request: OpenAI-style upstreams
+ * get the body as it came (model name rewritten), Gemini gets it converted,
+ * Anthropic has no embeddings API.
+ */
+static void
+embed_request(struct conn *c, const char *body, size_t n)
+{
+	struct px_str m = { c->up_model, strlen(c->up_model) };
+	struct px_err perr;
+	struct jw w;
+
+	c->req.stream = 0;
+	c->req.fmt = c->cfmt;
+	c->req.model.p = c->model;
+	c->req.model.n = strlen(c->model);
+	switch (c->ufmt) {
+	case PX_FMT_ANTHROPIC: {
+		char msg[512];
+		snprintf(msg, sizeof msg,
+		    "model '%s' is served by provider '%s' (anthropic), which has no embeddings API: route an OpenAI or Gemini embedding model instead",
+		    c->model, c->prov->name);
+		send_error(c, 400, msg);
+		return;
+	}
+	case PX_FMT_GEMINI:
+		if (px_embed_decode_request(&c->arena, body, n, &c->embed,
+		    &perr) < 0) {
+			send_error(c, perr.status ? perr.status : 400, perr.msg);
+			return;
+		}
+		jw_init(&w, &c->arena, n * 2 + c->embed.ninputs *
+		    (m.n + 128) + 65536);
+		if (px_embed_encode_gemini(&c->embed, m, &w, &perr) < 0) {
+			send_error(c, perr.status ? perr.status : 400, perr.msg);
+			return;
+		}
+		body = w.buf;
+		n = w.len;
+		break;
+	default:
+		c->passthrough = 1;
+		if (strcmp(c->up_model, c->model) != 0) {
+			jw_init(&w, &c->arena, n + 4096);
+			if (px_rewrite_model(body, n, m, &w) < 0 || w.err) {
+				send_error(c, 400, "request body must be a JSON object");
+				return;
+			}
+			body = w.buf;
+			n = w.len;
+		}
+		break;
+	}
+	if (build_upstream(c, body, n) < 0) {
+		send_error(c, 500, "cannot build upstream request");
+		return;
+	}
+	DBG("conn %d: embeddings model=%s -> %s/%s%s", c->id, c->model,
+	    c->prov->name, c->up_model, c->passthrough ? " (passthrough)" : "");
+	up_start_connect(c);
+}
+
+/*
+ * Token counting whose upstream speaks another format: Anthropic
+ * count_tokens and Gemini countTokens convert to each other; OpenAI-style
+ * upstreams have no such endpoint, so the answer is a local estimate.
+ */
+static void
+count_request(struct conn *c, const char *body, size_t n)
+{
+	struct px_str m = { c->up_model, strlen(c->up_model) };
+	struct px_str in = { body, n };
+	struct px_err perr;
+	struct jw w;
+	int rc = 0;
+
+	memset(&perr, 0, sizeof perr);
+	if (c->cfmt == PX_FMT_GEMINI)
+		rc = px_count_unwrap_gemini(&c->arena, body, n, &in, &perr);
+	if (rc == 0)
+		rc = px_decode_request(c->cfmt, &c->arena, in.p, in.n, &c->req,
+		    &perr);
+	c->req.stream = 0;
+	if (c->cfmt == PX_FMT_GEMINI) {
+		c->req.model.p = c->model;
+		c->req.model.n = strlen(c->model);
+	}
+	if (c->ufmt != PX_FMT_ANTHROPIC && c->ufmt != PX_FMT_GEMINI) {
+		if (rc < 0)
+			count_tokens_estimate(c, n, 0);
+		else
+			count_tokens_estimate(c, px_request_text_bytes(&c->req), 1);
+		return;
+	}
+	if (rc < 0) {
+		send_error(c, perr.status ? perr.status : 400, perr.msg);
+		return;
+	}
+	jw_init(&w, &c->arena, n * 2 + 65536);
+	if (px_count_encode_request(c->ufmt, &c->arena, &c->req, m, &w,
+	    &perr) < 0) {
+		send_error(c, perr.status ? perr.status : 400, perr.msg);
+		return;
+	}
+	if (build_upstream(c, w.buf, w.len) < 0) {
+		send_error(c, 500, "cannot build upstream request");
+		return;
+	}
+	DBG("conn %d: count tokens %s model=%s -> %s/%s", c->id,
+	    px_fmt_name(c->cfmt), c->model, c->prov->name, c->up_model);
+	up_start_connect(c);
+}
+
+/* A successful embeddings or converted count answer; 1 when handled. */
+static int
+embed_count_answer(struct conn *c, int st, const char *body, size_t n,
+                   const char *extra)
+{
+	struct px_err perr;
+	struct jw w;
+	long long t = -1;
+
+	if (c->ep == EP_EMBEDDINGS && c->passthrough) {
+		send_body(c, st, "application/json", body, n, extra);
+		return 1;
+	}
+	if (c->ep == EP_EMBEDDINGS) {
+		jw_init(&w, &c->arena, (size_t)PX_EMBED_RESP_MAX +
+		    c->embed.ninputs * 64 + 65536);
+		if (px_embed_decode_gemini(&c->arena, &c->embed, body, n, &w,
+		    &t, &perr) < 0) {
+			up_fail(c, 502, "upstream %s: %s", c->prov->name, perr.msg);
+			return 1;
+		}
+	} else if ((c->ep == EP_COUNT_TOKENS || c->ep == EP_GEMINI_COUNT) &&
+	    !c->passthrough) {
+		jw_init(&w, &c->arena, 4096);
+		if (px_count_convert_response(c->ufmt, c->cfmt, &c->arena,
+		    body, n, &w, &t, &perr) < 0) {
+			up_fail(c, 502, "upstream %s: %s", c->prov->name, perr.msg);
+			return 1;
+		}
+	} else {
+		return 0;
+	}
+	c->usage.input = t;
+	send_body(c, 200, "application/json", w.buf, w.len, extra);
+	return 1;
 }
 
 /* The request is complete (head + body). Route, convert, start upstream. */
@@ -1101,9 +1297,13 @@ handle_request(struct conn *c, const char *body, size_t n)
 	snprintf(c->up_model, sizeof c->up_model, "%s", um);
 	c->ufmt = px_provider_fmt(c->prov, c->up_model);
 
+	if (c->ep == EP_EMBEDDINGS) {
+		embed_request(c, body, n);
+		return;
+	}
 	if (c->ep == EP_COUNT_TOKENS || c->ep == EP_GEMINI_COUNT) {
 		if (c->ufmt != c->cfmt) {
-			count_tokens_estimate(c, n);
+			count_request(c, body, n);
 			return;
 		}
 	}
@@ -1912,6 +2112,12 @@ on_payload(struct conn *c, const char *p, size_t n)
 		return;
 	}
 	/* whole body */
+	if (c->ep == EP_EMBEDDINGS && !c->passthrough &&
+	    c->uresp.status / 100 == 2 && c->ubody_n + n > PX_EMBED_RESP_MAX) {
+		up_fail(c, 502, "upstream %s: embeddings answer larger than %u bytes (PX_EMBED_RESP_MAX): send fewer inputs or fewer dimensions",
+		    c->prov->name, (unsigned)PX_EMBED_RESP_MAX);
+		return;
+	}
 	if (c->ubody_n + n > PX_RESP_MAX) {
 		up_fail(c, 502, "upstream %s: response body too large", c->prov->name);
 		return;
@@ -2085,6 +2291,8 @@ up_body_end(struct conn *c, int eof)
 			send_body(c, cst, "application/json", w.buf, w.len, extra);
 			return;
 		}
+		if (embed_count_answer(c, st, body, n, extra))
+			return;
 		if (c->passthrough) {
 			/* usage for the log, best effort */
 			struct ir_response resp;

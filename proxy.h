@@ -26,6 +26,10 @@
 #ifndef PX_POOL_MAX
 #define PX_POOL_MAX   32            /* idle upstream connections kept */
 #endif
+#ifndef PX_EMBED_RESP_MAX
+#define PX_EMBED_RESP_MAX (32u * 1024 * 1024) /* Gemini embeddings answer
+                                       converted for an OpenAI client */
+#endif
 #ifndef PX_DNS_TTL_MS
 #define PX_DNS_TTL_MS 60000
 #endif

@@ -1366,6 +1366,166 @@ path_is(const char *p, size_t n, const char *lit)
 	return n == strlen(lit) && memcmp(p, lit, n) == 0;
 }
 
+/* ------------------------------------------------ embeddings, token counts */
+
+/* The last API request, as echo_text() writes it, for GET /_last. */
+static struct sb last_req;
+
+/* Next element of the JSON array s[0..n): start with *i = 0; 1 and the
+ * element's raw text, 0 at the end. */
+static int
+js_elem(const char *s, size_t n, size_t *i, const char **v, size_t *vlen)
+{
+	size_t k = *i, e;
+
+	if (k == 0) {
+		k = js_ws(s, n, 0);
+		if (k >= n || s[k] != '[')
+			return 0;
+		k++;
+	}
+	k = js_ws(s, n, k);
+	if (k < n && s[k] == ',')
+		k = js_ws(s, n, k + 1);
+	if (k >= n || s[k] == ']')
+		return 0;
+	e = js_skip(s, n, k);
+	*v = s + k;
+	*vlen = e - k;
+	*i = e;
+	return 1;
+}
+
+/* The "length" of one input: bytes between the quotes of a string, else
+ * the raw text's length (token arrays). */
+static size_t
+embed_len(const char *v, size_t vlen)
+{
+	if (vlen >= 2 && v[0] == '"')
+		return vlen - 2;
+	return vlen;
+}
+
+/*
+ * Vector of input i with length L: value j is (L + i + j) / 4, negative when
+ * j % 3 == 1, written as "1.250" (j % 3 == 0), "-1.250" (1) or "125e-2"
+ * (2), so a converter that reformats numbers is caught.
+ */
+static void
+embed_values(struct sb *b, size_t len, size_t i, long dims, const char *sep)
+{
+	long j;
+	long long q;
+
+	for (j = 0; j < dims; j++) {
+		q = (long long)len + (long long)i + j;
+		if (j > 0)
+			sb_puts(b, ",");
+		sb_puts(b, sep);
+		if (j % 3 == 2)
+			sb_printf(b, "%llde-2", q * 25);
+		else
+			sb_printf(b, "%s%lld.%02lld0", j % 3 == 1 ? "-" : "",
+			    q / 4, (q % 4) * 25);
+	}
+}
+
+static long
+embed_dims(const char *body, size_t blen, const char *key)
+{
+	size_t vlen;
+	const char *v = js_member(body, blen, key, &vlen);
+	long d = v != NULL ? strtol(v, NULL, 10) : 0;
+
+	return d > 0 && d <= 4000000 ? d : 4;
+}
+
+/* Gemini content {"parts":[{"text":...}]}: length of the first text. */
+static size_t
+embed_gem_len(const char *req, size_t rlen)
+{
+	const char *c, *p, *e, *t;
+	size_t cl, pl, el, tl, i = 0;
+
+	c = js_member(req, rlen, "content", &cl);
+	p = c ? js_member(c, cl, "parts", &pl) : NULL;
+	if (p == NULL || !js_elem(p, pl, &i, &e, &el))
+		return 0;
+	t = js_member(e, el, "text", &tl);
+	return t ? embed_len(t, tl) : 0;
+}
+
+/* kind 1: OpenAI /v1/embeddings; 2: Gemini :embedContent; 3: Gemini
+ * :batchEmbedContents. */
+static void
+send_embeddings(struct conn *c, const struct scen *s, const struct req *r,
+    int kind)
+{
+	struct sb b = { 0 };
+	const char *in, *e;
+	size_t inlen, elen, i = 0, k, total = 0;
+	long dims;
+	int one;
+
+	if (kind == 1) {
+		dims = embed_dims(r->body, r->blen, "dimensions");
+		in = js_member(r->body, r->blen, "input", &inlen);
+		sb_puts(&b, "{\"object\":\"list\",\"data\":[");
+		/* a string or one token array is a single input */
+		one = in != NULL && (in[0] != '[' || (inlen > 2 &&
+		    in[js_ws(in, inlen - 1, 1)] != '"' &&
+		    in[js_ws(in, inlen - 1, 1)] != '['));
+		for (k = 0; in != NULL; k++) {
+			size_t len;
+			if (one) {
+				if (k > 0)
+					break;
+				len = embed_len(in, inlen);
+			} else {
+				if (!js_elem(in, inlen, &i, &e, &elen))
+					break;
+				len = embed_len(e, elen);
+			}
+			total += len;
+			sb_printf(&b, "%s{\"object\":\"embedding\",\"index\":"
+			    "%zu,\"embedding\":[", k ? "," : "", k);
+			embed_values(&b, len, k, dims, "");
+			sb_puts(&b, "]}");
+		}
+		sb_puts(&b, "],\"model\":");
+		sb_json_str(&b, s->model, strlen(s->model));
+		sb_printf(&b, ",\"usage\":{\"prompt_tokens\":%zu,"
+		    "\"total_tokens\":%zu}}", total, total);
+	} else if (kind == 2) {
+		dims = embed_dims(r->body, r->blen, "outputDimensionality");
+		total = embed_gem_len(r->body, r->blen);
+		sb_puts(&b, "{\n  \"embedding\": {\n    \"values\": [");
+		embed_values(&b, total, 0, dims, "\n      ");
+		sb_puts(&b, "\n    ]\n  }");
+	} else {
+		in = js_member(r->body, r->blen, "requests", &inlen);
+		sb_puts(&b, "{\n  \"embeddings\": [");
+		for (k = 0; in != NULL && js_elem(in, inlen, &i, &e, &elen);
+		    k++) {
+			size_t len = embed_gem_len(e, elen);
+			total += len;
+			dims = embed_dims(e, elen, "outputDimensionality");
+			sb_printf(&b, "%s\n    {\n      \"values\": [",
+			    k ? "," : "");
+			embed_values(&b, len, k, dims, "\n        ");
+			sb_puts(&b, "\n      ]\n    }");
+		}
+		sb_puts(&b, "\n  ]");
+	}
+	if (kind != 1 && has(s, "usage"))
+		sb_printf(&b, ",\n  \"usageMetadata\": {\"promptTokenCount\": "
+		    "%zu, \"totalTokenCount\": %zu}", total, total);
+	if (kind != 1)
+		sb_puts(&b, "\n}\n");
+	send_json(c, s, 200, NULL, b.p, b.len);
+	free(b.p);
+}
+
 /* Build the response to one complete request into c->out. */
 static void
 handle(struct conn *c, const struct req *r)
@@ -1377,7 +1537,7 @@ handle(struct conn *c, const struct req *r)
 	const struct fixture *f;
 	const struct hdr *h;
 	int post = r->mlen == 4 && memcmp(r->method, "POST", 4) == 0;
-	int gem_stream = 0, count_tokens = 0, i;
+	int gem_stream = 0, count_tokens = 0, embed = 0, i;
 	const char *gm = NULL;
 	size_t gmlen = 0;
 
@@ -1393,6 +1553,13 @@ handle(struct conn *c, const struct req *r)
 		send_stats(c, r);
 		return;
 	}
+	if (path_is(path, plen, "/_last")) {
+		send_body(c, NULL, 200, "text/plain", NULL,
+		    last_req.p ? last_req.p : "", last_req.len);
+		return;
+	}
+	last_req.len = 0;
+	echo_text(&last_req, r);
 	st_requests++;
 	if (!c->counted) {
 		c->counted = 1;
@@ -1420,6 +1587,11 @@ handle(struct conn *c, const struct req *r)
 		s.fmt = F_RESP;
 	else if (post && path_is(path, plen, "/v1/messages"))
 		s.fmt = F_ANTH;
+	else if (post && (path_is(path, plen, "/v1/embeddings") ||
+	    path_is(path, plen, "/embeddings"))) {
+		s.fmt = F_CHAT;
+		embed = 1;
+	}
 	else if (post && path_is(path, plen, "/v1/messages/count_tokens")) {
 		s.fmt = F_ANTH;
 		count_tokens = 1;
@@ -1439,6 +1611,12 @@ handle(struct conn *c, const struct req *r)
 		else if (path_is(colon, (size_t)(path + plen - colon),
 		    ":countTokens"))
 			count_tokens = 1;
+		else if (path_is(colon, (size_t)(path + plen - colon),
+		    ":embedContent"))
+			embed = 2;
+		else if (path_is(colon, (size_t)(path + plen - colon),
+		    ":batchEmbedContents"))
+			embed = 3;
 		else if (!path_is(colon, (size_t)(path + plen - colon),
 		    ":generateContent"))
 			goto notfound;
@@ -1497,11 +1675,16 @@ handle(struct conn *c, const struct req *r)
 		return;
 	}
 	if (count_tokens) {
-		if (s.fmt == F_GEM) {
-			static const char ct[] = "{\"totalTokens\":10}";
-			send_json(c, &s, 200, NULL, ct, sizeof ct - 1);
-		} else if ((f = fixture("anthropic_count_tokens_response.json")))
-			send_json(c, &s, 200, NULL, f->data, f->len);
+		/* the count is the request body's length in bytes */
+		char ct[96];
+		int k = snprintf(ct, sizeof ct, s.fmt == F_GEM ?
+		    "{\"totalTokens\": %zu,\"promptTokensDetails\": []}" :
+		    "{\"input_tokens\":%zu}", r->blen);
+		send_json(c, &s, 200, NULL, ct, (size_t)k);
+		return;
+	}
+	if (embed) {
+		send_embeddings(c, &s, r, embed);
 		return;
 	}
 
@@ -1868,8 +2051,12 @@ usage(void)
 "Prints \"listening PORT\" first (PORT 0 picks a free port).\n"
 "Endpoints: POST /v1/chat/completions /v1/responses /v1/messages\n"
 "  /v1/messages/count_tokens /v1beta/models/M:generateContent\n"
-"  /v1beta/models/M:streamGenerateContent; GET /v1/models /v1beta/models;\n"
-"  GET /_stats[?reset=1].\n"
+"  /v1beta/models/M:streamGenerateContent :countTokens :embedContent\n"
+"  :batchEmbedContents /v1/embeddings; GET /v1/models /v1beta/models;\n"
+"  GET /_stats[?reset=1]; GET /_last (the last API request, echoed).\n"
+"Token counts answer the request body's length in bytes; embeddings are\n"
+"  (L + i + j) / 4 for input i of length L, value j (word usage: Gemini\n"
+"  embeddings report usageMetadata).\n"
 "Model name words: text (default) tools parallel thinking echo hang\n"
 "  error429 error529|overloaded error500 error400 error401\n"
 "  slow split splitfast truncate midevent (truncate inside an event)\n"

@@ -2577,6 +2577,494 @@ START_TEST(t_sigterm_drain)
 }
 END_TEST
 
+/* ---------------------------------------------- embeddings, token counts */
+
+/*
+ * Own environment: the shared config has no Gemini or Responses provider.
+ * The mock answers embeddings and counts from what it received (see
+ * mock_upstream.c), and GET /_last shows that request.
+ */
+static struct env emb;
+
+#define AUTH_GEM "x-goog-api-key: sk-test\r\n"
+
+static void
+emb_start(void)
+{
+	FILE *f;
+	char *argv[12];
+	int n = 0, i;
+
+	memset(&emb, 0, sizeof emb);
+	emb.mock = start_mock(NULL, NULL, &emb.mock_port);
+	snprintf(emb.cfg, sizeof emb.cfg, "%s/config.emb.%d.json", tmpdir,
+	    (int)getpid());
+	f = fopen(emb.cfg, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+	    "{\"listen\": \"127.0.0.1:0\", \"api_keys\": [\"sk-test\"],\n"
+	    " \"providers\": [\n"
+	    "  {\"name\": \"oai\", \"type\": \"openai\", \"base_url\": \"http://127.0.0.1:%d/v1\", \"api_key\": \"up-oai\"},\n"
+	    "  {\"name\": \"resp\", \"type\": \"openai-responses\", \"base_url\": \"http://127.0.0.1:%d/v1\", \"api_key\": \"up-resp\"},\n"
+	    "  {\"name\": \"ant\", \"type\": \"anthropic\", \"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"up-ant\"},\n"
+	    "  {\"name\": \"gem\", \"type\": \"gemini\", \"base_url\": \"http://127.0.0.1:%d/v1beta\", \"api_key\": \"up-gem\"}],\n"
+	    " \"models\": {\"gpt-*\": \"oai\", \"resp-*\": \"resp\", \"claude-*\": \"ant\",\n"
+	    "  \"gemini-*\": \"gem\", \"embed-alias\": \"gem/gemini-embedding-usage-001\",\n"
+	    "  \"oai-alias\": \"oai/text-embedding-3-small\"},\n"
+	    " \"timeouts\": {\"first_byte_ms\": %d}}\n",
+	    emb.mock_port, emb.mock_port, emb.mock_port, emb.mock_port,
+	    5000 * scale);
+	fclose(f);
+	for (i = 0; i < nwrap; i++)
+		argv[n++] = wrap_argv[i];
+	argv[n++] = (char *)proxy_bin;
+	argv[n++] = "-c";
+	argv[n++] = emb.cfg;
+	argv[n++] = "-l";
+	argv[n++] = "127.0.0.1:0";
+	argv[n] = NULL;
+	emb.proxy = spawn("proxy", argv);
+	emb.port = wait_log_number(emb.proxy, "listening on 127.0.0.1:");
+	ck_assert_int_gt(emb.port, 0);
+}
+
+static void
+emb_stop(void)
+{
+	int rc = proc_stop(emb.proxy, 10000 * scale);
+
+	if (rc != 0) {
+		fprintf(stderr, "proxy: exit status %d after SIGTERM\n", rc);
+		dump_log("proxy", emb.proxy->log);
+		teardown_failed = 1;
+	}
+	proc_stop(emb.mock, 2000);
+}
+
+static void
+emb_post(const char *path, const char *hdrs, const char *body, struct resp *r)
+{
+	exchange(emb.port, req_text("POST", path, hdrs, body), r);
+}
+
+/* The request the mock received last. */
+static void
+emb_last(struct echo *e)
+{
+	struct resp r;
+
+	exchange(emb.mock_port, req_text("GET", "/_last", NULL, NULL), &r);
+	expect_status(&r, 200);
+	split_echo(r.body, e);
+}
+
+/* The mock's vector for input i of length len (its rule, written out
+ * independently): value j = (len + i + j) / 4, negative when j % 3 == 1,
+ * written "1.250" / "-1.250" / "125e-2". */
+static char *
+emb_values(size_t len, size_t i, int dims)
+{
+	char *s = strf("%s", ""), *t;
+	int j;
+
+	for (j = 0; j < dims; j++) {
+		long long q = (long long)(len + i) + j;
+		if (j % 3 == 2)
+			t = strf("%s%s%llde-2", s, j ? "," : "", q * 25);
+		else
+			t = strf("%s%s%s%lld.%02lld0", s, j ? "," : "",
+			    j % 3 == 1 ? "-" : "", q / 4, (q % 4) * 25);
+		free(s);
+		s = t;
+	}
+	return s;
+}
+
+static float
+emb_value(size_t len, size_t i, int j)
+{
+	long long q = (long long)(len + i) + j;
+	return (float)(j % 3 == 1 ? -q : q) / 4.0f;
+}
+
+/* Standard base64 decode (test side); returns bytes, -1 on bad input. */
+static long
+b64_decode(const char *s, unsigned char *out, size_t cap)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned v = 0;
+	int bits = 0;
+	size_t n = 0;
+
+	for (; *s && *s != '='; s++) {
+		const char *p = strchr(tab, *s);
+		if (!p)
+			return -1;
+		v = (v << 6) | (unsigned)(p - tab);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n >= cap)
+				return -1;
+			out[n++] = (unsigned char)(v >> bits);
+		}
+	}
+	return (long)n;
+}
+
+START_TEST(t_embed_gemini_single)
+{
+	struct resp r;
+	struct echo e;
+	char *want;
+
+	emb_post("/v1/embeddings", AUTH_CHAT,
+	    "{\"model\":\"gemini-emb\",\"input\":\"hello\",\"user\":\"u1\"}", &r);
+	expect_status(&r, 200);
+	want = strf("{\"object\":\"list\",\"data\":[{\"object\":\"embedding\","
+	    "\"index\":0,\"embedding\":[%s]}],\"model\":\"gemini-emb\","
+	    "\"usage\":{\"prompt_tokens\":0,\"total_tokens\":0}}",
+	    emb_values(5, 0, 4));
+	ck_str(r.body, want);
+	emb_last(&e);
+	ck_str(e.line, "POST /v1beta/models/gemini-emb:embedContent");
+	ck_assert_msg(strstr(e.headers, "\nx-goog-api-key: up-gem\n"), "no upstream key: %s", e.headers);
+	ck_assert_msg(!strstr(e.headers, "sk-test"), "client key forwarded");
+	ck_str(e.body, "{\"content\":{\"parts\":[{\"text\":\"hello\"}]}}");
+}
+END_TEST
+
+START_TEST(t_embed_gemini_batch)
+{
+	struct resp r;
+	struct echo e;
+	char *want;
+
+	/* alias: upstream model differs; its name has "usage", so the mock
+	 * reports usageMetadata (5 + 2 + 3 bytes) */
+	emb_post("/v1/embeddings", AUTH_CHAT,
+	    "{\"model\":\"embed-alias\",\"input\":[\"hello\",\"hi\",\"abc\"],"
+	    "\"dimensions\":5,\"encoding_format\":\"float\"}", &r);
+	expect_status(&r, 200);
+	want = strf("{\"object\":\"list\",\"data\":["
+	    "{\"object\":\"embedding\",\"index\":0,\"embedding\":[%s]},"
+	    "{\"object\":\"embedding\",\"index\":1,\"embedding\":[%s]},"
+	    "{\"object\":\"embedding\",\"index\":2,\"embedding\":[%s]}],"
+	    "\"model\":\"embed-alias\","
+	    "\"usage\":{\"prompt_tokens\":10,\"total_tokens\":10}}",
+	    emb_values(5, 0, 5), emb_values(2, 1, 5), emb_values(3, 2, 5));
+	ck_str(r.body, want);
+	emb_last(&e);
+	ck_str(e.line, "POST /v1beta/models/gemini-embedding-usage-001:batchEmbedContents");
+	ck_str(e.body, "{\"requests\":["
+	    "{\"model\":\"models/gemini-embedding-usage-001\",\"content\":{\"parts\":[{\"text\":\"hello\"}]},\"outputDimensionality\":5},"
+	    "{\"model\":\"models/gemini-embedding-usage-001\",\"content\":{\"parts\":[{\"text\":\"hi\"}]},\"outputDimensionality\":5},"
+	    "{\"model\":\"models/gemini-embedding-usage-001\",\"content\":{\"parts\":[{\"text\":\"abc\"}]},\"outputDimensionality\":5}]}");
+}
+END_TEST
+
+START_TEST(t_embed_gemini_base64)
+{
+	struct resp r;
+	unsigned char raw[64];
+	const char *lens = "\x05\x02";
+	int i, j;
+
+	emb_post("/v1/embeddings", AUTH_CHAT,
+	    "{\"model\":\"gemini-emb\",\"input\":[\"hello\",\"hi\"],"
+	    "\"dimensions\":3,\"encoding_format\":\"base64\"}", &r);
+	expect_status(&r, 200);
+	ck_assert_int_eq(jlen(r.body, "data"), 2);
+	ck_str(jstr(r.body, "object"), "list");
+	ck_str(jstr(r.body, "model"), "gemini-emb");
+	for (i = 0; i < 2; i++) {
+		char path[64];
+		char *b64;
+		snprintf(path, sizeof path, "data.%d.index", i);
+		ck_assert_int_eq(jint(r.body, path, -1), i);
+		snprintf(path, sizeof path, "data.%d.embedding", i);
+		b64 = jstr(r.body, path);
+		ck_assert_msg(b64 != NULL, "no base64 string: %s", r.body);
+		ck_assert_int_eq(b64_decode(b64, raw, sizeof raw), 12);
+		for (j = 0; j < 3; j++) {
+			/* little-endian float32, independent of host order */
+			uint32_t bits = (uint32_t)raw[4 * j] |
+			    (uint32_t)raw[4 * j + 1] << 8 |
+			    (uint32_t)raw[4 * j + 2] << 16 |
+			    (uint32_t)raw[4 * j + 3] << 24;
+			float f, want = emb_value((size_t)lens[i], (size_t)i, j);
+			memcpy(&f, &bits, sizeof f);
+			ck_assert_msg(f == want, "input %d value %d: %g, want %g",
+			    i, j, (double)f, (double)want);
+		}
+	}
+	/* and the exact text: hello -> 1.25 -1.5 1.75 */
+	ck_str(jstr(r.body, "data.0.embedding"), "AACgPwAAwL8AAOA/");
+}
+END_TEST
+
+START_TEST(t_embed_openai_passthrough)
+{
+	struct resp r, direct;
+	struct echo e;
+	/* odd spacing and token-array input survive untouched */
+	const char *body = "{ \"input\" : [[1,2,3],[40,50]], \"model\":\"gpt-emb\","
+	    " \"encoding_format\":\"float\" , \"dimensions\": 2}";
+
+	emb_post("/v1/embeddings", AUTH_CHAT, body, &r);
+	expect_status(&r, 200);
+	emb_last(&e);
+	ck_str(e.line, "POST /v1/embeddings");
+	ck_assert_msg(strstr(e.headers, "\nauthorization: Bearer up-oai\n"), "no upstream key: %s", e.headers);
+	ck_str(e.body, body);
+	/* the answer is the upstream's, byte for byte */
+	exchange(emb.mock_port, req_text("POST", "/v1/embeddings", NULL, body), &direct);
+	expect_status(&direct, 200);
+	ck_str(r.body, direct.body);
+	ck_str(jraw(r.body, "data.1.embedding"), "[2.000,-2.250]");
+
+	/* an alias: only the model value changes */
+	emb_post("/v1/embeddings", AUTH_CHAT,
+	    "{\"model\" : \"oai-alias\", \"input\": \"x\"}", &r);
+	expect_status(&r, 200);
+	emb_last(&e);
+	ck_str(e.body, "{\"model\" : \"text-embedding-3-small\", \"input\": \"x\"}");
+	ck_str(jstr(r.body, "model"), "text-embedding-3-small");
+
+	/* an openai-responses provider has the same /embeddings */
+	emb_post("/embeddings", AUTH_CHAT,
+	    "{\"model\":\"resp-emb\",\"input\":\"abc\"}", &r);
+	expect_status(&r, 200);
+	emb_last(&e);
+	ck_str(e.line, "POST /v1/embeddings");
+	ck_assert_msg(strstr(e.headers, "\nauthorization: Bearer up-resp\n"), "no upstream key: %s", e.headers);
+	ck_str(r.body, strf("{\"object\":\"list\",\"data\":[{\"object\":"
+	    "\"embedding\",\"index\":0,\"embedding\":[%s]}],\"model\":"
+	    "\"resp-emb\",\"usage\":{\"prompt_tokens\":3,\"total_tokens\":3}}",
+	    emb_values(3, 0, 4)));
+}
+END_TEST
+
+static const struct emb_bad {
+	const char *model, *body_rest;
+	int status;
+	const char *msg;
+} emb_bad[] = {
+	{ "claude-emb", ",\"input\":\"x\"", 400, "no embeddings API" },
+	{ "gemini-emb", ",\"input\":[1,2,3]", 400, "token id input is not supported" },
+	{ "gemini-emb", ",\"input\":[[1],[2]]", 400, "token id input is not supported" },
+	{ "gemini-emb", "", 400, "missing \"input\"" },
+	{ "gemini-emb", ",\"input\":[]", 400, "must not be empty" },
+	{ "gemini-emb", ",\"input\":[\"a\",1]", 400, "\"input\" must be" },
+	{ "gemini-emb", ",\"input\":{\"a\":1}", 400, "\"input\" must be" },
+	{ "gemini-emb", ",\"input\":\"a\",\"encoding_format\":\"int8\"", 400, "encoding_format" },
+	{ "gemini-emb", ",\"input\":\"a\",\"dimensions\":0", 400, "dimensions" },
+	{ "gemini-emb", ",\"input\":\"a\",\"dimensions\":1.5", 400, "dimensions" },
+	{ "nomodel-x", ",\"input\":\"a\"", 404, "not configured" },
+};
+
+START_TEST(t_embed_bad_request)
+{
+	const struct emb_bad *b = &emb_bad[_i];
+	struct resp r, st;
+
+	/* nothing reaches the upstream */
+	exchange(emb.mock_port, req_text("GET", "/_stats?reset=1", NULL, NULL), &st);
+	emb_post("/v1/embeddings", AUTH_CHAT,
+	    strf("{\"model\":\"%s\"%s}", b->model, b->body_rest), &r);
+	expect_openai_error(&r, b->status, b->msg);
+	exchange(emb.mock_port, req_text("GET", "/_stats", NULL, NULL), &st);
+	ck_assert_int_eq(jint(st.body, "requests", -1), 0);
+}
+END_TEST
+
+START_TEST(t_embed_upstream_errors)
+{
+	struct resp r;
+
+	emb_post("/v1/embeddings", AUTH_CHAT,
+	    "{\"model\":\"gemini-error429\",\"input\":\"x\"}", &r);
+	expect_openai_error(&r, 429, "quota");
+	ck_str(resp_hdr(&r, "retry-after"), "7");
+	ck_str(jstr(r.body, "error.type"), "rate_limit_error");
+	emb_post("/v1/embeddings", AUTH_CHAT,
+	    "{\"model\":\"gemini-error400\",\"input\":[\"x\",\"y\"]}", &r);
+	expect_openai_error(&r, 400, NULL);
+	emb_post("/v1/embeddings", AUTH_CHAT,
+	    "{\"model\":\"gemini-error500\",\"input\":\"x\"}", &r);
+	expect_openai_error(&r, 500, "internal error");
+	/* passthrough: the OpenAI error as it came */
+	emb_post("/v1/embeddings", AUTH_CHAT,
+	    "{\"model\":\"gpt-error429\",\"input\":\"x\"}", &r);
+	expect_openai_error(&r, 429, NULL);
+}
+END_TEST
+
+START_TEST(t_embed_too_large)
+{
+	struct resp r;
+
+	/* 2 x 1,000,000 values at ~19 bytes each: over PX_EMBED_RESP_MAX */
+	emb_post("/v1/embeddings", AUTH_CHAT,
+	    "{\"model\":\"gemini-emb\",\"input\":[\"a\",\"b\"],"
+	    "\"dimensions\":1000000}", &r);
+	expect_openai_error(&r, 502, "PX_EMBED_RESP_MAX");
+	/* the proxy still serves */
+	emb_post("/v1/embeddings", AUTH_CHAT,
+	    "{\"model\":\"gemini-emb\",\"input\":\"a\",\"dimensions\":1}", &r);
+	expect_status(&r, 200);
+	ck_str(jraw(r.body, "data.0.embedding"), "[0.250]");
+}
+END_TEST
+
+START_TEST(t_count_anthropic_to_gemini)
+{
+	struct resp r;
+	struct echo e;
+	char *want;
+
+	emb_post("/v1/messages/count_tokens", AUTH_ANT,
+	    "{\"model\":\"gemini-x\",\"system\":\"Be brief.\","
+	    "\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]" TOOL_ANT "}", &r);
+	expect_status(&r, 200);
+	emb_last(&e);
+	ck_str(e.line, "POST /v1beta/models/gemini-x:countTokens");
+	ck_assert_msg(strstr(e.headers, "\nx-goog-api-key: up-gem\n"), "no upstream key: %s", e.headers);
+	ck_str(e.body, "{\"generateContentRequest\":{\"model\":\"models/gemini-x\","
+	    "\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Hello\"}]}],"
+	    "\"systemInstruction\":{\"parts\":[{\"text\":\"Be brief.\"}]},"
+	    "\"tools\":[{\"functionDeclarations\":[{\"name\":\"get_weather\","
+	    "\"parametersJsonSchema\":{\"type\":\"object\",\"properties\":"
+	    "{\"location\":{\"type\":\"string\"}}}}]}]}}");
+	/* the mock counts the bytes it received */
+	want = strf("{\"input_tokens\":%zu}", strlen(e.body));
+	ck_str(r.body, want);
+	ck_assert_ptr_null(resp_hdr(&r, "x-llmproxy-estimate"));
+}
+END_TEST
+
+START_TEST(t_count_gemini_to_anthropic)
+{
+	struct resp r;
+	struct echo e;
+
+	emb_post("/v1beta/models/claude-x:countTokens", AUTH_GEM,
+	    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Hello\"}]}]}", &r);
+	expect_status(&r, 200);
+	emb_last(&e);
+	ck_str(e.line, "POST /v1/messages/count_tokens");
+	ck_assert_msg(strstr(e.headers, "\nx-api-key: up-ant\n"), "no upstream key: %s", e.headers);
+	ck_assert_msg(strstr(e.headers, "\nanthropic-version: 20"), "no anthropic-version: %s", e.headers);
+	ck_str(e.body, "{\"model\":\"claude-x\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":[{\"type\":\"text\",\"text\":\"Hello\"}]}]}");
+	ck_str(r.body, strf("{\"totalTokens\":%zu}", strlen(e.body)));
+
+	/* generateContentRequest form: system and tools kept, generation
+	 * options (max_tokens) left out, as count_tokens rejects them */
+	emb_post("/v1/models/claude-x:countTokens", AUTH_GEM,
+	    "{\"generateContentRequest\":{\"model\":\"models/claude-x\","
+	    "\"systemInstruction\":{\"parts\":[{\"text\":\"Sys\"}]},"
+	    "\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Hi\"}]}],"
+	    "\"tools\":[{\"functionDeclarations\":[{\"name\":\"f\",\"parameters\":{\"type\":\"OBJECT\"}}]}],"
+	    "\"generationConfig\":{\"maxOutputTokens\":10,\"temperature\":0.5}}}", &r);
+	expect_status(&r, 200);
+	emb_last(&e);
+	ck_str(e.line, "POST /v1/messages/count_tokens");
+	ck_assert_msg(jvalid(e.body), "not JSON: %s", e.body);
+	ck_str(jstr(e.body, "model"), "claude-x");
+	ck_str(jstr(e.body, "system"), "Sys");
+	ck_str(jstr(e.body, "messages.0.content.0.text"), "Hi");
+	ck_str(jstr(e.body, "tools.0.name"), "f");
+	ck_assert_msg(!jhas(e.body, "max_tokens") && !jhas(e.body, "temperature") &&
+	    !jhas(e.body, "stream"), "generation options sent to count_tokens: %s", e.body);
+	ck_str(r.body, strf("{\"totalTokens\":%zu}", strlen(e.body)));
+}
+END_TEST
+
+START_TEST(t_count_same_format)
+{
+	struct resp r;
+	struct echo e;
+	const char *body = "{\"model\":\"claude-x\", \"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}";
+
+	emb_post("/v1/messages/count_tokens", AUTH_ANT, body, &r);
+	expect_status(&r, 200);
+	emb_last(&e);
+	ck_str(e.body, body);   /* passthrough, untouched */
+	ck_str(r.body, strf("{\"input_tokens\":%zu}", strlen(body)));
+	body = "{\"contents\": [{\"parts\":[{\"text\":\"Hello\"}]}]}";
+	emb_post("/v1beta/models/gemini-x:countTokens", AUTH_GEM, body, &r);
+	expect_status(&r, 200);
+	emb_last(&e);
+	ck_str(e.line, "POST /v1beta/models/gemini-x:countTokens");
+	ck_str(e.body, body);
+	ck_str(r.body, strf("{\"totalTokens\": %zu,\"promptTokensDetails\": []}", strlen(body)));
+}
+END_TEST
+
+START_TEST(t_count_estimate)
+{
+	struct resp r, st;
+	const char *body;
+
+	exchange(emb.mock_port, req_text("GET", "/_stats?reset=1", NULL, NULL), &st);
+	/* 11 bytes of text ("Hello there") -> 3 */
+	emb_post("/v1beta/models/gpt-x:countTokens", AUTH_GEM,
+	    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Hello there\"}]}]}", &r);
+	expect_status(&r, 200);
+	ck_str(resp_hdr(&r, "x-llmproxy-estimate"), "true");
+	ck_str(r.body, "{\"totalTokens\":3}");
+	/* system 4 + text 11 + tool name 11 + schema 61 = 87 bytes -> 22 */
+	ck_assert_uint_eq(strlen("{\"type\":\"object\",\"properties\":"
+	    "{\"location\":{\"type\":\"string\"}}}"), 61);
+	emb_post("/v1/messages/count_tokens", AUTH_ANT,
+	    "{\"model\":\"resp-x\",\"system\":\"Sys.\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"Hello there\"}]" TOOL_ANT "}", &r);
+	expect_status(&r, 200);
+	ck_str(resp_hdr(&r, "x-llmproxy-estimate"), "true");
+	ck_str(r.body, "{\"input_tokens\":22,\"note\":\"estimate by llmproxy "
+	    "(request text bytes / 4): the upstream for this model has no token "
+	    "counting endpoint\"}");
+	/* undecodable: raw body bytes */
+	body = "{\"model\":\"gpt-x\",\"messages\":5}";
+	emb_post("/v1/messages/count_tokens", AUTH_ANT, body, &r);
+	expect_status(&r, 200);
+	ck_str(r.body, strf("{\"input_tokens\":%zu,\"note\":\"estimate by "
+	    "llmproxy (request bytes / 4): the upstream for this model has no "
+	    "token counting endpoint\"}", (strlen(body) + 3) / 4));
+	exchange(emb.mock_port, req_text("GET", "/_stats", NULL, NULL), &st);
+	ck_assert_int_eq(jint(st.body, "requests", -1), 0);
+}
+END_TEST
+
+START_TEST(t_count_errors)
+{
+	struct resp r;
+
+	/* Gemini upstream error -> Anthropic shape */
+	emb_post("/v1/messages/count_tokens", AUTH_ANT,
+	    "{\"model\":\"gemini-error429\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", &r);
+	expect_anthropic_error(&r, 429, "rate_limit_error", "quota");
+	ck_str(resp_hdr(&r, "retry-after"), "7");
+	/* Anthropic upstream error -> Gemini shape */
+	emb_post("/v1beta/models/claude-error500:countTokens", AUTH_GEM,
+	    "{\"contents\":[{\"parts\":[{\"text\":\"Hi\"}]}]}", &r);
+	expect_status(&r, 500);
+	ck_assert_int_eq(jint(r.body, "error.code", -1), 500);
+	ck_str(jstr(r.body, "error.status"), "INTERNAL");
+	ck_assert_msg(jstr(r.body, "error.message") != NULL, "no message: %s", r.body);
+	/* a request that cannot be converted: client's error shape, 400 */
+	emb_post("/v1beta/models/claude-x:countTokens", AUTH_GEM,
+	    "{\"generateContentRequest\":5}", &r);
+	expect_status(&r, 400);
+	ck_assert_int_eq(jint(r.body, "error.code", -1), 400);
+	emb_post("/v1/messages/count_tokens", AUTH_ANT,
+	    "{\"model\":\"gemini-x\",\"messages\":5}", &r);
+	expect_anthropic_error(&r, 400, "invalid_request_error", NULL);
+}
+END_TEST
+
 /* ============================================================ suite */
 
 static TCase *
@@ -2667,6 +3155,21 @@ integration_suite(void)
 
 	t = tc(s, "shutdown", 0);
 	tcase_add_test(t, t_sigterm_drain);
+
+	t = tc(s, "embeddings_counts", 0);
+	tcase_add_unchecked_fixture(t, emb_start, emb_stop);
+	tcase_add_test(t, t_embed_gemini_single);
+	tcase_add_test(t, t_embed_gemini_batch);
+	tcase_add_test(t, t_embed_gemini_base64);
+	tcase_add_test(t, t_embed_openai_passthrough);
+	tcase_add_loop_test(t, t_embed_bad_request, 0, (int)(sizeof emb_bad / sizeof emb_bad[0]));
+	tcase_add_test(t, t_embed_upstream_errors);
+	tcase_add_test(t, t_embed_too_large);
+	tcase_add_test(t, t_count_anthropic_to_gemini);
+	tcase_add_test(t, t_count_gemini_to_anthropic);
+	tcase_add_test(t, t_count_same_format);
+	tcase_add_test(t, t_count_estimate);
+	tcase_add_test(t, t_count_errors);
 	return s;
 }
 
