@@ -58,6 +58,16 @@
 #ifndef PX_MAX_KEYS
 #define PX_MAX_KEYS            256
 #endif
+/* Responses store: responses kept for previous_response_id ("responses_store") */
+#ifndef PX_RSTORE_MAX_BYTES
+#define PX_RSTORE_MAX_BYTES    (16u * 1024 * 1024) /* 0 = store off */
+#endif
+#ifndef PX_RSTORE_MAX_ENTRIES
+#define PX_RSTORE_MAX_ENTRIES  4096
+#endif
+#ifndef PX_RSTORE_TTL_S
+#define PX_RSTORE_TTL_S        86400
+#endif
 
 struct px_provider {
 	char name[64];
@@ -102,6 +112,10 @@ struct px_config {
 	int first_byte_timeout_ms, stream_idle_timeout_ms, drain_timeout_ms;
 	long long default_max_tokens;
 	int verbose;
+	/* Responses store: max_bytes 0 = off; dir "" = memory only */
+	size_t rstore_max_bytes, rstore_max_entries;
+	long long rstore_ttl_s;
+	char rstore_dir[512];
 };
 
 /* Defaults only (no providers). */
