@@ -68,6 +68,13 @@
 #ifndef PX_RSTORE_TTL_S
 #define PX_RSTORE_TTL_S        86400
 #endif
+#ifndef PX_RSTORE_REC_MAX
+#define PX_RSTORE_REC_MAX      (4u * 1024 * 1024) /* one turn's record; larger
+                                                    ones are not stored */
+#endif
+#ifndef PX_RSTORE_SWEEP_MS
+#define PX_RSTORE_SWEEP_MS     10000   /* expired records swept this often */
+#endif
 
 struct px_provider {
 	char name[64];
