@@ -2750,8 +2750,9 @@ START_TEST(t_rs_unknown_id)
 	split_echo(rs_text(f), &ec);
 	ck_str(ec.line, "POST /v1/responses");
 	ck_str(ec.body, sent);
-	/* a locally known id: the upstream gets the whole input instead */
-	f = rs_turn(e.port, "rs-echo", 0, NULL, "First", &id1);
+	/* a locally known id (recorded from a passthrough stream): the
+	 * upstream gets the whole input instead */
+	f = rs_turn(e.port, "rs-echo", 1, NULL, "First", &id1);
 	post_to(e.port, "/v1/responses", strf("{\"model\":\"rs-echo\",\"input\":"
 	    "\"Next\",\"previous_response_id\":\"%s\"}", id1), &r);
 	split_echo(rs_text(rs_final(&r)), &ec);
