@@ -19,14 +19,15 @@ O       = build$(SAN:1=-san)
 CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
             convert_anthropic.c convert_gemini.c
 CORE_HDRS = json.h sse.h convert.h convert_int.h
-SRV_SRCS  = proxy.c http.c auth.c config.c tls.c
-SRV_HDRS  = http.h auth.h config.h tls.h proxy.h
+SRV_SRCS  = proxy.c http.c auth.c config.c tls.c store.c
+SRV_HDRS  = http.h auth.h config.h tls.h proxy.h store.h
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
 HDRS = $(CORE_HDRS) $(SRV_HDRS)
 LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
 
 TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
-        $(O)/test_convert4 $(O)/test_auth $(O)/test_config $(O)/test_embed
+        $(O)/test_convert4 $(O)/test_auth $(O)/test_config $(O)/test_embed \
+        $(O)/test_store
 
 all: llmproxy
 
@@ -77,6 +78,9 @@ $(O)/test_auth: tests/test_auth.c auth.c auth.h $(O)/.dir
 $(O)/test_config: tests/test_config.c config.c config.h auth.c json.c $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_config.c config.c auth.c json.c convert.c convert_chat.c convert_responses.c convert_anthropic.c convert_gemini.c sse.c $(CHECK_LIBS) $(BEARSSL_LIBS)
+$(O)/test_store: tests/test_store.c tests/testutil.h store.c store.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_store.c store.c $(CORE_SRCS) $(CHECK_LIBS)
 $(O)/test_integration: tests/test_integration.c tests/testutil.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_integration.c $(CHECK_LIBS)
@@ -103,7 +107,8 @@ valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration
 	./$(O)/test_integration
 
 # ---------------------------------------------------------------- fuzz
-FUZZ = build-fuzz/fuzz_json build-fuzz/fuzz_http build-fuzz/fuzz_sse build-fuzz/fuzz_convert
+FUZZ = build-fuzz/fuzz_json build-fuzz/fuzz_http build-fuzz/fuzz_sse build-fuzz/fuzz_convert \
+       build-fuzz/fuzz_store
 FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZ_SECONDS = 60
 fuzz: $(FUZZ)
@@ -123,6 +128,10 @@ build-fuzz/fuzz_convert: tests/fuzz_convert.c $(CORE_SRCS) $(CORE_HDRS)
 	@sh scripts/deps.sh fuzz
 	mkdir -p build-fuzz
 	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_convert.c $(CORE_SRCS)
+build-fuzz/fuzz_store: tests/fuzz_store.c store.c store.h
+	@sh scripts/deps.sh fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_store.c store.c
 fuzz-run: $(FUZZ)
 	@for f in $(FUZZ); do echo "== $$f ($(FUZZ_SECONDS)s)"; \
 	  mkdir -p $$f.corpus; \

@@ -804,6 +804,52 @@ parse_timeouts(const struct ctx *x, struct px_config *c, const struct json *o)
 	return 0;
 }
 
+/* ------------------------------------------------------------ store */
+
+static int
+parse_rstore(const struct ctx *x, struct px_config *c, const struct json *o)
+{
+	static const char *const keys[] = { "max_bytes", "max_entries",
+	    "ttl_seconds", "dir", NULL };
+	const struct json *v;
+	long long ll = 0;
+	long long smax = SIZE_MAX > LLONG_MAX ? LLONG_MAX : (long long)SIZE_MAX;
+
+	if (o->type != JSON_OBJECT)
+		return FAIL(x, o, "\"responses_store\" must be an object");
+	if (check_keys(x, o, keys, " in \"responses_store\"") < 0)
+		return -1;
+	if ((v = json_get(o, "max_bytes")) != NULL) {
+		/* 0 turns the store off */
+		if (!json_int(v, &ll) || ll < 0 || ll > smax)
+			return FAIL(x, v, "\"responses_store.max_bytes\" must "
+			    "be a non-negative integer");
+		c->rstore_max_bytes = (size_t)ll;
+	}
+	if ((v = json_get(o, "max_entries")) != NULL) {
+		if (get_posint(x, v, "responses_store.max_entries", smax,
+		    &ll) < 0)
+			return -1;
+		c->rstore_max_entries = (size_t)ll;
+	}
+	if ((v = json_get(o, "ttl_seconds")) != NULL) {
+		/* a year at most: expiry times stay far from overflow */
+		if (get_posint(x, v, "responses_store.ttl_seconds",
+		    366LL * 86400, &ll) < 0)
+			return -1;
+		c->rstore_ttl_s = ll;
+	}
+	if ((v = json_get(o, "dir")) != NULL) {
+		if (get_str(x, v, "", "responses_store.dir", c->rstore_dir,
+		    sizeof c->rstore_dir - 32) < 0)
+			return -1;
+		if (!c->rstore_dir[0])
+			return FAIL(x, v, "\"responses_store.dir\" must not be "
+			    "empty (leave it out for a memory-only store)");
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------ public */
 
 /* see config.h */
@@ -822,6 +868,9 @@ px_config_defaults(struct px_config *c)
 	c->stream_idle_timeout_ms = PX_STREAM_IDLE_TIMEOUT_MS;
 	c->drain_timeout_ms = PX_DRAIN_TIMEOUT_MS;
 	c->default_max_tokens = PX_DEFAULT_MAX_TOKENS;
+	c->rstore_max_bytes = PX_RSTORE_MAX_BYTES;
+	c->rstore_max_entries = PX_RSTORE_MAX_ENTRIES;
+	c->rstore_ttl_s = PX_RSTORE_TTL_S;
 }
 
 static int
@@ -829,7 +878,7 @@ parse_root(const struct ctx *x, struct px_config *c, const struct json *root)
 {
 	static const char *const keys[] = { "listen", "api_keys", "allow_open",
 	    "providers", "models", "ca_file", "limits", "timeouts",
-	    "default_max_tokens", "verbose", NULL };
+	    "default_max_tokens", "verbose", "responses_store", NULL };
 	const struct json *v, *e, *lv;
 	long long ll = 0;
 
@@ -859,6 +908,9 @@ parse_root(const struct ctx *x, struct px_config *c, const struct json *root)
 		return -1;
 	if ((v = json_get(root, "timeouts")) != NULL &&
 	    parse_timeouts(x, c, v) < 0)
+		return -1;
+	if ((v = json_get(root, "responses_store")) != NULL &&
+	    parse_rstore(x, c, v) < 0)
 		return -1;
 	if ((v = json_get(root, "default_max_tokens")) != NULL) {
 		if (get_posint(x, v, "default_max_tokens", LLONG_MAX, &ll) < 0)

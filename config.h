@@ -62,6 +62,23 @@
 #ifndef PX_MAX_KEYS
 #define PX_MAX_KEYS            256
 #endif
+/* Responses store: responses kept for previous_response_id ("responses_store") */
+#ifndef PX_RSTORE_MAX_BYTES
+#define PX_RSTORE_MAX_BYTES    (16u * 1024 * 1024) /* 0 = store off */
+#endif
+#ifndef PX_RSTORE_MAX_ENTRIES
+#define PX_RSTORE_MAX_ENTRIES  4096
+#endif
+#ifndef PX_RSTORE_TTL_S
+#define PX_RSTORE_TTL_S        86400
+#endif
+#ifndef PX_RSTORE_REC_MAX
+#define PX_RSTORE_REC_MAX      (4u * 1024 * 1024) /* one turn's record; larger
+                                                    ones are not stored */
+#endif
+#ifndef PX_RSTORE_SWEEP_MS
+#define PX_RSTORE_SWEEP_MS     10000   /* expired records swept this often */
+#endif
 
 struct px_provider {
 	char name[64];
@@ -111,6 +128,10 @@ struct px_config {
 	int first_byte_timeout_ms, stream_idle_timeout_ms, drain_timeout_ms;
 	long long default_max_tokens;
 	int verbose;
+	/* Responses store: max_bytes 0 = off; dir "" = memory only */
+	size_t rstore_max_bytes, rstore_max_entries;
+	long long rstore_ttl_s;
+	char rstore_dir[512];
 };
 
 /* Defaults only (no providers). */

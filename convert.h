@@ -470,5 +470,54 @@ int px_count_convert_response(enum px_fmt up, enum px_fmt client,
  * response schema); media is not counted. The basis of the local token
  * estimate. */
 size_t px_request_text_bytes(const struct ir_request *req);
+/* ------------------------------------ Responses conversation state */
+
+/*
+ * For a proxy that serves `previous_response_id` itself. One record per
+ * turn, as Responses JSON:
+ *   {"id":"resp_..","previous_response_id":"resp_.."|null,
+ *    "input":[this turn's input items],"response":{the response object}}
+ */
+
+/* This turn's input as an item array: a string input becomes one user
+ * message item, an array is copied item by item, absent/null gives [].
+ * -1 when input has another type. */
+int px_responses_input_items(const struct json *input, struct jw *out);
+
+/* Build a record from the response object the client saw (resp, parsed
+ * into a) and the turn's input items array. Sets *id to the response id
+ * (borrowed from a). -1 when resp is not a response object with an id, or
+ * the id equals prev. */
+int px_responses_record(struct px_arena *a, const char *resp, size_t rn,
+                        struct px_str prev, const char *input, size_t in_n,
+                        struct jw *out, struct px_str *id);
+
+/* The "response" object of a record (borrowed from rec). 0 or -1. */
+int px_responses_record_response(struct px_arena *a, const char *rec,
+                                 size_t n, struct px_str *resp);
+
+/* Record lookup: 1 and the record bytes (valid for the rest of the
+ * px_responses_history() call), or 0 when unknown. */
+typedef int (*px_rs_lookup)(void *ctx, const char *id, size_t n,
+                            const char **rec, size_t *rn);
+
+/*
+ * Walk the chain ending at id (previous_response_id links) and write the
+ * conversation as one item array, oldest turn first: each turn's input
+ * items, then its output items. Returns 1, or 0 when id or any earlier
+ * link is unknown (a broken chain is not found) or the chain is longer
+ * than max_turns (which also stops cycles), or -1 when out or a ran out.
+ */
+int px_responses_history(struct px_arena *a, px_rs_lookup get, void *ctx,
+                         struct px_str id, size_t max_turns, struct jw *out);
+
+/*
+ * The request object root (a Responses request) with the history items
+ * (an array, as written by px_responses_history) in front of its input
+ * and without previous_response_id. Other members are copied byte for
+ * byte, in order; "input" is written last. -1 on a malformed input.
+ */
+int px_responses_with_history(struct px_arena *a, const struct json *root,
+                              const char *hist, size_t hn, struct jw *out);
 
 #endif

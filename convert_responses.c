@@ -2109,3 +2109,169 @@ const struct px_codec px_codec_responses = {
 	NULL,
 	re_event,
 };
+
+/* ------------------------------------------- stored conversation state */
+
+/*
+ * previous_response_id served by the proxy itself: each turn is recorded
+ * as {"id":..,"previous_response_id":..|null,"input":[..],"response":{..}}
+ * and a continued conversation is the records' input and output items,
+ * oldest first, in front of the new request's input. See convert.h.
+ */
+
+/* see convert.h */
+int
+px_responses_input_items(const struct json *input, struct jw *out)
+{
+	const struct json *it;
+
+	jw_arr(out);
+	if (input && input->type == JSON_STRING) {
+		jw_obj(out);
+		jw_kcstr(out, "type", "message");
+		jw_kcstr(out, "role", "user");
+		jw_kraw(out, "content", input->raw, input->rawlen);
+		jw_obj_end(out);
+	} else if (input && input->type == JSON_ARRAY) {
+		for (it = input->child; it; it = it->next)
+			jw_raw(out, it->raw, it->rawlen);
+	} else if (input && input->type != JSON_NULL) {
+		return -1;
+	}
+	jw_arr_end(out);
+	return 0;
+}
+
+/* see convert.h */
+int
+px_responses_record(struct px_arena *a, const char *resp, size_t rn,
+                    struct px_str prev, const char *input, size_t in_n,
+                    struct jw *out, struct px_str *id)
+{
+	const struct json *root = json_parse(a, resp, rn, 0, NULL);
+	const struct json *iv = json_get(root, "id");
+
+	if (!root || root->type != JSON_OBJECT || !iv ||
+	    iv->type != JSON_STRING || iv->n == 0)
+		return -1;
+	*id = px_str_json(iv);
+	if (prev.n == id->n && memcmp(prev.p, id->p, prev.n) == 0)
+		return -1;      /* a turn cannot continue itself */
+	jw_obj(out);
+	jw_kstr(out, "id", id->p, id->n);
+	if (prev.n)
+		jw_kstr(out, "previous_response_id", prev.p, prev.n);
+	else
+		jw_knull(out, "previous_response_id");
+	jw_kraw(out, "input", input, in_n);
+	jw_kraw(out, "response", resp, rn);
+	jw_obj_end(out);
+	return out->err ? -1 : 0;
+}
+
+/* see convert.h */
+int
+px_responses_record_response(struct px_arena *a, const char *rec, size_t n,
+                             struct px_str *resp)
+{
+	const struct json *root = json_parse(a, rec, n, 0, NULL);
+	const struct json *r = json_get(root, "response");
+
+	if (!r || r->type != JSON_OBJECT)
+		return -1;
+	resp->p = r->raw;
+	resp->n = r->rawlen;
+	return 0;
+}
+
+/* see convert.h */
+int
+px_responses_history(struct px_arena *a, px_rs_lookup get, void *ctx,
+                     struct px_str id, size_t max_turns, struct jw *out)
+{
+	const struct json **turns = NULL;
+	size_t n = 0, cap = 0, i;
+	const struct json *it;
+
+	while (id.n) {
+		const char *rec;
+		size_t rn;
+		const struct json *root, *in, *resp, *prev;
+
+		if (n >= max_turns)
+			return 0;      /* a cycle, or longer than allowed */
+		if (!get(ctx, id.p, id.n, &rec, &rn))
+			return 0;      /* unknown, expired or a broken chain */
+		root = json_parse(a, rec, rn, 0, NULL);
+		in = json_get(root, "input");
+		resp = json_get(root, "response");
+		if (!in || in->type != JSON_ARRAY || !resp ||
+		    resp->type != JSON_OBJECT)
+			return 0;      /* not a record: treated as unknown */
+		turns = px_vgrow(a, turns, n, &cap, sizeof *turns);
+		if (!turns)
+			return -1;
+		turns[n++] = root;
+		prev = json_get(root, "previous_response_id");
+		id = prev && prev->type == JSON_STRING ? px_str_json(prev) :
+		    (struct px_str){ NULL, 0 };
+	}
+	jw_arr(out);
+	for (i = n; i-- > 0; ) {
+		const struct json *out_items;
+		for (it = json_get(turns[i], "input")->child; it; it = it->next)
+			jw_raw(out, it->raw, it->rawlen);
+		out_items = json_get(json_get(turns[i], "response"), "output");
+		if (out_items && out_items->type == JSON_ARRAY)
+			for (it = out_items->child; it; it = it->next)
+				jw_raw(out, it->raw, it->rawlen);
+	}
+	jw_arr_end(out);
+	return out->err ? -1 : 1;
+}
+
+/* see convert.h */
+int
+px_responses_with_history(struct px_arena *a, const struct json *root,
+                          const char *hist, size_t hn, struct jw *out)
+{
+	const struct json *m, *in = json_get(root, "input"), *it;
+	const struct json *h;
+
+	if (!root || root->type != JSON_OBJECT)
+		return -1;
+	if (in && in->type != JSON_STRING && in->type != JSON_ARRAY &&
+	    in->type != JSON_NULL)
+		return -1;
+	h = json_parse(a, hist, hn, 0, NULL);
+	if (!h || h->type != JSON_ARRAY)
+		return -1;
+	jw_obj(out);
+	for (m = root->child; m; m = m->next) {
+		if (json_eq(m->key, m->keylen, "previous_response_id"))
+			continue;
+		if (json_eq(m->key, m->keylen, "input"))
+			continue;
+		jw_keyn(out, m->key, m->keylen);
+		jw_raw(out, m->raw, m->rawlen);
+	}
+	/* the whole conversation, after the other members so "input"
+	 * appears once whatever the original order */
+	jw_key(out, "input");
+	jw_arr(out);
+	for (it = h->child; it; it = it->next)
+		jw_raw(out, it->raw, it->rawlen);
+	if (in && in->type == JSON_STRING) {
+		jw_obj(out);
+		jw_kcstr(out, "type", "message");
+		jw_kcstr(out, "role", "user");
+		jw_kraw(out, "content", in->raw, in->rawlen);
+		jw_obj_end(out);
+	} else if (in && in->type == JSON_ARRAY) {
+		for (it = in->child; it; it = it->next)
+			jw_raw(out, it->raw, it->rawlen);
+	}
+	jw_arr_end(out);
+	jw_obj_end(out);
+	return out->err ? -1 : 0;
+}

@@ -817,6 +817,76 @@ START_TEST(t_json_errors)
 }
 END_TEST
 
+/* ------------------------------------------------------------ responses_store */
+
+START_TEST(t_rstore)
+{
+	struct px_config *c = cfg_new();
+
+	clear_env();
+	ck_assert_msg(parse(c, "{}") == 0, "%s", err);
+	ck_assert_uint_eq(c->rstore_max_bytes, PX_RSTORE_MAX_BYTES);
+	ck_assert_uint_eq(c->rstore_max_entries, PX_RSTORE_MAX_ENTRIES);
+	ck_assert_int_eq(c->rstore_ttl_s, PX_RSTORE_TTL_S);
+	ck_assert_str_eq(c->rstore_dir, "");
+	ck_assert_msg(parse(c, "{\"responses_store\": {\"max_bytes\": 1048576,"
+	    " \"max_entries\": 10, \"ttl_seconds\": 60,"
+	    " \"dir\": \"/var/lib/llmproxy\"}}") == 0, "%s", err);
+	ck_assert_uint_eq(c->rstore_max_bytes, 1048576);
+	ck_assert_uint_eq(c->rstore_max_entries, 10);
+	ck_assert_int_eq(c->rstore_ttl_s, 60);
+	ck_assert_str_eq(c->rstore_dir, "/var/lib/llmproxy");
+	/* 0 turns the store off; the other keys keep their defaults */
+	ck_assert_msg(parse(c, "{\"responses_store\": {\"max_bytes\": 0}}") == 0,
+	    "%s", err);
+	ck_assert_uint_eq(c->rstore_max_bytes, 0);
+	ck_assert_uint_eq(c->rstore_max_entries, PX_RSTORE_MAX_ENTRIES);
+	free(c);
+}
+END_TEST
+
+static const struct {
+	const char *text;
+	const char *msg;
+} rscases[] = {
+	{ "{\"responses_store\": true}",
+	  "t.json:1: \"responses_store\" must be an object" },
+	{ "{\"responses_store\": {\n\"ttl\": 5}}",
+	  "t.json:2: unknown key \"ttl\" in \"responses_store\"" },
+	{ "{\"responses_store\": {\"max_bytes\": -1}}",
+	  "t.json:1: \"responses_store.max_bytes\" must be a non-negative "
+	  "integer" },
+	{ "{\"responses_store\": {\"max_bytes\": \"16M\"}}",
+	  "t.json:1: \"responses_store.max_bytes\" must be a non-negative "
+	  "integer" },
+	{ "{\"responses_store\": {\"max_entries\": 0}}",
+	  "t.json:1: \"responses_store.max_entries\" must be a positive "
+	  "integer" },
+	{ "{\"responses_store\": {\"ttl_seconds\": 0}}",
+	  "t.json:1: \"responses_store.ttl_seconds\" must be a positive "
+	  "integer" },
+	{ "{\"responses_store\": {\"ttl_seconds\": 40000000}}",
+	  "t.json:1: \"responses_store.ttl_seconds\" must be a positive "
+	  "integer" },
+	{ "{\"responses_store\": {\"dir\": 5}}",
+	  "t.json:1: \"responses_store.dir\" must be a string" },
+	{ "{\"responses_store\": {\"dir\": \"\"}}",
+	  "t.json:1: \"responses_store.dir\" must not be empty (leave it out "
+	  "for a memory-only store)" },
+	{ "{\"responses_store\": {\"max_entries\": 1, \"max_entries\": 2}}",
+	  "t.json:1: duplicate key \"max_entries\" in \"responses_store\"" },
+};
+
+START_TEST(t_rstore_errors)
+{
+	struct px_config *c = cfg_new();
+
+	ck_assert_int_eq(parse(c, rscases[_i].text), -1);
+	ck_assert_str_eq(err, rscases[_i].msg);
+	free(c);
+}
+END_TEST
+
 /* ------------------------------------------------------------ allow_open */
 
 START_TEST(t_allow_open)
@@ -1085,6 +1155,8 @@ main(void)
 	tcase_add_test(tc, t_api_models);
 	tcase_add_test(tc, t_env_keys_listen);
 	tcase_add_test(tc, t_env_open_refused);
+	tcase_add_test(tc, t_rstore);
+	LOOP(t_rstore_errors, rscases);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

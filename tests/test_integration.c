@@ -3065,6 +3065,354 @@ START_TEST(t_count_errors)
 }
 END_TEST
 
+/* ---------------------------------------------- Responses store */
+
+/*
+ * previous_response_id served by the proxy: a Responses client in front of
+ * the anthropic-format mock (echo scenario: the answer text is the upstream
+ * request, so the test sees what the upstream received) and in front of an
+ * openai-responses upstream. Each test runs its own proxy with its own
+ * "responses_store" settings.
+ */
+
+static void
+rs_proxy(struct env *e, const char *store)
+{
+	char *argv[48];
+	int n = 0, i;
+	FILE *f;
+	static int seq;
+
+	snprintf(e->cfg, sizeof e->cfg, "%s/rs.%d.%d.json", tmpdir,
+	    (int)getpid(), ++seq);
+	f = fopen(e->cfg, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+	    "{\"listen\": \"127.0.0.1:0\", \"api_keys\": [\"sk-test\"],\n"
+	    " \"providers\": [\n"
+	    "  {\"name\": \"ant\", \"type\": \"anthropic\", \"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"up-ant\"},\n"
+	    "  {\"name\": \"rs\", \"type\": \"openai-responses\", \"base_url\": \"http://127.0.0.1:%d/v1\", \"api_key\": \"up-rs\"}],\n"
+	    " \"models\": {\"claude-*\": \"ant\", \"rs-*\": \"rs\"}%s%s}\n",
+	    e->mock_port, e->mock_port, store ? ",\n \"responses_store\": " : "",
+	    store ? store : "");
+	fclose(f);
+	for (i = 0; i < nwrap; i++)
+		argv[n++] = wrap_argv[i];
+	argv[n++] = (char *)proxy_bin;
+	argv[n++] = "-c";
+	argv[n++] = e->cfg;
+	argv[n] = NULL;
+	e->proxy = spawn("proxy", argv);
+	e->port = wait_log_number(e->proxy, "listening on 127.0.0.1:");
+	ck_assert_int_gt(e->port, 0);
+}
+
+static void
+rs_env(struct env *e, const char *store)
+{
+	memset(e, 0, sizeof *e);
+	e->mock = start_mock(NULL, NULL, &e->mock_port);
+	rs_proxy(e, store);
+}
+
+/* The final response object of a Responses answer: the body, or the
+ * response of a streamed response.completed event. */
+static char *
+rs_final(const struct resp *r)
+{
+	struct ev *evs;
+	int n, i;
+	char *done = NULL;
+
+	expect_status(r, 200);
+	if (r->body[0] == '{')
+		return r->body;
+	n = sse_split(r->body, &evs);
+	for (i = 0; i < n; i++)
+		if (evs[i].event && strcmp(evs[i].event, "response.completed") == 0)
+			done = jraw(evs[i].data, "response");
+	ck_assert_msg(done != NULL, "no response.completed in %s", r->body);
+	return done;
+}
+
+/* One turn: returns the response object; *id its id. */
+static char *
+rs_turn(int port, const char *model, int stream, const char *prev,
+        const char *input, char **id)
+{
+	struct resp r;
+	char *body, *fin;
+
+	body = strf("{\"model\":\"%s\",\"input\":\"%s\"%s%s%s%s}", model, input,
+	    stream ? ",\"stream\":true" : "",
+	    prev ? ",\"previous_response_id\":\"" : "", prev ? prev : "",
+	    prev ? "\"" : "");
+	post_to(port, "/v1/responses", body, &r);
+	fin = rs_final(&r);
+	*id = jstr(fin, "id");
+	ck_assert_msg(*id && strncmp(*id, "resp_", 5) == 0, "no id: %s", fin);
+	if (prev)
+		ck_str(jstr(fin, "previous_response_id"), prev);
+	return fin;
+}
+
+static char *
+rs_text(const char *fin)
+{
+	char *t = jstr(fin, "output.0.content.0.text");
+	ck_assert_msg(t != NULL, "no output text: %s", fin);
+	return t;
+}
+
+/* Upstream messages (anthropic echo) must be exactly these user/assistant
+ * texts, alternating from a user turn. */
+static void
+expect_ant_history(const char *fin, const char **texts, int n)
+{
+	struct echo e;
+	int i;
+
+	split_echo(rs_text(fin), &e);
+	ck_str(e.line, "POST /v1/messages");
+	ck_assert_msg(!jhas(e.body, "previous_response_id"), "id went upstream: %s", e.body);
+	ck_assert_int_eq(jlen(e.body, "messages"), n);
+	for (i = 0; i < n; i++) {
+		ck_str(jstr(e.body, strf("messages.%d.role", i)),
+		    i % 2 ? "assistant" : "user");
+		ck_str(jstr(e.body, strf("messages.%d.content.0.text", i)), texts[i]);
+	}
+}
+
+#define RS_NOT_FOUND(id) "{\"error\":{\"message\":\"Previous response with id '" id \
+	"' not found.\",\"type\":\"invalid_request_error\",\"param\":" \
+	"\"previous_response_id\",\"code\":\"previous_response_not_found\"}}"
+
+START_TEST(t_rs_continue_anthropic)
+{
+	struct env e;
+	struct resp r;
+	struct echo e1;
+	char *id1, *id2, *f1, *f2;
+	const char *want[3];
+
+	rs_env(&e, NULL);
+	f1 = rs_turn(e.port, "claude-echo", 0, NULL, "Hello one", &id1);
+	split_echo(rs_text(f1), &e1);
+	ck_str(jstr(e1.body, "messages.0.content.0.text"), "Hello one");
+	/* instructions of an earlier turn are not carried over */
+	post_to(e.port, "/v1/responses", strf("{\"model\":\"claude-echo\","
+	    "\"instructions\":\"Be brief.\",\"input\":\"Second\","
+	    "\"previous_response_id\":\"%s\"}", id1), &r);
+	f2 = rs_final(&r);
+	id2 = jstr(f2, "id");
+	ck_assert_msg(strcmp(id1, id2) != 0, "same id twice: %s", id1);
+	ck_str(jstr(f2, "previous_response_id"), id1);
+	want[0] = "Hello one";
+	want[1] = rs_text(f1);
+	want[2] = "Second";
+	expect_ant_history(f2, want, 3);
+	split_echo(rs_text(f2), &e1);
+	ck_str(jstr(e1.body, "system"), "Be brief.");
+	/* turn 3 from turn 2 does not get turn 2's instructions */
+	f2 = rs_turn(e.port, "claude-echo", 0, id2, "Third", &id1);
+	split_echo(rs_text(f2), &e1);
+	ck_assert_msg(!jhas(e1.body, "system"), "instructions carried: %s", e1.body);
+}
+END_TEST
+
+START_TEST(t_rs_continue_stream)
+{
+	struct env e;
+	char *id1, *id2, *f1, *f2, *f3;
+	const char *want[5];
+
+	rs_env(&e, NULL);
+	f1 = rs_turn(e.port, "claude-echo", 1, NULL, "Streamed one", &id1);
+	f2 = rs_turn(e.port, "claude-echo", 1, id1, "Streamed two", &id2);
+	want[0] = "Streamed one";
+	want[1] = rs_text(f1);
+	want[2] = "Streamed two";
+	expect_ant_history(f2, want, 3);
+	/* a stream's record continues in a non-streamed turn too */
+	f3 = rs_turn(e.port, "claude-echo", 0, id2, "Plain three", &id1);
+	want[3] = rs_text(f2);
+	want[4] = "Plain three";
+	expect_ant_history(f3, want, 5);
+}
+END_TEST
+
+START_TEST(t_rs_chain_three)
+{
+	struct env e;
+	char *id1, *id2, *id3, *f1, *f2, *f3;
+	const char *want[5];
+
+	rs_env(&e, NULL);
+	f1 = rs_turn(e.port, "claude-echo", 0, NULL, "One", &id1);
+	f2 = rs_turn(e.port, "claude-echo", 0, id1, "Two", &id2);
+	f3 = rs_turn(e.port, "claude-echo", 0, id2, "Three", &id3);
+	want[0] = "One";
+	want[1] = rs_text(f1);
+	want[2] = "Two";
+	want[3] = rs_text(f2);
+	want[4] = "Three";
+	expect_ant_history(f3, want, 5);
+	/* a branch from turn 1 sees only turn 1 */
+	f3 = rs_turn(e.port, "claude-echo", 0, id1, "Branch", &id3);
+	want[2] = "Branch";
+	expect_ant_history(f3, want, 3);
+}
+END_TEST
+
+START_TEST(t_rs_store_false)
+{
+	struct env e;
+	struct resp r;
+	char *id;
+
+	rs_env(&e, NULL);
+	post_to(e.port, "/v1/responses", "{\"model\":\"claude-echo\","
+	    "\"input\":\"Hi\",\"store\":false}", &r);
+	id = jstr(rs_final(&r), "id");
+	post_to(e.port, "/v1/responses", strf("{\"model\":\"claude-echo\","
+	    "\"input\":\"Again\",\"previous_response_id\":\"%s\"}", id), &r);
+	expect_status(&r, 404);
+	ck_str(r.body, strf(RS_NOT_FOUND("%s"), id));
+	ck_str(resp_hdr(&r, "content-type"), "application/json");
+	/* streamed store:false too */
+	post_to(e.port, "/v1/responses", "{\"model\":\"claude-echo\","
+	    "\"input\":\"Hi\",\"store\":false,\"stream\":true}", &r);
+	id = jstr(rs_final(&r), "id");
+	exchange(e.port, req_text("GET", strf("/v1/responses/%s", id), AUTH_CHAT,
+	    NULL), &r);
+	expect_status(&r, 404);
+}
+END_TEST
+
+START_TEST(t_rs_unknown_id)
+{
+	struct env e;
+	struct resp r;
+	struct echo ec;
+	char *id1, *f;
+	const char *sent = "{\"model\":\"rs-echo\",\"input\":\"Hi\","
+	    "\"previous_response_id\":\"resp_upstream_knows\"}";
+
+	rs_env(&e, NULL);
+	post_to(e.port, "/v1/responses", "{\"model\":\"claude-echo\",\"input\":"
+	    "\"Hi\",\"previous_response_id\":\"resp_nope\"}", &r);
+	expect_status(&r, 404);
+	ck_str(r.body, RS_NOT_FOUND("resp_nope"));
+	/* an openai-responses upstream gets the request unchanged */
+	post_to(e.port, "/v1/responses", sent, &r);
+	f = rs_final(&r);
+	split_echo(rs_text(f), &ec);
+	ck_str(ec.line, "POST /v1/responses");
+	ck_str(ec.body, sent);
+	/* a locally known id (recorded from a passthrough stream): the
+	 * upstream gets the whole input instead */
+	f = rs_turn(e.port, "rs-echo", 1, NULL, "First", &id1);
+	post_to(e.port, "/v1/responses", strf("{\"model\":\"rs-echo\",\"input\":"
+	    "\"Next\",\"previous_response_id\":\"%s\"}", id1), &r);
+	split_echo(rs_text(rs_final(&r)), &ec);
+	ck_assert_msg(!jhas(ec.body, "previous_response_id"), "id forwarded: %s", ec.body);
+	ck_assert_int_eq(jlen(ec.body, "input"), 3);
+	ck_str(jstr(ec.body, "input.0.content"), "First");
+	ck_str(jstr(ec.body, "input.1.role"), "assistant");
+	ck_str(jstr(ec.body, "input.1.content.0.text"), rs_text(f));
+	ck_str(jstr(ec.body, "input.2.content"), "Next");
+}
+END_TEST
+
+START_TEST(t_rs_get_delete)
+{
+	struct env e;
+	struct resp r;
+	char *id, *body;
+
+	rs_env(&e, NULL);
+	post_to(e.port, "/v1/responses", "{\"model\":\"claude-echo\",\"input\":"
+	    "\"Keep me\"}", &r);
+	body = strdup(rs_final(&r));
+	id = jstr(body, "id");
+	exchange(e.port, req_text("GET", strf("/v1/responses/%s", id), AUTH_CHAT,
+	    NULL), &r);
+	expect_status(&r, 200);
+	ck_str(r.body, body);
+	exchange(e.port, req_text("DELETE", strf("/v1/responses/%s", id),
+	    AUTH_CHAT, NULL), &r);
+	expect_status(&r, 200);
+	ck_str(r.body, strf("{\"id\":\"%s\",\"object\":\"response.deleted\","
+	    "\"deleted\":true}", id));
+	exchange(e.port, req_text("GET", strf("/v1/responses/%s", id), AUTH_CHAT,
+	    NULL), &r);
+	expect_status(&r, 404);
+	ck_str(r.body, strf("{\"error\":{\"message\":\"Response with id '%s' not "
+	    "found.\",\"type\":\"invalid_request_error\",\"param\":null,"
+	    "\"code\":null}}", id));
+	post_to(e.port, "/v1/responses", strf("{\"model\":\"claude-echo\","
+	    "\"input\":\"x\",\"previous_response_id\":\"%s\"}", id), &r);
+	expect_status(&r, 404);
+	/* the client key is required here as everywhere */
+	exchange(e.port, req_text("GET", strf("/v1/responses/%s", id), NULL,
+	    NULL), &r);
+	expect_status(&r, 401);
+}
+END_TEST
+
+START_TEST(t_rs_ttl)
+{
+	struct env e;
+	struct resp r;
+	char *id;
+
+	rs_env(&e, "{\"ttl_seconds\": 1}");
+	rs_turn(e.port, "claude-echo", 0, NULL, "Soon gone", &id);
+	sleep_ms(1300);
+	post_to(e.port, "/v1/responses", strf("{\"model\":\"claude-echo\","
+	    "\"input\":\"x\",\"previous_response_id\":\"%s\"}", id), &r);
+	expect_status(&r, 404);
+	ck_str(r.body, strf(RS_NOT_FOUND("%s"), id));
+}
+END_TEST
+
+START_TEST(t_rs_disabled)
+{
+	struct env e;
+	struct resp r;
+	char *id;
+
+	rs_env(&e, "{\"max_bytes\": 0}");
+	rs_turn(e.port, "claude-echo", 0, NULL, "Not kept", &id);
+	post_to(e.port, "/v1/responses", strf("{\"model\":\"claude-echo\","
+	    "\"input\":\"x\",\"previous_response_id\":\"%s\"}", id), &r);
+	expect_status(&r, 404);
+}
+END_TEST
+
+START_TEST(t_rs_restart)
+{
+	struct env e;
+	char *id1, *id2, *f1, *f2, *store;
+	const char *want[3];
+	struct stat sb;
+
+	store = strf("{\"dir\": \"%s/rsdir.%d\"}", tmpdir, (int)getpid());
+	rs_env(&e, store);
+	f1 = rs_turn(e.port, "claude-echo", 1, NULL, "Before restart", &id1);
+	ck_assert_int_eq(proc_stop(e.proxy, 10000 * scale), 0);
+	ck_assert_int_eq(stat(strf("%s/rsdir.%d/responses.log", tmpdir,
+	    (int)getpid()), &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0600);
+	rs_proxy(&e, store);
+	f2 = rs_turn(e.port, "claude-echo", 0, id1, "After restart", &id2);
+	want[0] = "Before restart";
+	want[1] = rs_text(f1);
+	want[2] = "After restart";
+	expect_ant_history(f2, want, 3);
+}
+END_TEST
+
 /* ============================================================ suite */
 
 static TCase *
@@ -3170,6 +3518,17 @@ integration_suite(void)
 	tcase_add_test(t, t_count_same_format);
 	tcase_add_test(t, t_count_estimate);
 	tcase_add_test(t, t_count_errors);
+
+	t = tc(s, "responses_store", 0);
+	tcase_add_test(t, t_rs_continue_anthropic);
+	tcase_add_test(t, t_rs_continue_stream);
+	tcase_add_test(t, t_rs_chain_three);
+	tcase_add_test(t, t_rs_store_false);
+	tcase_add_test(t, t_rs_unknown_id);
+	tcase_add_test(t, t_rs_get_delete);
+	tcase_add_test(t, t_rs_ttl);
+	tcase_add_test(t, t_rs_disabled);
+	tcase_add_test(t, t_rs_restart);
 	return s;
 }
 

@@ -915,6 +915,38 @@ if (!NO_CLI) {
   codexTest('ant-text', 'ant', 'next', { functionToolsOnly: false });
 }
 
+// ------------------------------------------------------------ Responses store
+
+// previous_response_id served by the proxy for upstreams that have no
+// stored state: turn 2 must reach the mock with turn 1 in its history.
+for (const up of ['ant', 'gem']) {
+  test(`responses -> ${up}: previous_response_id continues a stored conversation`, 'default', async () => {
+    const c = openai();
+    const model = `${up}-echo`;
+    const r1 = await c.responses.create({ model, input: 'First turn', instructions: 'Be brief.' });
+    const t1 = r1.output_text;
+    parseEcho(t1);
+    const r2 = await c.responses.create({ model, input: 'Second turn', previous_response_id: r1.id });
+    assert.notEqual(r2.id, r1.id, 'a new response id');
+    assert.equal(r2.previous_response_id, r1.id, 'previous_response_id echoed');
+    const e2 = parseEcho(r2.output_text);
+    let turns;
+    if (up === 'ant') {
+      assert.equal(e2.body.system, undefined, 'instructions are not carried over');
+      turns = e2.body.messages.map((m) => [m.role, contentText(m.content)]);
+      assert.deepEqual(turns, [['user', 'First turn'], ['assistant', t1], ['user', 'Second turn']]);
+    } else {
+      assert.equal(e2.body.systemInstruction, undefined, 'instructions are not carried over');
+      turns = e2.body.contents.map((m) => [m.role, m.parts.map((p) => p.text).join('')]);
+      assert.deepEqual(turns, [['user', 'First turn'], ['model', t1], ['user', 'Second turn']]);
+    }
+    await assert.rejects(
+      c.responses.create({ model, input: 'x', previous_response_id: 'resp_never_stored' }),
+      (e) => e.status === 404 && e.code === 'previous_response_not_found' && e.param === 'previous_response_id',
+    );
+  });
+}
+
 // ------------------------------------------------------------ runner
 
 function withTimeout(p, ms, name) {

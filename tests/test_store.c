@@ -1,0 +1,680 @@
+/*
+ * test_store.c - the bounded key -> value store (store.c): put/get/delete,
+ * TTL on a fake clock, LRU eviction by entries and by bytes, the log
+ * (round trip, torn tail, corrupt checksum, compaction), the record parser
+ * at every split, and the Responses chain helpers built on it.
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "convert.h"
+#include "store.h"
+#include "testutil.h"
+
+static char dir[256];
+static char logpath[300];
+
+static void
+mkdir_tmp(void)
+{
+	snprintf(dir, sizeof dir, "%s/pxstore.XXXXXX",
+	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(logpath, sizeof logpath, "%s/s.log", dir);
+}
+
+static void
+rm_tmp(void)
+{
+	char p[320];
+
+	unlink(logpath);
+	snprintf(p, sizeof p, "%s.tmp", logpath);
+	unlink(p);
+	rmdir(dir);
+}
+
+static struct px_store *
+open_store(size_t max_bytes, size_t max_entries, long long ttl,
+           const char *path, long long now)
+{
+	struct px_store_opts o;
+	char err[256];
+	struct px_store *s;
+
+	memset(&o, 0, sizeof o);
+	o.max_bytes = max_bytes;
+	o.max_entries = max_entries;
+	o.ttl_ms = ttl;
+	o.path = path;
+	err[0] = 0;
+	s = px_store_open(&o, now, err, sizeof err);
+	ck_assert_msg(s != NULL, "open: %s", err);
+	return s;
+}
+
+static void
+put(struct px_store *s, const char *k, const char *v, long long now)
+{
+	ck_assert_int_eq(px_store_put(s, k, strlen(k), v, strlen(v), now), 0);
+}
+
+/* value of k, or NULL */
+static const char *
+get(struct px_store *s, const char *k, long long now)
+{
+	const char *v;
+	size_t n;
+
+	if (!px_store_get(s, k, strlen(k), now, &v, &n))
+		return NULL;
+	ck_assert_uint_eq(strlen(v), n);     /* NUL-terminated */
+	return v;
+}
+
+static size_t
+nentries(const struct px_store *s)
+{
+	struct px_store_stats st;
+
+	px_store_stats(s, &st);
+	return st.entries;
+}
+
+static char *
+slurp(const char *path, size_t *n)
+{
+	char *p = read_file(path, n);
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+static void
+spit(const char *path, const char *p, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, p, n), (ssize_t)n);
+	close(fd);
+}
+
+/* ------------------------------------------------------------ memory */
+
+START_TEST(t_put_get_del)
+{
+	struct px_store *s = open_store(1 << 20, 100, 0, NULL, 1000);
+
+	ck_assert_ptr_null(get(s, "a", 1000));
+	put(s, "a", "one", 1000);
+	put(s, "b", "two", 1000);
+	ck_assert_str_eq(get(s, "a", 1000), "one");
+	ck_assert_str_eq(get(s, "b", 1000), "two");
+	put(s, "a", "uno", 1001);                     /* overwrite */
+	ck_assert_str_eq(get(s, "a", 1001), "uno");
+	ck_assert_uint_eq(nentries(s), 2);
+	ck_assert_int_eq(px_store_del(s, "a", 1, 1002), 1);
+	ck_assert_int_eq(px_store_del(s, "a", 1, 1002), 0);
+	ck_assert_ptr_null(get(s, "a", 1002));
+	ck_assert_str_eq(get(s, "b", 1002), "two");
+	ck_assert_uint_eq(nentries(s), 1);
+	/* keys are bytes: a prefix is another key */
+	ck_assert_int_eq(px_store_get(s, "bb", 2, 1002, &(const char *){0},
+	    &(size_t){0}), 0);
+	/* empty and too long keys are refused */
+	ck_assert_int_eq(px_store_put(s, "", 0, "x", 1, 1002), -1);
+	{
+		char k[PX_STORE_KEY_MAX + 1];
+		memset(k, 'k', sizeof k);
+		ck_assert_int_eq(px_store_put(s, k, sizeof k, "x", 1, 1), -1);
+		ck_assert_int_eq(px_store_put(s, k, sizeof k - 1, "x", 1, 1), 0);
+	}
+	/* binary values keep their length */
+	ck_assert_int_eq(px_store_put(s, "bin", 3, "a\0b", 3, 1003), 0);
+	{
+		const char *v;
+		size_t n;
+		ck_assert_int_eq(px_store_get(s, "bin", 3, 1003, &v, &n), 1);
+		ck_assert_uint_eq(n, 3);
+		ck_assert_int_eq(memcmp(v, "a\0b", 3), 0);
+	}
+	px_store_close(s);
+}
+END_TEST
+
+START_TEST(t_disabled)
+{
+	struct px_store *s = open_store(0, 0, 0, NULL, 0);
+
+	ck_assert_int_eq(px_store_put(s, "a", 1, "v", 1, 0), -1);
+	ck_assert_ptr_null(get(s, "a", 0));
+	px_store_close(s);
+}
+END_TEST
+
+START_TEST(t_ttl)
+{
+	struct px_store *s = open_store(1 << 20, 100, 500, NULL, 1000);
+	struct px_store_stats st;
+
+	put(s, "a", "1", 1000);
+	put(s, "b", "2", 1200);
+	ck_assert_str_eq(get(s, "a", 1499), "1");     /* a get does not extend */
+	ck_assert_ptr_null(get(s, "a", 1500));        /* lazily on access */
+	ck_assert_uint_eq(nentries(s), 1);
+	put(s, "c", "3", 1600);
+	ck_assert_uint_eq(px_store_sweep(s, 1699), 0); /* b expires at 1700 */
+	ck_assert_uint_eq(px_store_sweep(s, 1700), 1);
+	ck_assert_uint_eq(nentries(s), 1);
+	ck_assert_ptr_null(get(s, "b", 1700));
+	ck_assert_str_eq(get(s, "c", 1700), "3");
+	ck_assert_uint_eq(px_store_sweep(s, 2100), 1);
+	ck_assert_uint_eq(nentries(s), 0);
+	px_store_stats(s, &st);
+	ck_assert_uint_eq(st.expired, 3);
+	ck_assert_uint_eq(st.bytes, 0);
+	/* a put renews the expiry */
+	put(s, "d", "4", 3000);
+	put(s, "d", "4", 3400);
+	ck_assert_str_eq(get(s, "d", 3800), "4");
+	px_store_close(s);
+}
+END_TEST
+
+START_TEST(t_evict_entries_lru)
+{
+	struct px_store *s = open_store(1 << 20, 3, 0, NULL, 0);
+	struct px_store_stats st;
+
+	put(s, "a", "1", 0);
+	put(s, "b", "2", 0);
+	put(s, "c", "3", 0);
+	ck_assert_str_eq(get(s, "a", 0), "1");        /* a is now recent */
+	put(s, "d", "4", 0);                          /* evicts b */
+	ck_assert_ptr_null(get(s, "b", 0));
+	ck_assert_str_eq(get(s, "a", 0), "1");
+	ck_assert_str_eq(get(s, "c", 0), "3");
+	ck_assert_str_eq(get(s, "d", 0), "4");
+	put(s, "e", "5", 0);                          /* evicts a (c, d used later) */
+	ck_assert_ptr_null(get(s, "a", 0));
+	ck_assert_uint_eq(nentries(s), 3);
+	px_store_stats(s, &st);
+	ck_assert_uint_eq(st.evicted, 2);
+	px_store_close(s);
+}
+END_TEST
+
+START_TEST(t_evict_bytes)
+{
+	char v[1000];
+	struct px_store *s;
+	struct px_store_stats st;
+	size_t one;
+
+	memset(v, 'v', sizeof v - 1);
+	v[sizeof v - 1] = 0;
+	/* learn the cost of one entry, then allow three */
+	s = open_store(1 << 20, 0, 0, NULL, 0);
+	put(s, "k1", v, 0);
+	px_store_stats(s, &st);
+	one = st.bytes;
+	ck_assert_uint_gt(one, sizeof v);
+	px_store_close(s);
+
+	s = open_store(3 * one, 0, 0, NULL, 0);
+	put(s, "k1", v, 0);
+	put(s, "k2", v, 0);
+	put(s, "k3", v, 0);
+	ck_assert_uint_eq(nentries(s), 3);
+	ck_assert_ptr_nonnull(get(s, "k1", 0));
+	put(s, "k4", v, 0);                           /* evicts k2 (LRU) */
+	ck_assert_ptr_null(get(s, "k2", 0));
+	ck_assert_ptr_nonnull(get(s, "k1", 0));
+	px_store_stats(s, &st);
+	ck_assert_uint_le(st.bytes, 3 * one);
+	/* a value bigger than the whole budget is refused and replaces
+	 * nothing: the old value under that key is gone too */
+	{
+		size_t bn = 3 * one;
+		char *big = malloc(bn);
+		memset(big, 'x', bn);
+		ck_assert_int_eq(px_store_put(s, "k1", 2, big, bn, 0), -1);
+		free(big);
+	}
+	ck_assert_ptr_null(get(s, "k1", 0));
+	ck_assert_ptr_nonnull(get(s, "k3", 0));
+	ck_assert_ptr_nonnull(get(s, "k4", 0));
+	px_store_close(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------ log */
+
+START_TEST(t_disk_roundtrip)
+{
+	struct px_store *s;
+	struct px_store_stats st;
+	struct stat sb;
+
+	mkdir_tmp();
+	s = open_store(1 << 20, 100, 10000, logpath, 1000);
+	put(s, "a", "alpha", 1000);
+	put(s, "b", "beta", 1000);
+	put(s, "c", "gamma", 5000);
+	put(s, "a", "ALPHA", 2000);
+	ck_assert_int_eq(px_store_del(s, "b", 1, 2000), 1);
+	px_store_close(s);
+	ck_assert_int_eq(stat(logpath, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0600);
+
+	s = open_store(1 << 20, 100, 10000, logpath, 3000);
+	ck_assert_str_eq(get(s, "a", 3000), "ALPHA");
+	ck_assert_ptr_null(get(s, "b", 3000));
+	ck_assert_str_eq(get(s, "c", 3000), "gamma");
+	px_store_stats(s, &st);
+	ck_assert_uint_eq(st.entries, 2);
+	ck_assert_uint_eq(st.dropped_tail, 0);
+	put(s, "d", "delta", 3000);
+	px_store_close(s);
+
+	/* later: a (expires 12000) is gone, c (15000) and d (13000) stay */
+	s = open_store(1 << 20, 100, 10000, logpath, 12500);
+	ck_assert_ptr_null(get(s, "a", 12500));
+	ck_assert_str_eq(get(s, "c", 12500), "gamma");
+	ck_assert_str_eq(get(s, "d", 12500), "delta");
+	px_store_stats(s, &st);
+	ck_assert_uint_ge(st.skipped, 1);
+	px_store_close(s);
+
+	/* smaller bounds at the next start: the oldest puts go first */
+	s = open_store(1 << 20, 1, 10000, logpath, 12500);
+	ck_assert_uint_eq(nentries(s), 1);
+	px_store_close(s);
+	rm_tmp();
+}
+END_TEST
+
+/* Log bytes after a few puts: magic + records for k1..k3. */
+static char *
+three_records(size_t *n, size_t off[4])
+{
+	struct px_store *s;
+	char *img;
+	struct stat sb;
+	int i;
+
+	s = open_store(1 << 20, 100, 0, logpath, 0);
+	for (i = 0; i < 3; i++) {
+		char k[16], v[32];
+		snprintf(k, sizeof k, "k%d", i + 1);
+		snprintf(v, sizeof v, "value number %d", i + 1);
+		ck_assert_int_eq(stat(logpath, &sb), 0);
+		off[i] = (size_t)sb.st_size;
+		put(s, k, v, 0);
+	}
+	px_store_close(s);
+	img = slurp(logpath, n);
+	off[3] = *n;
+	return img;
+}
+
+START_TEST(t_torn_tail)
+{
+	size_t n, off[4], cut;
+	char *img;
+
+	mkdir_tmp();
+	img = three_records(&n, off);
+	ck_assert_uint_eq(off[0], PX_STORE_MAGIC_LEN);
+	for (cut = off[2]; cut < n; cut++) {
+		struct px_store *s;
+		struct px_store_stats st;
+		size_t n2;
+		char *after;
+
+		spit(logpath, img, cut);
+		s = open_store(1 << 20, 100, 0, logpath, 0);
+		ck_assert_str_eq(get(s, "k1", 0), "value number 1");
+		ck_assert_str_eq(get(s, "k2", 0), "value number 2");
+		ck_assert_ptr_null(get(s, "k3", 0));
+		px_store_stats(s, &st);
+		ck_assert_uint_eq(st.dropped_tail, cut - off[2]);
+		/* the torn tail was cut off, so new records follow good ones */
+		put(s, "k4", "four", 0);
+		px_store_close(s);
+		after = slurp(logpath, &n2);
+		ck_assert_int_eq(memcmp(after, img, off[2]), 0);
+		free(after);
+		s = open_store(1 << 20, 100, 0, logpath, 0);
+		ck_assert_str_eq(get(s, "k4", 0), "four");
+		ck_assert_uint_eq(nentries(s), 3);
+		px_store_stats(s, &st);
+		ck_assert_uint_eq(st.dropped_tail, 0);
+		px_store_close(s);
+	}
+	free(img);
+	rm_tmp();
+}
+END_TEST
+
+START_TEST(t_corrupt_checksum)
+{
+	size_t n, off[4];
+	char *img;
+	struct px_store *s;
+	struct px_store_stats st;
+
+	mkdir_tmp();
+	img = three_records(&n, off);
+	img[off[2] - 3] ^= 0x20;          /* inside k2's value */
+	spit(logpath, img, n);
+	s = open_store(1 << 20, 100, 0, logpath, 0);
+	ck_assert_str_eq(get(s, "k1", 0), "value number 1");
+	ck_assert_ptr_null(get(s, "k2", 0));
+	ck_assert_ptr_null(get(s, "k3", 0)); /* nothing after a bad record */
+	px_store_stats(s, &st);
+	ck_assert_uint_eq(st.dropped_tail, n - off[1]);
+	px_store_close(s);
+	/* not a store log at all: started empty, file rewritten */
+	spit(logpath, "hello world, not a log", 22);
+	s = open_store(1 << 20, 100, 0, logpath, 0);
+	ck_assert_uint_eq(nentries(s), 0);
+	put(s, "x", "y", 0);
+	px_store_close(s);
+	s = open_store(1 << 20, 100, 0, logpath, 0);
+	ck_assert_str_eq(get(s, "x", 0), "y");
+	px_store_close(s);
+	free(img);
+	rm_tmp();
+}
+END_TEST
+
+START_TEST(t_compaction)
+{
+	struct px_store *s;
+	struct px_store_stats st;
+	char v[2048];
+	int i;
+
+	mkdir_tmp();
+	memset(v, 'a', sizeof v - 1);
+	v[sizeof v - 1] = 0;
+	s = open_store(1 << 20, 100, 0, logpath, 0);
+	put(s, "keep", "kept", 0);
+	for (i = 0; i < 100; i++) {
+		v[0] = (char)('a' + i % 26);
+		put(s, "hot", v, 0);
+	}
+	px_store_stats(s, &st);
+	ck_assert_uint_ge(st.compactions, 1);
+	/* dead bytes never stay above both bounds */
+	ck_assert_uint_le(st.log_bytes - PX_STORE_MAGIC_LEN - st.log_live,
+	    st.log_live > PX_STORE_COMPACT_MIN ? st.log_live :
+	    PX_STORE_COMPACT_MIN);
+	ck_assert_uint_lt(st.log_bytes, 100 * sizeof v / 2);
+	/* an explicit compaction leaves exactly the live records */
+	ck_assert_int_eq(px_store_compact(s), 0);
+	px_store_stats(s, &st);
+	ck_assert_uint_eq(st.log_bytes, PX_STORE_MAGIC_LEN + st.log_live);
+	ck_assert_uint_eq(st.log_live, 2 * (PX_STORE_HEAD + PX_STORE_FIXED) +
+	    4 + 4 + 3 + sizeof v - 1);
+	px_store_close(s);
+	s = open_store(1 << 20, 100, 0, logpath, 0);
+	ck_assert_str_eq(get(s, "keep", 0), "kept");
+	v[0] = (char)('a' + 99 % 26);
+	ck_assert_str_eq(get(s, "hot", 0), v);
+	ck_assert_uint_eq(nentries(s), 2);
+	px_store_close(s);
+	rm_tmp();
+}
+END_TEST
+
+/* ------------------------------------------------------------ parsers */
+
+START_TEST(t_rec_parse_split)
+{
+	unsigned char h[PX_STORE_HEAD + PX_STORE_FIXED];
+	char rec[256];
+	size_t n, i, bit;
+	struct px_store_rec r;
+	struct guard g;
+
+	px_store_rec_head(h, 'P', 123456789012LL, "key", 3, "the value", 9);
+	memcpy(rec, h, sizeof h);
+	memcpy(rec + sizeof h, "key", 3);
+	memcpy(rec + sizeof h + 3, "the value", 9);
+	n = sizeof h + 12;
+	for (i = 0; i < n; i++) {
+		char *p = guard_copy(&g, rec, i);
+		ck_assert_int_eq(px_store_rec_parse(p, i, &r), PX_STORE_PARTIAL);
+		guard_free(&g);
+	}
+	{
+		char *p = guard_copy(&g, rec, n);
+		ck_assert_int_eq(px_store_rec_parse(p, n, &r), (long)n);
+		ck_assert_int_eq(r.type, 'P');
+		ck_assert_int_eq(r.expires, 123456789012LL);
+		ck_assert_uint_eq(r.kn, 3);
+		ck_assert_int_eq(memcmp(r.key, "key", 3), 0);
+		ck_assert_uint_eq(r.vn, 9);
+		ck_assert_int_eq(memcmp(r.val, "the value", 9), 0);
+		guard_free(&g);
+	}
+	/* every single-bit flip is caught (CRC-32), never a crash */
+	for (i = 0; i < n; i++) {
+		for (bit = 0; bit < 8; bit++) {
+			char *p;
+			long k;
+			rec[i] ^= (char)(1u << bit);
+			p = guard_copy(&g, rec, n);
+			k = px_store_rec_parse(p, n, &r);
+			ck_assert_msg(k == PX_STORE_ERROR || k == PX_STORE_PARTIAL,
+			    "flip at %zu bit %zu: %ld", i, bit, k);
+			guard_free(&g);
+			rec[i] ^= (char)(1u << bit);
+		}
+	}
+}
+END_TEST
+
+START_TEST(t_replay_every_offset)
+{
+	size_t n, off[4], cut;
+	char *img;
+
+	mkdir_tmp();
+	img = three_records(&n, off);
+	for (cut = 0; cut <= n; cut++) {
+		struct px_store *s = open_store(1 << 20, 100, 0, NULL, 0);
+		struct guard g;
+		char *p = guard_copy(&g, img, cut);
+		size_t good = px_store_replay(s, p, cut, 0), want = 0, k;
+		for (k = 0; k < 4; k++)
+			if (off[k] <= cut && cut >= PX_STORE_MAGIC_LEN)
+				want = off[k];
+		ck_assert_uint_eq(good, want);
+		ck_assert_uint_eq(nentries(s), want <= PX_STORE_MAGIC_LEN ? 0 :
+		    (size_t)(want == off[1] ? 1 : want == off[2] ? 2 : 3));
+		guard_free(&g);
+		px_store_close(s);
+	}
+	free(img);
+	rm_tmp();
+}
+END_TEST
+
+/* ------------------------------------------------- Responses chain */
+
+static struct px_store *lk_store;
+
+static int
+lookup(void *ctx, const char *id, size_t n, const char **rec, size_t *rn)
+{
+	(void)ctx;
+	return px_store_get(lk_store, id, n, 0, rec, rn);
+}
+
+static void
+record(struct px_store *s, const char *resp, const char *prev,
+       const char *input)
+{
+	struct px_arena a;
+	struct jw w;
+	struct px_str id, pv = { prev, prev ? strlen(prev) : 0 };
+
+	px_arena_init(&a, 0);
+	jw_init(&w, &a, 0);
+	ck_assert_int_eq(px_responses_record(&a, resp, strlen(resp), pv, input,
+	    strlen(input), &w, &id), 0);
+	ck_assert_int_eq(px_store_put(s, id.p, id.n, w.buf, w.len, 0), 0);
+	px_arena_free(&a);
+}
+
+/* history for id as text, NULL when not found */
+static char *
+history(const char *id, size_t max_turns)
+{
+	struct px_arena a;
+	struct jw w;
+	struct px_str sid = { id, strlen(id) };
+	char *res = NULL;
+	int rc;
+
+	px_arena_init(&a, 0);
+	jw_init(&w, &a, 0);
+	rc = px_responses_history(&a, lookup, NULL, sid, max_turns, &w);
+	ck_assert_int_ge(rc, 0);
+	if (rc == 1)
+		res = strdup(w.buf);
+	px_arena_free(&a);
+	return res;
+}
+
+#define OUT(id, t) "{\"id\":\"" id "\",\"object\":\"response\",\"output\":" \
+	"[{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":" \
+	"\"output_text\",\"text\":\"" t "\"}]}]}"
+#define ITEM(t) "{\"type\":\"message\",\"role\":\"user\",\"content\":\"" t "\"}"
+#define AITEM(t) "{\"type\":\"message\",\"role\":\"assistant\",\"content\":" \
+	"[{\"type\":\"output_text\",\"text\":\"" t "\"}]}"
+
+START_TEST(t_chain_walk)
+{
+	char *h;
+
+	lk_store = open_store(1 << 20, 100, 0, NULL, 0);
+	record(lk_store, OUT("r1", "A1"), NULL, "[" ITEM("Q1") "]");
+	record(lk_store, OUT("r2", "A2"), "r1", "[" ITEM("Q2") "]");
+	record(lk_store, OUT("r3", "A3"), "r2", "[" ITEM("Q3") "," ITEM("Q3b") "]");
+	h = history("r3", 100);
+	ck_assert_str_eq(h, "[" ITEM("Q1") "," AITEM("A1") "," ITEM("Q2") ","
+	    AITEM("A2") "," ITEM("Q3") "," ITEM("Q3b") "," AITEM("A3") "]");
+	free(h);
+	h = history("r1", 100);
+	ck_assert_str_eq(h, "[" ITEM("Q1") "," AITEM("A1") "]");
+	free(h);
+	ck_assert_ptr_null(history("r9", 100));         /* unknown */
+	ck_assert_ptr_null(history("r3", 2));           /* longer than allowed */
+	/* a broken chain is not found */
+	px_store_del(lk_store, "r1", 2, 0);
+	ck_assert_ptr_null(history("r3", 100));
+	h = history("r2", 100);
+	ck_assert_ptr_null(h);
+	/* a cycle stops at max_turns */
+	record(lk_store, OUT("c1", "x"), "c2", "[]");
+	record(lk_store, OUT("c2", "y"), "c1", "[]");
+	ck_assert_ptr_null(history("c1", 10));
+	px_store_close(lk_store);
+}
+END_TEST
+
+START_TEST(t_record_and_splice)
+{
+	struct px_arena a;
+	struct jw w;
+	struct px_str id, none = { NULL, 0 };
+	struct json *root;
+	const char *req = "{\"model\":\"m\",\"previous_response_id\":\"r1\","
+	    "\"input\":\"Hi \\u00e9\",\"instructions\":\"Be brief.\","
+	    "\"stream\":true}";
+
+	px_arena_init(&a, 0);
+	/* string input becomes one user message item; the escape stays */
+	root = json_parse(&a, req, strlen(req), 0, NULL);
+	jw_init(&w, &a, 0);
+	ck_assert_int_eq(px_responses_input_items(json_get(root, "input"), &w), 0);
+	ck_assert_str_eq(w.buf, "[{\"type\":\"message\",\"role\":\"user\","
+	    "\"content\":\"Hi \\u00e9\"}]");
+	jw_init(&w, &a, 0);
+	ck_assert_int_eq(px_responses_input_items(NULL, &w), 0);
+	ck_assert_str_eq(w.buf, "[]");
+	jw_init(&w, &a, 0);
+	ck_assert_int_eq(px_responses_input_items(json_get(root, "stream"),
+	    &w), -1);
+
+	/* the request with the history in front and no previous id */
+	jw_init(&w, &a, 0);
+	ck_assert_int_eq(px_responses_with_history(&a, root,
+	    "[" ITEM("Q1") "," AITEM("A1") "]", strlen("[" ITEM("Q1") ","
+	    AITEM("A1") "]"), &w), 0);
+	ck_assert_str_eq(w.buf, "{\"model\":\"m\",\"instructions\":\"Be brief.\","
+	    "\"stream\":true,\"input\":[" ITEM("Q1") "," AITEM("A1") ","
+	    "{\"type\":\"message\",\"role\":\"user\",\"content\":\"Hi \\u00e9\"}]}");
+
+	/* records: the id comes from the response; a self-link is refused */
+	jw_init(&w, &a, 0);
+	ck_assert_int_eq(px_responses_record(&a, OUT("r5", "x"),
+	    strlen(OUT("r5", "x")), none, "[]", 2, &w, &id), 0);
+	ck_assert_str_eq(w.buf, "{\"id\":\"r5\",\"previous_response_id\":null,"
+	    "\"input\":[],\"response\":" OUT("r5", "x") "}");
+	{
+		struct px_str same = { "r5", 2 }, resp;
+		jw_init(&w, &a, 0);
+		ck_assert_int_eq(px_responses_record(&a, OUT("r5", "x"),
+		    strlen(OUT("r5", "x")), same, "[]", 2, &w, &id), -1);
+		jw_init(&w, &a, 0);
+		ck_assert_int_eq(px_responses_record(&a, "{\"object\":1}", 12,
+		    none, "[]", 2, &w, &id), -1);
+		jw_init(&w, &a, 0);
+		ck_assert_int_eq(px_responses_record(&a, OUT("r6", "y"),
+		    strlen(OUT("r6", "y")), none, "[]", 2, &w, &id), 0);
+		ck_assert_int_eq(px_responses_record_response(&a, w.buf, w.len,
+		    &resp), 0);
+		ck_assert_int_eq((int)resp.n, (int)strlen(OUT("r6", "y")));
+		ck_assert_int_eq(memcmp(resp.p, OUT("r6", "y"), resp.n), 0);
+	}
+	px_arena_free(&a);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("store");
+	SRunner *sr;
+	int nf;
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, t_put_get_del);
+	tcase_add_test(tc, t_disabled);
+	tcase_add_test(tc, t_ttl);
+	tcase_add_test(tc, t_evict_entries_lru);
+	tcase_add_test(tc, t_evict_bytes);
+	tcase_add_test(tc, t_disk_roundtrip);
+	tcase_add_test(tc, t_torn_tail);
+	tcase_add_test(tc, t_corrupt_checksum);
+	tcase_add_test(tc, t_compaction);
+	tcase_add_test(tc, t_rec_parse_split);
+	tcase_add_test(tc, t_replay_every_offset);
+	tcase_add_test(tc, t_chain_walk);
+	tcase_add_test(tc, t_record_and_splice);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	nf = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
