@@ -14,10 +14,15 @@
 //   E2E_DEBUG=1      print got/expected values
 //   E2E_NO_CLI=1     skip the CLI tests (Claude Code, Codex, Gemini CLI)
 //
-// Every expectation comes from the mock itself: for each case the same
-// scenario is first requested from the mock directly, in the upstream's own
-// format, and reduced to {text, thinking, tools, stop}; the client's answer
-// through the proxy must reduce to the same values.
+// Expectations come from the mock itself: for each case the same scenario
+// is first requested from the mock directly, in the upstream's own format,
+// and reduced to {text, thinking, tools, stop}; the client's answer through
+// the proxy must reduce to the same values. The scenarios that check the
+// request ("structured", "roundtrip", "echo") have fixed, documented answers.
+//
+// test(name, group, fn): the group is only a label in the summary; every
+// registered test runs. Name tests "client -> upstream: what" to land in the
+// row "client -> upstream".
 //
 // The summary is a table of rows (client -> upstream, or CLI -> upstream)
 // with passed/total; the final line is "N passed, N failed". Exit status 1
