@@ -1259,6 +1259,391 @@ pick_fixture(const struct scen *s)
 	return NULL;
 }
 
+/* ------------------------------------------------------------ structured */
+
+/*
+ * "structured": the request must carry a JSON schema for the answer in the
+ * upstream's own place, with properties "city" and "temperature_c":
+ *   chat       response_format {type:"json_schema", json_schema:{name, schema}}
+ *   responses  text.format {type:"json_schema", name, schema}
+ *   anthropic  output_config.format {type:"json_schema", schema}
+ *   gemini     generationConfig {responseMimeType:"application/json",
+ *              responseJsonSchema | responseSchema}
+ * Then the answer is the fixed object STRUCT_ANSWER as text (streamed or
+ * not); otherwise a 400 in the format's error shape that names what is
+ * missing.
+ */
+#define STRUCT_ANSWER "{\"city\":\"Paris\",\"temperature_c\":21}"
+
+/* Value at a dotted path of members ("a.b.c") of the object s, or NULL. */
+static const char *
+js_path(const char *s, size_t n, const char *path, size_t *vlen)
+{
+	char key[64];
+	const char *dot;
+	size_t k;
+
+	while (s != NULL) {
+		dot = strchr(path, '.');
+		k = dot ? (size_t)(dot - path) : strlen(path);
+		if (k >= sizeof key)
+			return NULL;
+		memcpy(key, path, k);
+		key[k] = '\0';
+		s = js_member(s, n, key, &n);
+		if (dot == NULL)
+			break;
+		path = dot + 1;
+	}
+	*vlen = n;
+	return s;
+}
+
+/* Is the value at path the JSON string lit? */
+static int
+js_path_is(const char *s, size_t n, const char *path, const char *lit)
+{
+	size_t vlen, ll = strlen(lit);
+	const char *v = js_path(s, n, path, &vlen);
+
+	return v != NULL && vlen == ll + 2 && v[0] == '"' &&
+	    memcmp(v + 1, lit, ll) == 0;
+}
+
+/* Is the value at path a non-empty JSON string? */
+static int
+js_path_str(const char *s, size_t n, const char *path)
+{
+	size_t vlen;
+	const char *v = js_path(s, n, path, &vlen);
+
+	return v != NULL && vlen > 2 && v[0] == '"';
+}
+
+/*
+ * Check the request body r[0..n) for the schema; returns NULL when it is
+ * there, or what is wrong (written to buf).
+ */
+static const char *
+structured_check(enum fmt fmt, const char *r, size_t n, char *buf, size_t bsz)
+{
+	const char *obj, *sc, *where, *ty, *tyval, *name = NULL;
+	size_t olen, slen;
+
+	switch (fmt) {
+	case F_CHAT:
+		where = "response_format";
+		ty = "type";
+		tyval = "json_schema";
+		name = "json_schema.name";
+		sc = "json_schema.schema";
+		break;
+	case F_RESP:
+		where = "text.format";
+		ty = "type";
+		tyval = "json_schema";
+		name = "name";
+		sc = "schema";
+		break;
+	case F_ANTH:
+		where = "output_config.format";
+		ty = "type";
+		tyval = "json_schema";
+		sc = "schema";
+		break;
+	default:
+		where = "generationConfig";
+		ty = "responseMimeType";
+		tyval = "application/json";
+		sc = "responseJsonSchema";
+		break;
+	}
+	obj = js_path(r, n, where, &olen);
+	if (obj == NULL || obj[0] != '{') {
+		snprintf(buf, bsz, "mock structured: the request has no %s "
+		    "object", where);
+		return buf;
+	}
+	if (!js_path_is(obj, olen, ty, tyval)) {
+		snprintf(buf, bsz, "mock structured: %s.%s is not \"%s\"",
+		    where, ty, tyval);
+		return buf;
+	}
+	if (name != NULL && !js_path_str(obj, olen, name)) {
+		snprintf(buf, bsz, "mock structured: %s.%s is not a non-empty "
+		    "string", where, name);
+		return buf;
+	}
+	if (fmt == F_GEM && js_path(obj, olen, sc, &slen) == NULL &&
+	    js_path(obj, olen, "responseSchema", &slen) != NULL)
+		sc = "responseSchema";      /* the OpenAPI-subset form */
+	obj = js_path(obj, olen, sc, &slen);
+	if (obj == NULL || obj[0] != '{') {
+		snprintf(buf, bsz, "mock structured: %s.%s is not a schema "
+		    "object", where, sc);
+		return buf;
+	}
+	if (js_path(obj, slen, "properties.city", &olen) == NULL ||
+	    js_path(obj, slen, "properties.temperature_c", &olen) == NULL) {
+		snprintf(buf, bsz, "mock structured: %s.%s.properties lacks "
+		    "\"city\" or \"temperature_c\"", where, sc);
+		return buf;
+	}
+	return NULL;
+}
+
+/* A 400 with message msg in the format's error shape. */
+static void
+send_bad_request(struct conn *c, const struct scen *s, const char *msg)
+{
+	struct sb b = { 0 };
+
+	switch (s->fmt) {
+	case F_ANTH:
+		sb_puts(&b, "{\"type\":\"error\",\"error\":{\"type\":"
+		    "\"invalid_request_error\",\"message\":");
+		sb_json_str(&b, msg, strlen(msg));
+		sb_puts(&b, "}}");
+		break;
+	case F_GEM:
+		sb_puts(&b, "{\"error\":{\"code\":400,\"message\":");
+		sb_json_str(&b, msg, strlen(msg));
+		sb_puts(&b, ",\"status\":\"INVALID_ARGUMENT\"}}");
+		break;
+	default:
+		sb_puts(&b, "{\"error\":{\"message\":");
+		sb_json_str(&b, msg, strlen(msg));
+		sb_puts(&b, ",\"type\":\"invalid_request_error\",\"param\":"
+		    "null,\"code\":null}}");
+		break;
+	}
+	send_json(c, NULL, 400, NULL, b.p, b.len);
+	free(b.p);
+}
+
+static void
+send_structured(struct conn *c, const struct scen *s, const struct req *r)
+{
+	char msg[256];
+	struct sb b = { 0 };
+
+	if (structured_check(s->fmt, r->body, r->blen, msg, sizeof msg)) {
+		send_bad_request(c, s, msg);
+		return;
+	}
+	if (s->stream) {
+		gen_text_stream(&b, s, STRUCT_ANSWER, sizeof STRUCT_ANSWER - 1);
+		send_stream(c, s, b.p, b.len);
+	} else {
+		gen_text(&b, s, STRUCT_ANSWER, sizeof STRUCT_ANSWER - 1, 0);
+		send_json(c, s, 200, NULL, b.p, b.len);
+	}
+	free(b.p);
+}
+
+/* ------------------------------------------------------------ roundtrip */
+
+/*
+ * "roundtrip": a tool round trip for agents with a shell tool (Codex's
+ * exec_command). While the request carries no tool result the answer is a
+ * call RT_TOOL(RT_ARGS); once it carries one, the answer is the text
+ * RT_SEEN when the command's output (RT_OUTPUT, which the command line
+ * itself does not contain) came back, RT_MISSING otherwise.
+ */
+#define RT_TOOL    "exec_command"
+#define RT_ARGS    "{\"cmd\":\"echo mock-$((6*7))\"}"
+#define RT_OUTPUT  "mock-42"
+#define RT_SEEN    "Round trip done: the tool output came back."
+#define RT_MISSING "Round trip broken: no tool output in the request."
+#define RT_CALL_ID "call_mock_rt1"
+
+/* Does the request body carry a tool result, in the format's own shape? */
+static int
+rt_has_result(enum fmt fmt, const struct req *r)
+{
+	static const char *const mark[] = {
+		[F_CHAT] = "\"tool_call_id\"",
+		[F_RESP] = "\"function_call_output\"",
+		[F_ANTH] = "\"tool_result\"",
+		[F_GEM] = "\"functionResponse\"",
+	};
+
+	return find(r->body, r->blen, mark[fmt]) != NULL;
+}
+
+/* The call RT_TOOL(RT_ARGS), streamed or not, in the format. */
+static void
+gen_call(struct sb *b, const struct scen *s)
+{
+	static const char args[] = RT_ARGS;
+	struct sb d = { 0 }, resp = { 0 };
+	const char *m = s->model;
+	int seq = 0;
+
+	switch (s->fmt) {
+	case F_CHAT:
+		if (!s->stream) {
+			sb_puts(b, "{\"id\":\"chatcmpl-mock\",\"object\":"
+			    "\"chat.completion\",\"created\":1700000000,"
+			    "\"model\":");
+			sb_json_str(b, m, strlen(m));
+			sb_puts(b, ",\"choices\":[{\"index\":0,\"message\":{"
+			    "\"role\":\"assistant\",\"content\":null,"
+			    "\"tool_calls\":[{\"id\":\"" RT_CALL_ID "\",\"type\":"
+			    "\"function\",\"function\":{\"name\":\"" RT_TOOL
+			    "\",\"arguments\":");
+			sb_json_str(b, args, sizeof args - 1);
+			sb_puts(b, "}}]},\"finish_reason\":\"tool_calls\"}],"
+			    "\"usage\":{\"prompt_tokens\":10,"
+			    "\"completion_tokens\":5,\"total_tokens\":15}}");
+			break;
+		}
+#define CHUNK "{\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\"," \
+	    "\"created\":1700000000,\"model\":\"mock\",\"choices\":[{\"index\":0,"
+		sb_puts(&d, CHUNK "\"delta\":{\"role\":\"assistant\",\"content\":"
+		    "null,\"tool_calls\":[{\"index\":0,\"id\":\"" RT_CALL_ID
+		    "\",\"type\":\"function\",\"function\":{\"name\":\""
+		    RT_TOOL "\",\"arguments\":\"\"}}]},\"finish_reason\":null}]}");
+		sse_ev(b, NULL, &d);
+		sb_puts(&d, CHUNK "\"delta\":{\"tool_calls\":[{\"index\":0,"
+		    "\"function\":{\"arguments\":");
+		sb_json_str(&d, args, sizeof args - 1);
+		sb_puts(&d, "}}]},\"finish_reason\":null}]}");
+		sse_ev(b, NULL, &d);
+		sb_puts(&d, CHUNK "\"delta\":{},\"finish_reason\":\"tool_calls\"}]}");
+		sse_ev(b, NULL, &d);
+#undef CHUNK
+		sb_puts(b, "data: [DONE]\n\n");
+		break;
+	case F_RESP:
+		sb_puts(&resp, "{\"id\":\"resp_mock\",\"object\":\"response\","
+		    "\"created_at\":1700000000,\"status\":\"completed\","
+		    "\"error\":null,\"incomplete_details\":null,\"model\":");
+		sb_json_str(&resp, m, strlen(m));
+		sb_puts(&resp, ",\"output\":[{\"type\":\"function_call\",\"id\":"
+		    "\"fc_mock\",\"call_id\":\"" RT_CALL_ID "\",\"name\":\""
+		    RT_TOOL "\",\"arguments\":");
+		sb_json_str(&resp, args, sizeof args - 1);
+		sb_puts(&resp, ",\"status\":\"completed\"}],\"usage\":{"
+		    "\"input_tokens\":10,\"output_tokens\":5,\"total_tokens\":"
+		    "15}}");
+		if (!s->stream) {
+			sb_put(b, resp.p, resp.len);
+			break;
+		}
+		sb_printf(&d, "{\"type\":\"response.created\",\"sequence_number\""
+		    ":%d,\"response\":{\"id\":\"resp_mock\",\"object\":"
+		    "\"response\",\"created_at\":1700000000,\"status\":"
+		    "\"in_progress\",\"model\":\"mock\",\"output\":[]}}", seq++);
+		sse_ev(b, "response.created", &d);
+		sb_printf(&d, "{\"type\":\"response.output_item.added\","
+		    "\"sequence_number\":%d,\"output_index\":0,\"item\":{\"type\":"
+		    "\"function_call\",\"id\":\"fc_mock\",\"call_id\":\""
+		    RT_CALL_ID "\",\"name\":\"" RT_TOOL "\",\"arguments\":\"\","
+		    "\"status\":\"in_progress\"}}", seq++);
+		sse_ev(b, "response.output_item.added", &d);
+		sb_printf(&d, "{\"type\":\"response.function_call_arguments.delta\","
+		    "\"sequence_number\":%d,\"item_id\":\"fc_mock\","
+		    "\"output_index\":0,\"delta\":", seq++);
+		sb_json_str(&d, args, sizeof args - 1);
+		sb_puts(&d, "}");
+		sse_ev(b, "response.function_call_arguments.delta", &d);
+		sb_printf(&d, "{\"type\":\"response.function_call_arguments.done\","
+		    "\"sequence_number\":%d,\"item_id\":\"fc_mock\","
+		    "\"output_index\":0,\"arguments\":", seq++);
+		sb_json_str(&d, args, sizeof args - 1);
+		sb_puts(&d, "}");
+		sse_ev(b, "response.function_call_arguments.done", &d);
+		sb_printf(&d, "{\"type\":\"response.output_item.done\","
+		    "\"sequence_number\":%d,\"output_index\":0,\"item\":{\"type\":"
+		    "\"function_call\",\"id\":\"fc_mock\",\"call_id\":\""
+		    RT_CALL_ID "\",\"name\":\"" RT_TOOL "\",\"arguments\":", seq++);
+		sb_json_str(&d, args, sizeof args - 1);
+		sb_puts(&d, ",\"status\":\"completed\"}}");
+		sse_ev(b, "response.output_item.done", &d);
+		sb_printf(&d, "{\"type\":\"response.completed\",\"sequence_number\""
+		    ":%d,\"response\":%s}", seq++, resp.p);
+		sse_ev(b, "response.completed", &d);
+		break;
+	case F_ANTH:
+		if (!s->stream) {
+			sb_puts(b, "{\"id\":\"msg_mock\",\"type\":\"message\","
+			    "\"role\":\"assistant\",\"model\":");
+			sb_json_str(b, m, strlen(m));
+			sb_puts(b, ",\"content\":[{\"type\":\"tool_use\",\"id\":"
+			    "\"toolu_mock_rt1\",\"name\":\"" RT_TOOL "\",\"input\":"
+			    RT_ARGS "}],\"stop_reason\":\"tool_use\","
+			    "\"stop_sequence\":null,\"usage\":{\"input_tokens\":10,"
+			    "\"output_tokens\":5}}");
+			break;
+		}
+		sb_puts(&d, "{\"type\":\"message_start\",\"message\":{\"id\":"
+		    "\"msg_mock\",\"type\":\"message\",\"role\":\"assistant\","
+		    "\"model\":");
+		sb_json_str(&d, m, strlen(m));
+		sb_puts(&d, ",\"content\":[],\"stop_reason\":null,"
+		    "\"stop_sequence\":null,\"usage\":{\"input_tokens\":10,"
+		    "\"output_tokens\":1}}}");
+		sse_ev(b, "message_start", &d);
+		sb_puts(&d, "{\"type\":\"content_block_start\",\"index\":0,"
+		    "\"content_block\":{\"type\":\"tool_use\",\"id\":"
+		    "\"toolu_mock_rt1\",\"name\":\"" RT_TOOL "\",\"input\":{}}}");
+		sse_ev(b, "content_block_start", &d);
+		sb_puts(&d, "{\"type\":\"content_block_delta\",\"index\":0,"
+		    "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":");
+		sb_json_str(&d, args, sizeof args - 1);
+		sb_puts(&d, "}}");
+		sse_ev(b, "content_block_delta", &d);
+		sb_puts(&d, "{\"type\":\"content_block_stop\",\"index\":0}");
+		sse_ev(b, "content_block_stop", &d);
+		sb_puts(&d, "{\"type\":\"message_delta\",\"delta\":{"
+		    "\"stop_reason\":\"tool_use\",\"stop_sequence\":null},"
+		    "\"usage\":{\"output_tokens\":5}}");
+		sse_ev(b, "message_delta", &d);
+		sb_puts(&d, "{\"type\":\"message_stop\"}");
+		sse_ev(b, "message_stop", &d);
+		break;
+	case F_GEM:
+		if (s->stream)
+			sb_puts(b, "data: ");
+		sb_puts(b, "{\"candidates\":[{\"content\":{\"parts\":[{"
+		    "\"functionCall\":{\"name\":\"" RT_TOOL "\",\"args\":"
+		    RT_ARGS "}}],\"role\":\"model\"},\"finishReason\":\"STOP\","
+		    "\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":10,"
+		    "\"candidatesTokenCount\":5,\"totalTokenCount\":15},"
+		    "\"modelVersion\":");
+		sb_json_str(b, m, strlen(m));
+		sb_puts(b, "}");
+		if (s->stream)
+			sb_puts(b, "\r\n\r\n");
+		break;
+	}
+	free(d.p);
+	free(resp.p);
+}
+
+static void
+send_roundtrip(struct conn *c, const struct scen *s, const struct req *r)
+{
+	struct sb b = { 0 };
+	const char *t;
+
+	if (rt_has_result(s->fmt, r)) {
+		t = find(r->body, r->blen, RT_OUTPUT) ? RT_SEEN : RT_MISSING;
+		if (s->stream)
+			gen_text_stream(&b, s, t, strlen(t));
+		else
+			gen_text(&b, s, t, strlen(t), 0);
+	} else {
+		gen_call(&b, s);
+	}
+	if (s->stream)
+		send_stream(c, s, b.p, b.len);
+	else
+		send_json(c, s, 200, NULL, b.p, b.len);
+	free(b.p);
+}
+
 /* The echo text: request line, every header (name lower-cased), body. */
 static void
 echo_text(struct sb *t, const struct req *r)
@@ -1708,6 +2093,14 @@ handle(struct conn *c, const struct req *r)
 			send_json(c, &s, 200, NULL, f->data, f->len);
 		return;
 	}
+	if (has(&s, "roundtrip")) {
+		send_roundtrip(c, &s, r);
+		goto end;
+	}
+	if (has(&s, "structured")) {
+		send_structured(c, &s, r);
+		goto end;
+	}
 	if (has(&s, "echo")) {
 		echo_text(&t, r);
 		if (s.stream) {
@@ -2060,7 +2453,9 @@ usage(void)
 "Model name words: text (default) tools parallel thinking echo hang\n"
 "  error429 error529|overloaded error500 error400 error401\n"
 "  slow split splitfast truncate midevent (truncate inside an event)\n"
-"  fixture=FILE\n");
+"  fixture=FILE\n"
+"  structured (needs a JSON schema with city, temperature_c in the request)\n"
+"  roundtrip (calls exec_command until the request has a tool result)\n");
 }
 
 int
