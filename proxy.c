@@ -267,7 +267,8 @@ enum phase {
 
 enum endpoint {
 	EP_NONE, EP_CHAT, EP_MESSAGES, EP_COUNT_TOKENS, EP_RESPONSES,
-	EP_GEMINI_GEN, EP_GEMINI_STREAM, EP_GEMINI_COUNT
+	EP_GEMINI_GEN, EP_GEMINI_STREAM, EP_GEMINI_COUNT,
+	EP_COMPLETIONS      /* legacy text completions: always converted */
 };
 
 struct upconn {
@@ -860,6 +861,11 @@ classify(struct conn *c, const struct http_req *r, char *gmodel, size_t gcap,
 	if (http_str_eq(p, "/v1/responses") || http_str_eq(p, "/responses")) {
 		c->cfmt = PX_FMT_RESPONSES;
 		return EP_RESPONSES;
+	}
+	if (http_str_eq(p, "/v1/completions") || http_str_eq(p, "/completions")) {
+		/* no upstream speaks this format: never passthrough */
+		c->cfmt = PX_FMT_COMPLETIONS;
+		return EP_COMPLETIONS;
 	}
 	/* Gemini: /v1beta/models/M:verb, and /v1/models/M:verb (the genai
 	 * SDK's default apiVersion) */
@@ -2419,7 +2425,9 @@ usage(FILE *f)
 	    "                come from OPENAI_API_KEY / ANTHROPIC_API_KEY / GEMINI_API_KEY\n"
 	    "  -l ADDR:PORT  listen address (default " PX_LISTEN_DEFAULT ")\n"
 	    "  -v            log each connection step\n"
-	    "  FMT           chat | responses | anthropic | gemini\n");
+	    "  FMT           chat | responses | anthropic | gemini\n"
+	    "                (--from also: completions, the legacy text format;\n"
+	    "                --to completions converts responses and streams)\n");
 }
 
 static char *
@@ -2536,6 +2544,11 @@ cmd_convert(int argc, char **argv)
 		req.n = -1;
 		req.model = (struct px_str){ "model", 5 };
 		s = px_stream_new(&a, from, to, &req);
+		if (!s) {
+			fprintf(stderr, "llmproxy convert: cannot convert a %s "
+			    "stream\n", px_fmt_name(from));
+			goto out;
+		}
 		sse_init(&sp);
 		px_stream_begin(s, &w);
 		while (left > 0) {
