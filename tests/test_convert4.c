@@ -1985,7 +1985,7 @@ START_TEST(t_cmpl_stream_thinking_hidden)
 		ck_assert_msg(strlen(think) > 0, "%s has no thinking",
 		    th[i].name);
 		ck_assert_ptr_null(strstr(acc.text, think));
-		ck_assert_ptr_null(strstr(out, "reasoning"));
+		ck_assert_ptr_null(strstr(out, "reasoning_content"));
 		ck_assert_str_eq(acc.text, ctext);
 		ck_assert_int_gt((int)strlen(acc.text), 0);
 		free(out);
