@@ -1755,10 +1755,10 @@ const struct px_codec px_codec_chat = {
  * ================================================================ */
 
 static int
-cmpl_refuse(struct px_err *err, const char *field, const char *why)
+cmpl_refuse(struct px_err *err, const char *what, const char *why)
 {
-	px_err_set(err, 400, "'%s' is not supported on /v1/completions: %s",
-	    field, why);
+	px_err_set(err, 400, "%s is not supported on /v1/completions: %s",
+	    what, why);
 	return -1;
 }
 
@@ -1777,22 +1777,22 @@ cmpl_decode_request(struct px_arena *a, const struct json *root,
 	/* what a chat answer cannot reproduce: refuse, naming the field */
 	v = json_get(root, "suffix");
 	if (v && v->type != JSON_NULL && !(v->type == JSON_STRING && v->n == 0))
-		return cmpl_refuse(err, "suffix", "insertion needs a model "
-		    "served through the legacy endpoint");
+		return cmpl_refuse(err, "'suffix'", "insertion (fill in the "
+		    "middle) cannot be served through a chat upstream");
 	if (json_bool(json_get(root, "echo"), &b) && b)
-		return cmpl_refuse(err, "echo", "the prompt cannot be echoed "
-		    "through a chat upstream");
+		return cmpl_refuse(err, "'echo'", "the prompt cannot be "
+		    "echoed through a chat upstream");
 	v = json_get(root, "logprobs");
 	if (v && v->type != JSON_NULL)
-		return cmpl_refuse(err, "logprobs", "token log probabilities "
+		return cmpl_refuse(err, "'logprobs'", "token log probabilities "
 		    "are not carried by the conversion");
 	if (json_int(json_get(root, "best_of"), &ll) && ll > 1)
-		return cmpl_refuse(err, "best_of", "only one candidate is "
-		    "generated");
+		return cmpl_refuse(err, "'best_of' > 1", "only one candidate "
+		    "is generated");
 	if (json_int(json_get(root, "n"), &ll)) {
 		if (ll > 1)
-			return cmpl_refuse(err, "n", "n > 1 cannot be carried: "
-			    "the answer has one choice");
+			return cmpl_refuse(err, "'n' > 1", "the converted "
+			    "answer carries one choice");
 		req->n = ll;
 	}
 	v = json_get(root, "prompt");
@@ -1801,11 +1801,11 @@ cmpl_decode_request(struct px_arena *a, const struct json *root,
 			v = v->child;
 		else if (v->len == 0 || v->child->type == JSON_NUMBER ||
 		    v->child->type == JSON_ARRAY)
-			return cmpl_refuse(err, "prompt", "token arrays cannot "
-			    "be converted; send the prompt as a string");
+			return cmpl_refuse(err, "a token-array 'prompt'",
+			    "send the prompt as a string");
 		else
-			return cmpl_refuse(err, "prompt", "send exactly one "
-			    "prompt string per request");
+			return cmpl_refuse(err, "more than one 'prompt'",
+			    "send exactly one prompt string per request");
 	}
 	if (!v || v->type != JSON_STRING) {
 		px_err_set(err, 400, "'prompt' must be a string");

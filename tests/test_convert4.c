@@ -1681,7 +1681,8 @@ START_TEST(t_cmpl_refused)
 	static const struct { const char *body, *want; } c[] = {
 		{ "{\"model\":\"m\",\"prompt\":\"x\",\"suffix\":\"end\"}",
 		  "ERROR 400: 'suffix' is not supported on /v1/completions: "
-		  "insertion needs a model served through the legacy endpoint" },
+		  "insertion (fill in the middle) cannot be served through a "
+		  "chat upstream" },
 		{ "{\"model\":\"m\",\"prompt\":\"x\",\"echo\":true}",
 		  "ERROR 400: 'echo' is not supported on /v1/completions: the "
 		  "prompt cannot be echoed through a chat upstream" },
@@ -1692,34 +1693,31 @@ START_TEST(t_cmpl_refused)
 		  "ERROR 400: 'logprobs' is not supported on /v1/completions: "
 		  "token log probabilities are not carried by the conversion" },
 		{ "{\"model\":\"m\",\"prompt\":\"x\",\"best_of\":3}",
-		  "ERROR 400: 'best_of' is not supported on /v1/completions: "
-		  "only one candidate is generated" },
+		  "ERROR 400: 'best_of' > 1 is not supported on "
+		  "/v1/completions: only one candidate is generated" },
 		{ "{\"model\":\"m\",\"prompt\":\"x\",\"n\":2}",
-		  "ERROR 400: 'n' is not supported on /v1/completions: n > 1 "
-		  "cannot be carried: the answer has one choice" },
+		  "ERROR 400: 'n' > 1 is not supported on /v1/completions: the "
+		  "converted answer carries one choice" },
 		{ "{\"model\":\"m\",\"prompt\":[1,2,3]}",
-		  "ERROR 400: 'prompt' is not supported on /v1/completions: "
-		  "token arrays cannot be converted; send the prompt as a "
-		  "string" },
+		  "ERROR 400: a token-array 'prompt' is not supported on "
+		  "/v1/completions: send the prompt as a string" },
 		{ "{\"model\":\"m\",\"prompt\":[[1,2],[3]]}",
-		  "ERROR 400: 'prompt' is not supported on /v1/completions: "
-		  "token arrays cannot be converted; send the prompt as a "
-		  "string" },
+		  "ERROR 400: a token-array 'prompt' is not supported on "
+		  "/v1/completions: send the prompt as a string" },
 		{ "{\"model\":\"m\",\"prompt\":[]}",
-		  "ERROR 400: 'prompt' is not supported on /v1/completions: "
-		  "token arrays cannot be converted; send the prompt as a "
-		  "string" },
+		  "ERROR 400: a token-array 'prompt' is not supported on "
+		  "/v1/completions: send the prompt as a string" },
 		{ "{\"model\":\"m\",\"prompt\":[\"a\",\"b\"]}",
-		  "ERROR 400: 'prompt' is not supported on /v1/completions: "
-		  "send exactly one prompt string per request" },
+		  "ERROR 400: more than one 'prompt' is not supported on "
+		  "/v1/completions: send exactly one prompt string per request" },
 		{ "{\"model\":\"m\"}", "ERROR 400: 'prompt' must be a string" },
 		{ "{\"model\":\"m\",\"prompt\":null}",
 		  "ERROR 400: 'prompt' must be a string" },
 		{ "{\"model\":\"m\",\"prompt\":7}",
 		  "ERROR 400: 'prompt' must be a string" },
 		{ "{\"model\":\"m\",\"prompt\":[null]}",
-		  "ERROR 400: 'prompt' is not supported on /v1/completions: "
-		  "send exactly one prompt string per request" },
+		  "ERROR 400: more than one 'prompt' is not supported on "
+		  "/v1/completions: send exactly one prompt string per request" },
 		{ "[\"prompt\"]",
 		  "ERROR 400: request body must be a JSON object" },
 		{ "{\"model\":\"m\",\"prompt\":\"x\"",

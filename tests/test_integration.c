@@ -2856,9 +2856,9 @@ START_TEST(t_cmpl_refused)
 		ck_str(jstr(r.body, "error.type"), "invalid_request_error");
 	}
 	cmpl_post("{\"model\":\"ant-echo\",\"prompt\":[1,2,3]}", &r);
-	expect_openai_error(&r, 400, "token arrays");
+	expect_openai_error(&r, 400, "token-array 'prompt'");
 	cmpl_post("{\"model\":\"gem-echo\",\"prompt\":[\"a\",\"b\"]}", &r);
-	expect_openai_error(&r, 400, "exactly one prompt");
+	expect_openai_error(&r, 400, "more than one 'prompt'");
 	cmpl_post("{\"model\":\"rsp-echo\"}", &r);
 	expect_openai_error(&r, 400, "'prompt' must be a string");
 	cmpl_post("{\"model\":\"nobody\",\"prompt\":\"x\"}", &r);
