@@ -46,6 +46,8 @@ static const char *const fmt_names[PX_FMT_COUNT] = {
 const char *
 px_fmt_name(enum px_fmt f)
 {
+	if (f == PX_FMT_COMPLETIONS)
+		return "completions";
 	if ((int)f < 0 || f >= PX_FMT_COUNT)
 		return "unknown";
 	return fmt_names[f];
@@ -67,6 +69,10 @@ px_fmt_parse(const char *s, size_t n, enum px_fmt *out)
 		*out = PX_FMT_CHAT;
 		return 1;
 	}
+	if (json_eq(s, n, "completions")) {
+		*out = PX_FMT_COMPLETIONS;
+		return 1;
+	}
 	return 0;
 }
 
@@ -79,6 +85,7 @@ px_codec(enum px_fmt f)
 	case PX_FMT_RESPONSES: return &px_codec_responses;
 	case PX_FMT_ANTHROPIC: return &px_codec_anthropic;
 	case PX_FMT_GEMINI:    return &px_codec_gemini;
+	case PX_FMT_COMPLETIONS: return &px_codec_completions;
 	default:               return NULL;
 	}
 }
@@ -550,6 +557,11 @@ px_encode_request(enum px_fmt f, const struct ir_request *req,
 		px_err_set(err, 400, "unknown format");
 		return -1;
 	}
+	if (!c->encode_request) {
+		px_err_set(err, 400, "format '%s' is client-only: it cannot be "
+		    "sent to an upstream", px_fmt_name(f));
+		return -1;
+	}
 	if (c->encode_request(req, model, out, err) != 0)
 		return -1;
 	if (out->err) {
@@ -568,8 +580,8 @@ px_decode_response(enum px_fmt f, struct px_arena *a, const char *body,
 	struct json *root;
 
 	response_defaults(resp);
-	if (!c) {
-		px_err_set(err, 502, "unknown format");
+	if (!c || !c->decode_response) {
+		px_err_set(err, 502, "unknown upstream format");
 		return -1;
 	}
 	root = parse_body(a, body, n, err);
@@ -792,7 +804,7 @@ px_stream_new(struct px_arena *a, enum px_fmt up, enum px_fmt client,
 	struct px_stream_x *x;
 	struct px_stream *s;
 
-	if (!px_codec(up) || !px_codec(client))
+	if (!px_codec(up) || !px_codec(up)->sdec_new || !px_codec(client))
 		return NULL;
 	x = px_zalloc(a, sizeof *x);
 	if (!x)

@@ -8,6 +8,10 @@
  *   PX_FMT_ANTHROPIC  Anthropic Messages       (POST /v1/messages)
  *   PX_FMT_GEMINI     Gemini generateContent   (models/{m}:generateContent)
  *
+ * and one client-only format, always converted (never an upstream):
+ *
+ *   PX_FMT_COMPLETIONS OpenAI legacy text completions (POST /v1/completions)
+ *
  * N formats need 2N codecs, not N*N translators. Everything here is I/O-free:
  * bytes in, IR or bytes out. All memory comes from a caller-owned
  * px_arena (see json.h); strings in the IR are borrowed views (struct
@@ -38,7 +42,12 @@ enum px_fmt {
 	PX_FMT_RESPONSES,
 	PX_FMT_ANTHROPIC,
 	PX_FMT_GEMINI,
-	PX_FMT_COUNT
+	PX_FMT_COUNT,                 /* the wire formats above: upstream-capable */
+	PX_FMT_COMPLETIONS            /* client only: decode_request,
+	                                 encode_response, encode_error and the
+	                                 stream encoder exist; as an upstream
+	                                 (px_encode_request, px_decode_response,
+	                                 px_stream_new's `up`) it fails cleanly */
 };
 const char *px_fmt_name(enum px_fmt f);            /* "chat", "responses", ... */
 int px_fmt_parse(const char *s, size_t n, enum px_fmt *out);  /* 1 on success */
@@ -317,7 +326,8 @@ struct px_stream;   /* opaque */
  * `client`. req is the client's decoded request (borrowed; must outlive the
  * stream). All state is allocated from a (bounded); the converter keeps its
  * own scratch arena for per-event parsing, reset after each event, so a long
- * stream does not grow memory. Returns NULL on allocation failure.
+ * stream does not grow memory. Returns NULL on allocation failure, or when
+ * `up` cannot be an upstream (PX_FMT_COMPLETIONS).
  */
 struct px_stream *px_stream_new(struct px_arena *a, enum px_fmt up,
                                 enum px_fmt client,

@@ -1733,3 +1733,289 @@ const struct px_codec px_codec_chat = {
 	NULL,
 	chat_senc_event,
 };
+
+/* ================================================================
+ * OpenAI legacy text completions (PX_FMT_COMPLETIONS): client side only.
+ *
+ * POST /v1/completions is served by converting it into a one-message chat
+ * for whatever upstream the model routes to (an OpenAI upstream gets
+ * /chat/completions: the legacy endpoint is never forwarded as is).
+ * Requests: `prompt` (a string, or an array holding exactly one string)
+ * becomes one user message; sampling fields map one to one; max_tokens is
+ * passed only when the client sent it (no legacy default of 16). Fields
+ * a chat answer cannot serve faithfully are refused with a 400 naming the
+ * field: suffix, echo:true, logprobs, best_of > 1, n > 1 (one choice is
+ * all the IR carries: WIRE.md §6.60), token-array and multiple prompts.
+ * Responses: "object":"text_completion", the visible answer text in
+ * choices[0].text, thinking never shown, finish_reason stop / length /
+ * content_filter. Streams: one chunk per text delta, a finish chunk, a
+ * usage chunk ("choices":[]) when stream_options.include_usage, then
+ * [DONE]; failures mid-stream are `data: {"error":{...}}`, which the
+ * OpenAI SDKs raise as APIError, exactly as for Chat.
+ * ================================================================ */
+
+static int
+cmpl_refuse(struct px_err *err, const char *what, const char *why)
+{
+	px_err_set(err, 400, "%s is not supported on /v1/completions: %s",
+	    what, why);
+	return -1;
+}
+
+static int
+cmpl_decode_request(struct px_arena *a, const struct json *root,
+                    struct ir_request *req, struct px_err *err)
+{
+	const struct json *v, *o;
+	struct ir_msg *m;
+	long long ll;
+	int b;
+
+	req->model = px_jget(root, "model");
+	if (json_bool(json_get(root, "stream"), &b))
+		req->stream = b;
+	/* what a chat answer cannot reproduce: refuse, naming the field */
+	v = json_get(root, "suffix");
+	if (v && v->type != JSON_NULL && !(v->type == JSON_STRING && v->n == 0))
+		return cmpl_refuse(err, "'suffix'", "insertion (fill in the "
+		    "middle) cannot be served through a chat upstream");
+	if (json_bool(json_get(root, "echo"), &b) && b)
+		return cmpl_refuse(err, "'echo'", "the prompt cannot be "
+		    "echoed through a chat upstream");
+	v = json_get(root, "logprobs");
+	if (v && v->type != JSON_NULL)
+		return cmpl_refuse(err, "'logprobs'", "token log probabilities "
+		    "are not carried by the conversion");
+	if (json_int(json_get(root, "best_of"), &ll) && ll > 1)
+		return cmpl_refuse(err, "'best_of' > 1", "only one candidate "
+		    "is generated");
+	if (json_int(json_get(root, "n"), &ll)) {
+		if (ll > 1)
+			return cmpl_refuse(err, "'n' > 1", "the converted "
+			    "answer carries one choice");
+		req->n = ll;
+	}
+	v = json_get(root, "prompt");
+	if (v && v->type == JSON_ARRAY) {
+		if (v->len == 1 && v->child->type == JSON_STRING)
+			v = v->child;
+		else if (v->len == 0 || v->child->type == JSON_NUMBER ||
+		    v->child->type == JSON_ARRAY)
+			return cmpl_refuse(err, "a token-array 'prompt'",
+			    "send the prompt as a string");
+		else
+			return cmpl_refuse(err, "more than one 'prompt'",
+			    "send exactly one prompt string per request");
+	}
+	if (!v || v->type != JSON_STRING) {
+		px_err_set(err, 400, "'prompt' must be a string");
+		return -1;
+	}
+	/* the prompt: one user message of one text part */
+	req->msgs = m = px_zalloc(a, sizeof *m);
+	if (!m || !(m->parts = px_zalloc(a, sizeof *m->parts))) {
+		px_err_set(err, 413, "request too large");
+		return -1;
+	}
+	req->nmsgs = 1;
+	m->role = IR_ROLE_USER;
+	m->nparts = 1;
+	m->parts[0].type = IR_TEXT;
+	m->parts[0].text = px_str_json(v);
+	if (json_int(json_get(root, "max_tokens"), &ll))
+		req->max_tokens = ll;
+	px_get_num(root, "temperature", &req->temperature);
+	px_get_num(root, "top_p", &req->top_p);
+	px_get_num(root, "presence_penalty", &req->presence_penalty);
+	px_get_num(root, "frequency_penalty", &req->frequency_penalty);
+	px_get_num(root, "seed", &req->seed);
+	v = json_get(root, "stop");
+	if (v && v->type == JSON_STRING) {
+		req->stop = px_zalloc(a, sizeof *req->stop);
+		if (req->stop) {
+			req->stop[0] = px_str_json(v);
+			req->nstop = 1;
+		}
+	} else if (v && v->type == JSON_ARRAY) {
+		req->stop = px_zalloc(a, (v->len + 1) * sizeof *req->stop);
+		for (o = v->child; o && req->stop; o = o->next)
+			if (o->type == JSON_STRING)
+				req->stop[req->nstop++] = px_str_json(o);
+	}
+	req->user = px_jget(root, "user");
+	v = json_get(root, "stream_options");
+	if (json_bool(json_get(v, "include_usage"), &b))
+		req->include_usage = b;
+	return 0;
+}
+
+/* Legacy finish reasons: stop, length, content_filter (nothing else). */
+static const char *
+cmpl_finish(enum ir_stop st)
+{
+	const char *f = finish_name(st, 0);
+
+	return strcmp(f, "tool_calls") == 0 ? "stop" : f;
+}
+
+/* "cmpl-..." id: the upstream's when it already is one, else fresh. */
+static struct px_str
+cmpl_id(struct px_arena *a, struct px_str id)
+{
+	if (id.n > 5 && memcmp(id.p, "cmpl-", 5) == 0)
+		return id;
+	return px_new_id(a, "cmpl-");
+}
+
+static int
+cmpl_encode_response(const struct ir_request *req,
+                     const struct ir_response *resp, struct jw *out,
+                     struct px_err *err)
+{
+	struct jw *w = out;
+	struct px_arena tmp;
+	size_t i;
+
+	px_arena_init(&tmp, 0);
+	jw_obj(w);
+	jw_key(w, "id");
+	px_jw_str(w, cmpl_id(&tmp, resp->id));
+	px_arena_free(&tmp);
+	jw_kcstr(w, "object", "text_completion");
+	jw_kint(w, "created", resp->created ? resp->created : px_now());
+	jw_key(w, "model");
+	px_jw_str(w, client_model(req, resp->model));
+	jw_key(w, "choices");
+	jw_arr(w);
+	jw_obj(w);
+	/* visible text only: thinking is not shown, and no tools were sent */
+	jw_key(w, "text");
+	jw_raw(w, "\"", 1);
+	for (i = 0; i < resp->nparts; i++)
+		if (resp->parts[i].type == IR_TEXT)
+			jw_escaped(w, resp->parts[i].text.p ?
+			    resp->parts[i].text.p : "", resp->parts[i].text.n);
+	jw_put(w, "\"", 1);
+	jw_kint(w, "index", 0);
+	jw_knull(w, "logprobs");
+	jw_kcstr(w, "finish_reason", cmpl_finish(resp->stop));
+	jw_obj_end(w);
+	jw_arr_end(w);
+	jw_key(w, "usage");
+	enc_usage(w, &resp->usage);
+	jw_obj_end(w);
+	(void)err;
+	return 0;
+}
+
+struct cmpl_enc {
+	struct px_str id, model;
+	long long created;
+};
+
+static void *
+cmpl_senc_new(struct px_stream *s)
+{
+	return px_zalloc(s->a, sizeof(struct cmpl_enc));
+}
+
+/* data: {"id":..,"object":"text_completion","created":..,"model":.. */
+static void
+cmpl_chunk_head(struct px_stream *s, struct cmpl_enc *c, struct jw *w)
+{
+	if (!c->id.n) {
+		c->id = cmpl_id(s->a, s->id);
+		c->created = px_now();
+		c->model = client_model(s->req, s->model);
+	}
+	jw_put(w, "data: ", 6);
+	px_jw_doc(w);
+	jw_obj(w);
+	jw_key(w, "id");
+	px_jw_str(w, c->id);
+	jw_kcstr(w, "object", "text_completion");
+	jw_kint(w, "created", c->created);
+	jw_key(w, "model");
+	px_jw_str(w, c->model);
+}
+
+/* one choice chunk: text (may be empty) and finish_reason (NULL: null) */
+static void
+cmpl_chunk(struct px_stream *s, struct cmpl_enc *c, struct jw *w,
+           struct px_str text, const char *finish)
+{
+	cmpl_chunk_head(s, c, w);
+	jw_key(w, "choices");
+	jw_arr(w);
+	jw_obj(w);
+	jw_key(w, "text");
+	px_jw_str(w, text);
+	jw_kint(w, "index", 0);
+	jw_knull(w, "logprobs");
+	if (finish)
+		jw_kcstr(w, "finish_reason", finish);
+	else
+		jw_knull(w, "finish_reason");
+	jw_obj_end(w);
+	jw_arr_end(w);
+	jw_obj_end(w);
+	jw_put(w, "\n\n", 2);
+}
+
+static void
+cmpl_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
+                struct jw *w)
+{
+	struct cmpl_enc *c = st;
+	struct px_str none = { NULL, 0 };
+
+	switch (ev->kind) {
+	case IR_EV_DELTA:
+		/* answer text only: thinking and (unrequested) tool-call
+		 * arguments are not part of a text completion */
+		if (ev->block == IR_TEXT && ev->text.n)
+			cmpl_chunk(s, c, w, ev->text, NULL);
+		break;
+	case IR_EV_FINISH:
+		cmpl_chunk(s, c, w, none, cmpl_finish(ev->stop));
+		if (s->req && s->req->include_usage) {
+			/* "choices":[] not omitted, as for Chat (WIRE.md §6.21) */
+			cmpl_chunk_head(s, c, w);
+			jw_key(w, "choices");
+			jw_arr(w);
+			jw_arr_end(w);
+			jw_key(w, "usage");
+			enc_usage(w, &ev->usage);
+			jw_obj_end(w);
+			jw_put(w, "\n\n", 2);
+		}
+		jw_put(w, "data: [DONE]\n\n", 14);
+		break;
+	case IR_EV_ERROR:
+		/* the SDKs raise APIError on any data with an "error" key */
+		jw_put(w, "data: ", 6);
+		px_jw_doc(w);
+		chat_encode_error(&ev->err, w);
+		jw_put(w, "\n\n", 2);
+		break;
+	default:
+		break;
+	}
+}
+
+/* see convert_int.h */
+const struct px_codec px_codec_completions = {
+	PX_FMT_COMPLETIONS,
+	cmpl_decode_request,
+	NULL,                   /* never an upstream */
+	NULL,
+	cmpl_encode_response,
+	NULL,
+	chat_encode_error,      /* OpenAI error shape */
+	NULL,
+	NULL,
+	NULL,
+	cmpl_senc_new,
+	NULL,
+	cmpl_senc_event,
+};

@@ -56,6 +56,9 @@ extern const struct px_codec px_codec_chat;
 extern const struct px_codec px_codec_responses;
 extern const struct px_codec px_codec_anthropic;
 extern const struct px_codec px_codec_gemini;
+extern const struct px_codec px_codec_completions;  /* client only: the
+                                                       upstream-side hooks
+                                                       are NULL */
 
 const struct px_codec *px_codec(enum px_fmt f);
 

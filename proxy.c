@@ -272,7 +272,8 @@ enum phase {
 enum endpoint {
 	EP_NONE, EP_CHAT, EP_MESSAGES, EP_COUNT_TOKENS, EP_RESPONSES,
 	EP_GEMINI_GEN, EP_GEMINI_STREAM, EP_GEMINI_COUNT,
-	EP_EMBEDDINGS             /* OpenAI /v1/embeddings */
+	EP_EMBEDDINGS,            /* OpenAI /v1/embeddings */
+	EP_COMPLETIONS            /* legacy text completions: always converted */
 };
 
 struct upconn {
@@ -962,7 +963,7 @@ rs_prepare(struct conn *c, const struct json *root, const char **body,
 		}
 	}
 	if (!found) {
-		if (c->prov->fmt == PX_FMT_RESPONSES)
+		if (c->ufmt == PX_FMT_RESPONSES)
 			return 0;      /* the upstream may know the id */
 		rs_not_found(c, c->rs_prev, "Previous response",
 		    "previous_response_id", "previous_response_not_found");
@@ -1168,6 +1169,11 @@ classify(struct conn *c, const struct http_req *r, char *gmodel, size_t gcap,
 	if (http_str_eq(p, "/v1/embeddings") || http_str_eq(p, "/embeddings")) {
 		c->cfmt = PX_FMT_CHAT;      /* OpenAI shapes, errors included */
 		return EP_EMBEDDINGS;
+	}
+	if (http_str_eq(p, "/v1/completions") || http_str_eq(p, "/completions")) {
+		/* no upstream speaks this format: never passthrough */
+		c->cfmt = PX_FMT_COMPLETIONS;
+		return EP_COMPLETIONS;
 	}
 	/* Gemini: /v1beta/models/M:verb, and /v1/models/M:verb (the genai
 	 * SDK's default apiVersion) */
@@ -3038,7 +3044,9 @@ usage(FILE *f)
 	    "                come from OPENAI_API_KEY / ANTHROPIC_API_KEY / GEMINI_API_KEY\n"
 	    "  -l ADDR:PORT  listen address (default " PX_LISTEN_DEFAULT ")\n"
 	    "  -v            log each connection step\n"
-	    "  FMT           chat | responses | anthropic | gemini\n");
+	    "  FMT           chat | responses | anthropic | gemini\n"
+	    "                (--from also: completions, the legacy text format;\n"
+	    "                --to completions converts responses and streams)\n");
 }
 
 static char *
@@ -3155,6 +3163,11 @@ cmd_convert(int argc, char **argv)
 		req.n = -1;
 		req.model = (struct px_str){ "model", 5 };
 		s = px_stream_new(&a, from, to, &req);
+		if (!s) {
+			fprintf(stderr, "llmproxy convert: cannot convert a %s "
+			    "stream\n", px_fmt_name(from));
+			goto out;
+		}
 		sse_init(&sp);
 		px_stream_begin(s, &w);
 		while (left > 0) {

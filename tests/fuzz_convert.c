@@ -7,7 +7,9 @@
  * every format, and px_decode_response/px_encode_response on the same bytes.
  * Finally the same bytes are cut into SSE events through sse.c and streamed
  * from the upstream format to every client format, including the cut-off
- * path (px_stream_end). Nothing may crash, leak or read out of bounds.
+ * path (px_stream_end). The client-only legacy completions format is
+ * exercised too: the body decoded as one, and as a stream client.
+ * Nothing may crash, leak or read out of bounds.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,7 +24,9 @@ stream_all(enum px_fmt up, const char *p, size_t n)
 	const char *cr = "{\"model\":\"m\",\"stream\":true,\"max_tokens\":5,"
 	    "\"stream_options\":{\"include_usage\":true},\"messages\":[]}";
 
-	for (c = 0; c < PX_FMT_COUNT; c++) {
+	/* every client format, the client-only legacy completions last */
+	for (c = 0; c <= PX_FMT_COUNT; c++) {
+		enum px_fmt cf = c == PX_FMT_COUNT ? PX_FMT_COMPLETIONS : c;
 		struct px_arena a;
 		struct jw w;
 		struct ir_request req;
@@ -36,9 +40,9 @@ stream_all(enum px_fmt up, const char *p, size_t n)
 
 		px_arena_init(&a, 64u << 20);
 		jw_init(&w, &a, 16u << 20);
-		if (px_decode_request(c, &a, cr, strlen(cr), &req, &err) != 0)
+		if (px_decode_request(cf, &a, cr, strlen(cr), &req, &err) != 0)
 			memset(&req, 0, sizeof req);
-		s = px_stream_new(&a, up, c, &req);
+		s = px_stream_new(&a, up, cf, &req);
 		if (s) {
 			sse_init(&sp);
 			px_stream_begin(s, &w);
@@ -48,7 +52,8 @@ stream_all(enum px_fmt up, const char *p, size_t n)
 					break;
 				off += (size_t)k;
 				if (got)
-					px_stream_feed(s, &ev, (c & 1) ? &w : NULL);
+					px_stream_feed(s, &ev, (c & 1) || c == PX_FMT_COUNT ?
+					    &w : NULL);
 				if (w.len > (8u << 20))
 					jw_reset(&w);
 			}
@@ -98,6 +103,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					jw_init(&w, &a, 16u << 20);
 					px_encode_response(to, &req, &resp, &w, &err);
 				}
+		}
+		/* the body as a legacy completions request, to every upstream;
+		 * any upstream answer back to a completions client */
+		if (px_decode_request(PX_FMT_COMPLETIONS, &a, body, n, &req,
+		    &err) == 0) {
+			for (to = 0; to < PX_FMT_COUNT; to++) {
+				jw_init(&w, &a, 16u << 20);
+				px_encode_request(to, &req, req.model, &w, &err);
+			}
+			if (px_decode_response(up, &a, body, n, &resp, &err) == 0) {
+				jw_init(&w, &a, 16u << 20);
+				px_encode_response(PX_FMT_COMPLETIONS, &req, &resp,
+				    &w, &err);
+			}
 		}
 		px_decode_error(from, &a, 500, body, n, &e);
 		for (to = 0; to < PX_FMT_COUNT; to++) {

@@ -1267,6 +1267,731 @@ START_TEST(t_responses_request_rules)
 }
 END_TEST
 
+/* ------------------------------------------------ legacy completions */
+
+/*
+ * POST /v1/completions is a client-only format (PX_FMT_COMPLETIONS): its
+ * requests are converted to each upstream format, upstream answers and
+ * streams into text_completion objects. Goldens in tests/golden/completions/.
+ */
+
+#define CGOLD "completions/"
+
+static const char *const cmpl_req_body[2] = {
+	/* every supported field; refused fields at their harmless values */
+	"{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":\"Write a haiku "
+	"about the sea.\\n\",\"max_tokens\":64,\"temperature\":0.7,\"top_p\":"
+	"0.9,\"n\":1,\"stop\":[\"\\n\\n\",\"END\"],\"presence_penalty\":0.5,"
+	"\"frequency_penalty\":0.25,\"seed\":42,\"user\":\"user-1234\","
+	"\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+	"\"echo\":false,\"best_of\":1,\"logprobs\":null,\"suffix\":null,"
+	"\"logit_bias\":{\"50256\":-100}}",
+	/* minimal: a one-string array prompt, one stop string */
+	"{\"model\":\"m\",\"prompt\":[\"Once upon a time\"],\"stop\":\".\"}",
+};
+static const char *const cmpl_req_name[2] = { "all_fields", "minimal" };
+
+static void
+cmpl_golden(const char *name, const char *got, size_t n)
+{
+	char gname[300];
+
+	mkdir("tests/golden/" CGOLD, 0755);
+	mkdir("build", 0755);
+	mkdir("build/golden-actual", 0755);
+	mkdir("build/golden-actual/" CGOLD, 0755);
+	snprintf(gname, sizeof gname, CGOLD "%s", name);
+	golden(gname, got, n);
+}
+
+/* The client's request: model "client-model", streamed or not. */
+static void
+cmpl_client_req(struct px_arena *a, int stream, int include_usage,
+                struct ir_request *req)
+{
+	char b[256];
+	struct px_err err;
+
+	snprintf(b, sizeof b, "{\"model\":\"client-model\",\"prompt\":\"hi\","
+	    "\"stream\":%s,\"stream_options\":{\"include_usage\":%s}}",
+	    stream ? "true" : "false", include_usage ? "true" : "false");
+	ck_assert_int_eq(px_decode_request(PX_FMT_COMPLETIONS, a, b,
+	    strlen(b), req, &err), 0);
+}
+
+/* Decode a completions request; "ERROR <status>: <msg>" or "OK". */
+static char *
+cmpl_decode(const char *body, struct ir_request *out_req)
+{
+	struct px_arena a;
+	struct ir_request req;
+	struct px_err err;
+	char *r = malloc(300);
+
+	px_arena_init(&a, 0);
+	memset(&err, 0, sizeof err);
+	if (px_decode_request(PX_FMT_COMPLETIONS, &a, body, strlen(body), &req,
+	    &err) != 0)
+		snprintf(r, 300, "ERROR %d: %s", err.status, err.msg);
+	else
+		snprintf(r, 300, "OK");
+	if (out_req)
+		*out_req = req;
+	px_arena_free(&a);
+	return r;
+}
+
+static char *
+cmpl_resp(enum px_fmt from, const char *body, size_t n, size_t *outn)
+{
+	struct px_arena a;
+	struct ir_request req;
+	struct ir_response resp;
+	struct px_err err;
+	struct jw w;
+	char *r;
+
+	px_set_deterministic(NOW);
+	px_arena_init(&a, 0);
+	jw_init(&w, &a, 1u << 24);
+	cmpl_client_req(&a, 0, 0, &req);
+	ck_assert_int_eq(px_decode_response(from, &a, body, n, &resp, &err), 0);
+	ck_assert_int_eq(px_encode_response(PX_FMT_COMPLETIONS, &req, &resp, &w,
+	    &err), 0);
+	r = malloc(w.len + 2);
+	memcpy(r, w.buf, w.len);
+	r[w.len] = '\n';
+	r[w.len + 1] = 0;
+	*outn = w.len + 1;
+	px_arena_free(&a);
+	return r;
+}
+
+/* Feed an upstream stream in pieces as conv_stream_ex does, into a
+ * completions client that asked for usage or not. */
+static char *
+cmpl_stream(enum px_fmt up, const char *body, size_t n, size_t split,
+            int include_usage, int *clean)
+{
+	struct px_arena a;
+	struct ir_request req;
+	struct px_stream *s;
+	struct sse_parser p;
+	struct sse_event ev;
+	struct jw w;
+	size_t off = 0, end;
+	long used;
+	int got;
+	char *r;
+
+	px_set_deterministic(NOW);
+	px_arena_init(&a, 0);
+	jw_init(&w, &a, 1u << 26);
+	cmpl_client_req(&a, 1, include_usage, &req);
+	s = px_stream_new(&a, up, PX_FMT_COMPLETIONS, &req);
+	ck_assert_ptr_nonnull(s);
+	px_stream_begin(s, &w);
+	sse_init(&p);
+	while (off < n) {
+		if (split == (size_t)-1)
+			end = off + 1;
+		else if (split && off < split)
+			end = split;
+		else
+			end = n;
+		while (off < end) {
+			used = sse_feed(&p, body + off, end - off, &ev, &got);
+			ck_assert_int_ge(used, 0);
+			off += (size_t)used;
+			if (got)
+				px_stream_feed(s, &ev, &w);
+		}
+	}
+	*clean = px_stream_end(s, &w);
+	sse_free(&p);
+	ck_assert_int_eq(w.err, 0);
+	r = malloc(w.len + 1);
+	memcpy(r, w.buf, w.len);
+	r[w.len] = 0;
+	px_arena_free(&a);
+	return r;
+}
+
+struct cmpl_acc {
+	char text[8192];
+	char finish[32];          /* "" when none */
+	int usage;                /* a usage chunk came */
+	int done, error;          /* ended with [DONE] / {"error":...} */
+};
+
+/* Everything the openai SDK and legacy clients rely on in a completions
+ * stream; returns what it carried. */
+static void
+check_cmpl_stream(const char *out, int include_usage, struct cmpl_acc *acc)
+{
+	struct sse_parser p;
+	struct sse_event ev;
+	struct px_arena a;
+	struct json *d, *ch;
+	size_t off = 0, n = strlen(out), tl = 0, tsn;
+	char id[64] = "";
+	long used;
+	int got, nev = 0;
+	const char *s;
+	size_t sn;
+
+	memset(acc, 0, sizeof *acc);
+	px_arena_init(&a, 0);
+	sse_init(&p);
+	while (off < n) {
+		used = sse_feed(&p, out + off, n - off, &ev, &got);
+		ck_assert_int_gt(used, 0);
+		off += (size_t)used;
+		if (!got)
+			continue;
+		nev++;
+		ck_assert_msg(!acc->done && !acc->error, "event after the end");
+		ck_assert_int_eq((int)ev.event_len, 0);
+		if (json_eq(ev.data, ev.data_len, "[DONE]")) {
+			ck_assert_msg(acc->finish[0], "[DONE] without a finish");
+			acc->done = 1;
+			continue;
+		}
+		d = json_parse(&a, px_arena_strndup(&a, ev.data, ev.data_len),
+		    ev.data_len, 0, NULL);
+		ck_assert_msg(d != NULL, "event %d not JSON", nev);
+		if (json_get(d, "error")) {
+			ck_assert(json_str(json_get(json_get(d, "error"),
+			    "message"), &s, &sn) && sn > 0);
+			ck_assert(json_str(json_get(json_get(d, "error"),
+			    "type"), &s, &sn) && sn > 0);
+			acc->error = 1;
+			continue;
+		}
+		ck_assert(jeq(json_get(d, "object"), "text_completion"));
+		ck_assert(jeq(json_get(d, "model"), "client-model"));
+		ck_assert_int_eq(jint(json_get(d, "created")), NOW);
+		ck_assert(json_str(json_get(d, "id"), &s, &sn));
+		ck_assert(sn > 5 && sn < sizeof id && memcmp(s, "cmpl-", 5) == 0);
+		if (!id[0])
+			memcpy(id, s, sn);
+		ck_assert_msg(strlen(id) == sn && memcmp(id, s, sn) == 0,
+		    "id changed mid-stream");
+		ch = json_get(d, "choices");
+		ck_assert_ptr_nonnull(ch);
+		ck_assert_int_eq(ch->type, JSON_ARRAY);
+		if (ch->len == 0) {
+			/* usage chunk: after the finish, only when asked */
+			ck_assert(include_usage);
+			ck_assert_msg(acc->finish[0], "usage before the finish");
+			ck_assert_msg(!acc->usage, "two usage chunks");
+			ck_assert_ptr_nonnull(json_get(json_get(d, "usage"),
+			    "total_tokens"));
+			acc->usage = 1;
+			continue;
+		}
+		ck_assert_int_eq((int)ch->len, 1);
+		ck_assert_msg(!acc->finish[0], "chunk after the finish chunk");
+		ch = ch->child;
+		ck_assert_int_eq(jint(json_get(ch, "index")), 0);
+		ck_assert_int_eq(json_get(ch, "logprobs")->type, JSON_NULL);
+		ck_assert(json_str(json_get(ch, "text"), &s, &sn));
+		ck_assert(tl + sn < sizeof acc->text);
+		memcpy(acc->text + tl, s, sn);
+		tl += sn;
+		tsn = sn;
+		ck_assert_ptr_nonnull(json_get(ch, "finish_reason"));
+		if (json_str(json_get(ch, "finish_reason"), &s, &sn)) {
+			ck_assert_msg(json_eq(s, sn, "stop") ||
+			    json_eq(s, sn, "length") ||
+			    json_eq(s, sn, "content_filter"),
+			    "finish_reason %.*s", (int)sn, s);
+			snprintf(acc->finish, sizeof acc->finish, "%.*s",
+			    (int)sn, s);
+			/* the finish chunk carries no text */
+			ck_assert_uint_eq(tsn, 0);
+		} else {
+			/* a text chunk: never empty, finish_reason null */
+			ck_assert_int_eq(json_get(ch, "finish_reason")->type,
+			    JSON_NULL);
+			ck_assert_uint_gt(tsn, 0);
+		}
+	}
+	sse_free(&p);
+	acc->text[tl] = 0;
+	ck_assert_msg(acc->done || acc->error, "stream has no end");
+	if (acc->done && include_usage)
+		ck_assert_msg(acc->usage, "no usage chunk");
+	px_arena_free(&a);
+}
+
+/* Text and finish_reason the Chat encoder gives for the same upstream
+ * stream: the completions stream must carry the same answer. */
+static void
+chat_text_of(enum px_fmt up, const char *body, size_t n, char *text,
+             size_t cap, char *finish, size_t fcap, char *reasoning)
+{
+	struct px_arena a;
+	struct sse_parser p;
+	struct sse_event ev;
+	struct json *d, *ch;
+	char *out;
+	size_t off = 0, on, tl = 0, rl = 0;
+	long used;
+	int got, clean;
+	const char *s;
+	size_t sn;
+
+	out = conv_stream(up, PX_FMT_CHAT, body, n, 0, &clean);
+	on = strlen(out);
+	finish[0] = 0;
+	px_arena_init(&a, 0);
+	sse_init(&p);
+	while (off < on) {
+		used = sse_feed(&p, out + off, on - off, &ev, &got);
+		ck_assert_int_gt(used, 0);
+		off += (size_t)used;
+		if (!got || json_eq(ev.data, ev.data_len, "[DONE]"))
+			continue;
+		d = json_parse(&a, px_arena_strndup(&a, ev.data, ev.data_len),
+		    ev.data_len, 0, NULL);
+		ck_assert_ptr_nonnull(d);
+		ch = json_at(json_get(d, "choices"), 0);
+		if (json_str(json_get(json_get(ch, "delta"), "content"), &s,
+		    &sn)) {
+			ck_assert(tl + sn < cap);
+			memcpy(text + tl, s, sn);
+			tl += sn;
+		}
+		if (reasoning && json_str(json_get(json_get(ch, "delta"),
+		    "reasoning_content"), &s, &sn)) {
+			ck_assert(rl + sn < cap);
+			memcpy(reasoning + rl, s, sn);
+			rl += sn;
+		}
+		if (json_str(json_get(ch, "finish_reason"), &s, &sn))
+			snprintf(finish, fcap, "%.*s", (int)sn, s);
+	}
+	text[tl] = 0;
+	if (reasoning)
+		reasoning[rl] = 0;
+	sse_free(&p);
+	px_arena_free(&a);
+	free(out);
+}
+
+START_TEST(t_cmpl_golden_requests)
+{
+	char gname[256];
+	size_t on;
+	char *out;
+	int i, t;
+
+	for (i = 0; i < 2; i++) {
+		for (t = 0; t < PX_FMT_COUNT; t++) {
+			out = conv_req(PX_FMT_COMPLETIONS, (enum px_fmt)t,
+			    cmpl_req_body[i], strlen(cmpl_req_body[i]), &on);
+			ck_assert_msg(strncmp(out, "ERROR", 5) != 0, "%s", out);
+			snprintf(gname, sizeof gname, "req_completions_to_%s__%s"
+			    ".json", fmt_tag[t], cmpl_req_name[i]);
+			cmpl_golden(gname, out, on);
+			free(out);
+		}
+	}
+}
+END_TEST
+
+START_TEST(t_cmpl_decode)
+{
+	struct px_arena a;
+	struct ir_request req;
+	struct px_err err;
+	const char *b = cmpl_req_body[0];
+
+	px_arena_init(&a, 0);
+	ck_assert_int_eq(px_decode_request(PX_FMT_COMPLETIONS, &a, b, strlen(b),
+	    &req, &err), 0);
+	ck_assert_int_eq(req.fmt, PX_FMT_COMPLETIONS);
+	ck_assert(pxeq(req.model, "gpt-3.5-turbo-instruct"));
+	ck_assert_int_eq((int)req.nsystem, 0);
+	ck_assert_int_eq((int)req.nmsgs, 1);
+	ck_assert_int_eq(req.msgs[0].role, IR_ROLE_USER);
+	ck_assert_int_eq((int)req.msgs[0].nparts, 1);
+	ck_assert_int_eq(req.msgs[0].parts[0].type, IR_TEXT);
+	ck_assert(pxeq(req.msgs[0].parts[0].text, "Write a haiku about the "
+	    "sea.\n"));
+	ck_assert_int_eq((int)req.max_tokens, 64);
+	ck_assert(pxeq(req.temperature.raw, "0.7"));
+	ck_assert(pxeq(req.top_p.raw, "0.9"));
+	ck_assert(pxeq(req.presence_penalty.raw, "0.5"));
+	ck_assert(pxeq(req.frequency_penalty.raw, "0.25"));
+	ck_assert(pxeq(req.seed.raw, "42"));
+	ck_assert_int_eq((int)req.n, 1);
+	ck_assert_int_eq((int)req.nstop, 2);
+	ck_assert(pxeq(req.stop[0], "\n\n"));
+	ck_assert(pxeq(req.stop[1], "END"));
+	ck_assert(pxeq(req.user, "user-1234"));
+	ck_assert_int_eq(req.stream, 1);
+	ck_assert_int_eq(req.include_usage, 1);
+	ck_assert_int_eq((int)req.ntools, 0);
+	/* no legacy default of 16: an absent max_tokens stays unset */
+	b = "{\"model\":\"m\",\"prompt\":\"x\"}";
+	ck_assert_int_eq(px_decode_request(PX_FMT_COMPLETIONS, &a, b, strlen(b),
+	    &req, &err), 0);
+	ck_assert_int_eq((int)req.max_tokens, -1);
+	ck_assert_int_eq((int)req.n, -1);
+	ck_assert_int_eq(req.stream, 0);
+	ck_assert_int_eq(req.include_usage, 0);
+	/* client-only: never an upstream */
+	{
+		struct jw w;
+		struct ir_response resp;
+		jw_init(&w, &a, 4096);
+		memset(&err, 0, sizeof err);
+		ck_assert_int_eq(px_encode_request(PX_FMT_COMPLETIONS, &req,
+		    px_str_c("m"), &w, &err), -1);
+		ck_assert_int_eq(err.status, 400);
+		ck_assert_str_eq(err.msg, "format 'completions' is client-only: "
+		    "it cannot be sent to an upstream");
+		ck_assert_int_eq(px_decode_response(PX_FMT_COMPLETIONS, &a,
+		    "{}", 2, &resp, &err), -1);
+		ck_assert_ptr_null(px_stream_new(&a, PX_FMT_COMPLETIONS,
+		    PX_FMT_CHAT, &req));
+		ck_assert_ptr_nonnull(px_stream_new(&a, PX_FMT_CHAT,
+		    PX_FMT_COMPLETIONS, &req));
+	}
+	{
+		char path[64];
+		ck_assert_int_eq(px_upstream_path(PX_FMT_COMPLETIONS,
+		    px_str_c("m"), 0, path, sizeof path), -1);
+	}
+	ck_assert_str_eq(px_fmt_name(PX_FMT_COMPLETIONS), "completions");
+	{
+		enum px_fmt f = PX_FMT_CHAT;
+		ck_assert(px_fmt_parse("completions", 11, &f) &&
+		    f == PX_FMT_COMPLETIONS);
+	}
+	px_arena_free(&a);
+}
+END_TEST
+
+/* Each field that a chat answer cannot serve: a 400 naming it. */
+START_TEST(t_cmpl_refused)
+{
+	static const struct { const char *body, *want; } c[] = {
+		{ "{\"model\":\"m\",\"prompt\":\"x\",\"suffix\":\"end\"}",
+		  "ERROR 400: 'suffix' is not supported on /v1/completions: "
+		  "insertion (fill in the middle) cannot be served through a "
+		  "chat upstream" },
+		{ "{\"model\":\"m\",\"prompt\":\"x\",\"echo\":true}",
+		  "ERROR 400: 'echo' is not supported on /v1/completions: the "
+		  "prompt cannot be echoed through a chat upstream" },
+		{ "{\"model\":\"m\",\"prompt\":\"x\",\"logprobs\":0}",
+		  "ERROR 400: 'logprobs' is not supported on /v1/completions: "
+		  "token log probabilities are not carried by the conversion" },
+		{ "{\"model\":\"m\",\"prompt\":\"x\",\"logprobs\":5}",
+		  "ERROR 400: 'logprobs' is not supported on /v1/completions: "
+		  "token log probabilities are not carried by the conversion" },
+		{ "{\"model\":\"m\",\"prompt\":\"x\",\"best_of\":3}",
+		  "ERROR 400: 'best_of' > 1 is not supported on "
+		  "/v1/completions: only one candidate is generated" },
+		{ "{\"model\":\"m\",\"prompt\":\"x\",\"n\":2}",
+		  "ERROR 400: 'n' > 1 is not supported on /v1/completions: the "
+		  "converted answer carries one choice" },
+		{ "{\"model\":\"m\",\"prompt\":[1,2,3]}",
+		  "ERROR 400: a token-array 'prompt' is not supported on "
+		  "/v1/completions: send the prompt as a string" },
+		{ "{\"model\":\"m\",\"prompt\":[[1,2],[3]]}",
+		  "ERROR 400: a token-array 'prompt' is not supported on "
+		  "/v1/completions: send the prompt as a string" },
+		{ "{\"model\":\"m\",\"prompt\":[]}",
+		  "ERROR 400: a token-array 'prompt' is not supported on "
+		  "/v1/completions: send the prompt as a string" },
+		{ "{\"model\":\"m\",\"prompt\":[\"a\",\"b\"]}",
+		  "ERROR 400: more than one 'prompt' is not supported on "
+		  "/v1/completions: send exactly one prompt string per request" },
+		{ "{\"model\":\"m\"}", "ERROR 400: 'prompt' must be a string" },
+		{ "{\"model\":\"m\",\"prompt\":null}",
+		  "ERROR 400: 'prompt' must be a string" },
+		{ "{\"model\":\"m\",\"prompt\":7}",
+		  "ERROR 400: 'prompt' must be a string" },
+		{ "{\"model\":\"m\",\"prompt\":[null]}",
+		  "ERROR 400: more than one 'prompt' is not supported on "
+		  "/v1/completions: send exactly one prompt string per request" },
+		{ "[\"prompt\"]",
+		  "ERROR 400: request body must be a JSON object" },
+		{ "{\"model\":\"m\",\"prompt\":\"x\"",
+		  "ERROR 400: invalid JSON at byte 25: unexpected end of input" },
+		/* harmless values of the same fields are accepted */
+		{ "{\"model\":\"m\",\"prompt\":\"x\",\"suffix\":\"\",\"echo\":"
+		  "false,\"logprobs\":null,\"best_of\":1,\"n\":1}", "OK" },
+		{ "{\"model\":\"m\",\"prompt\":\"\",\"suffix\":null,"
+		  "\"best_of\":null,\"echo\":null}", "OK" },
+	};
+	size_t i;
+	char *out;
+
+	for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+		out = cmpl_decode(c[i].body, NULL);
+		ck_assert_msg(strcmp(out, c[i].want) == 0, "%s\n-> %s\nwant %s",
+		    c[i].body, out, c[i].want);
+		free(out);
+	}
+}
+END_TEST
+
+START_TEST(t_cmpl_golden_responses)
+{
+	const struct fx *x = &resp_fx[_i];
+	char file[256], gname[256];
+	size_t n, on;
+	char *body, *out;
+	struct px_arena a;
+	struct json *r;
+
+	snprintf(file, sizeof file, "%s.json", x->name);
+	body = load(file, &n);
+	out = cmpl_resp(x->f, body, n, &on);
+	snprintf(gname, sizeof gname, "resp_%s_to_completions__%s.json",
+	    fmt_tag[x->f], x->name);
+	cmpl_golden(gname, out, on);
+	/* the shape the SDK's Completion type describes */
+	px_arena_init(&a, 0);
+	r = json_parse(&a, out, on, 0, NULL);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(jeq(json_get(r, "object"), "text_completion"));
+	ck_assert(jeq(json_get(r, "model"), "client-model"));
+	ck_assert_int_eq((int)json_get(r, "choices")->len, 1);
+	ck_assert_int_eq(json_get(json_at(json_get(r, "choices"), 0),
+	    "logprobs")->type, JSON_NULL);
+	ck_assert_int_eq(jint(json_get(json_get(r, "usage"), "total_tokens")),
+	    jint(json_get(json_get(r, "usage"), "prompt_tokens")) +
+	    jint(json_get(json_get(r, "usage"), "completion_tokens")));
+	px_arena_free(&a);
+	free(out);
+	free(body);
+}
+END_TEST
+
+START_TEST(t_cmpl_response_rules)
+{
+	size_t n, on;
+	char *body, *out;
+
+	/* thinking is not shown, only the answer */
+	body = load("anthropic_response_thinking.json", &n);
+	out = cmpl_resp(PX_FMT_ANTHROPIC, body, n, &on);
+	ck_assert_ptr_null(strstr(out, "reasoning"));
+	ck_assert_ptr_nonnull(strstr(out, "\"choices\":[{\"text\":\"27 * 453 = "
+	    "12,231\",\"index\":0,\"logprobs\":null,\"finish_reason\":"
+	    "\"stop\"}]"));
+	free(out);
+	free(body);
+	/* a cmpl- id is kept; any other becomes a fresh cmpl- id */
+	body = "{\"id\":\"cmpl-abc\",\"object\":\"chat.completion\",\"created\":"
+	    "5,\"model\":\"u\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+	    "\"assistant\",\"content\":\"ok\"},\"finish_reason\":\"length\"}]}";
+	out = cmpl_resp(PX_FMT_CHAT, body, strlen(body), &on);
+	ck_assert_str_eq(out, "{\"id\":\"cmpl-abc\",\"object\":"
+	    "\"text_completion\",\"created\":5,\"model\":\"client-model\","
+	    "\"choices\":[{\"text\":\"ok\",\"index\":0,\"logprobs\":null,"
+	    "\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":0,"
+	    "\"completion_tokens\":0,\"total_tokens\":0}}\n");
+	free(out);
+	/* refusal -> content_filter; a tool call (never requested) is not
+	 * text and does not make the finish "tool_calls" */
+	body = "{\"id\":\"x\",\"created\":5,\"model\":\"u\",\"choices\":[{"
+	    "\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
+	    "\"refusal\":\"no\"},\"finish_reason\":\"stop\"}]}";
+	out = cmpl_resp(PX_FMT_CHAT, body, strlen(body), &on);
+	ck_assert_ptr_nonnull(strstr(out, "{\"text\":\"no\",\"index\":0,"
+	    "\"logprobs\":null,\"finish_reason\":\"content_filter\"}"));
+	free(out);
+	body = "{\"id\":\"x\",\"created\":5,\"model\":\"u\",\"choices\":[{"
+	    "\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
+	    "\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\",\"function\":"
+	    "{\"name\":\"f\",\"arguments\":\"{}\"}}]},\"finish_reason\":"
+	    "\"tool_calls\"}]}";
+	out = cmpl_resp(PX_FMT_CHAT, body, strlen(body), &on);
+	ck_assert_ptr_nonnull(strstr(out, "{\"text\":\"\",\"index\":0,"
+	    "\"logprobs\":null,\"finish_reason\":\"stop\"}"));
+	free(out);
+}
+END_TEST
+
+START_TEST(t_cmpl_golden_streams)
+{
+	const struct fx *x = &stream_fx[_i];
+	char file[256], gname[256], ctext[8192], cfin[32];
+	size_t n, k;
+	char *body, *whole, *out;
+	int clean, c2, iu;
+	struct cmpl_acc acc;
+
+	snprintf(file, sizeof file, "%s.sse", x->name);
+	body = load(file, &n);
+	for (iu = 1; iu >= 0; iu--) {
+		whole = cmpl_stream(x->f, body, n, 0, iu, &clean);
+		if (iu) {
+			snprintf(gname, sizeof gname, "stream_%s_to_completions"
+			    "__%s.sse", fmt_tag[x->f], x->name);
+			cmpl_golden(gname, whole, strlen(whole));
+		}
+		check_cmpl_stream(whole, iu, &acc);
+		ck_assert_int_eq(acc.done, clean);
+		ck_assert_int_eq(acc.error, !clean);
+		/* the same answer the Chat encoder carries */
+		chat_text_of(x->f, body, n, ctext, sizeof ctext, cfin,
+		    sizeof cfin, NULL);
+		ck_assert_str_eq(acc.text, ctext);
+		if (clean)
+			ck_assert_str_eq(acc.finish, strcmp(cfin, "tool_calls")
+			    == 0 ? "stop" : cfin);
+		/* split at every offset, then byte by byte: same bytes */
+		for (k = 1; k < n; k++) {
+			out = cmpl_stream(x->f, body, n, k, iu, &c2);
+			ck_assert_msg(strcmp(out, whole) == 0,
+			    "%s split at %zu differs", x->name, k);
+			ck_assert_int_eq(c2, clean);
+			free(out);
+		}
+		out = cmpl_stream(x->f, body, n, (size_t)-1, iu, &c2);
+		ck_assert_str_eq(out, whole);
+		free(out);
+		free(whole);
+	}
+	free(body);
+}
+END_TEST
+
+/* Cut after the first event: an in-band OpenAI error, never [DONE]. */
+START_TEST(t_cmpl_cutoff)
+{
+	const struct fx *x = &stream_fx[_i];
+	char file[256];
+	size_t n, cut;
+	char *body, *out;
+	const char *end;
+	int clean;
+	struct cmpl_acc acc;
+
+	snprintf(file, sizeof file, "%s.sse", x->name);
+	body = load(file, &n);
+	/* just after the first event (Gemini frames end in \r\n\r\n) */
+	if ((end = strstr(body, "\r\n\r\n")) != NULL)
+		cut = (size_t)(end - body) + 4;
+	else if ((end = strstr(body, "\n\n")) != NULL)
+		cut = (size_t)(end - body) + 2;
+	else
+		cut = n / 2;
+	out = cmpl_stream(x->f, body, cut, 0, 1, &clean);
+	check_cmpl_stream(out, 1, &acc);
+	if (clean) {
+		/* one-event streams: the first event is the end */
+		ck_assert_int_eq(acc.done, 1);
+	} else {
+		ck_assert_int_eq(acc.error, 1);
+		ck_assert_ptr_null(strstr(out, "[DONE]"));
+		ck_assert_ptr_nonnull(strstr(out, "data: {\"error\":{"
+		    "\"message\":"));
+	}
+	free(out);
+	free(body);
+}
+END_TEST
+
+START_TEST(t_cmpl_stream_error)
+{
+	struct px_arena a;
+	struct ir_request req;
+	struct ir_error e;
+	struct px_stream *s;
+	struct jw w;
+	size_t n;
+	char *body, *out;
+	int clean;
+
+	/* an upstream error event mid-stream */
+	body = load("openai_chat_stream_error_midstream.sse", &n);
+	out = cmpl_stream(PX_FMT_CHAT, body, n, 0, 1, &clean);
+	ck_assert_int_eq(clean, 0);
+	ck_assert_str_eq(out,
+	    "data: {\"id\":\"cmpl-000000000000000000000001\",\"object\":"
+	    "\"text_completion\",\"created\":1700000000,\"model\":"
+	    "\"client-model\",\"choices\":[{\"text\":\"Partial\",\"index\":0,"
+	    "\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+	    "data: {\"error\":{\"message\":\"The server had an error while "
+	    "processing your request. Sorry about that!\",\"type\":"
+	    "\"server_error\",\"param\":null,\"code\":null}}\n\n");
+	free(out);
+	free(body);
+	/* a failure the proxy reports (timeout) before any text */
+	px_set_deterministic(NOW);
+	px_arena_init(&a, 0);
+	jw_init(&w, &a, 4096);
+	cmpl_client_req(&a, 1, 0, &req);
+	s = px_stream_new(&a, PX_FMT_ANTHROPIC, PX_FMT_COMPLETIONS, &req);
+	ck_assert_ptr_nonnull(s);
+	memset(&e, 0, sizeof e);
+	e.status = 504;
+	e.kind = IR_ERR_TIMEOUT;
+	e.message = px_str_c("upstream timed out");
+	px_stream_fail(s, &e, &w);
+	ck_assert(px_stream_done(s));
+	ck_assert_int_eq(px_stream_end(s, &w), 0);
+	ck_assert_str_eq(px_arena_strndup(&a, w.buf, w.len),
+	    "data: {\"error\":{\"message\":\"upstream timed out\",\"type\":"
+	    "\"timeout_error\",\"param\":null,\"code\":null}}\n\n");
+	/* the error body before a stream: OpenAI shape, 529 -> 503 */
+	jw_reset(&w);
+	e.status = 529;
+	e.kind = IR_ERR_OVERLOADED;
+	e.message = px_str_c("Overloaded");
+	ck_assert_int_eq(px_error_status(PX_FMT_COMPLETIONS, &e), 503);
+	px_encode_error(PX_FMT_COMPLETIONS, &e, &w);
+	ck_assert_str_eq(px_arena_strndup(&a, w.buf, w.len),
+	    "{\"error\":{\"message\":\"Overloaded\",\"type\":\"server_error\","
+	    "\"param\":null,\"code\":null}}");
+	px_arena_free(&a);
+}
+END_TEST
+
+/* Thinking never reaches the client, in streams either. */
+START_TEST(t_cmpl_stream_thinking_hidden)
+{
+	static const struct fx th[] = {
+		{ PX_FMT_ANTHROPIC, "anthropic_stream_thinking" },
+		{ PX_FMT_CHAT, "openai_chat_stream_reasoning_content" },
+		{ PX_FMT_GEMINI, "gemini_stream_thinking" },
+		{ PX_FMT_RESPONSES, "responses_stream_reasoning_summary" },
+	};
+	char file[256], ctext[8192], cfin[32], think[8192];
+	size_t i, n;
+	char *body, *out;
+	int clean;
+	struct cmpl_acc acc;
+
+	for (i = 0; i < sizeof th / sizeof th[0]; i++) {
+		snprintf(file, sizeof file, "%s.sse", th[i].name);
+		body = load(file, &n);
+		out = cmpl_stream(th[i].f, body, n, 0, 0, &clean);
+		ck_assert_int_eq(clean, 1);
+		check_cmpl_stream(out, 0, &acc);
+		chat_text_of(th[i].f, body, n, ctext, sizeof ctext, cfin,
+		    sizeof cfin, think);
+		/* the Chat client sees the thinking; this one does not */
+		ck_assert_msg(strlen(think) > 0, "%s has no thinking",
+		    th[i].name);
+		ck_assert_ptr_null(strstr(acc.text, think));
+		ck_assert_ptr_null(strstr(out, "reasoning_content"));
+		ck_assert_str_eq(acc.text, ctext);
+		ck_assert_int_gt((int)strlen(acc.text), 0);
+		free(out);
+		free(body);
+	}
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -1302,6 +2027,19 @@ suite(void)
 	tcase_add_test(tc, t_responses_interleaved_calls);
 	tcase_add_test(tc, t_responses_request_rules);
 	tcase_add_test(tc, t_responses_reasoning_and_backfill);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("completions");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, t_cmpl_golden_requests);
+	tcase_add_test(tc, t_cmpl_decode);
+	tcase_add_test(tc, t_cmpl_refused);
+	tcase_add_loop_test(tc, t_cmpl_golden_responses, 0, NRESP);
+	tcase_add_test(tc, t_cmpl_response_rules);
+	tcase_add_loop_test(tc, t_cmpl_golden_streams, 0, NSTREAM);
+	tcase_add_loop_test(tc, t_cmpl_cutoff, 0, NSTREAM);
+	tcase_add_test(tc, t_cmpl_stream_error);
+	tcase_add_test(tc, t_cmpl_stream_thinking_hidden);
 	suite_add_tcase(s, tc);
 	return s;
 }

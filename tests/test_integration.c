@@ -3413,6 +3413,374 @@ START_TEST(t_rs_restart)
 }
 END_TEST
 
+/* ---------------------------------------------- legacy completions */
+
+/*
+ * POST /v1/completions against each upstream kind: its own environment (one
+ * mock, a proxy with openai, openai-responses, anthropic and gemini
+ * providers). The expected answer is what a Chat client gets through the
+ * proxy for the same model: for "oai" that is the fixture itself
+ * (passthrough), for the others the Chat conversion.
+ */
+static struct env cmpl_env;
+static const char *const cmpl_up[4] = { "oai", "rsp", "ant", "gem" };
+
+static void
+cmpl_start(void)
+{
+	char *argv[16];
+	int n = 0, i;
+	FILE *f;
+	struct env *e = &cmpl_env;
+
+	memset(e, 0, sizeof *e);
+	e->mock = start_mock(NULL, NULL, &e->mock_port);
+	snprintf(e->cfg, sizeof e->cfg, "%s/config.cmpl.%d.json", tmpdir,
+	    (int)getpid());
+	f = fopen(e->cfg, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+	    "{\"listen\": \"127.0.0.1:0\", \"api_keys\": [\"sk-test\"],\n"
+	    " \"providers\": [\n"
+	    "  {\"name\": \"oai\", \"type\": \"openai\", \"base_url\": \"http://127.0.0.1:%d/v1\", \"api_key\": \"up-oai\"},\n"
+	    "  {\"name\": \"rsp\", \"type\": \"openai-responses\", \"base_url\": \"http://127.0.0.1:%d/v1\", \"api_key\": \"up-rsp\"},\n"
+	    "  {\"name\": \"ant\", \"type\": \"anthropic\", \"base_url\": \"http://127.0.0.1:%d\", \"api_key\": \"up-ant\"},\n"
+	    "  {\"name\": \"gem\", \"type\": \"gemini\", \"base_url\": \"http://127.0.0.1:%d/v1beta\", \"api_key\": \"up-gem\"}],\n"
+	    " \"models\": {\"oai-*\": \"oai\", \"rsp-*\": \"rsp\", \"ant-*\": \"ant\", \"gem-*\": \"gem\"},\n"
+	    " \"timeouts\": {\"header_ms\": 500, \"first_byte_ms\": %d}}\n",
+	    e->mock_port, e->mock_port, e->mock_port, e->mock_port,
+	    1000 * scale);
+	fclose(f);
+	for (i = 0; i < nwrap; i++)
+		argv[n++] = wrap_argv[i];
+	argv[n++] = (char *)proxy_bin;
+	argv[n++] = "-c";
+	argv[n++] = e->cfg;
+	argv[n++] = "-l";
+	argv[n++] = "127.0.0.1:0";
+	argv[n] = NULL;
+	e->proxy = spawn("proxy", argv);
+	e->port = wait_log_number(e->proxy, "listening on 127.0.0.1:");
+	ck_assert_int_gt(e->port, 0);
+}
+
+static void
+cmpl_stop(void)
+{
+	int rc = proc_stop(cmpl_env.proxy, 10000 * scale);
+
+	if (rc != 0) {
+		fprintf(stderr, "proxy: exit status %d after SIGTERM\n", rc);
+		dump_log("proxy", cmpl_env.proxy->log);
+		teardown_failed = 1;
+	}
+	proc_stop(cmpl_env.mock, 2000);
+}
+
+static char *
+cmpl_body(const char *model, int stream, const char *extra)
+{
+	return strf("{\"model\":\"%s\",\"prompt\":\"Say hello\",\"max_tokens\":50%s%s}",
+	    model, stream ? ",\"stream\":true,\"stream_options\":{\"include_usage\":true}" : "",
+	    extra ? extra : "");
+}
+
+static void
+cmpl_post(const char *body, struct resp *r)
+{
+	post_to(cmpl_env.port, "/v1/completions", body, r);
+}
+
+/* The answer a Chat client gets for the same model (text, reasoning). */
+static void
+cmpl_chat_expect(const char *model, int stream, char **text, char **reasoning,
+                 char **finish)
+{
+	struct resp r;
+	struct chat_acc a;
+
+	post_to(cmpl_env.port, "/v1/chat/completions", chat_body(model, stream), &r);
+	if (stream) {
+		check_chat_stream(&r, &a);
+		ck_assert_msg(a.done, "chat stream for %s did not finish", model);
+		*text = a.content;
+		*reasoning = a.reasoning;
+		*finish = a.finish;
+	} else {
+		expect_status(&r, 200);
+		*text = jstr(r.body, "choices.0.message.content");
+		if (!*text)
+			*text = strdup("");
+		*reasoning = jstr(r.body, "choices.0.message.reasoning_content");
+		*finish = jstr(r.body, "choices.0.finish_reason");
+	}
+}
+
+struct cmpl_it_acc {
+	char *text, *finish, *usage, *error;
+	int done;
+};
+
+/* A text_completion stream as the openai SDK reads it. */
+static void
+check_cmpl_stream_it(const struct resp *r, const char *model,
+                     struct cmpl_it_acc *a)
+{
+	struct ev *evs;
+	int n, i;
+	char *id = NULL;
+
+	memset(a, 0, sizeof *a);
+	a->text = strdup("");
+	expect_status(r, 200);
+	ck_assert_msg(resp_hdr(r, "content-type") &&
+	    strncmp(resp_hdr(r, "content-type"), "text/event-stream", 17) == 0,
+	    "content-type %s", resp_hdr(r, "content-type"));
+	ck_assert_msg(r->complete, "response framing incomplete");
+	n = sse_split(r->body, &evs);
+	ck_assert_int_gt(n, 0);
+	for (i = 0; i < n; i++) {
+		const char *d = evs[i].data;
+		char *cid, *fr, *t;
+
+		ck_assert_msg(evs[i].event == NULL, "event: line in a completions stream");
+		ck_assert_msg(d != NULL, "event without data");
+		ck_assert_msg(!a->done && !a->error, "events after the end: %s", d);
+		if (strcmp(d, "[DONE]") == 0) {
+			ck_assert_msg(a->finish, "[DONE] before a finish_reason");
+			a->done = 1;
+			continue;
+		}
+		ck_assert_msg(jvalid(d), "data is not JSON: %s", d);
+		if (jhas(d, "error")) {
+			ck_assert_msg(jstr(d, "error.message"), "error without message: %s", d);
+			a->error = strdup(d);
+			continue;
+		}
+		ck_str(jstr(d, "object"), "text_completion");
+		ck_str(jstr(d, "model"), model);
+		cid = jstr(d, "id");
+		ck_assert_msg(cid && strncmp(cid, "cmpl-", 5) == 0, "id %s", cid);
+		if (!id)
+			id = cid;
+		else
+			ck_str(cid, id);
+		ck_assert_msg(jint(d, "created", -1) > 0, "no created: %s", d);
+		if (jlen(d, "choices") == 0) {
+			ck_assert_msg(a->finish && !a->usage, "usage chunk out of place: %s", d);
+			a->usage = jraw(d, "usage");
+			ck_assert_ptr_nonnull(a->usage);
+			continue;
+		}
+		ck_assert_int_eq(jlen(d, "choices"), 1);
+		ck_assert_msg(!a->finish, "chunk after the finish: %s", d);
+		ck_assert_int_eq(jint(d, "choices.0.index", -1), 0);
+		ck_str(jraw(d, "choices.0.logprobs"), "null");
+		t = jstr(d, "choices.0.text");
+		ck_assert_msg(t != NULL, "chunk without text: %s", d);
+		a->text = strf("%s%s", a->text, t);
+		fr = jstr(d, "choices.0.finish_reason");
+		if (fr)
+			a->finish = fr;
+		else
+			ck_str(jraw(d, "choices.0.finish_reason"), "null");
+	}
+}
+
+START_TEST(t_cmpl_text)
+{
+	struct resp r;
+	char *model = strf("%s-text", cmpl_up[_i]);
+	char *text, *reasoning, *finish;
+
+	cmpl_chat_expect(model, 0, &text, &reasoning, &finish);
+	ck_assert_msg(*text, "%s: the Chat answer has no text", model);
+	cmpl_post(cmpl_body(model, 0, NULL), &r);
+	expect_status(&r, 200);
+	ck_assert_msg(jvalid(r.body), "not JSON: %s", r.body);
+	ck_str(jstr(r.body, "object"), "text_completion");
+	ck_str(jstr(r.body, "model"), model);
+	ck_assert_msg(strncmp(jstr(r.body, "id"), "cmpl-", 5) == 0, "id: %s", r.body);
+	ck_assert_int_eq(jlen(r.body, "choices"), 1);
+	ck_assert_int_eq(jint(r.body, "choices.0.index", -1), 0);
+	ck_str(jraw(r.body, "choices.0.logprobs"), "null");
+	ck_str(jstr(r.body, "choices.0.text"), text);
+	ck_str(jstr(r.body, "choices.0.finish_reason"), "stop");
+	ck_assert_int_eq(jint(r.body, "usage.total_tokens", -1),
+	    jint(r.body, "usage.prompt_tokens", -1) +
+	    jint(r.body, "usage.completion_tokens", -1));
+	ck_assert_msg(jint(r.body, "usage.prompt_tokens", -1) >= 0 &&
+	    jint(r.body, "usage.completion_tokens", -1) >= 0, "usage: %s", r.body);
+	ck_assert_msg(!jhas(r.body, "choices.0.message"), "chat shape: %s", r.body);
+}
+END_TEST
+
+START_TEST(t_cmpl_stream)
+{
+	struct resp r;
+	struct cmpl_it_acc a;
+	char *model = strf("%s-text", cmpl_up[_i]);
+	char *text, *reasoning, *finish;
+
+	cmpl_chat_expect(model, 1, &text, &reasoning, &finish);
+	ck_assert_msg(*text, "%s: the Chat stream has no text", model);
+	cmpl_post(cmpl_body(model, 1, NULL), &r);
+	check_cmpl_stream_it(&r, model, &a);
+	ck_assert_msg(a.done && !a.error, "%s: no [DONE]:\n%s", model, r.body);
+	ck_str(a.text, text);
+	ck_str(a.finish, "stop");
+	ck_assert_msg(a.usage && jint(a.usage, "total_tokens", -1) >= 0,
+	    "usage chunk: %s", a.usage);
+	/* without include_usage: no usage chunk */
+	cmpl_post(strf("{\"model\":\"%s\",\"prompt\":\"Say hello\",\"stream\":true}", model), &r);
+	check_cmpl_stream_it(&r, model, &a);
+	ck_assert_msg(a.done && !a.usage, "%s: usage chunk not asked for:\n%s", model, r.body);
+	ck_str(a.text, text);
+}
+END_TEST
+
+/* Thinking upstreams: the answer text only, streamed and not. */
+START_TEST(t_cmpl_thinking)
+{
+	struct resp r;
+	struct cmpl_it_acc a;
+	char *model = strf("%s-thinking", cmpl_up[_i]);
+	char *text, *reasoning, *finish, *t;
+
+	cmpl_chat_expect(model, 1, &text, &reasoning, &finish);
+	ck_assert_msg(*reasoning, "%s: the Chat stream has no reasoning", model);
+	cmpl_post(cmpl_body(model, 1, NULL), &r);
+	check_cmpl_stream_it(&r, model, &a);
+	ck_assert_msg(a.done, "%s: no [DONE]:\n%s", model, r.body);
+	ck_str(a.text, text);
+	ck_assert_msg(!strstr(r.body, "reasoning_content"), "reasoning leaked: %s", r.body);
+	cmpl_chat_expect(model, 0, &text, &reasoning, &finish);
+	cmpl_post(cmpl_body(model, 0, NULL), &r);
+	expect_status(&r, 200);
+	t = jstr(r.body, "choices.0.text");
+	ck_str(t, text);
+	ck_assert_msg(!reasoning || !*reasoning || !strstr(t, reasoning),
+	    "thinking in the text: %s", t);
+	ck_assert_msg(!strstr(r.body, "reasoning_content"), "reasoning leaked: %s", r.body);
+}
+END_TEST
+
+/* What each upstream receives: a one-message chat in its own format. */
+START_TEST(t_cmpl_echo)
+{
+	static const char *const line[4] = {
+		"POST /v1/chat/completions", "POST /v1/responses",
+		"POST /v1/messages", "POST /v1beta/models/gem-echo:generateContent",
+	};
+	struct resp r;
+	struct echo e;
+	char *model = strf("%s-echo", cmpl_up[_i]);
+
+	cmpl_post(strf("{\"model\":\"%s\",\"prompt\":\"Say hello\",\"max_tokens\":50,"
+	    "\"temperature\":0.5,\"stop\":[\"END\"]}", model), &r);
+	expect_status(&r, 200);
+	split_echo(jstr(r.body, "choices.0.text"), &e);
+	ck_str(e.line, line[_i]);
+	ck_assert_msg(!strstr(e.headers, "sk-test") && !strstr(e.body, "sk-test"),
+	    "client key forwarded");
+	ck_assert_msg(jvalid(e.body), "upstream body not JSON: %s", e.body);
+	ck_assert_msg(!jhas(e.body, "prompt"), "legacy prompt forwarded: %s", e.body);
+	switch (_i) {
+	case 0:
+		ck_assert_msg(strstr(e.headers, "\nauthorization: Bearer up-oai\n"), "%s", e.headers);
+		ck_str(jstr(e.body, "model"), model);
+		ck_assert_int_eq(jlen(e.body, "messages"), 1);
+		ck_str(jstr(e.body, "messages.0.role"), "user");
+		ck_str(jstr(e.body, "messages.0.content"), "Say hello");
+		ck_assert_int_eq(jint(e.body, "max_completion_tokens", -1), 50);
+		ck_str(jraw(e.body, "temperature"), "0.5");
+		ck_str(jstr(e.body, "stop.0"), "END");
+		break;
+	case 1:
+		ck_assert_msg(strstr(e.headers, "\nauthorization: Bearer up-rsp\n"), "%s", e.headers);
+		ck_str(jstr(e.body, "model"), model);
+		ck_str(jstr(e.body, "input.0.role"), "user");
+		ck_str(jstr(e.body, "input.0.content.0.text"), "Say hello");
+		ck_assert_int_eq(jint(e.body, "max_output_tokens", -1), 50);
+		break;
+	case 2:
+		ck_assert_msg(strstr(e.headers, "\nx-api-key: up-ant\n"), "%s", e.headers);
+		ck_str(jstr(e.body, "model"), model);
+		ck_str(jstr(e.body, "messages.0.role"), "user");
+		ck_str(jstr(e.body, "messages.0.content.0.text"), "Say hello");
+		ck_assert_int_eq(jint(e.body, "max_tokens", -1), 50);
+		ck_str(jstr(e.body, "stop_sequences.0"), "END");
+		break;
+	case 3:
+		ck_assert_msg(strstr(e.headers, "\nx-goog-api-key: up-gem\n"), "%s", e.headers);
+		ck_str(jstr(e.body, "contents.0.role"), "user");
+		ck_str(jstr(e.body, "contents.0.parts.0.text"), "Say hello");
+		ck_assert_int_eq(jint(e.body, "generationConfig.maxOutputTokens", -1), 50);
+		ck_str(jstr(e.body, "generationConfig.stopSequences.0"), "END");
+		break;
+	}
+}
+END_TEST
+
+/* Upstream errors keep their status (OpenAI shape); a cut-off stream ends
+ * with an in-band error, never [DONE]. */
+START_TEST(t_cmpl_upstream_errors)
+{
+	struct resp r;
+	struct cmpl_it_acc a;
+	const char *ra;
+	int stream;
+
+	for (stream = 0; stream < 2; stream++) {
+		cmpl_post(cmpl_body(strf("%s-error429", cmpl_up[_i]), stream, NULL), &r);
+		expect_openai_error(&r, 429, NULL);
+		ra = resp_hdr(&r, "retry-after");
+		ck_assert_msg(ra && strcmp(ra, "7") == 0, "%s: Retry-After %s", cmpl_up[_i], ra);
+	}
+	cmpl_post(cmpl_body(strf("%s-truncate", cmpl_up[_i]), 1, NULL), &r);
+	check_cmpl_stream_it(&r, strf("%s-truncate", cmpl_up[_i]), &a);
+	ck_assert_msg(!a.done && a.error, "%s: cut-off stream:\n%s", cmpl_up[_i], r.body);
+	ck_assert_msg(!strstr(r.body, "[DONE]"), "[DONE] after a cut-off");
+}
+END_TEST
+
+/* The proxy's own 400s for what a chat answer cannot serve. */
+START_TEST(t_cmpl_refused)
+{
+	static const struct { const char *extra, *field; } c[] = {
+		{ ",\"suffix\":\"tail\"", "'suffix'" },
+		{ ",\"echo\":true", "'echo'" },
+		{ ",\"logprobs\":2", "'logprobs'" },
+		{ ",\"best_of\":2", "'best_of'" },
+		{ ",\"n\":3", "'n'" },
+	};
+	struct resp r;
+	size_t i;
+
+	for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+		cmpl_post(cmpl_body("oai-echo", 0, c[i].extra), &r);
+		expect_openai_error(&r, 400, c[i].field);
+		ck_str(jstr(r.body, "error.type"), "invalid_request_error");
+	}
+	cmpl_post("{\"model\":\"ant-echo\",\"prompt\":[1,2,3]}", &r);
+	expect_openai_error(&r, 400, "token-array 'prompt'");
+	cmpl_post("{\"model\":\"gem-echo\",\"prompt\":[\"a\",\"b\"]}", &r);
+	expect_openai_error(&r, 400, "more than one 'prompt'");
+	cmpl_post("{\"model\":\"rsp-echo\"}", &r);
+	expect_openai_error(&r, 400, "'prompt' must be a string");
+	cmpl_post("{\"model\":\"nobody\",\"prompt\":\"x\"}", &r);
+	expect_openai_error(&r, 404, "not configured");
+	/* the one-string array is fine, also at /completions */
+	exchange(cmpl_env.port, req_text("POST", "/completions", AUTH_CHAT,
+	    "{\"model\":\"oai-text\",\"prompt\":[\"x\"]}"), &r);
+	expect_status(&r, 200);
+	ck_str(jstr(r.body, "object"), "text_completion");
+	/* POST only */
+	exchange(cmpl_env.port, req_text("GET", "/v1/completions", AUTH_CHAT, NULL), &r);
+	expect_status(&r, 405);
+}
+END_TEST
+
 /* ============================================================ suite */
 
 static TCase *
@@ -3529,6 +3897,15 @@ integration_suite(void)
 	tcase_add_test(t, t_rs_ttl);
 	tcase_add_test(t, t_rs_disabled);
 	tcase_add_test(t, t_rs_restart);
+
+	t = tc(s, "completions", 0);
+	tcase_add_unchecked_fixture(t, cmpl_start, cmpl_stop);
+	tcase_add_loop_test(t, t_cmpl_text, 0, 4);
+	tcase_add_loop_test(t, t_cmpl_stream, 0, 4);
+	tcase_add_loop_test(t, t_cmpl_thinking, 0, 4);
+	tcase_add_loop_test(t, t_cmpl_echo, 0, 4);
+	tcase_add_loop_test(t, t_cmpl_upstream_errors, 0, 4);
+	tcase_add_test(t, t_cmpl_refused);
 	return s;
 }
 

@@ -921,6 +921,71 @@ test('gemini SDK, default apiVersion v1 -> oai: text and streamed text', 'matrix
   assert.equal(text, (await expected('oai', 'text', true)).text);
 });
 
+// ------------------------------------------------------------ legacy completions
+// openai SDK completions.create (POST /v1/completions), converted to chat for
+// every upstream kind; expectations from the mock as for the matrix.
+for (const up of ['oai', 'ant', 'gem', 'rsp']) {
+  const group = up === 'oai' || up === 'ant' ? 'default' : 'next';
+  const base = `completions -> ${up}`;
+  const m = (s) => `${up}-${s}`;
+  const readStream = async (params) => {
+    let text = '', finish = null, usage = null, id = null;
+    for await (const ch of await openai().completions.create({ ...params, stream: true })) {
+      assert.equal(ch.object, 'text_completion');
+      assert.equal(ch.model, params.model);
+      id ??= ch.id;
+      assert.equal(ch.id, id, 'one id per stream');
+      if (ch.choices.length === 0) { usage = ch.usage; continue; }
+      const c = ch.choices[0];
+      assert.equal(c.index, 0);
+      assert.equal(c.logprobs, null);
+      assert.equal(finish, null, 'nothing after the finish chunk but usage');
+      text += c.text;
+      finish = c.finish_reason;
+    }
+    assert.match(id, /^cmpl-/);
+    return { text, finish, usage };
+  };
+  for (const scen of ['text', 'thinking']) {
+    test(`${base}: ${scen}`, group, async () => {
+      const r = await openai().completions.create({ model: m(scen), prompt: PROMPT, max_tokens: 256 });
+      const exp = await expected(up, scen, false);
+      assert.equal(r.object, 'text_completion');
+      assert.match(r.id, /^cmpl-/);
+      assert.equal(r.model, m(scen));
+      assert.equal(r.choices.length, 1);
+      assert.equal(r.choices[0].logprobs, null);
+      assert.equal(r.choices[0].text, exp.text, 'text');
+      assert.equal(r.choices[0].finish_reason, 'stop');
+      assert.ok(!exp.thinking || !r.choices[0].text.includes(exp.thinking), 'thinking not shown');
+      assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens);
+    });
+    test(`${base}: streamed ${scen}`, group, async () => {
+      const s = await readStream({ model: m(scen), prompt: PROMPT, stream_options: { include_usage: true } });
+      const exp = await expected(up, scen, true);
+      assert.equal(s.text, exp.text, 'text');
+      assert.equal(s.finish, 'stop');
+      assert.ok(s.usage && typeof s.usage.total_tokens === 'number', 'usage chunk');
+      assert.ok(!exp.thinking || !s.text.includes(exp.thinking), 'thinking not shown');
+    });
+  }
+  test(`${base}: 429 and refused fields are APIErrors`, group, async () => {
+    for (const stream of [false, true]) {
+      const err = await openai().completions.create({ model: m('error429'), prompt: PROMPT, stream }).then(() => null, (e) => e);
+      assert.ok(err instanceof OpenAI.APIError, `APIError, got ${err}`);
+      assert.equal(err.status, 429);
+      assert.equal(hdr(err.headers, 'retry-after'), '7');
+    }
+    const err = await openai().completions.create({ model: m('text'), prompt: PROMPT, suffix: 'x' }).then(() => null, (e) => e);
+    assert.ok(err instanceof OpenAI.BadRequestError, `BadRequestError, got ${err}`);
+    assert.match(err.message, /'suffix'/);
+  });
+  test(`${base}: cut-off stream is an error`, group, async () => {
+    const err = await readStream({ model: m('truncate'), prompt: PROMPT }).then(() => null, (e) => e);
+    assert.ok(err instanceof OpenAI.APIError, `the SDK must throw an APIError, got ${err}`);
+  });
+}
+
 // ------------------------------------------------------------ CLIs
 
 function runCmd(cmd, args, opts, timeoutMs) {
