@@ -925,7 +925,7 @@ test('gemini SDK, default apiVersion v1 -> oai: text and streamed text', 'matrix
 // openai SDK completions.create (POST /v1/completions), converted to chat for
 // every upstream kind; expectations from the mock as for the matrix.
 for (const up of ['oai', 'ant', 'gem', 'rsp']) {
-  const group = up === 'oai' || up === 'ant' ? 'default' : 'next';
+  const group = 'matrix';
   const base = `completions -> ${up}`;
   const m = (s) => `${up}-${s}`;
   const readStream = async (params) => {
@@ -1153,7 +1153,7 @@ if (!NO_CLI) {
 // previous_response_id served by the proxy for upstreams that have no
 // stored state: turn 2 must reach the mock with turn 1 in its history.
 for (const up of ['ant', 'gem']) {
-  test(`responses -> ${up}: previous_response_id continues a stored conversation`, 'default', async () => {
+  test(`responses -> ${up}: previous_response_id continues a stored conversation`, 'matrix', async () => {
     const c = openai();
     const model = `${up}-echo`;
     const r1 = await c.responses.create({ model, input: 'First turn', instructions: 'Be brief.' });
