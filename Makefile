@@ -103,7 +103,8 @@ valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration
 	./$(O)/test_integration
 
 # ---------------------------------------------------------------- fuzz
-FUZZ = build-fuzz/fuzz_json build-fuzz/fuzz_http build-fuzz/fuzz_sse build-fuzz/fuzz_convert
+FUZZ = build-fuzz/fuzz_json build-fuzz/fuzz_http build-fuzz/fuzz_sse build-fuzz/fuzz_convert \
+       build-fuzz/fuzz_embed
 FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZ_SECONDS = 60
 fuzz: $(FUZZ)
@@ -123,6 +124,10 @@ build-fuzz/fuzz_convert: tests/fuzz_convert.c $(CORE_SRCS) $(CORE_HDRS)
 	@sh scripts/deps.sh fuzz
 	mkdir -p build-fuzz
 	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_convert.c $(CORE_SRCS)
+build-fuzz/fuzz_embed: tests/fuzz_embed.c $(CORE_SRCS) $(CORE_HDRS)
+	@sh scripts/deps.sh fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_embed.c $(CORE_SRCS)
 fuzz-run: $(FUZZ)
 	@for f in $(FUZZ); do echo "== $$f ($(FUZZ_SECONDS)s)"; \
 	  mkdir -p $$f.corpus; \
