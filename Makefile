@@ -108,7 +108,7 @@ valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration
 
 # ---------------------------------------------------------------- fuzz
 FUZZ = build-fuzz/fuzz_json build-fuzz/fuzz_http build-fuzz/fuzz_sse build-fuzz/fuzz_convert \
-       build-fuzz/fuzz_store
+       build-fuzz/fuzz_store build-fuzz/fuzz_embed
 FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZ_SECONDS = 60
 fuzz: $(FUZZ)
@@ -132,6 +132,10 @@ build-fuzz/fuzz_store: tests/fuzz_store.c store.c store.h
 	@sh scripts/deps.sh fuzz
 	mkdir -p build-fuzz
 	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_store.c store.c
+build-fuzz/fuzz_embed: tests/fuzz_embed.c $(CORE_SRCS) $(CORE_HDRS)
+	@sh scripts/deps.sh fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_embed.c $(CORE_SRCS)
 fuzz-run: $(FUZZ)
 	@for f in $(FUZZ); do echo "== $$f ($(FUZZ_SECONDS)s)"; \
 	  mkdir -p $$f.corpus; \

@@ -1310,3 +1310,38 @@ px_request_text_bytes(const struct ir_request *req)
 		    req->tools[i].raw.n : 0);
 	return n + req->rf_schema.n;
 }
+
+/* see convert.h */
+int
+px_embed_encode_openai(const struct px_embed_req *r, struct px_str model,
+                       int array, struct jw *out, struct px_err *err)
+{
+	size_t i;
+
+	if (r->tokens || !r->inputs || r->ninputs == 0) {
+		px_err_set(err, 400, "no text to embed");
+		return -1;
+	}
+	jw_obj(out);
+	jw_key(out, "model");
+	px_jw_str(out, model);
+	jw_key(out, "input");
+	if (!array && r->ninputs == 1) {
+		px_jw_str(out, r->inputs[0]);
+	} else {
+		jw_arr(out);
+		for (i = 0; i < r->ninputs; i++)
+			px_jw_str(out, r->inputs[i]);
+		jw_arr_end(out);
+	}
+	/* always float: the answer's numbers are copied as written */
+	jw_kcstr(out, "encoding_format", "float");
+	if (r->dimensions > 0)
+		jw_kint(out, "dimensions", r->dimensions);
+	jw_obj_end(out);
+	if (out->err) {
+		px_err_set(err, 413, "converted request too large");
+		return -1;
+	}
+	return 0;
+}

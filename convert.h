@@ -530,4 +530,43 @@ int px_responses_history(struct px_arena *a, px_rs_lookup get, void *ctx,
 int px_responses_with_history(struct px_arena *a, const struct json *root,
                               const char *hist, size_t hn, struct jw *out);
 
+/*
+ * Gemini clients' models/M:embedContent (batch 0) and :batchEmbedContents
+ * (batch 1).
+ *
+ * To a Gemini upstream the body goes as sent, but for the model: every
+ * "model" member (top level, and in each of requests[]) becomes
+ * "models/M", and a request in a batch without one gets it, as Gemini
+ * requires each request's model to match the URL's. 400 when a batch has
+ * no non-empty "requests" array of objects.
+ */
+int px_embed_gemini_rewrite(struct px_arena *a, const char *body, size_t n,
+                            int batch, struct px_str model, struct jw *out,
+                            struct px_err *err);
+
+/* To an OpenAI-style upstream: decode into r (r->model = model), one input
+ * per request, the text parts of a content concatenated; a non-text part
+ * is a 400. outputDimensionality becomes dimensions (the same value for
+ * every request of a batch, or 400); taskType and title have no OpenAI
+ * counterpart and are dropped. */
+int px_embed_decode_gemini_request(struct px_arena *a, const char *body,
+                                   size_t n, int batch, struct px_str model,
+                                   struct px_embed_req *r,
+                                   struct px_err *err);
+
+/* The OpenAI /embeddings body for r: model, input (a string for a single
+ * input unless array), encoding_format "float", dimensions when set. */
+int px_embed_encode_openai(const struct px_embed_req *r, struct px_str model,
+                           int array, struct jw *out, struct px_err *err);
+
+/* Convert an OpenAI embeddings answer (float) into {"embedding":{"values":
+ * [...]}} (batch 0) or {"embeddings":[{"values":[...]},...]} (batch 1),
+ * ordered by "index", numbers copied as the upstream wrote them. *tokens
+ * (may be NULL) gets usage.prompt_tokens, or -1. -1 with a 502 reason when
+ * the answer is malformed or its count differs from r's inputs. */
+int px_embed_encode_gemini_answer(struct px_arena *a,
+                                  const struct px_embed_req *r, int batch,
+                                  const char *body, size_t n, struct jw *out,
+                                  long long *tokens, struct px_err *err);
+
 #endif

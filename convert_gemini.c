@@ -2192,3 +2192,306 @@ px_count_tokens_gemini(struct px_arena *a, const char *body, size_t n,
 	}
 	return 0;
 }
+
+/* ---------------------- Gemini clients' embedContent / batchEmbedContents */
+
+/* The model value "models/M" written raw (no comma logic). */
+static void
+gx_put_model(struct jw *w, struct px_str model)
+{
+	jw_put(w, "\"", 1);
+	if (!px_str_prefix(model, "models/"))
+		jw_put(w, "models/", 7);
+	jw_escaped(w, model.p ? model.p : "", model.p ? model.n : 0);
+	jw_put(w, "\"", 1);
+}
+
+/* Copy body[*pos..m's value) and then the model in place of that value. */
+static void
+gx_swap_model(struct jw *w, const char *body, size_t *pos,
+              const struct json *m, struct px_str model)
+{
+	size_t off = (size_t)(m->raw - body);
+
+	jw_put(w, body + *pos, off - *pos);
+	gx_put_model(w, model);
+	*pos = off + m->rawlen;
+}
+
+/* see convert.h */
+int
+px_embed_gemini_rewrite(struct px_arena *a, const char *body, size_t n,
+                        int batch, struct px_str model, struct jw *out,
+                        struct px_err *err)
+{
+	struct json *root, *m, *e, *f;
+	size_t pos = 0, off;
+	int seen;
+
+	root = gx_parse(a, body, n, 400, err);
+	if (!root)
+		return -1;
+	if (batch) {
+		e = json_get(root, "requests");
+		if (!e || e->type != JSON_ARRAY || e->len == 0) {
+			px_err_set(err, 400, "\"requests\" must be a non-empty "
+			    "array of EmbedContentRequest objects");
+			return -1;
+		}
+		for (e = e->child; e; e = e->next)
+			if (e->type != JSON_OBJECT) {
+				px_err_set(err, 400, "\"requests\" must be a "
+				    "non-empty array of EmbedContentRequest "
+				    "objects");
+				return -1;
+			}
+	}
+	/* members in document order, so the copy runs front to back */
+	for (m = root->child; m; m = m->next) {
+		if (strcmp(m->key, "model") == 0) {
+			gx_swap_model(out, body, &pos, m, model);
+			continue;
+		}
+		if (!batch || strcmp(m->key, "requests") != 0 ||
+		    m->type != JSON_ARRAY)
+			continue;
+		for (e = m->child; e; e = e->next) {
+			seen = 0;
+			for (f = e->child; f; f = f->next)
+				if (strcmp(f->key, "model") == 0) {
+					gx_swap_model(out, body, &pos, f, model);
+					seen = 1;
+				}
+			if (seen)
+				continue;
+			/* Gemini wants each request's model, matching the URL */
+			off = (size_t)(e->raw - body) + 1;    /* after '{' */
+			jw_put(out, body + pos, off - pos);
+			jw_put(out, "\"model\":", 8);
+			gx_put_model(out, model);
+			if (e->len)
+				jw_put(out, ",", 1);
+			pos = off;
+		}
+	}
+	jw_put(out, body + pos, n - pos);
+	if (out->err) {
+		px_err_set(err, 413, "converted request too large");
+		return -1;
+	}
+	return 0;
+}
+
+/* The text of one EmbedContentRequest: its content's text parts joined. */
+static int
+gx_embed_text(struct px_arena *a, const struct json *rq, size_t i,
+              struct px_str *text, long long *dims, struct px_err *err)
+{
+	const struct json *c, *parts, *p, *t, *d;
+	size_t len = 0;
+	char *buf, *q;
+
+	c = json_get(rq, "content");
+	parts = json_get(c, "parts");
+	if (!c || c->type != JSON_OBJECT || !parts ||
+	    parts->type != JSON_ARRAY || parts->len == 0) {
+		px_err_set(err, 400, "request %zu: \"content\" must be an "
+		    "object with a non-empty \"parts\" array", i);
+		return -1;
+	}
+	for (p = parts->child; p; p = p->next) {
+		t = json_get(p, "text");
+		if (p->type != JSON_OBJECT || !t || t->type != JSON_STRING) {
+			px_err_set(err, 400, "request %zu: only text parts can "
+			    "be embedded by this model's upstream (OpenAI "
+			    "embeddings take text)", i);
+			return -1;
+		}
+		len += t->n;
+	}
+	if (parts->len == 1) {
+		*text = px_str_json(json_get(parts->child, "text"));
+	} else {
+		buf = px_arena_alloc(a, len + 1);
+		if (!buf) {
+			px_err_set(err, 413, "request too large");
+			return -1;
+		}
+		for (q = buf, p = parts->child; p; p = p->next) {
+			t = json_get(p, "text");
+			memcpy(q, t->s, t->n);
+			q += t->n;
+		}
+		*q = 0;
+		text->p = buf;
+		text->n = len;
+	}
+	*dims = -1;
+	d = json_get(rq, "outputDimensionality");
+	if (d && d->type != JSON_NULL && (!json_int(d, dims) || *dims <= 0 ||
+	    *dims > 1000000)) {
+		px_err_set(err, 400, "request %zu: \"outputDimensionality\" "
+		    "must be a positive integer", i);
+		return -1;
+	}
+	return 0;
+}
+
+/* see convert.h */
+int
+px_embed_decode_gemini_request(struct px_arena *a, const char *body,
+                               size_t n, int batch, struct px_str model,
+                               struct px_embed_req *r, struct px_err *err)
+{
+	struct json *root, *list, *e;
+	long long dims;
+	size_t i;
+
+	memset(r, 0, sizeof *r);
+	r->dimensions = -1;
+	r->model = model;
+	root = gx_parse(a, body, n, 400, err);
+	if (!root)
+		return -1;
+	if (!batch) {
+		r->inputs = px_zalloc(a, sizeof *r->inputs);
+		if (!r->inputs)
+			goto nomem;
+		r->ninputs = 1;
+		return gx_embed_text(a, root, 0, &r->inputs[0], &r->dimensions,
+		    err);
+	}
+	list = json_get(root, "requests");
+	if (!list || list->type != JSON_ARRAY || list->len == 0) {
+		px_err_set(err, 400, "\"requests\" must be a non-empty array of "
+		    "EmbedContentRequest objects");
+		return -1;
+	}
+	if (list->len > PX_EMBED_INPUTS_MAX) {
+		px_err_set(err, 400, "\"requests\" has %zu items; at most %u are "
+		    "allowed", list->len, (unsigned)PX_EMBED_INPUTS_MAX);
+		return -1;
+	}
+	r->inputs = px_zalloc(a, list->len * sizeof *r->inputs);
+	if (!r->inputs)
+		goto nomem;
+	for (i = 0, e = list->child; e; e = e->next, i++) {
+		if (e->type != JSON_OBJECT) {
+			px_err_set(err, 400, "request %zu is not an object", i);
+			return -1;
+		}
+		if (gx_embed_text(a, e, i, &r->inputs[i], &dims, err) < 0)
+			return -1;
+		/* OpenAI takes one dimensions value for the whole call */
+		if (i > 0 && dims != r->dimensions) {
+			px_err_set(err, 400, "request %zu: \"outputDimensionality\" "
+			    "differs from request 0; this model's upstream takes "
+			    "one value for the whole batch", i);
+			return -1;
+		}
+		r->dimensions = dims;
+	}
+	r->ninputs = list->len;
+	return 0;
+nomem:
+	px_err_set(err, 413, "request too large");
+	return -1;
+}
+
+/* see convert.h */
+int
+px_embed_encode_gemini_answer(struct px_arena *a, const struct px_embed_req *r,
+                              int batch, const char *body, size_t n,
+                              struct jw *out, long long *tokens,
+                              struct px_err *err)
+{
+	const struct json *root, *data, *e, *idx, *emb, *v, **slot;
+	long long k, t = -1;
+	size_t i, count;
+
+	if (tokens)
+		*tokens = -1;
+	root = gx_parse(a, body, n, 502, err);
+	if (!root)
+		return -1;
+	data = json_get(root, "data");
+	if (!data || data->type != JSON_ARRAY) {
+		px_err_set(err, 502, "upstream embeddings answer has no \"data\" "
+		    "array");
+		return -1;
+	}
+	count = data->len;
+	if (count != r->ninputs || (!batch && count != 1)) {
+		px_err_set(err, 502, "upstream returned %zu embeddings for %zu "
+		    "inputs", count, r->ninputs);
+		return -1;
+	}
+	slot = px_zalloc(a, count * sizeof *slot + 1);
+	if (!slot) {
+		px_err_set(err, 502, "out of memory");
+		return -1;
+	}
+	/* place by "index" (position when absent); each exactly once */
+	for (i = 0, e = data->child; e; e = e->next, i++) {
+		if (e->type != JSON_OBJECT) {
+			px_err_set(err, 502, "upstream embedding %zu is not an "
+			    "object", i);
+			return -1;
+		}
+		idx = json_get(e, "index");
+		k = (long long)i;
+		if (idx && !json_int(idx, &k)) {
+			px_err_set(err, 502, "upstream embedding %zu has a bad "
+			    "\"index\"", i);
+			return -1;
+		}
+		if (k < 0 || (unsigned long long)k >= count || slot[k]) {
+			px_err_set(err, 502, "upstream embedding %zu has index "
+			    "%lld out of range or repeated", i, k);
+			return -1;
+		}
+		slot[k] = e;
+	}
+	if (json_int(json_get(json_get(root, "usage"), "prompt_tokens"), &k) &&
+	    k >= 0)
+		t = k;
+	jw_obj(out);
+	if (batch) {
+		jw_key(out, "embeddings");
+		jw_arr(out);
+	} else {
+		jw_key(out, "embedding");
+	}
+	for (i = 0; i < count; i++) {
+		emb = json_get(slot[i], "embedding");
+		if (!emb || emb->type != JSON_ARRAY) {
+			/* a base64 string too: the request asked for float */
+			px_err_set(err, 502, "upstream embedding %zu has no float "
+			    "\"embedding\" array", i);
+			return -1;
+		}
+		jw_obj(out);
+		jw_key(out, "values");
+		jw_arr(out);
+		for (v = emb->child; v; v = v->next) {
+			if (v->type != JSON_NUMBER) {
+				px_err_set(err, 502, "upstream embedding %zu has a "
+				    "value that is not a number", i);
+				return -1;
+			}
+			jw_raw(out, v->s, v->n);   /* as written */
+		}
+		jw_arr_end(out);
+		jw_obj_end(out);
+	}
+	if (batch)
+		jw_arr_end(out);
+	jw_obj_end(out);
+	if (out->err) {
+		px_err_set(err, 502, "converted embeddings answer too large");
+		return -1;
+	}
+	if (tokens)
+		*tokens = t;
+	return 0;
+}

@@ -273,8 +273,13 @@ enum endpoint {
 	EP_NONE, EP_CHAT, EP_MESSAGES, EP_COUNT_TOKENS, EP_RESPONSES,
 	EP_GEMINI_GEN, EP_GEMINI_STREAM, EP_GEMINI_COUNT,
 	EP_EMBEDDINGS,            /* OpenAI /v1/embeddings */
-	EP_COMPLETIONS            /* legacy text completions: always converted */
+	EP_COMPLETIONS,           /* legacy text completions: always converted */
+	EP_GEMINI_EMBED, EP_GEMINI_BATCH_EMBED   /* :embedContent, :batch... */
 };
+
+/* An embeddings endpoint (OpenAI or Gemini client). */
+#define EP_IS_EMBED(e) ((e) == EP_EMBEDDINGS || (e) == EP_GEMINI_EMBED || \
+                        (e) == EP_GEMINI_BATCH_EMBED)
 
 struct upconn {
 	int fd;
@@ -1203,6 +1208,10 @@ classify(struct conn *c, const struct http_req *r, char *gmodel, size_t gcap,
 			return EP_GEMINI_STREAM;
 		if (http_str_eq(verb, "countTokens"))
 			return EP_GEMINI_COUNT;
+		if (http_str_eq(verb, "embedContent"))
+			return EP_GEMINI_EMBED;
+		if (http_str_eq(verb, "batchEmbedContents"))
+			return EP_GEMINI_BATCH_EMBED;
 		return EP_NONE;
 	}
 	return EP_NONE;
@@ -1243,7 +1252,7 @@ build_upstream(struct conn *c, const char *body, size_t n)
 		if (!v || (size_t)(v - path) + sizeof ":countTokens" > sizeof path)
 			return -1;
 		memcpy(v, ":countTokens", sizeof ":countTokens");
-	} else if (c->ep == EP_EMBEDDINGS) {
+	} else if (EP_IS_EMBED(c->ep)) {
 		if (embed_path(c, path, sizeof path) < 0)
 			return -1;
 	}
@@ -1352,8 +1361,12 @@ embed_path(struct conn *c, char *path, size_t cap)
 	}
 	if (px_upstream_path(PX_FMT_GEMINI, um, 0, path, cap) < 0)
 		return -1;
-	verb = px_embed_gemini_batch(&c->embed) ? ":batchEmbedContents" :
-	    ":embedContent";
+	if (c->ep == EP_EMBEDDINGS)
+		verb = px_embed_gemini_batch(&c->embed) ? ":batchEmbedContents" :
+		    ":embedContent";
+	else
+		verb = c->ep == EP_GEMINI_BATCH_EMBED ? ":batchEmbedContents" :
+		    ":embedContent";
 	v = strrchr(path, ':');   /* the model segment is percent-encoded */
 	if (!v || (size_t)(v - path) + strlen(verb) + 1 > cap)
 		return -1;
@@ -1424,6 +1437,70 @@ embed_request(struct conn *c, const char *body, size_t n)
 }
 
 /*
+ * POST models/M:embedContent and :batchEmbedContents from a Gemini client:
+ * a Gemini upstream gets the body with its model names set to the upstream
+ * model, OpenAI-style upstreams get an /embeddings request and their answer
+ * converted back, Anthropic has no embeddings API.
+ */
+static void
+gemini_embed_request(struct conn *c, const char *body, size_t n)
+{
+	struct px_str m = { c->up_model, strlen(c->up_model) };
+	struct px_str cm;
+	int batch = c->ep == EP_GEMINI_BATCH_EMBED;
+	struct px_err perr;
+	struct jw w;
+
+	c->req.stream = 0;
+	c->req.fmt = c->cfmt;
+	c->req.model.p = c->model;
+	c->req.model.n = strlen(c->model);
+	memset(&perr, 0, sizeof perr);
+	switch (c->ufmt) {
+	case PX_FMT_ANTHROPIC: {
+		char msg[512];
+		snprintf(msg, sizeof msg,
+		    "model '%s' is served by provider '%s' (anthropic), which has no embeddings API: route an OpenAI or Gemini embedding model instead",
+		    c->model, c->prov->name);
+		send_error(c, 400, msg);
+		return;
+	}
+	case PX_FMT_GEMINI:
+		c->passthrough = 1;
+		jw_init(&w, &c->arena, n + 4096 + PX_EMBED_INPUTS_MAX *
+		    (m.n + 32));
+		if (px_embed_gemini_rewrite(&c->arena, body, n, batch, m, &w,
+		    &perr) < 0) {
+			send_error(c, perr.status ? perr.status : 400, perr.msg);
+			return;
+		}
+		break;
+	default:
+		cm.p = c->model;
+		cm.n = strlen(c->model);
+		if (px_embed_decode_gemini_request(&c->arena, body, n, batch,
+		    cm, &c->embed, &perr) < 0) {
+			send_error(c, perr.status ? perr.status : 400, perr.msg);
+			return;
+		}
+		jw_init(&w, &c->arena, n * 2 + m.n + 65536);
+		if (px_embed_encode_openai(&c->embed, m, batch, &w, &perr) < 0) {
+			send_error(c, perr.status ? perr.status : 400, perr.msg);
+			return;
+		}
+		break;
+	}
+	if (build_upstream(c, w.buf, w.len) < 0) {
+		send_error(c, 500, "cannot build upstream request");
+		return;
+	}
+	DBG("conn %d: gemini %s model=%s -> %s/%s%s", c->id,
+	    batch ? "batchEmbedContents" : "embedContent", c->model,
+	    c->prov->name, c->up_model, c->passthrough ? " (passthrough)" : "");
+	up_start_connect(c);
+}
+
+/*
  * Token counting whose upstream speaks another format: Anthropic
  * count_tokens and Gemini countTokens convert to each other; OpenAI-style
  * upstreams have no such endpoint, so the answer is a local estimate.
@@ -1483,8 +1560,19 @@ embed_count_answer(struct conn *c, int st, const char *body, size_t n,
 	struct jw w;
 	long long t = -1;
 
-	if (c->ep == EP_EMBEDDINGS && c->passthrough) {
+	if (EP_IS_EMBED(c->ep) && c->passthrough) {
 		send_body(c, st, "application/json", body, n, extra);
+		return 1;
+	}
+	if (c->ep == EP_GEMINI_EMBED || c->ep == EP_GEMINI_BATCH_EMBED) {
+		jw_init(&w, &c->arena, (size_t)PX_EMBED_RESP_MAX + 65536);
+		if (px_embed_encode_gemini_answer(&c->arena, &c->embed,
+		    c->ep == EP_GEMINI_BATCH_EMBED, body, n, &w, &t, &perr) < 0) {
+			up_fail(c, 502, "upstream %s: %s", c->prov->name, perr.msg);
+			return 1;
+		}
+		c->usage.input = t;
+		send_body(c, 200, "application/json", w.buf, w.len, extra);
 		return 1;
 	}
 	if (c->ep == EP_EMBEDDINGS) {
@@ -1596,6 +1684,10 @@ handle_request(struct conn *c, const char *body, size_t n)
 
 	if (c->ep == EP_EMBEDDINGS) {
 		embed_request(c, body, n);
+		return;
+	}
+	if (c->ep == EP_GEMINI_EMBED || c->ep == EP_GEMINI_BATCH_EMBED) {
+		gemini_embed_request(c, body, n);
 		return;
 	}
 	if (c->ep == EP_COUNT_TOKENS || c->ep == EP_GEMINI_COUNT) {
@@ -2429,7 +2521,7 @@ on_payload(struct conn *c, const char *p, size_t n)
 		return;
 	}
 	/* whole body */
-	if (c->ep == EP_EMBEDDINGS && !c->passthrough &&
+	if (EP_IS_EMBED(c->ep) && !c->passthrough &&
 	    c->uresp.status / 100 == 2 && c->ubody_n + n > PX_EMBED_RESP_MAX) {
 		up_fail(c, 502, "upstream %s: embeddings answer larger than %u bytes (PX_EMBED_RESP_MAX): send fewer inputs or fewer dimensions",
 		    c->prov->name, (unsigned)PX_EMBED_RESP_MAX);

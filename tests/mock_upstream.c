@@ -1889,6 +1889,26 @@ send_embeddings(struct conn *c, const struct scen *s, const struct req *r,
 		sb_puts(&b, "\n    ]\n  }");
 	} else {
 		in = js_member(r->body, r->blen, "requests", &inlen);
+		/* like Gemini: each request names the URL's model */
+		for (k = 0; in != NULL && js_elem(in, inlen, &i, &e, &elen);
+		    k++) {
+			size_t ml = strlen(s->model), mlen = 0;
+			const char *m = js_member(e, elen, "model", &mlen);
+			if (m == NULL || mlen != ml + 9 ||
+			    memcmp(m, "\"models/", 8) != 0 ||
+			    memcmp(m + 8, s->model, ml) != 0) {
+				static const char msg[] = "{\n  \"error\": {\n"
+				    "    \"code\": 400,\n    \"message\": \"* "
+				    "BatchEmbedContentsRequest.requests: the model "
+				    "of each request must match the model in the "
+				    "URL\",\n    \"status\": \"INVALID_ARGUMENT\"\n"
+				    "  }\n}\n";
+				send_json(c, s, 400, NULL, msg, sizeof msg - 1);
+				free(b.p);
+				return;
+			}
+		}
+		i = 0;
 		sb_puts(&b, "{\n  \"embeddings\": [");
 		for (k = 0; in != NULL && js_elem(in, inlen, &i, &e, &elen);
 		    k++) {

@@ -289,6 +289,287 @@ START_TEST(t_answer_errors)
 }
 END_TEST
 
+/* ------------------------------------ Gemini clients: embedContent, batch */
+
+static char *
+grewrite(const char *body, int batch, const char *model, struct px_err *e)
+{
+	struct jw w;
+
+	jw_init(&w, &A, 0);
+	memset(e, 0, sizeof *e);
+	if (px_embed_gemini_rewrite(&A, body, strlen(body), batch, pstr(model),
+	    &w, e) < 0)
+		return NULL;
+	return w.buf ? w.buf : "";
+}
+
+START_TEST(t_gemini_rewrite)
+{
+	struct px_err e;
+
+	/* single: a model member is replaced in place, spacing kept */
+	ck_str(grewrite("{ \"model\" : \"models/alias\",\"content\":{\"parts\":"
+	    "[{\"text\":\"a\"}]}, \"taskType\":\"RETRIEVAL_QUERY\" }", 0,
+	    "gemini-embedding-001", &e),
+	    "{ \"model\" : \"models/gemini-embedding-001\",\"content\":{\"parts\":"
+	    "[{\"text\":\"a\"}]}, \"taskType\":\"RETRIEVAL_QUERY\" }");
+	/* single without one: untouched (the URL names the model) */
+	ck_str(grewrite("{\"content\":{\"parts\":[{\"text\":\"a\"}]}}", 0, "x", &e),
+	    "{\"content\":{\"parts\":[{\"text\":\"a\"}]}}");
+	/* batch: each request's model replaced, or added when missing; the
+	 * upstream name may already carry "models/" */
+	ck_str(grewrite("{\"requests\":[ {\"model\":\"models/alias\",\"content\":"
+	    "{\"parts\":[{\"text\":\"a\"}]},\"title\":\"T\"},\n {\"content\":{\"parts\":"
+	    "[{\"text\":\"b\"}]}}, {} ]}", 1, "models/e-1", &e),
+	    "{\"requests\":[ {\"model\":\"models/e-1\",\"content\":"
+	    "{\"parts\":[{\"text\":\"a\"}]},\"title\":\"T\"},\n {\"model\":"
+	    "\"models/e-1\",\"content\":{\"parts\":[{\"text\":\"b\"}]}}, "
+	    "{\"model\":\"models/e-1\"} ]}");
+	/* a top-level model in a batch too, duplicates included; a name
+	 * that needs escaping is escaped */
+	ck_str(grewrite("{\"model\":\"a\",\"requests\":[{\"model\":1,\"model\":"
+	    "\"b\",\"content\":{}}]}", 1, "q\"x", &e),
+	    "{\"model\":\"models/q\\\"x\",\"requests\":[{\"model\":\"models/q\\\"x\","
+	    "\"model\":\"models/q\\\"x\",\"content\":{}}]}");
+	/* errors: a batch the model cannot be set in */
+	ck_assert_ptr_null(grewrite("{\"requests\":[]}", 1, "m", &e));
+	ck_assert_int_eq(e.status, 400);
+	ck_assert_msg(strstr(e.msg, "\"requests\" must be") != NULL, "%s", e.msg);
+	ck_assert_ptr_null(grewrite("{\"requests\":{}}", 1, "m", &e));
+	ck_assert_int_eq(e.status, 400);
+	ck_assert_ptr_null(grewrite("{\"requests\":[{},5]}", 1, "m", &e));
+	ck_assert_int_eq(e.status, 400);
+	ck_assert_ptr_null(grewrite("{\"content\":{}}", 1, "m", &e));
+	ck_assert_int_eq(e.status, 400);
+	ck_assert_ptr_null(grewrite("[1]", 0, "m", &e));
+	ck_assert_int_eq(e.status, 400);
+	ck_assert_ptr_null(grewrite("{\"a\":", 0, "m", &e));
+	ck_assert_int_eq(e.status, 400);
+}
+END_TEST
+
+/* Decode a Gemini request and encode the OpenAI one. */
+static char *
+g2o(const char *body, int batch, struct px_err *e)
+{
+	struct px_embed_req r;
+	struct jw w;
+
+	memset(e, 0, sizeof *e);
+	if (px_embed_decode_gemini_request(&A, body, strlen(body), batch,
+	    pstr("cli-model"), &r, e) < 0)
+		return NULL;
+	ck_assert_int_eq(r.model.n, 9);
+	ck_assert_int_eq(memcmp(r.model.p, "cli-model", 9), 0);
+	ck_assert_int_eq(r.tokens, 0);
+	ck_assert_int_eq(r.base64, 0);
+	jw_init(&w, &A, 0);
+	if (px_embed_encode_openai(&r, pstr("text-embedding-3-small"), batch,
+	    &w, e) < 0)
+		return NULL;
+	return w.buf;
+}
+
+START_TEST(t_gemini_to_openai)
+{
+	struct px_err e;
+
+	ck_str(g2o("{\"model\":\"models/x\",\"content\":{\"role\":\"user\","
+	    "\"parts\":[{\"text\":\"h\\u00e9\\n\"}]},\"taskType\":\"RETRIEVAL_DOCUMENT\","
+	    "\"title\":\"T\",\"outputDimensionality\":8}", 0, &e),
+	    "{\"model\":\"text-embedding-3-small\",\"input\":\"h\xc3\xa9\\n\","
+	    "\"encoding_format\":\"float\",\"dimensions\":8}");
+	/* text parts of one content are one input, joined */
+	ck_str(g2o("{\"content\":{\"parts\":[{\"text\":\"ab\"},{\"text\":\"\"},"
+	    "{\"text\":\"c\"}]},\"outputDimensionality\":null}", 0, &e),
+	    "{\"model\":\"text-embedding-3-small\",\"input\":\"abc\","
+	    "\"encoding_format\":\"float\"}");
+	/* a batch is always an array, one request included */
+	ck_str(g2o("{\"requests\":[{\"model\":\"models/x\",\"content\":{\"parts\":"
+	    "[{\"text\":\"a\"}]}}]}", 1, &e),
+	    "{\"model\":\"text-embedding-3-small\",\"input\":[\"a\"],"
+	    "\"encoding_format\":\"float\"}");
+	ck_str(g2o("{\"requests\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]},"
+	    "\"outputDimensionality\":3,\"taskType\":\"CLUSTERING\"},{\"content\":"
+	    "{\"parts\":[{\"text\":\"b\"},{\"text\":\"c\"}]},\"outputDimensionality\":3}]}",
+	    1, &e),
+	    "{\"model\":\"text-embedding-3-small\",\"input\":[\"a\",\"bc\"],"
+	    "\"encoding_format\":\"float\",\"dimensions\":3}");
+}
+END_TEST
+
+static const struct { const char *body; int batch; const char *msg; } gbad[] = {
+	{ "", 0, "invalid JSON at byte 0" },
+	{ "[]", 1, "not a JSON object" },
+	{ "{}", 0, "\"content\" must be" },
+	{ "{\"content\":\"a\"}", 0, "\"content\" must be" },
+	{ "{\"content\":{}}", 0, "\"content\" must be" },
+	{ "{\"content\":{\"parts\":[]}}", 0, "\"content\" must be" },
+	{ "{\"content\":{\"parts\":{\"text\":\"a\"}}}", 0, "\"content\" must be" },
+	{ "{\"content\":{\"parts\":[{\"text\":\"a\"},{\"inlineData\":{\"mimeType\":"
+	  "\"image/png\",\"data\":\"AAAA\"}}]}}", 0, "only text parts" },
+	{ "{\"content\":{\"parts\":[{\"fileData\":{\"fileUri\":\"u\"}}]}}", 0, "only text parts" },
+	{ "{\"content\":{\"parts\":[{\"text\":5}]}}", 0, "only text parts" },
+	{ "{\"content\":{\"parts\":[\"a\"]}}", 0, "only text parts" },
+	{ "{\"content\":{\"parts\":[{\"text\":\"a\"}]},\"outputDimensionality\":0}", 0, "outputDimensionality" },
+	{ "{\"content\":{\"parts\":[{\"text\":\"a\"}]},\"outputDimensionality\":2.5}", 0, "outputDimensionality" },
+	{ "{\"content\":{\"parts\":[{\"text\":\"a\"}]},\"outputDimensionality\":\"8\"}", 0, "outputDimensionality" },
+	{ "{\"content\":{\"parts\":[{\"text\":\"a\"}]}}", 1, "\"requests\" must be" },
+	{ "{\"requests\":[]}", 1, "\"requests\" must be" },
+	{ "{\"requests\":{}}", 1, "\"requests\" must be" },
+	{ "{\"requests\":[5]}", 1, "request 0 is not an object" },
+	{ "{\"requests\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]}},{}]}", 1, "request 1: \"content\"" },
+	{ "{\"requests\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]},\"outputDimensionality\":4},"
+	  "{\"content\":{\"parts\":[{\"text\":\"b\"}]}}]}", 1, "request 1: \"outputDimensionality\" differs" },
+	{ "{\"requests\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]}},"
+	  "{\"content\":{\"parts\":[{\"text\":\"b\"}]},\"outputDimensionality\":4}]}", 1, "request 1: \"outputDimensionality\" differs" },
+};
+
+START_TEST(t_gemini_request_errors)
+{
+	struct px_err e;
+
+	ck_assert_ptr_null(g2o(gbad[_i].body, gbad[_i].batch, &e));
+	ck_assert_int_eq(e.status, 400);
+	ck_assert_msg(strstr(e.msg, gbad[_i].msg) != NULL, "%s: '%s' lacks '%s'",
+	    gbad[_i].body, e.msg, gbad[_i].msg);
+}
+END_TEST
+
+START_TEST(t_gemini_request_too_many)
+{
+	size_t n = PX_EMBED_INPUTS_MAX + 1, i;
+	const char *one = "{\"content\":{\"parts\":[{\"text\":\"x\"}]}}";
+	char *b = malloc(64 + n * (strlen(one) + 1)), *p = b;
+	struct px_embed_req r;
+	struct px_err e;
+
+	p += sprintf(p, "{\"requests\":[");
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s%s", i ? "," : "", one);
+	strcpy(p, "]}");
+	ck_assert_int_eq(px_embed_decode_gemini_request(&A, b, strlen(b), 1,
+	    pstr("m"), &r, &e), -1);
+	ck_assert_msg(strstr(e.msg, "at most 2048") != NULL, "%s", e.msg);
+	/* exactly the limit is fine */
+	strcpy(b + strlen(b) - strlen(one) - 3, "]}");
+	ck_assert_int_eq(px_embed_decode_gemini_request(&A, b, strlen(b), 1,
+	    pstr("m"), &r, &e), 0);
+	ck_assert_uint_eq(r.ninputs, PX_EMBED_INPUTS_MAX);
+	free(b);
+}
+END_TEST
+
+START_TEST(t_encode_openai_tokens)
+{
+	struct px_embed_req r;
+	struct px_err e;
+	struct jw w;
+
+	/* token input (from /v1/embeddings) has no text to send this way */
+	ck_assert_int_eq(dec("{\"model\":\"m\",\"input\":[1,2]}", &r, &e), 0);
+	jw_init(&w, &A, 0);
+	ck_assert_int_eq(px_embed_encode_openai(&r, pstr("m"), 0, &w, &e), -1);
+	ck_assert_int_eq(e.status, 400);
+	/* OpenAI-decoded text input encodes back to the same request */
+	ck_assert_int_eq(dec("{\"model\":\"m\",\"input\":[\"a\",\"b\"],"
+	    "\"dimensions\":2,\"encoding_format\":\"base64\"}", &r, &e), 0);
+	jw_init(&w, &A, 0);
+	ck_assert_int_eq(px_embed_encode_openai(&r, pstr("u"), 0, &w, &e), 0);
+	ck_str(w.buf, "{\"model\":\"u\",\"input\":[\"a\",\"b\"],"
+	    "\"encoding_format\":\"float\",\"dimensions\":2}");
+}
+END_TEST
+
+/* An OpenAI answer converted for a Gemini client of n inputs. */
+static char *
+o2g(size_t n, int batch, const char *body, long long *t, struct px_err *e)
+{
+	static const char one[] = "{\"content\":{\"parts\":[{\"text\":\"x\"}]}}";
+	char req[512], *p = req;
+	struct px_embed_req r;
+	struct jw w;
+	size_t i;
+
+	if (batch) {
+		p += sprintf(p, "{\"requests\":[");
+		for (i = 0; i < n; i++)
+			p += sprintf(p, "%s%s", i ? "," : "", one);
+		strcpy(p, "]}");
+	} else {
+		strcpy(req, one);
+	}
+	ck_assert_int_eq(px_embed_decode_gemini_request(&A, req, strlen(req),
+	    batch, pstr("c"), &r, e), 0);
+	jw_init(&w, &A, 0);
+	memset(e, 0, sizeof *e);
+	if (px_embed_encode_gemini_answer(&A, &r, batch, body, strlen(body),
+	    &w, t, e) < 0)
+		return NULL;
+	return w.buf;
+}
+
+START_TEST(t_gemini_answer)
+{
+	struct px_err e;
+	long long t = 99;
+
+	/* numbers copied as written */
+	ck_str(o2g(1, 0, "{\n \"object\": \"list\",\n \"data\": [{\"object\": "
+	    "\"embedding\", \"index\": 0, \"embedding\": [0.0130, -2E-3, -0, 1e+2,"
+	    " 0.10000000149011612]}],\"model\":\"text-embedding-3-small\","
+	    "\"usage\":{\"prompt_tokens\":5,\"total_tokens\":5}}", &t, &e),
+	    "{\"embedding\":{\"values\":[0.0130,-2E-3,-0,1e+2,0.10000000149011612]}}");
+	ck_assert_int_eq(t, 5);
+	/* ordered by index; no usage: -1 */
+	ck_str(o2g(3, 1, "{\"data\":[{\"index\":2,\"embedding\":[3]},"
+	    "{\"index\":0,\"embedding\":[1,1.5]},{\"index\":1,\"embedding\":[]}]}",
+	    &t, &e),
+	    "{\"embeddings\":[{\"values\":[1,1.5]},{\"values\":[]},{\"values\":[3]}]}");
+	ck_assert_int_eq(t, -1);
+	/* no index: by position; a batch of one is still a list */
+	ck_str(o2g(1, 1, "{\"data\":[{\"embedding\":[2.5]}],\"usage\":"
+	    "{\"prompt_tokens\":-4}}", &t, &e),
+	    "{\"embeddings\":[{\"values\":[2.5]}]}");
+	ck_assert_int_eq(t, -1);
+}
+END_TEST
+
+static const struct { size_t n; int batch; const char *body, *msg; } gbad_answers[] = {
+	{ 1, 0, "", "invalid JSON at byte 0" },
+	{ 1, 0, "[]", "not a JSON object" },
+	{ 1, 0, "{}", "no \"data\" array" },
+	{ 1, 0, "{\"data\":{}}", "no \"data\" array" },
+	{ 1, 0, "{\"data\":[]}", "0 embeddings for 1 inputs" },
+	{ 2, 1, "{\"data\":[{\"embedding\":[1]}]}", "1 embeddings for 2 inputs" },
+	{ 1, 0, "{\"data\":[5]}", "embedding 0 is not an object" },
+	{ 1, 0, "{\"data\":[{\"index\":\"0\",\"embedding\":[1]}]}", "bad \"index\"" },
+	{ 1, 0, "{\"data\":[{\"index\":0.5,\"embedding\":[1]}]}", "bad \"index\"" },
+	{ 1, 0, "{\"data\":[{\"index\":1,\"embedding\":[1]}]}", "index 1 out of range" },
+	{ 1, 0, "{\"data\":[{\"index\":-1,\"embedding\":[1]}]}", "index -1 out of range" },
+	{ 2, 1, "{\"data\":[{\"index\":1,\"embedding\":[1]},{\"embedding\":[2]}]}", "index 1 out of range or repeated" },
+	{ 1, 0, "{\"data\":[{\"index\":0}]}", "no float \"embedding\"" },
+	{ 1, 0, "{\"data\":[{\"index\":0,\"embedding\":\"AACAPw==\"}]}", "no float \"embedding\"" },
+	{ 1, 0, "{\"data\":[{\"embedding\":[1,null]}]}", "not a number" },
+	{ 2, 1, "{\"data\":[{\"embedding\":[1]},{\"embedding\":[\"2\"]}]}", "embedding 1 has a value" },
+};
+
+START_TEST(t_gemini_answer_errors)
+{
+	struct px_err e;
+	long long t = 7;
+
+	ck_assert_ptr_null(o2g(gbad_answers[_i].n, gbad_answers[_i].batch,
+	    gbad_answers[_i].body, &t, &e));
+	ck_assert_int_eq(e.status, 502);
+	ck_assert_msg(strstr(e.msg, gbad_answers[_i].msg) != NULL,
+	    "%s: '%s' lacks '%s'", gbad_answers[_i].body, e.msg,
+	    gbad_answers[_i].msg);
+	ck_assert_int_eq(t, -1);
+}
+END_TEST
+
 /* ------------------------------------------------------------ counts */
 
 START_TEST(t_count_unwrap)
@@ -420,6 +701,11 @@ feed_all(const char *p, size_t n)
 		"{\"model\":\"c\",\"input\":\"a\"}",
 		"{\"model\":\"c\",\"input\":[\"a\",\"b\"],\"encoding_format\":\"base64\"}",
 	};
+	static const char *const greqs[] = {
+		"{\"content\":{\"parts\":[{\"text\":\"a\"}]}}",
+		"{\"requests\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]}},"
+		"{\"content\":{\"parts\":[{\"text\":\"b\"}]}}]}",
+	};
 	struct px_arena a;
 	struct px_embed_req r;
 	struct px_err e;
@@ -445,6 +731,32 @@ feed_all(const char *p, size_t n)
 		e.msg[0] = 0;
 		rc = px_embed_decode_gemini(&a, &r, p, n, &w, &t, &e);
 		ck_assert(rc == 0 || (rc == -1 && e.msg[0] && (e.status == 502 || e.status == 413)));
+	}
+	/* Gemini clients: rewrite, decode + OpenAI encode, answer; what
+	 * succeeds is JSON */
+	for (k = 0; k < 2; k++) {
+		jw_init(&w, &a, 1u << 20);
+		e.msg[0] = 0;
+		rc = px_embed_gemini_rewrite(&a, p, n, (int)k, pstr("m"), &w, &e);
+		ck_assert(rc == 0 || (rc == -1 && e.msg[0] && (e.status == 400 || e.status == 413)));
+		if (rc == 0)
+			ck_assert(json_parse(&a, w.buf ? w.buf : "", w.len, 0, NULL) != NULL);
+		e.msg[0] = 0;
+		rc = px_embed_decode_gemini_request(&a, p, n, (int)k, pstr("c"), &r, &e);
+		ck_assert(rc == 0 || (rc == -1 && e.msg[0] && (e.status == 400 || e.status == 413)));
+		if (rc == 0) {
+			jw_init(&w, &a, 1u << 20);
+			ck_assert_int_eq(px_embed_encode_openai(&r, pstr("u"), (int)k, &w, &e), 0);
+			ck_assert(json_parse(&a, w.buf, w.len, 0, NULL) != NULL);
+		}
+		ck_assert_int_eq(px_embed_decode_gemini_request(&a, greqs[k],
+		    strlen(greqs[k]), (int)k, pstr("c"), &r, &e), 0);
+		jw_init(&w, &a, 1u << 20);
+		e.msg[0] = 0;
+		rc = px_embed_encode_gemini_answer(&a, &r, (int)k, p, n, &w, &t, &e);
+		ck_assert(rc == 0 || (rc == -1 && e.msg[0] && (e.status == 502 || e.status == 413)));
+		if (rc == 0)
+			ck_assert(json_parse(&a, w.buf, w.len, 0, NULL) != NULL);
 	}
 	e.msg[0] = 0;
 	rc = px_count_unwrap_gemini(&a, p, n, &in, &e);
@@ -473,6 +785,15 @@ START_TEST(t_truncated_and_garbage)
 		"{\"generateContentRequest\":{\"model\":\"models/x\",\"contents\":[]}}",
 		"{\"input_tokens\":12}",
 		"{\"totalTokens\":12,\"cachedContentTokenCount\":3}",
+		"{\"model\":\"models/x\",\"content\":{\"parts\":[{\"text\":\"h\\u00e9\"},"
+		"{\"text\":\"b\"}]},\"taskType\":\"RETRIEVAL_DOCUMENT\",\"title\":\"t\","
+		"\"outputDimensionality\":8}",
+		"{\"requests\":[{\"model\":\"models/x\",\"content\":{\"parts\":"
+		"[{\"text\":\"a\"}]},\"outputDimensionality\":3},{\"content\":{\"parts\":"
+		"[{\"text\":\"b\"}]},\"outputDimensionality\":3}]}",
+		"{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":1,"
+		"\"embedding\":[0.5,-1e-3]},{\"index\":0,\"embedding\":[2]}],"
+		"\"model\":\"m\",\"usage\":{\"prompt_tokens\":3,\"total_tokens\":3}}",
 	};
 	static const char junk[] = { '\0', '"', '\\', '[', '{', '}', ']', ',',
 	    ':', '-', 'e', '9', '\xff', '\xc3' };
@@ -517,6 +838,17 @@ suite(void)
 	tcase_add_test(tc, t_answer_float);
 	tcase_add_test(tc, t_answer_base64);
 	tcase_add_loop_test(tc, t_answer_errors, 0, (int)(sizeof bad_answers / sizeof bad_answers[0]));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("gemini_clients");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, t_gemini_rewrite);
+	tcase_add_test(tc, t_gemini_to_openai);
+	tcase_add_loop_test(tc, t_gemini_request_errors, 0, (int)(sizeof gbad / sizeof gbad[0]));
+	tcase_add_test(tc, t_gemini_request_too_many);
+	tcase_add_test(tc, t_encode_openai_tokens);
+	tcase_add_test(tc, t_gemini_answer);
+	tcase_add_loop_test(tc, t_gemini_answer_errors, 0, (int)(sizeof gbad_answers / sizeof gbad_answers[0]));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("counts");

@@ -3065,6 +3065,198 @@ START_TEST(t_count_errors)
 }
 END_TEST
 
+/* Gemini error shape: {"error":{"code":N,"message":...,"status":...}} */
+static void
+expect_gemini_error(const struct resp *r, int status, const char *gstatus,
+                    const char *msg_part)
+{
+	char *msg;
+
+	expect_status(r, status);
+	ck_assert_msg(jvalid(r->body), "error body is not JSON: %s", r->body);
+	ck_assert_int_eq(jint(r->body, "error.code", -1), status);
+	if (gstatus)
+		ck_str(jstr(r->body, "error.status"), gstatus);
+	msg = jstr(r->body, "error.message");
+	ck_assert_msg(msg != NULL, "no error.message in %s", r->body);
+	if (msg_part)
+		ck_assert_msg(strstr(msg, msg_part) != NULL,
+		    "error message '%s' lacks '%s'", msg, msg_part);
+}
+
+START_TEST(t_gemini_embed_to_openai)
+{
+	struct resp r;
+	struct echo e;
+
+	/* taskType and title have no OpenAI counterpart: dropped */
+	emb_post("/v1beta/models/gpt-emb:embedContent", AUTH_GEM,
+	    "{\"model\":\"models/gpt-emb\",\"content\":{\"parts\":[{\"text\":"
+	    "\"hello\"}]},\"taskType\":\"RETRIEVAL_DOCUMENT\",\"title\":\"T\","
+	    "\"outputDimensionality\":3}", &r);
+	expect_status(&r, 200);
+	ck_str(r.body, strf("{\"embedding\":{\"values\":[%s]}}",
+	    emb_values(5, 0, 3)));
+	emb_last(&e);
+	ck_str(e.line, "POST /v1/embeddings");
+	ck_assert_msg(strstr(e.headers, "\nauthorization: Bearer up-oai\n"), "no upstream key: %s", e.headers);
+	ck_assert_msg(!strstr(e.headers, "sk-test"), "client key forwarded");
+	ck_str(e.body, "{\"model\":\"gpt-emb\",\"input\":\"hello\","
+	    "\"encoding_format\":\"float\",\"dimensions\":3}");
+
+	/* batch under /v1, key in the query, an alias; parts joined */
+	emb_post("/v1/models/oai-alias:batchEmbedContents?key=sk-test", NULL,
+	    "{\"requests\":[{\"model\":\"models/oai-alias\",\"content\":{\"parts\":"
+	    "[{\"text\":\"hel\"},{\"text\":\"lo\"}]}},{\"content\":{\"parts\":"
+	    "[{\"text\":\"hi\"}]},\"taskType\":\"CLUSTERING\"}]}", &r);
+	expect_status(&r, 200);
+	ck_str(r.body, strf("{\"embeddings\":[{\"values\":[%s]},{\"values\":[%s]}]}",
+	    emb_values(5, 0, 4), emb_values(2, 1, 4)));
+	emb_last(&e);
+	ck_str(e.line, "POST /v1/embeddings");
+	ck_str(e.body, "{\"model\":\"text-embedding-3-small\",\"input\":"
+	    "[\"hello\",\"hi\"],\"encoding_format\":\"float\"}");
+
+	/* openai-responses providers have the same /embeddings; a batch of
+	 * one stays a list */
+	emb_post("/v1beta/models/resp-emb:batchEmbedContents", AUTH_GEM,
+	    "{\"requests\":[{\"content\":{\"parts\":[{\"text\":\"abc\"}]},"
+	    "\"outputDimensionality\":2}]}", &r);
+	expect_status(&r, 200);
+	ck_str(r.body, strf("{\"embeddings\":[{\"values\":[%s]}]}",
+	    emb_values(3, 0, 2)));
+	emb_last(&e);
+	ck_str(e.line, "POST /v1/embeddings");
+	ck_assert_msg(strstr(e.headers, "\nauthorization: Bearer up-resp\n"), "no upstream key: %s", e.headers);
+	ck_str(e.body, "{\"model\":\"resp-emb\",\"input\":[\"abc\"],"
+	    "\"encoding_format\":\"float\",\"dimensions\":2}");
+}
+END_TEST
+
+START_TEST(t_gemini_embed_passthrough)
+{
+	struct resp r, direct;
+	struct echo e;
+	const char *single = "{ \"model\": \"models/embed-alias\", \"content\": "
+	    "{\"parts\": [{\"text\": \"hello\"}]}, \"taskType\": \"RETRIEVAL_QUERY\","
+	    " \"outputDimensionality\": 2 }";
+	const char *batch = "{\"requests\": [\n  {\"model\": \"models/embed-alias\","
+	    " \"content\": {\"parts\": [{\"text\": \"hello\"}]}, \"title\": \"T\"},\n"
+	    "  {\"content\": {\"parts\": [{\"text\": \"hi\"}]}}\n]}";
+	const char *sent = "{\"requests\": [\n  {\"model\": "
+	    "\"models/gemini-embedding-usage-001\", \"content\": {\"parts\": "
+	    "[{\"text\": \"hello\"}]}, \"title\": \"T\"},\n  {\"model\":"
+	    "\"models/gemini-embedding-usage-001\",\"content\": {\"parts\": "
+	    "[{\"text\": \"hi\"}]}}\n]}";
+
+	/* only the model changes; the answer is the upstream's */
+	emb_post("/v1beta/models/embed-alias:embedContent", AUTH_GEM, single, &r);
+	expect_status(&r, 200);
+	emb_last(&e);
+	ck_str(e.line, "POST /v1beta/models/gemini-embedding-usage-001:embedContent");
+	ck_assert_msg(strstr(e.headers, "\nx-goog-api-key: up-gem\n"), "no upstream key: %s", e.headers);
+	ck_assert_msg(!strstr(e.headers, "sk-test"), "client key forwarded");
+	ck_str(e.body, "{ \"model\": \"models/gemini-embedding-usage-001\", "
+	    "\"content\": {\"parts\": [{\"text\": \"hello\"}]}, \"taskType\": "
+	    "\"RETRIEVAL_QUERY\", \"outputDimensionality\": 2 }");
+	exchange(emb.mock_port, req_text("POST",
+	    "/v1beta/models/gemini-embedding-usage-001:embedContent", NULL,
+	    e.body), &direct);
+	expect_status(&direct, 200);
+	ck_str(r.body, direct.body);
+	ck_str(jraw(r.body, "embedding.values"), strf("[\n      %s\n    ]",
+	    "1.250,\n      -1.500"));
+
+	/* batch: every request names the upstream model, as Gemini requires
+	 * (the client's own body is refused by the upstream) */
+	exchange(emb.mock_port, req_text("POST",
+	    "/v1beta/models/gemini-embedding-usage-001:batchEmbedContents", NULL,
+	    batch), &direct);
+	expect_gemini_error(&direct, 400, "INVALID_ARGUMENT", "must match");
+	emb_post("/v1/models/embed-alias:batchEmbedContents", AUTH_GEM, batch, &r);
+	expect_status(&r, 200);
+	emb_last(&e);
+	ck_str(e.line, "POST /v1beta/models/gemini-embedding-usage-001:batchEmbedContents");
+	ck_str(e.body, sent);
+	exchange(emb.mock_port, req_text("POST",
+	    "/v1beta/models/gemini-embedding-usage-001:batchEmbedContents", NULL,
+	    sent), &direct);
+	expect_status(&direct, 200);
+	ck_str(r.body, direct.body);
+	ck_assert_int_eq(jlen(r.body, "embeddings"), 2);
+	ck_assert_int_eq(jint(r.body, "usageMetadata.promptTokenCount", -1), 7);
+}
+END_TEST
+
+static const struct gemb_bad {
+	const char *path, *body;
+	const char *msg;
+} gemb_bad[] = {
+	{ "/v1beta/models/claude-emb:embedContent",
+	  "{\"content\":{\"parts\":[{\"text\":\"x\"}]}}", "no embeddings API" },
+	{ "/v1beta/models/claude-emb:batchEmbedContents",
+	  "{\"requests\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]}}]}", "no embeddings API" },
+	{ "/v1beta/models/gpt-emb:embedContent",
+	  "{\"content\":{\"parts\":[{\"inlineData\":{\"mimeType\":\"image/png\","
+	  "\"data\":\"AAAA\"}}]}}", "only text parts" },
+	{ "/v1beta/models/gpt-emb:batchEmbedContents",
+	  "{\"requests\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]}},{\"content\":"
+	  "{\"parts\":[{\"fileData\":{\"fileUri\":\"f\"}}]}}]}", "request 1: only text parts" },
+	{ "/v1beta/models/gpt-emb:embedContent", "{}", "\"content\" must be" },
+	{ "/v1beta/models/gpt-emb:batchEmbedContents",
+	  "{\"requests\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]},"
+	  "\"outputDimensionality\":4},{\"content\":{\"parts\":[{\"text\":\"b\"}]},"
+	  "\"outputDimensionality\":8}]}", "differs from request 0" },
+	{ "/v1beta/models/gemini-emb:batchEmbedContents", "{\"requests\":{}}",
+	  "\"requests\" must be" },
+	{ "/v1beta/models/gemini-emb:batchEmbedContents", "", "invalid JSON at byte 0" },
+	{ "/v1beta/models/gemini-emb:embedContent", "[1]", "JSON object" },
+};
+
+START_TEST(t_gemini_embed_bad_request)
+{
+	const struct gemb_bad *b = &gemb_bad[_i];
+	struct resp r, st;
+
+	/* Gemini's shape, and nothing reaches the upstream */
+	exchange(emb.mock_port, req_text("GET", "/_stats?reset=1", NULL, NULL), &st);
+	emb_post(b->path, AUTH_GEM, b->body, &r);
+	expect_gemini_error(&r, 400, "INVALID_ARGUMENT", b->msg);
+	exchange(emb.mock_port, req_text("GET", "/_stats", NULL, NULL), &st);
+	ck_assert_int_eq(jint(st.body, "requests", -1), 0);
+}
+END_TEST
+
+START_TEST(t_gemini_embed_upstream_errors)
+{
+	struct resp r;
+	const char *one = "{\"content\":{\"parts\":[{\"text\":\"x\"}]}}";
+
+	/* OpenAI errors in Gemini's shape, with the upstream status */
+	emb_post("/v1beta/models/gpt-error429:embedContent", AUTH_GEM, one, &r);
+	expect_gemini_error(&r, 429, "RESOURCE_EXHAUSTED", "Rate limit");
+	ck_str(resp_hdr(&r, "retry-after"), "7");
+	emb_post("/v1beta/models/resp-error500:batchEmbedContents", AUTH_GEM,
+	    "{\"requests\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]}}]}", &r);
+	expect_gemini_error(&r, 500, "INTERNAL", NULL);
+	emb_post("/v1beta/models/gpt-error400:embedContent", AUTH_GEM, one, &r);
+	expect_gemini_error(&r, 400, "INVALID_ARGUMENT", NULL);
+	/* Gemini's own errors as they came */
+	emb_post("/v1beta/models/gemini-error429:embedContent", AUTH_GEM, one, &r);
+	expect_gemini_error(&r, 429, "RESOURCE_EXHAUSTED", NULL);
+	ck_str(resp_hdr(&r, "retry-after"), "7");
+	/* unknown model, missing key */
+	emb_post("/v1beta/models/nomodel:embedContent", AUTH_GEM, one, &r);
+	expect_gemini_error(&r, 404, NULL, "not configured");
+	emb_post("/v1beta/models/gpt-emb:embedContent", NULL, one, &r);
+	expect_gemini_error(&r, 401, NULL, "missing API key");
+	/* the proxy still serves */
+	emb_post("/v1beta/models/gpt-emb:embedContent", AUTH_GEM, one, &r);
+	expect_status(&r, 200);
+	ck_str(r.body, strf("{\"embedding\":{\"values\":[%s]}}", emb_values(1, 0, 4)));
+}
+END_TEST
+
 /* ---------------------------------------------- Responses store */
 
 /*
@@ -3886,6 +4078,10 @@ integration_suite(void)
 	tcase_add_test(t, t_count_same_format);
 	tcase_add_test(t, t_count_estimate);
 	tcase_add_test(t, t_count_errors);
+	tcase_add_test(t, t_gemini_embed_to_openai);
+	tcase_add_test(t, t_gemini_embed_passthrough);
+	tcase_add_loop_test(t, t_gemini_embed_bad_request, 0, (int)(sizeof gemb_bad / sizeof gemb_bad[0]));
+	tcase_add_test(t, t_gemini_embed_upstream_errors);
 
 	t = tc(s, "responses_store", 0);
 	tcase_add_test(t, t_rs_continue_anthropic);
