@@ -45,26 +45,17 @@ raw_of(struct px_arena *a, const struct json *v)
 	return r;
 }
 
-/* Tool ids must match ^[a-zA-Z0-9_-]+$ (WIRE.md §6.34): other bytes -> '_'. */
+/* Tool ids must match ^[a-zA-Z0-9_-]+$ (WIRE.md §6.34): px_call_id_fix(). */
 static void
 jw_tool_id(struct jw *w, struct px_str id)
 {
-	size_t i;
-	char ch;
+	char buf[PX_FIX_MAX];
 
 	if (!id.n) {
 		jw_cstr(w, "toolu_missing");
 		return;
 	}
-	jw_raw(w, "\"", 1);
-	for (i = 0; i < id.n; i++) {
-		ch = id.p[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
-			ch = '_';
-		jw_put(w, &ch, 1);
-	}
-	jw_put(w, "\"", 1);
+	px_jw_str(w, px_call_id_fix(PX_FMT_ANTHROPIC, id, buf));
 }
 
 /* args must reach Anthropic as an object (WIRE.md §6.49) */
@@ -400,6 +391,11 @@ anth_decode_request(struct px_arena *a, const struct json *root,
 				/* server tools (web_search_..., bash_...) */
 				it->raw_type = s;
 				it->raw = raw_of(a, t);
+				/* server tools Anthropic runs; bash and the
+				 * editor run on the client */
+				it->hosted = px_str_prefix(s, "web_search") ||
+				    px_str_prefix(s, "web_fetch") ||
+				    px_str_prefix(s, "code_execution");
 				continue;
 			}
 			it->description = px_jget(t, "description");

@@ -1236,10 +1236,30 @@ START_TEST(t_responses_request_rules)
 	b = "{\"model\":\"m\",\"input\":\"q\",\"tools\":[{\"type\":"
 	    "\"web_search\"}]}";
 	out = conv_req(PX_FMT_RESPONSES, PX_FMT_GEMINI, b, strlen(b), &on);
-	ck_assert_ptr_nonnull(strstr(out, "ERROR 400"));
+	ck_assert_str_eq(out, "{\"contents\":[{\"role\":\"user\",\"parts\":"
+	    "[{\"text\":\"q\"}]}]}\n");
 	free(out);
 	out = conv_req(PX_FMT_RESPONSES, PX_FMT_RESPONSES, b, strlen(b), &on);
 	ck_assert_ptr_nonnull(strstr(out, "{\"type\":\"web_search\"}"));
+	free(out);
+	/* forced hosted tool: a 400 for the others, kept for Responses */
+	b = "{\"model\":\"m\",\"input\":\"q\",\"tools\":[{\"type\":"
+	    "\"web_search\"},{\"type\":\"function\",\"name\":\"f\"}],"
+	    "\"tool_choice\":{\"type\":\"web_search\"}}";
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_ANTHROPIC, b, strlen(b), &on);
+	ck_assert_str_eq(out, "ERROR 400: tool_choice forces the hosted tool "
+	    "'web_search', which cannot run on the anthropic upstream\n");
+	free(out);
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_RESPONSES, b, strlen(b), &on);
+	ck_assert_ptr_nonnull(strstr(out, ",\"tool_choice\":{\"type\":"
+	    "\"web_search\"}"));
+	free(out);
+	/* required with nothing but hosted tools left: a 400 too */
+	b = "{\"model\":\"m\",\"input\":\"q\",\"tools\":[{\"type\":"
+	    "\"web_search\"}],\"tool_choice\":\"required\"}";
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_CHAT, b, strlen(b), &on);
+	ck_assert_str_eq(out, "ERROR 400: tool_choice 'required' with only "
+	    "hosted tools, which cannot run on the chat upstream\n");
 	free(out);
 	/* reasoning item replay: rs_ id + encrypted_content survive */
 	b = "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":\"q\"},"
