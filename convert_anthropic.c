@@ -668,6 +668,35 @@ msg_blocks(struct jw *w, const struct ir_msg *m, int dry)
 	return n;
 }
 
+/*
+ * With thinking on, Anthropic wants the final assistant turn, when it holds
+ * tool calls, to start with its signed thinking ("Expected `thinking` or
+ * `redacted_thinking`, but found `tool_use`"). History from another format
+ * (or unsigned) has none to give: 1 when the last assistant turn - the run
+ * of assistant messages that become one turn - has calls and no replayable
+ * thinking block.
+ */
+static int
+lost_thinking(const struct ir_request *req)
+{
+	size_t i, j, k;
+	int calls = 0;
+
+	for (k = req->nmsgs; k > 0; k--)
+		if (req->msgs[k - 1].role == IR_ROLE_ASSISTANT)
+			break;
+	for (i = k; i > 0 && req->msgs[i - 1].role == IR_ROLE_ASSISTANT; i--)
+		for (j = 0; j < req->msgs[i - 1].nparts; j++) {
+			const struct ir_part *p = &req->msgs[i - 1].parts[j];
+			if ((p->type == IR_THINKING || p->type == IR_REDACTED) &&
+			    enc_block(NULL, p, 1))
+				return 0;
+			if (p->type == IR_TOOL_CALL)
+				calls = 1;
+		}
+	return calls;
+}
+
 static int
 anth_encode_request(const struct ir_request *req, struct px_str model,
                     struct jw *out, struct px_err *err)
@@ -699,6 +728,12 @@ anth_encode_request(const struct ir_request *req, struct px_str model,
 		budget = px_effort_budget(req->effort);
 	if (budget > 0 && budget < 1024)
 		budget = 1024;          /* Anthropic minimum (WIRE.md §2.6) */
+	/* the history lost the signed thinking of the turn in progress:
+	 * thinking off for this request rather than a certain 400
+	 * (WIRE.md §2.6, "disable thinking on turns whose history lost
+	 * them") */
+	if (budget > 0 && lost_thinking(req))
+		budget = -1;
 	thinking = budget > 0;
 	maxt = req->max_tokens > 0 ? req->max_tokens : PX_DEFAULT_MAX_TOKENS;
 	if (thinking && maxt <= budget)

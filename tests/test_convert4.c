@@ -421,6 +421,8 @@ struct fx { enum px_fmt f; const char *name; };
 static const struct fx req_fx[] = {
 	{ PX_FMT_RESPONSES, "responses_request_reasoning" },
 	{ PX_FMT_RESPONSES, "responses_request_tools_multiturn" },
+	/* Codex 0.169 with its default tools, after a namespaced call */
+	{ PX_FMT_RESPONSES, "codex_responses_request_namespace_call" },
 	{ PX_FMT_GEMINI, "gemini_request_image_thinking_config" },
 	{ PX_FMT_GEMINI, "gemini_request_include_thoughts" },
 	{ PX_FMT_GEMINI, "gemini_request_json_schema" },
