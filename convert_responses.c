@@ -135,6 +135,38 @@ custom_args(struct px_arena *a, struct px_str input)
 	return r;
 }
 
+/* A custom tool's grammar has no place in a function schema: it is told
+ * to the model in the description instead. */
+static struct px_str
+custom_desc(struct px_arena *a, const struct json *t)
+{
+	const struct json *f = json_get(t, "format");
+	struct px_str d = px_jget(t, "description");
+	struct px_str syn = px_jget(f, "syntax");
+	struct px_str def = px_jget(f, "definition");
+	struct jw w;
+
+	if (!px_str_eq(px_jget(f, "type"), "grammar") || !def.n)
+		return d;
+	jw_init(&w, a, d.n + syn.n + def.n + 64);
+	if (d.n) {
+		jw_put(&w, d.p, d.n);
+		jw_puts(&w, "\n\n");
+	}
+	jw_puts(&w, "The input must match this ");
+	if (syn.n) {
+		jw_put(&w, syn.p, syn.n);
+		jw_puts(&w, " ");
+	}
+	jw_puts(&w, "grammar:\n");
+	jw_put(&w, def.p, def.n);
+	if (w.err)
+		return d;
+	d.p = w.buf;
+	d.n = w.len;
+	return d;
+}
+
 #define CUSTOM_SCHEMA "{\"type\":\"object\",\"properties\":{\"input\":" \
 	"{\"type\":\"string\",\"description\":\"The raw input text\"}}," \
 	"\"required\":[\"input\"],\"additionalProperties\":false}"
@@ -561,7 +593,7 @@ dec_tools(struct rq *b, const struct json *tools)
 		} else if (px_str_eq(ty, "custom")) {
 			tl->custom = 1;
 			tl->name = px_jget(t, "name");
-			tl->description = px_jget(t, "description");
+			tl->description = custom_desc(b->a, t);
 			tl->parameters = px_str_c(CUSTOM_SCHEMA);
 			tl->raw = px_json_compact(b->a, t);
 		} else {
