@@ -16,7 +16,11 @@
  *     make us emit an invalid client stream;
  *   - the cut-off rule: an upstream that stops before its terminal event
  *     yields an in-band error, never a clean finish (WIRE.md §6.53);
- *   - the effort <-> thinking-budget table (the one place it lives).
+ *   - the effort <-> thinking-budget table (the one place it lives);
+ *   - the request as each target takes it (target_view()): hosted tools of
+ *     another format left out, tool names and call ids rewritten to the
+ *     target's rules, and the client's own tool names restored in answers
+ *     and streams going back (px_encode_response(), px_emit()).
  * Per-event parsing uses a scratch arena freed after each upstream event,
  * so memory for a long stream stays bounded by its largest event.
  */

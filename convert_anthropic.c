@@ -20,7 +20,11 @@
  *     (§6.48); without thinking, temperature is clamped to 1 and top_p is
  *     dropped when temperature is also set (§6.46);
  *   - tool ids are sanitised to ^[a-zA-Z0-9_-]+$ the same way everywhere
- *     (requests and streams), so a call and its result still match (§6.34).
+ *     (requests and streams; bad bytes -> '_' plus a hash of the whole id,
+ *     px_call_id_fix()), so a call and its result still match (§6.34);
+ *   - thinking on, but the last assistant turn has tool calls and no signed
+ *     Anthropic thinking (history from another format): thinking is off
+ *     for that request (WIRE.md §2.6), instead of a certain 400.
  * Streams: the encoder defers a text block's start until it has text, so an
  * empty text block is never emitted (§6.10); the decoder renumbers blocks
  * and skips server-tool blocks it cannot represent.

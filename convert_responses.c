@@ -11,6 +11,15 @@
  * ids from other formats are never put in `id` (it must start with "fc",
  * WIRE.md §6.36) - fresh ones are minted in responses, omitted in requests.
  *
+ * Tools: a namespace tool (Codex's sub-agent tools) becomes one IR function
+ * per member named "<ns>__<member>"; calls going back to a Responses client
+ * carry {"name": member, "namespace": ns} again, which is how Codex routes
+ * them. A custom (freeform) tool becomes a function with one string
+ * parameter "input"; its calls go back as custom_tool_call items with the
+ * input text, and custom_tool_call(_output) input items come in as plain
+ * calls and results. Every other non-function type is hosted: passed raw to
+ * a Responses upstream, left out for the others (convert.c).
+ *
  * Reasoning: each summary part becomes one IR_THINKING part; the item's
  * encrypted_content rides as the signature of the item's last part with
  * sig_fmt PX_FMT_RESPONSES, and is only ever replayed to Responses.
