@@ -678,7 +678,8 @@ msg_blocks(struct jw *w, const struct ir_msg *m, int dry)
  * `redacted_thinking`, but found `tool_use`"). History from another format
  * (or unsigned) has none to give: 1 when the last assistant turn - the run
  * of assistant messages that become one turn - has calls and no replayable
- * thinking block.
+ * thinking block. A final assistant message (a prefill) needs one too
+ * (WIRE.md §6.18).
  */
 static int
 lost_thinking(const struct ir_request *req)
@@ -689,6 +690,8 @@ lost_thinking(const struct ir_request *req)
 	for (k = req->nmsgs; k > 0; k--)
 		if (req->msgs[k - 1].role == IR_ROLE_ASSISTANT)
 			break;
+	if (k && k == req->nmsgs)
+		calls = 1;              /* prefill: same rule */
 	for (i = k; i > 0 && req->msgs[i - 1].role == IR_ROLE_ASSISTANT; i--)
 		for (j = 0; j < req->msgs[i - 1].nparts; j++) {
 			const struct ir_part *p = &req->msgs[i - 1].parts[j];

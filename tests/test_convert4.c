@@ -1923,8 +1923,30 @@ END_TEST
 
 START_TEST(t_anthropic_foreign_thinking)
 {
+	const char *b;
 	size_t on;
 	char *out;
+
+	/* a prefill (final assistant message) without signed thinking: off
+	 * (WIRE.md §6.18) */
+	b = "{\"model\":\"m\",\"reasoning_effort\":\"high\",\"messages\":"
+	    "[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\","
+	    "\"content\":\"The answer is\"}]}";
+	out = conv_req(PX_FMT_CHAT, PX_FMT_ANTHROPIC, b, strlen(b), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages\":"
+	    "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+	    "\"q\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"text\","
+	    "\"text\":\"The answer is\"}]}]}\n");
+	free(out);
+	/* a final user message: thinking stays on */
+	b = "{\"model\":\"m\",\"reasoning_effort\":\"high\",\"messages\":"
+	    "[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\","
+	    "\"content\":\"a\"},{\"role\":\"user\",\"content\":\"q2\"}]}";
+	out = conv_req(PX_FMT_CHAT, PX_FMT_ANTHROPIC, b, strlen(b), &on);
+	ck_assert_ptr_nonnull(strstr(out, ",\"thinking\":{\"type\":\"enabled\","
+	    "\"budget_tokens\":4096}}"));
+	free(out);
 
 	/* foreign reasoning dropped; the last turn has calls and no signed
 	 * thinking: thinking off */
