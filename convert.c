@@ -16,7 +16,11 @@
  *     make us emit an invalid client stream;
  *   - the cut-off rule: an upstream that stops before its terminal event
  *     yields an in-band error, never a clean finish (WIRE.md §6.53);
- *   - the effort <-> thinking-budget table (the one place it lives).
+ *   - the effort <-> thinking-budget table (the one place it lives);
+ *   - the request as each target takes it (target_view()): hosted tools of
+ *     another format left out, tool names and call ids rewritten to the
+ *     target's rules, and the client's own tool names restored in answers
+ *     and streams going back (px_encode_response(), px_emit()).
  * Per-event parsing uses a scratch arena freed after each upstream event,
  * so memory for a long stream stays bounded by its largest event.
  */
@@ -546,6 +550,12 @@ px_decode_request(enum px_fmt f, struct px_arena *a, const char *body,
 	return 0;
 }
 
+static int encode_request_view(const struct px_codec *c, enum px_fmt f,
+    const struct ir_request *req, struct px_str model, struct jw *out,
+    struct px_err *err);
+static struct ir_part *client_names(const struct ir_request *req,
+    const struct ir_response *resp, struct px_arena *a);
+
 /* see convert.h */
 int
 px_encode_request(enum px_fmt f, const struct ir_request *req,
@@ -562,7 +572,7 @@ px_encode_request(enum px_fmt f, const struct ir_request *req,
 		    "sent to an upstream", px_fmt_name(f));
 		return -1;
 	}
-	if (c->encode_request(req, model, out, err) != 0)
+	if (encode_request_view(c, f, req, model, out, err) != 0)
 		return -1;
 	if (out->err) {
 		px_err_set(err, 413, "converted request too large");
@@ -601,12 +611,22 @@ px_encode_response(enum px_fmt f, const struct ir_request *req,
                    struct px_err *err)
 {
 	const struct px_codec *c = px_codec(f);
+	struct ir_response cr;
+	struct px_arena tmp;
+	int rc;
 
 	if (!c) {
 		px_err_set(err, 500, "unknown format");
 		return -1;
 	}
-	if (c->encode_response(req, resp, out, err) != 0)
+	px_arena_init(&tmp, 0);
+	cr = *resp;
+	cr.parts = client_names(req, resp, &tmp);
+	if (!cr.parts)
+		cr.parts = resp->parts;
+	rc = c->encode_response(req, &cr, out, err);
+	px_arena_free(&tmp);
+	if (rc != 0)
 		return -1;
 	if (out->err) {
 		px_err_set(err, 502, "converted response too large");
@@ -886,6 +906,8 @@ px_emit(struct px_stream *s, const struct ir_event *ev)
 		e.index = s->next_index++;
 		s->block_open = 1;
 		OPEN_TYPE(s) = e.block;
+		if (e.block == IR_TOOL_CALL)    /* the client's own name */
+			e.name = px_tool_name_client(s->req, e.name);
 		break;
 	case IR_EV_DELTA:
 		if (!s->block_open)
@@ -1344,4 +1366,419 @@ px_embed_encode_openai(const struct px_embed_req *r, struct px_str model,
 		return -1;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------- names and ids */
+
+static int
+str_same(struct px_str a, struct px_str b)
+{
+	return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+}
+
+static unsigned long long
+fnv1a(struct px_str s)
+{
+	unsigned long long h = 1469598103934665603ULL;
+	size_t i;
+
+	for (i = 0; i < s.n; i++) {
+		h ^= (unsigned char)s.p[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static int
+name_start(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static int
+c_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9');
+}
+
+/* character allowed in a tool name / call id for target f */
+static int
+name_char(enum px_fmt f, char c)
+{
+	if (c_alnum(c) || c == '_' || c == '-')
+		return 1;
+	return f == PX_FMT_GEMINI && (c == '.' || c == ':');
+}
+
+static int
+name_ok(enum px_fmt f, struct px_str s)
+{
+	size_t i;
+
+	if (s.n < 1 || s.n > 64)
+		return 0;
+	if (f == PX_FMT_GEMINI && !name_start(s.p[0]))
+		return 0;
+	for (i = 0; i < s.n; i++)
+		if (!name_char(f, s.p[i]))
+			return 0;
+	return 1;
+}
+
+/* "<keep bytes of buf>_<hex digits of hash(whole)>" */
+static struct px_str
+hash_tail(char *buf, size_t keep, struct px_str whole, int digits)
+{
+	static const char hx[] = "0123456789abcdef";
+	unsigned long long h = fnv1a(whole);
+	struct px_str r;
+	int i;
+
+	buf[keep] = '_';
+	for (i = 0; i < digits; i++)
+		buf[keep + 1 + i] = hx[(h >> (4 * (digits - 1 - i))) & 15];
+	r.p = buf;
+	r.n = keep + 1 + (size_t)digits;
+	return r;
+}
+
+/* bad characters -> '_' (Gemini: '_' first unless a letter or '_');
+ * at most 65 bytes, so "too long" is still visible */
+static struct px_str
+name_plain(enum px_fmt f, struct px_str name, char *buf)
+{
+	struct px_str r;
+	size_t i, n = 0;
+
+	if (f == PX_FMT_GEMINI && !name_start(name.p[0]))
+		buf[n++] = '_';
+	for (i = 0; i < name.n && n < 65; i++)
+		buf[n++] = name_char(f, name.p[i]) ? name.p[i] : '_';
+	r.p = buf;
+	r.n = n;
+	return r;
+}
+
+/* see convert_int.h */
+struct px_str
+px_tool_name_fix(enum px_fmt f, const struct ir_request *req,
+                 struct px_str name, char *buf)
+{
+	char other[PX_FIX_MAX];
+	struct px_str r, t;
+	size_t i;
+
+	if (!name.n || name_ok(f, name))
+		return name;
+	r = name_plain(f, name, buf);
+	if (r.n > 64)
+		return hash_tail(buf, 55, name, 8);
+	/* a fixed name must not take another tool's name, nor the name
+	 * another tool's fix gives: then both carry a hash */
+	for (i = 0; req && i < req->ntools; i++) {
+		t = req->tools[i].name;
+		if (!t.n || str_same(t, name))
+			continue;
+		if (str_same(t, r) || (!name_ok(f, t) &&
+		    str_same(name_plain(f, t, other), r)))
+			return hash_tail(buf, r.n > 55 ? 55 : r.n, name, 8);
+	}
+	return r;
+}
+
+/* see convert_int.h */
+struct px_str
+px_call_id_fix(enum px_fmt f, struct px_str id, char *buf)
+{
+	size_t i, keep;
+
+	switch (f) {
+	case PX_FMT_CHAT:
+		/* OpenAI Chat: at most 40 characters (WIRE.md §2.5) */
+		if (id.n <= 40)
+			return id;
+		memcpy(buf, id.p, 23);
+		return hash_tail(buf, 23, id, 16);
+	case PX_FMT_RESPONSES:
+		if (id.n <= 64)             /* call_id at most 64 */
+			return id;
+		memcpy(buf, id.p, 47);
+		return hash_tail(buf, 47, id, 16);
+	case PX_FMT_ANTHROPIC:
+		/* ^[a-zA-Z0-9_-]+$ (WIRE.md §2.5, §6.34) */
+		for (i = 0; i < id.n; i++)
+			if (!name_char(PX_FMT_CHAT, id.p[i]))
+				break;
+		if (i == id.n)
+			return id;
+		keep = id.n < 47 ? id.n : 47;
+		for (i = 0; i < keep; i++)
+			buf[i] = name_char(PX_FMT_CHAT, id.p[i]) ? id.p[i] : '_';
+		return hash_tail(buf, keep, id, 16);
+	default:
+		return id;
+	}
+}
+
+/* see convert_int.h */
+const struct ir_tool *
+px_tool_find(const struct ir_request *req, struct px_str name)
+{
+	size_t i;
+
+	for (i = 0; req && name.n && i < req->ntools; i++)
+		if (!req->tools[i].hosted && str_same(req->tools[i].name, name))
+			return &req->tools[i];
+	return NULL;
+}
+
+/* see convert_int.h */
+struct px_str
+px_tool_name_client(const struct ir_request *req, struct px_str name)
+{
+	static const enum px_fmt tg[] = { PX_FMT_CHAT, PX_FMT_GEMINI };
+	char buf[PX_FIX_MAX];
+	size_t i, k;
+
+	if (!req || !name.n || px_tool_find(req, name))
+		return name;
+	/* Chat, Responses and Anthropic share one rule */
+	for (i = 0; i < req->ntools; i++) {
+		const struct ir_tool *t = &req->tools[i];
+		if (t->hosted)
+			continue;
+		for (k = 0; k < sizeof tg / sizeof tg[0]; k++)
+			if (str_same(px_tool_name_fix(tg[k], req, t->name, buf),
+			    name))
+				return t->name;
+	}
+	return name;
+}
+
+/* ----------------------------------- requests as a target takes them */
+
+static int
+drops(enum px_fmt f, const struct ir_request *req, const struct ir_tool *t)
+{
+	return t->hosted && f != req->fmt;
+}
+
+/* see convert.h */
+int
+px_dropped_tools(enum px_fmt f, const struct ir_request *req, char *buf,
+                 size_t cap)
+{
+	size_t i, len = 0, k;
+	int n = 0;
+
+	if (cap)
+		buf[0] = '\0';
+	for (i = 0; i < req->ntools; i++) {
+		const struct ir_tool *t = &req->tools[i];
+		if (!drops(f, req, t))
+			continue;
+		for (k = 0; k < t->raw_type.n && len + 2 < cap; k++) {
+			if (k == 0 && n)
+				buf[len++] = ',';
+			buf[len++] = t->raw_type.p[k];
+		}
+		if (cap)
+			buf[len] = '\0';
+		n++;
+	}
+	return n;
+}
+
+/* a name or id the target needs rewritten: its copy in a, else s */
+static struct px_str
+fix_name(struct px_arena *a, enum px_fmt f, const struct ir_request *req,
+         struct px_str s, int *changed)
+{
+	char buf[PX_FIX_MAX];
+	struct px_str r = px_tool_name_fix(f, req, s, buf);
+
+	if (r.p == s.p)
+		return s;
+	*changed = 1;
+	return a ? px_str_dup(a, r.p, r.n) : s;
+}
+
+static struct px_str
+fix_id(struct px_arena *a, enum px_fmt f, struct px_str s, int *changed)
+{
+	char buf[PX_FIX_MAX];
+	struct px_str r = px_call_id_fix(f, s, buf);
+
+	if (r.p == s.p)
+		return s;
+	*changed = 1;
+	return a ? px_str_dup(a, r.p, r.n) : s;
+}
+
+/*
+ * The request as target f takes it: hosted tools of another format left
+ * out, tool names and call ids rewritten (see px_dropped_tools()). With a
+ * == NULL only reports (1) whether anything changes; else fills *cp from a,
+ * sharing everything that does not change. Checks that a forced tool_choice
+ * does not need a dropped tool.
+ */
+static int
+target_view(enum px_fmt f, const struct ir_request *req, struct px_arena *a,
+            struct ir_request *cp, struct px_err *err)
+{
+	size_t i, j, nt = 0, nfn = 0;
+	int ch = 0, mch;
+	const struct ir_tool *t;
+
+	for (i = 0; i < req->ntools; i++) {
+		t = &req->tools[i];
+		if (!drops(f, req, t)) {
+			nfn++;
+			continue;
+		}
+		ch = 1;
+		if (req->tool_choice == IR_TC_NAMED &&
+		    str_same(t->name, req->tool_choice_name))
+			goto forced;
+	}
+	if (f != req->fmt && req->tool_choice_hosted.n) {
+		px_err_set(err, 400, "tool_choice forces the hosted tool '%.*s', "
+		    "which cannot run on the %s upstream",
+		    (int)(req->tool_choice_hosted.n > 64 ? 64 :
+		    req->tool_choice_hosted.n), req->tool_choice_hosted.p,
+		    px_fmt_name(f));
+		return -1;
+	}
+	if (ch && !nfn && req->tool_choice == IR_TC_REQUIRED) {
+		px_err_set(err, 400, "tool_choice 'required' with only hosted "
+		    "tools, which cannot run on the %s upstream", px_fmt_name(f));
+		return -1;
+	}
+	if (a) {
+		*cp = *req;
+		cp->tools = px_zalloc(a, (nfn ? nfn : 1) * sizeof *cp->tools);
+		if (!cp->tools)
+			goto nomem;
+	}
+	for (i = 0; i < req->ntools; i++) {
+		t = &req->tools[i];
+		if (drops(f, req, t))
+			continue;
+		if (a) {
+			cp->tools[nt] = *t;
+			cp->tools[nt].name = fix_name(a, f, req, t->name, &ch);
+		} else {
+			fix_name(NULL, f, req, t->name, &ch);
+		}
+		nt++;
+	}
+	if (a) {
+		cp->ntools = nt;
+		if (!nt) {
+			cp->tool_choice = IR_TC_UNSET;
+			cp->parallel_tool_calls = -1;
+		}
+		cp->tool_choice_name = fix_name(a, f, req,
+		    req->tool_choice_name, &ch);
+		cp->msgs = px_zalloc(a, (req->nmsgs ? req->nmsgs : 1) *
+		    sizeof *cp->msgs);
+		if (!cp->msgs)
+			goto nomem;
+	} else {
+		fix_name(NULL, f, req, req->tool_choice_name, &ch);
+	}
+	for (i = 0; i < req->nmsgs; i++) {
+		const struct ir_msg *m = &req->msgs[i];
+		struct ir_part *ps = NULL;
+		if (a)
+			cp->msgs[i] = *m;
+		mch = 0;
+		for (j = 0; j < m->nparts; j++) {
+			const struct ir_part *p = &m->parts[j];
+			if (p->type != IR_TOOL_CALL && p->type != IR_TOOL_RESULT)
+				continue;
+			fix_name(NULL, f, req, p->name, &mch);
+			fix_id(NULL, f, p->id, &mch);
+		}
+		if (!mch)
+			continue;
+		ch = 1;
+		if (!a)
+			return 1;
+		ps = px_zalloc(a, m->nparts * sizeof *ps);
+		if (!ps)
+			goto nomem;
+		memcpy(ps, m->parts, m->nparts * sizeof *ps);
+		for (j = 0; j < m->nparts; j++) {
+			if (ps[j].type != IR_TOOL_CALL &&
+			    ps[j].type != IR_TOOL_RESULT)
+				continue;
+			ps[j].name = fix_name(a, f, req, ps[j].name, &mch);
+			ps[j].id = fix_id(a, f, ps[j].id, &mch);
+		}
+		cp->msgs[i].parts = ps;
+	}
+	return ch;
+forced:
+	px_err_set(err, 400, "tool_choice forces the hosted tool '%.*s', which "
+	    "cannot run on the %s upstream", (int)(t->raw_type.n > 64 ? 64 :
+	    t->raw_type.n), t->raw_type.p, px_fmt_name(f));
+	return -1;
+nomem:
+	px_err_set(err, 413, "converted request too large");
+	return -1;
+}
+
+static int
+encode_request_view(const struct px_codec *c, enum px_fmt f,
+                    const struct ir_request *req, struct px_str model,
+                    struct jw *out, struct px_err *err)
+{
+	struct px_arena tmp;
+	struct ir_request cp;
+	int rc;
+
+	rc = target_view(f, req, NULL, NULL, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return c->encode_request(req, model, out, err);
+	/* the view lives only while the encoder writes out */
+	px_arena_init(&tmp, 0);
+	rc = target_view(f, req, &tmp, &cp, err);
+	if (rc >= 0)
+		rc = c->encode_request(&cp, model, out, err);
+	px_arena_free(&tmp);
+	return rc < 0 ? -1 : rc;
+}
+
+/*
+ * Tool calls going back to the client carry the client's own names (an
+ * upstream only knew the rewritten ones). parts is NULL when nothing
+ * changes, else a copy from a.
+ */
+static struct ir_part *
+client_names(const struct ir_request *req, const struct ir_response *resp,
+             struct px_arena *a)
+{
+	struct ir_part *ps = NULL;
+	struct px_str n;
+	size_t i;
+
+	for (i = 0; i < resp->nparts; i++) {
+		if (resp->parts[i].type != IR_TOOL_CALL)
+			continue;
+		n = px_tool_name_client(req, resp->parts[i].name);
+		if (n.p == resp->parts[i].name.p)
+			continue;
+		if (!ps) {
+			ps = px_zalloc(a, resp->nparts * sizeof *ps);
+			if (!ps)
+				return NULL;
+			memcpy(ps, resp->parts, resp->nparts * sizeof *ps);
+		}
+		ps[i].name = n;
+	}
+	return ps;
 }

@@ -111,7 +111,18 @@ struct ir_tool {
 	                                 ...), raw = whole tool JSON; empty for
 	                                 function tools */
 	struct px_str raw;
+	int hosted;                   /* raw tool the provider runs itself
+	                                 (web_search, code_interpreter, Gemini
+	                                 googleSearch, ...): dropped when the
+	                                 request goes to another format */
+	/* Responses namespace tool member: name is the flattened
+	 * "<ns>__<ns_name>", which every target accepts */
+	struct px_str ns, ns_name, ns_description;
+	int custom;                   /* Responses freeform tool: carried as a
+	                                 function with one string "input"; raw
+	                                 is the original definition */
 };
+#define PX_NS_SEP "__"             /* namespace/name separator in names */
 
 enum ir_tool_choice { IR_TC_UNSET, IR_TC_AUTO, IR_TC_NONE, IR_TC_REQUIRED,
                       IR_TC_NAMED };
@@ -160,6 +171,9 @@ struct ir_request {
 	int store;                    /* -1 unset */
 	/* Gemini streaming without alt=sse: JSON array body */
 	int gemini_array_stream;
+	/* tool_choice forcing a hosted tool (Responses {"type":"web_search"}
+	 * etc.): its type, and the raw JSON for a Responses upstream */
+	struct px_str tool_choice_hosted, tool_choice_raw;
 };
 
 enum ir_stop {
@@ -245,6 +259,28 @@ int px_decode_request(enum px_fmt f, struct px_arena *a, const char *body,
  */
 int px_encode_request(enum px_fmt f, const struct ir_request *req,
                       struct px_str model, struct jw *out, struct px_err *err);
+
+/*
+ * Tools px_encode_request() leaves out for target f: hosted tools of another
+ * format (they run on their own provider only). Writes their types,
+ * comma-separated, into buf (truncated to cap, NUL-terminated) and returns
+ * how many there are, for a log line or a response header.
+ *
+ * Rewrites px_encode_request() also makes, silently and deterministically
+ * (the same input always gives the same output):
+ *   - tool names that break the target's rules (OpenAI and Anthropic
+ *     ^[a-zA-Z0-9_-]{1,64}$, Gemini [a-zA-Z_][a-zA-Z0-9_.:-]{0,63}): bad
+ *     characters become '_', and a name still too long or now equal to
+ *     another tool's name is cut to 55 characters plus "_" and 8 hex digits
+ *     of a hash of the whole name; responses and streams going back to the
+ *     client carry the original name again;
+ *   - tool-call ids: longer than 40 characters for Chat (64 for Responses),
+ *     or with characters outside [a-zA-Z0-9_-] for Anthropic, become a
+ *     prefix of the id plus "_" and 16 hex digits of a hash of the whole id,
+ *     so a call and its result still match, across requests too.
+ */
+int px_dropped_tools(enum px_fmt f, const struct ir_request *req, char *buf,
+                     size_t cap);
 
 /* Decode a non-streamed upstream response body of format f. */
 int px_decode_response(enum px_fmt f, struct px_arena *a, const char *body,

@@ -20,7 +20,11 @@
  *     (§6.48); without thinking, temperature is clamped to 1 and top_p is
  *     dropped when temperature is also set (§6.46);
  *   - tool ids are sanitised to ^[a-zA-Z0-9_-]+$ the same way everywhere
- *     (requests and streams), so a call and its result still match (§6.34).
+ *     (requests and streams; bad bytes -> '_' plus a hash of the whole id,
+ *     px_call_id_fix()), so a call and its result still match (§6.34);
+ *   - thinking on, but the last assistant turn has tool calls and no signed
+ *     Anthropic thinking (history from another format): thinking is off
+ *     for that request (WIRE.md §2.6), instead of a certain 400.
  * Streams: the encoder defers a text block's start until it has text, so an
  * empty text block is never emitted (§6.10); the decoder renumbers blocks
  * and skips server-tool blocks it cannot represent.
@@ -45,26 +49,17 @@ raw_of(struct px_arena *a, const struct json *v)
 	return r;
 }
 
-/* Tool ids must match ^[a-zA-Z0-9_-]+$ (WIRE.md §6.34): other bytes -> '_'. */
+/* Tool ids must match ^[a-zA-Z0-9_-]+$ (WIRE.md §6.34): px_call_id_fix(). */
 static void
 jw_tool_id(struct jw *w, struct px_str id)
 {
-	size_t i;
-	char ch;
+	char buf[PX_FIX_MAX];
 
 	if (!id.n) {
 		jw_cstr(w, "toolu_missing");
 		return;
 	}
-	jw_raw(w, "\"", 1);
-	for (i = 0; i < id.n; i++) {
-		ch = id.p[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
-			ch = '_';
-		jw_put(w, &ch, 1);
-	}
-	jw_put(w, "\"", 1);
+	px_jw_str(w, px_call_id_fix(PX_FMT_ANTHROPIC, id, buf));
 }
 
 /* args must reach Anthropic as an object (WIRE.md §6.49) */
@@ -400,6 +395,11 @@ anth_decode_request(struct px_arena *a, const struct json *root,
 				/* server tools (web_search_..., bash_...) */
 				it->raw_type = s;
 				it->raw = raw_of(a, t);
+				/* server tools Anthropic runs; bash and the
+				 * editor run on the client */
+				it->hosted = px_str_prefix(s, "web_search") ||
+				    px_str_prefix(s, "web_fetch") ||
+				    px_str_prefix(s, "code_execution");
 				continue;
 			}
 			it->description = px_jget(t, "description");
@@ -672,6 +672,38 @@ msg_blocks(struct jw *w, const struct ir_msg *m, int dry)
 	return n;
 }
 
+/*
+ * With thinking on, Anthropic wants the final assistant turn, when it holds
+ * tool calls, to start with its signed thinking ("Expected `thinking` or
+ * `redacted_thinking`, but found `tool_use`"). History from another format
+ * (or unsigned) has none to give: 1 when the last assistant turn - the run
+ * of assistant messages that become one turn - has calls and no replayable
+ * thinking block. A final assistant message (a prefill) needs one too
+ * (WIRE.md §6.18).
+ */
+static int
+lost_thinking(const struct ir_request *req)
+{
+	size_t i, j, k;
+	int calls = 0;
+
+	for (k = req->nmsgs; k > 0; k--)
+		if (req->msgs[k - 1].role == IR_ROLE_ASSISTANT)
+			break;
+	if (k && k == req->nmsgs)
+		calls = 1;              /* prefill: same rule */
+	for (i = k; i > 0 && req->msgs[i - 1].role == IR_ROLE_ASSISTANT; i--)
+		for (j = 0; j < req->msgs[i - 1].nparts; j++) {
+			const struct ir_part *p = &req->msgs[i - 1].parts[j];
+			if ((p->type == IR_THINKING || p->type == IR_REDACTED) &&
+			    enc_block(NULL, p, 1))
+				return 0;
+			if (p->type == IR_TOOL_CALL)
+				calls = 1;
+		}
+	return calls;
+}
+
 static int
 anth_encode_request(const struct ir_request *req, struct px_str model,
                     struct jw *out, struct px_err *err)
@@ -703,6 +735,12 @@ anth_encode_request(const struct ir_request *req, struct px_str model,
 		budget = px_effort_budget(req->effort);
 	if (budget > 0 && budget < 1024)
 		budget = 1024;          /* Anthropic minimum (WIRE.md §2.6) */
+	/* the history lost the signed thinking of the turn in progress:
+	 * thinking off for this request rather than a certain 400
+	 * (WIRE.md §2.6, "disable thinking on turns whose history lost
+	 * them") */
+	if (budget > 0 && lost_thinking(req))
+		budget = -1;
 	thinking = budget > 0;
 	maxt = req->max_tokens > 0 ? req->max_tokens : PX_DEFAULT_MAX_TOKENS;
 	if (thinking && maxt <= budget)

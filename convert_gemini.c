@@ -488,6 +488,7 @@ dec_tools(struct gq *q, const struct json *tools)
 			tl->raw_type = t->child ? px_str_c(t->child->key) :
 			    px_str_c("unknown");
 			tl->raw = px_json_compact(q->a, t);
+			tl->hosted = 1;     /* Google runs them */
 			continue;
 		}
 		for (d = fd->child; d; d = d->next) {

@@ -130,6 +130,19 @@ void *px_vgrow(struct px_arena *a, void *p, size_t n, size_t *cap, size_t sz);
 /* Write a number as the client wrote it when known, else formatted. */
 void px_jw_num(struct jw *w, const struct ir_num *n);
 
+/* Tool names and call ids per target (see px_dropped_tools in convert.h).
+ * buf holds PX_FIX_MAX bytes; the result is s itself when it was valid. */
+#define PX_FIX_MAX 72
+struct px_str px_tool_name_fix(enum px_fmt f, const struct ir_request *req,
+                               struct px_str name, char *buf);
+struct px_str px_call_id_fix(enum px_fmt f, struct px_str id, char *buf);
+/* The client's own name for a tool name coming back from an upstream. */
+struct px_str px_tool_name_client(const struct ir_request *req,
+                                  struct px_str name);
+/* The request's tool called `name` (IR name), or NULL. */
+const struct ir_tool *px_tool_find(const struct ir_request *req,
+                                   struct px_str name);
+
 /* Clean a JSON schema for Gemini (drop $schema, additionalProperties, $ref,
  * ...); writes the cleaned schema. */
 void px_schema_gemini(struct jw *w, const struct json *schema);

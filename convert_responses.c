@@ -11,6 +11,15 @@
  * ids from other formats are never put in `id` (it must start with "fc",
  * WIRE.md §6.36) - fresh ones are minted in responses, omitted in requests.
  *
+ * Tools: a namespace tool (Codex's sub-agent tools) becomes one IR function
+ * per member named "<ns>__<member>"; calls going back to a Responses client
+ * carry {"name": member, "namespace": ns} again, which is how Codex routes
+ * them. A custom (freeform) tool becomes a function with one string
+ * parameter "input"; its calls go back as custom_tool_call items with the
+ * input text, and custom_tool_call(_output) input items come in as plain
+ * calls and results. Every other non-function type is hosted: passed raw to
+ * a Responses upstream, left out for the others (convert.c).
+ *
  * Reasoning: each summary part becomes one IR_THINKING part; the item's
  * encrypted_content rides as the signature of the item's last part with
  * sig_fmt PX_FMT_RESPONSES, and is only ever replayed to Responses.
@@ -93,6 +102,134 @@ jw_join_text(struct jw *w, const struct ir_part *parts, size_t n,
 		first = 0;
 	}
 	jw_put(w, "\"", 1);
+}
+
+/* "<ns>__<name>": a namespace member as a plain function name */
+static struct px_str
+ns_join(struct px_arena *a, struct px_str ns, struct px_str name)
+{
+	struct px_str r = name;
+	size_t k = sizeof PX_NS_SEP - 1;
+	char *q;
+
+	if (!ns.n)
+		return name;
+	q = px_arena_alloc(a, ns.n + k + name.n + 1);
+	if (!q)
+		return r;
+	memcpy(q, ns.p, ns.n);
+	memcpy(q + ns.n, PX_NS_SEP, k);
+	if (name.n)
+		memcpy(q + ns.n + k, name.p, name.n);
+	r.p = q;
+	r.n = ns.n + k + name.n;
+	return r;
+}
+
+/* A freeform tool's input as the IR's object arguments {"input": "..."} */
+static struct px_str
+custom_args(struct px_arena *a, struct px_str input)
+{
+	struct px_str r = { "{\"input\":\"\"}", 11 };
+	struct jw w;
+
+	jw_init(&w, a, input.n * 6 + 32);
+	jw_obj(&w);
+	jw_kstr(&w, "input", input.p ? input.p : "", input.n);
+	jw_obj_end(&w);
+	if (!w.err) {
+		r.p = w.buf;
+		r.n = w.len;
+	}
+	return r;
+}
+
+/* A custom tool's grammar has no place in a function schema: it is told
+ * to the model in the description instead. */
+static struct px_str
+custom_desc(struct px_arena *a, const struct json *t)
+{
+	const struct json *f = json_get(t, "format");
+	struct px_str d = px_jget(t, "description");
+	struct px_str syn = px_jget(f, "syntax");
+	struct px_str def = px_jget(f, "definition");
+	struct jw w;
+
+	if (!px_str_eq(px_jget(f, "type"), "grammar") || !def.n)
+		return d;
+	jw_init(&w, a, d.n + syn.n + def.n + 64);
+	if (d.n) {
+		jw_put(&w, d.p, d.n);
+		jw_puts(&w, "\n\n");
+	}
+	jw_puts(&w, "The input must match this ");
+	if (syn.n) {
+		jw_put(&w, syn.p, syn.n);
+		jw_puts(&w, " ");
+	}
+	jw_puts(&w, "grammar:\n");
+	jw_put(&w, def.p, def.n);
+	if (w.err)
+		return d;
+	d.p = w.buf;
+	d.n = w.len;
+	return d;
+}
+
+#define CUSTOM_SCHEMA "{\"type\":\"object\",\"properties\":{\"input\":" \
+	"{\"type\":\"string\",\"description\":\"The raw input text\"}}," \
+	"\"required\":[\"input\"],\"additionalProperties\":false}"
+
+/*
+ * A custom tool's input from the IR arguments {"input": "..."}: the string
+ * written as JSON. A model that put the text elsewhere still gets its only
+ * string member, else the argument text itself.
+ */
+static void
+jw_custom_input(struct jw *w, struct px_str args)
+{
+	struct px_arena tmp;
+	const struct json *v, *c, *only = NULL;
+	int nstr = 0;
+
+	px_arena_init(&tmp, 0);
+	v = args.n ? json_parse(&tmp, args.p, args.n, 0, NULL) : NULL;
+	if (v && v->type == JSON_OBJECT) {
+		c = json_get(v, "input");
+		if (c && c->type == JSON_STRING) {
+			only = c;
+			nstr = 1;
+		} else {
+			for (c = v->child; c; c = c->next)
+				if (c->type == JSON_STRING) {
+					only = c;
+					nstr++;
+				}
+		}
+	}
+	if (nstr == 1)
+		jw_str(w, only->s, only->n);
+	else if (v && v->type == JSON_OBJECT && !v->child)
+		jw_str(w, "", 0);
+	else
+		px_jw_str(w, args);
+	px_arena_free(&tmp);
+}
+
+/* The tool a call in the request history went to, by call id. */
+static const struct ir_tool *
+call_tool(const struct ir_request *req, struct px_str id)
+{
+	size_t i, j;
+
+	for (i = 0; id.n && i < req->nmsgs; i++)
+		for (j = 0; j < req->msgs[i].nparts; j++) {
+			const struct ir_part *p = &req->msgs[i].parts[j];
+			if (p->type == IR_TOOL_CALL && p->id.n == id.n &&
+			    memcmp(p->id.p, id.p, id.n) == 0)
+				return px_tool_find(req, p->name);
+		}
+	return NULL;
 }
 
 /* ------------------------------------------------- request: decode */
@@ -329,13 +466,27 @@ dec_item(struct rq *b, const struct json *it)
 			return NOMEM(b);
 		p->id = px_jget(it, "call_id");
 		p->item_id = px_jget(it, "id");
-		p->name = px_jget(it, "name");
+		p->name = ns_join(b->a, px_jget(it, "namespace"),
+		    px_jget(it, "name"));
 		p->args = norm_args(b->a, px_jget(it, "arguments"));
 		if (!p->id.n)
 			p->id = p->item_id;
 		return 0;
 	}
-	if (px_str_eq(ty, "function_call_output")) {
+	if (px_str_eq(ty, "custom_tool_call")) {
+		if (!(m = rq_msg(b, IR_ROLE_ASSISTANT, 1)) ||
+		    !(p = rq_part(b, m, IR_TOOL_CALL)))
+			return NOMEM(b);
+		p->id = px_jget(it, "call_id");
+		p->item_id = px_jget(it, "id");
+		p->name = px_jget(it, "name");
+		p->args = custom_args(b->a, px_jget(it, "input"));
+		if (!p->id.n)
+			p->id = p->item_id;
+		return 0;
+	}
+	if (px_str_eq(ty, "function_call_output") ||
+	    px_str_eq(ty, "custom_tool_call_output")) {
 		size_t cap = 0;
 		if (!(m = rq_msg(b, IR_ROLE_TOOL, 1)) ||
 		    !(p = rq_part(b, m, IR_TOOL_RESULT)))
@@ -382,41 +533,86 @@ dec_item(struct rq *b, const struct json *it)
 	return -1;
 }
 
+static void
+dec_function_tool(struct rq *b, const struct json *t, struct ir_tool *tl)
+{
+	const struct json *pm;
+	int bv;
+
+	tl->name = px_jget(t, "name");
+	tl->description = px_jget(t, "description");
+	pm = json_get(t, "parameters");
+	if (pm && pm->type == JSON_OBJECT)
+		tl->parameters = px_json_compact(b->a, pm);
+	if (json_bool(json_get(t, "strict"), &bv))
+		tl->strict = bv;
+}
+
+/*
+ * Tools. Function tools map 1:1. A namespace tool (Codex's sub-agent tools)
+ * becomes one function per member named "<ns>__<member>"; a custom
+ * (freeform) tool becomes a function with one string parameter "input".
+ * Both map back on the way out (their calls carry `namespace`, or are
+ * custom_tool_call items). Every other type is a hosted tool: kept raw for
+ * a Responses upstream, left out for the others.
+ */
 static int
 dec_tools(struct rq *b, const struct json *tools)
 {
-	const struct json *t;
+	const struct json *t, *m, *mem;
 	struct ir_request *req = b->req;
 	struct ir_tool *tl;
-	const struct json *pm;
-	struct px_str ty;
-	int bv;
+	struct px_str ty, ns;
+	size_t n = 0;
 
 	if (tools->type != JSON_ARRAY)
 		return 0;
-	req->tools = px_zalloc(b->a, (tools->len ? tools->len : 1) *
-	    sizeof *tl);
+	for (t = tools->child; t; t = t->next) {
+		mem = json_get(t, "tools");
+		if (px_str_eq(px_jget(t, "type"), "namespace") && mem &&
+		    mem->type == JSON_ARRAY)
+			n += mem->len;
+		else
+			n++;
+	}
+	req->tools = px_zalloc(b->a, (n ? n : 1) * sizeof *tl);
 	if (!req->tools)
 		return NOMEM(b);
 	for (t = tools->child; t; t = t->next) {
-		tl = &req->tools[req->ntools++];
-		tl->strict = -1;
 		ty = px_jget(t, "type");
-		if (!px_str_eq(ty, "function")) {
-			/* hosted tools (web_search, file_search, ...) travel
-			 * raw; only a Responses upstream can take them */
-			tl->raw_type = ty;
-			tl->raw = px_json_compact(b->a, t);
-			tl->name = px_jget(t, "name");
+		mem = json_get(t, "tools");
+		if (px_str_eq(ty, "namespace") && mem &&
+		    mem->type == JSON_ARRAY) {
+			ns = px_jget(t, "name");
+			for (m = mem->child; m; m = m->next) {
+				tl = &req->tools[req->ntools++];
+				tl->strict = -1;
+				dec_function_tool(b, m, tl);
+				tl->ns = ns;
+				tl->ns_name = tl->name;
+				tl->ns_description = px_jget(t, "description");
+				tl->name = ns_join(b->a, ns, tl->name);
+			}
 			continue;
 		}
-		tl->name = px_jget(t, "name");
-		tl->description = px_jget(t, "description");
-		pm = json_get(t, "parameters");
-		if (pm && pm->type == JSON_OBJECT)
-			tl->parameters = px_json_compact(b->a, pm);
-		if (json_bool(json_get(t, "strict"), &bv))
-			tl->strict = bv;
+		tl = &req->tools[req->ntools++];
+		tl->strict = -1;
+		if (px_str_eq(ty, "function")) {
+			dec_function_tool(b, t, tl);
+		} else if (px_str_eq(ty, "custom")) {
+			tl->custom = 1;
+			tl->name = px_jget(t, "name");
+			tl->description = custom_desc(b->a, t);
+			tl->parameters = px_str_c(CUSTOM_SCHEMA);
+			tl->raw = px_json_compact(b->a, t);
+		} else {
+			/* hosted tools (web_search, file_search, ...) travel
+			 * raw; only a Responses upstream can take them */
+			tl->raw_type = ty.n ? ty : px_str_c("unknown");
+			tl->raw = px_json_compact(b->a, t);
+			tl->name = px_jget(t, "name");
+			tl->hosted = 1;
+		}
 	}
 	return 0;
 }
@@ -483,10 +679,17 @@ rs_decode_request(struct px_arena *a, const struct json *root,
 			req->tool_choice = IR_TC_NONE;
 		else if (px_str_eq(s, "required"))
 			req->tool_choice = IR_TC_REQUIRED;
-	} else if (v && v->type == JSON_OBJECT &&
-	    px_str_eq(px_jget(v, "type"), "function")) {
-		req->tool_choice = IR_TC_NAMED;
-		req->tool_choice_name = px_jget(v, "name");
+	} else if (v && v->type == JSON_OBJECT) {
+		s = px_jget(v, "type");
+		if (px_str_eq(s, "function") || px_str_eq(s, "custom")) {
+			req->tool_choice = IR_TC_NAMED;
+			req->tool_choice_name = ns_join(a,
+			    px_jget(v, "namespace"), px_jget(v, "name"));
+		} else if (s.n && !px_str_eq(s, "allowed_tools")) {
+			/* forces a hosted tool (web_search, mcp, ...) */
+			req->tool_choice_hosted = s;
+			req->tool_choice_raw = px_json_compact(a, v);
+		}
 	}
 	if (json_bool(json_get(root, "parallel_tool_calls"), &bv))
 		req->parallel_tool_calls = bv;
@@ -640,8 +843,11 @@ enc_tool_output(struct jw *w, const struct ir_part *p)
 }
 
 static void
-enc_assistant(struct jw *w, const struct ir_msg *m)
+enc_assistant(struct jw *w, const struct ir_request *req,
+              const struct ir_msg *m)
 {
+	const struct ir_tool *t;
+
 	size_t i, j;
 
 	for (i = 0; i < m->nparts; i = j) {
@@ -703,14 +909,32 @@ enc_assistant(struct jw *w, const struct ir_msg *m)
 			jw_obj_end(w);
 			break;
 		case IR_TOOL_CALL:
+			t = px_tool_find(req, p->name);
 			jw_obj(w);
+			if (t && t->custom) {
+				jw_kcstr(w, "type", "custom_tool_call");
+				if (px_str_prefix(p->item_id, "ctc"))
+					jw_kstr(w, "id", p->item_id.p,
+					    p->item_id.n);
+				jw_kstr(w, "call_id", p->id.p, p->id.n);
+				jw_kstr(w, "name", p->name.p, p->name.n);
+				jw_key(w, "input");
+				jw_custom_input(w, p->args);
+				jw_obj_end(w);
+				break;
+			}
 			jw_kcstr(w, "type", "function_call");
 			/* item ids must start with "fc" (WIRE.md §6.36):
 			 * omitted when the call came from elsewhere */
 			if (px_str_prefix(p->item_id, "fc"))
 				jw_kstr(w, "id", p->item_id.p, p->item_id.n);
 			jw_kstr(w, "call_id", p->id.p, p->id.n);
-			jw_kstr(w, "name", p->name.p, p->name.n);
+			if (t && t->ns.n) {
+				jw_kstr(w, "name", t->ns_name.p, t->ns_name.n);
+				jw_kstr(w, "namespace", t->ns.p, t->ns.n);
+			} else {
+				jw_kstr(w, "name", p->name.p, p->name.n);
+			}
 			if (p->args.n)
 				jw_kstr(w, "arguments", p->args.p, p->args.n);
 			else
@@ -723,6 +947,13 @@ enc_assistant(struct jw *w, const struct ir_msg *m)
 	}
 }
 
+static int
+same_ns(const struct ir_tool *a, const struct ir_tool *b)
+{
+	return a->ns.n && a->ns.n == b->ns.n &&
+	    memcmp(a->ns.p, b->ns.p, a->ns.n) == 0;
+}
+
 #define EMPTY_SCHEMA "{\"type\":\"object\",\"properties\":{}}"
 #define OBJ_SCHEMA "{\"type\":\"object\"}"
 
@@ -732,6 +963,7 @@ rs_encode_request(const struct ir_request *req, struct px_str model,
 {
 	size_t i, j;
 	enum ir_effort eff;
+	const struct ir_tool *tc;
 
 	if (req->n > 1) {
 		/* WIRE.md §6.60: never answer n>1 with one choice */
@@ -765,15 +997,19 @@ rs_encode_request(const struct ir_request *req, struct px_str model,
 			enc_user_item(w, m, "user");
 			break;
 		case IR_ROLE_ASSISTANT:
-			enc_assistant(w, m);
+			enc_assistant(w, req, m);
 			break;
 		case IR_ROLE_TOOL:
 			for (j = 0; j < m->nparts; j++) {
 				const struct ir_part *p = &m->parts[j];
+				const struct ir_tool *ct;
 				if (p->type != IR_TOOL_RESULT)
 					continue;
+				ct = call_tool(req, p->id);
 				jw_obj(w);
-				jw_kcstr(w, "type", "function_call_output");
+				jw_kcstr(w, "type", ct && ct->custom ?
+				    "custom_tool_call_output" :
+				    "function_call_output");
 				jw_kstr(w, "call_id", p->id.p, p->id.n);
 				enc_tool_output(w, p);
 				jw_obj_end(w);
@@ -787,13 +1023,29 @@ rs_encode_request(const struct ir_request *req, struct px_str model,
 		jw_arr(w);
 		for (i = 0; i < req->ntools; i++) {
 			const struct ir_tool *t = &req->tools[i];
-			if (t->raw_type.n) {
+			if (t->raw_type.n || (t->custom && t->raw.n)) {
 				jw_raw(w, t->raw.p, t->raw.n);
 				continue;
 			}
+			if (t->ns.n && (i == 0 || !same_ns(&req->tools[i - 1],
+			    t))) {
+				/* members of one namespace: regrouped */
+				jw_obj(w);
+				jw_kcstr(w, "type", "namespace");
+				jw_kstr(w, "name", t->ns.p, t->ns.n);
+				if (t->ns_description.n)
+					jw_kstr(w, "description",
+					    t->ns_description.p,
+					    t->ns_description.n);
+				jw_key(w, "tools");
+				jw_arr(w);
+			}
 			jw_obj(w);
 			jw_kcstr(w, "type", "function");
-			jw_kstr(w, "name", t->name.p, t->name.n);
+			if (t->ns.n)
+				jw_kstr(w, "name", t->ns_name.p, t->ns_name.n);
+			else
+				jw_kstr(w, "name", t->name.p, t->name.n);
 			if (t->description.n)
 				jw_kstr(w, "description", t->description.p,
 				    t->description.n);
@@ -807,6 +1059,11 @@ rs_encode_request(const struct ir_request *req, struct px_str model,
 			 * ordinary schemas: say false unless asked */
 			jw_kbool(w, "strict", t->strict == 1);
 			jw_obj_end(w);
+			if (t->ns.n && (i + 1 == req->ntools ||
+			    !same_ns(&req->tools[i + 1], t))) {
+				jw_arr_end(w);
+				jw_obj_end(w);
+			}
 		}
 		jw_arr_end(w);
 	}
@@ -815,14 +1072,23 @@ rs_encode_request(const struct ir_request *req, struct px_str model,
 	case IR_TC_NONE:     jw_kcstr(w, "tool_choice", "none"); break;
 	case IR_TC_REQUIRED: jw_kcstr(w, "tool_choice", "required"); break;
 	case IR_TC_NAMED:
+		tc = px_tool_find(req, req->tool_choice_name);
 		jw_key(w, "tool_choice");
 		jw_obj(w);
-		jw_kcstr(w, "type", "function");
-		jw_kstr(w, "name", req->tool_choice_name.p,
-		    req->tool_choice_name.n);
+		jw_kcstr(w, "type", tc && tc->custom ? "custom" : "function");
+		if (tc && tc->ns.n) {
+			jw_kstr(w, "name", tc->ns_name.p, tc->ns_name.n);
+			jw_kstr(w, "namespace", tc->ns.p, tc->ns.n);
+		} else {
+			jw_kstr(w, "name", req->tool_choice_name.p,
+			    req->tool_choice_name.n);
+		}
 		jw_obj_end(w);
 		break;
 	default:
+		if (req->tool_choice_raw.n && req->ntools)
+			jw_kraw(w, "tool_choice", req->tool_choice_raw.p,
+			    req->tool_choice_raw.n);
 		break;
 	}
 	if (req->parallel_tool_calls >= 0)
@@ -1188,12 +1454,28 @@ item_message(struct jw *w, struct px_str id, const char *status,
 	jw_obj_end(w);
 }
 
+/*
+ * A call item as the client declared the tool: a custom tool's call is a
+ * custom_tool_call with its input text; a namespace member's call names
+ * the member and its namespace, which is how Codex routes it.
+ */
 static void
 item_call(struct jw *w, struct px_str id, const char *status,
-          struct px_str call_id, struct px_str name, struct px_str args)
+          struct px_str call_id, struct px_str name, struct px_str args,
+          const struct ir_tool *t)
 {
 	jw_obj(w);
 	jw_kstr(w, "id", id.p, id.n);
+	if (t && t->custom) {
+		jw_kcstr(w, "type", "custom_tool_call");
+		jw_kcstr(w, "status", status);
+		jw_kstr(w, "call_id", call_id.p, call_id.n);
+		jw_kstr(w, "name", name.p, name.n);
+		jw_key(w, "input");
+		jw_custom_input(w, args);
+		jw_obj_end(w);
+		return;
+	}
 	jw_kcstr(w, "type", "function_call");
 	jw_kcstr(w, "status", status);
 	if (args.n)
@@ -1201,8 +1483,20 @@ item_call(struct jw *w, struct px_str id, const char *status,
 	else
 		jw_kcstr(w, "arguments", "");
 	jw_kstr(w, "call_id", call_id.p, call_id.n);
-	jw_kstr(w, "name", name.p, name.n);
+	if (t && t->ns.n) {
+		jw_kstr(w, "name", t->ns_name.p, t->ns_name.n);
+		jw_kstr(w, "namespace", t->ns.p, t->ns.n);
+	} else {
+		jw_kstr(w, "name", name.p, name.n);
+	}
 	jw_obj_end(w);
+}
+
+/* item id prefix of a call item */
+static const char *
+call_prefix(const struct ir_tool *t)
+{
+	return t && t->custom ? "ctc_" : "fc_";
 }
 
 static int
@@ -1262,11 +1556,13 @@ rs_encode_response(const struct ir_request *req,
 				    resp->parts[j - 1].signature.n);
 			jw_obj_end(w);
 		} else if (p->type == IR_TOOL_CALL) {
-			struct px_str fid = px_str_prefix(p->item_id, "fc") ?
-			    p->item_id : px_new_id(a, "fc_");
+			const struct ir_tool *t = px_tool_find(req, p->name);
+			const char *pfx = call_prefix(t);
+			struct px_str fid = px_str_prefix(p->item_id, pfx) ?
+			    p->item_id : px_new_id(a, pfx);
 			item_call(w, fid, "completed", p->id.n ? p->id :
 			    px_new_id(a, "call_"), p->name, p->args.n ?
-			    p->args : px_str_c("{}"));
+			    p->args : px_str_c("{}"), t);
 		}
 	}
 	resp_tail(w, req, &resp->usage);
@@ -1701,6 +1997,7 @@ struct re {
 	int part_open;             /* content/summary part announced */
 	long oidx;                 /* output_index of the current item */
 	struct px_str item_id, call_id, name;
+	const struct ir_tool *tool;  /* the current call's tool, if known */
 	struct gbuf text, sig;
 	struct re_item *items;
 	size_t nitems, cap;
@@ -1800,7 +2097,8 @@ re_item_json(struct px_stream *s, struct re *r, const char *status)
 		item_message(&w, r->item_id, status, &tp, 1);
 	} else if (r->open - 1 == IR_TOOL_CALL) {
 		struct px_str args = { r->text.p, r->text.n };
-		item_call(&w, r->item_id, status, r->call_id, r->name, args);
+		item_call(&w, r->item_id, status, r->call_id, r->name, args,
+		    r->tool);
 	} else {
 		jw_obj(&w);
 		jw_kstr(&w, "id", r->item_id.p, r->item_id.n);
@@ -1855,6 +2153,7 @@ re_block_start(struct px_stream *s, struct re *r, const struct ir_event *ev,
                struct jw *out)
 {
 	r->open = (int)ev->block + 1;
+	r->tool = NULL;
 	r->skip = 0;
 	r->part_open = 0;
 	r->text.n = 0;
@@ -1870,16 +2169,33 @@ re_block_start(struct px_stream *s, struct re *r, const struct ir_event *ev,
 	jw_key(&r->ev, "item");
 	jw_obj(&r->ev);
 	if (ev->block == IR_TOOL_CALL) {
-		r->item_id = px_new_id(s->a, "fc_");
+		r->tool = px_tool_find(s->req, ev->name);
+		r->item_id = px_new_id(s->a, call_prefix(r->tool));
 		r->call_id = ev->id.n ? px_str_dup(s->a, ev->id.p, ev->id.n) :
 		    px_new_id(s->a, "call_");
 		r->name = px_str_dup(s->a, ev->name.p, ev->name.n);
 		jw_kstr(&r->ev, "id", r->item_id.p, r->item_id.n);
-		jw_kcstr(&r->ev, "type", "function_call");
-		jw_kcstr(&r->ev, "status", "in_progress");
-		jw_kcstr(&r->ev, "arguments", "");
-		jw_kstr(&r->ev, "call_id", r->call_id.p, r->call_id.n);
-		jw_kstr(&r->ev, "name", r->name.p, r->name.n);
+		if (r->tool && r->tool->custom) {
+			jw_kcstr(&r->ev, "type", "custom_tool_call");
+			jw_kcstr(&r->ev, "status", "in_progress");
+			jw_kstr(&r->ev, "call_id", r->call_id.p, r->call_id.n);
+			jw_kstr(&r->ev, "name", r->name.p, r->name.n);
+			jw_kcstr(&r->ev, "input", "");
+		} else {
+			jw_kcstr(&r->ev, "type", "function_call");
+			jw_kcstr(&r->ev, "status", "in_progress");
+			jw_kcstr(&r->ev, "arguments", "");
+			jw_kstr(&r->ev, "call_id", r->call_id.p,
+			    r->call_id.n);
+			if (r->tool && r->tool->ns.n) {
+				jw_kstr(&r->ev, "name", r->tool->ns_name.p,
+				    r->tool->ns_name.n);
+				jw_kstr(&r->ev, "namespace", r->tool->ns.p,
+				    r->tool->ns.n);
+			} else {
+				jw_kstr(&r->ev, "name", r->name.p, r->name.n);
+			}
+		}
 	} else if (ev->block == IR_THINKING) {
 		r->item_id = px_new_id(s->a, "rs_");
 		jw_kstr(&r->ev, "id", r->item_id.p, r->item_id.n);
@@ -1931,6 +2247,8 @@ re_delta(struct px_stream *s, struct re *r, const struct ir_event *ev,
 		type = "response.reasoning_summary_text.delta";
 		break;
 	case IR_TOOL_CALL:
+		if (r->tool && r->tool->custom)
+			return;     /* input is only known whole: at the stop */
 		type = "response.function_call_arguments.delta";
 		break;
 	default:
@@ -2000,6 +2318,20 @@ re_block_stop(struct px_stream *s, struct re *r, struct jw *out,
 		re_end(r, out, "response.reasoning_summary_part.done");
 		break;
 	case IR_TOOL_CALL:
+		if (r->tool && r->tool->custom) {
+			struct px_str args = { r->text.p, r->text.n };
+			re_begin(r, "response.custom_tool_call_input.delta");
+			re_ref(r, NULL);
+			jw_key(&r->ev, "delta");
+			jw_custom_input(&r->ev, args);
+			re_end(r, out, "response.custom_tool_call_input.delta");
+			re_begin(r, "response.custom_tool_call_input.done");
+			re_ref(r, NULL);
+			jw_key(&r->ev, "input");
+			jw_custom_input(&r->ev, args);
+			re_end(r, out, "response.custom_tool_call_input.done");
+			break;
+		}
 		if (!r->text.n) {
 			/* no arguments streamed: "{}" keeps them valid JSON
 			 * for clients that parse the concatenation */

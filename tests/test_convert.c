@@ -223,9 +223,10 @@ START_TEST(t_request_rules)
 	    "{\"model\":\"m\",\"max_tokens\":32000,\"messages\":["
 	    "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
 	    "{\"type\":\"text\",\"text\":\"<system>be nice</system>\"}]},"
-	    "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"call_1\","
-	    "\"name\":\"f\",\"input\":{}}]},"
-	    "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"call_1\","
+	    "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":"
+	    "\"call_1_5574499a7450a3c2\",\"name\":\"f\",\"input\":{}}]},"
+	    "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":"
+	    "\"call_1_5574499a7450a3c2\","
 	    "\"content\":\"ok\"}]}],"
 	    "\"tools\":[{\"name\":\"f\",\"input_schema\":{\"type\":\"object\",\"properties\":{}}}],"
 	    "\"tool_choice\":{\"type\":\"any\",\"disable_parallel_tool_use\":true},"
@@ -243,13 +244,30 @@ START_TEST(t_request_rules)
 	    "\"tools\":[{\"name\":\"f\",\"input_schema\":{\"type\":\"object\"}}],"
 	    "\"tool_choice\":{\"type\":\"auto\"},"
 	    "\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":4096}}");
-	/* non-function tool to another format */
+	/* a server tool Anthropic runs is left out for another format... */
 	ck_assert_int_eq(conv_str(PX_FMT_ANTHROPIC, PX_FMT_CHAT,
 	    "{\"model\":\"m\",\"max_tokens\":5,\"tools\":[{\"type\":\"web_search_20250305\","
-	    "\"name\":\"web_search\"}],\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}",
+	    "\"name\":\"web_search\"}],\"tool_choice\":{\"type\":\"auto\"},"
+	    "\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}",
+	    out, sizeof out, &err), 0);
+	ck_assert_str_eq(out, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"a\"}],\"max_completion_tokens\":5}");
+	/* ...unless tool_choice forces it */
+	ck_assert_int_eq(conv_str(PX_FMT_ANTHROPIC, PX_FMT_CHAT,
+	    "{\"model\":\"m\",\"max_tokens\":5,\"tools\":[{\"type\":\"web_search_20250305\","
+	    "\"name\":\"web_search\"}],\"tool_choice\":{\"type\":\"tool\",\"name\":"
+	    "\"web_search\"},\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}",
 	    out, sizeof out, &err), -1);
 	ck_assert_int_eq(err.status, 400);
-	ck_assert_ptr_nonnull(strstr(err.msg, "web_search_20250305"));
+	ck_assert_str_eq(err.msg, "tool_choice forces the hosted tool "
+	    "'web_search_20250305', which cannot run on the chat upstream");
+	/* a client-run non-function tool still cannot be converted */
+	ck_assert_int_eq(conv_str(PX_FMT_ANTHROPIC, PX_FMT_CHAT,
+	    "{\"model\":\"m\",\"max_tokens\":5,\"tools\":[{\"type\":\"bash_20250124\","
+	    "\"name\":\"bash\"}],\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}",
+	    out, sizeof out, &err), -1);
+	ck_assert_int_eq(err.status, 400);
+	ck_assert_ptr_nonnull(strstr(err.msg, "bash_20250124"));
 	/* Anthropic budget -> effort; output_config.format -> response_format */
 	ck_assert_int_eq(conv_str(PX_FMT_ANTHROPIC, PX_FMT_CHAT,
 	    "{\"model\":\"m\",\"max_tokens\":5000,\"thinking\":{\"type\":\"enabled\","

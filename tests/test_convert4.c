@@ -421,6 +421,8 @@ struct fx { enum px_fmt f; const char *name; };
 static const struct fx req_fx[] = {
 	{ PX_FMT_RESPONSES, "responses_request_reasoning" },
 	{ PX_FMT_RESPONSES, "responses_request_tools_multiturn" },
+	/* Codex 0.169 with its default tools, after a namespaced call */
+	{ PX_FMT_RESPONSES, "codex_responses_request_namespace_call" },
 	{ PX_FMT_GEMINI, "gemini_request_image_thinking_config" },
 	{ PX_FMT_GEMINI, "gemini_request_include_thoughts" },
 	{ PX_FMT_GEMINI, "gemini_request_json_schema" },
@@ -1236,10 +1238,30 @@ START_TEST(t_responses_request_rules)
 	b = "{\"model\":\"m\",\"input\":\"q\",\"tools\":[{\"type\":"
 	    "\"web_search\"}]}";
 	out = conv_req(PX_FMT_RESPONSES, PX_FMT_GEMINI, b, strlen(b), &on);
-	ck_assert_ptr_nonnull(strstr(out, "ERROR 400"));
+	ck_assert_str_eq(out, "{\"contents\":[{\"role\":\"user\",\"parts\":"
+	    "[{\"text\":\"q\"}]}]}\n");
 	free(out);
 	out = conv_req(PX_FMT_RESPONSES, PX_FMT_RESPONSES, b, strlen(b), &on);
 	ck_assert_ptr_nonnull(strstr(out, "{\"type\":\"web_search\"}"));
+	free(out);
+	/* forced hosted tool: a 400 for the others, kept for Responses */
+	b = "{\"model\":\"m\",\"input\":\"q\",\"tools\":[{\"type\":"
+	    "\"web_search\"},{\"type\":\"function\",\"name\":\"f\"}],"
+	    "\"tool_choice\":{\"type\":\"web_search\"}}";
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_ANTHROPIC, b, strlen(b), &on);
+	ck_assert_str_eq(out, "ERROR 400: tool_choice forces the hosted tool "
+	    "'web_search', which cannot run on the anthropic upstream\n");
+	free(out);
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_RESPONSES, b, strlen(b), &on);
+	ck_assert_ptr_nonnull(strstr(out, ",\"tool_choice\":{\"type\":"
+	    "\"web_search\"}"));
+	free(out);
+	/* required with nothing but hosted tools left: a 400 too */
+	b = "{\"model\":\"m\",\"input\":\"q\",\"tools\":[{\"type\":"
+	    "\"web_search\"}],\"tool_choice\":\"required\"}";
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_CHAT, b, strlen(b), &on);
+	ck_assert_str_eq(out, "ERROR 400: tool_choice 'required' with only "
+	    "hosted tools, which cannot run on the chat upstream\n");
 	free(out);
 	/* reasoning item replay: rs_ id + encrypted_content survive */
 	b = "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":\"q\"},"
@@ -1992,6 +2014,720 @@ START_TEST(t_cmpl_stream_thinking_hidden)
 }
 END_TEST
 
+/* ------------------------------------------------ tools across formats */
+
+/*
+ * A client request (format cf) answered by an upstream body (format uf,
+ * an SSE stream when stream): the client's bytes, malloc'd.
+ */
+static char *
+answer(enum px_fmt cf, const char *creq, enum px_fmt uf, const char *ub,
+       int stream)
+{
+	struct px_arena a;
+	struct ir_request req;
+	struct ir_response resp;
+	struct px_stream *s;
+	struct sse_parser p;
+	struct sse_event ev;
+	struct px_err err;
+	struct jw w;
+	size_t off = 0, n = strlen(ub);
+	long used;
+	int got;
+	char *r;
+
+	px_set_deterministic(NOW);
+	px_arena_init(&a, 0);
+	jw_init(&w, &a, 1u << 24);
+	memset(&err, 0, sizeof err);
+	ck_assert_int_eq(px_decode_request(cf, &a, creq, strlen(creq), &req,
+	    &err), 0);
+	if (cf == PX_FMT_GEMINI)
+		req.model = px_str_c("client-model");
+	if (!stream) {
+		ck_assert_int_eq(px_decode_response(uf, &a, ub, n, &resp, &err),
+		    0);
+		ck_assert_int_eq(px_encode_response(cf, &req, &resp, &w, &err),
+		    0);
+	} else {
+		s = px_stream_new(&a, uf, cf, &req);
+		ck_assert_ptr_nonnull(s);
+		px_stream_begin(s, &w);
+		sse_init(&p);
+		while (off < n) {
+			used = sse_feed(&p, ub + off, n - off, &ev, &got);
+			ck_assert_int_ge(used, 0);
+			off += (size_t)used;
+			if (got)
+				px_stream_feed(s, &ev, &w);
+		}
+		ck_assert_int_eq(px_stream_end(s, &w), 1);
+		sse_free(&p);
+	}
+	ck_assert_int_eq(w.err, 0);
+	r = malloc(w.len + 1);
+	memcpy(r, w.buf, w.len);
+	r[w.len] = 0;
+	px_arena_free(&a);
+	return r;
+}
+
+#define CUST_REQ \
+	"{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":\"pat" \
+	"ch it\"},{\"type\":\"custom_tool_call\",\"id\":\"ctc_1\",\"call_" \
+	"id\":\"call_p\",\"name\":\"apply_patch\",\"input\":\"*** Begin P" \
+	"atch\\n*** End Patch\\n\"},{\"type\":\"custom_tool_call_output\"" \
+	",\"call_id\":\"call_p\",\"output\":\"Done\"}],\"tools\":[{\"type" \
+	"\":\"custom\",\"name\":\"apply_patch\",\"description\":\"Apply a" \
+	" patch\",\"format\":{\"type\":\"grammar\",\"syntax\":\"lark\",\"" \
+	"definition\":\"start: x\"}}]}"
+#define ANT_CUST \
+	"{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"" \
+	"model\":\"c\",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu" \
+	"_9\",\"name\":\"apply_patch\",\"input\":{\"input\":\"*** Begin P" \
+	"atch\\n*** End Patch\\n\"}}],\"stop_reason\":\"tool_use\",\"usag" \
+	"e\":{\"input_tokens\":3,\"output_tokens\":4}}"
+#define NS_REQ \
+	"{\"model\":\"m\",\"input\":\"hi\",\"tools\":[{\"type\":\"namespa" \
+	"ce\",\"name\":\"multi_agent_v1\",\"description\":\"Sub-agents\"," \
+	"\"tools\":[{\"type\":\"function\",\"name\":\"wait_agent\",\"para" \
+	"meters\":{\"type\":\"object\",\"properties\":{}}},{\"type\":\"fu" \
+	"nction\",\"name\":\"close_agent\"}]},{\"type\":\"web_search\",\"" \
+	"external_web_access\":false},{\"type\":\"function\",\"name\":\"e" \
+	"xec_command\"}]}"
+#define ID50 \
+	"call_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI"
+#define ID70 \
+	"toolu_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV" \
+	"WXYZ012"
+#define IDS_REQ \
+	"{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":\"q\"" \
+	"},{\"type\":\"function_call\",\"call_id\":\"" \
+	ID50 \
+	"\",\"name\":\"f\",\"arguments\":\"{}\"},{\"type\":\"function_cal" \
+	"l\",\"call_id\":\"call.x:1\",\"name\":\"f\",\"arguments\":\"{}\"" \
+	"},{\"type\":\"function_call_output\",\"call_id\":\"" \
+	ID50 \
+	"\",\"output\":\"a\"},{\"type\":\"function_call_output\",\"call_i" \
+	"d\":\"call.x:1\",\"output\":\"b\"}],\"tools\":[{\"type\":\"funct" \
+	"ion\",\"name\":\"f\"}]}"
+#define IDS_ANT \
+	"{\"model\":\"m\",\"max_tokens\":9,\"messages\":[{\"role\":\"user" \
+	"\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":[{\"ty" \
+	"pe\":\"tool_use\",\"id\":\"" \
+	ID70 \
+	"\",\"name\":\"f\",\"input\":{}}]},{\"role\":\"user\",\"content\"" \
+	":[{\"type\":\"tool_result\",\"tool_use_id\":\"" \
+	ID70 \
+	"\",\"content\":\"a\"}]}]}"
+#define NAME70 \
+	"mcp__filesystem_server__read_multiple_files_with_line_numbers_an" \
+	"d_more"
+#define GEM_NAMES \
+	"{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"q\"}]}," \
+	"{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":\"get" \
+	".weather\",\"args\":{\"c\":\"x\"}}}]},{\"role\":\"user\",\"parts" \
+	"\":[{\"functionResponse\":{\"name\":\"get.weather\",\"response\"" \
+	":{\"t\":1}}}]}],\"tools\":[{\"functionDeclarations\":[{\"name\":" \
+	"\"get.weather\",\"description\":\"w\"},{\"name\":\"ns:lookup\"}]" \
+	"}],\"toolConfig\":{\"functionCallingConfig\":{\"mode\":\"ANY\"," \
+	"\"allowedFunctionNames\":[\"get.weather\"]}}}"
+#define CHAT_NAMES \
+	"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"" \
+	"q\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":" \
+	"\"" \
+	NAME70 \
+	"\"}},{\"type\":\"function\",\"function\":{\"name\":\"a.b\"}},{\"" \
+	"type\":\"function\",\"function\":{\"name\":\"a_b\"}},{\"type\":" \
+	"\"function\",\"function\":{\"name\":\"9lives\"}}],\"tool_choice" \
+	"\":{\"type\":\"function\",\"function\":{\"name\":\"" \
+	NAME70 \
+	"\"}}}"
+#define ANT_TU \
+	"{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"" \
+	"model\":\"c\",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu" \
+	"_9\",\"name\":\"%s\",\"input\":{\"c\":\"x\"}}],\"stop_reason\":" \
+	"\"tool_use\",\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}"
+#define ANT_TU_SSE \
+	"event: message_start\ndata: {\"type\":\"message_start\",\"messag" \
+	"e\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant" \
+	"\",\"model\":\"c\",\"content\":[],\"usage\":{\"input_tokens\":3," \
+	"\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"t" \
+	"ype\":\"content_block_start\",\"index\":0,\"content_block\":{\"t" \
+	"ype\":\"tool_use\",\"id\":\"toolu_9\",\"name\":\"%s\",\"input\":" \
+	"{}}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_bl" \
+	"ock_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\"" \
+	",\"partial_json\":\"{\\\"c\\\":\\\"x\\\"}\"}}\n\nevent: content_" \
+	"block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}" \
+	"\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"de" \
+	"lta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens" \
+	"\":4}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}" \
+	"\n\n"
+#define RS_THINK \
+	"{\"model\":\"m\",\"reasoning\":{\"effort\":\"high\"},\"input\":[" \
+	"{\"role\":\"user\",\"content\":\"q\"},{\"type\":\"reasoning\",\"" \
+	"id\":\"rs_1\",\"summary\":[{\"type\":\"summary_text\",\"text\":" \
+	"\"hm\"}],\"encrypted_content\":\"ENC\"},{\"type\":\"function_cal" \
+	"l\",\"call_id\":\"call_1\",\"name\":\"f\",\"arguments\":\"{}\"}," \
+	"{\"type\":\"function_call_output\",\"call_id\":\"call_1\",\"outp" \
+	"ut\":\"r\"}],\"tools\":[{\"type\":\"function\",\"name\":\"f\"}]}"
+#define ANT_THINK(sig) \
+	"{\"model\":\"m\",\"max_tokens\":9000,\"thinking\":{\"type\":\"en" \
+	"abled\",\"budget_tokens\":2048},\"messages\":[{\"role\":\"user\"" \
+	",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":[{\"type" \
+	"\":\"thinking\",\"thinking\":\"hm\",\"signature\":\"" \
+	sig \
+	"\"},{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"f\",\"i" \
+	"nput\":{}}]},{\"role\":\"user\",\"content\":[{\"type\":\"tool_re" \
+	"sult\",\"tool_use_id\":\"toolu_1\",\"content\":\"r\"}]}],\"tools" \
+	"\":[{\"name\":\"f\",\"input_schema\":{\"type\":\"object\"}}]}"
+#define GEM_THINK \
+	"{\"generationConfig\":{\"thinkingConfig\":{\"thinkingBudget\":20" \
+	"48,\"includeThoughts\":true}},\"contents\":[{\"role\":\"user\"," \
+	"\"parts\":[{\"text\":\"q\"}]},{\"role\":\"model\",\"parts\":[{\"" \
+	"text\":\"hm\",\"thought\":true},{\"functionCall\":{\"name\":\"f" \
+	"\",\"args\":{}},\"thoughtSignature\":\"GSIG\"}]},{\"role\":\"use" \
+	"r\",\"parts\":[{\"functionResponse\":{\"name\":\"f\",\"response" \
+	"\":{\"r\":1}}}]}],\"tools\":[{\"functionDeclarations\":[{\"name" \
+	"\":\"f\"}]}]}"
+#define ANT_TU_SSE2 \
+	"event: message_start\ndata: {\"type\":\"message_start\",\"messag" \
+	"e\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant" \
+	"\",\"model\":\"c\",\"content\":[],\"usage\":{\"input_tokens\":3," \
+	"\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"t" \
+	"ype\":\"content_block_start\",\"index\":0,\"content_block\":{\"t" \
+	"ype\":\"tool_use\",\"id\":\"toolu_9\",\"name\":\"%s\",\"input\":" \
+	"{}}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_bl" \
+	"ock_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\"" \
+	",\"partial_json\":\"{\\\"input\\\":\\\"*** Begin Patch\\\\n\\\"}" \
+	"\"}}\n\nevent: content_block_stop\ndata: {\"type\":\"content_blo" \
+	"ck_stop\",\"index\":0}\n\nevent: message_delta\ndata: {\"type\":" \
+	"\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usa" \
+	"ge\":{\"output_tokens\":4}}\n\nevent: message_stop\ndata: {\"typ" \
+	"e\":\"message_stop\"}\n\n"
+
+/* A namespaced call as Codex 0.169 routes it: {"name": member, "namespace":
+ * ns}; a call named "ns__member" or "ns.member" is "unsupported" to it. */
+#define NS_ITEM \
+	"{\"id\":\"fc_000000000000000000000002\",\"type\":\"function_call\"," \
+	"\"status\":\"completed\",\"arguments\":\"{\\\"targets\\\":[\\\"a\\\"]}\"," \
+	"\"call_id\":\"toolu_9\",\"name\":\"wait_agent\",\"namespace\":" \
+	"\"multi_agent_v1\"}"
+
+START_TEST(t_codex_namespace_calls)
+{
+	char b[8192], dropped[64];
+	struct px_arena a;
+	struct ir_request req;
+	struct px_err err;
+	size_t n;
+	char *fx, *out;
+
+	fx = load("codex_responses_request_namespace_call.json", &n);
+	fx = realloc(fx, n + 1);
+	fx[n] = 0;
+	/* the hosted web_search is what other formats leave out */
+	px_arena_init(&a, 0);
+	ck_assert_int_eq(px_decode_request(PX_FMT_RESPONSES, &a, fx, n, &req,
+	    &err), 0);
+	ck_assert_int_eq(px_dropped_tools(PX_FMT_ANTHROPIC, &req, dropped,
+	    sizeof dropped), 1);
+	ck_assert_str_eq(dropped, "web_search");
+	ck_assert_int_eq(px_dropped_tools(PX_FMT_RESPONSES, &req, dropped,
+	    sizeof dropped), 0);
+	ck_assert_str_eq(dropped, "");
+	px_arena_free(&a);
+	/* non-streamed, from Anthropic and from Gemini */
+	out = answer(PX_FMT_RESPONSES, fx, PX_FMT_ANTHROPIC,
+	    "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\","
+	    "\"model\":\"c\",\"content\":[{\"type\":\"tool_use\",\"id\":"
+	    "\"toolu_9\",\"name\":\"multi_agent_v1__wait_agent\",\"input\":"
+	    "{\"targets\":[\"a\"]}}],\"stop_reason\":\"tool_use\"}", 0);
+	ck_assert_msg(strstr(out, "\"output\":[" NS_ITEM "]"), "%s", out);
+	free(out);
+	out = answer(PX_FMT_RESPONSES, fx, PX_FMT_GEMINI,
+	    "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":"
+	    "[{\"functionCall\":{\"id\":\"toolu_9\",\"name\":"
+	    "\"multi_agent_v1__wait_agent\",\"args\":{\"targets\":[\"a\"]}}}]},"
+	    "\"finishReason\":\"STOP\"}]}", 0);
+	ck_assert_msg(strstr(out, "\"output\":[" NS_ITEM "]"), "%s", out);
+	free(out);
+	/* streamed: output_item.added and .done carry the namespace */
+	snprintf(b, sizeof b, ANT_TU_SSE, "multi_agent_v1__wait_agent");
+	out = answer(PX_FMT_RESPONSES, fx, PX_FMT_ANTHROPIC, b, 1);
+	check_responses_stream(out);
+	ck_assert_ptr_nonnull(strstr(out, "\"item\":{\"id\":"
+	    "\"fc_000000000000000000000002\",\"type\":\"function_call\","
+	    "\"status\":\"in_progress\",\"arguments\":\"\",\"call_id\":"
+	    "\"toolu_9\",\"name\":\"wait_agent\",\"namespace\":"
+	    "\"multi_agent_v1\"}"));
+	ck_assert_ptr_nonnull(strstr(out, "\"item\":{\"id\":"
+	    "\"fc_000000000000000000000002\",\"type\":\"function_call\","
+	    "\"status\":\"completed\",\"arguments\":\"{\\\"c\\\":"
+	    "\\\"x\\\"}\",\"call_id\":\"toolu_9\",\"name\":\"wait_agent\","
+	    "\"namespace\":\"multi_agent_v1\"}"));
+	free(out);
+	/* a plain function of the same request keeps its plain shape */
+	snprintf(b, sizeof b, ANT_TU, "exec_command");
+	out = answer(PX_FMT_RESPONSES, fx, PX_FMT_ANTHROPIC, b, 0);
+	ck_assert_ptr_nonnull(strstr(out, "\"call_id\":\"toolu_9\",\"name\":"
+	    "\"exec_command\"}"));
+	free(out);
+	free(fx);
+}
+END_TEST
+
+START_TEST(t_namespace_tools)
+{
+	size_t on;
+	char *out;
+
+	/* namespace members flattened, the hosted tool left out */
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_ANTHROPIC,
+	    NS_REQ, strlen(NS_REQ), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages\":"
+	    "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"h"
+	    "i\"}]}],\"tools\":[{\"name\":\"multi_agent_v1__wait_agent\",\"in"
+	    "put_schema\":{\"type\":\"object\",\"properties\":{}}},{\"name\":"
+	    "\"multi_agent_v1__close_agent\",\"input_schema\":{\"type\":\"obj"
+	    "ect\",\"properties\":{}}},{\"name\":\"exec_command\",\"input_sch"
+	    "ema\":{\"type\":\"object\",\"properties\":{}}}]}\n");
+	free(out);
+	/* to Responses: regrouped, the hosted tool kept */
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_RESPONSES,
+	    NS_REQ, strlen(NS_REQ), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"input\":[{\"type\":\"message\","
+	    "\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\""
+	    ":\"hi\"}]}],\"tools\":[{\"type\":\"namespace\",\"name\":\"multi_"
+	    "agent_v1\",\"description\":\"Sub-agents\",\"tools\":[{\"type\":"
+	    "\"function\",\"name\":\"wait_agent\",\"parameters\":{\"type\":\""
+	    "object\",\"properties\":{}},\"strict\":false},{\"type\":\"functi"
+	    "on\",\"name\":\"close_agent\",\"parameters\":{\"type\":\"object"
+	    "\",\"properties\":{}},\"strict\":false}]},{\"type\":\"web_search"
+	    "\",\"external_web_access\":false},{\"type\":\"function\",\"name"
+	    "\":\"exec_command\",\"parameters\":{\"type\":\"object\",\"proper"
+	    "ties\":{}},\"strict\":false}]}\n");
+	free(out);
+}
+END_TEST
+
+START_TEST(t_custom_tools)
+{
+	char b[8192];
+	size_t on;
+	char *out;
+
+	/* freeform tool -> a function with one string "input"; the grammar goes
+	 * into the description */
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_ANTHROPIC,
+	    CUST_REQ, strlen(CUST_REQ), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages\":"
+	    "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"p"
+	    "atch it\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"to"
+	    "ol_use\",\"id\":\"call_p\",\"name\":\"apply_patch\",\"input\":{"
+	    "\"input\":\"*** Begin Patch\\n*** End Patch\\n\"}}]},{\"role\":"
+	    "\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":"
+	    "\"call_p\",\"content\":\"Done\"}]}],\"tools\":[{\"name\":\"apply"
+	    "_patch\",\"description\":\"Apply a patch\\n\\nThe input must mat"
+	    "ch this lark grammar:\\nstart: x\",\"input_schema\":{\"type\":\""
+	    "object\",\"properties\":{\"input\":{\"type\":\"string\",\"descri"
+	    "ption\":\"The raw input text\"}},\"required\":[\"input\"],\"addi"
+	    "tionalProperties\":false}}]}\n");
+	free(out);
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_CHAT,
+	    CUST_REQ, strlen(CUST_REQ), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"patch it\"},{\"role\":\"assistant\",\"content\":nu"
+	    "ll,\"tool_calls\":[{\"id\":\"call_p\",\"type\":\"function\",\"fu"
+	    "nction\":{\"name\":\"apply_patch\",\"arguments\":\"{\\\"input\\"
+	    "\":\\\"*** Begin Patch\\\\n*** End Patch\\\\n\\\"}\"}}]},{\"role"
+	    "\":\"tool\",\"tool_call_id\":\"call_p\",\"content\":\"Done\"}],"
+	    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"apply"
+	    "_patch\",\"description\":\"Apply a patch\\n\\nThe input must mat"
+	    "ch this lark grammar:\\nstart: x\",\"parameters\":{\"type\":\"ob"
+	    "ject\",\"properties\":{\"input\":{\"type\":\"string\",\"descript"
+	    "ion\":\"The raw input text\"}},\"required\":[\"input\"],\"additi"
+	    "onalProperties\":false}}}]}\n");
+	free(out);
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_GEMINI,
+	    CUST_REQ, strlen(CUST_REQ), &on);
+	ck_assert_str_eq(out,
+	    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"patch i"
+	    "t\"}]},{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name"
+	    "\":\"apply_patch\",\"args\":{\"input\":\"*** Begin Patch\\n*** E"
+	    "nd Patch\\n\"}}}]},{\"role\":\"user\",\"parts\":[{\"functionResp"
+	    "onse\":{\"name\":\"apply_patch\",\"response\":{\"result\":\"Done"
+	    "\"}}}]}],\"tools\":[{\"functionDeclarations\":[{\"name\":\"apply"
+	    "_patch\",\"description\":\"Apply a patch\\n\\nThe input must mat"
+	    "ch this lark grammar:\\nstart: x\",\"parametersJsonSchema\":{\"t"
+	    "ype\":\"object\",\"properties\":{\"input\":{\"type\":\"string\","
+	    "\"description\":\"The raw input text\"}},\"required\":[\"input\""
+	    "]}}]}]}\n");
+	free(out);
+	/* to Responses it stays a custom tool, its calls custom_tool_call items */
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_RESPONSES,
+	    CUST_REQ, strlen(CUST_REQ), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"input\":[{\"type\":\"message\","
+	    "\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\""
+	    ":\"patch it\"}]},{\"type\":\"custom_tool_call\",\"id\":\"ctc_1\""
+	    ",\"call_id\":\"call_p\",\"name\":\"apply_patch\",\"input\":\"***"
+	    " Begin Patch\\n*** End Patch\\n\"},{\"type\":\"custom_tool_call_"
+	    "output\",\"call_id\":\"call_p\",\"output\":\"Done\"}],\"tools\":"
+	    "[{\"type\":\"custom\",\"name\":\"apply_patch\",\"description\":"
+	    "\"Apply a patch\",\"format\":{\"type\":\"grammar\",\"syntax\":\""
+	    "lark\",\"definition\":\"start: x\"}}]}\n");
+	free(out);
+	/* a call back to the client: a custom_tool_call with the input text */
+	out = answer(PX_FMT_RESPONSES, CUST_REQ, PX_FMT_ANTHROPIC, ANT_CUST, 0);
+	ck_assert_str_eq(out,
+	    "{\"id\":\"resp_000000000000000000000001\",\"object\":\"response"
+	    "\",\"created_at\":1700000000,\"status\":\"completed\",\"error\":"
+	    "null,\"incomplete_details\":null,\"max_output_tokens\":null,\"mo"
+	    "del\":\"m\",\"output\":[{\"id\":\"ctc_000000000000000000000002\""
+	    ",\"type\":\"custom_tool_call\",\"status\":\"completed\",\"call_i"
+	    "d\":\"toolu_9\",\"name\":\"apply_patch\",\"input\":\"*** Begin P"
+	    "atch\\n*** End Patch\\n\"}],\"parallel_tool_calls\":true,\"previ"
+	    "ous_response_id\":null,\"usage\":{\"input_tokens\":3,\"input_tok"
+	    "ens_details\":{\"cached_tokens\":0},\"output_tokens\":4,\"output"
+	    "_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":7}}");
+	free(out);
+	/* streamed: the input is sent whole when the call ends */
+	snprintf(b, sizeof b, ANT_TU_SSE2, "apply_patch");
+	out = answer(PX_FMT_RESPONSES, CUST_REQ, PX_FMT_ANTHROPIC, b, 1);
+	ck_assert_str_eq(out,
+	    "event: response.created\ndata: {\"type\":\"response.created\",\""
+	    "response\":{\"id\":\"resp_000000000000000000000001\",\"object\":"
+	    "\"response\",\"created_at\":1700000000,\"status\":\"in_progress"
+	    "\",\"error\":null,\"incomplete_details\":null,\"max_output_token"
+	    "s\":null,\"model\":\"m\",\"output\":[],\"parallel_tool_calls\":t"
+	    "rue,\"previous_response_id\":null,\"usage\":null},\"sequence_num"
+	    "ber\":0}\n\nevent: response.in_progress\ndata: {\"type\":\"respo"
+	    "nse.in_progress\",\"response\":{\"id\":\"resp_000000000000000000"
+	    "000001\",\"object\":\"response\",\"created_at\":1700000000,\"sta"
+	    "tus\":\"in_progress\",\"error\":null,\"incomplete_details\":null"
+	    ",\"max_output_tokens\":null,\"model\":\"m\",\"output\":[],\"para"
+	    "llel_tool_calls\":true,\"previous_response_id\":null,\"usage\":n"
+	    "ull},\"sequence_number\":1}\n\nevent: response.output_item.added"
+	    "\ndata: {\"type\":\"response.output_item.added\",\"output_index"
+	    "\":0,\"item\":{\"id\":\"ctc_000000000000000000000002\",\"type\":"
+	    "\"custom_tool_call\",\"status\":\"in_progress\",\"call_id\":\"to"
+	    "olu_9\",\"name\":\"apply_patch\",\"input\":\"\"},\"sequence_numb"
+	    "er\":2}\n\nevent: response.custom_tool_call_input.delta\ndata: {"
+	    "\"type\":\"response.custom_tool_call_input.delta\",\"item_id\":"
+	    "\"ctc_000000000000000000000002\",\"output_index\":0,\"delta\":\""
+	    "*** Begin Patch\\n\",\"sequence_number\":3}\n\nevent: response.c"
+	    "ustom_tool_call_input.done\ndata: {\"type\":\"response.custom_to"
+	    "ol_call_input.done\",\"item_id\":\"ctc_000000000000000000000002"
+	    "\",\"output_index\":0,\"input\":\"*** Begin Patch\\n\",\"sequenc"
+	    "e_number\":4}\n\nevent: response.output_item.done\ndata: {\"type"
+	    "\":\"response.output_item.done\",\"output_index\":0,\"item\":{\""
+	    "id\":\"ctc_000000000000000000000002\",\"type\":\"custom_tool_cal"
+	    "l\",\"status\":\"completed\",\"call_id\":\"toolu_9\",\"name\":\""
+	    "apply_patch\",\"input\":\"*** Begin Patch\\n\"},\"sequence_numbe"
+	    "r\":5}\n\nevent: response.completed\ndata: {\"type\":\"response."
+	    "completed\",\"response\":{\"id\":\"resp_000000000000000000000001"
+	    "\",\"object\":\"response\",\"created_at\":1700000000,\"status\":"
+	    "\"completed\",\"error\":null,\"incomplete_details\":null,\"max_o"
+	    "utput_tokens\":null,\"model\":\"m\",\"output\":[{\"id\":\"ctc_00"
+	    "0000000000000000000002\",\"type\":\"custom_tool_call\",\"status"
+	    "\":\"completed\",\"call_id\":\"toolu_9\",\"name\":\"apply_patch"
+	    "\",\"input\":\"*** Begin Patch\\n\"}],\"parallel_tool_calls\":tr"
+	    "ue,\"previous_response_id\":null,\"usage\":{\"input_tokens\":3,"
+	    "\"input_tokens_details\":{\"cached_tokens\":0},\"output_tokens\""
+	    ":4,\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_to"
+	    "kens\":7}},\"sequence_number\":6}\n\n");
+	check_responses_stream(out);
+	free(out);
+}
+END_TEST
+
+/* The hash digits in these expectations are FNV-1a 64 of the whole
+ * original id or name, computed outside the code under test. */
+START_TEST(t_call_ids)
+{
+	size_t on;
+	char *out;
+
+	/* Chat: at most 40 characters, prefix + hash */
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_CHAT,
+	    IDS_REQ, strlen(IDS_REQ), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"q\"},{\"role\":\"assistant\",\"content\":null,\"to"
+	    "ol_calls\":[{\"id\":\"call_0123456789abcdefgh_8deda99c44888d73\""
+	    ",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments"
+	    "\":\"{}\"}},{\"id\":\"call.x:1\",\"type\":\"function\",\"functio"
+	    "n\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},{\"role\":\"tool\","
+	    "\"tool_call_id\":\"call_0123456789abcdefgh_8deda99c44888d73\",\""
+	    "content\":\"a\"},{\"role\":\"tool\",\"tool_call_id\":\"call.x:1"
+	    "\",\"content\":\"b\"}],\"tools\":[{\"type\":\"function\",\"funct"
+	    "ion\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"prop"
+	    "erties\":{}}}}]}\n");
+	free(out);
+	/* Anthropic: ^[a-zA-Z0-9_-]+$, prefix + hash */
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_ANTHROPIC,
+	    IDS_REQ, strlen(IDS_REQ), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages\":"
+	    "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"q"
+	    "\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use"
+	    "\",\"id\":\"call_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI\""
+	    ",\"name\":\"f\",\"input\":{}},{\"type\":\"tool_use\",\"id\":\"ca"
+	    "ll_x_1_e5809182d043d04c\",\"name\":\"f\",\"input\":{}}]},{\"role"
+	    "\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id"
+	    "\":\"call_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI\",\"cont"
+	    "ent\":\"a\"},{\"type\":\"tool_result\",\"tool_use_id\":\"call_x_"
+	    "1_e5809182d043d04c\",\"content\":\"b\"}]}],\"tools\":[{\"name\":"
+	    "\"f\",\"input_schema\":{\"type\":\"object\",\"properties\":{}}}]"
+	    "}\n");
+	free(out);
+	/* Responses takes both as they are */
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_RESPONSES,
+	    IDS_REQ, strlen(IDS_REQ), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"input\":[{\"type\":\"message\","
+	    "\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\""
+	    ":\"q\"}]},{\"type\":\"function_call\",\"call_id\":\"call_0123456"
+	    "789abcdefghijklmnopqrstuvwxyzABCDEFGHI\",\"name\":\"f\",\"argume"
+	    "nts\":\"{}\"},{\"type\":\"function_call\",\"call_id\":\"call.x:1"
+	    "\",\"name\":\"f\",\"arguments\":\"{}\"},{\"type\":\"function_cal"
+	    "l_output\",\"call_id\":\"call_0123456789abcdefghijklmnopqrstuvwx"
+	    "yzABCDEFGHI\",\"output\":\"a\"},{\"type\":\"function_call_output"
+	    "\",\"call_id\":\"call.x:1\",\"output\":\"b\"}],\"tools\":[{\"typ"
+	    "e\":\"function\",\"name\":\"f\",\"parameters\":{\"type\":\"objec"
+	    "t\",\"properties\":{}},\"strict\":false}]}\n");
+	free(out);
+	/* Responses: call_id at most 64 */
+	out = conv_req(PX_FMT_ANTHROPIC, PX_FMT_RESPONSES,
+	    IDS_ANT, strlen(IDS_ANT), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"input\":[{\"type\":\"message\","
+	    "\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\""
+	    ":\"q\"}]},{\"type\":\"function_call\",\"call_id\":\"toolu_012345"
+	    "6789abcdefghijklmnopqrstuvwxyzABCDE_d90df66da0fecb89\",\"name\":"
+	    "\"f\",\"arguments\":\"{}\"},{\"type\":\"function_call_output\","
+	    "\"call_id\":\"toolu_0123456789abcdefghijklmnopqrstuvwxyzABCDE_d9"
+	    "0df66da0fecb89\",\"output\":\"a\"}],\"max_output_tokens\":9}\n");
+	free(out);
+	out = conv_req(PX_FMT_ANTHROPIC, PX_FMT_CHAT,
+	    IDS_ANT, strlen(IDS_ANT), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"q\"},{\"role\":\"assistant\",\"content\":null,\"to"
+	    "ol_calls\":[{\"id\":\"toolu_0123456789abcdefg_d90df66da0fecb89\""
+	    ",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments"
+	    "\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"toolu_012345"
+	    "6789abcdefg_d90df66da0fecb89\",\"content\":\"a\"}],\"max_complet"
+	    "ion_tokens\":9}\n");
+	free(out);
+}
+END_TEST
+
+START_TEST(t_tool_names)
+{
+	char b[8192];
+	size_t on;
+	char *out;
+
+	/* Gemini names with . and : for Anthropic (tools, calls, tool_choice) */
+	out = conv_req(PX_FMT_GEMINI, PX_FMT_ANTHROPIC,
+	    GEM_NAMES, strlen(GEM_NAMES), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages\":"
+	    "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"q"
+	    "\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use"
+	    "\",\"id\":\"call_get_weather_0_2dab087e82f97f2d\",\"name\":\"get"
+	    "_weather\",\"input\":{\"c\":\"x\"}}]},{\"role\":\"user\",\"conte"
+	    "nt\":[{\"type\":\"tool_result\",\"tool_use_id\":\"call_get_weath"
+	    "er_0_2dab087e82f97f2d\",\"content\":\"{\\\"t\\\":1}\"}]}],\"tool"
+	    "s\":[{\"name\":\"get_weather\",\"description\":\"w\",\"input_sch"
+	    "ema\":{\"type\":\"object\",\"properties\":{}}},{\"name\":\"ns_lo"
+	    "okup\",\"input_schema\":{\"type\":\"object\",\"properties\":{}}}"
+	    "],\"tool_choice\":{\"type\":\"tool\",\"name\":\"get_weather\"}}"
+	    "\n");
+	free(out);
+	/* too long -> cut + hash; a fix that meets another tool's name gets a
+	 * hash too */
+	out = conv_req(PX_FMT_CHAT, PX_FMT_ANTHROPIC,
+	    CHAT_NAMES, strlen(CHAT_NAMES), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages\":"
+	    "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"q"
+	    "\"}]}],\"tools\":[{\"name\":\"mcp__filesystem_server__read_multi"
+	    "ple_files_with_line_n_0d1e2f2a\",\"input_schema\":{\"type\":\"ob"
+	    "ject\",\"properties\":{}}},{\"name\":\"a_b_0d0b5fae\",\"input_sc"
+	    "hema\":{\"type\":\"object\",\"properties\":{}}},{\"name\":\"a_b"
+	    "\",\"input_schema\":{\"type\":\"object\",\"properties\":{}}},{\""
+	    "name\":\"9lives\",\"input_schema\":{\"type\":\"object\",\"proper"
+	    "ties\":{}}}],\"tool_choice\":{\"type\":\"tool\",\"name\":\"mcp__"
+	    "filesystem_server__read_multiple_files_with_line_n_0d1e2f2a\"}}"
+	    "\n");
+	free(out);
+	/* Gemini: a name must not start with a digit */
+	out = conv_req(PX_FMT_CHAT, PX_FMT_GEMINI,
+	    CHAT_NAMES, strlen(CHAT_NAMES), &on);
+	ck_assert_str_eq(out,
+	    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"q\"}]}]"
+	    ",\"tools\":[{\"functionDeclarations\":[{\"name\":\"mcp__filesyst"
+	    "em_server__read_multiple_files_with_line_n_0d1e2f2a\",\"paramete"
+	    "rsJsonSchema\":{\"type\":\"object\",\"properties\":{}}},{\"name"
+	    "\":\"a.b\",\"parametersJsonSchema\":{\"type\":\"object\",\"prope"
+	    "rties\":{}}},{\"name\":\"a_b\",\"parametersJsonSchema\":{\"type"
+	    "\":\"object\",\"properties\":{}}},{\"name\":\"_9lives\",\"parame"
+	    "tersJsonSchema\":{\"type\":\"object\",\"properties\":{}}}]}],\"t"
+	    "oolConfig\":{\"functionCallingConfig\":{\"mode\":\"ANY\",\"allow"
+	    "edFunctionNames\":[\"mcp__filesystem_server__read_multiple_files"
+	    "_with_line_n_0d1e2f2a\"]}}}\n");
+	free(out);
+	/* the client gets its own names back */
+	snprintf(b, sizeof b, ANT_TU, "get_weather");
+	out = answer(PX_FMT_GEMINI, GEM_NAMES, PX_FMT_ANTHROPIC, b, 0);
+	ck_assert_str_eq(out,
+	    "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"i"
+	    "d\":\"toolu_9\",\"name\":\"get.weather\",\"args\":{\"c\":\"x\"}}"
+	    "}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}],"
+	    "\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount"
+	    "\":4,\"totalTokenCount\":7},\"modelVersion\":\"client-model\",\""
+	    "responseId\":\"msg_1\"}");
+	free(out);
+	snprintf(b, sizeof b, ANT_TU_SSE, "get_weather");
+	out = answer(PX_FMT_GEMINI, GEM_NAMES, PX_FMT_ANTHROPIC, b, 1);
+	ck_assert_str_eq(out,
+	    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall"
+	    "\":{\"id\":\"toolu_9\",\"name\":\"get.weather\",\"args\":{\"c\":"
+	    "\"x\"}}}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index"
+	    "\":0}],\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTok"
+	    "enCount\":4,\"totalTokenCount\":7},\"modelVersion\":\"client-mod"
+	    "el\",\"responseId\":\"msg_1\"}\n\n");
+	free(out);
+	snprintf(b, sizeof b, ANT_TU,
+	    "mcp__filesystem_server__read_multiple_files_with_line_n_0d1e2f2a");
+	out = answer(PX_FMT_CHAT, CHAT_NAMES, PX_FMT_ANTHROPIC, b, 0);
+	ck_assert_str_eq(out,
+	    "{\"id\":\"chatcmpl-000000000000000000000001\",\"object\":\"chat."
+	    "completion\",\"created\":1700000000,\"model\":\"m\",\"choices\":"
+	    "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":nu"
+	    "ll,\"tool_calls\":[{\"id\":\"toolu_9\",\"type\":\"function\",\"f"
+	    "unction\":{\"name\":\"mcp__filesystem_server__read_multiple_file"
+	    "s_with_line_numbers_and_more\",\"arguments\":\"{\\\"c\\\":\\\"x"
+	    "\\\"}\"}}],\"refusal\":null},\"logprobs\":null,\"finish_reason\""
+	    ":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":3,\"completion_to"
+	    "kens\":4,\"total_tokens\":7}}");
+	free(out);
+	snprintf(b, sizeof b, ANT_TU_SSE,
+	    "mcp__filesystem_server__read_multiple_files_with_line_n_0d1e2f2a");
+	out = answer(PX_FMT_CHAT, CHAT_NAMES, PX_FMT_ANTHROPIC, b, 1);
+	ck_assert_str_eq(out,
+	    "data: {\"id\":\"chatcmpl-000000000000000000000001\",\"object\":"
+	    "\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\""
+	    ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"c"
+	    "ontent\":\"\"},\"finish_reason\":null}]}\n\ndata: {\"id\":\"chat"
+	    "cmpl-000000000000000000000001\",\"object\":\"chat.completion.chu"
+	    "nk\",\"created\":1700000000,\"model\":\"m\",\"choices\":[{\"inde"
+	    "x\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"toolu_9\""
+	    ",\"type\":\"function\",\"function\":{\"name\":\"mcp__filesystem_"
+	    "server__read_multiple_files_with_line_numbers_and_more\",\"argum"
+	    "ents\":\"\"}}]},\"finish_reason\":null}]}\n\ndata: {\"id\":\"cha"
+	    "tcmpl-000000000000000000000001\",\"object\":\"chat.completion.ch"
+	    "unk\",\"created\":1700000000,\"model\":\"m\",\"choices\":[{\"ind"
+	    "ex\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"a"
+	    "rguments\":\"{\\\"c\\\":\\\"x\\\"}\"}}]},\"finish_reason\":null}"
+	    "]}\n\ndata: {\"id\":\"chatcmpl-000000000000000000000001\",\"obje"
+	    "ct\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":"
+	    "\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":"
+	    "\"tool_calls\"}]}\n\ndata: [DONE]\n\n");
+	free(out);
+}
+END_TEST
+
+START_TEST(t_anthropic_foreign_thinking)
+{
+	const char *b;
+	size_t on;
+	char *out;
+
+	/* a prefill (final assistant message) without signed thinking: off
+	 * (WIRE.md §6.18) */
+	b = "{\"model\":\"m\",\"reasoning_effort\":\"high\",\"messages\":"
+	    "[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\","
+	    "\"content\":\"The answer is\"}]}";
+	out = conv_req(PX_FMT_CHAT, PX_FMT_ANTHROPIC, b, strlen(b), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages\":"
+	    "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+	    "\"q\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"text\","
+	    "\"text\":\"The answer is\"}]}]}\n");
+	free(out);
+	/* a final user message: thinking stays on */
+	b = "{\"model\":\"m\",\"reasoning_effort\":\"high\",\"messages\":"
+	    "[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\","
+	    "\"content\":\"a\"},{\"role\":\"user\",\"content\":\"q2\"}]}";
+	out = conv_req(PX_FMT_CHAT, PX_FMT_ANTHROPIC, b, strlen(b), &on);
+	ck_assert_ptr_nonnull(strstr(out, ",\"thinking\":{\"type\":\"enabled\","
+	    "\"budget_tokens\":4096}}"));
+	free(out);
+
+	/* foreign reasoning dropped; the last turn has calls and no signed
+	 * thinking: thinking off */
+	out = conv_req(PX_FMT_RESPONSES, PX_FMT_ANTHROPIC,
+	    RS_THINK, strlen(RS_THINK), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages\":"
+	    "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"q"
+	    "\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use"
+	    "\",\"id\":\"call_1\",\"name\":\"f\",\"input\":{}}]},{\"role\":\""
+	    "user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\""
+	    "call_1\",\"content\":\"r\"}]}],\"tools\":[{\"name\":\"f\",\"inpu"
+	    "t_schema\":{\"type\":\"object\",\"properties\":{}}}]}\n");
+	free(out);
+	/* signed Anthropic thinking replayed, thinking stays on */
+	out = conv_req(PX_FMT_ANTHROPIC, PX_FMT_ANTHROPIC,
+	    ANT_THINK("SIG"), strlen(ANT_THINK("SIG")), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"max_tokens\":9000,\"messages\":["
+	    "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"q"
+	    "\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking"
+	    "\",\"thinking\":\"hm\",\"signature\":\"SIG\"},{\"type\":\"tool_u"
+	    "se\",\"id\":\"toolu_1\",\"name\":\"f\",\"input\":{}}]},{\"role\""
+	    ":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\""
+	    ":\"toolu_1\",\"content\":\"r\"}]}],\"tools\":[{\"name\":\"f\",\""
+	    "input_schema\":{\"type\":\"object\"}}],\"thinking\":{\"type\":\""
+	    "enabled\",\"budget_tokens\":2048}}\n");
+	free(out);
+	/* an empty signature is no signature */
+	out = conv_req(PX_FMT_ANTHROPIC, PX_FMT_ANTHROPIC,
+	    ANT_THINK(""), strlen(ANT_THINK("")), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"max_tokens\":9000,\"messages\":["
+	    "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"q"
+	    "\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use"
+	    "\",\"id\":\"toolu_1\",\"name\":\"f\",\"input\":{}}]},{\"role\":"
+	    "\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":"
+	    "\"toolu_1\",\"content\":\"r\"}]}],\"tools\":[{\"name\":\"f\",\"i"
+	    "nput_schema\":{\"type\":\"object\"}}]}\n");
+	free(out);
+	/* Gemini thoughts and signatures never reach Anthropic */
+	out = conv_req(PX_FMT_GEMINI, PX_FMT_ANTHROPIC,
+	    GEM_THINK, strlen(GEM_THINK), &on);
+	ck_assert_str_eq(out,
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages\":"
+	    "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"q"
+	    "\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use"
+	    "\",\"id\":\"call_f_0\",\"name\":\"f\",\"input\":{}}]},{\"role\":"
+	    "\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":"
+	    "\"call_f_0\",\"content\":\"{\\\"r\\\":1}\"}]}],\"tools\":[{\"nam"
+	    "e\":\"f\",\"input_schema\":{\"type\":\"object\",\"properties\":{"
+	    "}}}]}\n");
+	free(out);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -2040,6 +2776,15 @@ suite(void)
 	tcase_add_loop_test(tc, t_cmpl_cutoff, 0, NSTREAM);
 	tcase_add_test(tc, t_cmpl_stream_error);
 	tcase_add_test(tc, t_cmpl_stream_thinking_hidden);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("tools");
+	tcase_add_test(tc, t_codex_namespace_calls);
+	tcase_add_test(tc, t_namespace_tools);
+	tcase_add_test(tc, t_custom_tools);
+	tcase_add_test(tc, t_call_ids);
+	tcase_add_test(tc, t_tool_names);
+	tcase_add_test(tc, t_anthropic_foreign_thinking);
 	suite_add_tcase(s, tc);
 	return s;
 }
