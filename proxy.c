@@ -21,6 +21,7 @@
  * are compared as SHA-256 digests (auth.c). Neither is ever logged.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -324,6 +325,8 @@ struct conn {
 	const struct px_provider *prov;
 	int prov_idx;
 	enum px_fmt ufmt;         /* upstream format (provider, or per model) */
+	char *dropped;            /* hosted tools left out by the conversion
+	                             ("web_search,file_search"), or NULL */
 	char *abeta, *aversion;   /* anthropic headers to forward */
 	int gemini_alt_sse;
 	struct px_embed_req embed;  /* EP_EMBEDDINGS to a Gemini upstream */
@@ -586,14 +589,15 @@ access_log(struct conn *c)
 		snprintf(fbs, sizeof fbs, "%.1fms", (double)fb / 1000.0);
 	else
 		snprintf(fbs, sizeof fbs, "-");
-	px_log("access key=%s fmt=%s model=%s provider=%s upstream_model=%s status=%d latency=%.1fms first_byte=%s tokens_in=%lld tokens_out=%lld",
+	px_log("access key=%s fmt=%s model=%s provider=%s upstream_model=%s status=%d latency=%.1fms first_byte=%s tokens_in=%lld tokens_out=%lld%s%s",
 	    c->key ? c->key->name : "-",
 	    c->ep == EP_NONE ? "-" : px_fmt_name(c->cfmt),
 	    c->model[0] ? c->model : "-",
 	    c->prov ? c->prov->name : "-",
 	    c->up_model[0] ? c->up_model : "-",
 	    c->status, (double)lat / 1000.0, fbs,
-	    c->usage.input, c->usage.output);
+	    c->usage.input, c->usage.output,
+	    c->dropped ? " dropped_tools=" : "", c->dropped ? c->dropped : "");
 }
 
 /* ------------------------------------------------------------ responses */
@@ -613,6 +617,8 @@ send_head(struct conn *c, int status, const char *ctype, long long clen,
 	/* -2: close-delimited (HTTP/1.0 client or Connection: close) */
 	if (extra && *extra)
 		out_printf(c, "%s", extra);
+	if (c->dropped)
+		out_printf(c, "x-llmproxy-dropped-tools: %s\r\n", c->dropped);
 	if (!c->keep_alive || draining)
 		out_printf(c, "Connection: close\r\n");
 	out_printf(c, "\r\n");
@@ -687,6 +693,7 @@ req_reset(struct conn *c)
 	c->prov = NULL;
 	c->prov_idx = -1;
 	c->abeta = c->aversion = NULL;
+	c->dropped = NULL;
 	c->gemini_alt_sse = 0;
 	memset(&c->embed, 0, sizeof c->embed);
 	c->t_start_us = c->t_first_us = 0;
@@ -1743,6 +1750,19 @@ handle_request(struct conn *c, const char *body, size_t n)
 		}
 		body = w.buf;
 		n = w.len;
+		{
+			/* hosted tools (web_search, ...) cannot run on another
+			 * provider: said in a header and the access log */
+			char dt[256];
+			size_t i;
+			if (px_dropped_tools(c->ufmt, &c->req, dt, sizeof dt) > 0) {
+				for (i = 0; dt[i]; i++)   /* client text: header-safe */
+					if (!isalnum((unsigned char)dt[i]) &&
+					    !strchr("_.,-", dt[i]))
+						dt[i] = '_';
+				c->dropped = arena_cstr(c, dt, strlen(dt));
+			}
+		}
 	}
 	if (c->cfmt == PX_FMT_GEMINI && c->passthrough)
 		c->req.gemini_array_stream = c->req.stream && !c->gemini_alt_sse;

@@ -1806,6 +1806,38 @@ START_TEST(t_provider_api_per_model)
 }
 END_TEST
 
+/* Hosted Responses tools (Codex sends web_search) cannot run on another
+ * provider: left out of the converted request, and said so in a header. */
+START_TEST(t_hosted_tools_dropped)
+{
+	struct resp r;
+	struct echo e;
+	static const char fn[] = "{\"type\":\"function\",\"name\":\"get_weather\","
+	    "\"parameters\":{\"type\":\"object\",\"properties\":{}}}";
+
+	post("/v1/responses", strf("{\"model\":\"claude-echo\",\"input\":\"hi\","
+	    "\"tools\":[%s,{\"type\":\"web_search\",\"external_web_access\":false}]}", fn), &r);
+	expect_status(&r, 200);
+	ck_str(resp_hdr(&r, "x-llmproxy-dropped-tools"), "web_search");
+	split_echo(jstr(r.body, "output.0.content.0.text"), &e);
+	ck_str(e.line, "POST /v1/messages");
+	ck_assert_int_eq(jlen(e.body, "tools"), 1);
+	ck_str(jstr(e.body, "tools.0.name"), "get_weather");
+
+	/* nothing dropped: no header */
+	post("/v1/responses", strf("{\"model\":\"claude-echo\",\"input\":\"hi\","
+	    "\"tools\":[%s]}", fn), &r);
+	expect_status(&r, 200);
+	ck_assert_ptr_null(resp_hdr(&r, "x-llmproxy-dropped-tools"));
+
+	/* a forced hosted tool cannot be honoured: 400, nothing sent */
+	post("/v1/responses", "{\"model\":\"claude-echo\",\"input\":\"hi\","
+	    "\"tools\":[{\"type\":\"web_search\"}],\"tool_choice\":{\"type\":\"web_search\"}}", &r);
+	expect_status(&r, 400);
+	ck_assert_msg(strstr(jstr(r.body, "error.message"), "web_search"), "%s", r.body);
+}
+END_TEST
+
 /* ---------------------------------------------- upstream errors */
 
 static const struct err_case {
@@ -4019,6 +4051,7 @@ integration_suite(void)
 	tcase_add_test(t, t_echo_passthrough_bytes);
 	tcase_add_test(t, t_echo_passthrough_model_rewrite);
 	tcase_add_test(t, t_provider_api_per_model);
+	tcase_add_test(t, t_hosted_tools_dropped);
 
 	t = tc(s, "upstream_errors", 1);
 	tcase_add_loop_test(t, t_upstream_error, 0, (int)(sizeof err_cases / sizeof err_cases[0]));
