@@ -20,7 +20,13 @@
  *   - the request as each target takes it (target_view()): hosted tools of
  *     another format left out, tool names and call ids rewritten to the
  *     target's rules, and the client's own tool names restored in answers
- *     and streams going back (px_encode_response(), px_emit()).
+ *     and streams going back (px_encode_response(), px_emit());
+ *   - a tool-call history every upstream accepts (history_repair()): each
+ *     call of a turn that is not the last message gets exactly one result
+ *     right after it, in call order, a missing one an error placeholder; a
+ *     repeated result is dropped and an orphan result becomes user text
+ *     (WIRE.md §6.12, §6.13, §6.37, §6.43). Both views copy only when
+ *     something changes.
  * Per-event parsing uses a scratch arena freed after each upstream event,
  * so memory for a long stream stays bounded by its largest event.
  */
