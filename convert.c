@@ -20,7 +20,13 @@
  *   - the request as each target takes it (target_view()): hosted tools of
  *     another format left out, tool names and call ids rewritten to the
  *     target's rules, and the client's own tool names restored in answers
- *     and streams going back (px_encode_response(), px_emit()).
+ *     and streams going back (px_encode_response(), px_emit());
+ *   - a tool-call history every upstream accepts (history_repair()): each
+ *     call of a turn that is not the last message gets exactly one result
+ *     right after it, in call order, a missing one an error placeholder; a
+ *     repeated result is dropped and an orphan result becomes user text
+ *     (WIRE.md §6.12, §6.13, §6.37, §6.43). Both views copy only when
+ *     something changes.
  * Per-event parsing uses a scratch arena freed after each upstream event,
  * so memory for a long stream stays bounded by its largest event.
  */
@@ -1730,25 +1736,367 @@ nomem:
 	return -1;
 }
 
+/* ------------------------------------------- tool-call history repair */
+
+/*
+ * Upstreams reject a tool-call history that does not pair up (WIRE.md
+ * §2.5, §6.12, §6.13, §6.37, §6.43): every call of an assistant turn that
+ * is not the last message needs exactly one result in the tool message(s)
+ * right after it. The messages are cut into windows: an assistant turn and
+ * the run of other messages up to the next assistant message (the first
+ * window may have no turn). A window is repaired on its own:
+ *   - each call gets the first result for its id found in the run, moved
+ *     into one tool message right after the turn, in call order; a call
+ *     without one gets HIST_MISSING as an error result;
+ *   - a further result for an answered id is dropped (the first one wins);
+ *   - a result whose call is not in the turn (an orphan) becomes a user
+ *     message where it was: an HIST_ORPHAN line, then its content.
+ * A turn is one assistant message, or for Anthropic and Gemini, which join
+ * them, a run of them. A turn that ends the conversation is left alone, and
+ * so are results before the first assistant message of a Responses request
+ * with previous_response_id (their calls are stored upstream). Work is
+ * linear in the messages; matching inside a window is quadratic only when
+ * its results are out of call order.
+ */
+#define HIST_MISSING "No result was recorded for this tool call."
+#define HIST_ORPHAN  "whose call is not in this conversation:"
+
+struct hwin {
+	size_t t0, t1, r1;            /* turn [t0,t1), run [t1,r1) */
+};
+
+/* parts of one type in msgs [m, end), one at a time */
+struct hcur {
+	const struct ir_request *req;
+	size_t m, j, end;
+	enum ir_part_type type;
+};
+
+static void
+hcur_init(struct hcur *c, const struct ir_request *req, size_t m, size_t end,
+          enum ir_part_type type)
+{
+	c->req = req;
+	c->m = m;
+	c->j = 0;
+	c->end = end;
+	c->type = type;
+}
+
+static const struct ir_part *
+hcur_next(struct hcur *c)
+{
+	const struct ir_msg *m;
+
+	while (c->m < c->end) {
+		m = &c->req->msgs[c->m];
+		while (c->j < m->nparts)
+			if (m->parts[c->j++].type == c->type)
+				return &m->parts[c->j - 1];
+		c->m++;
+		c->j = 0;
+	}
+	return NULL;
+}
+
+/* the window starting at message i */
+static void
+hwin_at(enum px_fmt f, const struct ir_request *req, size_t i,
+        struct hwin *w)
+{
+	const struct ir_msg *ms = req->msgs;
+
+	w->t0 = w->t1 = i;
+	if (i < req->nmsgs && ms[i].role == IR_ROLE_ASSISTANT) {
+		w->t1++;
+		if (f == PX_FMT_ANTHROPIC || f == PX_FMT_GEMINI)
+			while (w->t1 < req->nmsgs &&
+			    ms[w->t1].role == IR_ROLE_ASSISTANT)
+				w->t1++;
+	}
+	w->r1 = w->t1;
+	while (w->r1 < req->nmsgs && ms[w->r1].role != IR_ROLE_ASSISTANT)
+		w->r1++;
+}
+
+/* calls in the turn (or results in msgs [m, end)) with this id */
+static size_t
+hcount(const struct ir_request *req, size_t m, size_t end,
+       enum ir_part_type type, struct px_str id)
+{
+	struct hcur c;
+	const struct ir_part *p;
+	size_t n = 0;
+
+	hcur_init(&c, req, m, end, type);
+	while ((p = hcur_next(&c)))
+		n += str_same(p->id, id);
+	return n;
+}
+
+/* 1 when the window needs repair */
+static int
+hwin_broken(enum px_fmt f, const struct ir_request *req,
+            const struct hwin *w)
+{
+	struct hcur cc, rc;
+	const struct ir_part *c, *r;
+	size_t l1 = w->t1, nc = 0, nr = 0;
+	int inorder = 1;
+
+	if (w->t0 == 0 && w->t1 == 0 && f == PX_FMT_RESPONSES &&
+	    req->previous_response_id.n)
+		return 0;
+	while (l1 < w->r1 && req->msgs[l1].role == IR_ROLE_TOOL)
+		l1++;
+	/* results past the leading tool messages are out of place */
+	hcur_init(&rc, req, l1, w->r1, IR_TOOL_RESULT);
+	if (hcur_next(&rc))
+		return 1;
+	hcur_init(&cc, req, w->t0, w->t1, IR_TOOL_CALL);
+	hcur_init(&rc, req, w->t1, l1, IR_TOOL_RESULT);
+	for (;;) {
+		c = hcur_next(&cc);
+		r = hcur_next(&rc);
+		if (!c || !r)
+			break;
+		nc++;
+		nr++;
+		if (!str_same(c->id, r->id))
+			inorder = 0;
+	}
+	if (c) {
+		if (w->t1 == req->nmsgs)
+			return 0;       /* the last message: left alone */
+		return 1;               /* a call without a result */
+	}
+	if (r)
+		return 1;               /* more results than calls */
+	if (inorder)
+		return 0;
+	if (f == PX_FMT_GEMINI)
+		return 1;               /* Gemini pairs them by order */
+	/* the same ids, each as often, in another order */
+	hcur_init(&cc, req, w->t0, w->t1, IR_TOOL_CALL);
+	while ((c = hcur_next(&cc)))
+		if (hcount(req, w->t0, w->t1, IR_TOOL_CALL, c->id) !=
+		    hcount(req, w->t1, l1, IR_TOOL_RESULT, c->id))
+			return 1;
+	return 0;
+}
+
+/* 1 when some window of the history needs repair for target f */
+static int
+history_broken(enum px_fmt f, const struct ir_request *req)
+{
+	struct hwin w;
+	size_t i;
+
+	for (i = 0; i < req->nmsgs; i = w.r1) {
+		hwin_at(f, req, i, &w);
+		if (hwin_broken(f, req, &w))
+			return 1;
+	}
+	return 0;
+}
+
+static void
+hcat(char *b, size_t *n, const char *p, size_t k)
+{
+	memcpy(b + *n, p, k);
+	*n += k;
+}
+
+/* an orphan result as a user message: a line naming it, then its content */
+static int
+orphan_msg(struct px_arena *a, const struct ir_part *r, struct ir_msg *m)
+{
+	char *b = px_zalloc(a, r->id.n + r->name.n + 128);
+	struct ir_part *ps = px_zalloc(a, (r->ncontent + 1) * sizeof *ps);
+	size_t n = 0;
+
+	if (!b || !ps)
+		return -1;
+	if (r->is_error)
+		hcat(b, &n, "Error result", 12);
+	else
+		hcat(b, &n, "Result", 6);
+	hcat(b, &n, " of tool call ", 14);
+	hcat(b, &n, r->id.p, r->id.n);
+	if (r->name.n) {
+		hcat(b, &n, " (", 2);
+		hcat(b, &n, r->name.p, r->name.n);
+		hcat(b, &n, ")", 1);
+	}
+	hcat(b, &n, ", " HIST_ORPHAN, sizeof HIST_ORPHAN + 1);
+	ps[0].type = IR_TEXT;
+	ps[0].text.p = b;
+	ps[0].text.n = n;
+	if (r->ncontent)
+		memcpy(ps + 1, r->content, r->ncontent * sizeof *ps);
+	m->role = IR_ROLE_USER;
+	m->parts = ps;
+	m->nparts = r->ncontent + 1;
+	return 0;
+}
+
+/* window w rebuilt into out[*no...]; -1 when a runs out */
+static int
+hwin_repair(const struct ir_request *req, const struct hwin *w,
+            struct px_arena *a, struct ir_part **missing, struct ir_msg *out,
+            size_t *no)
+{
+	struct hcur cc, rc;
+	const struct ir_part *c, *r;
+	struct ir_msg *tm;
+	unsigned char *used;
+	size_t i, j, k, nc, nres;
+
+	for (i = w->t0; i < w->t1; i++)
+		out[(*no)++] = req->msgs[i];
+	nc = 0;
+	hcur_init(&cc, req, w->t0, w->t1, IR_TOOL_CALL);
+	while (hcur_next(&cc))
+		nc++;
+	nres = 0;
+	hcur_init(&rc, req, w->t1, w->r1, IR_TOOL_RESULT);
+	while (hcur_next(&rc))
+		nres++;
+	used = px_zalloc(a, nres ? nres : 1);
+	if (!used)
+		return -1;
+	if (nc) {
+		/* one result per call, in call order */
+		tm = &out[(*no)++];
+		tm->role = IR_ROLE_TOOL;
+		tm->parts = px_zalloc(a, nc * sizeof *tm->parts);
+		if (!tm->parts)
+			return -1;
+		hcur_init(&cc, req, w->t0, w->t1, IR_TOOL_CALL);
+		while ((c = hcur_next(&cc))) {
+			struct ir_part *p = &tm->parts[tm->nparts++];
+			hcur_init(&rc, req, w->t1, w->r1, IR_TOOL_RESULT);
+			for (k = 0; (r = hcur_next(&rc)); k++)
+				if (!used[k] && str_same(r->id, c->id))
+					break;
+			if (r) {
+				used[k] = 1;
+				*p = *r;
+				continue;
+			}
+			if (!*missing) {
+				*missing = px_zalloc(a, sizeof **missing);
+				if (!*missing)
+					return -1;
+				(*missing)->type = IR_TEXT;
+				(*missing)->text = px_str_c(HIST_MISSING);
+			}
+			p->type = IR_TOOL_RESULT;
+			p->id = c->id;
+			p->name = c->name;
+			p->content = *missing;
+			p->ncontent = 1;
+			p->is_error = 1;
+		}
+	}
+	/* the rest of the run in order: results moved out, repeats dropped,
+	 * orphans turned into user messages */
+	for (i = w->t1, k = 0; i < w->r1; i++) {
+		const struct ir_msg *m = &req->msgs[i];
+		if (m->role != IR_ROLE_TOOL) {
+			out[(*no)++] = *m;
+			continue;
+		}
+		for (j = 0; j < m->nparts; j++) {
+			r = &m->parts[j];
+			if (r->type != IR_TOOL_RESULT) {
+				/* not canonical; kept as user content */
+				out[*no].role = IR_ROLE_USER;
+				out[*no].parts = (struct ir_part *)r;
+				out[(*no)++].nparts = 1;
+				continue;
+			}
+			if (used[k++] ||
+			    hcount(req, w->t0, w->t1, IR_TOOL_CALL, r->id))
+				continue;
+			if (orphan_msg(a, r, &out[(*no)++]) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * req's history repaired for target f into *cp (a shallow copy of req
+ * whose message list comes from a, sharing every message that does not
+ * change). 0, or -1 when a runs out.
+ */
+static int
+history_repair(enum px_fmt f, const struct ir_request *req,
+               struct px_arena *a, struct ir_request *cp)
+{
+	struct ir_part *missing = NULL;
+	struct hwin w;
+	size_t i, cap = 1, no = 0;
+
+	/* at most one tool message added per turn, one user message per
+	 * orphan result */
+	for (i = 0; i < req->nmsgs; i++)
+		cap += 1 + (req->msgs[i].role == IR_ROLE_ASSISTANT) +
+		    (req->msgs[i].role == IR_ROLE_TOOL ?
+		    req->msgs[i].nparts : 0);
+	*cp = *req;
+	cp->msgs = px_zalloc(a, cap * sizeof *cp->msgs);
+	if (!cp->msgs)
+		return -1;
+	for (i = 0; i < req->nmsgs; i = w.r1) {
+		hwin_at(f, req, i, &w);
+		if (!hwin_broken(f, req, &w)) {
+			memcpy(cp->msgs + no, req->msgs + w.t0,
+			    (w.r1 - w.t0) * sizeof *cp->msgs);
+			no += w.r1 - w.t0;
+			continue;
+		}
+		if (hwin_repair(req, &w, a, &missing, cp->msgs, &no) != 0)
+			return -1;
+	}
+	cp->nmsgs = no;
+	return 0;
+}
+
 static int
 encode_request_view(const struct px_codec *c, enum px_fmt f,
                     const struct ir_request *req, struct px_str model,
                     struct jw *out, struct px_err *err)
 {
 	struct px_arena tmp;
-	struct ir_request cp;
-	int rc;
+	struct ir_request cp, fixed;
+	const struct ir_request *src;
+	int rc, broken;
 
 	rc = target_view(f, req, NULL, NULL, err);
 	if (rc < 0)
 		return -1;
-	if (rc == 0)
+	broken = history_broken(f, req);
+	if (rc == 0 && !broken)
 		return c->encode_request(req, model, out, err);
 	/* the view lives only while the encoder writes out */
 	px_arena_init(&tmp, 0);
-	rc = target_view(f, req, &tmp, &cp, err);
+	src = req;
+	if (broken) {
+		if (history_repair(f, req, &tmp, &fixed) != 0) {
+			px_err_set(err, 413, "converted request too large");
+			px_arena_free(&tmp);
+			return -1;
+		}
+		src = &fixed;
+	}
+	if (rc > 0) {
+		rc = target_view(f, src, &tmp, &cp, err);
+		src = &cp;
+	}
 	if (rc >= 0)
-		rc = c->encode_request(&cp, model, out, err);
+		rc = c->encode_request(src, model, out, err);
 	px_arena_free(&tmp);
 	return rc < 0 ? -1 : rc;
 }

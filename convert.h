@@ -277,7 +277,14 @@ int px_encode_request(enum px_fmt f, const struct ir_request *req,
  *   - tool-call ids: longer than 40 characters for Chat (64 for Responses),
  *     or with characters outside [a-zA-Z0-9_-] for Anthropic, become a
  *     prefix of the id plus "_" and 16 hex digits of a hash of the whole id,
- *     so a call and its result still match, across requests too.
+ *     so a call and its result still match, across requests too;
+ *   - tool-call history that does not pair up: each call of an assistant
+ *     turn that is not the last message gets one result right after it, in
+ *     call order (a missing one: an error result "No result was recorded
+ *     for this tool call."), a repeated result is dropped, and a result
+ *     whose call is not in the turn before it becomes a user message
+ *     "Result of tool call <id> (<name>), whose call is not in this
+ *     conversation:" followed by its content.
  */
 int px_dropped_tools(enum px_fmt f, const struct ir_request *req, char *buf,
                      size_t cap);

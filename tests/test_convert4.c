@@ -2728,6 +2728,521 @@ START_TEST(t_anthropic_foreign_thinking)
 }
 END_TEST
 
+/* ------------------------------------------- tool-call history repair */
+
+/*
+ * Chat histories an upstream rejects as they are (WIRE.md §6.12, §6.13,
+ * §6.37, §6.43): the target view repairs them for every target. Each
+ * expectation lists the chat, responses, anthropic and gemini requests.
+ */
+#define H_HEAD \
+	"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
+#define H_CALL(id, name) \
+	"{\"id\":\"" id "\",\"type\":\"function\",\"function\":{\"name\":" \
+	"\"" name "\",\"arguments\":\"{}\"}}"
+#define H_CALLS(calls) \
+	"{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[" calls "]}"
+#define H_RESULT(id, text) \
+	",{\"role\":\"tool\",\"tool_call_id\":\"" id "\",\"content\":\"" \
+	text "\"}"
+#define H_NEXT ",{\"role\":\"user\",\"content\":\"next\"}"
+#define H_TOOLS \
+	"],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}," \
+	"{\"type\":\"function\",\"function\":{\"name\":\"g\"}}]}"
+
+static void
+history_expect(enum px_fmt from, const char *body,
+               const char *const exp[PX_FMT_COUNT])
+{
+	size_t on;
+	char *out;
+	int t;
+
+	for (t = 0; t < PX_FMT_COUNT; t++) {
+		out = conv_req(from, (enum px_fmt)t, body, strlen(body), &on);
+		ck_assert_msg(strcmp(out, exp[t]) == 0, "to %s:\n%s", fmt_tag[t],
+		    out);
+		free(out);
+	}
+}
+
+START_TEST(t_history_missing)
+{
+	static const char *const e0[PX_FMT_COUNT] = {
+	    "{\"model\":\"upstream-model\",\"messages\":[{\"role\":\"user\""
+	    ",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":null,"
+	    "\"tool_calls\":[{\"id\":\"call_a\",\"type\":\"function\",\"fun"
+	    "ction\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},{\"role\":\"t"
+	    "ool\",\"tool_call_id\":\"call_a\",\"content\":\"Error: No resu"
+	    "lt was recorded for this tool call.\"},{\"role\":\"user\",\"co"
+	    "ntent\":\"next\"}],\"tools\":[{\"type\":\"function\",\"functio"
+	    "n\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"prop"
+	    "erties\":{}}}},{\"type\":\"function\",\"function\":{\"name\":"
+	    "\"g\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}}"
+	    "]}\n",
+	    "{\"model\":\"upstream-model\",\"input\":[{\"type\":\"message\""
+	    ",\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"tex"
+	    "t\":\"q\"}]},{\"type\":\"function_call\",\"call_id\":\"call_a"
+	    "\",\"name\":\"f\",\"arguments\":\"{}\"},{\"type\":\"function_c"
+	    "all_output\",\"call_id\":\"call_a\",\"output\":\"Error: No res"
+	    "ult was recorded for this tool call.\"},{\"type\":\"message\","
+	    "\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text"
+	    "\":\"next\"}]}],\"tools\":[{\"type\":\"function\",\"name\":\"f"
+	    "\",\"parameters\":{\"type\":\"object\",\"properties\":{}},\"st"
+	    "rict\":false},{\"type\":\"function\",\"name\":\"g\",\"paramete"
+	    "rs\":{\"type\":\"object\",\"properties\":{}},\"strict\":false}"
+	    "]}\n",
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages"
+	    "\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text"
+	    "\":\"q\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"t"
+	    "ool_use\",\"id\":\"call_a\",\"name\":\"f\",\"input\":{}}]},{\""
+	    "role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_"
+	    "use_id\":\"call_a\",\"content\":\"No result was recorded for t"
+	    "his tool call.\",\"is_error\":true},{\"type\":\"text\",\"text"
+	    "\":\"next\"}]}],\"tools\":[{\"name\":\"f\",\"input_schema\":{"
+	    "\"type\":\"object\",\"properties\":{}}},{\"name\":\"g\",\"inpu"
+	    "t_schema\":{\"type\":\"object\",\"properties\":{}}}]}\n",
+	    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"q\"}]"
+	    "},{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":"
+	    "\"f\",\"args\":{}}}]},{\"role\":\"user\",\"parts\":[{\"functio"
+	    "nResponse\":{\"name\":\"f\",\"response\":{\"error\":\"No resul"
+	    "t was recorded for this tool call.\"}}},{\"text\":\"next\"}]}]"
+	    ",\"tools\":[{\"functionDeclarations\":[{\"name\":\"f\",\"param"
+	    "etersJsonSchema\":{\"type\":\"object\",\"properties\":{}}},{\""
+	    "name\":\"g\",\"parametersJsonSchema\":{\"type\":\"object\",\"p"
+	    "roperties\":{}}}]}]}\n"
+	};
+	static const char *const e1[PX_FMT_COUNT] = {
+	    "{\"model\":\"upstream-model\",\"messages\":[{\"role\":\"user\""
+	    ",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":null,"
+	    "\"tool_calls\":[{\"id\":\"call_a\",\"type\":\"function\",\"fun"
+	    "ction\":{\"name\":\"f\",\"arguments\":\"{}\"}},{\"id\":\"call_"
+	    "b\",\"type\":\"function\",\"function\":{\"name\":\"g\",\"argum"
+	    "ents\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_a"
+	    "\",\"content\":\"Error: No result was recorded for this tool c"
+	    "all.\"},{\"role\":\"tool\",\"tool_call_id\":\"call_b\",\"conte"
+	    "nt\":\"rb\"},{\"role\":\"user\",\"content\":\"next\"}],\"tools"
+	    "\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"para"
+	    "meters\":{\"type\":\"object\",\"properties\":{}}}},{\"type\":"
+	    "\"function\",\"function\":{\"name\":\"g\",\"parameters\":{\"ty"
+	    "pe\":\"object\",\"properties\":{}}}}]}\n",
+	    "{\"model\":\"upstream-model\",\"input\":[{\"type\":\"message\""
+	    ",\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"tex"
+	    "t\":\"q\"}]},{\"type\":\"function_call\",\"call_id\":\"call_a"
+	    "\",\"name\":\"f\",\"arguments\":\"{}\"},{\"type\":\"function_c"
+	    "all\",\"call_id\":\"call_b\",\"name\":\"g\",\"arguments\":\"{}"
+	    "\"},{\"type\":\"function_call_output\",\"call_id\":\"call_a\","
+	    "\"output\":\"Error: No result was recorded for this tool call."
+	    "\"},{\"type\":\"function_call_output\",\"call_id\":\"call_b\","
+	    "\"output\":\"rb\"},{\"type\":\"message\",\"role\":\"user\",\"c"
+	    "ontent\":[{\"type\":\"input_text\",\"text\":\"next\"}]}],\"too"
+	    "ls\":[{\"type\":\"function\",\"name\":\"f\",\"parameters\":{\""
+	    "type\":\"object\",\"properties\":{}},\"strict\":false},{\"type"
+	    "\":\"function\",\"name\":\"g\",\"parameters\":{\"type\":\"obje"
+	    "ct\",\"properties\":{}},\"strict\":false}]}\n",
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages"
+	    "\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text"
+	    "\":\"q\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"t"
+	    "ool_use\",\"id\":\"call_a\",\"name\":\"f\",\"input\":{}},{\"ty"
+	    "pe\":\"tool_use\",\"id\":\"call_b\",\"name\":\"g\",\"input\":{"
+	    "}}]},{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\""
+	    ",\"tool_use_id\":\"call_a\",\"content\":\"No result was record"
+	    "ed for this tool call.\",\"is_error\":true},{\"type\":\"tool_r"
+	    "esult\",\"tool_use_id\":\"call_b\",\"content\":\"rb\"},{\"type"
+	    "\":\"text\",\"text\":\"next\"}]}],\"tools\":[{\"name\":\"f\","
+	    "\"input_schema\":{\"type\":\"object\",\"properties\":{}}},{\"n"
+	    "ame\":\"g\",\"input_schema\":{\"type\":\"object\",\"properties"
+	    "\":{}}}]}\n",
+	    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"q\"}]"
+	    "},{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":"
+	    "\"f\",\"args\":{}}},{\"functionCall\":{\"name\":\"g\",\"args\""
+	    ":{}}}]},{\"role\":\"user\",\"parts\":[{\"functionResponse\":{"
+	    "\"name\":\"f\",\"response\":{\"error\":\"No result was recorde"
+	    "d for this tool call.\"}}},{\"functionResponse\":{\"name\":\"g"
+	    "\",\"response\":{\"result\":\"rb\"}}},{\"text\":\"next\"}]}],"
+	    "\"tools\":[{\"functionDeclarations\":[{\"name\":\"f\",\"parame"
+	    "tersJsonSchema\":{\"type\":\"object\",\"properties\":{}}},{\"n"
+	    "ame\":\"g\",\"parametersJsonSchema\":{\"type\":\"object\",\"pr"
+	    "operties\":{}}}]}]}\n"
+	};
+
+	/* a call without a result: an error placeholder, in a tool message
+	 * inserted before the next turn */
+	history_expect(PX_FMT_CHAT,
+	    H_HEAD H_CALLS(H_CALL("call_a", "f")) H_NEXT H_TOOLS, e0);
+	/* one of two parallel calls answered: the placeholder comes first, in
+	 * call order */
+	history_expect(PX_FMT_CHAT,
+	    H_HEAD H_CALLS(H_CALL("call_a", "f") ","
+	    H_CALL("call_b", "g")) H_RESULT("call_b", "rb") H_NEXT H_TOOLS, e1);
+}
+END_TEST
+
+START_TEST(t_history_duplicate)
+{
+	static const char *const e0[PX_FMT_COUNT] = {
+	    "{\"model\":\"upstream-model\",\"messages\":[{\"role\":\"user\""
+	    ",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":null,"
+	    "\"tool_calls\":[{\"id\":\"call_a\",\"type\":\"function\",\"fun"
+	    "ction\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},{\"role\":\"t"
+	    "ool\",\"tool_call_id\":\"call_a\",\"content\":\"r1\"},{\"role"
+	    "\":\"user\",\"content\":\"next\"}],\"tools\":[{\"type\":\"func"
+	    "tion\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":"
+	    "\"object\",\"properties\":{}}}},{\"type\":\"function\",\"funct"
+	    "ion\":{\"name\":\"g\",\"parameters\":{\"type\":\"object\",\"pr"
+	    "operties\":{}}}}]}\n",
+	    "{\"model\":\"upstream-model\",\"input\":[{\"type\":\"message\""
+	    ",\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"tex"
+	    "t\":\"q\"}]},{\"type\":\"function_call\",\"call_id\":\"call_a"
+	    "\",\"name\":\"f\",\"arguments\":\"{}\"},{\"type\":\"function_c"
+	    "all_output\",\"call_id\":\"call_a\",\"output\":\"r1\"},{\"type"
+	    "\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"inpu"
+	    "t_text\",\"text\":\"next\"}]}],\"tools\":[{\"type\":\"function"
+	    "\",\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"proper"
+	    "ties\":{}},\"strict\":false},{\"type\":\"function\",\"name\":"
+	    "\"g\",\"parameters\":{\"type\":\"object\",\"properties\":{}},"
+	    "\"strict\":false}]}\n",
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages"
+	    "\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text"
+	    "\":\"q\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"t"
+	    "ool_use\",\"id\":\"call_a\",\"name\":\"f\",\"input\":{}}]},{\""
+	    "role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_"
+	    "use_id\":\"call_a\",\"content\":\"r1\"},{\"type\":\"text\",\"t"
+	    "ext\":\"next\"}]}],\"tools\":[{\"name\":\"f\",\"input_schema\""
+	    ":{\"type\":\"object\",\"properties\":{}}},{\"name\":\"g\",\"in"
+	    "put_schema\":{\"type\":\"object\",\"properties\":{}}}]}\n",
+	    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"q\"}]"
+	    "},{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":"
+	    "\"f\",\"args\":{}}}]},{\"role\":\"user\",\"parts\":[{\"functio"
+	    "nResponse\":{\"name\":\"f\",\"response\":{\"result\":\"r1\"}}}"
+	    ",{\"text\":\"next\"}]}],\"tools\":[{\"functionDeclarations\":["
+	    "{\"name\":\"f\",\"parametersJsonSchema\":{\"type\":\"object\","
+	    "\"properties\":{}}},{\"name\":\"g\",\"parametersJsonSchema\":{"
+	    "\"type\":\"object\",\"properties\":{}}}]}]}\n"
+	};
+
+	/* two results for one call: the first one stays (WIRE.md §6.13) */
+	history_expect(PX_FMT_CHAT,
+	    H_HEAD H_CALLS(H_CALL("call_a", "f"))
+	    H_RESULT("call_a", "r1") H_RESULT("call_a", "r2") H_NEXT H_TOOLS, e0);
+}
+END_TEST
+
+START_TEST(t_history_orphan)
+{
+	static const char *const e0[PX_FMT_COUNT] = {
+	    "{\"model\":\"upstream-model\",\"messages\":[{\"role\":\"user\""
+	    ",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":null,"
+	    "\"tool_calls\":[{\"id\":\"call_a\",\"type\":\"function\",\"fun"
+	    "ction\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},{\"role\":\"t"
+	    "ool\",\"tool_call_id\":\"call_a\",\"content\":\"ra\"},{\"role"
+	    "\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Result "
+	    "of tool call call_z (g), whose call is not in this conversatio"
+	    "n:\"},{\"type\":\"text\",\"text\":\"rz\"}]},{\"role\":\"user\""
+	    ",\"content\":\"next\"}],\"tools\":[{\"type\":\"function\",\"fu"
+	    "nction\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\","
+	    "\"properties\":{}}}},{\"type\":\"function\",\"function\":{\"na"
+	    "me\":\"g\",\"parameters\":{\"type\":\"object\",\"properties\":"
+	    "{}}}}]}\n",
+	    "{\"model\":\"upstream-model\",\"input\":[{\"type\":\"message\""
+	    ",\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"tex"
+	    "t\":\"q\"}]},{\"type\":\"function_call\",\"call_id\":\"call_a"
+	    "\",\"name\":\"f\",\"arguments\":\"{}\"},{\"type\":\"function_c"
+	    "all_output\",\"call_id\":\"call_a\",\"output\":\"ra\"},{\"type"
+	    "\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"inpu"
+	    "t_text\",\"text\":\"Result of tool call call_z (g), whose call"
+	    " is not in this conversation:\"},{\"type\":\"input_text\",\"te"
+	    "xt\":\"rz\"}]},{\"type\":\"message\",\"role\":\"user\",\"conte"
+	    "nt\":[{\"type\":\"input_text\",\"text\":\"next\"}]}],\"tools\""
+	    ":[{\"type\":\"function\",\"name\":\"f\",\"parameters\":{\"type"
+	    "\":\"object\",\"properties\":{}},\"strict\":false},{\"type\":"
+	    "\"function\",\"name\":\"g\",\"parameters\":{\"type\":\"object"
+	    "\",\"properties\":{}},\"strict\":false}]}\n",
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages"
+	    "\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text"
+	    "\":\"q\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"t"
+	    "ool_use\",\"id\":\"call_a\",\"name\":\"f\",\"input\":{}}]},{\""
+	    "role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_"
+	    "use_id\":\"call_a\",\"content\":\"ra\"},{\"type\":\"text\",\"t"
+	    "ext\":\"Result of tool call call_z (g), whose call is not in t"
+	    "his conversation:\"},{\"type\":\"text\",\"text\":\"rz\"},{\"ty"
+	    "pe\":\"text\",\"text\":\"next\"}]}],\"tools\":[{\"name\":\"f\""
+	    ",\"input_schema\":{\"type\":\"object\",\"properties\":{}}},{\""
+	    "name\":\"g\",\"input_schema\":{\"type\":\"object\",\"propertie"
+	    "s\":{}}}]}\n",
+	    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"q\"}]"
+	    "},{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":"
+	    "\"f\",\"args\":{}}}]},{\"role\":\"user\",\"parts\":[{\"functio"
+	    "nResponse\":{\"name\":\"f\",\"response\":{\"result\":\"ra\"}}}"
+	    ",{\"text\":\"Result of tool call call_z (g), whose call is not"
+	    " in this conversation:\"},{\"text\":\"rz\"},{\"text\":\"next\""
+	    "}]}],\"tools\":[{\"functionDeclarations\":[{\"name\":\"f\",\"p"
+	    "arametersJsonSchema\":{\"type\":\"object\",\"properties\":{}}}"
+	    ",{\"name\":\"g\",\"parametersJsonSchema\":{\"type\":\"object\""
+	    ",\"properties\":{}}}]}]}\n"
+	};
+	static const char *const e1[PX_FMT_COUNT] = {
+	    "{\"model\":\"upstream-model\",\"messages\":[{\"role\":\"user\""
+	    ",\"content\":[{\"type\":\"text\",\"text\":\"Result of tool cal"
+	    "l call_z, whose call is not in this conversation:\"},{\"type\""
+	    ":\"text\",\"text\":\"rz\"}]},{\"role\":\"user\",\"content\":\""
+	    "q\"}]}\n",
+	    "{\"model\":\"upstream-model\",\"input\":[{\"type\":\"message\""
+	    ",\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"tex"
+	    "t\":\"Result of tool call call_z, whose call is not in this co"
+	    "nversation:\"},{\"type\":\"input_text\",\"text\":\"rz\"}]},{\""
+	    "type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\""
+	    "input_text\",\"text\":\"q\"}]}]}\n",
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages"
+	    "\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text"
+	    "\":\"Result of tool call call_z, whose call is not in this con"
+	    "versation:\"},{\"type\":\"text\",\"text\":\"rz\"},{\"type\":\""
+	    "text\",\"text\":\"q\"}]}]}\n",
+	    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Resul"
+	    "t of tool call call_z, whose call is not in this conversation:"
+	    "\"},{\"text\":\"rz\"},{\"text\":\"q\"}]}]}\n"
+	};
+
+	/* a result whose call is not in the turn before it: user text, where
+	 * it was, naming the call and its tool */
+	history_expect(PX_FMT_CHAT,
+	    H_HEAD H_CALLS(H_CALL("call_a", "f"))
+	    H_RESULT("call_a", "ra")
+	    ",{\"role\":\"tool\",\"tool_call_id\":\"call_z\",\"name\":\"g\","
+	    "\"content\":\"rz\"}" H_NEXT H_TOOLS, e0);
+	/* before any assistant message, and no tool name known */
+	history_expect(PX_FMT_CHAT,
+	    "{\"model\":\"m\",\"messages\":[{\"role\":\"tool\","
+	    "\"tool_call_id\":\"call_z\",\"content\":\"rz\"},{\"role\":\"user\","
+	    "\"content\":\"q\"}]}", e1);
+}
+END_TEST
+
+START_TEST(t_history_trailing)
+{
+	static const char *const e0[PX_FMT_COUNT] = {
+	    "{\"model\":\"upstream-model\",\"messages\":[{\"role\":\"user\""
+	    ",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":null,"
+	    "\"tool_calls\":[{\"id\":\"call_a\",\"type\":\"function\",\"fun"
+	    "ction\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}],\"tools\":[{"
+	    "\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameter"
+	    "s\":{\"type\":\"object\",\"properties\":{}}}},{\"type\":\"func"
+	    "tion\",\"function\":{\"name\":\"g\",\"parameters\":{\"type\":"
+	    "\"object\",\"properties\":{}}}}]}\n",
+	    "{\"model\":\"upstream-model\",\"input\":[{\"type\":\"message\""
+	    ",\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"tex"
+	    "t\":\"q\"}]},{\"type\":\"function_call\",\"call_id\":\"call_a"
+	    "\",\"name\":\"f\",\"arguments\":\"{}\"}],\"tools\":[{\"type\":"
+	    "\"function\",\"name\":\"f\",\"parameters\":{\"type\":\"object"
+	    "\",\"properties\":{}},\"strict\":false},{\"type\":\"function\""
+	    ",\"name\":\"g\",\"parameters\":{\"type\":\"object\",\"properti"
+	    "es\":{}},\"strict\":false}]}\n",
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages"
+	    "\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text"
+	    "\":\"q\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"t"
+	    "ool_use\",\"id\":\"call_a\",\"name\":\"f\",\"input\":{}}]}],\""
+	    "tools\":[{\"name\":\"f\",\"input_schema\":{\"type\":\"object\""
+	    ",\"properties\":{}}},{\"name\":\"g\",\"input_schema\":{\"type"
+	    "\":\"object\",\"properties\":{}}}]}\n",
+	    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"q\"}]"
+	    "},{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":"
+	    "\"f\",\"args\":{}}}]}],\"tools\":[{\"functionDeclarations\":[{"
+	    "\"name\":\"f\",\"parametersJsonSchema\":{\"type\":\"object\","
+	    "\"properties\":{}}},{\"name\":\"g\",\"parametersJsonSchema\":{"
+	    "\"type\":\"object\",\"properties\":{}}}]}]}\n"
+	};
+
+	/* calls in the last message have no results yet: left alone */
+	history_expect(PX_FMT_CHAT,
+	    H_HEAD H_CALLS(H_CALL("call_a", "f")) H_TOOLS, e0);
+}
+END_TEST
+
+START_TEST(t_history_order)
+{
+	static const char *const e0[PX_FMT_COUNT] = {
+	    "{\"model\":\"upstream-model\",\"messages\":[{\"role\":\"user\""
+	    ",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":null,"
+	    "\"tool_calls\":[{\"id\":\"call_a\",\"type\":\"function\",\"fun"
+	    "ction\":{\"name\":\"f\",\"arguments\":\"{}\"}},{\"id\":\"call_"
+	    "b\",\"type\":\"function\",\"function\":{\"name\":\"g\",\"argum"
+	    "ents\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_b"
+	    "\",\"content\":\"rb\"},{\"role\":\"tool\",\"tool_call_id\":\"c"
+	    "all_a\",\"content\":\"ra\"},{\"role\":\"user\",\"content\":\"n"
+	    "ext\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name"
+	    "\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{}"
+	    "}}},{\"type\":\"function\",\"function\":{\"name\":\"g\",\"para"
+	    "meters\":{\"type\":\"object\",\"properties\":{}}}}]}\n",
+	    "{\"model\":\"upstream-model\",\"input\":[{\"type\":\"message\""
+	    ",\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"tex"
+	    "t\":\"q\"}]},{\"type\":\"function_call\",\"call_id\":\"call_a"
+	    "\",\"name\":\"f\",\"arguments\":\"{}\"},{\"type\":\"function_c"
+	    "all\",\"call_id\":\"call_b\",\"name\":\"g\",\"arguments\":\"{}"
+	    "\"},{\"type\":\"function_call_output\",\"call_id\":\"call_b\","
+	    "\"output\":\"rb\"},{\"type\":\"function_call_output\",\"call_i"
+	    "d\":\"call_a\",\"output\":\"ra\"},{\"type\":\"message\",\"role"
+	    "\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":\"n"
+	    "ext\"}]}],\"tools\":[{\"type\":\"function\",\"name\":\"f\",\"p"
+	    "arameters\":{\"type\":\"object\",\"properties\":{}},\"strict\""
+	    ":false},{\"type\":\"function\",\"name\":\"g\",\"parameters\":{"
+	    "\"type\":\"object\",\"properties\":{}},\"strict\":false}]}\n",
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages"
+	    "\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text"
+	    "\":\"q\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"t"
+	    "ool_use\",\"id\":\"call_a\",\"name\":\"f\",\"input\":{}},{\"ty"
+	    "pe\":\"tool_use\",\"id\":\"call_b\",\"name\":\"g\",\"input\":{"
+	    "}}]},{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\""
+	    ",\"tool_use_id\":\"call_b\",\"content\":\"rb\"},{\"type\":\"to"
+	    "ol_result\",\"tool_use_id\":\"call_a\",\"content\":\"ra\"},{\""
+	    "type\":\"text\",\"text\":\"next\"}]}],\"tools\":[{\"name\":\"f"
+	    "\",\"input_schema\":{\"type\":\"object\",\"properties\":{}}},{"
+	    "\"name\":\"g\",\"input_schema\":{\"type\":\"object\",\"propert"
+	    "ies\":{}}}]}\n",
+	    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"q\"}]"
+	    "},{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":"
+	    "\"f\",\"args\":{}}},{\"functionCall\":{\"name\":\"g\",\"args\""
+	    ":{}}}]},{\"role\":\"user\",\"parts\":[{\"functionResponse\":{"
+	    "\"name\":\"f\",\"response\":{\"result\":\"ra\"}}},{\"functionR"
+	    "esponse\":{\"name\":\"g\",\"response\":{\"result\":\"rb\"}}},{"
+	    "\"text\":\"next\"}]}],\"tools\":[{\"functionDeclarations\":[{"
+	    "\"name\":\"f\",\"parametersJsonSchema\":{\"type\":\"object\","
+	    "\"properties\":{}}},{\"name\":\"g\",\"parametersJsonSchema\":{"
+	    "\"type\":\"object\",\"properties\":{}}}]}]}\n"
+	};
+
+	/* results out of call order: as they are, but for Gemini, which pairs
+	 * them by order */
+	history_expect(PX_FMT_CHAT,
+	    H_HEAD H_CALLS(H_CALL("call_a", "f") ","
+	    H_CALL("call_b", "g")) H_RESULT("call_b", "rb")
+	    H_RESULT("call_a", "ra") H_NEXT H_TOOLS, e0);
+}
+END_TEST
+
+START_TEST(t_history_turns)
+{
+	static const char *const e0[PX_FMT_COUNT] = {
+	    "{\"model\":\"upstream-model\",\"messages\":[{\"role\":\"user\""
+	    ",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":null,"
+	    "\"tool_calls\":[{\"id\":\"toolu_a\",\"type\":\"function\",\"fu"
+	    "nction\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},{\"role\":\""
+	    "tool\",\"tool_call_id\":\"toolu_a\",\"content\":\"Error: No re"
+	    "sult was recorded for this tool call.\"},{\"role\":\"assistant"
+	    "\",\"content\":\"more\"},{\"role\":\"user\",\"content\":[{\"ty"
+	    "pe\":\"text\",\"text\":\"Result of tool call toolu_a (f), whos"
+	    "e call is not in this conversation:\"},{\"type\":\"text\",\"te"
+	    "xt\":\"ra\"}]}],\"max_completion_tokens\":9}\n",
+	    "{\"model\":\"upstream-model\",\"input\":[{\"type\":\"message\""
+	    ",\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"tex"
+	    "t\":\"q\"}]},{\"type\":\"function_call\",\"call_id\":\"toolu_a"
+	    "\",\"name\":\"f\",\"arguments\":\"{}\"},{\"type\":\"function_c"
+	    "all_output\",\"call_id\":\"toolu_a\",\"output\":\"Error: No re"
+	    "sult was recorded for this tool call.\"},{\"type\":\"message\""
+	    ",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\""
+	    ",\"text\":\"more\"}]},{\"type\":\"message\",\"role\":\"user\","
+	    "\"content\":[{\"type\":\"input_text\",\"text\":\"Result of too"
+	    "l call toolu_a (f), whose call is not in this conversation:\"}"
+	    ",{\"type\":\"input_text\",\"text\":\"ra\"}]}],\"max_output_tok"
+	    "ens\":9}\n",
+	    "{\"model\":\"upstream-model\",\"max_tokens\":9,\"messages\":[{"
+	    "\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"q"
+	    "\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_us"
+	    "e\",\"id\":\"toolu_a\",\"name\":\"f\",\"input\":{}},{\"type\":"
+	    "\"text\",\"text\":\"more\"}]},{\"role\":\"user\",\"content\":["
+	    "{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_a\",\"conten"
+	    "t\":\"ra\"}]}]}\n",
+	    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"q\"}]"
+	    "},{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":"
+	    "\"f\",\"args\":{}}},{\"text\":\"more\"}]},{\"role\":\"user\","
+	    "\"parts\":[{\"functionResponse\":{\"name\":\"f\",\"response\":"
+	    "{\"result\":\"ra\"}}}]}],\"generationConfig\":{\"maxOutputToke"
+	    "ns\":9}}\n"
+	};
+
+	/* two assistant messages are one Anthropic (and Gemini) turn, whose
+	 * result may follow the second; Chat and Responses need it right
+	 * after the call */
+	history_expect(PX_FMT_ANTHROPIC,
+	    "{\"model\":\"m\",\"max_tokens\":9,\"messages\":["
+	    "{\"role\":"
+	    "\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":"
+	    "[{\"type\":\"tool_use\",\"id\":\"toolu_a\",\"name\":\"f\",\"input\":"
+	    "{}}]},{\"role\":\"assistant\",\"content\":\"more\"},{\"role\":"
+	    "\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":"
+	    "\"toolu_a\",\"content\":\"ra\"}]}]}", e0);
+}
+END_TEST
+
+START_TEST(t_history_previous_response)
+{
+	static const char *const e0[PX_FMT_COUNT] = {
+	    "{\"model\":\"upstream-model\",\"messages\":[{\"role\":\"user\""
+	    ",\"content\":[{\"type\":\"text\",\"text\":\"Result of tool cal"
+	    "l call_p, whose call is not in this conversation:\"},{\"type\""
+	    ":\"text\",\"text\":\"rp\"}]}]}\n",
+	    "{\"model\":\"upstream-model\",\"input\":[{\"type\":\"function_"
+	    "call_output\",\"call_id\":\"call_p\",\"output\":\"rp\"}],\"pre"
+	    "vious_response_id\":\"resp_1\"}\n",
+	    "{\"model\":\"upstream-model\",\"max_tokens\":32000,\"messages"
+	    "\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text"
+	    "\":\"Result of tool call call_p, whose call is not in this con"
+	    "versation:\"},{\"type\":\"text\",\"text\":\"rp\"}]}]}\n",
+	    "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Resul"
+	    "t of tool call call_p, whose call is not in this conversation:"
+	    "\"},{\"text\":\"rp\"}]}]}\n"
+	};
+
+	/* the call is in the stored response: a Responses upstream takes the
+	 * result as it is; any other gets it as text */
+	history_expect(PX_FMT_RESPONSES,
+	    "{\"model\":\"m\",\"previous_response_id\":\"resp_1\","
+	    "\"input\":"
+	    "[{\"type\":\"function_call_output\",\"call_id\":\"call_p\","
+	    "\"output\":\"rp\"}]}", e0);
+}
+END_TEST
+
+/* A history that already pairs up goes out exactly as before: the golden
+ * of a tool conversation for each target. */
+START_TEST(t_history_consistent)
+{
+	static const struct {
+		enum px_fmt from, to;
+		const char *fixture;
+	} c[] = {
+		{ PX_FMT_RESPONSES, PX_FMT_CHAT, "responses_request_tools_multiturn" },
+		{ PX_FMT_GEMINI, PX_FMT_RESPONSES,
+		  "gemini_request_parallel_function_responses" },
+		{ PX_FMT_RESPONSES, PX_FMT_ANTHROPIC,
+		  "responses_request_tools_multiturn" },
+		{ PX_FMT_RESPONSES, PX_FMT_GEMINI,
+		  "responses_request_tools_multiturn" },
+	};
+	char path[256];
+	size_t i, n, on, en;
+	char *body, *out, *exp;
+
+	for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+		snprintf(path, sizeof path, "%s.json", c[i].fixture);
+		body = load(path, &n);
+		out = conv_req(c[i].from, c[i].to, body, n, &on);
+		snprintf(path, sizeof path, GOLD "req_%s_to_%s__%s.json",
+		    fmt_tag[c[i].from], fmt_tag[c[i].to], c[i].fixture);
+		exp = read_file(path, &en);
+		ck_assert_msg(exp != NULL, "cannot read %s", path);
+		ck_assert_msg(on == en && memcmp(out, exp, en) == 0,
+		    "%s changed", path);
+		ck_assert_ptr_nonnull(strstr(out, c[i].to == PX_FMT_GEMINI ?
+		    "functionResponse" : c[i].to == PX_FMT_ANTHROPIC ?
+		    "tool_result" : c[i].to == PX_FMT_CHAT ? "tool_call_id" :
+		    "function_call_output"));
+		free(exp);
+		free(out);
+		free(body);
+	}
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -2785,6 +3300,17 @@ suite(void)
 	tcase_add_test(tc, t_call_ids);
 	tcase_add_test(tc, t_tool_names);
 	tcase_add_test(tc, t_anthropic_foreign_thinking);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("history");
+	tcase_add_test(tc, t_history_missing);
+	tcase_add_test(tc, t_history_duplicate);
+	tcase_add_test(tc, t_history_orphan);
+	tcase_add_test(tc, t_history_trailing);
+	tcase_add_test(tc, t_history_order);
+	tcase_add_test(tc, t_history_turns);
+	tcase_add_test(tc, t_history_previous_response);
+	tcase_add_test(tc, t_history_consistent);
 	suite_add_tcase(s, tc);
 	return s;
 }
