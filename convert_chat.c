@@ -384,6 +384,36 @@ decode_tools(struct px_arena *a, const struct json *tools,
 	return 0;
 }
 
+/* Sampling fields Chat and legacy completions share: temperature, top_p,
+ * top_k, penalties, seed, stop (string or array) and user. */
+static void
+chat_sampling(struct px_arena *a, const struct json *root,
+              struct ir_request *req)
+{
+	const struct json *v, *o;
+
+	px_get_num(root, "temperature", &req->temperature);
+	px_get_num(root, "top_p", &req->top_p);
+	px_get_num(root, "top_k", &req->top_k);
+	px_get_num(root, "presence_penalty", &req->presence_penalty);
+	px_get_num(root, "frequency_penalty", &req->frequency_penalty);
+	px_get_num(root, "seed", &req->seed);
+	v = json_get(root, "stop");
+	if (v && v->type == JSON_STRING) {
+		req->stop = px_zalloc(a, sizeof *req->stop);
+		if (req->stop) {
+			req->stop[0] = px_str_json(v);
+			req->nstop = 1;
+		}
+	} else if (v && v->type == JSON_ARRAY) {
+		req->stop = px_zalloc(a, (v->len + 1) * sizeof *req->stop);
+		for (o = v->child; o && req->stop; o = o->next)
+			if (o->type == JSON_STRING)
+				req->stop[req->nstop++] = px_str_json(o);
+	}
+	req->user = px_jget(root, "user");
+}
+
 static int
 chat_decode_request(struct px_arena *a, const struct json *root,
                     struct ir_request *req, struct px_err *err)
@@ -421,28 +451,9 @@ chat_decode_request(struct px_arena *a, const struct json *root,
 	if (json_int(json_get(root, "max_completion_tokens"), &ll) ||
 	    json_int(json_get(root, "max_tokens"), &ll))
 		req->max_tokens = ll;
-	px_get_num(root, "temperature", &req->temperature);
-	px_get_num(root, "top_p", &req->top_p);
-	px_get_num(root, "top_k", &req->top_k);
-	px_get_num(root, "presence_penalty", &req->presence_penalty);
-	px_get_num(root, "frequency_penalty", &req->frequency_penalty);
-	px_get_num(root, "seed", &req->seed);
-	v = json_get(root, "stop");
-	if (v && v->type == JSON_STRING) {
-		req->stop = px_zalloc(a, sizeof *req->stop);
-		if (req->stop) {
-			req->stop[0] = px_str_json(v);
-			req->nstop = 1;
-		}
-	} else if (v && v->type == JSON_ARRAY) {
-		req->stop = px_zalloc(a, (v->len + 1) * sizeof *req->stop);
-		for (o = v->child; o && req->stop; o = o->next)
-			if (o->type == JSON_STRING)
-				req->stop[req->nstop++] = px_str_json(o);
-	}
+	chat_sampling(a, root, req);
 	if (json_int(json_get(root, "n"), &ll))
 		req->n = ll;
-	req->user = px_jget(root, "user");
 	req->effort = effort_parse(px_jget(root, "reasoning_effort"));
 	v = json_get(root, "reasoning");     /* OpenRouter: {"effort"|"max_tokens"} */
 	if (v && v->type == JSON_OBJECT) {
@@ -1766,7 +1777,7 @@ static int
 cmpl_decode_request(struct px_arena *a, const struct json *root,
                     struct ir_request *req, struct px_err *err)
 {
-	const struct json *v, *o;
+	const struct json *v;
 	struct ir_msg *m;
 	long long ll;
 	int b;
@@ -1824,25 +1835,7 @@ cmpl_decode_request(struct px_arena *a, const struct json *root,
 	m->parts[0].text = px_str_json(v);
 	if (json_int(json_get(root, "max_tokens"), &ll))
 		req->max_tokens = ll;
-	px_get_num(root, "temperature", &req->temperature);
-	px_get_num(root, "top_p", &req->top_p);
-	px_get_num(root, "presence_penalty", &req->presence_penalty);
-	px_get_num(root, "frequency_penalty", &req->frequency_penalty);
-	px_get_num(root, "seed", &req->seed);
-	v = json_get(root, "stop");
-	if (v && v->type == JSON_STRING) {
-		req->stop = px_zalloc(a, sizeof *req->stop);
-		if (req->stop) {
-			req->stop[0] = px_str_json(v);
-			req->nstop = 1;
-		}
-	} else if (v && v->type == JSON_ARRAY) {
-		req->stop = px_zalloc(a, (v->len + 1) * sizeof *req->stop);
-		for (o = v->child; o && req->stop; o = o->next)
-			if (o->type == JSON_STRING)
-				req->stop[req->nstop++] = px_str_json(o);
-	}
-	req->user = px_jget(root, "user");
+	chat_sampling(a, root, req);
 	v = json_get(root, "stream_options");
 	if (json_bool(json_get(v, "include_usage"), &b))
 		req->include_usage = b;
