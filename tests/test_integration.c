@@ -377,13 +377,13 @@ write_config(struct env *e, const char *ca)
 	fclose(f);
 }
 
+/* Start the proxy on the config file e->cfg (any free port). */
 static void
-start_proxy(struct env *e, const char *ca)
+spawn_proxy(struct env *e)
 {
 	char *argv[48];
 	int n = 0, i;
 
-	write_config(e, ca);
 	for (i = 0; i < nwrap; i++)
 		argv[n++] = wrap_argv[i];
 	argv[n++] = (char *)proxy_bin;
@@ -395,6 +395,13 @@ start_proxy(struct env *e, const char *ca)
 	e->proxy = spawn("proxy", argv);
 	e->port = wait_log_number(e->proxy, "listening on 127.0.0.1:");
 	ck_assert_int_gt(e->port, 0);
+}
+
+static void
+start_proxy(struct env *e, const char *ca)
+{
+	write_config(e, ca);
+	spawn_proxy(e);
 }
 
 /* A plain mock and a proxy in front of it. */
@@ -2624,8 +2631,6 @@ static void
 emb_start(void)
 {
 	FILE *f;
-	char *argv[12];
-	int n = 0, i;
 
 	memset(&emb, 0, sizeof emb);
 	emb.mock = start_mock(NULL, NULL, &emb.mock_port);
@@ -2647,17 +2652,7 @@ emb_start(void)
 	    emb.mock_port, emb.mock_port, emb.mock_port, emb.mock_port,
 	    5000 * scale);
 	fclose(f);
-	for (i = 0; i < nwrap; i++)
-		argv[n++] = wrap_argv[i];
-	argv[n++] = (char *)proxy_bin;
-	argv[n++] = "-c";
-	argv[n++] = emb.cfg;
-	argv[n++] = "-l";
-	argv[n++] = "127.0.0.1:0";
-	argv[n] = NULL;
-	emb.proxy = spawn("proxy", argv);
-	emb.port = wait_log_number(emb.proxy, "listening on 127.0.0.1:");
-	ck_assert_int_gt(emb.port, 0);
+	spawn_proxy(&emb);
 }
 
 static void
@@ -3302,8 +3297,6 @@ END_TEST
 static void
 rs_proxy(struct env *e, const char *store)
 {
-	char *argv[48];
-	int n = 0, i;
 	FILE *f;
 	static int seq;
 
@@ -3320,15 +3313,7 @@ rs_proxy(struct env *e, const char *store)
 	    e->mock_port, e->mock_port, store ? ",\n \"responses_store\": " : "",
 	    store ? store : "");
 	fclose(f);
-	for (i = 0; i < nwrap; i++)
-		argv[n++] = wrap_argv[i];
-	argv[n++] = (char *)proxy_bin;
-	argv[n++] = "-c";
-	argv[n++] = e->cfg;
-	argv[n] = NULL;
-	e->proxy = spawn("proxy", argv);
-	e->port = wait_log_number(e->proxy, "listening on 127.0.0.1:");
-	ck_assert_int_gt(e->port, 0);
+	spawn_proxy(e);
 }
 
 static void
@@ -3652,8 +3637,6 @@ static const char *const cmpl_up[4] = { "oai", "rsp", "ant", "gem" };
 static void
 cmpl_start(void)
 {
-	char *argv[16];
-	int n = 0, i;
 	FILE *f;
 	struct env *e = &cmpl_env;
 
@@ -3675,17 +3658,7 @@ cmpl_start(void)
 	    e->mock_port, e->mock_port, e->mock_port, e->mock_port,
 	    1000 * scale);
 	fclose(f);
-	for (i = 0; i < nwrap; i++)
-		argv[n++] = wrap_argv[i];
-	argv[n++] = (char *)proxy_bin;
-	argv[n++] = "-c";
-	argv[n++] = e->cfg;
-	argv[n++] = "-l";
-	argv[n++] = "127.0.0.1:0";
-	argv[n] = NULL;
-	e->proxy = spawn("proxy", argv);
-	e->port = wait_log_number(e->proxy, "listening on 127.0.0.1:");
-	ck_assert_int_gt(e->port, 0);
+	spawn_proxy(e);
 }
 
 static void
