@@ -160,7 +160,7 @@ build/loadgen: tests/loadgen.c build/.dir
 BEARSSL_SRC =
 static:
 	@sh scripts/deps.sh static
-	sh scripts/static.sh "$(BEARSSL_SRC)"
+	sh scripts/static.sh "$(BEARSSL_SRC)" $(SRCS)
 
 install: llmproxy
 	mkdir -p $(DESTDIR)$(PREFIX)/bin

@@ -1,12 +1,25 @@
 #!/bin/sh
-# static.sh [BEARSSL_SRC] - build ./llmproxy-static: fully static, musl libc,
-# BearSSL compiled from source. BEARSSL_SRC is a BearSSL source tree (the
-# directory holding inc/ and src/); without it the Debian source package is
-# fetched with apt-get source (a deb-src entry is added when running as root).
+# static.sh BEARSSL_SRC SOURCE... - build ./llmproxy-static from the given
+# C sources (the Makefile passes its SRCS): fully static, musl libc, BearSSL
+# compiled from source. BEARSSL_SRC is a BearSSL source tree (the directory
+# holding inc/ and src/); when empty, the Debian source package is fetched
+# with apt-get source (a deb-src entry is added when running as root). With
+# LLMPROXY_STATIC_OPTIONAL=1 a host that cannot get the BearSSL source skips
+# the build (exit 0, with a message) instead of failing; any other failure
+# still fails.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 out="$top/build-static"
 src=${1:-}
+shift || true
+[ $# -gt 0 ] || { echo "usage: static.sh BEARSSL_SRC SOURCE..." >&2; exit 1; }
+nosrc() {
+	if [ "${LLMPROXY_STATIC_OPTIONAL:-0}" = 1 ]; then
+		echo "static: skipped: the BearSSL source is not available on this host" >&2
+		exit 0
+	fi
+	exit 1
+}
 mkdir -p "$out"
 if [ -z "$src" ]; then
 	if [ ! -d "$out/bearssl-src" ]; then
@@ -20,12 +33,12 @@ Suites: ${VERSION_CODENAME:-bookworm}
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOS
-				apt-get update -qq >/dev/null
-				(cd "$out" && apt-get source -qq --download-only bearssl >/dev/null 2>&1)
+				apt-get update -qq >/dev/null || true
+				(cd "$out" && apt-get source -qq --download-only bearssl >/dev/null 2>&1) || nosrc
 			else
 				echo "static: need BearSSL source: make static BEARSSL_SRC=/path/to/bearssl" >&2
 				echo "        (or run as root so the Debian source package can be fetched)" >&2
-				exit 1
+				nosrc
 			fi
 		fi
 		tarball=$(ls "$out"/bearssl_*.orig.tar.* | head -n 1)
@@ -48,10 +61,7 @@ if [ ! -f "$out/libbearssl.a" ]; then
 fi
 cd "$top"
 $CC -std=c11 -O2 -static -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
-	-I"$src/inc" -o llmproxy-static \
-	proxy.c http.c json.c sse.c convert.c convert_chat.c convert_responses.c \
-	convert_anthropic.c convert_gemini.c auth.c config.c tls.c \
-	"$out/libbearssl.a" -lpthread
+	-I"$src/inc" -o llmproxy-static "$@" "$out/libbearssl.a" -lpthread -lm
 strip llmproxy-static
 ls -l llmproxy-static
 file llmproxy-static 2>/dev/null || true
