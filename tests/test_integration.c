@@ -420,17 +420,24 @@ shared_start(void)
 	env_start(&shared);
 }
 
+/* Stop a test environment: the proxy must exit 0 after SIGTERM. */
 static void
-shared_stop(void)
+env_stop(struct env *e)
 {
-	int rc = proc_stop(shared.proxy, 10000 * scale);
+	int rc = proc_stop(e->proxy, 10000 * scale);
 
 	if (rc != 0) {
 		fprintf(stderr, "proxy: exit status %d after SIGTERM\n", rc);
-		dump_log("proxy", shared.proxy->log);
+		dump_log("proxy", e->proxy->log);
 		teardown_failed = 1;
 	}
-	proc_stop(shared.mock, 2000);
+	proc_stop(e->mock, 2000);
+}
+
+static void
+shared_stop(void)
+{
+	env_stop(&shared);
 }
 
 /* ------------------------------------------------------------ client */
@@ -2658,14 +2665,7 @@ emb_start(void)
 static void
 emb_stop(void)
 {
-	int rc = proc_stop(emb.proxy, 10000 * scale);
-
-	if (rc != 0) {
-		fprintf(stderr, "proxy: exit status %d after SIGTERM\n", rc);
-		dump_log("proxy", emb.proxy->log);
-		teardown_failed = 1;
-	}
-	proc_stop(emb.mock, 2000);
+	env_stop(&emb);
 }
 
 static void
@@ -3664,14 +3664,7 @@ cmpl_start(void)
 static void
 cmpl_stop(void)
 {
-	int rc = proc_stop(cmpl_env.proxy, 10000 * scale);
-
-	if (rc != 0) {
-		fprintf(stderr, "proxy: exit status %d after SIGTERM\n", rc);
-		dump_log("proxy", cmpl_env.proxy->log);
-		teardown_failed = 1;
-	}
-	proc_stop(cmpl_env.mock, 2000);
+	env_stop(&cmpl_env);
 }
 
 static char *
