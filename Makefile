@@ -13,14 +13,20 @@ PREFIX  = /usr/local
 # make check SAN=1: everything under ASan+UBSan, built in build-san/
 SAN =
 SANFLAGS_1 = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-TFLAGS  = -O1 -g $(SANFLAGS_$(SAN))
-O       = build$(SAN:1=-san)
+# The event loop's backend: epoll on Linux, kqueue on the BSDs and macOS,
+# poll() anywhere (make LOOP=poll; the tests build into build-poll/).
+LOOP =
+LOOPFLAGS_poll = -DPX_LOOP_POLL
+LOOPFLAGS_epoll = -DPX_LOOP_EPOLL
+LOOPFLAGS_kqueue = -DPX_LOOP_KQUEUE
+TFLAGS  = -O1 -g $(SANFLAGS_$(SAN)) $(LOOPFLAGS_$(LOOP))
+O       = build$(SAN:1=-san)$(LOOP:%=-%)
 
 CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
             convert_anthropic.c convert_gemini.c
 CORE_HDRS = json.h sse.h convert.h convert_int.h
-SRV_SRCS  = proxy.c http.c auth.c config.c tls.c store.c
-SRV_HDRS  = http.h auth.h config.h tls.h proxy.h store.h
+SRV_SRCS  = cmd.c proxy.c loop.c upstream.c log.c http.c auth.c config.c tls.c store.c
+SRV_HDRS  = http.h auth.h config.h tls.h proxy.h store.h loop.h upstream.h log.h
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
 HDRS = $(CORE_HDRS) $(SRV_HDRS)
 LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
@@ -33,7 +39,7 @@ all: llmproxy
 
 llmproxy: $(SRCS) $(HDRS)
 	@sh scripts/deps.sh build
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(SRCS) $(LDFLAGS) $(BEARSSL_LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LOOPFLAGS_$(LOOP)) -o $@ $(SRCS) $(LDFLAGS) $(BEARSSL_LIBS) -lpthread
 
 run: llmproxy
 	./llmproxy $(RUNFLAGS)
@@ -45,7 +51,7 @@ $(O)/.dir:
 
 $(O)/llmproxy: $(SRCS) $(HDRS) $(O)/.dir
 	@sh scripts/deps.sh build
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -o $@ $(SRCS) $(BEARSSL_LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -o $@ $(SRCS) $(BEARSSL_LIBS) -lpthread
 
 $(O)/mock_upstream: tests/mock_upstream.c $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build

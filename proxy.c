@@ -1,21 +1,25 @@
 /*
- * proxy.c - llmproxy's server: a single-threaded poll() loop.
+ * proxy.c - llmproxy's server: accept, parse, dispatch, answer.
  *
- * Each client connection walks a fixed set of phases: read the request head
- * and body (bounded, timed), route the model to a provider, decode the body
- * into the IR and encode it for the upstream (or pass it through untouched
- * when both sides speak the same format), connect (DNS runs on a resolver
- * thread so the loop never blocks; TLS through tls.c), send, read the
- * response head, then either convert a whole body or convert an SSE stream
- * event by event. Every client-bound event is written as soon as it exists
- * (TCP_NODELAY, one HTTP chunk per event); when the client is slow we stop
- * reading the upstream instead of buffering (backpressure through poll
- * interest).
+ * Each client connection walks a fixed set of phases: read the request
+ * head and body (bounded, timed), route the model to a provider, decode
+ * the body into the IR and encode it for the upstream (or pass it through
+ * untouched when both sides speak the same format), hand the request to
+ * the upstream engine (upstream.c: DNS, connect, TLS, pool), then convert
+ * a whole answer or an SSE stream event by event as the engine's callbacks
+ * deliver it. Every client-bound event is written as soon as it exists
+ * (TCP_NODELAY, one HTTP chunk per event); when the client reads slowly
+ * the upstream is paused instead of buffering.
+ *
+ * The event loop (loop.c) calls back on readiness and timers; nothing here
+ * walks every connection. A connection is never freed inside a callback:
+ * conn_close() marks it, takes it off the loop and queues it, and the
+ * queue is emptied after each turn.
  *
  * Memory: one arena per request (released when the response is done), a
- * bounded input buffer and a bounded output queue per connection. Nothing is
- * freed inside a handler: handlers set `closing` and the loop frees after the
- * turn. Timers: every phase has a deadline; the poll timeout is the nearest.
+ * bounded input buffer and a bounded output queue per connection, and a
+ * global budget for the bytes every request in flight holds (bodies,
+ * arenas, answers, queues): a request that would go over it gets a 503.
  *
  * Secrets: provider keys go only into upstream request heads; client keys
  * are compared as SHA-256 digests (auth.c). Neither is ever logged.
@@ -28,14 +32,13 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -47,227 +50,65 @@
 #include "convert.h"
 #include "http.h"
 #include "json.h"
+#include "log.h"
+#include "loop.h"
 #include "proxy.h"
 #include "sse.h"
 #include "store.h"
 #include "tls.h"
+#include "upstream.h"
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
 
 /* ------------------------------------------------------------ globals */
 
+static struct ev_loop *loop;
+static struct up_engine *upe;
 static struct px_config *cfg;
 static int listen_fd = -1;
-static volatile sig_atomic_t got_term;
+static int spare_fd = -1;        /* kept to shed a connection at EMFILE */
+static volatile sig_atomic_t got_term, got_hup;
 static int draining;
 static long long drain_deadline;
 static int verbose;
-static long long now_ms;
-static struct px_store *rstore;   /* Responses store; NULL when off */
+static struct px_store *rstore;  /* Responses store; NULL when off */
+static struct ev_timer tick;     /* log flush, store sweep, drain */
+static struct ev_timer accept_pause;
 static long long rstore_sweep_at;
+static size_t mem_used;          /* bytes held by requests in flight */
+static size_t mem_budget;
 
-static long long
-clock_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#define DBG(...) do { if (verbose) px_log(__VA_ARGS__); } while (0)
 
 static long long
 clock_us(void)
 {
 	struct timespec ts;
+
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void
-px_log(const char *fmt, ...)
+static long long
+wall_ms(void)
 {
-	char buf[2048];
-	char ts[32];
-	time_t t = time(NULL);
-	struct tm tm;
-	va_list ap;
-	int n;
+	struct timespec ts;
 
-	gmtime_r(&t, &tm);
-	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	fprintf(stderr, "%s %s\n", ts, buf);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-#define DBG(...) do { if (verbose) px_log(__VA_ARGS__); } while (0)
-
-/* ------------------------------------------------------------ DNS */
-
-/*
- * getaddrinfo() blocks, so it runs on a resolver thread. Results are cached
- * per provider for PX_DNS_TTL_MS; connections waiting for a provider's
- * lookup sit in PH_RESOLVE and are woken through a self-pipe.
- */
-#define DNS_MAX_ADDRS 8
-
-struct dns_entry {
-	struct sockaddr_storage addr[DNS_MAX_ADDRS];
-	socklen_t alen[DNS_MAX_ADDRS];
-	int naddr;
-	int err;                  /* getaddrinfo error, 0 ok */
-	long long expiry;
-	int pending;
-	/* request copy for the thread */
-	char host[256], port[8];
-	int done;                 /* set by the thread, under dns_mu */
-	int gen;
-};
-
-static struct dns_entry dns_cache[PX_MAX_PROVIDERS];
-static pthread_mutex_t dns_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t dns_cv = PTHREAD_COND_INITIALIZER;
-static int dns_pipe[2] = {-1, -1};
-static int dns_queue[PX_MAX_PROVIDERS];
-static int dns_qlen;
-static int dns_quit;              /* under dns_mu: the thread returns */
-static pthread_t dns_th;
-static int dns_running;
-
-static void *
-dns_thread(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		struct addrinfo hints, *res = NULL, *ai;
-		struct dns_entry tmp;
-		int idx, rc, i;
-		char b = 1;
-
-		pthread_mutex_lock(&dns_mu);
-		while (dns_qlen == 0 && !dns_quit)
-			pthread_cond_wait(&dns_cv, &dns_mu);
-		if (dns_quit) {
-			pthread_mutex_unlock(&dns_mu);
-			return NULL;
-		}
-		idx = dns_queue[0];
-		memmove(dns_queue, dns_queue + 1, (size_t)(--dns_qlen) * sizeof *dns_queue);
-		memcpy(tmp.host, dns_cache[idx].host, sizeof tmp.host);
-		memcpy(tmp.port, dns_cache[idx].port, sizeof tmp.port);
-		pthread_mutex_unlock(&dns_mu);
-
-		memset(&hints, 0, sizeof hints);
-		hints.ai_family = AF_UNSPEC;
-		hints.ai_socktype = SOCK_STREAM;
-		rc = getaddrinfo(tmp.host, tmp.port, &hints, &res);
-		tmp.naddr = 0;
-		if (rc == 0) {
-			for (ai = res; ai && tmp.naddr < DNS_MAX_ADDRS; ai = ai->ai_next) {
-				i = tmp.naddr++;
-				memcpy(&tmp.addr[i], ai->ai_addr, ai->ai_addrlen);
-				tmp.alen[i] = ai->ai_addrlen;
-			}
-			freeaddrinfo(res);
-		}
-		pthread_mutex_lock(&dns_mu);
-		memcpy(dns_cache[idx].addr, tmp.addr, sizeof tmp.addr);
-		memcpy(dns_cache[idx].alen, tmp.alen, sizeof tmp.alen);
-		dns_cache[idx].naddr = tmp.naddr;
-		dns_cache[idx].err = rc;
-		dns_cache[idx].done = 1;
-		pthread_mutex_unlock(&dns_mu);
-		if (write(dns_pipe[1], &b, 1) < 0) {
-			/* pipe full: the loop is already awake */
-		}
-	}
-	return NULL;
-}
-
-static int
-dns_start(void)
-{
-	int i;
-
-	if (pipe(dns_pipe) < 0)
-		return -1;
-	for (i = 0; i < 2; i++) {
-		fcntl(dns_pipe[i], F_SETFL, O_NONBLOCK);
-		fcntl(dns_pipe[i], F_SETFD, FD_CLOEXEC);
-	}
-	if (pthread_create(&dns_th, NULL, dns_thread, NULL) != 0)
-		return -1;
-	dns_running = 1;
-	return 0;
-}
-
-/* Stop and join the resolver thread at exit: its per-thread resolver state
- * is only freed when it returns (valgrind: "definitely lost"). A lookup in
- * flight is waited for. */
-static void
-dns_stop(void)
-{
-	if (!dns_running)
-		return;
-	pthread_mutex_lock(&dns_mu);
-	dns_quit = 1;
-	pthread_cond_signal(&dns_cv);
-	pthread_mutex_unlock(&dns_mu);
-	pthread_join(dns_th, NULL);
-	dns_running = 0;
-}
-
-/* Returns 1 when addresses are ready, 0 when a lookup is in flight. */
-static int
-dns_lookup(int prov)
-{
-	struct dns_entry *d = &dns_cache[prov];
-	const struct px_provider *p = &cfg->providers[prov];
-	struct addrinfo hints, *res = NULL;
-
-	if (!d->pending && d->naddr > 0 && d->expiry > now_ms)
-		return 1;
-	if (d->pending)
-		return 0;
-	/* numeric hosts need no thread */
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-	if (getaddrinfo(p->host, p->port, &hints, &res) == 0) {
-		d->naddr = 0;
-		if (res) {
-			memcpy(&d->addr[0], res->ai_addr, res->ai_addrlen);
-			d->alen[0] = res->ai_addrlen;
-			d->naddr = 1;
-		}
-		freeaddrinfo(res);
-		d->err = 0;
-		d->expiry = LLONG_MAX;
-		return 1;
-	}
-	pthread_mutex_lock(&dns_mu);
-	snprintf(d->host, sizeof d->host, "%s", p->host);
-	snprintf(d->port, sizeof d->port, "%s", p->port);
-	d->done = 0;
-	d->pending = 1;
-	dns_queue[dns_qlen++] = prov;
-	pthread_cond_signal(&dns_cv);
-	pthread_mutex_unlock(&dns_mu);
-	return 0;
-}
+#define now_ms() ev_now(loop)
 
 /* ------------------------------------------------------------ connections */
 
 enum phase {
 	PH_READ_HEAD,       /* waiting for / reading a request head */
 	PH_READ_BODY,
-	PH_RESOLVE,         /* waiting for DNS */
-	PH_CONNECT,         /* TCP connect in progress */
-	PH_UP_SEND,         /* TLS handshake + sending the request */
-	PH_UP_HEAD,         /* reading the upstream response head */
-	PH_UP_BODY,         /* reading the upstream body (stream or whole) */
-	PH_FLUSH            /* local answer queued; flush then next request */
+	PH_UPSTREAM,        /* the upstream engine has the request */
+	PH_FLUSH            /* answer queued; flush, then the next request */
 };
 
 enum endpoint {
@@ -282,32 +123,28 @@ enum endpoint {
 #define EP_IS_EMBED(e) ((e) == EP_EMBEDDINGS || (e) == EP_GEMINI_EMBED || \
                         (e) == EP_GEMINI_BATCH_EMBED)
 
-struct upconn {
-	int fd;
-	struct tls_conn *tls;     /* NULL for http:// */
-	int prov;
-	long long idle_since;
-};
-
 struct conn {
 	int fd;
-	int id;
+	unsigned long id;
+	struct conn *prev, *next;      /* open connections */
+	struct conn *next_closed;      /* reap queue */
 	enum phase phase;
 	unsigned closing:1, keep_alive:1, head_sent:1, streaming:1,
-	         passthrough:1, up_reused:1, up_retry:1, client_eof:1,
-	         close_after:1, up_done:1, resp_chunked:1, is_head:1,
-	         sent_continue:1, body_unread:1;
-	long long deadline;       /* ms; 0 = none */
+	         passthrough:1, client_eof:1, close_after:1, resp_chunked:1,
+	         is_head:1, sent_continue:1, body_unread:1, read_paused:1,
+	         up_paused:1, cut:1;
+	struct ev_timer timer;         /* the client-side deadline */
+	struct ev_defer defer;         /* go on after an answer was queued */
+	char addr[64];                 /* client address, for the log */
 
 	/* client input */
 	char *in;
 	size_t in_len, in_cap;
 	size_t head_len;
-	int64_t body_len;         /* CL, or decoded length for chunked */
+	int64_t body_len;              /* CL, or decoded length for chunked */
 	int chunked_body;
 	struct http_chunked chk;
-	size_t chk_off;           /* bytes of input consumed by the chunked decoder */
-	char *body;
+	char *body;                    /* decoded chunked body (malloc) */
 	size_t body_n, body_cap;
 
 	/* client output queue */
@@ -316,153 +153,80 @@ struct conn {
 
 	/* per request */
 	struct px_arena arena;
+	size_t mem;                    /* bytes charged to mem_used */
 	enum endpoint ep;
-	enum px_fmt cfmt;         /* client format */
+	enum px_fmt cfmt;              /* client format */
 	struct ir_request req;
-	char model[256];          /* requested model */
+	const char *rbody;             /* request body (in or body) */
+	size_t rbody_n;
+	struct json *root;             /* the body, parsed once */
+	char model[256];               /* requested model */
 	char up_model[256];
+	char rid[72];                  /* x-request-id */
+	char method[16];
+	char path[256];
 	const struct auth_key *key;
 	const struct px_provider *prov;
 	int prov_idx;
-	enum px_fmt ufmt;         /* upstream format (provider, or per model) */
-	char *dropped;            /* hosted tools left out by the conversion
-	                             ("web_search,file_search"), or NULL */
-	char *abeta, *aversion;   /* anthropic headers to forward */
+	enum px_fmt ufmt;              /* upstream format */
+	char *dropped;                 /* hosted tools left out ("a,b") */
+	char *abeta, *aversion;        /* anthropic headers to forward */
 	int gemini_alt_sse;
-	struct px_embed_req embed;  /* EP_EMBEDDINGS to a Gemini upstream */
+	struct px_embed_req embed;
 	long long t_start_us, t_first_us;
 	int status;
 	struct ir_usage usage;
+	char errmsg[256];              /* for the access line */
 
 	/* upstream */
-	struct upconn up;
-	int addr_i;
-	char *ureq;               /* upstream request bytes (arena) */
-	size_t ureq_len, ureq_off;
-	char ubuf[PX_UP_BUF];
-	size_t ubuf_len;
-	struct http_resp uresp;
-	struct http_hdr uhdrs[HTTP_MAX_HEADERS];
-	int64_t uleft;            /* CL remaining, -1 when not CL */
-	struct http_chunked uchk;
+	struct up_req *up;
+	char *ureq;                    /* upstream request head (arena) */
+	size_t ureq_len;
+	const char *ubody_out;         /* upstream request body (borrowed) */
+	size_t ubody_out_n;
+	int ustatus;
 	char retry_after[32];
-	char *ubody;              /* non-streamed body */
+	char *fwd;                     /* upstream headers forwarded (arena) */
+	char *ubody;                   /* non-streamed answer (malloc) */
 	size_t ubody_n, ubody_cap;
 	struct sse_parser sse;
 	struct px_stream *stream;
-	struct jw sout;           /* stream output scratch */
+	struct jw sout;                /* stream output scratch */
 	/* passthrough streams are forwarded up to the last event boundary;
 	 * the bytes of an unfinished event wait here (malloc, bounded) */
 	char *hold;
 	size_t hold_len, hold_cap;
 	unsigned char sse_blank, sse_cr;  /* boundary scanner state */
-	char errmsg[256];
 
 	/* Responses store: what this turn records (arena) */
-	int rs_keep;              /* record the response the client gets */
-	struct px_str rs_prev;    /* previous_response_id it continued */
-	struct px_str rs_input;   /* this turn's input items, JSON array */
+	int rs_keep;
+	struct px_str rs_prev;
+	struct px_str rs_input;
 };
 
-static struct conn **conns;
-static int nconns, conns_cap;
-static int next_conn_id = 1;
+static struct conn *conn_head;
+static struct conn *closed_head;
+static int nconns;
+static unsigned long next_conn_id = 1;
 
-static struct upconn pool[PX_POOL_MAX];
-static int npool;
+static void client_update_mask(struct conn *c);
+static void client_progress(struct conn *c);
+static void finish_request(struct conn *c);
 
-static void
-set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
+/* ------------------------------------------------------------ memory budget */
 
 static void
-set_nodelay(int fd)
+mem_release(struct conn *c)
 {
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	mem_used -= c->mem < mem_used ? c->mem : mem_used;
+	c->mem = 0;
 }
 
-static void
-up_close(struct upconn *u)
-{
-	if (u->fd >= 0) {
-		if (u->tls)
-			tls_close(u->tls);
-		close(u->fd);
-	}
-	free(u->tls);
-	u->tls = NULL;
-	u->fd = -1;
-}
-
-/* Keep an upstream connection for reuse (or close it when the pool is full). */
-static void
-pool_put(struct upconn *u)
-{
-	if (u->fd < 0)
-		return;
-	if (npool == PX_POOL_MAX) {
-		up_close(&pool[0]);
-		memmove(pool, pool + 1, (size_t)(npool - 1) * sizeof *pool);
-		npool--;
-	}
-	u->idle_since = now_ms;
-	pool[npool++] = *u;
-	u->fd = -1;
-	u->tls = NULL;
-}
-
-/* Take a live idle connection to provider prov, or return 0. */
+/* 1 when n more bytes would go over the budget. */
 static int
-pool_get(int prov, struct upconn *out)
+mem_over(size_t n)
 {
-	int i;
-	char b;
-
-	for (i = npool - 1; i >= 0; i--) {
-		struct upconn *u = &pool[i];
-		ssize_t r;
-
-		if (u->prov != prov)
-			continue;
-		/* A readable idle connection is one the server closed (or
-		 * that sent garbage): either way not reusable. */
-		r = recv(u->fd, &b, 1, MSG_PEEK);
-		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
-		    (r > 0 && !u->tls) || now_ms - u->idle_since > PX_POOL_IDLE_MS) {
-			if (r > 0 && u->tls && now_ms - u->idle_since <= PX_POOL_IDLE_MS)
-				goto keep;   /* TLS may carry a close_notify or ticket */
-			up_close(u);
-			memmove(pool + i, pool + i + 1, (size_t)(npool - i - 1) * sizeof *pool);
-			npool--;
-			continue;
-		}
-keep:
-		*out = *u;
-		memmove(pool + i, pool + i + 1, (size_t)(npool - i - 1) * sizeof *pool);
-		npool--;
-		return 1;
-	}
-	return 0;
-}
-
-static void
-pool_expire(void)
-{
-	int i;
-	for (i = 0; i < npool; ) {
-		if (now_ms - pool[i].idle_since > PX_POOL_IDLE_MS) {
-			up_close(&pool[i]);
-			memmove(pool + i, pool + i + 1, (size_t)(npool - i - 1) * sizeof *pool);
-			npool--;
-		} else {
-			i++;
-		}
-	}
+	return mem_budget > 0 && mem_used + n > mem_budget;
 }
 
 /* ------------------------------------------------------------ output */
@@ -473,9 +237,8 @@ out_reserve(struct conn *c, size_t n)
 	size_t need, ncap;
 	char *p;
 
-	if (c->out_off > 0 && c->out_off == c->out_len) {
+	if (c->out_off > 0 && c->out_off == c->out_len)
 		c->out_off = c->out_len = 0;
-	}
 	need = c->out_len + n;
 	if (need <= c->out_cap)
 		return 0;
@@ -495,10 +258,13 @@ out_reserve(struct conn *c, size_t n)
 	p = realloc(c->out, ncap);
 	if (!p)
 		return -1;
+	mem_used += ncap - c->out_cap;
 	c->out = p;
 	c->out_cap = ncap;
 	return 0;
 }
+
+static void conn_close(struct conn *c);
 
 static void
 out_put(struct conn *c, const void *p, size_t n)
@@ -506,49 +272,11 @@ out_put(struct conn *c, const void *p, size_t n)
 	if (n == 0)
 		return;
 	if (out_reserve(c, n) < 0) {
-		c->closing = 1;
+		conn_close(c);
 		return;
 	}
 	memcpy(c->out + c->out_len, p, n);
 	c->out_len += n;
-}
-
-static void
-out_printf(struct conn *c, const char *fmt, ...)
-{
-	char buf[2048];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		out_put(c, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
-}
-
-/* Try to write queued bytes now. */
-static void
-out_flush(struct conn *c)
-{
-	while (c->out_off < c->out_len) {
-		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-		    MSG_NOSIGNAL);
-		if (w > 0) {
-			c->out_off += (size_t)w;
-			continue;
-		}
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-			return;
-		c->closing = 1;   /* client went away */
-		return;
-	}
-	c->out_off = c->out_len = 0;
-	if (c->out_cap > 1024 * 1024) {   /* do not keep a huge buffer idle */
-		free(c->out);
-		c->out = NULL;
-		c->out_cap = 0;
-	}
 }
 
 static size_t
@@ -557,23 +285,93 @@ out_pending(const struct conn *c)
 	return c->out_len - c->out_off;
 }
 
+static void
+out_free(struct conn *c)
+{
+	mem_used -= c->out_cap < mem_used ? c->out_cap : mem_used;
+	free(c->out);
+	c->out = NULL;
+	c->out_cap = c->out_len = c->out_off = 0;
+}
+
+/* Write what is queued (one send() per call). */
+static void
+out_flush(struct conn *c)
+{
+	ssize_t w;
+
+	if (c->closing || c->out_off >= c->out_len)
+		goto done;
+	w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+	    MSG_NOSIGNAL);
+	if (w > 0)
+		c->out_off += (size_t)w;
+	else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR) {
+		conn_close(c);        /* the client went away */
+		return;
+	}
+done:
+	if (c->out_off == c->out_len) {
+		c->out_off = c->out_len = 0;
+		if (c->out_cap > 256 * 1024)   /* do not keep a big queue idle */
+			out_free(c);
+	}
+	/* the client caught up: read the upstream again */
+	if (c->up && c->up_paused && out_pending(c) <= PX_OUT_HIGH / 2) {
+		c->up_paused = 0;
+		up_resume(c->up);
+	}
+	client_update_mask(c);
+}
+
+/* Decimal or hex without printf. */
+static size_t
+fmt_u(char *out, unsigned long long v, int base)
+{
+	static const char dig[] = "0123456789abcdef";
+	char tmp[24];
+	size_t k = 0, i = 0;
+
+	do {
+		tmp[k++] = dig[v % (unsigned)base];
+		v /= (unsigned)base;
+	} while (v);
+	while (k)
+		out[i++] = tmp[--k];
+	return i;
+}
+
 /* One HTTP chunk (client stream). */
 static void
 out_chunk(struct conn *c, const char *p, size_t n)
 {
 	char hdr[24];
-	int k;
+	size_t k;
 
-	if (n == 0)
+	if (n == 0 || c->closing)
 		return;
 	if (!c->resp_chunked) {
 		out_put(c, p, n);
 		return;
 	}
-	k = snprintf(hdr, sizeof hdr, "%zx\r\n", n);
-	out_put(c, hdr, (size_t)k);
-	out_put(c, p, n);
-	out_put(c, "\r\n", 2);
+	k = fmt_u(hdr, n, 16);
+	hdr[k++] = '\r';
+	hdr[k++] = '\n';
+	if (out_reserve(c, k + n + 2) < 0) {
+		conn_close(c);
+		return;
+	}
+	memcpy(c->out + c->out_len, hdr, k);
+	memcpy(c->out + c->out_len + k, p, n);
+	memcpy(c->out + c->out_len + k + n, "\r\n", 2);
+	c->out_len += k + n + 2;
+}
+
+static void
+out_str(struct conn *c, const char *s)
+{
+	out_put(c, s, strlen(s));
 }
 
 /* ------------------------------------------------------------ access log */
@@ -581,59 +379,143 @@ out_chunk(struct conn *c, const char *p, size_t n)
 static void
 access_log(struct conn *c)
 {
-	long long lat = c->t_start_us ? clock_us() - c->t_start_us : 0;
+	long long lat = c->t_start_us ? clock_us() - c->t_start_us : -1;
 	long long fb = c->t_first_us ? c->t_first_us - c->t_start_us : -1;
-	char fbs[32];
+	struct log_line ln;
 
-	if (fb >= 0)
-		snprintf(fbs, sizeof fbs, "%.1fms", (double)fb / 1000.0);
-	else
-		snprintf(fbs, sizeof fbs, "-");
-	px_log("access key=%s fmt=%s model=%s provider=%s upstream_model=%s status=%d latency=%.1fms first_byte=%s tokens_in=%lld tokens_out=%lld%s%s",
-	    c->key ? c->key->name : "-",
-	    c->ep == EP_NONE ? "-" : px_fmt_name(c->cfmt),
-	    c->model[0] ? c->model : "-",
-	    c->prov ? c->prov->name : "-",
-	    c->up_model[0] ? c->up_model : "-",
-	    c->status, (double)lat / 1000.0, fbs,
-	    c->usage.input, c->usage.output,
-	    c->dropped ? " dropped_tools=" : "", c->dropped ? c->dropped : "");
+	log_begin(&ln, "access");
+	log_cstr(&ln, "id", c->rid);
+	log_cstr(&ln, "client", c->addr);
+	log_cstr(&ln, "method", c->method);
+	log_cstr(&ln, "path", c->path);
+	log_cstr(&ln, "key", c->key ? c->key->name : NULL);
+	log_cstr(&ln, "fmt", c->ep == EP_NONE ? NULL : px_fmt_name(c->cfmt));
+	log_cstr(&ln, "model", c->model);
+	log_cstr(&ln, "provider", c->prov ? c->prov->name : NULL);
+	log_cstr(&ln, "upstream_model", c->up_model);
+	log_int(&ln, "status", c->status);
+	log_ms(&ln, "latency", lat);
+	log_ms(&ln, "first_byte", fb);
+	log_int(&ln, "tokens_in", c->usage.input);
+	log_int(&ln, "tokens_out", c->usage.output);
+	if (c->dropped)
+		log_cstr(&ln, "dropped_tools", c->dropped);
+	if (c->cut)
+		log_cstr(&ln, "cut", "1");
+	if (c->errmsg[0])
+		log_cstr(&ln, "error", c->errmsg);
+	log_end(&ln);
+}
+
+/* ------------------------------------------------------------ request ids */
+
+/* splitmix64 over a seeded counter: unique per process, unpredictable
+ * enough for a correlation id (not a secret). */
+static unsigned long long rid_state;
+
+static void
+rid_new(char *out, size_t cap)
+{
+	static const char b62[] =
+	    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	unsigned long long z;
+	size_t i, k = 0;
+	int round;
+
+	if (cap < 29)
+		return;
+	memcpy(out, "req_", 4);
+	k = 4;
+	for (round = 0; round < 2; round++) {
+		z = (rid_state += 0x9e3779b97f4a7c15ULL);
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		z ^= z >> 31;
+		for (i = 0; i < 12; i++) {
+			out[k++] = b62[z % 62];
+			z /= 62;
+		}
+	}
+	out[k] = 0;
+}
+
+/* The client's x-request-id when it is a sane token, else a new one. */
+static void
+rid_take(struct conn *c, const char *v, size_t n)
+{
+	size_t i;
+
+	if (v && n > 0 && n < 65) {
+		for (i = 0; i < n; i++)
+			if (!isalnum((unsigned char)v[i]) &&
+			    !strchr("._:-", v[i]))
+				break;
+		if (i == n) {
+			memcpy(c->rid, v, n);
+			c->rid[n] = 0;
+			return;
+		}
+	}
+	rid_new(c->rid, sizeof c->rid);
 }
 
 /* ------------------------------------------------------------ responses */
 
 static void
 send_head(struct conn *c, int status, const char *ctype, long long clen,
-          const char *extra)
+    const char *extra)
 {
+	char line[64];
+	size_t k;
+
 	c->status = status;
-	out_printf(c, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
-	if (ctype)
-		out_printf(c, "Content-Type: %s\r\n", ctype);
-	if (clen >= 0)
-		out_printf(c, "Content-Length: %lld\r\n", clen);
-	else if (clen == -1)
-		out_printf(c, "Transfer-Encoding: chunked\r\n");
+	memcpy(line, "HTTP/1.1 ", 9);
+	k = 9 + fmt_u(line + 9, (unsigned)status, 10);
+	line[k++] = ' ';
+	out_put(c, line, k);
+	out_str(c, http_reason(status));
+	out_put(c, "\r\n", 2);
+	if (ctype) {
+		out_put(c, "Content-Type: ", 14);
+		out_str(c, ctype);
+		out_put(c, "\r\n", 2);
+	}
+	if (clen >= 0) {
+		memcpy(line, "Content-Length: ", 16);
+		k = 16 + fmt_u(line + 16, (unsigned long long)clen, 10);
+		line[k++] = '\r';
+		line[k++] = '\n';
+		out_put(c, line, k);
+	} else if (clen == -1) {
+		out_put(c, "Transfer-Encoding: chunked\r\n", 28);
+	}
 	/* -2: close-delimited (HTTP/1.0 client or Connection: close) */
+	if (c->rid[0]) {
+		out_put(c, "x-request-id: ", 14);
+		out_str(c, c->rid);
+		out_put(c, "\r\n", 2);
+	}
+	if (c->fwd)
+		out_str(c, c->fwd);
 	if (extra && *extra)
-		out_printf(c, "%s", extra);
-	if (c->dropped)
-		out_printf(c, "x-llmproxy-dropped-tools: %s\r\n", c->dropped);
+		out_str(c, extra);
+	if (c->dropped) {
+		out_put(c, "x-llmproxy-dropped-tools: ", 26);
+		out_str(c, c->dropped);
+		out_put(c, "\r\n", 2);
+	}
 	if (!c->keep_alive || draining)
-		out_printf(c, "Connection: close\r\n");
-	out_printf(c, "\r\n");
+		out_put(c, "Connection: close\r\n", 19);
+	out_put(c, "\r\n", 2);
 	c->head_sent = 1;
 	if (!c->t_first_us)
 		c->t_first_us = clock_us();
 }
 
-static void
-finish_request(struct conn *c);
-
 /* Send a complete response with a body and finish the request. */
 static void
 send_body(struct conn *c, int status, const char *ctype, const char *body,
-          size_t n, const char *extra)
+    size_t n, const char *extra)
 {
 	send_head(c, status, ctype, (long long)n, extra);
 	if (!c->is_head)
@@ -641,9 +523,21 @@ send_body(struct conn *c, int status, const char *ctype, const char *body,
 	finish_request(c);
 }
 
+static void
+set_errmsg(struct conn *c, const char *msg)
+{
+	size_t n = strlen(msg);
+
+	if (n >= sizeof c->errmsg)
+		n = sizeof c->errmsg - 1;
+	memcpy(c->errmsg, msg, n);
+	c->errmsg[n] = 0;
+}
+
 /* An error in the client's own format. */
 static void
-send_error(struct conn *c, int status, const char *msg)
+send_error_extra(struct conn *c, int status, const char *msg,
+    const char *extra)
 {
 	char buf[1024];
 	struct jw w;
@@ -655,17 +549,264 @@ send_error(struct conn *c, int status, const char *msg)
 		jw_reset(&w);
 		px_error_simple(f, status, "error", &w);
 	}
-	px_log("error status=%d %s", status, msg);
-	send_body(c, status, "application/json", w.buf, w.len, NULL);
+	set_errmsg(c, msg);
+	send_body(c, status, "application/json", w.buf, w.len, extra);
+}
+
+static void
+send_error(struct conn *c, int status, const char *msg)
+{
+	send_error_extra(c, status, msg, NULL);
+}
+
+/* 405 in the shape of the endpoint family. */
+static void
+send_405(struct conn *c, const char *allow)
+{
+	char extra[64];
+
+	snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
+	set_errmsg(c, "method not allowed");
+	send_body(c, 405, "application/json", "{\"error\":\"method not allowed\"}",
+	    30, extra);
+}
+
+/* ------------------------------------------------------------ forwarded
+ * upstream headers */
+
+/*
+ * Which upstream response headers reach the client: request ids and the
+ * retry/rate-limit hints the official SDKs pace their retries with. Never
+ * hop-by-hop or framing headers. The upstream's x-request-id becomes
+ * x-upstream-request-id (x-request-id is the proxy's own id); Anthropic's
+ * request-id passes as it is. A converted answer also gets the rate-limit
+ * headers of the client's own format where an equivalent exists
+ * (anthropic-ratelimit-requests-* <-> x-ratelimit-*-requests, and tokens).
+ */
+static const char *const fwd_exact[] = {
+	"retry-after-ms", "x-should-retry", "request-id",
+	NULL
+};
+static const char *const fwd_prefix[] = {
+	"x-ratelimit-", "anthropic-ratelimit-", NULL
+};
+
+/* Anthropic name <-> OpenAI name, and whether the value is a reset time. */
+static const struct { const char *ant, *oai; int reset; } rl_map[] = {
+	{ "anthropic-ratelimit-requests-limit", "x-ratelimit-limit-requests", 0 },
+	{ "anthropic-ratelimit-requests-remaining", "x-ratelimit-remaining-requests", 0 },
+	{ "anthropic-ratelimit-requests-reset", "x-ratelimit-reset-requests", 1 },
+	{ "anthropic-ratelimit-tokens-limit", "x-ratelimit-limit-tokens", 0 },
+	{ "anthropic-ratelimit-tokens-remaining", "x-ratelimit-remaining-tokens", 0 },
+	{ "anthropic-ratelimit-tokens-reset", "x-ratelimit-reset-tokens", 1 },
+};
+
+static int
+hdr_safe_value(struct http_str v)
+{
+	size_t i;
+
+	if (v.n > 512)
+		return 0;
+	for (i = 0; i < v.n; i++)
+		if ((unsigned char)v.p[i] < 0x20 && v.p[i] != '\t')
+			return 0;
+	return 1;
+}
+
+static int
+name_prefix(struct http_str n, const char *pre)
+{
+	size_t k = strlen(pre), i;
+
+	if (n.n <= k)
+		return 0;
+	for (i = 0; i < k; i++)
+		if (tolower((unsigned char)n.p[i]) != pre[i])
+			return 0;
+	return 1;
+}
+
+/* "2026-12-04T13:39:30Z" (or with fraction/offset) -> unix seconds, -1 */
+static long long
+rfc3339_secs(struct http_str v)
+{
+	char b[64];
+	struct tm tm;
+	int y, mo, d, h, mi, s, oh = 0, om = 0, n = 0;
+	const char *p;
+	long long t;
+
+	if (v.n >= sizeof b)
+		return -1;
+	memcpy(b, v.p, v.n);
+	b[v.n] = 0;
+	if (sscanf(b, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s,
+	    &n) != 6)
+		return -1;
+	p = b + n;
+	if (*p == '.')
+		while (*++p >= '0' && *p <= '9')
+			;
+	if (*p == '+' || *p == '-') {
+		if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
+			return -1;
+		if (*p == '-') {
+			oh = -oh;
+			om = -om;
+		}
+	} else if (*p != 'Z' && *p != 'z') {
+		return -1;
+	}
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = s;
+	t = (long long)timegm(&tm);
+	return t - (long long)oh * 3600 - (long long)om * 60;
+}
+
+/* OpenAI duration "1s", "6m0s", "20ms", "1h2m3.5s" -> ms, -1 */
+static long long
+duration_ms(struct http_str v)
+{
+	long long total = 0;
+	size_t i = 0;
+	int any = 0;
+
+	while (i < v.n) {
+		double num = 0, frac = 0.1;
+		int digits = 0;
+		while (i < v.n && v.p[i] >= '0' && v.p[i] <= '9') {
+			num = num * 10 + (v.p[i++] - '0');
+			digits++;
+		}
+		if (i < v.n && v.p[i] == '.') {
+			i++;
+			while (i < v.n && v.p[i] >= '0' && v.p[i] <= '9') {
+				num += (v.p[i++] - '0') * frac;
+				frac /= 10;
+				digits++;
+			}
+		}
+		if (!digits || i >= v.n)
+			return -1;
+		if (v.p[i] == 'h') {
+			total += (long long)(num * 3600000);
+			i++;
+		} else if (v.p[i] == 'm' && i + 1 < v.n && v.p[i + 1] == 's') {
+			total += (long long)num;
+			i += 2;
+		} else if (v.p[i] == 'm') {
+			total += (long long)(num * 60000);
+			i++;
+		} else if (v.p[i] == 's') {
+			total += (long long)(num * 1000);
+			i++;
+		} else {
+			return -1;
+		}
+		any = 1;
+	}
+	return any ? total : -1;
+}
+
+static void
+jw_header(struct jw *w, const char *name, size_t nn, const char *val,
+    size_t vn)
+{
+	jw_put(w, name, nn);
+	jw_put(w, ": ", 2);
+	jw_put(w, val, vn);
+	jw_put(w, "\r\n", 2);
+}
+
+/* Build c->fwd from the upstream head. */
+static void
+fwd_headers(struct conn *c, const struct http_resp *r)
+{
+	struct jw w;
+	size_t i, j;
+	int same = c->passthrough;
+
+	jw_init(&w, &c->arena, 16384);
+	for (i = 0; i < r->nhdrs; i++) {
+		struct http_str n = r->hdrs[i].name, v = r->hdrs[i].value;
+		int ok = 0;
+
+		if (!hdr_safe_value(v))
+			continue;
+		if (http_str_ieq(n, "x-request-id")) {
+			jw_header(&w, "x-upstream-request-id", 21, v.p, v.n);
+			continue;
+		}
+		for (j = 0; fwd_exact[j] && !ok; j++)
+			ok = http_str_ieq(n, fwd_exact[j]);
+		for (j = 0; fwd_prefix[j] && !ok; j++)
+			ok = name_prefix(n, fwd_prefix[j]);
+		if (!ok)
+			continue;
+		jw_header(&w, n.p, n.n, v.p, v.n);
+		if (same)
+			continue;
+		/* the client format's own name for a rate-limit header */
+		for (j = 0; j < sizeof rl_map / sizeof rl_map[0]; j++) {
+			int from_ant = http_str_ieq(n, rl_map[j].ant);
+			int from_oai = http_str_ieq(n, rl_map[j].oai);
+			char val[64];
+			size_t vn = 0;
+
+			if (from_ant && c->cfmt != PX_FMT_ANTHROPIC &&
+			    c->cfmt != PX_FMT_GEMINI) {
+				if (rl_map[j].reset) {
+					long long t = rfc3339_secs(v);
+					long long d = t - wall_ms() / 1000;
+					if (t < 0)
+						break;
+					vn = (size_t)snprintf(val, sizeof val,
+					    "%llds", d < 0 ? 0 : d);
+				} else if (v.n < sizeof val) {
+					memcpy(val, v.p, v.n);
+					vn = v.n;
+				}
+				if (vn)
+					jw_header(&w, rl_map[j].oai,
+					    strlen(rl_map[j].oai), val, vn);
+				break;
+			}
+			if (from_oai && c->cfmt == PX_FMT_ANTHROPIC) {
+				if (rl_map[j].reset) {
+					long long ms = duration_ms(v);
+					time_t t;
+					struct tm tm;
+					if (ms < 0)
+						break;
+					t = (time_t)((wall_ms() + ms + 999) / 1000);
+					gmtime_r(&t, &tm);
+					vn = strftime(val, sizeof val,
+					    "%Y-%m-%dT%H:%M:%SZ", &tm);
+				} else if (v.n < sizeof val) {
+					memcpy(val, v.p, v.n);
+					vn = v.n;
+				}
+				if (vn)
+					jw_header(&w, rl_map[j].ant,
+					    strlen(rl_map[j].ant), val, vn);
+				break;
+			}
+		}
+	}
+	c->fwd = w.err || w.len == 0 ? NULL : w.buf;
 }
 
 /* ------------------------------------------------------------ request cycle */
 
 static void
-req_reset(struct conn *c)
+stream_state_free(struct conn *c)
 {
-	if (c->up.fd >= 0)
-		up_close(&c->up);
 	sse_free(&c->sse);
 	memset(&c->sse, 0, sizeof c->sse);
 	free(c->hold);
@@ -673,22 +814,38 @@ req_reset(struct conn *c)
 	c->hold_len = c->hold_cap = 0;
 	c->sse_blank = 1;
 	c->sse_cr = 0;
+	c->stream = NULL;
+}
+
+static void
+req_reset(struct conn *c)
+{
+	if (c->up) {
+		up_cancel(c->up);
+		c->up = NULL;
+	}
+	stream_state_free(c);
 	px_arena_free(&c->arena);
 	px_arena_init(&c->arena, PX_ARENA_MAX);
 	free(c->body);
 	c->body = NULL;
 	c->body_n = c->body_cap = 0;
+	free(c->ubody);
 	c->ubody = NULL;
 	c->ubody_n = c->ubody_cap = 0;
-	c->stream = NULL;
+	mem_release(c);
 	c->head_len = 0;
 	c->body_len = 0;
 	c->chunked_body = 0;
 	memset(&c->chk, 0, sizeof c->chk);
-	c->chk_off = 0;
 	c->ep = EP_NONE;
 	memset(&c->req, 0, sizeof c->req);
+	c->rbody = NULL;
+	c->rbody_n = 0;
+	c->root = NULL;
 	c->model[0] = c->up_model[0] = 0;
+	c->rid[0] = 0;
+	c->method[0] = c->path[0] = 0;
 	c->key = NULL;
 	c->prov = NULL;
 	c->prov_idx = -1;
@@ -699,20 +856,25 @@ req_reset(struct conn *c)
 	c->t_start_us = c->t_first_us = 0;
 	c->status = 0;
 	ir_usage_init(&c->usage);
-	c->head_sent = c->streaming = c->passthrough = 0;
-	c->up_reused = c->up_retry = c->up_done = c->resp_chunked = 0;
-	c->is_head = c->sent_continue = 0;
-	c->ureq = NULL;
-	c->ureq_len = c->ureq_off = 0;
-	c->ubuf_len = 0;
-	c->uleft = -1;
-	memset(&c->uchk, 0, sizeof c->uchk);
-	c->retry_after[0] = 0;
 	c->errmsg[0] = 0;
-	c->addr_i = 0;
+	c->head_sent = c->streaming = c->passthrough = c->resp_chunked = 0;
+	c->is_head = c->sent_continue = c->cut = 0;
+	c->ureq = NULL;
+	c->ureq_len = 0;
+	c->ubody_out = NULL;
+	c->ubody_out_n = 0;
+	c->ustatus = 0;
+	c->retry_after[0] = 0;
+	c->fwd = NULL;
 	c->rs_keep = 0;
 	c->rs_prev.p = c->rs_input.p = NULL;
 	c->rs_prev.n = c->rs_input.n = 0;
+}
+
+static void
+set_deadline(struct conn *c, int ms)
+{
+	ev_timer_set(loop, &c->timer, now_ms() + ms);
 }
 
 /* The response to the current request is complete (queued). */
@@ -723,65 +885,125 @@ finish_request(struct conn *c)
 
 	if (c->t_start_us)
 		access_log(c);
-	if (c->up.fd >= 0) {
-		if (c->up_done && c->uresp.keep_alive && !c->closing)
-			pool_put(&c->up);
-		else
-			up_close(&c->up);
-	}
 	/* drop the request bytes; keep pipelined bytes that follow */
-	consumed = c->head_len + (c->chunked_body ? c->chk_off :
+	consumed = c->head_len + (c->chunked_body ? 0 :
 	    (size_t)(c->body_len > 0 ? c->body_len : 0));
 	if (c->head_len == 0 || consumed > c->in_len)
 		consumed = c->in_len;
-	memmove(c->in, c->in + consumed, c->in_len - consumed);
-	c->in_len -= consumed;
+	if (consumed) {
+		memmove(c->in, c->in + consumed, c->in_len - consumed);
+		c->in_len -= consumed;
+	}
 	req_reset(c);
 	if (!c->keep_alive || draining || c->body_unread)
 		c->close_after = 1;   /* an unread body would be taken for the
 		                         next request */
 	c->body_unread = 0;
+	c->read_paused = 0;
 	c->phase = PH_FLUSH;
-	c->deadline = now_ms + cfg->idle_timeout_ms;
+	set_deadline(c, cfg->idle_timeout_ms);
+	client_update_mask(c);
+	/* pipelined requests may wait in the buffer: next turn */
+	ev_defer(loop, &c->defer);
 }
+
+static void
+conn_deferred(struct ev_loop *l, struct ev_defer *d)
+{
+	struct conn *c = d->ud;
+
+	(void)l;
+	if (!c->closing)
+		client_progress(c);
+}
+
+static void client_io(struct ev_loop *l, int fd, int events, void *ud);
+static void client_timer(struct ev_loop *l, struct ev_timer *t);
 
 static struct conn *
 conn_new(int fd)
 {
 	struct conn *c = calloc(1, sizeof *c);
+
 	if (!c)
 		return NULL;
 	c->fd = fd;
 	c->id = next_conn_id++;
-	c->up.fd = -1;
 	c->prov_idx = -1;
+	ev_timer_init(&c->timer, client_timer, c);
+	ev_defer_init(&c->defer, conn_deferred, c);
 	px_arena_init(&c->arena, PX_ARENA_MAX);
 	req_reset(c);
 	c->phase = PH_READ_HEAD;
 	c->keep_alive = 1;
-	c->deadline = now_ms + cfg->header_timeout_ms;
+	if (ev_set(loop, fd, EV_READ, client_io, c) < 0) {
+		px_arena_free(&c->arena);
+		free(c);
+		return NULL;
+	}
+	set_deadline(c, cfg->header_timeout_ms);
+	c->next = conn_head;
+	if (conn_head)
+		conn_head->prev = c;
+	conn_head = c;
+	nconns++;
 	return c;
 }
 
+/* Take c off the loop now; it is freed after this turn. */
 static void
-conn_free(struct conn *c)
+conn_close(struct conn *c)
 {
+	if (c->closing)
+		return;
+	c->closing = 1;
 	if (c->phase != PH_READ_HEAD && c->phase != PH_FLUSH && c->t_start_us) {
 		if (!c->status)
 			c->status = 499;    /* client went away */
 		access_log(c);
 	}
-	up_close(&c->up);
-	free(c->hold);
-	sse_free(&c->sse);
+	if (c->up) {
+		up_cancel(c->up);
+		c->up = NULL;
+	}
+	ev_del(loop, c->fd);
+	ev_timer_stop(loop, &c->timer);
+	ev_defer_cancel(loop, &c->defer);
+	c->next_closed = closed_head;
+	closed_head = c;
+}
+
+static void
+conn_free(struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conn_head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	nconns--;
+	stream_state_free(c);
 	px_arena_free(&c->arena);
 	free(c->body);
+	free(c->ubody);
+	mem_release(c);
+	mem_used -= c->in_cap < mem_used ? c->in_cap : mem_used;
 	free(c->in);
-	free(c->out);
+	out_free(c);
 	close(c->fd);
 	free(c);
 }
 
+static void
+reap_closed(void)
+{
+	while (closed_head) {
+		struct conn *c = closed_head;
+		closed_head = c->next_closed;
+		conn_free(c);
+	}
+}
 /* ------------------------------------------------------------ models list */
 
 static void
@@ -871,13 +1093,6 @@ send_models(struct conn *c, int anthropic_shape, int gemini_shape)
  * from the loop (small and sequential; see store.h).
  */
 
-static long long
-wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 has_sub(const char *h, size_t hn, const char *lit)
@@ -930,7 +1145,7 @@ rs_not_found(struct conn *c, struct px_str id, const char *what,
 		jw_knull(&w, "code");
 	jw_obj_end(&w);
 	jw_obj_end(&w);
-	px_log("error status=404 %s not found", what);
+	set_errmsg(c, msg);
 	send_body(c, 404, "application/json", w.buf, w.len, NULL);
 }
 
@@ -987,7 +1202,7 @@ rs_prepare(struct conn *c, const struct json *root, const char **body,
 		send_error(c, 400, "input must be a string or an array");
 		return -1;
 	}
-	DBG("conn %d: continued a stored conversation (%zu bytes of history)",
+	DBG("conn %lu: continued a stored conversation (%zu bytes of history)",
 	    c->id, h.len);
 	*body = w.buf;
 	*n = w.len;
@@ -1015,7 +1230,7 @@ rs_save(struct conn *c, const char *resp, size_t rn)
 	jw_init(&w, &tmp, PX_RSTORE_REC_MAX + 1024);
 	if (px_responses_record(&tmp, resp, rn, c->rs_prev, c->rs_input.p,
 	    c->rs_input.n, &w, &id) < 0 || w.err) {
-		DBG("conn %d: response not stored (no id, or not a response)",
+		DBG("conn %lu: response not stored (no id, or not a response)",
 		    c->id);
 	} else if (px_store_put(rstore, id.p, id.n, w.buf, w.len,
 	    wall_ms()) < 0) {
@@ -1050,7 +1265,7 @@ rs_event(struct conn *c, const char *type, size_t tn, const char *data,
 		if (ty.p && (json_eq(ty.p, ty.n, done) || json_eq(ty.p, ty.n, inc)))
 			rs_save(c, r->raw, r->rawlen);
 	} else if (!root) {
-		DBG("conn %d: terminal event too large or not JSON: not stored", c->id);
+		DBG("conn %lu: terminal event too large or not JSON: not stored", c->id);
 	}
 	px_arena_free(&tmp);
 }
@@ -1107,9 +1322,7 @@ rs_local(struct conn *c, const struct http_req *r, struct px_str id)
 		return;
 	}
 	if (!http_str_eq(r->method, "GET") && !c->is_head) {
-		send_body(c, 405, "application/json",
-		    "{\"error\":\"method not allowed\"}", 30,
-		    "Allow: GET, DELETE\r\n");
+		send_405(c, "GET, DELETE");
 		return;
 	}
 	if (rstore && px_store_get(rstore, id.p, id.n, now, &rec, &rn)) {
@@ -1122,16 +1335,6 @@ rs_local(struct conn *c, const struct http_req *r, struct px_str id)
 	rs_not_found(c, id, "Response", NULL, NULL);
 }
 
-/* Drop expired records now and then (lazily they go on access too). */
-static void
-rstore_sweep(void)
-{
-	if (!rstore || now_ms < rstore_sweep_at)
-		return;
-	rstore_sweep_at = now_ms + PX_RSTORE_SWEEP_MS;
-	px_store_sweep(rstore, wall_ms());
-	rstore_log_error();
-}
 
 /* ------------------------------------------------------------ routing */
 
@@ -1226,11 +1429,8 @@ classify(struct conn *c, const struct http_req *r, char *gmodel, size_t gcap,
 
 /* ------------------------------------------------------------ upstream */
 
-static void up_fail(struct conn *c, int status, const char *fmt, ...);
-static void stream_cutoff(struct conn *c, const char *msg);
-static void up_start_connect(struct conn *c);
-static void up_drive(struct conn *c);
-
+static void answer_fail(struct conn *c, int status, const char *fmt, ...);
+static void up_begin(struct conn *c);
 static int embed_path(struct conn *c, char *path, size_t cap);
 
 /* Build the upstream request (head + body) in the arena. */
@@ -1263,7 +1463,7 @@ build_upstream(struct conn *c, const char *body, size_t n)
 		if (embed_path(c, path, sizeof path) < 0)
 			return -1;
 	}
-	jw_init(&h, &c->arena, 64 * 1024 + n);
+	jw_init(&h, &c->arena, 64 * 1024);
 	jw_puts(&h, "POST ");
 	jw_puts(&h, p->base_path);
 	jw_puts(&h, path);
@@ -1315,12 +1515,12 @@ build_upstream(struct conn *c, const char *body, size_t n)
 		snprintf(cl, sizeof cl, "Content-Length: %zu\r\n\r\n", n);
 		jw_puts(&h, cl);
 	}
-	jw_put(&h, body, n);
 	if (h.err)
 		return -1;
 	c->ureq = h.buf;
 	c->ureq_len = h.len;
-	c->ureq_off = 0;
+	c->ubody_out = body;      /* sent after the head, not copied */
+	c->ubody_out_n = n;
 	return 0;
 }
 
@@ -1438,9 +1638,9 @@ embed_request(struct conn *c, const char *body, size_t n)
 		send_error(c, 500, "cannot build upstream request");
 		return;
 	}
-	DBG("conn %d: embeddings model=%s -> %s/%s%s", c->id, c->model,
+	DBG("conn %lu: embeddings model=%s -> %s/%s%s", c->id, c->model,
 	    c->prov->name, c->up_model, c->passthrough ? " (passthrough)" : "");
-	up_start_connect(c);
+	up_begin(c);
 }
 
 /*
@@ -1501,10 +1701,10 @@ gemini_embed_request(struct conn *c, const char *body, size_t n)
 		send_error(c, 500, "cannot build upstream request");
 		return;
 	}
-	DBG("conn %d: gemini %s model=%s -> %s/%s%s", c->id,
+	DBG("conn %lu: gemini %s model=%s -> %s/%s%s", c->id,
 	    batch ? "batchEmbedContents" : "embedContent", c->model,
 	    c->prov->name, c->up_model, c->passthrough ? " (passthrough)" : "");
-	up_start_connect(c);
+	up_begin(c);
 }
 
 /*
@@ -1553,9 +1753,9 @@ count_request(struct conn *c, const char *body, size_t n)
 		send_error(c, 500, "cannot build upstream request");
 		return;
 	}
-	DBG("conn %d: count tokens %s model=%s -> %s/%s", c->id,
+	DBG("conn %lu: count tokens %s model=%s -> %s/%s", c->id,
 	    px_fmt_name(c->cfmt), c->model, c->prov->name, c->up_model);
-	up_start_connect(c);
+	up_begin(c);
 }
 
 /* A successful embeddings or converted count answer; 1 when handled. */
@@ -1575,7 +1775,7 @@ embed_count_answer(struct conn *c, int st, const char *body, size_t n,
 		jw_init(&w, &c->arena, (size_t)PX_EMBED_RESP_MAX + 65536);
 		if (px_embed_encode_gemini_answer(&c->arena, &c->embed,
 		    c->ep == EP_GEMINI_BATCH_EMBED, body, n, &w, &t, &perr) < 0) {
-			up_fail(c, 502, "upstream %s: %s", c->prov->name, perr.msg);
+			answer_fail(c, 502, "upstream %s: %s", c->prov->name, perr.msg);
 			return 1;
 		}
 		c->usage.input = t;
@@ -1587,7 +1787,7 @@ embed_count_answer(struct conn *c, int st, const char *body, size_t n,
 		    c->embed.ninputs * 64 + 65536);
 		if (px_embed_decode_gemini(&c->arena, &c->embed, body, n, &w,
 		    &t, &perr) < 0) {
-			up_fail(c, 502, "upstream %s: %s", c->prov->name, perr.msg);
+			answer_fail(c, 502, "upstream %s: %s", c->prov->name, perr.msg);
 			return 1;
 		}
 	} else if ((c->ep == EP_COUNT_TOKENS || c->ep == EP_GEMINI_COUNT) &&
@@ -1595,7 +1795,7 @@ embed_count_answer(struct conn *c, int st, const char *body, size_t n,
 		jw_init(&w, &c->arena, 4096);
 		if (px_count_convert_response(c->ufmt, c->cfmt, &c->arena,
 		    body, n, &w, &t, &perr) < 0) {
-			up_fail(c, 502, "upstream %s: %s", c->prov->name, perr.msg);
+			answer_fail(c, 502, "upstream %s: %s", c->prov->name, perr.msg);
 			return 1;
 		}
 	} else {
@@ -1604,6 +1804,120 @@ embed_count_answer(struct conn *c, int st, const char *body, size_t n,
 	c->usage.input = t;
 	send_body(c, 200, "application/json", w.buf, w.len, extra);
 	return 1;
+}
+
+
+/* ------------------------------------------------------------ the request */
+
+/* Recompute what c holds and charge the difference. */
+static void
+mem_sync(struct conn *c)
+{
+	size_t now = c->arena.total + c->body_cap + c->ubody_cap;
+
+	if (now >= c->mem)
+		mem_used += now - c->mem;
+	else
+		mem_used -= (c->mem - now) < mem_used ? c->mem - now : mem_used;
+	c->mem = now;
+}
+
+/* The 503 for a spent memory budget, in the client's format. */
+static void
+send_busy(struct conn *c)
+{
+	c->keep_alive = 0;
+	send_error_extra(c, 503, "the proxy is at its memory budget for "
+	    "requests in flight (limits.memory_bytes): retry shortly",
+	    "Retry-After: 1\r\n");
+}
+
+/* 1 when a top-level member name appears twice. */
+static int
+dup_top_key(struct px_arena *a, const struct json *obj, const char **which)
+{
+	const struct json *m, *p;
+	size_t n = obj->len, i, j;
+	const struct json **v;
+
+	if (n <= 64) {
+		for (m = obj->child; m; m = m->next)
+			for (p = obj->child; p != m; p = p->next)
+				if (p->keylen == m->keylen &&
+				    memcmp(p->key, m->key, m->keylen) == 0) {
+					*which = m->key;
+					return 1;
+				}
+		return 0;
+	}
+	/* many members: sort by (length, bytes) and compare neighbours */
+	v = px_arena_alloc(a, n * sizeof *v);
+	if (v == NULL)
+		return 0;
+	for (i = 0, m = obj->child; m && i < n; m = m->next)
+		v[i++] = m;
+	n = i;
+	{       /* Shell sort: no recursion, no allocation */
+		size_t gap;
+		for (gap = n / 2; gap > 0; gap /= 2)
+			for (i = gap; i < n; i++) {
+				const struct json *t = v[i];
+				for (j = i; j >= gap; j -= gap) {
+					const struct json *q = v[j - gap];
+					int cmp = q->keylen != t->keylen ?
+					    (q->keylen < t->keylen ? -1 : 1) :
+					    memcmp(q->key, t->key, t->keylen);
+					if (cmp <= 0)
+						break;
+					v[j] = q;
+				}
+				v[j] = t;
+			}
+	}
+	for (i = 1; i < n; i++)
+		if (v[i]->keylen == v[i - 1]->keylen &&
+		    memcmp(v[i]->key, v[i - 1]->key, v[i]->keylen) == 0) {
+			*which = v[i]->key;
+			return 1;
+		}
+	return 0;
+}
+
+static int
+has_ctl(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 1;
+	return 0;
+}
+
+/*
+ * The body with its top-level "model" value replaced by the upstream
+ * model: a splice at the value's source bytes (the body was parsed once;
+ * everything else stays byte for byte).
+ */
+static int
+splice_model(struct conn *c, const char **body, size_t *n)
+{
+	struct json *m = json_get(c->root, "model");
+	struct jw w;
+	size_t pre;
+
+	if (m == NULL || m->raw == NULL)
+		return 0;
+	pre = (size_t)(m->raw - *body);
+	jw_init(&w, &c->arena, *n + strlen(c->up_model) * 6 + 64);
+	jw_put(&w, *body, pre);
+	jw_str(&w, c->up_model, strlen(c->up_model));
+	jw_put(&w, m->raw + m->rawlen, *n - pre - m->rawlen);
+	if (w.err)
+		return -1;
+	*body = w.buf;
+	*n = w.len;
+	return 0;
 }
 
 /* The request is complete (head + body). Route, convert, start upstream. */
@@ -1615,20 +1929,15 @@ handle_request(struct conn *c, const char *body, size_t n)
 	struct json_err jerr;
 	struct json *root = NULL;
 	char umbuf[256];
-	const char *um;
+	const char *um, *dup;
 	struct jw w;
-	char *copy;
 
-	/* The IR borrows from the body, and the input buffer may move while a
-	 * stream runs (pipelined bytes): keep the body in the arena. */
-	copy = px_arena_alloc(&c->arena, n + 1);
-	if (!copy) {
-		send_error(c, 413, "request too large for the request arena");
-		return;
-	}
-	memcpy(copy, body, n);
-	copy[n] = 0;
-	body = copy;
+	c->rbody = body;
+	c->rbody_n = n;
+	/* work per request is bounded relative to its size */
+	c->arena.cap = PX_ARENA_BASE + PX_ARENA_FACTOR * n;
+	if (c->arena.cap > PX_ARENA_MAX)
+		c->arena.cap = PX_ARENA_MAX;
 	c->req.max_tokens = -1;
 	c->req.n = -1;
 	c->req.thinking_budget = -1;
@@ -1637,11 +1946,19 @@ handle_request(struct conn *c, const char *body, size_t n)
 	c->req.store = -1;
 	c->req.rf_strict = -1;
 
-	/* A quick parse finds the model and stream flag for every path. */
+	/* One parse finds the model and stream flag for every path; the
+	 * tree is kept for everything after it. */
 	if (c->cfmt != PX_FMT_GEMINI || n > 0) {
 		root = json_parse(&c->arena, body, n, 0, &jerr);
 		if (!root) {
-			char msg[160];
+			char msg[200];
+			if (jerr.code == JSON_ERR_NOMEM) {
+				snprintf(msg, sizeof msg, "request too complex: "
+				    "parsing it needs more than %zu bytes of "
+				    "working memory", c->arena.cap);
+				send_error(c, 413, msg);
+				return;
+			}
 			snprintf(msg, sizeof msg, "invalid JSON at byte %zu: %s",
 			    jerr.pos, jerr.msg ? jerr.msg : "syntax error");
 			send_error(c, 400, msg);
@@ -1651,7 +1968,15 @@ handle_request(struct conn *c, const char *body, size_t n)
 			send_error(c, 400, "request body must be a JSON object");
 			return;
 		}
+		if (dup_top_key(&c->arena, root, &dup)) {
+			char msg[200];
+			snprintf(msg, sizeof msg, "duplicate key \"%.64s\" in the "
+			    "request body", dup);
+			send_error(c, 400, msg);
+			return;
+		}
 	}
+	c->root = root;
 	if (c->cfmt != PX_FMT_GEMINI) {
 		size_t mn;
 		const char *m = json_get_str(root, "model", &mn);
@@ -1664,19 +1989,38 @@ handle_request(struct conn *c, const char *body, size_t n)
 			send_error(c, 400, "model name too long");
 			return;
 		}
+		if (has_ctl(m, mn)) {
+			send_error(c, 400, "model name contains control "
+			    "characters");
+			return;
+		}
 		memcpy(c->model, m, mn);
 		c->model[mn] = 0;
 		c->req.stream = st && st->type == JSON_TRUE;
 	} else {
 		c->req.stream = c->ep == EP_GEMINI_STREAM;
 	}
+	mem_sync(c);
+	if (mem_over(0)) {
+		send_busy(c);
+		return;
+	}
 
 	route = px_route_find(cfg, c->model, strlen(c->model));
 	if (!route) {
 		char msg[1024];
-		snprintf(msg, sizeof msg,
-		    "model '%s' is not configured: add it to \"models\" in the config file (e.g. \"%s\": \"<provider>\" or \"<provider>/<upstream-model>\"), or set OPENAI_API_KEY / ANTHROPIC_API_KEY for zero-config routing",
-		    c->model, c->model);
+		if (cfg->path[0])
+			snprintf(msg, sizeof msg,
+			    "model '%s' is not configured: add it to \"models\" "
+			    "in %s (e.g. \"%s\": \"<provider>\" or "
+			    "\"<provider>/<upstream-model>\")",
+			    c->model, cfg->path, c->model);
+		else
+			snprintf(msg, sizeof msg,
+			    "model '%s' is not configured: set OPENAI_API_KEY, "
+			    "ANTHROPIC_API_KEY or GEMINI_API_KEY for zero-config "
+			    "routing, or start llmproxy with -c FILE",
+			    c->model);
 		send_error(c, 404, msg);
 		return;
 	}
@@ -1714,15 +2058,21 @@ handle_request(struct conn *c, const char *body, size_t n)
 		c->req.fmt = c->cfmt;
 		c->req.model.p = c->model;
 		c->req.model.n = strlen(c->model);
-		if (c->cfmt != PX_FMT_GEMINI && strcmp(c->up_model, c->model) != 0) {
-			struct px_str m = { c->up_model, strlen(c->up_model) };
-			jw_init(&w, &c->arena, n + 4096);
-			if (px_rewrite_model(body, n, m, &w) < 0 || w.err) {
-				send_error(c, 400, "request body must be a JSON object");
+		if (c->cfmt != PX_FMT_GEMINI &&
+		    (strcmp(c->up_model, c->model) != 0 || body != c->rbody)) {
+			/* rs_prepare may have rebuilt the body: parse that */
+			if (body != c->rbody) {
+				c->root = json_parse(&c->arena, body, n, 0, NULL);
+				if (c->root == NULL) {
+					send_error(c, 413, "request too complex");
+					return;
+				}
+			}
+			if (strcmp(c->up_model, c->model) != 0 &&
+			    splice_model(c, &body, &n) < 0) {
+				send_error(c, 413, "request too large");
 				return;
 			}
-			body = w.buf;
-			n = w.len;
 		}
 	} else {
 		struct px_str m = { c->up_model, strlen(c->up_model) };
@@ -1773,9 +2123,9 @@ handle_request(struct conn *c, const char *body, size_t n)
 		send_error(c, 500, "cannot build upstream request");
 		return;
 	}
-	DBG("conn %d: %s model=%s -> %s/%s%s", c->id, px_fmt_name(c->cfmt),
+	DBG("conn %lu: %s model=%s -> %s/%s%s", c->id, px_fmt_name(c->cfmt),
 	    c->model, c->prov->name, c->up_model, c->passthrough ? " (passthrough)" : "");
-	up_start_connect(c);
+	up_begin(c);
 }
 
 /* Process a complete request head. */
@@ -1784,8 +2134,8 @@ handle_head(struct conn *c, struct http_req *r)
 {
 	char gmodel[256];
 	int is_post;
-	size_t an = 0, xn = 0, gn = 0, vn = 0, bn = 0;
-	const char *a, *x, *g, *v, *b;
+	size_t an = 0, xn = 0, gn = 0, vn = 0, bn = 0, in = 0;
+	const char *a, *x, *g, *v, *b, *idh;
 	char qkey[512];
 	int qn;
 	size_t kn;
@@ -1794,6 +2144,14 @@ handle_head(struct conn *c, struct http_req *r)
 	c->t_start_us = clock_us();
 	c->keep_alive = r->keep_alive;
 	c->is_head = http_str_eq(r->method, "HEAD");
+	snprintf(c->method, sizeof c->method, "%.*s",
+	    (int)(r->method.n < sizeof c->method ? r->method.n :
+	    sizeof c->method - 1), r->method.p);
+	snprintf(c->path, sizeof c->path, "%.*s",
+	    (int)(r->path.n < sizeof c->path ? r->path.n : sizeof c->path - 1),
+	    r->path.p);
+	idh = hdr_val(r, "x-request-id", &in);
+	rid_take(c, idh, in);
 	gmodel[0] = 0;
 	c->ep = classify(c, r, gmodel, sizeof gmodel, &is_post);
 
@@ -1805,7 +2163,7 @@ handle_head(struct conn *c, struct http_req *r)
 		}
 		if (http_str_eq(r->path, "/health")) {
 			if (!http_str_eq(r->method, "GET") && !c->is_head) {
-				send_body(c, 405, "application/json", "{\"error\":\"method not allowed\"}", 30, "Allow: GET, HEAD\r\n");
+				send_405(c, "GET, HEAD");
 				return;
 			}
 			send_body(c, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL);
@@ -1840,7 +2198,7 @@ handle_head(struct conn *c, struct http_req *r)
 		int gem = http_str_eq(r->path, "/v1beta/models");
 		if (http_str_eq(r->path, "/v1/models") || http_str_eq(r->path, "/models") || gem) {
 			if (!http_str_eq(r->method, "GET") && !c->is_head) {
-				send_body(c, 405, "application/json", "{\"error\":\"method not allowed\"}", 30, "Allow: GET\r\n");
+				send_405(c, "GET");
 				return;
 			}
 			send_models(c, v != NULL && !gem, gem);
@@ -1873,12 +2231,18 @@ handle_head(struct conn *c, struct http_req *r)
 	if (!is_post) {
 		static const char m405[] =
 		    "{\"error\":{\"message\":\"method not allowed: use POST\",\"type\":\"invalid_request_error\"}}";
+		set_errmsg(c, "method not allowed");
 		send_body(c, 405, "application/json", m405, sizeof m405 - 1,
 		    "Allow: POST\r\n");
 		return;
 	}
 	if (c->cfmt == PX_FMT_GEMINI) {
 		char alt[16];
+		if (has_ctl(gmodel, strlen(gmodel))) {
+			send_error(c, 400, "model name contains control "
+			    "characters");
+			return;
+		}
 		snprintf(c->model, sizeof c->model, "%s", gmodel);
 		c->gemini_alt_sse = http_query_param(r->query, "alt", alt, sizeof alt) > 0 &&
 		    strcmp(alt, "sse") == 0;
@@ -1886,6 +2250,11 @@ handle_head(struct conn *c, struct http_req *r)
 	if (r->content_length > 0 && (size_t)r->content_length > cfg->body_max) {
 		c->keep_alive = 0;
 		send_error(c, 413, "request body too large");
+		return;
+	}
+	/* admission: the body and its working memory must fit the budget */
+	if (mem_over(r->content_length > 0 ? (size_t)r->content_length : 0)) {
+		send_busy(c);
 		return;
 	}
 	if (!r->chunked && r->content_length < 0) {
@@ -1899,6 +2268,16 @@ handle_head(struct conn *c, struct http_req *r)
 		out_put(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	}
 	c->phase = PH_READ_BODY;
+}
+
+/* Answer a request head or body that cannot be taken. */
+static void
+refuse_request(struct conn *c, int status, const char *msg)
+{
+	c->keep_alive = 0;
+	if (!c->t_start_us)
+		c->t_start_us = clock_us();
+	send_error(c, status, msg);
 }
 
 /* Parse what we have of the request. */
@@ -1915,27 +2294,20 @@ client_parse(struct conn *c)
 		memset(&r, 0, sizeof r);
 		rc = http_parse_request(c->in, c->in_len, &r, hdrs, HTTP_MAX_HEADERS);
 		if (rc == HTTP_PARTIAL) {
-			if (c->in_len > cfg->header_max) {
-				c->keep_alive = 0;
-				c->t_start_us = clock_us();
-				send_error(c, 431, "request header fields too large");
-			}
+			if (c->in_len > cfg->header_max)
+				refuse_request(c, 431, "request header fields too large");
 			return;
 		}
-		c->deadline = now_ms + cfg->header_timeout_ms;
 		if (rc < 0) {
-			c->keep_alive = 0;
-			c->t_start_us = clock_us();
-			send_error(c, r.error_status ? r.error_status : 400,
+			refuse_request(c, r.error_status ? r.error_status : 400,
 			    r.error ? r.error : "bad request");
 			return;
 		}
 		if ((size_t)rc > cfg->header_max) {
-			c->keep_alive = 0;
-			c->t_start_us = clock_us();
-			send_error(c, 431, "request header fields too large");
+			refuse_request(c, 431, "request header fields too large");
 			return;
 		}
+		set_deadline(c, cfg->header_timeout_ms);
 		c->head_len = (size_t)rc;
 		c->body_unread = r.chunked || r.content_length > 0;
 		handle_head(c, &r);   /* header views die here */
@@ -1944,23 +2316,22 @@ client_parse(struct conn *c)
 	}
 	if (c->phase == PH_READ_BODY) {
 		if (c->chunked_body) {
+			/* decoded payload goes to c->body; the framing is
+			 * dropped from the input buffer as it is consumed, so
+			 * tiny chunks cannot fill it */
+			size_t off = c->head_len;
 			while (!c->chk.done) {
 				const char *d;
 				size_t dn;
-				long k = http_chunked_feed(&c->chk, c->in + c->head_len + c->chk_off,
-				    c->in_len - c->head_len - c->chk_off, &d, &dn);
+				long k = http_chunked_feed(&c->chk, c->in + off,
+				    c->in_len - off, &d, &dn);
 				if (k < 0) {
-					c->keep_alive = 0;
-					send_error(c, 400, "bad chunked encoding");
+					refuse_request(c, 400, "bad chunked encoding");
 					return;
 				}
-				if (k == 0 && dn == 0 && !c->chk.done)
-					return;
-				c->chk_off += (size_t)k;
 				if (dn) {
 					if (c->body_n + dn > cfg->body_max) {
-						c->keep_alive = 0;
-						send_error(c, 413, "request body too large");
+						refuse_request(c, 413, "request body too large");
 						return;
 					}
 					if (c->body_n + dn > c->body_cap) {
@@ -1968,77 +2339,181 @@ client_parse(struct conn *c)
 						char *p;
 						while (nc < c->body_n + dn)
 							nc *= 2;
+						if (mem_over(nc - c->body_cap)) {
+							send_busy(c);
+							return;
+						}
 						p = realloc(c->body, nc);
 						if (!p) {
-							c->closing = 1;
+							conn_close(c);
 							return;
 						}
 						c->body = p;
 						c->body_cap = nc;
+						mem_sync(c);
 					}
 					memcpy(c->body + c->body_n, d, dn);
 					c->body_n += dn;
 				}
+				off += (size_t)k;
+				if (k == 0 && dn == 0 && !c->chk.done)
+					break;
 			}
-			c->phase = PH_RESOLVE;
+			if (off > c->head_len) {
+				memmove(c->in + c->head_len, c->in + off,
+				    c->in_len - off);
+				c->in_len -= off - c->head_len;
+			}
+			if (!c->chk.done)
+				return;
+			c->phase = PH_UPSTREAM;
 			c->body_unread = 0;
 			handle_request(c, c->body ? c->body : "", c->body_n);
 			return;
 		}
 		if (c->in_len - c->head_len < (size_t)c->body_len)
 			return;
-		c->phase = PH_RESOLVE;
+		c->phase = PH_UPSTREAM;
 		c->body_unread = 0;
 		handle_request(c, c->in + c->head_len, (size_t)c->body_len);
 	}
 }
 
+/* One read from the client (at most the room left in its buffer). */
 static void
 client_read(struct conn *c)
 {
-	for (;;) {
-		ssize_t r;
-		size_t limit = cfg->header_max + cfg->body_max + 64 * 1024;
+	size_t limit = cfg->header_max + cfg->body_max + 64 * 1024;
+	ssize_t r;
 
-		if (c->in_len == c->in_cap) {
-			size_t nc = c->in_cap ? c->in_cap * 2 : 8192;
-			char *p;
-			if (c->in_cap >= limit) {
-				/* no room: stop reading until this request is done */
-				return;
-			}
-			if (nc > limit)
-				nc = limit;
-			p = realloc(c->in, nc);
-			if (!p) {
-				c->closing = 1;
-				return;
-			}
-			c->in = p;
-			c->in_cap = nc;
-		}
-		r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-		if (r > 0) {
-			c->in_len += (size_t)r;
-			if (c->phase == PH_READ_HEAD || c->phase == PH_READ_BODY)
-				continue;
+	if (c->in_len == c->in_cap) {
+		size_t nc = c->in_cap ? c->in_cap * 2 : 4096;
+		char *p;
+		if (c->in_cap >= limit) {
+			/* full and the request is still not complete: the
+			 * framing alone overflows the buffer */
+			refuse_request(c, 413, "request too large for the input "
+			    "buffer");
 			return;
 		}
-		if (r == 0) {
-			c->client_eof = 1;
+		if (nc > limit)
+			nc = limit;
+		p = realloc(c->in, nc);
+		if (!p) {
+			conn_close(c);
 			return;
 		}
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return;
+		mem_used += nc - c->in_cap;
+		c->in = p;
+		c->in_cap = nc;
+	}
+	r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+	if (r > 0) {
+		c->in_len += (size_t)r;
+		return;
+	}
+	if (r == 0) {
 		c->client_eof = 1;
 		return;
 	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return;
+	c->client_eof = 1;
 }
 
 /* ------------------------------------------------------------ upstream I/O */
 
+static void up_on_head(void *ud, const struct http_resp *r);
+static void up_on_data(void *ud, const char *p, size_t n);
+static void up_on_end(void *ud, int complete);
+static void up_on_error(void *ud, enum up_err e, const char *msg);
+
+static const struct up_callbacks up_cbs = {
+	up_on_head, up_on_data, up_on_end, up_on_error
+};
+
+/* Hand the built request to the upstream engine. */
 static void
-up_fail(struct conn *c, int status, const char *fmt, ...)
+up_begin(struct conn *c)
+{
+	struct up_target t;
+	struct up_timeouts to;
+
+	mem_sync(c);
+	if (mem_over(0)) {
+		send_busy(c);
+		return;
+	}
+	t.host = c->prov->host;
+	t.port = c->prov->port;
+	t.tls = c->prov->tls;
+	t.label = c->prov->name;
+	to.connect_ms = cfg->connect_timeout_ms;
+	to.first_byte_ms = cfg->first_byte_timeout_ms;
+	to.idle_ms = cfg->stream_idle_timeout_ms;
+	c->phase = PH_UPSTREAM;
+	ev_timer_stop(loop, &c->timer);    /* the engine times the upstream */
+	c->up = up_start(upe, &t, &to, c->ureq, c->ureq_len, c->ubody_out,
+	    c->ubody_out_n, &up_cbs, c);
+	if (c->up == NULL) {
+		send_busy(c);
+		return;
+	}
+	client_update_mask(c);
+}
+
+/*
+ * Tell a streaming client, in its own format, that the stream broke. A
+ * converted stream's encoder knows where it is; a passthrough stream was
+ * never encoded, so a fresh encoder writes a bare error event.
+ */
+static void
+stream_cutoff(struct conn *c, int status, const char *msg)
+{
+	struct px_stream *s = c->stream;
+	struct ir_error e;
+
+	memset(&e, 0, sizeof e);
+	e.status = status;
+	e.kind = status == 504 ? IR_ERR_TIMEOUT : status == 503 ?
+	    IR_ERR_UNAVAILABLE : IR_ERR_BAD_GATEWAY;
+	e.message.p = msg;
+	e.message.n = strlen(msg);
+	if (!c->passthrough && px_stream_done(s))
+		return;   /* the client already has its terminal event */
+	if (c->passthrough) {
+		if (px_stream_end(s, NULL))
+			return;   /* upstream had finished: nothing to add */
+		s = px_stream_new(&c->arena, c->cfmt, c->cfmt, &c->req);
+		if (!s)
+			return;
+	}
+	jw_reset(&c->sout);
+	px_stream_fail(s, &e, &c->sout);
+	out_chunk(c, c->sout.buf, c->sout.len);
+}
+
+/* End a started stream with an in-band error and finish the request. */
+static void
+stream_abort(struct conn *c, int status, const char *msg)
+{
+	stream_cutoff(c, status, msg);
+	c->cut = 1;
+	set_errmsg(c, msg);
+	if (c->stream)
+		c->usage = *px_stream_usage(c->stream);
+	if (c->resp_chunked)
+		out_put(c, "0\r\n\r\n", 5);
+	else
+		c->keep_alive = 0;
+	finish_request(c);
+	out_flush(c);
+}
+
+/* A failure after routing: an in-band error when a stream has started,
+ * an error answer when nothing was sent, else just close. */
+static void
+answer_fail(struct conn *c, int status, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -2046,418 +2521,172 @@ up_fail(struct conn *c, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	up_close(&c->up);
+	if (c->up) {
+		up_cancel(c->up);
+		c->up = NULL;
+	}
 	if (c->streaming && c->stream) {
-		/* mid-stream: in-band error in the client's format */
-		struct ir_error e;
-		memset(&e, 0, sizeof e);
-		e.status = status;
-		e.kind = status == 504 ? IR_ERR_TIMEOUT : IR_ERR_BAD_GATEWAY;
-		e.message.p = msg;
-		e.message.n = strlen(msg);
-		if (c->passthrough) {
-			stream_cutoff(c, msg);
-		} else {
-			jw_reset(&c->sout);
-			px_stream_fail(c->stream, &e, &c->sout);
-			out_chunk(c, c->sout.buf, c->sout.len);
-		}
-		if (c->resp_chunked)
-			out_put(c, "0\r\n\r\n", 5);
-		else
-			c->keep_alive = 0;
-		px_log("upstream failed mid-stream: %s", msg);
-		finish_request(c);
+		stream_abort(c, status, msg);
 		return;
 	}
 	if (c->head_sent) {
-		c->closing = 1;
+		set_errmsg(c, msg);
+		conn_close(c);
 		return;
 	}
 	send_error(c, status, msg);
+	out_flush(c);
 }
 
 static void
-up_start_connect(struct conn *c)
+up_on_error(void *ud, enum up_err e, const char *msg)
 {
-	c->phase = PH_RESOLVE;
-	c->deadline = now_ms + cfg->connect_timeout_ms;
-	if (!c->up_retry && pool_get(c->prov_idx, &c->up)) {
-		c->up_reused = 1;
-		c->phase = PH_UP_SEND;
-		c->deadline = now_ms + cfg->first_byte_timeout_ms;
-		up_drive(c);
-		return;
-	}
-	if (!dns_lookup(c->prov_idx))
-		return;   /* woken by dns_done() */
-	c->addr_i = 0;
-	c->phase = PH_CONNECT;
-	up_drive(c);
+	struct conn *c = ud;
+	int status = 502;
+
+	c->up = NULL;
+	if (e == UP_E_FIRST_BYTE_TIMEOUT || e == UP_E_IDLE_TIMEOUT)
+		status = 504;
+	else if (e == UP_E_NOMEM)
+		status = 503;
+	answer_fail(c, status, "%s", msg);
 }
 
-/* Called after a lookup finished. */
-static void
-dns_done(void)
-{
-	char b[64];
-	int i;
-
-	while (read(dns_pipe[0], b, sizeof b) > 0)
-		;
-	pthread_mutex_lock(&dns_mu);
-	for (i = 0; i < cfg->nproviders; i++) {
-		if (dns_cache[i].pending && dns_cache[i].done) {
-			dns_cache[i].pending = 0;
-			dns_cache[i].expiry = now_ms + PX_DNS_TTL_MS;
-		}
-	}
-	pthread_mutex_unlock(&dns_mu);
-	for (i = 0; i < nconns; i++) {
-		struct conn *c = conns[i];
-		struct dns_entry *d;
-		if (c->phase != PH_RESOLVE || c->closing || c->prov_idx < 0)
-			continue;
-		d = &dns_cache[c->prov_idx];
-		if (d->pending)
-			continue;
-		if (d->err || d->naddr == 0) {
-			d->expiry = 0;
-			up_fail(c, 502, "upstream %s: DNS lookup of %s failed: %s",
-			    c->prov->name, c->prov->host,
-			    d->err ? gai_strerror(d->err) : "no address");
-			continue;
-		}
-		c->addr_i = 0;
-		c->phase = PH_CONNECT;
-		up_drive(c);
-	}
-}
-
+/* Keep a non-streamed answer (malloc, bounded, charged to the budget). */
 static int
-tcp_connect_next(struct conn *c)
+ubody_append(struct conn *c, const char *p, size_t n)
 {
-	struct dns_entry *d = &dns_cache[c->prov_idx];
-
-	while (c->addr_i < d->naddr) {
-		int fd = socket(d->addr[c->addr_i].ss_family, SOCK_STREAM, 0);
-		int rc;
-		if (fd < 0)
-			return -1;
-		set_nonblock(fd);
-		set_nodelay(fd);
-		rc = connect(fd, (struct sockaddr *)&d->addr[c->addr_i], d->alen[c->addr_i]);
-		c->addr_i++;
-		if (rc == 0 || errno == EINPROGRESS) {
-			c->up.fd = fd;
-			c->up.prov = c->prov_idx;
-			return 0;
-		}
-		close(fd);
+	if (EP_IS_EMBED(c->ep) && !c->passthrough &&
+	    c->ustatus / 100 == 2 && c->ubody_n + n > PX_EMBED_RESP_MAX) {
+		answer_fail(c, 502, "upstream %s: embeddings answer larger than %u bytes (PX_EMBED_RESP_MAX): send fewer inputs or fewer dimensions",
+		    c->prov->name, (unsigned)PX_EMBED_RESP_MAX);
+		return -1;
 	}
-	return -1;
-}
-
-static void
-up_send_setup_tls(struct conn *c)
-{
-	if (!c->prov->tls)
-		return;
-	c->up.tls = malloc(sizeof *c->up.tls);
-	if (!c->up.tls || tls_conn_init(c->up.tls, c->up.fd, c->prov->host) < 0) {
-		up_fail(c, 502, "upstream %s: TLS setup failed (no trust anchors loaded?)",
+	if (c->ubody_n + n > PX_RESP_MAX) {
+		answer_fail(c, 502, "upstream %s: response body too large",
 		    c->prov->name);
+		return -1;
 	}
-}
-
-static ssize_t
-up_write(struct conn *c, const char *p, size_t n)
-{
-	ssize_t w;
-	if (c->up.tls) {
-		w = tls_write(c->up.tls, p, n);
-		if (w == TLS_AGAIN)
-			return 0;
-		return w < 0 ? -1 : w;
+	if (c->ubody_n + n > c->ubody_cap) {
+		size_t nc = c->ubody_cap ? c->ubody_cap * 2 : 16384;
+		char *np;
+		while (nc < c->ubody_n + n)
+			nc *= 2;
+		if (mem_over(nc - c->ubody_cap)) {
+			answer_fail(c, 503, "the proxy is at its memory budget "
+			    "for requests in flight (limits.memory_bytes)");
+			return -1;
+		}
+		np = realloc(c->ubody, nc);
+		if (!np) {
+			answer_fail(c, 503, "out of memory");
+			return -1;
+		}
+		c->ubody = np;
+		c->ubody_cap = nc;
+		mem_sync(c);
 	}
-	w = send(c->up.fd, p, n, MSG_NOSIGNAL);
-	if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return 0;
-	return w;
-}
-
-/* >0 bytes, 0 EOF, -2 again, -1 error */
-static ssize_t
-up_read(struct conn *c, char *p, size_t n)
-{
-	ssize_t r;
-	if (c->up.tls) {
-		r = tls_read(c->up.tls, p, n);
-		if (r == TLS_AGAIN)
-			return -2;
-		return r;
-	}
-	r = recv(c->up.fd, p, n, 0);
-	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return -2;
-	return r;
+	memcpy(c->ubody + c->ubody_n, p, n);
+	c->ubody_n += n;
+	return 0;
 }
 
 static void
-tls_fail(struct conn *c)
+up_on_head(void *ud, const struct http_resp *r)
 {
-	char eb[160];
-	int err = c->up.tls ? c->up.tls->err : 0;
-	up_fail(c, 502, "upstream %s: TLS with %s failed: %s", c->prov->name,
-	    c->prov->host, tls_strerror(err, eb, sizeof eb));
-}
-
-/* Upstream failed before any response byte: retry once on a fresh
- * connection if this one came from the pool (the server may have closed it
- * while idle). */
-static int
-maybe_retry(struct conn *c)
-{
-	if (!c->up_reused || c->up_retry || c->ubuf_len > 0)
-		return 0;
-	up_close(&c->up);
-	c->up_reused = 0;
-	c->up_retry = 1;
-	c->ureq_off = 0;
-	up_start_connect(c);
-	return 1;
-}
-
-static void on_up_head(struct conn *c);
-static void on_up_body(struct conn *c, const char *p, size_t n);
-static void up_body_end(struct conn *c, int eof);
-
-/* Advance the upstream side as far as it can go without blocking. */
-static void
-up_drive(struct conn *c)
-{
-	for (;;) {
-		if (c->closing)
-			return;
-		switch (c->phase) {
-		case PH_CONNECT: {
-			int err = 0;
-			socklen_t el = sizeof err;
-			if (c->up.fd < 0) {
-				if (tcp_connect_next(c) < 0) {
-					up_fail(c, 502, "upstream %s: connect to %s:%s failed: %s",
-					    c->prov->name, c->prov->host, c->prov->port, strerror(errno));
-					return;
-				}
-				return;   /* wait for POLLOUT */
-			}
-			if (getsockopt(c->up.fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
-				err = errno;
-			if (err == EINPROGRESS || err == EALREADY)
-				return;
-			if (err) {
-				close(c->up.fd);
-				c->up.fd = -1;
-				if (tcp_connect_next(c) < 0) {
-					up_fail(c, 502, "upstream %s: connect to %s:%s failed: %s",
-					    c->prov->name, c->prov->host, c->prov->port, strerror(err));
-				}
-				return;
-			}
-			/* is it really connected? (poll woke us) */
-			{
-				struct sockaddr_storage ss;
-				socklen_t sl = sizeof ss;
-				if (getpeername(c->up.fd, (struct sockaddr *)&ss, &sl) < 0)
-					return;
-			}
-			c->phase = PH_UP_SEND;
-			c->deadline = now_ms + cfg->connect_timeout_ms;
-			up_send_setup_tls(c);
-			if (c->closing || c->phase != PH_UP_SEND)
-				return;
-			continue;
-		}
-		case PH_UP_SEND:
-			while (c->ureq_off < c->ureq_len) {
-				ssize_t w = up_write(c, c->ureq + c->ureq_off, c->ureq_len - c->ureq_off);
-				if (w < 0) {
-					if (maybe_retry(c))
-						return;
-					if (c->up.tls && c->up.tls->err && c->up.tls->err != TLS_E_IO)
-						tls_fail(c);
-					else
-						up_fail(c, 502, "upstream %s: send failed: %s",
-						    c->prov->name, c->up.tls ? "connection closed" : strerror(errno));
-					return;
-				}
-				if (w == 0)
-					return;
-				c->ureq_off += (size_t)w;
-			}
-			if (c->up.tls) {
-				int f = tls_flush(c->up.tls);
-				if (f == TLS_ERR) {
-					tls_fail(c);
-					return;
-				}
-				if (f == TLS_AGAIN)
-					return;
-			}
-			c->phase = PH_UP_HEAD;
-			c->deadline = now_ms + cfg->first_byte_timeout_ms;
-			continue;
-		case PH_UP_HEAD:
-		case PH_UP_BODY: {
-			ssize_t r;
-			/* backpressure: leave upstream bytes in the kernel
-			 * (and in TLS records) while the client is behind */
-			if (c->phase == PH_UP_BODY && out_pending(c) > PX_OUT_HIGH)
-				return;
-			if (c->ubuf_len >= sizeof c->ubuf) {
-				up_fail(c, 502, "upstream %s: response head too large", c->prov->name);
-				return;
-			}
-			r = up_read(c, c->ubuf + c->ubuf_len, sizeof c->ubuf - c->ubuf_len);
-			if (r == -2)
-				return;
-			if (r < 0) {
-				if (c->phase == PH_UP_HEAD && maybe_retry(c))
-					return;
-				if (c->up.tls && c->up.tls->err && c->up.tls->err != TLS_E_IO &&
-				    c->up.tls->err != TLS_E_EOF)
-					tls_fail(c);
-				else if (c->phase == PH_UP_BODY)
-					up_body_end(c, 1);
-				else
-					up_fail(c, 502, "upstream %s: connection error: %s",
-					    c->prov->name, strerror(errno));
-				return;
-			}
-			if (r == 0) {
-				if (c->phase == PH_UP_HEAD) {
-					if (maybe_retry(c))
-						return;
-					up_fail(c, 502, "upstream %s closed the connection without a response",
-					    c->prov->name);
-					return;
-				}
-				up_body_end(c, 1);
-				return;
-			}
-			if (!c->t_first_us)
-				c->t_first_us = clock_us();
-			c->deadline = now_ms + cfg->stream_idle_timeout_ms;
-			if (c->phase == PH_UP_HEAD) {
-				c->ubuf_len += (size_t)r;
-				on_up_head(c);
-			} else {
-				on_up_body(c, c->ubuf, (size_t)r);
-			}
-			if (c->phase != PH_UP_HEAD && c->phase != PH_UP_BODY)
-				return;
-			continue;
-		}
-		default:
-			return;
-		}
-	}
-}
-
-/* The upstream response head is (maybe) complete. */
-static void
-on_up_head(struct conn *c)
-{
-	int rc;
+	struct conn *c = ud;
 	const struct http_hdr *ra, *ct;
-	size_t rest;
 
-	memset(&c->uresp, 0, sizeof c->uresp);
-	rc = http_parse_response(c->ubuf, c->ubuf_len, &c->uresp, c->uhdrs, HTTP_MAX_HEADERS);
-	if (rc == HTTP_PARTIAL)
-		return;
-	if (rc < 0) {
-		up_fail(c, 502, "upstream %s: malformed response head (%s)", c->prov->name,
-		    c->uresp.error ? c->uresp.error : "parse error");
-		return;
-	}
-	if (c->uresp.status == 100) {
-		memmove(c->ubuf, c->ubuf + rc, c->ubuf_len - (size_t)rc);
-		c->ubuf_len -= (size_t)rc;
-		if (c->ubuf_len)
-			on_up_head(c);
-		return;
-	}
-	ra = http_find(c->uhdrs, c->uresp.nhdrs, "retry-after");
-	if (ra && ra->value.n < sizeof c->retry_after) {
+	c->ustatus = r->status;
+	if (!c->t_first_us)
+		c->t_first_us = clock_us();
+	ra = http_find(r->hdrs, r->nhdrs, "retry-after");
+	if (ra && ra->value.n < sizeof c->retry_after &&
+	    hdr_safe_value(ra->value)) {
 		memcpy(c->retry_after, ra->value.p, ra->value.n);
 		c->retry_after[ra->value.n] = 0;
 	}
-	ct = http_find(c->uhdrs, c->uresp.nhdrs, "content-type");
-	c->uleft = c->uresp.chunked ? -1 : c->uresp.content_length;
-	memset(&c->uchk, 0, sizeof c->uchk);
-	c->phase = PH_UP_BODY;
-	c->streaming = c->uresp.status == 200 && c->req.stream &&
+	fwd_headers(c, r);
+	ct = http_find(r->hdrs, r->nhdrs, "content-type");
+	c->streaming = r->status == 200 && c->req.stream &&
 	    !(ct && ct->value.n >= 16 && memcmp(ct->value.p, "application/json", 16) == 0 &&
 	      c->ufmt != PX_FMT_GEMINI);
-	if (c->streaming) {
+	if (!c->streaming) {
+		if (r->content_length > 0 && (uint64_t)r->content_length <=
+		    PX_RESP_MAX && !mem_over((size_t)r->content_length)) {
+			c->ubody = malloc((size_t)r->content_length);
+			if (c->ubody) {
+				c->ubody_cap = (size_t)r->content_length;
+				mem_sync(c);
+			}
+		}
+		return;
+	}
+	{
 		const char *ctype = c->cfmt == PX_FMT_GEMINI && c->req.gemini_array_stream ?
 		    "application/json" : "text/event-stream";
 		c->resp_chunked = c->keep_alive ? 1 : 0;
 		send_head(c, 200, ctype, c->resp_chunked ? -1 : -2,
 		    "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
-		if (!c->resp_chunked) {
-			/* HTTP/1.0 client: close-delimited body */
-			c->keep_alive = 0;
-		}
-		sse_init(&c->sse);
-		c->sse_blank = 1;
-		c->sse_cr = 0;
-		c->hold_len = 0;
-		c->stream = px_stream_new(&c->arena, c->ufmt, c->cfmt, &c->req);
-		if (!c->stream) {
-			up_fail(c, 500, "out of memory");
-			return;
-		}
-		jw_init(&c->sout, &c->arena, SSE_EVENT_MAX * 2);
-		if (!c->passthrough) {
-			px_stream_begin(c->stream, &c->sout);
-			out_chunk(c, c->sout.buf, c->sout.len);
-			jw_reset(&c->sout);
-		}
+		if (!c->resp_chunked)
+			c->keep_alive = 0;   /* HTTP/1.0: close-delimited */
 	}
-	rest = c->ubuf_len - (size_t)rc;
-	c->ubuf_len = 0;
-	if (rest)
-		on_up_body(c, c->ubuf + rc, rest);
-	else if (c->uresp.no_body || c->uleft == 0)
-		up_body_end(c, 0);
+	sse_init(&c->sse);
+	c->sse_blank = 1;
+	c->sse_cr = 0;
+	c->hold_len = 0;
+	c->stream = px_stream_new(&c->arena, c->ufmt, c->cfmt, &c->req);
+	if (!c->stream) {
+		answer_fail(c, 500, "out of memory");
+		return;
+	}
+	jw_init(&c->sout, &c->arena, SSE_EVENT_MAX * 2);
+	if (!c->passthrough) {
+		px_stream_begin(c->stream, &c->sout);
+		out_chunk(c, c->sout.buf, c->sout.len);
+		jw_reset(&c->sout);
+	}
+	out_flush(c);
 }
 
 /*
  * Length of the prefix of p[0..n) that ends at the last SSE event boundary
  * (a blank line; LF, CRLF or CR line ends, as the SSE spec allows), or 0.
- * The scanner state carries over between calls.
+ * The scanner state carries over between calls. Runs of ordinary bytes
+ * are skipped with memchr-class scans.
  */
 static size_t
 sse_boundary(struct conn *c, const char *p, size_t n)
 {
-	size_t i, end = 0;
+	size_t i = 0, end = 0;
 
-	for (i = 0; i < n; i++) {
-		if (p[i] == '\n' && c->sse_cr) {
+	while (i < n) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch != '\n' && ch != '\r') {
+			/* jump to the next line end */
+			const char *lf = memchr(p + i, '\n', n - i);
+			const char *cr = memchr(p + i, '\r', (size_t)((lf ? lf : p + n) - (p + i)));
+			const char *e = cr ? cr : lf;
+			c->sse_blank = 0;
+			c->sse_cr = 0;
+			if (e == NULL)
+				return end;
+			i = (size_t)(e - p);
+			continue;
+		}
+		if (ch == '\n' && c->sse_cr) {
 			c->sse_cr = 0;          /* LF of a CRLF: already counted */
 			if (end == i)
 				end = i + 1;    /* keep the pair together */
+			i++;
 			continue;
 		}
-		c->sse_cr = p[i] == '\r';
-		if (p[i] == '\n' || p[i] == '\r') {
-			if (c->sse_blank)
-				end = i + 1;
-			c->sse_blank = 1;
-		} else
-			c->sse_blank = 0;
+		c->sse_cr = ch == '\r';
+		if (c->sse_blank)
+			end = i + 1;
+		c->sse_blank = 1;
+		i++;
 	}
 	return end;
 }
@@ -2475,10 +2704,26 @@ pass_through(struct conn *c, const char *p, size_t n)
 
 	if (b > 0) {
 		if (c->hold_len) {
-			out_chunk(c, c->hold, c->hold_len);
+			/* the held head of an event and the rest, as one chunk */
+			if (out_reserve(c, c->hold_len + b + 32) < 0)
+				return -1;
+			if (c->resp_chunked) {
+				char hdr[24];
+				size_t k = fmt_u(hdr, c->hold_len + b, 16);
+				hdr[k++] = '\r';
+				hdr[k++] = '\n';
+				out_put(c, hdr, k);
+				out_put(c, c->hold, c->hold_len);
+				out_put(c, p, b);
+				out_put(c, "\r\n", 2);
+			} else {
+				out_put(c, c->hold, c->hold_len);
+				out_put(c, p, b);
+			}
 			c->hold_len = 0;
+		} else {
+			out_chunk(c, p, b);
 		}
-		out_chunk(c, p, b);
 	}
 	p += b;
 	n -= b;
@@ -2501,396 +2746,498 @@ pass_through(struct conn *c, const char *p, size_t n)
 	return 0;
 }
 
-/* Payload bytes of the upstream body (framing removed). */
 static void
-on_payload(struct conn *c, const char *p, size_t n)
+up_on_data(void *ud, const char *p, size_t n)
 {
-	if (c->streaming) {
-		if (c->passthrough && pass_through(c, p, n) < 0) {
-			up_fail(c, 502, "upstream %s: SSE event too large", c->prov->name);
-			return;
-		}
-		while (n > 0) {
-			struct sse_event ev;
-			int got = 0;
-			long k = sse_feed(&c->sse, p, n, &ev, &got);
-			if (k < 0) {
-				up_fail(c, 502, "upstream %s: SSE event too large", c->prov->name);
-				return;
-			}
-			p += k;
-			n -= (size_t)k;
-			if (!got)
-				break;
-			if (c->passthrough) {
-				px_stream_feed(c->stream, &ev, NULL);
-				rs_event(c, ev.event, ev.event_len, ev.data,
-				    ev.data_len);
-			} else {
-				jw_reset(&c->sout);
-				px_stream_feed(c->stream, &ev, &c->sout);
-				out_chunk(c, c->sout.buf, c->sout.len);
-				rs_scan(c, c->sout.buf, c->sout.len);
-				if (c->sout.err) {
-					up_fail(c, 502, "converted event too large");
-					return;
-				}
-			}
-		}
-		out_flush(c);
+	struct conn *c = ud;
+
+	if (!c->streaming) {
+		ubody_append(c, p, n);
 		return;
 	}
-	/* whole body */
-	if (EP_IS_EMBED(c->ep) && !c->passthrough &&
-	    c->uresp.status / 100 == 2 && c->ubody_n + n > PX_EMBED_RESP_MAX) {
-		up_fail(c, 502, "upstream %s: embeddings answer larger than %u bytes (PX_EMBED_RESP_MAX): send fewer inputs or fewer dimensions",
-		    c->prov->name, (unsigned)PX_EMBED_RESP_MAX);
+	if (c->passthrough && pass_through(c, p, n) < 0) {
+		answer_fail(c, 502, "upstream %s: SSE event too large", c->prov->name);
 		return;
 	}
-	if (c->ubody_n + n > PX_RESP_MAX) {
-		up_fail(c, 502, "upstream %s: response body too large", c->prov->name);
-		return;
-	}
-	if (c->ubody_n + n > c->ubody_cap) {
-		size_t nc = c->ubody_cap ? c->ubody_cap * 2 : 16384;
-		char *np;
-		while (nc < c->ubody_n + n)
-			nc *= 2;
-		np = px_arena_alloc(&c->arena, nc);
-		if (!np) {
-			up_fail(c, 502, "out of memory");
-			return;
-		}
-		if (c->ubody_n)
-			memcpy(np, c->ubody, c->ubody_n);
-		c->ubody = np;
-		c->ubody_cap = nc;
-	}
-	memcpy(c->ubody + c->ubody_n, p, n);
-	c->ubody_n += n;
-}
-
-static void
-on_up_body(struct conn *c, const char *p, size_t n)
-{
-	while (n > 0 && !c->closing && c->phase == PH_UP_BODY) {
-		if (c->uresp.chunked) {
-			const char *d;
-			size_t dn;
-			long k = http_chunked_feed(&c->uchk, p, n, &d, &dn);
-			if (k < 0) {
-				up_fail(c, 502, "upstream %s: bad chunked encoding", c->prov->name);
-				return;
-			}
-			p += k;
-			n -= (size_t)k;
-			if (dn)
-				on_payload(c, d, dn);
-			if (c->uchk.done) {
-				up_body_end(c, 0);
-				return;
-			}
-			if (k == 0 && dn == 0)
-				return;
-		} else if (c->uleft >= 0) {
-			size_t take = n < (uint64_t)c->uleft ? n : (size_t)c->uleft;
-			on_payload(c, p, take);
-			c->uleft -= (int64_t)take;
-			p += take;
-			n -= take;
-			if (c->uleft == 0) {
-				up_body_end(c, 0);
-				return;
-			}
-			if (n)
-				return;   /* extra bytes after the body: ignore */
-		} else {
-			on_payload(c, p, n);
-			return;
-		}
-	}
-}
-
-/*
- * Tell a streaming client, in its own format, that the upstream stream
- * broke. A converted stream's encoder knows where it is; a passthrough
- * stream was never encoded, so a fresh encoder writes a bare error event.
- */
-static void
-stream_cutoff(struct conn *c, const char *msg)
-{
-	struct px_stream *s = c->stream;
-	struct ir_error e;
-
-	memset(&e, 0, sizeof e);
-	e.status = 502;
-	e.kind = IR_ERR_BAD_GATEWAY;
-	e.message.p = msg;
-	e.message.n = strlen(msg);
-	if (!c->passthrough && px_stream_done(s))
-		return;   /* the client already has its terminal event */
-	if (c->passthrough) {
-		if (px_stream_end(s, NULL))
-			return;   /* upstream had finished: nothing to add */
-		s = px_stream_new(&c->arena, c->cfmt, c->cfmt, &c->req);
-		if (!s)
-			return;
-	}
-	jw_reset(&c->sout);
-	px_stream_fail(s, &e, &c->sout);
-	out_chunk(c, c->sout.buf, c->sout.len);
-}
-
-/* The upstream body ended: eof=1 when by connection close. */
-static void
-up_body_end(struct conn *c, int eof)
-{
-	int complete = !eof || (!c->uresp.chunked && c->uleft < 0);
-
-	if (c->phase != PH_UP_BODY)
-		return;
-	c->up_done = !eof && complete;
-	if (eof) {
-		up_close(&c->up);
-		c->uresp.keep_alive = 0;
-	}
-	if (c->streaming) {
-		int clean;
+	while (n > 0) {
 		struct sse_event ev;
-		if (!complete) {
-			/* framing says the body was cut short */
-			stream_cutoff(c, "upstream connection closed before the response was complete");
-			px_log("upstream %s: stream cut off", c->prov->name);
+		int got = 0;
+		long k = sse_feed(&c->sse, p, n, &ev, &got);
+		if (k < 0) {
+			answer_fail(c, 502, "upstream %s: SSE event too large",
+			    c->prov->name);
+			return;
+		}
+		p += k;
+		n -= (size_t)k;
+		if (!got)
+			break;
+		if (c->passthrough) {
+			px_stream_feed(c->stream, &ev, NULL);
+			rs_event(c, ev.event, ev.event_len, ev.data,
+			    ev.data_len);
 		} else {
-			if (sse_finish(&c->sse, &ev)) {
-				jw_reset(&c->sout);
-				px_stream_feed(c->stream, &ev, c->passthrough ? NULL : &c->sout);
-				if (!c->passthrough)
-					out_chunk(c, c->sout.buf, c->sout.len);
-				if (c->passthrough)
-					rs_event(c, ev.event, ev.event_len,
-					    ev.data, ev.data_len);
-				else
-					rs_scan(c, c->sout.buf, c->sout.len);
-			}
 			jw_reset(&c->sout);
-			clean = px_stream_end(c->stream, c->passthrough ? NULL : &c->sout);
+			px_stream_feed(c->stream, &ev, &c->sout);
+			out_chunk(c, c->sout.buf, c->sout.len);
+			rs_scan(c, c->sout.buf, c->sout.len);
+			if (c->sout.err) {
+				answer_fail(c, 502, "converted event too large");
+				return;
+			}
+		}
+		if (c->closing)
+			return;
+	}
+	out_flush(c);
+	if (!c->closing && c->up && !c->up_paused &&
+	    out_pending(c) > PX_OUT_HIGH) {
+		c->up_paused = 1;
+		up_pause(c->up);
+	}
+}
+
+/* The stream's upstream body ended: complete or cut short. */
+static void
+stream_end(struct conn *c, int complete)
+{
+	int clean;
+	struct sse_event ev;
+
+	if (!complete) {
+		/* framing says the body was cut short */
+		const char *m = "upstream connection closed before the response was complete";
+		stream_cutoff(c, 502, m);
+		c->cut = 1;
+		set_errmsg(c, m);
+	} else {
+		if (sse_finish(&c->sse, &ev)) {
+			jw_reset(&c->sout);
+			px_stream_feed(c->stream, &ev, c->passthrough ? NULL : &c->sout);
 			if (!c->passthrough)
 				out_chunk(c, c->sout.buf, c->sout.len);
-			else if (clean && c->hold_len) {
-				/* a finished stream's unterminated tail, as sent */
-				out_chunk(c, c->hold, c->hold_len);
-				c->hold_len = 0;
-			}
-			if (!c->passthrough)
+			if (c->passthrough)
+				rs_event(c, ev.event, ev.event_len,
+				    ev.data, ev.data_len);
+			else
 				rs_scan(c, c->sout.buf, c->sout.len);
-			if (!clean && c->passthrough)
-				stream_cutoff(c, "upstream stream ended before completion");
-			if (!clean)
-				px_log("upstream %s: stream ended without its terminal event", c->prov->name);
 		}
-		c->usage = *px_stream_usage(c->stream);
-		if (c->resp_chunked)
-			out_put(c, "0\r\n\r\n", 5);
-		finish_request(c);
+		jw_reset(&c->sout);
+		clean = px_stream_end(c->stream, c->passthrough ? NULL : &c->sout);
+		if (!c->passthrough)
+			out_chunk(c, c->sout.buf, c->sout.len);
+		else if (clean && c->hold_len) {
+			/* a finished stream's unterminated tail, as sent */
+			out_chunk(c, c->hold, c->hold_len);
+			c->hold_len = 0;
+		}
+		if (!c->passthrough)
+			rs_scan(c, c->sout.buf, c->sout.len);
+		if (!clean && c->passthrough)
+			stream_cutoff(c, 502, "upstream stream ended before completion");
+		if (!clean) {
+			c->cut = 1;
+			set_errmsg(c, "upstream stream ended without its terminal event");
+		}
+	}
+	c->usage = *px_stream_usage(c->stream);
+	if (c->resp_chunked)
+		out_put(c, "0\r\n\r\n", 5);
+	finish_request(c);
+	out_flush(c);
+}
+
+static void
+up_on_end(void *ud, int complete)
+{
+	struct conn *c = ud;
+	int st = c->ustatus;
+	char extra[96];
+	const char *body;
+	size_t n;
+	struct jw w;
+	struct px_err perr;
+
+	c->up = NULL;
+	if (c->streaming) {
+		stream_end(c, complete);
 		return;
 	}
 	if (!complete) {
-		up_fail(c, 502, "upstream %s: connection closed before the response was complete",
+		answer_fail(c, 502, "upstream %s: connection closed before the response was complete",
 		    c->prov->name);
 		return;
 	}
-	/* non-streamed: convert status, body */
-	{
-		int st = c->uresp.status;
-		char extra[96];
-		const char *body = c->ubody ? c->ubody : "";
-		size_t n = c->ubody_n;
-		struct jw w;
-		struct px_err perr;
-
-		extra[0] = 0;
-		if (c->retry_after[0])
-			snprintf(extra, sizeof extra, "Retry-After: %s\r\n", c->retry_after);
-		if (st < 200 || st >= 300) {
-			struct ir_error e;
-			int cst;
-			px_decode_error(c->ufmt, &c->arena, st, body, n, &e);
-			cst = px_error_status(c->cfmt, &e);
-			if (c->passthrough && cst == st) {
-				send_body(c, st, "application/json", body, n, extra);
-				return;
-			}
-			jw_init(&w, &c->arena, n + 4096);
-			px_encode_error(c->cfmt, &e, &w);
-			px_log("upstream %s answered %d", c->prov->name, st);
-			send_body(c, cst, "application/json", w.buf, w.len, extra);
-			return;
-		}
-		if (embed_count_answer(c, st, body, n, extra))
-			return;
-		if (c->passthrough) {
-			/* usage for the log, best effort */
-			struct ir_response resp;
-			struct px_err e2;
-			if (px_decode_response(c->cfmt, &c->arena, body, n, &resp, &e2) == 0)
-				c->usage = resp.usage;
-			rs_save(c, body, n);
+	body = c->ubody ? c->ubody : "";
+	n = c->ubody_n;
+	/* the answer's working memory is bounded relative to its size too */
+	c->arena.cap += PX_ARENA_FACTOR * n;
+	if (c->arena.cap > PX_ARENA_MAX)
+		c->arena.cap = PX_ARENA_MAX;
+	extra[0] = 0;
+	if (c->retry_after[0])
+		snprintf(extra, sizeof extra, "Retry-After: %s\r\n", c->retry_after);
+	if (st < 200 || st >= 300) {
+		struct ir_error e;
+		int cst;
+		char msg[160];
+		px_decode_error(c->ufmt, &c->arena, st, body, n, &e);
+		cst = px_error_status(c->cfmt, &e);
+		snprintf(msg, sizeof msg, "upstream %s answered %d", c->prov->name, st);
+		if (c->passthrough && cst == st) {
+			set_errmsg(c, msg);
 			send_body(c, st, "application/json", body, n, extra);
+			out_flush(c);
 			return;
 		}
-		{
-			struct ir_response resp;
-			if (px_decode_response(c->ufmt, &c->arena, body, n, &resp, &perr) < 0) {
-				up_fail(c, 502, "upstream %s: cannot decode response: %s",
-				    c->prov->name, perr.msg);
-				return;
-			}
+		jw_init(&w, &c->arena, n + 4096);
+		px_encode_error(c->cfmt, &e, &w);
+		set_errmsg(c, msg);
+		send_body(c, cst, "application/json", w.buf, w.len, extra);
+		out_flush(c);
+		return;
+	}
+	if (embed_count_answer(c, st, body, n, extra)) {
+		out_flush(c);
+		return;
+	}
+	if (c->passthrough) {
+		/* usage for the log, best effort */
+		struct ir_response resp;
+		struct px_err e2;
+		if (px_decode_response(c->cfmt, &c->arena, body, n, &resp, &e2) == 0)
 			c->usage = resp.usage;
-			jw_init(&w, &c->arena, n * 2 + 65536);
-			if (px_encode_response(c->cfmt, &c->req, &resp, &w, &perr) < 0 || w.err) {
-				up_fail(c, 502, "cannot encode response: %s", perr.msg);
-				return;
-			}
-			rs_save(c, w.buf, w.len);
-			send_body(c, 200, "application/json", w.buf, w.len, extra);
+		rs_save(c, body, n);
+		send_body(c, st, "application/json", body, n, extra);
+		out_flush(c);
+		return;
+	}
+	{
+		struct ir_response resp;
+		if (px_decode_response(c->ufmt, &c->arena, body, n, &resp, &perr) < 0) {
+			answer_fail(c, 502, "upstream %s: cannot decode response: %s",
+			    c->prov->name, perr.msg);
+			return;
 		}
+		c->usage = resp.usage;
+		jw_init(&w, &c->arena, n * 2 + 65536);
+		if (px_encode_response(c->cfmt, &c->req, &resp, &w, &perr) < 0 || w.err) {
+			answer_fail(c, 502, "cannot encode response: %s", perr.msg);
+			return;
+		}
+		rs_save(c, w.buf, w.len);
+		send_body(c, 200, "application/json", w.buf, w.len, extra);
+		out_flush(c);
 	}
 }
 
-/* ------------------------------------------------------------ loop */
+/* ------------------------------------------------------------ client I/O */
+
+/* The kernel interest of the client socket. */
+static void
+client_update_mask(struct conn *c)
+{
+	int m = 0;
+
+	if (c->closing)
+		return;
+	if (out_pending(c))
+		m |= EV_WRITE;
+	if (c->phase != PH_UPSTREAM || !c->read_paused)
+		m |= EV_READ;
+	ev_mask(loop, c->fd, m);
+}
 
 static void
-on_timeout(struct conn *c)
+client_timer(struct ev_loop *l, struct ev_timer *t)
 {
+	struct conn *c = t->ud;
+
+	(void)l;
 	switch (c->phase) {
 	case PH_READ_HEAD:
 		if (c->in_len == 0) {
-			c->closing = 1;      /* idle keep-alive */
+			conn_close(c);       /* idle keep-alive */
 			return;
 		}
 		/* fallthrough */
 	case PH_READ_BODY:
-		c->keep_alive = 0;
-		c->t_start_us = c->t_start_us ? c->t_start_us : clock_us();
-		send_error(c, 408, "request timeout: the request was not received in time");
-		return;
-	case PH_RESOLVE:
-	case PH_CONNECT:
-		up_fail(c, 502, "upstream %s: connect to %s timed out", c->prov->name,
-		    c->prov->host);
-		return;
-	case PH_UP_SEND:
-		if (c->up.tls && !tls_ready(c->up.tls))
-			up_fail(c, 502, "upstream %s: TLS handshake with %s timed out",
-			    c->prov->name, c->prov->host);
-		else
-			up_fail(c, 504, "upstream %s: timed out sending the request",
-			    c->prov->name);
-		return;
-	case PH_UP_HEAD:
-		up_fail(c, 504, "upstream %s: no response within %d ms", c->prov->name,
-		    cfg->first_byte_timeout_ms);
-		return;
-	case PH_UP_BODY:
-		up_fail(c, 504, "upstream %s: stream idle for %d ms", c->prov->name,
-		    cfg->stream_idle_timeout_ms);
+		refuse_request(c, 408, "request timeout: the request was not "
+		    "received in time");
+		out_flush(c);
+		client_progress(c);
 		return;
 	case PH_FLUSH:
-		c->closing = 1;
+		conn_close(c);
 		return;
+	case PH_UPSTREAM:
+		return;             /* the upstream engine keeps the time */
 	}
 }
 
 static void
-accept_clients(void)
+client_io(struct ev_loop *l, int fd, int events, void *ud)
 {
-	for (;;) {
-		int fd = accept(listen_fd, NULL, NULL);
-		struct conn *c;
-		if (fd < 0)
-			return;
-		if (nconns >= cfg->max_conns) {
-			static const char busy[] =
-			    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 58\r\nConnection: close\r\n\r\n{\"error\":{\"message\":\"too many connections\",\"type\":\"busy\"}}";
-			(void)!send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
-			close(fd);
-			continue;
-		}
-		set_nonblock(fd);
-		set_nodelay(fd);
-		c = conn_new(fd);
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		if (nconns == conns_cap) {
-			int nc = conns_cap ? conns_cap * 2 : 64;
-			struct conn **p = realloc(conns, (size_t)nc * sizeof *p);
-			if (!p) {
-				conn_free(c);
-				continue;
+	struct conn *c = ud;
+
+	(void)l;
+	(void)fd;
+	if (events & (EV_READ | EV_ERROR)) {
+		if (c->phase != PH_UPSTREAM) {
+			client_read(c);
+		} else {
+			/* mid-request: only look for EOF; pipelined bytes wait
+			 * in the kernel (the body in our buffer must not move) */
+			char b[1];
+			ssize_t r = recv(c->fd, b, 1, MSG_PEEK);
+			if (r == 0 || (r < 0 && errno != EAGAIN &&
+			    errno != EWOULDBLOCK && errno != EINTR)) {
+				DBG("conn %lu: client closed mid-request", c->id);
+				conn_close(c);
+				return;
 			}
-			conns = p;
-			conns_cap = nc;
+			if (r > 0) {
+				c->read_paused = 1;
+				client_update_mask(c);
+			}
 		}
-		conns[nconns++] = c;
+		if (c->closing)
+			return;
 	}
+	if (events & EV_WRITE)
+		out_flush(c);
+	if (!c->closing)
+		client_progress(c);
 }
 
-/* After a response was queued: flush, then continue with the next
+/* After reading or a queued answer: flush, then go on with the next
  * pipelined request or wait. */
 static void
 client_progress(struct conn *c)
 {
 	int guard = 0;
+
 	while (!c->closing && guard++ < 64) {
 		if (c->phase == PH_FLUSH) {
-			out_flush(c);
 			if (out_pending(c))
-				return;
+				out_flush(c);
+			if (c->closing || out_pending(c))
+				break;
 			if (c->close_after) {
-				c->closing = 1;
+				conn_close(c);
 				return;
 			}
 			c->phase = PH_READ_HEAD;
-			c->deadline = now_ms + (c->in_len ? cfg->header_timeout_ms : cfg->idle_timeout_ms);
+			set_deadline(c, c->in_len ? cfg->header_timeout_ms :
+			    cfg->idle_timeout_ms);
 			if (draining && c->in_len == 0) {
-				c->closing = 1;
+				conn_close(c);
 				return;
+			}
+			if (c->in_len == 0 && c->in_cap > 0) {
+				/* idle: keep no input buffer */
+				mem_used -= c->in_cap < mem_used ? c->in_cap :
+				    mem_used;
+				free(c->in);
+				c->in = NULL;
+				c->in_cap = 0;
 			}
 		}
 		if (c->phase == PH_READ_HEAD || c->phase == PH_READ_BODY) {
 			enum phase before = c->phase;
 			size_t before_len = c->in_len;
-			if (c->phase == PH_READ_HEAD && c->in_len > 0 && c->deadline > now_ms + cfg->header_timeout_ms)
-				c->deadline = now_ms + cfg->header_timeout_ms;
 			client_parse(c);
-			if (c->phase == before && c->in_len == before_len) {
-				if (c->client_eof)
-					c->closing = 1;
+			if (c->closing)
 				return;
+			if (c->phase == before && c->in_len == before_len) {
+				if (c->client_eof) {
+					conn_close(c);
+					return;
+				}
+				break;
 			}
 			continue;
 		}
+		break;
+	}
+	client_update_mask(c);
+}
+
+/* ------------------------------------------------------------ accept */
+
+static void accept_io(struct ev_loop *l, int fd, int events, void *ud);
+
+static void
+accept_resume(struct ev_loop *l, struct ev_timer *t)
+{
+	(void)t;
+	if (listen_fd >= 0)
+		ev_mask(l, listen_fd, EV_READ);
+}
+
+static void
+client_addr(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char h[INET6_ADDRSTRLEN];
+
+	c->addr[0] = 0;
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) < 0)
 		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &s4->sin_addr, h, sizeof h);
+		snprintf(c->addr, sizeof c->addr, "%s:%d", h, ntohs(s4->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, h, sizeof h);
+		snprintf(c->addr, sizeof c->addr, "[%s]:%d", h,
+		    ntohs(s6->sin6_port));
+	} else {
+		snprintf(c->addr, sizeof c->addr, "local");
 	}
 }
 
 static void
+accept_io(struct ev_loop *l, int fd, int events, void *ud)
+{
+	static const char busy[] =
+	    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 58\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{\"error\":{\"message\":\"too many connections\",\"type\":\"busy\"}}";
+	int i;
+
+	(void)events;
+	(void)ud;
+	/* a bounded number per turn: accepting is work too */
+	for (i = 0; i < 64; i++) {
+		struct conn *c;
+		int one = 1;
+		int cfd = accept(fd, NULL, NULL);
+
+		if (cfd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				/* out of descriptors: shed one connection with
+				 * the spare, then stop accepting for a moment
+				 * (the listener stays readable: polling it now
+				 * would spin) */
+				if (spare_fd >= 0) {
+					close(spare_fd);
+					spare_fd = -1;
+					cfd = accept(fd, NULL, NULL);
+					if (cfd >= 0) {
+						(void)!send(cfd, busy, sizeof busy - 1,
+						    MSG_NOSIGNAL);
+						close(cfd);
+					}
+					spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+				}
+				px_log("accept: %s: pausing new connections for "
+				    "100 ms", strerror(errno == 0 ? EMFILE : errno));
+				ev_mask(l, fd, 0);
+				ev_timer_set(l, &accept_pause, ev_now(l) + 100);
+			}
+			return;
+		}
+		if (nconns >= cfg->max_conns) {
+			(void)!send(cfd, busy, sizeof busy - 1, MSG_NOSIGNAL);
+			close(cfd);
+			continue;
+		}
+		fcntl(cfd, F_SETFL, fcntl(cfd, F_GETFL) | O_NONBLOCK);
+		fcntl(cfd, F_SETFD, FD_CLOEXEC);
+		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		c = conn_new(cfd);
+		if (!c) {
+			close(cfd);
+			continue;
+		}
+		client_addr(c);
+	}
+}
+
+/* ------------------------------------------------------------ signals, ticks */
+
+static void
 handle_signal(int sig)
 {
-	int saved = errno;
-	char b = 1;
-
-	(void)sig;
-	got_term = 1;
-	/* wake poll() even when the signal lands just before it */
-	if (dns_pipe[1] >= 0 && write(dns_pipe[1], &b, 1) < 0) {
-		/* pipe full: the loop is awake anyway */
-	}
-	errno = saved;
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_term = 1;
+	if (loop)
+		ev_wakeup(loop);   /* async-signal-safe: a write() */
 }
+
+/* Streams still running at the drain deadline: end each with its format's
+ * error event (a close-delimited body would otherwise look complete). */
+static void
+drain_cut(void)
+{
+	struct conn *c, *next;
+
+	for (c = conn_head; c; c = next) {
+		next = c->next;
+		if (c->closing)
+			continue;
+		if (c->phase == PH_UPSTREAM && c->streaming && c->stream) {
+			if (c->up) {
+				up_cancel(c->up);
+				c->up = NULL;
+			}
+			stream_abort(c, 503, "the proxy is shutting down: the "
+			    "stream was cut at the drain deadline");
+			c->close_after = 1;
+			out_flush(c);
+		} else if (c->phase == PH_UPSTREAM && !c->head_sent) {
+			answer_fail(c, 503, "the proxy is shutting down");
+		}
+		if (!c->closing)
+			conn_close(c);
+	}
+}
+
+static void
+start_drain(void)
+{
+	struct conn *c, *next;
+
+	draining = 1;
+	drain_deadline = now_ms() + cfg->drain_timeout_ms;
+	if (listen_fd >= 0) {
+		ev_del(loop, listen_fd);
+		close(listen_fd);
+		listen_fd = -1;
+	}
+	px_log("SIGTERM: not accepting; draining %d connection(s) for up to %d ms",
+	    nconns, cfg->drain_timeout_ms);
+	for (c = conn_head; c; c = next) {
+		next = c->next;
+		if (c->phase == PH_READ_HEAD && c->in_len == 0 && !out_pending(c))
+			conn_close(c);
+		c->keep_alive = 0;
+	}
+	ev_timer_set(loop, &tick, now_ms());
+}
+
+/* Housekeeping every PX_TICK_MS: the log buffer, the store sweep, the
+ * drain deadline. */
+static void
+on_tick(struct ev_loop *l, struct ev_timer *t)
+{
+	log_flush();
+	if (rstore && ev_now(l) >= rstore_sweep_at) {
+		rstore_sweep_at = ev_now(l) + PX_RSTORE_SWEEP_MS;
+		px_store_sweep(rstore, wall_ms());
+		rstore_log_error();
+	}
+	if (draining && ev_now(l) >= drain_deadline && nconns > 0) {
+		px_log("drain timeout: closing %d connection(s)", nconns);
+		drain_cut();
+	}
+	ev_timer_set(l, t, ev_now(l) + PX_TICK_MS);
+}
+
+/* ------------------------------------------------------------ serving */
 
 static int
 open_listener(const char *addr)
@@ -2900,7 +3247,7 @@ open_listener(const char *addr)
 	struct addrinfo hints, *res = NULL, *ai;
 	int fd = -1, one = 1, rc;
 
-	if (!colon || colon == addr || (size_t)(colon - addr) >= sizeof host) {
+	if (!colon || (size_t)(colon - addr) >= sizeof host) {
 		px_log("bad listen address '%s' (want HOST:PORT)", addr);
 		return -1;
 	}
@@ -2937,543 +3284,182 @@ open_listener(const char *addr)
 		px_log("cannot listen on %s: %s", addr, strerror(errno));
 		return -1;
 	}
-	set_nonblock(fd);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	return fd;
 }
 
-static int
-run_server(void)
+/* Raise the descriptor limit to the hard limit (10k streams need 20k). */
+static void
+raise_nofile(void)
 {
-	struct pollfd *pfds = NULL;
-	int *pmap = NULL;   /* pfd index -> conn index*2 + (0 client, 1 upstream) */
-	size_t pcap = 0;
+	struct rlimit rl;
 
-	for (;;) {
-		int i, n = 0, timeout = -1, rc;
-		long long nearest = LLONG_MAX;
-		int want_zero = 0;
-
-		now_ms = clock_ms();
-		if (got_term && !draining) {
-			draining = 1;
-			drain_deadline = now_ms + cfg->drain_timeout_ms;
-			if (listen_fd >= 0) {
-				close(listen_fd);
-				listen_fd = -1;
-			}
-			px_log("SIGTERM: not accepting; draining %d connection(s) for up to %d ms",
-			    nconns, cfg->drain_timeout_ms);
-			for (i = 0; i < nconns; i++) {
-				struct conn *c = conns[i];
-				if (c->phase == PH_READ_HEAD && c->in_len == 0 && !out_pending(c))
-					c->closing = 1;
-				c->keep_alive = 0;
-			}
-		}
-		/* free closed connections (one place) */
-		for (i = 0; i < nconns; ) {
-			if (conns[i]->closing) {
-				conn_free(conns[i]);
-				conns[i] = conns[--nconns];
-			} else {
-				i++;
-			}
-		}
-		/* checked after the free: the last stream's connection was
-		 * closed in this turn, poll() would sleep to the drain deadline */
-		if (draining && (nconns == 0 || now_ms >= drain_deadline)) {
-			if (nconns)
-				px_log("drain timeout: closing %d connection(s)", nconns);
-			break;
-		}
-		pool_expire();
-		rstore_sweep();
-
-		if (pcap < (size_t)(2 * nconns + 2 + npool)) {
-			pcap = (size_t)(2 * nconns + 2 + npool) * 2;
-			pfds = realloc(pfds, pcap * sizeof *pfds);
-			pmap = realloc(pmap, pcap * sizeof *pmap);
-			if (!pfds || !pmap) {
-				px_log("out of memory");
-				return 1;
-			}
-		}
-		if (listen_fd >= 0) {
-			pfds[n].fd = listen_fd;
-			pfds[n].events = POLLIN;
-			pmap[n++] = -1;
-		}
-		pfds[n].fd = dns_pipe[0];
-		pfds[n].events = POLLIN;
-		pmap[n++] = -2;
-		for (i = 0; i < nconns; i++) {
-			struct conn *c = conns[i];
-			short ev = 0;
-			if (c->deadline && c->deadline < nearest)
-				nearest = c->deadline;
-			/* client socket */
-			if (out_pending(c))
-				ev |= POLLOUT;
-			if (c->phase == PH_READ_HEAD || c->phase == PH_READ_BODY || c->phase == PH_FLUSH)
-				ev |= POLLIN;
-			else if (c->in_len < c->in_cap ||
-			    c->in_cap < cfg->header_max + cfg->body_max + 64 * 1024)
-				ev |= POLLIN;   /* notice a client that goes away
-				                   mid-stream (not when the input
-				                   buffer is full: that would spin) */
-			pfds[n].fd = c->fd;
-			pfds[n].events = ev;
-			pmap[n++] = i * 2;
-			/* upstream socket */
-			if (c->up.fd >= 0 && (c->phase == PH_CONNECT || c->phase == PH_UP_SEND ||
-			    c->phase == PH_UP_HEAD || c->phase == PH_UP_BODY)) {
-				short uev = 0;
-				if (c->phase == PH_CONNECT) {
-					uev = POLLOUT;
-				} else if (c->up.tls) {
-					uev = tls_events(c->up.tls);
-					if (c->phase == PH_UP_BODY && out_pending(c) > PX_OUT_HIGH)
-						uev &= (short)~POLLIN;
-					else if (tls_pending(c->up.tls))
-						want_zero = 1;
-					if (c->phase == PH_UP_SEND && !uev)
-						uev = POLLOUT;
-				} else if (c->phase == PH_UP_SEND) {
-					uev = POLLOUT;
-				} else if (!(c->phase == PH_UP_BODY && out_pending(c) > PX_OUT_HIGH)) {
-					uev = POLLIN;
-				}
-				pfds[n].fd = c->up.fd;
-				pfds[n].events = uev;
-				pmap[n++] = i * 2 + 1;
-			}
-		}
-		if (draining && drain_deadline < nearest)
-			nearest = drain_deadline;
-		if (want_zero)
-			timeout = 0;
-		else if (nearest != LLONG_MAX)
-			timeout = nearest > now_ms ? (int)(nearest - now_ms > 60000 ? 60000 : nearest - now_ms) : 0;
-		else
-			timeout = npool ? 1000 : rstore ? PX_RSTORE_SWEEP_MS : -1;
-
-		rc = poll(pfds, (nfds_t)n, timeout);
-		if (rc < 0 && errno != EINTR) {
-			px_log("poll: %s", strerror(errno));
-			return 1;
-		}
-		now_ms = clock_ms();
-
-		for (i = 0; i < n && rc > 0; i++) {
-			short re = pfds[i].revents;
-			int m = pmap[i];
-			struct conn *c;
-			if (!re)
-				continue;
-			if (m == -1) {
-				accept_clients();
-				continue;
-			}
-			if (m == -2) {
-				dns_done();
-				continue;
-			}
-			c = conns[m / 2];
-			if (c->closing)
-				continue;
-			if (m % 2 == 0) {
-				if (re & (POLLIN | POLLHUP | POLLERR)) {
-					if (c->phase == PH_READ_HEAD || c->phase == PH_READ_BODY || c->phase == PH_FLUSH) {
-						client_read(c);
-					} else {
-						/* mid-request: only look for EOF; pipelined bytes wait */
-						char b[1];
-						ssize_t r = recv(c->fd, b, 1, MSG_PEEK);
-						if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-							/* the client went away: drop the upstream at once */
-							DBG("conn %d: client closed mid-request", c->id);
-							c->closing = 1;
-							continue;
-						} else if (r > 0) {
-							client_read(c);
-						}
-					}
-				}
-				if (re & POLLOUT)
-					out_flush(c);
-				if (c->phase == PH_UP_BODY && out_pending(c) <= PX_OUT_HIGH)
-					up_drive(c);
-				client_progress(c);
-			} else {
-				if (re & (POLLERR | POLLHUP))
-					re |= POLLIN | POLLOUT;
-				up_drive(c);
-				if (!c->closing)
-					out_flush(c);
-				client_progress(c);
-			}
-		}
-		/* TLS engines holding plaintext, and deadlines */
-		for (i = 0; i < nconns; i++) {
-			struct conn *c = conns[i];
-			if (c->closing)
-				continue;
-			if (c->up.fd >= 0 && c->up.tls && tls_pending(c->up.tls) &&
-			    (c->phase == PH_UP_HEAD || c->phase == PH_UP_BODY)) {
-				up_drive(c);
-				out_flush(c);
-				client_progress(c);
-			}
-			if (!c->closing && c->deadline && c->deadline <= now_ms) {
-				on_timeout(c);
-				out_flush(c);
-				client_progress(c);
-			}
-		}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	free(pfds);
-	free(pmap);
+}
+
+static int
+open_rstore(void)
+{
+	struct px_store_opts so;
+	struct px_store_stats st;
+	char path[600], err[512];
+
+	if (cfg->rstore_max_bytes == 0)
+		return 0;
+	memset(&so, 0, sizeof so);
+	so.max_bytes = cfg->rstore_max_bytes;
+	so.max_entries = cfg->rstore_max_entries;
+	so.ttl_ms = cfg->rstore_ttl_s * 1000;
+	if (cfg->rstore_dir[0]) {
+		if (mkdir(cfg->rstore_dir, 0700) < 0 && errno != EEXIST) {
+			px_log("responses_store.dir %s: %s", cfg->rstore_dir,
+			    strerror(errno));
+			return -1;
+		}
+		snprintf(path, sizeof path, "%s/responses.log", cfg->rstore_dir);
+		so.path = path;
+	}
+	rstore = px_store_open(&so, wall_ms(), err, sizeof err);
+	if (!rstore) {
+		px_log("responses %s", err);
+		return -1;
+	}
+	px_store_stats(rstore, &st);
+	px_log("responses store: %zu byte(s), %zu entries, ttl %llds%s%s; %zu response(s) loaded",
+	    cfg->rstore_max_bytes, cfg->rstore_max_entries,
+	    cfg->rstore_ttl_s, so.path ? ", log " : "",
+	    so.path ? so.path : "", st.entries);
+	if (st.dropped_tail)
+		px_log("responses store: %zu byte(s) of the log were torn or corrupt and dropped",
+		    st.dropped_tail);
 	return 0;
 }
 
-/* ------------------------------------------------------------ commands */
-
 static void
-usage(FILE *f)
+startup_lines(const char *cfile)
 {
-	fprintf(f,
-	    "usage: llmproxy [-c FILE] [-l ADDR:PORT] [-v]\n"
-	    "       llmproxy check-config -c FILE\n"
-	    "       llmproxy convert --from FMT --to FMT [--stream] [--response] < in > out\n"
-	    "       llmproxy --help | --version\n"
-	    "\n"
-	    "Any LLM client, any LLM provider: accepts OpenAI Chat Completions,\n"
-	    "OpenAI Responses, Anthropic Messages and Gemini requests and forwards\n"
-	    "them to OpenAI-compatible, Anthropic or Gemini upstreams, converting\n"
-	    "requests, responses and SSE streams.\n"
-	    "\n"
-	    "  -c FILE       JSON config (comments allowed); without it, providers\n"
-	    "                come from OPENAI_API_KEY / ANTHROPIC_API_KEY / GEMINI_API_KEY\n"
-	    "  -l ADDR:PORT  listen address (default " PX_LISTEN_DEFAULT ")\n"
-	    "  -v            log each connection step\n"
-	    "  FMT           chat | responses | anthropic | gemini\n"
-	    "                (--from also: completions, the legacy text format;\n"
-	    "                --to completions converts responses and streams)\n");
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char hostb[64] = "?";
+	int i, port = 0;
+
+	/* report the real port (":0" picks one; tests use that) */
+	if (getsockname(listen_fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &s4->sin_addr, hostb, sizeof hostb);
+			port = ntohs(s4->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &s6->sin6_addr, hostb, sizeof hostb);
+			port = ntohs(s6->sin6_port);
+		}
+	}
+	px_log("llmproxy %s listening on %s:%d (%s; %d provider(s), %d route(s), %s; %s loop)",
+	    LLMPROXY_VERSION, hostb, port,
+	    cfile ? cfile : "config from environment",
+	    cfg->nproviders, cfg->nroutes,
+	    cfg->nkeys ? "client keys required" : "no client keys: open to local clients",
+	    ev_backend(loop));
+	for (i = 0; i < cfg->nproviders; i++)
+		px_log("provider %s: %s %s", cfg->providers[i].name,
+		    cfg->providers[i].type, cfg->providers[i].base_url);
+	for (i = 0; i < cfg->nroutes; i++) {
+		const struct px_route *r = &cfg->routes[i];
+		px_log("route %s -> %s%s%s", r->pattern,
+		    cfg->providers[r->targets[0].provider].name,
+		    r->targets[0].model[0] ? "/" : "", r->targets[0].model);
+	}
+	if (cfg->nproviders == 0)
+		px_log("no providers configured: set OPENAI_API_KEY and/or ANTHROPIC_API_KEY, or pass -c FILE");
 }
 
-static char *
-read_all(FILE *f, size_t *n)
-{
-	size_t cap = 65536, len = 0;
-	char *buf = malloc(cap);
-	size_t r;
-
-	if (!buf)
-		return NULL;
-	while ((r = fread(buf + len, 1, cap - len, f)) > 0) {
-		len += r;
-		if (len == cap) {
-			char *p;
-			if (cap > (size_t)1 << 30) {
-				free(buf);
-				return NULL;
-			}
-			p = realloc(buf, cap * 2);
-			if (!p) {
-				free(buf);
-				return NULL;
-			}
-			buf = p;
-			cap *= 2;
-		}
-	}
-	*n = len;
-	return buf;
-}
-
-/* llmproxy convert: the conversion core on stdin/stdout. */
-static int
-cmd_convert(int argc, char **argv)
-{
-	enum px_fmt from = PX_FMT_COUNT, to = PX_FMT_COUNT;
-	int stream = 0, response = 0, i, rc = 1;
-	struct px_arena a;
-	struct jw w;
-	struct px_err err;
-	size_t n;
-	char *in;
-
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
-			if (!px_fmt_parse(argv[i + 1], strlen(argv[i + 1]), &from))
-				goto bad;
-			i++;
-		} else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) {
-			if (!px_fmt_parse(argv[i + 1], strlen(argv[i + 1]), &to))
-				goto bad;
-			i++;
-		} else if (strcmp(argv[i], "--stream") == 0) {
-			stream = 1;
-		} else if (strcmp(argv[i], "--response") == 0) {
-			response = 1;
-		} else {
-			goto bad;
-		}
-	}
-	if (from == PX_FMT_COUNT || to == PX_FMT_COUNT)
-		goto bad;
-	in = read_all(stdin, &n);
-	if (!in) {
-		fprintf(stderr, "llmproxy convert: cannot read input\n");
-		return 1;
-	}
-	px_arena_init(&a, 0);
-	jw_init(&w, &a, (size_t)1 << 31);
-	if (!response) {
-		struct ir_request req;
-		if (px_decode_request(from, &a, in, n, &req, &err) < 0 ||
-		    px_encode_request(to, &req, req.model, &w, &err) < 0) {
-			fprintf(stderr, "llmproxy convert: %s\n", err.msg);
-			goto out;
-		}
-		fwrite(w.buf, 1, w.len, stdout);
-		fputc('\n', stdout);
-		rc = 0;
-	} else if (!stream) {
-		struct ir_response resp;
-		struct ir_request req;
-		memset(&req, 0, sizeof req);
-		req.fmt = to;
-		req.max_tokens = -1;
-		req.n = -1;
-		if (px_decode_response(from, &a, in, n, &resp, &err) < 0) {
-			fprintf(stderr, "llmproxy convert: %s\n", err.msg);
-			goto out;
-		}
-		req.model = resp.model;
-		if (px_encode_response(to, &req, &resp, &w, &err) < 0) {
-			fprintf(stderr, "llmproxy convert: %s\n", err.msg);
-			goto out;
-		}
-		fwrite(w.buf, 1, w.len, stdout);
-		fputc('\n', stdout);
-		rc = 0;
-	} else {
-		struct ir_request req;
-		struct px_stream *s;
-		struct sse_parser sp;
-		struct sse_event ev;
-		const char *p = in;
-		size_t left = n;
-		int got, clean;
-
-		memset(&req, 0, sizeof req);
-		req.fmt = to;
-		req.stream = 1;
-		req.include_usage = 1;
-		req.max_tokens = -1;
-		req.n = -1;
-		req.model = (struct px_str){ "model", 5 };
-		s = px_stream_new(&a, from, to, &req);
-		if (!s) {
-			fprintf(stderr, "llmproxy convert: cannot convert a %s "
-			    "stream\n", px_fmt_name(from));
-			goto out;
-		}
-		sse_init(&sp);
-		px_stream_begin(s, &w);
-		while (left > 0) {
-			long k = sse_feed(&sp, p, left, &ev, &got);
-			if (k < 0)
-				break;
-			p += k;
-			left -= (size_t)k;
-			if (!got)
-				break;
-			px_stream_feed(s, &ev, &w);
-		}
-		if (sse_finish(&sp, &ev))
-			px_stream_feed(s, &ev, &w);
-		clean = px_stream_end(s, &w);
-		sse_free(&sp);
-		fwrite(w.buf, 1, w.len, stdout);
-		rc = clean ? 0 : 3;
-	}
-out:
-	px_arena_free(&a);
-	free(in);
-	return rc;
-bad:
-	usage(stderr);
-	return 2;
-}
-
+/* see proxy.h */
 int
-main(int argc, char **argv)
+px_serve(struct px_config *config, const char *cfile, int verb)
 {
-	static struct px_config config;
-	const char *cfile = NULL, *listen_arg = NULL;
+	struct sigaction sa;
 	char err[512];
-	int i, check_only = 0, https = 0, rc;
+	int i, https = 0, rc = 0;
 
-	if (argc > 1 && strcmp(argv[1], "convert") == 0)
-		return cmd_convert(argc - 1, argv + 1);
-	if (argc > 1 && strcmp(argv[1], "check-config") == 0) {
-		check_only = 1;
-		argv++;
-		argc--;
-	}
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
-			cfile = argv[++i];
-		} else if (strcmp(argv[i], "-l") == 0 && i + 1 < argc) {
-			listen_arg = argv[++i];
-		} else if (strcmp(argv[i], "-v") == 0) {
-			verbose = 1;
-		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			return 0;
-		} else if (strcmp(argv[i], "--version") == 0) {
-			printf("llmproxy %s\n", LLMPROXY_VERSION);
-			return 0;
-		} else {
-			usage(stderr);
-			return 2;
-		}
-	}
-	cfg = &config;
-	px_config_defaults(cfg);
-	if (check_only && !cfile) {
-		fprintf(stderr, "llmproxy check-config: -c FILE is required\n");
-		return 2;
-	}
-	if (cfile) {
-		if (px_config_load(cfg, cfile, err, sizeof err) < 0) {
-			fprintf(stderr, "%s\n", err);
-			return 1;
-		}
-	} else {
-		if (px_config_from_env(cfg, err, sizeof err) < 0) {
-			fprintf(stderr, "llmproxy: %s\n", err);
-			return 1;
-		}
-	}
-	if (listen_arg)
-		snprintf(cfg->listen, sizeof cfg->listen, "%s", listen_arg);
-	if (cfg->nkeys == 0 && !cfg->allow_open && !px_listen_is_loopback(cfg->listen)) {
-		fprintf(stderr, "llmproxy: refusing to listen on %s without api_keys; add api_keys or set \"allow_open\": true\n",
-		    cfg->listen);
+	cfg = config;
+	verbose = verb | cfg->verbose;
+	mem_budget = PX_MEM_BUDGET;
+	rid_state = (unsigned long long)wall_ms() * 0x9e3779b97f4a7c15ULL ^
+	    (unsigned long long)getpid();
+	raise_nofile();
+	if (open_rstore() < 0)
 		return 1;
-	}
-	if (check_only) {
-		px_config_print(cfg, stdout);
-		printf("config OK\n");
-		return 0;
-	}
-	verbose |= cfg->verbose;
-
-	if (cfg->rstore_max_bytes > 0) {
-		struct px_store_opts so;
-		struct px_store_stats st;
-		char path[600];
-
-		memset(&so, 0, sizeof so);
-		so.max_bytes = cfg->rstore_max_bytes;
-		so.max_entries = cfg->rstore_max_entries;
-		so.ttl_ms = cfg->rstore_ttl_s * 1000;
-		if (cfg->rstore_dir[0]) {
-			if (mkdir(cfg->rstore_dir, 0700) < 0 && errno != EEXIST) {
-				fprintf(stderr, "llmproxy: responses_store.dir %s: %s\n",
-				    cfg->rstore_dir, strerror(errno));
-				return 1;
-			}
-			snprintf(path, sizeof path, "%s/responses.log", cfg->rstore_dir);
-			so.path = path;
-		}
-		rstore = px_store_open(&so, wall_ms(), err, sizeof err);
-		if (!rstore) {
-			fprintf(stderr, "llmproxy: responses %s\n", err);
-			return 1;
-		}
-		px_store_stats(rstore, &st);
-		px_log("responses store: %zu byte(s), %zu entries, ttl %llds%s%s; %zu response(s) loaded",
-		    cfg->rstore_max_bytes, cfg->rstore_max_entries,
-		    cfg->rstore_ttl_s, so.path ? ", log " : "",
-		    so.path ? so.path : "", st.entries);
-		if (st.dropped_tail)
-			px_log("responses store: %zu byte(s) of the log were torn or corrupt and dropped",
-			    st.dropped_tail);
-	}
-
 	for (i = 0; i < cfg->nproviders; i++)
 		https |= cfg->providers[i].tls;
 	if (https) {
 		int na = tls_load_ca(cfg->ca_file[0] ? cfg->ca_file : NULL, err, sizeof err);
 		if (na < 0) {
-			fprintf(stderr, "llmproxy: %s\n", err);
+			px_log("%s", err);
 			return 1;
 		}
 		px_log("loaded %d trust anchors from %s", na, tls_ca_path());
 	}
-	signal(SIGPIPE, SIG_IGN);
-	{
-		struct sigaction sa;
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = handle_signal;
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGINT, &sa, NULL);
-	}
-	if (dns_start() < 0) {
-		fprintf(stderr, "llmproxy: cannot start resolver thread\n");
+	loop = ev_new();
+	if (loop == NULL || (upe = up_engine_new(loop)) == NULL) {
+		px_log("cannot start the event loop: %s", strerror(errno));
 		return 1;
 	}
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = handle_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	listen_fd = open_listener(cfg->listen);
 	if (listen_fd < 0)
 		return 1;
-	{
-		/* report the real port (":0" picks one; tests use that) */
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof ss;
-		char hostb[64] = "?";
-		int port = 0;
-		if (getsockname(listen_fd, (struct sockaddr *)&ss, &sl) == 0) {
-			if (ss.ss_family == AF_INET) {
-				struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-				inet_ntop(AF_INET, &s4->sin_addr, hostb, sizeof hostb);
-				port = ntohs(s4->sin_port);
-			} else if (ss.ss_family == AF_INET6) {
-				struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-				inet_ntop(AF_INET6, &s6->sin6_addr, hostb, sizeof hostb);
-				port = ntohs(s6->sin6_port);
-			}
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ev_set(loop, listen_fd, EV_READ, accept_io, NULL);
+	ev_timer_init(&accept_pause, accept_resume, NULL);
+	ev_timer_init(&tick, on_tick, NULL);
+	ev_timer_set(loop, &tick, ev_now(loop) + PX_TICK_MS);
+	startup_lines(cfile);
+	log_set_buffered(1);
+
+	for (;;) {
+		if (ev_run_once(loop, -1) < 0) {
+			px_log("event loop: %s", strerror(errno));
+			rc = 1;
+			break;
 		}
-		px_log("llmproxy %s listening on %s:%d (%s; %d provider(s), %d route(s), %s)",
-		    LLMPROXY_VERSION, hostb, port,
-		    cfile ? cfile : "config from environment",
-		    cfg->nproviders, cfg->nroutes,
-		    cfg->nkeys ? "client keys required" : "no client keys: open to local clients");
-		for (i = 0; i < cfg->nproviders; i++)
-			px_log("provider %s: %s %s", cfg->providers[i].name,
-			    cfg->providers[i].type, cfg->providers[i].base_url);
-		for (i = 0; i < cfg->nroutes; i++) {
-			const struct px_route *r = &cfg->routes[i];
-			px_log("route %s -> %s%s%s", r->pattern,
-			    cfg->providers[r->targets[0].provider].name,
-			    r->targets[0].model[0] ? "/" : "", r->targets[0].model);
+		if (got_hup) {
+			got_hup = 0;
+			px_log("SIGHUP received: reloading is not available in "
+			    "this build; the configuration is unchanged");
 		}
-		if (cfg->nproviders == 0)
-			px_log("no providers configured: set OPENAI_API_KEY and/or ANTHROPIC_API_KEY, or pass -c FILE");
+		if (got_term && !draining)
+			start_drain();
+		reap_closed();
+		if (draining && (nconns == 0 || now_ms() >= drain_deadline + 1000))
+			break;
 	}
-	rc = run_server();
-	dns_stop();
-	for (i = 0; i < nconns; i++)
-		conn_free(conns[i]);
-	free(conns);
-	for (i = 0; i < npool; i++)
-		up_close(&pool[i]);
+	/* shut down: every connection, then the engine, then the loop */
+	while (conn_head) {
+		if (!conn_head->closing)
+			conn_close(conn_head);
+		reap_closed();
+	}
+	up_engine_free(upe);
+	upe = NULL;
 	if (listen_fd >= 0)
 		close(listen_fd);
+	if (spare_fd >= 0)
+		close(spare_fd);
+	ev_free(loop);
+	loop = NULL;
 	px_store_close(rstore);
+	rstore = NULL;
+	log_set_buffered(0);
 	px_log("stopped");
 	return rc;
 }

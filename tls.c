@@ -376,7 +376,8 @@ tls_conn_init(struct tls_conn *t, int fd, const char *host)
 		return -1;
 	}
 	br_ssl_client_init_full(&t->sc, &t->xc, g_ta, g_nta);
-	br_ssl_engine_set_buffer(&t->sc.eng, t->iobuf, sizeof t->iobuf, 1);
+	br_ssl_engine_set_buffers_bidi(&t->sc.eng, t->ibuf, sizeof t->ibuf,
+	    t->obuf, sizeof t->obuf);
 	br_ssl_engine_set_protocol_names(&t->sc.eng, alpn_names, 1);
 	/*
 	 * host drives SNI and the certificate name check. An IP literal is
@@ -511,6 +512,13 @@ fail_or_close(struct tls_conn *t, int clean_value)
 ssize_t
 tls_write(struct tls_conn *t, const void *buf, size_t n)
 {
+	return tls_write_part(t, buf, n, 1);
+}
+
+/* see tls.h */
+ssize_t
+tls_write_part(struct tls_conn *t, const void *buf, size_t n, int last)
+{
 	br_ssl_engine_context *eng = &t->sc.eng;
 	unsigned char *dst;
 	unsigned st;
@@ -537,7 +545,7 @@ tls_write(struct tls_conn *t, const void *buf, size_t n)
 			memcpy(dst, buf, room);
 			br_ssl_engine_sendapp_ack(eng, room);
 			/* Whole message queued: make a record now. */
-			if (room == n)
+			if (room == n && last)
 				br_ssl_engine_flush(eng, 0);
 			if (pump_records(t, 0) < 0 && t->err != 0)
 				return TLS_ERR;

@@ -28,11 +28,21 @@ int tls_load_ca(const char *path, char *err, size_t errcap);
 /* Path actually loaded (for the startup line), or "" */
 const char *tls_ca_path(void);
 
-/* ~40 KB; embed in the connection struct, never on the stack. */
+/*
+ * Output records: the proxy sends small requests, so a smaller output
+ * buffer only cuts a large request into more records. The input buffer
+ * must hold the largest record a server may send.
+ */
+#ifndef TLS_OBUF_SIZE
+#define TLS_OBUF_SIZE (4096 + 85)
+#endif
+
+/* ~28 KB; allocate it, never on the stack. */
 struct tls_conn {
 	br_ssl_client_context sc;
 	br_x509_minimal_context xc;
-	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
+	unsigned char ibuf[BR_SSL_BUFSIZE_INPUT];
+	unsigned char obuf[TLS_OBUF_SIZE];
 	int fd;
 	int err;                  /* BearSSL error, or TLS_E_* below */
 	unsigned eof:1, closed:1, handshake_done:1;
@@ -51,6 +61,10 @@ int tls_conn_init(struct tls_conn *t, int fd, const char *host);
  * After the whole message is queued the engine is flushed.
  */
 ssize_t tls_write(struct tls_conn *t, const void *buf, size_t n);
+/* The same, but the engine is flushed after the last byte only when
+ * `last` is set (a message written in several parts). */
+ssize_t tls_write_part(struct tls_conn *t, const void *buf, size_t n,
+                       int last);
 
 /*
  * Read up to n plaintext bytes. Returns > 0 bytes, 0 on a clean close

@@ -1,0 +1,250 @@
+/*
+ * cmd.c - the command line: `llmproxy [-c FILE] [-l ADDR] [-v]` runs the
+ * server (proxy.c); the subcommands (check-config, convert) run here and
+ * exit. Commands may block: none of this runs on the server's loop.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "convert.h"
+#include "json.h"
+#include "proxy.h"
+#include "sse.h"
+
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: llmproxy [-c FILE] [-l ADDR:PORT] [-v]\n"
+	    "       llmproxy check-config -c FILE\n"
+	    "       llmproxy convert --from FMT --to FMT [--stream] [--response] < in > out\n"
+	    "       llmproxy --help | --version\n"
+	    "\n"
+	    "Any LLM client, any LLM provider: accepts OpenAI Chat Completions,\n"
+	    "OpenAI Responses, Anthropic Messages and Gemini requests and forwards\n"
+	    "them to OpenAI-compatible, Anthropic or Gemini upstreams, converting\n"
+	    "requests, responses and SSE streams.\n"
+	    "\n"
+	    "  -c FILE       JSON config (comments allowed); without it, providers\n"
+	    "                come from OPENAI_API_KEY / ANTHROPIC_API_KEY / GEMINI_API_KEY\n"
+	    "  -l ADDR:PORT  listen address (default " PX_LISTEN_DEFAULT ")\n"
+	    "  -v            log each connection step\n"
+	    "  FMT           chat | responses | anthropic | gemini\n"
+	    "                (--from also: completions, the legacy text format;\n"
+	    "                --to completions converts responses and streams)\n");
+}
+
+static char *
+read_all(FILE *f, size_t *n)
+{
+	size_t cap = 65536, len = 0;
+	char *buf = malloc(cap);
+	size_t r;
+
+	if (!buf)
+		return NULL;
+	while ((r = fread(buf + len, 1, cap - len, f)) > 0) {
+		len += r;
+		if (len == cap) {
+			char *p;
+			if (cap > (size_t)1 << 30) {
+				free(buf);
+				return NULL;
+			}
+			p = realloc(buf, cap * 2);
+			if (!p) {
+				free(buf);
+				return NULL;
+			}
+			buf = p;
+			cap *= 2;
+		}
+	}
+	*n = len;
+	return buf;
+}
+
+/* llmproxy convert: the conversion core on stdin/stdout. */
+static int
+cmd_convert(int argc, char **argv)
+{
+	enum px_fmt from = PX_FMT_COUNT, to = PX_FMT_COUNT;
+	int stream = 0, response = 0, i, rc = 1;
+	struct px_arena a;
+	struct jw w;
+	struct px_err err;
+	size_t n;
+	char *in;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
+			if (!px_fmt_parse(argv[i + 1], strlen(argv[i + 1]), &from))
+				goto bad;
+			i++;
+		} else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) {
+			if (!px_fmt_parse(argv[i + 1], strlen(argv[i + 1]), &to))
+				goto bad;
+			i++;
+		} else if (strcmp(argv[i], "--stream") == 0) {
+			stream = 1;
+		} else if (strcmp(argv[i], "--response") == 0) {
+			response = 1;
+		} else {
+			goto bad;
+		}
+	}
+	if (from == PX_FMT_COUNT || to == PX_FMT_COUNT)
+		goto bad;
+	in = read_all(stdin, &n);
+	if (!in) {
+		fprintf(stderr, "llmproxy convert: cannot read input\n");
+		return 1;
+	}
+	px_arena_init(&a, 0);
+	jw_init(&w, &a, (size_t)1 << 31);
+	if (!response) {
+		struct ir_request req;
+		if (px_decode_request(from, &a, in, n, &req, &err) < 0 ||
+		    px_encode_request(to, &req, req.model, &w, &err) < 0) {
+			fprintf(stderr, "llmproxy convert: %s\n", err.msg);
+			goto out;
+		}
+		fwrite(w.buf, 1, w.len, stdout);
+		fputc('\n', stdout);
+		rc = 0;
+	} else if (!stream) {
+		struct ir_response resp;
+		struct ir_request req;
+		memset(&req, 0, sizeof req);
+		req.fmt = to;
+		req.max_tokens = -1;
+		req.n = -1;
+		if (px_decode_response(from, &a, in, n, &resp, &err) < 0) {
+			fprintf(stderr, "llmproxy convert: %s\n", err.msg);
+			goto out;
+		}
+		req.model = resp.model;
+		if (px_encode_response(to, &req, &resp, &w, &err) < 0) {
+			fprintf(stderr, "llmproxy convert: %s\n", err.msg);
+			goto out;
+		}
+		fwrite(w.buf, 1, w.len, stdout);
+		fputc('\n', stdout);
+		rc = 0;
+	} else {
+		struct ir_request req;
+		struct px_stream *s;
+		struct sse_parser sp;
+		struct sse_event ev;
+		const char *p = in;
+		size_t left = n;
+		int got, clean;
+
+		memset(&req, 0, sizeof req);
+		req.fmt = to;
+		req.stream = 1;
+		req.include_usage = 1;
+		req.max_tokens = -1;
+		req.n = -1;
+		req.model = (struct px_str){ "model", 5 };
+		s = px_stream_new(&a, from, to, &req);
+		if (!s) {
+			fprintf(stderr, "llmproxy convert: cannot convert a %s "
+			    "stream\n", px_fmt_name(from));
+			goto out;
+		}
+		sse_init(&sp);
+		px_stream_begin(s, &w);
+		while (left > 0) {
+			long k = sse_feed(&sp, p, left, &ev, &got);
+			if (k < 0)
+				break;
+			p += k;
+			left -= (size_t)k;
+			if (!got)
+				break;
+			px_stream_feed(s, &ev, &w);
+		}
+		if (sse_finish(&sp, &ev))
+			px_stream_feed(s, &ev, &w);
+		clean = px_stream_end(s, &w);
+		sse_free(&sp);
+		fwrite(w.buf, 1, w.len, stdout);
+		rc = clean ? 0 : 3;
+	}
+out:
+	px_arena_free(&a);
+	free(in);
+	return rc;
+bad:
+	usage(stderr);
+	return 2;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct px_config config;
+	const char *cfile = NULL, *listen_arg = NULL;
+	char err[512];
+	int i, check_only = 0, verbose = 0;
+
+	if (argc > 1 && strcmp(argv[1], "convert") == 0)
+		return cmd_convert(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "check-config") == 0) {
+		check_only = 1;
+		argv++;
+		argc--;
+	}
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			cfile = argv[++i];
+		} else if (strcmp(argv[i], "-l") == 0 && i + 1 < argc) {
+			listen_arg = argv[++i];
+		} else if (strcmp(argv[i], "-v") == 0) {
+			verbose = 1;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("llmproxy %s\n", LLMPROXY_VERSION);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	px_config_defaults(&config);
+	if (check_only && !cfile) {
+		fprintf(stderr, "llmproxy check-config: -c FILE is required\n");
+		return 2;
+	}
+	if (cfile) {
+		if (px_config_load(&config, cfile, err, sizeof err) < 0) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+	} else {
+		if (px_config_from_env(&config, err, sizeof err) < 0) {
+			fprintf(stderr, "llmproxy: %s\n", err);
+			return 1;
+		}
+	}
+	if (listen_arg)
+		snprintf(config.listen, sizeof config.listen, "%s", listen_arg);
+	if (config.nkeys == 0 && !config.allow_open &&
+	    !px_listen_is_loopback(config.listen)) {
+		fprintf(stderr, "llmproxy: refusing to listen on %s without api_keys; add api_keys or set \"allow_open\": true\n",
+		    config.listen);
+		return 1;
+	}
+	if (check_only) {
+		px_config_print(&config, stdout);
+		printf("config OK\n");
+		return 0;
+	}
+	return px_serve(&config, cfile, verbose);
+}
