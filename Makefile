@@ -87,16 +87,21 @@ $(O)/test_config: tests/test_config.c config.c config.h auth.c json.c $(O)/.dir
 $(O)/test_store: tests/test_store.c tests/testutil.h store.c store.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_store.c store.c $(CORE_SRCS) $(CHECK_LIBS)
-$(O)/test_integration: tests/test_integration.c tests/testutil.h $(O)/.dir
+ITEST_SRCS = tests/itest.c tests/test_integration.c tests/it_hardening.c
+$(O)/test_integration: $(ITEST_SRCS) tests/itest.h tests/testutil.h $(O)/.dir
 	@sh scripts/deps.sh build check
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_integration.c $(CHECK_LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -Itests -o $@ $(ITEST_SRCS) $(CHECK_LIBS)
 
 unit: $(TESTS)
 	@for t in $(TESTS); do echo "== $$t"; ./$$t || exit 1; done
 
-integration: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/test_tls
+# a resolver the tests control (LD_PRELOAD; never sanitized itself)
+$(O)/dnsshim.so: tests/dnsshim.c $(O)/.dir
+	$(CC) $(CPPFLAGS) -std=c11 -O1 -Wall -Wextra -shared -fPIC -o $@ tests/dnsshim.c -ldl
+
+integration: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/test_tls $(O)/dnsshim.so
 	MOCK_BIN=$(O)/mock_upstream ./$(O)/test_tls
-	LLMPROXY_BIN=$(O)/llmproxy MOCK_BIN=$(O)/mock_upstream ./$(O)/test_integration
+	LLMPROXY_BIN=$(O)/llmproxy MOCK_BIN=$(O)/mock_upstream DNSSHIM=$(O)/dnsshim.so ./$(O)/test_integration
 
 # the README's embedding example, compiled against the conversion core alone
 readme-example: $(O)/.dir
@@ -106,9 +111,9 @@ readme-example: $(O)/.dir
 check: unit readme-example integration
 
 # valgrind over the integration run: the proxy runs under memcheck
-valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration
+valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/dnsshim.so
 	@sh scripts/deps.sh valgrind
-	LLMPROXY_BIN=$(O)/llmproxy MOCK_BIN=$(O)/mock_upstream \
+	LLMPROXY_BIN=$(O)/llmproxy MOCK_BIN=$(O)/mock_upstream DNSSHIM=$(O)/dnsshim.so \
 	LLMPROXY_WRAP="valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 -q" \
 	./$(O)/test_integration
 

@@ -788,8 +788,54 @@ struct scen {
 	int stream;
 	char model[256];          /* as sent */
 	char lc[256];             /* lower case, for matching */
-	unsigned slow:1, split:1, splitfast:1, truncate:1, midevent:1;
+	unsigned slow:1, split:1, splitfast:1, truncate:1, midevent:1,
+	         earlyhints:1;
 };
+
+/*
+ * Headers every answer carries, as the real APIs send them: a request id
+ * and rate-limit figures in the format's own names (the 429s make the
+ * reset the Retry-After). "earlyhints" puts a 103 interim response first.
+ */
+static void
+std_head(struct sb *o, const struct scen *s, int status)
+{
+	if (s == NULL)
+		return;
+	if (s->earlyhints)
+		sb_puts(o, "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; "
+		    "rel=preload\r\n\r\n");
+}
+
+static void
+std_headers(struct sb *o, const struct scen *s, int status)
+{
+	int limited = status == 429;
+
+	if (s == NULL)
+		return;
+	if (s->fmt == F_ANTH) {
+		char t[32];
+		time_t now = time(NULL) + (limited ? 7 : 60);
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		sb_printf(o, "request-id: req_mockant%d\r\n"
+		    "anthropic-ratelimit-requests-limit: 50\r\n"
+		    "anthropic-ratelimit-requests-remaining: %d\r\n"
+		    "anthropic-ratelimit-requests-reset: %s\r\n"
+		    "anthropic-ratelimit-input-tokens-limit: 40000\r\n",
+		    status, limited ? 0 : 49, t);
+	} else if (s->fmt == F_CHAT || s->fmt == F_RESP) {
+		sb_printf(o, "x-request-id: req_mockoai%d\r\n"
+		    "x-ratelimit-limit-requests: 500\r\n"
+		    "x-ratelimit-remaining-requests: %d\r\n"
+		    "x-ratelimit-reset-requests: %s\r\n",
+		    status, limited ? 0 : 499, limited ? "7s" : "120ms");
+	}
+	if (limited)
+		sb_puts(o, "retry-after-ms: 7000\r\nx-should-retry: true\r\n");
+}
 
 static int
 has(const struct scen *s, const char *w)
@@ -823,9 +869,14 @@ send_body(struct conn *c, const struct scen *s, int status,
 {
 	size_t first = c->npc, cut;
 
+	std_head(&c->out, s, status);
+	if (s != NULL && s->earlyhints)
+		piece_add(c, 0);
 	sb_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-	    "Content-Length: %zu\r\n%s%s\r\n", status, reason(status), ctype,
-	    blen, extra ? extra : "", c->close_after ? "Connection: close\r\n" :
+	    "Content-Length: %zu\r\n%s", status, reason(status), ctype,
+	    blen, extra ? extra : "");
+	std_headers(&c->out, s, status);
+	sb_printf(&c->out, "%s\r\n", c->close_after ? "Connection: close\r\n" :
 	    "");
 	if (s != NULL && s->truncate) {
 		cut = blen / 2;
@@ -872,9 +923,14 @@ send_stream(struct conn *c, const struct scen *s, const char *sse, size_t n)
 	for (off = 0; off < n; off += sse_event_len(sse + off, n - off))
 		nev++;
 	limit = s->truncate ? (nev > 1 ? nev / 2 : 1) : nev;
+	std_head(&c->out, s, 200);
+	if (s->earlyhints)
+		piece_add(c, 0);
 	sb_printf(&c->out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream"
-	    "\r\nCache-Control: no-cache\r\n%s%s\r\n",
-	    chunked ? "Transfer-Encoding: chunked\r\n" : "",
+	    "\r\nCache-Control: no-cache\r\n%s",
+	    chunked ? "Transfer-Encoding: chunked\r\n" : "");
+	std_headers(&c->out, s, 200);
+	sb_printf(&c->out, "%s\r\n",
 	    (!chunked || c->close_after) ? "Connection: close\r\n" : "");
 	if (!chunked)
 		c->close_after = 1;
@@ -1931,6 +1987,58 @@ send_embeddings(struct conn *c, const struct scen *s, const struct req *r,
 	free(b.p);
 }
 
+/*
+ * "flood": a stream of FLOOD_EVENTS text deltas of 1 KiB each, sent as
+ * fast as the reader takes them (about 40 MB of SSE): one upstream that
+ * could keep the proxy busy on its own.
+ */
+#define FLOOD_EVENTS 32768
+static void
+gen_flood(struct sb *b, const struct scen *s)
+{
+	char t[1024];
+	int i;
+
+	memset(t, 'x', sizeof t);
+	for (i = 0; i < (int)sizeof t; i += 64)
+		t[i] = ' ';
+	if (s->fmt == F_CHAT) {
+		for (i = 0; i < FLOOD_EVENTS; i++) {
+			sb_puts(b, "data: {\"id\":\"chatcmpl-flood\",\"object\":"
+			    "\"chat.completion.chunk\",\"created\":1700000000,"
+			    "\"model\":\"flood\",\"choices\":[{\"index\":0,"
+			    "\"delta\":{\"content\":\"");
+			sb_put(b, t, sizeof t);
+			sb_puts(b, "\"},\"finish_reason\":null}]}\n\n");
+		}
+		sb_puts(b, "data: {\"id\":\"chatcmpl-flood\",\"object\":"
+		    "\"chat.completion.chunk\",\"created\":1700000000,\"model\":"
+		    "\"flood\",\"choices\":[{\"index\":0,\"delta\":{},"
+		    "\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+		return;
+	}
+	sb_puts(b, "event: message_start\ndata: {\"type\":\"message_start\","
+	    "\"message\":{\"id\":\"msg_flood\",\"type\":\"message\",\"role\":"
+	    "\"assistant\",\"model\":\"flood\",\"content\":[],\"stop_reason\":"
+	    "null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":10,"
+	    "\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: "
+	    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+	    "{\"type\":\"text\",\"text\":\"\"}}\n\n");
+	for (i = 0; i < FLOOD_EVENTS; i++) {
+		sb_puts(b, "event: content_block_delta\ndata: {\"type\":"
+		    "\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+		    "\"text_delta\",\"text\":\"");
+		sb_put(b, t, sizeof t);
+		sb_puts(b, "\"}}\n\n");
+	}
+	sb_puts(b, "event: content_block_stop\ndata: {\"type\":"
+	    "\"content_block_stop\",\"index\":0}\n\nevent: message_delta\n"
+	    "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+	    "\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":"
+	    "32768}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}"
+	    "\n\n");
+}
+
 /* Build the response to one complete request into c->out. */
 static void
 handle(struct conn *c, const struct req *r)
@@ -2050,6 +2158,7 @@ handle(struct conn *c, const struct req *r)
 	s.truncate = has(&s, "truncate");
 	s.midevent = has(&s, "midevent");
 	s.truncate |= s.midevent;
+	s.earlyhints = has(&s, "earlyhints");
 
 	if (opt_key != NULL && !key_ok(r)) {
 		send_error(c, &s, 401);
@@ -2112,6 +2221,12 @@ handle(struct conn *c, const struct req *r)
 		else
 			send_json(c, &s, 200, NULL, f->data, f->len);
 		return;
+	}
+	if (has(&s, "flood") && s.stream &&
+	    (s.fmt == F_CHAT || s.fmt == F_ANTH)) {
+		gen_flood(&b, &s);
+		send_stream(c, &s, b.p, b.len);
+		goto end;
 	}
 	if (has(&s, "roundtrip")) {
 		send_roundtrip(c, &s, r);
@@ -2473,7 +2588,8 @@ usage(void)
 "Model name words: text (default) tools parallel thinking echo hang\n"
 "  error429 error529|overloaded error500 error400 error401\n"
 "  slow split splitfast truncate midevent (truncate inside an event)\n"
-"  fixture=FILE\n"
+"  fixture=FILE earlyhints (a 103 before the answer)\n"
+"  flood (a chat or anthropic stream of 32768 1 KiB deltas, no pauses)\n"
 "  structured (needs a JSON schema with city, temperature_c in the request)\n"
 "  roundtrip (calls exec_command until the request has a tool result)\n");
 }

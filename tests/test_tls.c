@@ -127,8 +127,10 @@ http_done(const struct buf *b)
 	if (he == NULL)
 		return 0;
 	hl = (size_t)(he - b->d) + 4;
+	/* the terminator is a body's: the head may end in "0\r\n\r\n" too */
 	if (strstr(b->d, "Transfer-Encoding: chunked") != NULL)
-		return b->n >= 5 && memcmp(b->d + b->n - 5, "0\r\n\r\n", 5) == 0;
+		return b->n >= hl + 5 &&
+		    memcmp(b->d + b->n - 5, "0\r\n\r\n", 5) == 0;
 	cl = strstr(b->d, "Content-Length: ");
 	if (cl != NULL && cl < he)
 		return b->n - hl >= (size_t)strtoul(cl + 16, NULL, 10);
