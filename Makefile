@@ -33,7 +33,7 @@ LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
 
 TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
         $(O)/test_convert4 $(O)/test_auth $(O)/test_config $(O)/test_embed \
-        $(O)/test_store
+        $(O)/test_store $(O)/test_loop $(O)/test_loop_poll
 
 all: llmproxy
 
@@ -88,6 +88,12 @@ $(O)/test_store: tests/test_store.c tests/testutil.h store.c store.h $(CORE_SRCS
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_store.c store.c $(CORE_SRCS) $(CHECK_LIBS)
 ITEST_SRCS = tests/itest.c tests/test_integration.c tests/it_hardening.c
+$(O)/test_loop: tests/test_loop.c loop.c loop.h $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_loop.c loop.c $(CHECK_LIBS)
+$(O)/test_loop_poll: tests/test_loop.c loop.c loop.h $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -DPX_LOOP_POLL -I. -o $@ tests/test_loop.c loop.c $(CHECK_LIBS)
 $(O)/test_integration: $(ITEST_SRCS) tests/itest.h tests/testutil.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -Itests -o $@ $(ITEST_SRCS) $(CHECK_LIBS)
