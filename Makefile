@@ -19,15 +19,15 @@ O       = build$(SAN:1=-san)
 CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
             convert_anthropic.c convert_gemini.c
 CORE_HDRS = json.h sse.h convert.h convert_int.h
-SRV_SRCS  = proxy.c http.c auth.c config.c tls.c store.c keys.c limit.c
-SRV_HDRS  = http.h auth.h config.h tls.h proxy.h store.h keys.h limit.h
+SRV_SRCS  = proxy.c http.c auth.c config.c tls.c store.c keys.c limit.c metrics.c
+SRV_HDRS  = http.h auth.h config.h tls.h proxy.h store.h keys.h limit.h metrics.h
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
 HDRS = $(CORE_HDRS) $(SRV_HDRS)
 LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
 
 TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
         $(O)/test_convert4 $(O)/test_auth $(O)/test_config $(O)/test_embed \
-        $(O)/test_store $(O)/test_keys $(O)/test_limit
+        $(O)/test_store $(O)/test_keys $(O)/test_limit $(O)/test_metrics
 
 all: llmproxy
 
@@ -87,6 +87,9 @@ $(O)/test_keys: tests/test_keys.c tests/testutil.h keys.c keys.h limit.c limit.h
 $(O)/test_limit: tests/test_limit.c limit.c limit.h auth.c auth.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_limit.c limit.c auth.c $(CHECK_LIBS) $(BEARSSL_LIBS)
+$(O)/test_metrics: tests/test_metrics.c metrics.c metrics.h $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_metrics.c metrics.c $(CHECK_LIBS)
 $(O)/test_integration: tests/test_integration.c tests/testutil.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_integration.c $(CHECK_LIBS)
