@@ -25,15 +25,18 @@ O       = build$(SAN:1=-san)$(LOOP:%=-%)
 CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
             convert_anthropic.c convert_gemini.c
 CORE_HDRS = json.h sse.h convert.h convert_int.h
-SRV_SRCS  = cmd.c proxy.c loop.c upstream.c log.c http.c auth.c config.c tls.c store.c
-SRV_HDRS  = http.h auth.h config.h tls.h proxy.h store.h loop.h upstream.h log.h
+SRV_SRCS  = cmd.c proxy.c loop.c upstream.c log.c http.c auth.c config.c tls.c \
+            store.c keys.c limit.c metrics.c
+SRV_HDRS  = http.h auth.h config.h tls.h proxy.h store.h loop.h upstream.h \
+            log.h keys.h limit.h metrics.h
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
 HDRS = $(CORE_HDRS) $(SRV_HDRS)
 LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
 
 TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
         $(O)/test_convert4 $(O)/test_auth $(O)/test_config $(O)/test_embed \
-        $(O)/test_store $(O)/test_loop $(O)/test_loop_poll
+        $(O)/test_store $(O)/test_loop $(O)/test_loop_poll $(O)/test_keys \
+        $(O)/test_limit $(O)/test_metrics
 
 all: llmproxy
 
@@ -88,6 +91,15 @@ $(O)/test_store: tests/test_store.c tests/testutil.h store.c store.h $(CORE_SRCS
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_store.c store.c $(CORE_SRCS) $(CHECK_LIBS)
 ITEST_SRCS = tests/itest.c tests/test_integration.c tests/it_hardening.c
+$(O)/test_keys: tests/test_keys.c tests/testutil.h keys.c keys.h limit.c limit.h auth.c auth.h json.c json.h $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_keys.c keys.c limit.c auth.c json.c $(CHECK_LIBS) $(BEARSSL_LIBS)
+$(O)/test_limit: tests/test_limit.c limit.c limit.h auth.c auth.h $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_limit.c limit.c auth.c $(CHECK_LIBS) $(BEARSSL_LIBS)
+$(O)/test_metrics: tests/test_metrics.c metrics.c metrics.h $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_metrics.c metrics.c $(CHECK_LIBS)
 $(O)/test_loop: tests/test_loop.c loop.c loop.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_loop.c loop.c $(CHECK_LIBS)
@@ -125,7 +137,7 @@ valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/dnsshim.so
 
 # ---------------------------------------------------------------- fuzz
 FUZZ = build-fuzz/fuzz_json build-fuzz/fuzz_http build-fuzz/fuzz_sse build-fuzz/fuzz_convert \
-       build-fuzz/fuzz_store build-fuzz/fuzz_embed
+       build-fuzz/fuzz_store build-fuzz/fuzz_embed build-fuzz/fuzz_keys
 FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZ_SECONDS = 60
 fuzz: $(FUZZ)
@@ -153,6 +165,10 @@ build-fuzz/fuzz_embed: tests/fuzz_embed.c $(CORE_SRCS) $(CORE_HDRS)
 	@sh scripts/deps.sh fuzz
 	mkdir -p build-fuzz
 	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_embed.c $(CORE_SRCS)
+build-fuzz/fuzz_keys: tests/fuzz_keys.c keys.c keys.h limit.c limit.h auth.c auth.h json.c json.h
+	@sh scripts/deps.sh fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. -o $@ tests/fuzz_keys.c keys.c limit.c auth.c json.c $(BEARSSL_LIBS)
 fuzz-run: $(FUZZ)
 	@for f in $(FUZZ); do echo "== $$f ($(FUZZ_SECONDS)s)"; \
 	  mkdir -p $$f.corpus; \

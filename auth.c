@@ -17,6 +17,10 @@
  * "Authorization: Bearer", Anthropic's use x-api-key, Google's use
  * x-goog-api-key or ?key=. A non-Bearer Authorization (e.g. Basic) or an empty
  * value is treated as absent so the next source is tried.
+ *
+ * A key's model allow-list is a short list of '*' patterns checked with
+ * auth_glob() against the name the client asked for: the operator writes the
+ * names clients use ("claude-*"), not whatever a route renames them to.
  */
 #include <string.h>
 #include <bearssl.h>
@@ -34,11 +38,13 @@ auth_sha256(const void *s, size_t n, unsigned char out[32])
 	br_sha256_out(&ctx, out);
 }
 
+/* Reset k (no limits, no prefix) and set its name. */
 static void
 set_name(struct auth_key *k, const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
 
+	memset(k, 0, sizeof *k);
 	if (n >= sizeof k->name)
 		n = sizeof k->name - 1;
 	if (n)
@@ -201,4 +207,53 @@ auth_presented(const char *authorization, size_t alen,
 		k = plain(query_key, qlen, &n);
 	*len = k ? n : 0;
 	return k;
+}
+
+/* see auth.h */
+int
+auth_glob(const char *p, const char *s, size_t n)
+{
+	const char *star = NULL;
+	size_t i = 0, mark = 0;
+
+	while (i < n) {
+		if (*p == '*') {
+			star = ++p;
+			mark = i;
+		} else if (*p != 0 && *p == s[i]) {
+			p++;
+			i++;
+		} else if (star != NULL) {
+			/* let the last '*' take one more byte and retry */
+			p = star;
+			i = ++mark;
+		} else
+			return 0;
+	}
+	while (*p == '*')
+		p++;
+	return *p == 0;
+}
+
+/* see auth.h */
+int
+auth_model_allowed(const struct auth_key *k, const char *model, size_t n)
+{
+	int i;
+
+	if (k == NULL || k->lim.nmodels == 0)
+		return 1;
+	if (model == NULL)
+		return 0;
+	for (i = 0; i < k->lim.nmodels && i < AUTH_MODELS_MAX; i++)
+		if (auth_glob(k->lim.models[i], model, n))
+			return 1;
+	return 0;
+}
+
+/* see auth.h */
+int
+auth_key_expired(const struct auth_key *k, long long now)
+{
+	return k != NULL && k->lim.expires != 0 && now >= k->lim.expires;
 }

@@ -3,7 +3,8 @@
 # present. Installs them with apt-get when running as root; otherwise prints
 # exactly what to install and fails.
 #   build  libbearssl-dev          (the product)
-#   check  check, pkg-config       (unit tests)
+#   check  check, pkg-config,      (unit tests; promtool validates
+#          prometheus               the /metrics output)
 #   static musl-tools, BearSSL source (static binary)
 #   fuzz   clang, libclang-rt-dev  (libFuzzer)
 #   e2e    nodejs, npm             (SDK end-to-end tests)
@@ -16,7 +17,8 @@ for what in "$@"; do
 	case "$what" in
 	build)  have_hdr bearssl.h || need="$need libbearssl-dev" ;;
 	check)  have_hdr check.h || need="$need check"
-	        have_cmd pkg-config || need="$need pkg-config" ;;
+	        have_cmd pkg-config || need="$need pkg-config"
+	        have_cmd promtool || need="$need prometheus" ;;
 	static) have_cmd musl-gcc || need="$need musl-tools"
 	        have_hdr bearssl.h || need="$need libbearssl-dev" ;;
 	fuzz)   have_cmd clang || need="$need clang"

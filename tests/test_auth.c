@@ -1,6 +1,7 @@
 /*
- * test_auth.c - SHA-256 vectors, hex keys, constant-time compare, lookup and
- * the header precedence of auth_presented().
+ * test_auth.c - SHA-256 vectors, hex keys, constant-time compare, lookup,
+ * the header precedence of auth_presented(), '*' patterns, the model
+ * allow-list and expiry.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -247,6 +248,100 @@ START_TEST(t_presented_lengths)
 }
 END_TEST
 
+/* auth_glob(): one row per case. */
+static const struct {
+	const char *pat, *s;
+	int want;
+} globs[] = {
+	{ "gpt-4o", "gpt-4o", 1 },
+	{ "gpt-4o", "gpt-4o-mini", 0 },
+	{ "gpt-4o", "gpt-4", 0 },
+	{ "gpt-*", "gpt-4o", 1 },
+	{ "gpt-*", "gpt-", 1 },
+	{ "gpt-*", "gpt", 0 },
+	{ "gpt-*", "GPT-4o", 0 },
+	{ "*", "", 1 },
+	{ "*", "anything/at:all", 1 },
+	{ "", "", 1 },
+	{ "", "a", 0 },
+	{ "*-mini", "gpt-4o-mini", 1 },
+	{ "*-mini", "gpt-4o-mini-x", 0 },
+	{ "claude-*-4-5", "claude-sonnet-4-5", 1 },
+	{ "claude-*-4-5", "claude-sonnet-4-5-20250929", 0 },
+	{ "a*b*c", "abc", 1 },
+	{ "a*b*c", "aXbYbZc", 1 },
+	{ "a*b*c", "aXbYc d", 0 },
+	{ "a**b", "ab", 1 },
+	{ "*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0 },
+	{ "*?", "x?", 1 },
+	{ "*?", "xy", 0 },
+};
+
+START_TEST(t_glob)
+{
+	struct guard g;
+	size_t n = strlen(globs[_i].s);
+	const char *p = guard_copy(&g, globs[_i].s, n);
+
+	ck_assert_int_eq(auth_glob(globs[_i].pat, p, n), globs[_i].want);
+	guard_free(&g);
+}
+END_TEST
+
+START_TEST(t_model_allowed)
+{
+	struct auth_key k;
+
+	auth_key_plain(&k, "ci", "x", 1);
+	/* no list: every model */
+	ck_assert_int_eq(auth_model_allowed(&k, "anything", 8), 1);
+	ck_assert_int_eq(auth_model_allowed(NULL, "anything", 8), 1);
+	strcpy(k.lim.models[0], "gpt-4o-mini");
+	strcpy(k.lim.models[1], "claude-*");
+	k.lim.nmodels = 2;
+	ck_assert_int_eq(auth_model_allowed(&k, "gpt-4o-mini", 11), 1);
+	ck_assert_int_eq(auth_model_allowed(&k, "claude-opus-4-1", 15), 1);
+	ck_assert_int_eq(auth_model_allowed(&k, "gpt-4o", 6), 0);
+	ck_assert_int_eq(auth_model_allowed(&k, "", 0), 0);
+	ck_assert_int_eq(auth_model_allowed(&k, NULL, 0), 0);
+	/* the length is the name: a longer buffer is not read past n */
+	ck_assert_int_eq(auth_model_allowed(&k, "gpt-4o-mini-high", 11), 1);
+	ck_assert_int_eq(auth_model_allowed(&k, "gpt-4o-mini", 10), 0);
+}
+END_TEST
+
+START_TEST(t_expired_and_reset)
+{
+	struct auth_key k;
+
+	auth_key_plain(&k, "ci", "x", 1);
+	ck_assert_int_eq(auth_key_expired(&k, 4000000000LL), 0);
+	k.lim.expires = 1000;
+	ck_assert_int_eq(auth_key_expired(&k, 999), 0);
+	ck_assert_int_eq(auth_key_expired(&k, 1000), 1);
+	ck_assert_int_eq(auth_key_expired(NULL, 1000), 0);
+	/* filling a key again resets what it may do */
+	k.lim.rpm = 5;
+	k.lim.nmodels = 1;
+	strcpy(k.prefix, "sk-llmp-x");
+	k.created = 7;
+	auth_key_plain(&k, "ci", "y", 1);
+	ck_assert_int_eq(k.lim.expires, 0);
+	ck_assert_int_eq(k.lim.rpm, 0);
+	ck_assert_int_eq(k.lim.nmodels, 0);
+	ck_assert_str_eq(k.prefix, "");
+	ck_assert_int_eq(k.created, 0);
+	k.lim.tpm = 9;
+	ck_assert_int_eq(auth_key_hex(&k, "h", sha_vec[0].hex), 0);
+	ck_assert_int_eq(k.lim.tpm, 0);
+	/* a bad hex leaves the key alone */
+	k.lim.tpm = 9;
+	ck_assert_int_eq(auth_key_hex(&k, "h", "zz"), -1);
+	ck_assert_int_eq(k.lim.tpm, 9);
+	ck_assert_str_eq(k.name, "h");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -267,6 +362,10 @@ main(void)
 	tcase_add_loop_test(tc, t_presented, 0,
 	    (int)(sizeof pres / sizeof pres[0]));
 	tcase_add_test(tc, t_presented_lengths);
+	tcase_add_loop_test(tc, t_glob, 0,
+	    (int)(sizeof globs / sizeof globs[0]));
+	tcase_add_test(tc, t_model_allowed);
+	tcase_add_test(tc, t_expired_and_reset);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
