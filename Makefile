@@ -35,8 +35,8 @@ LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
 
 TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
         $(O)/test_convert4 $(O)/test_auth $(O)/test_config $(O)/test_embed \
-        $(O)/test_store $(O)/test_loop $(O)/test_loop_poll $(O)/test_keys \
-        $(O)/test_limit $(O)/test_metrics
+        $(O)/test_store $(O)/test_stream $(O)/test_loop $(O)/test_loop_poll \
+        $(O)/test_keys $(O)/test_limit $(O)/test_metrics
 
 all: llmproxy
 
@@ -75,6 +75,9 @@ $(O)/test_convert: tests/test_convert.c tests/testutil.h $(CORE_SRCS) $(CORE_HDR
 $(O)/test_convert4: tests/test_convert4.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_convert4.c $(CORE_SRCS) $(CHECK_LIBS)
+$(O)/test_stream: tests/test_stream.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_stream.c $(CORE_SRCS) $(CHECK_LIBS)
 $(O)/test_embed: tests/test_embed.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_embed.c $(CORE_SRCS) $(CHECK_LIBS)

@@ -1099,6 +1099,27 @@ px_jw_doc(struct jw *w)
 }
 
 /* see convert_int.h */
+void
+px_put_esc(struct jw *w, struct px_str s)
+{
+	if (s.n)
+		jw_escaped(w, s.p, s.n);
+}
+
+/* see convert_int.h */
+struct px_str
+px_jw_view(const struct jw *w)
+{
+	struct px_str v = { NULL, 0 };
+
+	if (!w->err && w->buf) {
+		v.p = w->buf;
+		v.n = w->len;
+	}
+	return v;
+}
+
+/* see convert_int.h */
 int
 px_str_prefix(struct px_str s, const char *pfx)
 {

@@ -379,6 +379,11 @@ struct px_stream *px_stream_new(struct px_arena *a, enum px_fmt up,
 /*
  * Feed one upstream SSE event; append the client's bytes (complete SSE
  * events, or JSON-array elements for Gemini array streams) to out.
+ * Nothing is held back: what out gets is complete for this event, every
+ * text and thinking delta it carried included. The exceptions are what a
+ * client format needs whole (tool-call arguments for Gemini clients) and
+ * what the upstream sends later (e.g. Chat usage after the finish chunk);
+ * convert_int.h lists them.
  * Returns 0, or -1 if the stream is broken (an in-band error has then been
  * written to out and the stream is finished).
  */

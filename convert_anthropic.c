@@ -26,8 +26,10 @@
  *     Anthropic thinking (history from another format): thinking is off
  *     for that request (WIRE.md §2.6), instead of a certain 400.
  * Streams: the encoder defers a text block's start until it has text, so an
- * empty text block is never emitted (§6.10); the decoder renumbers blocks
- * and skips server-tool blocks it cannot represent.
+ * empty text block is never emitted (§6.10), and keeps a thinking block's
+ * signature for a signature_delta right before the block's stop (§4.1);
+ * every delta goes out when it arrives. The decoder renumbers blocks and
+ * skips server-tool blocks it cannot represent.
  */
 #include <string.h>
 
@@ -1266,6 +1268,11 @@ struct aenc {
 	int open;                     /* client index of the open block, -1 */
 	int text_pending;             /* IR text block started, not yet sent */
 	int ncalls;
+	/* the open block's content_block_delta event up to its string's
+	 * opening quote, built once per block: a delta is then a copy, its
+	 * escaped text and "}}\n\n" */
+	struct jw pw;
+	struct px_str pre;
 };
 
 static void *
@@ -1273,9 +1280,26 @@ anth_senc_new(struct px_stream *s)
 {
 	struct aenc *c = px_zalloc(s->a, sizeof *c);
 
-	if (c)
+	if (c) {
 		c->open = -1;
+		jw_init(&c->pw, s->a, 1024);
+	}
 	return c;
+}
+
+static void
+delta_prefix(struct aenc *c, enum ir_part_type block)
+{
+	jw_reset(&c->pw);
+	jw_puts(&c->pw, "event: content_block_delta\ndata: {\"type\":"
+	    "\"content_block_delta\",\"index\":");
+	jw_int(&c->pw, c->open);
+	jw_puts(&c->pw, block == IR_TEXT ?
+	    ",\"delta\":{\"type\":\"text_delta\",\"text\":\"" :
+	    block == IR_THINKING ?
+	    ",\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"" :
+	    ",\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"");
+	c->pre = px_jw_view(&c->pw);
 }
 
 static void
@@ -1309,6 +1333,7 @@ block_start_text(struct aenc *c, struct jw *w)
 	jw_kcstr(w, "text", "");
 	jw_obj_end(w);
 	ev_end(w);
+	delta_prefix(c, IR_TEXT);
 }
 
 static void
@@ -1374,6 +1399,7 @@ anth_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
 		}
 		jw_obj_end(w);
 		ev_end(w);
+		delta_prefix(c, ev->block);
 		break;
 	case IR_EV_DELTA:
 		if (ev->block == IR_TEXT && c->text_pending) {
@@ -1388,23 +1414,13 @@ anth_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
 			c->sig = px_str_dup(s->a, ev->signature.p, ev->signature.n);
 		if (!ev->text.n || ev->block == IR_REDACTED)
 			break;
-		ev_begin(w, "content_block_delta");
-		jw_kint(w, "index", c->open);
-		jw_key(w, "delta");
-		jw_obj(w);
-		if (ev->block == IR_TEXT) {
-			jw_kcstr(w, "type", "text_delta");
-			jw_key(w, "text");
-		} else if (ev->block == IR_THINKING) {
-			jw_kcstr(w, "type", "thinking_delta");
-			jw_key(w, "thinking");
-		} else {
-			jw_kcstr(w, "type", "input_json_delta");
-			jw_key(w, "partial_json");
+		if (!c->pre.n) {
+			w->err = 1;
+			break;
 		}
-		px_jw_str(w, ev->text);
-		jw_obj_end(w);
-		ev_end(w);
+		jw_put(w, c->pre.p, c->pre.n);
+		px_put_esc(w, ev->text);
+		jw_put(w, "\"}}\n\n", 5);
 		break;
 	case IR_EV_BLOCK_STOP:
 		if (c->text_pending) {

@@ -1563,13 +1563,25 @@ chat_sdec_end(struct px_stream *s, void *st)
 
 /* ------------------------------------------------------ stream encoder */
 
+/*
+ * Every chunk repeats id, object, created and model, and every delta chunk
+ * the nesting down to "delta": that prefix is built once, at the first
+ * chunk, and copied; a text delta then costs one copy, its escaped text and
+ * a constant tail. Bytes are exactly what the jw_* calls would write.
+ */
 struct cenc {
-	struct px_str id, model;
-	long long created;
+	struct px_str head;           /* data: {"id":..,"object":..,"created":N,
+	                                 "model":".." */
+	struct px_str pre;            /* head + ,"choices":[{"index":0,"delta":{ */
+	struct px_str tool_pre;       /* "tool_calls":[{"index":K,"function":
+	                                 {"arguments":" of the open call */
 	int ntools;                   /* tool calls started so far */
 	int cur_tool;                 /* index of the open tool call, -1 */
 	unsigned role_sent:1;
 };
+
+#define CHUNK_END_NULL "},\"finish_reason\":null}]}\n\n"
+#define CHUNK_KEY(k) "\"" k "\":\"", sizeof k + 3   /* "k":" and its length */
 
 static void *
 chat_senc_new(struct px_stream *s)
@@ -1581,53 +1593,44 @@ chat_senc_new(struct px_stream *s)
 	return c;
 }
 
-/* "data: {chunk head ... "choices":[{"index":0,"delta":" */
+/* The constant prefixes, at the first chunk (START has set id and model). */
 static void
-chunk_head(struct px_stream *s, struct cenc *c, struct jw *w)
+chunk_prefix(struct px_stream *s, struct cenc *c, struct jw *out)
 {
-	if (!c->id.n) {
-		if (s->id.n > 9 && memcmp(s->id.p, "chatcmpl-", 9) == 0)
-			c->id = s->id;
-		else
-			c->id = px_new_id(s->a, "chatcmpl-");
-		c->created = px_now();
-		c->model = client_model(s->req, s->model);
-	}
-	jw_put(w, "data: ", 6);
-	px_jw_doc(w);
-	jw_obj(w);
-	jw_key(w, "id");
-	px_jw_str(w, c->id);
-	jw_kcstr(w, "object", "chat.completion.chunk");
-	jw_kint(w, "created", c->created);
-	jw_key(w, "model");
-	px_jw_str(w, c->model);
-}
+	struct px_str id;
+	struct jw b;
 
-static void
-chunk_delta_begin(struct px_stream *s, struct cenc *c, struct jw *w)
-{
-	chunk_head(s, c, w);
-	jw_key(w, "choices");
-	jw_arr(w);
-	jw_obj(w);
-	jw_kint(w, "index", 0);
-	jw_key(w, "delta");
-	jw_obj(w);
-}
-
-static void
-chunk_delta_end(struct jw *w, const char *finish)
-{
-	jw_obj_end(w);                  /* delta */
-	if (finish)
-		jw_kcstr(w, "finish_reason", finish);
+	if (c->pre.n)
+		return;
+	if (s->id.n > 9 && memcmp(s->id.p, "chatcmpl-", 9) == 0)
+		id = s->id;
 	else
-		jw_knull(w, "finish_reason");
-	jw_obj_end(w);
-	jw_arr_end(w);
-	jw_obj_end(w);
-	jw_put(w, "\n\n", 2);
+		id = px_new_id(s->a, "chatcmpl-");
+	jw_init(&b, s->a, 0);
+	jw_puts(&b, "data: {\"id\":\"");
+	px_put_esc(&b, id);
+	jw_puts(&b, "\",\"object\":\"chat.completion.chunk\",\"created\":");
+	jw_int(&b, px_now());
+	jw_puts(&b, ",\"model\":\"");
+	px_put_esc(&b, client_model(s->req, s->model));
+	jw_puts(&b, "\"");
+	c->head.n = b.len;
+	jw_puts(&b, ",\"choices\":[{\"index\":0,\"delta\":{");
+	c->pre = px_jw_view(&b);
+	c->head.p = c->pre.p;
+	if (!c->pre.n)
+		out->err = 1;
+}
+
+/* A delta chunk whose delta holds one string member: key, then s. */
+static void
+chunk_str(struct jw *w, const struct cenc *c, const char *key, size_t kn,
+          struct px_str s)
+{
+	jw_put(w, c->pre.p, c->pre.n);
+	jw_put(w, key, kn);
+	px_put_esc(w, s);
+	jw_put(w, "\"" CHUNK_END_NULL, sizeof CHUNK_END_NULL);
 }
 
 static void
@@ -1635,6 +1638,7 @@ chat_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
                 struct jw *w)
 {
 	struct cenc *c = st;
+	struct jw b;
 
 	if (ev->kind == IR_EV_ERROR) {
 		jw_put(w, "data: ", 6);
@@ -1643,13 +1647,14 @@ chat_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
 		jw_put(w, "\n\n", 2);
 		return;
 	}
-	if (!c->role_sent && ev->kind != IR_EV_PING) {
+	if (ev->kind == IR_EV_PING)
+		return;
+	chunk_prefix(s, c, w);
+	if (!c->role_sent) {
 		/* exactly one role delta, first (WIRE.md §6.55, §6.6) */
 		c->role_sent = 1;
-		chunk_delta_begin(s, c, w);
-		jw_kcstr(w, "role", "assistant");
-		jw_kcstr(w, "content", "");
-		chunk_delta_end(w, NULL);
+		jw_put(w, c->pre.p, c->pre.n);
+		jw_puts(w, "\"role\":\"assistant\",\"content\":\"\"" CHUNK_END_NULL);
 	}
 	switch (ev->kind) {
 	case IR_EV_BLOCK_START:
@@ -1657,69 +1662,50 @@ chat_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
 			break;
 		/* k counts tool calls, never the block index (WIRE.md §6.5) */
 		c->cur_tool = c->ntools++;
-		chunk_delta_begin(s, c, w);
-		jw_key(w, "tool_calls");
-		jw_arr(w);
-		jw_obj(w);
-		jw_kint(w, "index", c->cur_tool);
-		jw_key(w, "id");
-		if (ev->id.n)
-			px_jw_str(w, ev->id);
-		else
-			px_jw_str(w, px_new_id(s->a, "call_"));
-		jw_kcstr(w, "type", "function");
-		jw_key(w, "function");
-		jw_obj(w);
-		jw_key(w, "name");
-		px_jw_str(w, ev->name);
-		jw_kcstr(w, "arguments", "");
-		jw_obj_end(w);
-		jw_obj_end(w);
-		jw_arr_end(w);
-		chunk_delta_end(w, NULL);
+		jw_put(w, c->pre.p, c->pre.n);
+		jw_puts(w, "\"tool_calls\":[{\"index\":");
+		jw_int(w, c->cur_tool);
+		jw_puts(w, ",\"id\":\"");
+		px_put_esc(w, ev->id.n ? ev->id : px_new_id(s->a, "call_"));
+		jw_puts(w, "\",\"type\":\"function\",\"function\":{\"name\":\"");
+		px_put_esc(w, ev->name);
+		jw_puts(w, "\",\"arguments\":\"\"}}]" CHUNK_END_NULL);
+		/* continuation deltas: index + arguments only (§6.6) */
+		jw_init(&b, s->a, 0);
+		jw_puts(&b, "\"tool_calls\":[{\"index\":");
+		jw_int(&b, c->cur_tool);
+		jw_puts(&b, ",\"function\":{\"arguments\":\"");
+		c->tool_pre = px_jw_view(&b);
 		break;
 	case IR_EV_DELTA:
 		if (!ev->text.n)
 			break;          /* signatures cannot travel in Chat */
-		chunk_delta_begin(s, c, w);
 		if (ev->block == IR_TEXT) {
-			jw_key(w, "content");
-			px_jw_str(w, ev->text);
+			chunk_str(w, c, CHUNK_KEY("content"), ev->text);
 		} else if (ev->block == IR_THINKING) {
-			jw_key(w, "reasoning_content");
-			px_jw_str(w, ev->text);
+			chunk_str(w, c, CHUNK_KEY("reasoning_content"), ev->text);
 		} else if (ev->block == IR_TOOL_CALL && c->cur_tool >= 0) {
-			/* continuation: index + arguments only (§6.6) */
-			jw_key(w, "tool_calls");
-			jw_arr(w);
-			jw_obj(w);
-			jw_kint(w, "index", c->cur_tool);
-			jw_key(w, "function");
-			jw_obj(w);
-			jw_key(w, "arguments");
-			px_jw_str(w, ev->text);
-			jw_obj_end(w);
-			jw_obj_end(w);
-			jw_arr_end(w);
+			jw_put(w, c->pre.p, c->pre.n);
+			jw_put(w, c->tool_pre.p, c->tool_pre.n);
+			px_put_esc(w, ev->text);
+			jw_puts(w, "\"}}]" CHUNK_END_NULL);
 		}
-		chunk_delta_end(w, NULL);
 		break;
 	case IR_EV_BLOCK_STOP:
 		c->cur_tool = -1;
 		break;
 	case IR_EV_FINISH:
-		chunk_delta_begin(s, c, w);
-		chunk_delta_end(w, finish_name(ev->stop, c->ntools > 0));
+		jw_put(w, c->pre.p, c->pre.n);
+		jw_puts(w, "},\"finish_reason\":\"");
+		jw_puts(w, finish_name(ev->stop, c->ntools > 0));
+		jw_puts(w, "\"}]}\n\n");
 		if (s->req && s->req->include_usage) {
 			/* usage chunk: "choices":[] not omitted (WIRE.md §6.21) */
-			chunk_head(s, c, w);
-			jw_key(w, "choices");
-			jw_arr(w);
-			jw_arr_end(w);
-			jw_key(w, "usage");
+			jw_put(w, c->head.p, c->head.n);
+			jw_puts(w, ",\"choices\":[],\"usage\":");
+			px_jw_doc(w);
 			enc_usage(w, &ev->usage);
-			jw_obj_end(w);
-			jw_put(w, "\n\n", 2);
+			jw_put(w, "}\n\n", 3);
 		}
 		jw_put(w, "data: [DONE]\n\n", 14);
 		break;
@@ -1901,10 +1887,14 @@ cmpl_encode_response(const struct ir_request *req,
 	return 0;
 }
 
+/* As for Chat: the chunk prefix down to "text":" is built once. */
 struct cmpl_enc {
-	struct px_str id, model;
-	long long created;
+	struct px_str head;           /* data: {"id":..,"object":..,"created":N,
+	                                 "model":".." */
+	struct px_str pre;            /* head + ,"choices":[{"text":" */
 };
+
+#define CMPL_END "\",\"index\":0,\"logprobs\":null,\"finish_reason\":"
 
 static void *
 cmpl_senc_new(struct px_stream *s)
@@ -1912,47 +1902,27 @@ cmpl_senc_new(struct px_stream *s)
 	return px_zalloc(s->a, sizeof(struct cmpl_enc));
 }
 
-/* data: {"id":..,"object":"text_completion","created":..,"model":.. */
 static void
-cmpl_chunk_head(struct px_stream *s, struct cmpl_enc *c, struct jw *w)
+cmpl_prefix(struct px_stream *s, struct cmpl_enc *c, struct jw *out)
 {
-	if (!c->id.n) {
-		c->id = cmpl_id(s->a, s->id);
-		c->created = px_now();
-		c->model = client_model(s->req, s->model);
-	}
-	jw_put(w, "data: ", 6);
-	px_jw_doc(w);
-	jw_obj(w);
-	jw_key(w, "id");
-	px_jw_str(w, c->id);
-	jw_kcstr(w, "object", "text_completion");
-	jw_kint(w, "created", c->created);
-	jw_key(w, "model");
-	px_jw_str(w, c->model);
-}
+	struct jw b;
 
-/* one choice chunk: text (may be empty) and finish_reason (NULL: null) */
-static void
-cmpl_chunk(struct px_stream *s, struct cmpl_enc *c, struct jw *w,
-           struct px_str text, const char *finish)
-{
-	cmpl_chunk_head(s, c, w);
-	jw_key(w, "choices");
-	jw_arr(w);
-	jw_obj(w);
-	jw_key(w, "text");
-	px_jw_str(w, text);
-	jw_kint(w, "index", 0);
-	jw_knull(w, "logprobs");
-	if (finish)
-		jw_kcstr(w, "finish_reason", finish);
-	else
-		jw_knull(w, "finish_reason");
-	jw_obj_end(w);
-	jw_arr_end(w);
-	jw_obj_end(w);
-	jw_put(w, "\n\n", 2);
+	if (c->pre.n)
+		return;
+	jw_init(&b, s->a, 0);
+	jw_puts(&b, "data: {\"id\":\"");
+	px_put_esc(&b, cmpl_id(s->a, s->id));
+	jw_puts(&b, "\",\"object\":\"text_completion\",\"created\":");
+	jw_int(&b, px_now());
+	jw_puts(&b, ",\"model\":\"");
+	px_put_esc(&b, client_model(s->req, s->model));
+	jw_puts(&b, "\"");
+	c->head.n = b.len;
+	jw_puts(&b, ",\"choices\":[{\"text\":\"");
+	c->pre = px_jw_view(&b);
+	c->head.p = c->pre.p;
+	if (!c->pre.n)
+		out->err = 1;
 }
 
 static void
@@ -1960,27 +1930,31 @@ cmpl_senc_event(struct px_stream *s, void *st, const struct ir_event *ev,
                 struct jw *w)
 {
 	struct cmpl_enc *c = st;
-	struct px_str none = { NULL, 0 };
 
 	switch (ev->kind) {
 	case IR_EV_DELTA:
 		/* answer text only: thinking and (unrequested) tool-call
 		 * arguments are not part of a text completion */
-		if (ev->block == IR_TEXT && ev->text.n)
-			cmpl_chunk(s, c, w, ev->text, NULL);
+		if (ev->block != IR_TEXT || !ev->text.n)
+			break;
+		cmpl_prefix(s, c, w);
+		jw_put(w, c->pre.p, c->pre.n);
+		px_put_esc(w, ev->text);
+		jw_puts(w, CMPL_END "null}]}\n\n");
 		break;
 	case IR_EV_FINISH:
-		cmpl_chunk(s, c, w, none, cmpl_finish(ev->stop));
+		cmpl_prefix(s, c, w);
+		jw_put(w, c->pre.p, c->pre.n);
+		jw_puts(w, CMPL_END "\"");
+		jw_puts(w, cmpl_finish(ev->stop));
+		jw_puts(w, "\"}]}\n\n");
 		if (s->req && s->req->include_usage) {
 			/* "choices":[] not omitted, as for Chat (WIRE.md §6.21) */
-			cmpl_chunk_head(s, c, w);
-			jw_key(w, "choices");
-			jw_arr(w);
-			jw_arr_end(w);
-			jw_key(w, "usage");
+			jw_put(w, c->head.p, c->head.n);
+			jw_puts(w, ",\"choices\":[],\"usage\":");
+			px_jw_doc(w);
 			enc_usage(w, &ev->usage);
-			jw_obj_end(w);
-			jw_put(w, "\n\n", 2);
+			jw_put(w, "}\n\n", 3);
 		}
 		jw_put(w, "data: [DONE]\n\n", 14);
 		break;

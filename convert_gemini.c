@@ -19,10 +19,13 @@
  *    thought or functionCall). It is kept byte for byte with sig_fmt
  *    PX_FMT_GEMINI and only ever replayed to Gemini (§2.6, §6.17);
  *  - usageMetadata is cumulative on every chunk: the last one wins (§6.23);
- *  - the stream encoder holds back one content chunk so that the
- *    finishReason and usage ride on the last real content chunk, as Gemini
- *    itself does, instead of a synthetic empty-text chunk that js-genai's
- *    chat history treats as invalid. No `event:` lines, no [DONE] (§1).
+ *  - the stream encoder writes each text or thought delta as a chunk of
+ *    its own the moment it arrives; only a tool call waits for its end,
+ *    since Gemini carries whole calls with an args object (§4.5). The
+ *    stream ends with a chunk of its own: parts [{"text":""}] (never []
+ *    or no parts, which js-genai's chats take for an invalid turn, Part 2
+ *    §4), finishReason and usageMetadata. No `event:` lines, no [DONE]
+ *    (§1).
  */
 #include <math.h>
 #include <stdio.h>
@@ -1212,14 +1215,14 @@ gm_decode_response(struct px_arena *a, const struct json *root,
 
 /* ------------------------------------------------ response: encode */
 
+/* The usageMetadata object (a value: after its key, or a document). */
 static void
-usage_enc(struct jw *w, const struct ir_usage *u)
+usage_obj(struct jw *w, const struct ir_usage *u)
 {
 	long long in = u->input > 0 ? u->input : 0;
 	long long out = u->output > 0 ? u->output : 0;
 	long long th = u->reasoning > 0 ? u->reasoning : 0;
 
-	jw_key(w, "usageMetadata");
 	jw_obj(w);
 	jw_kint(w, "promptTokenCount", in);
 	jw_kint(w, "candidatesTokenCount", out > th ? out - th : 0);
@@ -1229,6 +1232,13 @@ usage_enc(struct jw *w, const struct ir_usage *u)
 	if (th)
 		jw_kint(w, "thoughtsTokenCount", th);
 	jw_obj_end(w);
+}
+
+static void
+usage_enc(struct jw *w, const struct ir_usage *u)
+{
+	jw_key(w, "usageMetadata");
+	usage_obj(w, u);
 }
 
 /* IR args text -> args object, parsed in tmp (WIRE.md §2.5) */
@@ -1615,14 +1625,23 @@ gd_end(struct px_stream *s, void *st)
 
 /* ------------------------------------------------- stream: encoder */
 
+/*
+ * One chunk per IR event that has something to show, written when the event
+ * arrives: a text or thought delta is a chunk with that one part. Only a
+ * tool call waits, for its BLOCK_STOP: Gemini carries whole calls with the
+ * arguments as an object (WIRE.md §4.5). FINISH is a chunk of its own,
+ * parts [{"text":""}] with finishReason and usageMetadata (the shape Gemini
+ * itself ends streams with, and one js-genai's chats keep: a chunk with
+ * parts [] or without parts would make them drop the turn, WIRE.md Part 2
+ * §4). The constant parts of a chunk are built once per stream.
+ */
 struct ge {
 	int array;               /* JSON-array body instead of SSE */
 	int nel;                 /* elements/events written */
 	int dead;                /* terminal element written */
-	struct px_str id;
-	struct jw held;          /* parts JSON of the chunk held back */
-	int nheld;
-	struct jw ev;            /* one element, reused */
+	struct px_str tail;      /* ],"role":"model"},"index":0}],"modelVersion":
+	                            "..","responseId":".."} */
+	struct px_str meta;      /* the "modelVersion":... end of tail */
 	/* tool call being assembled */
 	struct px_str call_id, call_name, call_sig;
 	char *args;
@@ -1630,6 +1649,8 @@ struct ge {
 	int overflow;
 	int open;                /* IR block type + 1 */
 };
+
+#define GE_HEAD "{\"candidates\":[{\"content\":{\"parts\":["
 
 static void *
 ge_new(struct px_stream *s)
@@ -1639,8 +1660,6 @@ ge_new(struct px_stream *s)
 	if (!g)
 		return NULL;
 	g->array = s->req && s->req->gemini_array_stream;
-	jw_init(&g->held, s->a, (size_t)SSE_EVENT_MAX * 4u);
-	jw_init(&g->ev, s->a, (size_t)SSE_EVENT_MAX * 8u);
 	return g;
 }
 
@@ -1654,77 +1673,55 @@ ge_begin(struct px_stream *s, void *st, struct jw *out)
 		jw_put(out, "[", 1);
 }
 
-/* Frame one JSON document from g->ev. */
-static void
-ge_frame(struct ge *g, struct jw *out)
+/* g->tail, at the first chunk (START has set id and model). */
+static int
+ge_tail(struct px_stream *s, struct ge *g, struct jw *out)
 {
-	if (g->ev.err) {
-		out->err = 1;
-		return;
-	}
-	if (g->array) {
-		/* "[" came from senc_begin; elements joined like Google does */
-		if (g->nel)
-			jw_put(out, ",\r\n", 3);
-		jw_put(out, g->ev.buf, g->ev.len);
-	} else {
-		/* data-only events: js-genai drops events with an event:
-		 * line (WIRE.md Part 2 §4) */
-		jw_put(out, "data: ", 6);
-		jw_put(out, g->ev.buf, g->ev.len);
-		jw_put(out, "\n\n", 2);
-	}
-	g->nel++;
-}
+	struct px_str id;
+	struct jw b;
+	size_t k;
 
-static void
-ge_chunk(struct px_stream *s, struct ge *g, struct jw *out,
-         const char *finish, int usage)
-{
-	struct px_str model = echo_model(s->req, s->model);
-
-	if (!g->id.n)
-		g->id = s->id.n ? s->id : px_new_id(s->a, "");
-	jw_reset(&g->ev);
-	jw_obj(&g->ev);
-	jw_key(&g->ev, "candidates");
-	jw_arr(&g->ev);
-	jw_obj(&g->ev);
-	jw_key(&g->ev, "content");
-	jw_obj(&g->ev);
-	if (g->nheld) {
-		jw_key(&g->ev, "parts");
-		jw_arr(&g->ev);
-		jw_raw(&g->ev, g->held.buf, g->held.len);
-		jw_arr_end(&g->ev);
-	}
+	if (g->tail.n)
+		return 0;
+	id = s->id.n ? s->id : px_new_id(s->a, "");
+	jw_init(&b, s->a, 0);
 	/* role on every chunk: js-genai chats record an empty turn
 	 * otherwise (WIRE.md §4.5) */
-	jw_kcstr(&g->ev, "role", "model");
-	jw_obj_end(&g->ev);
-	if (finish)
-		jw_kcstr(&g->ev, "finishReason", finish);
-	jw_kint(&g->ev, "index", 0);
-	jw_obj_end(&g->ev);
-	jw_arr_end(&g->ev);
-	if (usage)
-		usage_enc(&g->ev, &s->usage);
-	jw_kstr(&g->ev, "modelVersion", model.p, model.n);
-	jw_kstr(&g->ev, "responseId", g->id.p, g->id.n);
-	jw_obj_end(&g->ev);
-	ge_frame(g, out);
-	jw_reset(&g->held);
-	g->nheld = 0;
+	jw_puts(&b, "],\"role\":\"model\"},\"index\":0}],");
+	k = b.len;
+	jw_puts(&b, "\"modelVersion\":\"");
+	px_put_esc(&b, echo_model(s->req, s->model));
+	jw_puts(&b, "\",\"responseId\":\"");
+	px_put_esc(&b, id);
+	jw_puts(&b, "\"}");
+	g->tail = px_jw_view(&b);
+	if (!g->tail.n) {
+		out->err = 1;
+		return -1;
+	}
+	g->meta.p = g->tail.p + k;
+	g->meta.n = g->tail.n - k;
+	return 0;
 }
 
-/* Start a new held part: the previous one goes out first. */
-static struct jw *
-ge_part(struct px_stream *s, struct ge *g, struct jw *out)
+/* Element framing: "data: " ... "\n\n" (data-only events: js-genai drops
+ * events with an event: line, WIRE.md Part 2 §4), or array elements joined
+ * like Google does ("[" came from senc_begin). */
+static void
+ge_open_el(struct ge *g, struct jw *out)
 {
-	if (g->nheld)
-		ge_chunk(s, g, out, NULL, 0);
-	g->nheld = 1;
-	return &g->held;
+	if (!g->array)
+		jw_put(out, "data: ", 6);
+	else if (g->nel)
+		jw_put(out, ",\r\n", 3);
+}
+
+static void
+ge_close_el(struct ge *g, struct jw *out)
+{
+	if (!g->array)
+		jw_put(out, "\n\n", 2);
+	g->nel++;
 }
 
 static void
@@ -1732,11 +1729,10 @@ ge_error(struct px_stream *s, struct ge *g, const struct ir_error *e,
          struct jw *out)
 {
 	(void)s;
-	if (g->nheld)
-		ge_chunk(s, g, out, NULL, 0);
-	jw_reset(&g->ev);
-	gm_encode_error(e, &g->ev);
-	ge_frame(g, out);
+	ge_open_el(g, out);
+	px_jw_doc(out);
+	gm_encode_error(e, out);
+	ge_close_el(g, out);
 	if (g->array)
 		jw_put(out, "]", 1);
 	g->dead = 1;
@@ -1746,7 +1742,6 @@ static void
 ge_tool_done(struct px_stream *s, struct ge *g, struct jw *out)
 {
 	struct px_str a = { g->args, g->nargs };
-	struct jw *w;
 
 	if (g->overflow) {
 		struct ir_error e;
@@ -1758,19 +1753,72 @@ ge_tool_done(struct px_stream *s, struct ge *g, struct jw *out)
 		ge_error(s, g, &e, out);
 		return;
 	}
-	w = ge_part(s, g, out);
-	jw_obj(w);
-	jw_key(w, "functionCall");
-	jw_obj(w);
+	if (ge_tail(s, g, out))
+		return;
+	ge_open_el(g, out);
+	jw_put(out, GE_HEAD, sizeof GE_HEAD - 1);
+	px_jw_doc(out);
+	jw_obj(out);
+	jw_key(out, "functionCall");
+	jw_obj(out);
 	if (g->call_id.n)
-		jw_kstr(w, "id", g->call_id.p, g->call_id.n);
-	jw_kstr(w, "name", g->call_name.p, g->call_name.n);
-	jw_key(w, "args");
-	args_out(w, &s->scratch, a);
-	jw_obj_end(w);
+		jw_kstr(out, "id", g->call_id.p, g->call_id.n);
+	jw_kstr(out, "name", g->call_name.p, g->call_name.n);
+	jw_key(out, "args");
+	args_out(out, &s->scratch, a);
+	jw_obj_end(out);
 	if (g->call_sig.n)
-		jw_kstr(w, "thoughtSignature", g->call_sig.p, g->call_sig.n);
-	jw_obj_end(w);
+		jw_kstr(out, "thoughtSignature", g->call_sig.p, g->call_sig.n);
+	jw_obj_end(out);
+	jw_put(out, g->tail.p, g->tail.n);
+	ge_close_el(g, out);
+}
+
+/* A text or thought part, sent at once. */
+static void
+ge_text(struct px_stream *s, struct ge *g, const struct ir_event *ev,
+        int gsig, struct jw *out)
+{
+	if (ge_tail(s, g, out))
+		return;
+	ge_open_el(g, out);
+	jw_put(out, GE_HEAD "{\"text\":\"", sizeof GE_HEAD + 8);
+	px_put_esc(out, ev->text);
+	if (g->open - 1 == IR_THINKING)
+		jw_put(out, "\",\"thought\":true", 16);
+	else
+		jw_put(out, "\"", 1);
+	if (gsig) {
+		jw_puts(out, ",\"thoughtSignature\":\"");
+		px_put_esc(out, ev->signature);
+		jw_put(out, "\"", 1);
+	}
+	jw_put(out, "}", 1);
+	jw_put(out, g->tail.p, g->tail.n);
+	ge_close_el(g, out);
+}
+
+/* The last chunk: finishReason and the final usage, on an empty text
+ * part of their own. */
+static void
+ge_finish(struct px_stream *s, struct ge *g, const struct ir_event *ev,
+          struct jw *out)
+{
+	if (ge_tail(s, g, out))
+		return;
+	ge_open_el(g, out);
+	jw_puts(out, GE_HEAD "{\"text\":\"\"}],\"role\":\"model\"},"
+	    "\"finishReason\":\"");
+	jw_puts(out, finish_name(ev->stop));
+	jw_puts(out, "\",\"index\":0}],\"usageMetadata\":");
+	px_jw_doc(out);
+	usage_obj(out, &s->usage);
+	jw_put(out, ",", 1);
+	jw_put(out, g->meta.p, g->meta.n);
+	ge_close_el(g, out);
+	if (g->array)
+		jw_put(out, "]", 1);
+	g->dead = 1;
 }
 
 static void
@@ -1778,7 +1826,6 @@ ge_event(struct px_stream *s, void *st, const struct ir_event *ev,
          struct jw *out)
 {
 	struct ge *g = st;
-	struct jw *w;
 	int gsig = ev->signature.n && s->up == PX_FMT_GEMINI;
 
 	if (g->dead)
@@ -1832,15 +1879,7 @@ ge_event(struct px_stream *s, void *st, const struct ir_event *ev,
 			break;
 		if (!ev->text.n && !gsig)
 			break;
-		w = ge_part(s, g, out);
-		jw_obj(w);
-		jw_kstr(w, "text", ev->text.p, ev->text.n);
-		if (g->open - 1 == IR_THINKING)
-			jw_kbool(w, "thought", 1);
-		if (gsig)
-			jw_kstr(w, "thoughtSignature", ev->signature.p,
-			    ev->signature.n);
-		jw_obj_end(w);
+		ge_text(s, g, ev, gsig, out);
 		break;
 	case IR_EV_BLOCK_STOP:
 		if (g->open - 1 == IR_TOOL_CALL)
@@ -1848,11 +1887,7 @@ ge_event(struct px_stream *s, void *st, const struct ir_event *ev,
 		g->open = 0;
 		break;
 	case IR_EV_FINISH:
-		/* finishReason and the final usage ride on the held chunk */
-		ge_chunk(s, g, out, finish_name(ev->stop), 1);
-		if (g->array)
-			jw_put(out, "]", 1);
-		g->dead = 1;
+		ge_finish(s, g, ev, out);
 		break;
 	case IR_EV_ERROR:
 		ge_error(s, g, &ev->err, out);

@@ -20,7 +20,15 @@
  * indexes are 0,1,2,..., close the open block before opening another, and
  * buffer what must be buffered (e.g. interleaved parallel tool calls) in
  * their state, allocated from s->a.
- * Stream encoders turn each IR event into client bytes immediately.
+ * Stream encoders turn each IR event into client bytes immediately: text
+ * and thinking deltas never wait for a later event. What a client format
+ * cannot take in pieces is the only thing kept, and only until it is
+ * whole: tool-call arguments for Gemini clients (whole args objects),
+ * a Responses custom tool call's input (a string inside the arguments),
+ * and an Anthropic thinking signature (sent right before its block's stop,
+ * as the grammar wants). Decoders keep only what serialising needs: a
+ * parallel tool call or output item while an earlier one still streams,
+ * and the finish while the usage that follows it may still come.
  */
 struct px_codec {
 	enum px_fmt fmt;
@@ -120,6 +128,18 @@ int px_status_from_kind(enum ir_err_kind k);
 struct px_str px_jget(const struct json *o, const char *k); /* string member */
 void px_jw_str(struct jw *w, struct px_str s);      /* string, "" if unset */
 void px_jw_doc(struct jw *w);     /* next top-level document in a writer */
+
+/*
+ * Stream encoders' per-event path. A chunk's constant parts (ids, model,
+ * created, the nesting down to the delta) are built once per stream into
+ * s->a; each event then copies them and escapes only its own text, between
+ * documents (the writer's nesting state is neither used nor changed).
+ * px_put_esc() writes a string's escaped contents, no quotes (nothing for an
+ * unset string); px_jw_view() is what a scratch writer holds ({0} after an
+ * error), for keeping as a constant part.
+ */
+void px_put_esc(struct jw *w, struct px_str s);
+struct px_str px_jw_view(const struct jw *w);
 int  px_str_prefix(struct px_str s, const char *pfx);
 /* number member / value into an ir_num (raw text kept); 1 if it was one */
 int  px_get_num(const struct json *o, const char *k, struct ir_num *n);

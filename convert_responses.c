@@ -2002,6 +2002,11 @@ struct re {
 	struct re_item *items;
 	size_t nitems, cap;
 	struct jw ev;              /* one event's JSON, reused */
+	/* the current item's delta event up to the delta string's opening
+	 * quote, built once per item: a delta is then a copy, its escaped
+	 * text, a constant tail and the sequence number */
+	struct jw pw;
+	struct px_str pre;
 };
 
 static void *
@@ -2012,8 +2017,34 @@ re_new(struct px_stream *s)
 	if (!r)
 		return NULL;
 	jw_init(&r->ev, s->a, (size_t)SSE_EVENT_MAX * 4u);
+	jw_init(&r->pw, s->a, 1024);
 	r->oidx = -1;
 	return r;
+}
+
+/* r->pre for the item just added (block type b). */
+static void
+re_delta_prefix(struct re *r, enum ir_part_type b)
+{
+	const char *type = b == IR_TEXT ? "response.output_text.delta" :
+	    b == IR_THINKING ? "response.reasoning_summary_text.delta" :
+	    "response.function_call_arguments.delta";
+
+	jw_reset(&r->pw);
+	jw_puts(&r->pw, "event: ");
+	jw_puts(&r->pw, type);
+	jw_puts(&r->pw, "\ndata: {\"type\":\"");
+	jw_puts(&r->pw, type);
+	jw_puts(&r->pw, "\",\"item_id\":\"");
+	px_put_esc(&r->pw, r->item_id);
+	jw_puts(&r->pw, "\",\"output_index\":");
+	jw_int(&r->pw, r->oidx);
+	if (b == IR_TEXT)
+		jw_puts(&r->pw, ",\"content_index\":0");
+	else if (b == IR_THINKING)
+		jw_puts(&r->pw, ",\"summary_index\":0");
+	jw_puts(&r->pw, ",\"delta\":\"");
+	r->pre = px_jw_view(&r->pw);
 }
 
 /* Start an event: its JSON goes to r->ev, framed by re_end(). */
@@ -2215,6 +2246,7 @@ re_block_start(struct px_stream *s, struct re *r, const struct ir_event *ev,
 	}
 	jw_obj_end(&r->ev);
 	re_end(r, out, "response.output_item.added");
+	re_delta_prefix(r, ev->block);
 	/* the SDK helpers need the part before any delta (WIRE.md §6.39) */
 	if (ev->block == IR_TEXT)
 		re_part_added(r, out);
@@ -2224,7 +2256,7 @@ static void
 re_delta(struct px_stream *s, struct re *r, const struct ir_event *ev,
          struct jw *out)
 {
-	const char *type;
+	const char *tail;
 
 	if (r->skip || !r->open)
 		return;
@@ -2240,30 +2272,30 @@ re_delta(struct px_stream *s, struct re *r, const struct ir_event *ev,
 		out->err = 1;
 	switch (r->open - 1) {
 	case IR_TEXT:
-		type = "response.output_text.delta";
+		tail = "\",\"logprobs\":[],\"sequence_number\":";
 		break;
 	case IR_THINKING:
 		re_part_added(r, out);
-		type = "response.reasoning_summary_text.delta";
+		tail = "\",\"sequence_number\":";
 		break;
 	case IR_TOOL_CALL:
 		if (r->tool && r->tool->custom)
-			return;     /* input is only known whole: at the stop */
-		type = "response.function_call_arguments.delta";
+			return;     /* the input string sits inside the JSON
+			               arguments: sent whole at the stop */
+		tail = "\",\"sequence_number\":";
 		break;
 	default:
 		return;
 	}
-	re_begin(r, type);
-	re_ref(r, r->open - 1 == IR_TEXT ? "content_index" :
-	    r->open - 1 == IR_THINKING ? "summary_index" : NULL);
-	jw_kstr(&r->ev, "delta", ev->text.p, ev->text.n);
-	if (r->open - 1 == IR_TEXT) {
-		jw_key(&r->ev, "logprobs");
-		jw_arr(&r->ev);
-		jw_arr_end(&r->ev);
+	if (!r->pre.n) {
+		out->err = 1;
+		return;
 	}
-	re_end(r, out, type);
+	jw_put(out, r->pre.p, r->pre.n);
+	px_put_esc(out, ev->text);
+	jw_puts(out, tail);
+	jw_int(out, r->seq++);
+	jw_put(out, "}\n\n", 3);
 }
 
 static void

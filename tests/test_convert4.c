@@ -994,7 +994,12 @@ START_TEST(t_gemini_array_stream)
 	root = json_parse(&a, out, strlen(out), 0, NULL);
 	ck_assert_ptr_nonnull(root);
 	ck_assert_int_eq(root->type, JSON_ARRAY);
-	ck_assert_int_eq((int)root->len, 6);
+	/* six content chunks as they came, then the finish chunk */
+	ck_assert_int_eq((int)root->len, 7);
+	ck_assert_ptr_null(json_get(json_at(json_get(json_at(root, 5),
+	    "candidates"), 0), "finishReason"));
+	ck_assert_ptr_nonnull(json_get(json_at(json_get(json_at(root, 6),
+	    "candidates"), 0), "finishReason"));
 	px_arena_free(&a);
 	free(out);
 	free(body);
@@ -2601,7 +2606,10 @@ START_TEST(t_tool_names)
 	ck_assert_str_eq(out,
 	    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall"
 	    "\":{\"id\":\"toolu_9\",\"name\":\"get.weather\",\"args\":{\"c\":"
-	    "\"x\"}}}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index"
+	    "\"x\"}}}],\"role\":\"model\"},\"index\":0}],\"modelVersion\":\"c"
+	    "lient-model\",\"responseId\":\"msg_1\"}\n\n"
+	    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}],"
+	    "\"role\":\"model\"},\"finishReason\":\"STOP\",\"index"
 	    "\":0}],\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTok"
 	    "enCount\":4,\"totalTokenCount\":7},\"modelVersion\":\"client-mod"
 	    "el\",\"responseId\":\"msg_1\"}\n\n");

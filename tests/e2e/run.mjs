@@ -921,6 +921,53 @@ test('gemini SDK, default apiVersion v1 -> oai: text and streamed text', 'matrix
   assert.equal(text, (await expected('oai', 'text', true)).text);
 });
 
+// Converted Gemini streams hold nothing back: each text delta is a chunk of
+// its own, sent when the upstream event arrives, and the stream ends with a
+// chunk of its own ({"text":""} + finishReason + usageMetadata). With the
+// mock's "slow" pacing (one upstream event every 200 ms) the last text chunk
+// therefore arrives well before the final chunk, which waits for the
+// upstream's finish events. (gemini -> gem is a passthrough.)
+for (const up of ['oai', 'ant', 'rsp']) {
+  test(`gemini -> ${up}: streamed text is not held back (slow upstream)`, 'matrix', async () => {
+    const ai = genai();
+    let text = '', tLastText = 0, tFinish = 0, finals = 0;
+    for await (const ch of await ai.models.generateContentStream({ model: `${up}-text-slow`, contents: PROMPT })) {
+      const c = ch.candidates?.[0];
+      const t = (c?.content?.parts || []).map((p) => p.text ?? '').join('');
+      if (t) { text += t; tLastText = Date.now(); }
+      if (c?.finishReason) {
+        finals++;
+        tFinish = Date.now();
+        assert.deepEqual(c.content?.parts, [{ text: '' }], 'the final chunk has one empty text part');
+        assert.ok(ch.usageMetadata, 'the final chunk has usageMetadata');
+      }
+    }
+    assert.equal(text, (await expected(up, 'text', true)).text);
+    assert.equal(finals, 1, 'one chunk with finishReason');
+    assert.ok(tFinish - tLastText >= 100, `last text ${tFinish - tLastText} ms before the final chunk: held back`);
+  });
+}
+
+// js-genai chats keep a converted streamed turn (a chunk with parts [] or no
+// parts would make them drop it), and the next turn goes out with it.
+for (const up of ['oai', 'ant', 'rsp']) {
+  test(`gemini -> ${up}: chats.sendMessageStream keeps the turn in history`, 'matrix', async () => {
+    const chat = genai().chats.create({ model: `${up}-text` });
+    let text = '';
+    for await (const ch of await chat.sendMessageStream({ message: PROMPT })) text += ch.text ?? '';
+    const exp = (await expected(up, 'text', true)).text;
+    assert.equal(text, exp);
+    // js-genai records each chunk's content as its own model entry; an
+    // invalid chunk would leave one empty model turn (dropped with the user
+    // turn from the curated history)
+    const h = chat.getHistory(true);
+    assert.ok(h.length >= 2, `curated history has the turn (${h.length} entries)`);
+    assert.equal(h[0].role, 'user');
+    assert.ok(h.slice(1).every((c) => c.role === 'model'), 'model entries after the user turn');
+    assert.equal(h.slice(1).flatMap((c) => c.parts).map((p) => p.text ?? '').join(''), exp);
+  });
+}
+
 // ------------------------------------------------------------ legacy completions
 // openai SDK completions.create (POST /v1/completions), converted to chat for
 // every upstream kind; expectations from the mock as for the matrix.
