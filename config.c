@@ -2580,7 +2580,7 @@ px_config_diff(const struct px_config *old, const struct px_config *c,
 	struct sb b;
 	const struct px_route *r;
 	int i, j, first, add, del;
-	size_t mark;
+	size_t mark, head;
 
 	b.buf = buf;
 	b.cap = cap;
@@ -2609,9 +2609,9 @@ px_config_diff(const struct px_config *old, const struct px_config *c,
 		mark = b.len;
 		sb_add(&b, "%sprovider %s changed", b.len ? "; " : "",
 		    c->providers[i].name);
-		first = b.len;
+		head = b.len;
 		provider_changes(&old->providers[j], &c->providers[i], &b);
-		if (!b.full && b.len == (size_t)first) {
+		if (!b.full && b.len == head) {
 			b.len = mark;                 /* nothing changed */
 			buf[mark] = 0;
 		}
