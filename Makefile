@@ -26,17 +26,17 @@ CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
             convert_anthropic.c convert_gemini.c
 CORE_HDRS = json.h sse.h convert.h convert_int.h
 SRV_SRCS  = cmd.c proxy.c loop.c upstream.c log.c http.c auth.c config.c tls.c \
-            store.c keys.c limit.c metrics.c
+            store.c route.c keys.c limit.c metrics.c
 SRV_HDRS  = http.h auth.h config.h tls.h proxy.h store.h loop.h upstream.h \
-            log.h keys.h limit.h metrics.h
+            log.h route.h keys.h limit.h metrics.h
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
 HDRS = $(CORE_HDRS) $(SRV_HDRS)
 LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
 
 TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
         $(O)/test_convert4 $(O)/test_auth $(O)/test_config $(O)/test_embed \
-        $(O)/test_store $(O)/test_stream $(O)/test_loop $(O)/test_loop_poll \
-        $(O)/test_keys $(O)/test_limit $(O)/test_metrics
+        $(O)/test_store $(O)/test_stream $(O)/test_route $(O)/test_loop \
+        $(O)/test_loop_poll $(O)/test_keys $(O)/test_limit $(O)/test_metrics
 
 all: llmproxy
 
@@ -90,6 +90,9 @@ $(O)/test_auth: tests/test_auth.c auth.c auth.h $(O)/.dir
 $(O)/test_config: tests/test_config.c config.c config.h auth.c json.c $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_config.c config.c auth.c json.c convert.c convert_chat.c convert_responses.c convert_anthropic.c convert_gemini.c sse.c $(CHECK_LIBS) $(BEARSSL_LIBS)
+$(O)/test_route: tests/test_route.c route.c route.h config.c config.h auth.c $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_route.c route.c config.c auth.c $(CORE_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
 $(O)/test_store: tests/test_store.c tests/testutil.h store.c store.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_store.c store.c $(CORE_SRCS) $(CHECK_LIBS)

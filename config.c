@@ -2,24 +2,32 @@
  * config.c - load the JSON config (or the environment) into struct px_config.
  *
  * The file is parsed once with json_parse(JSON_F_COMMENTS) into a temporary
- * arena; every value is checked and copied into the fixed-size arrays of
- * struct px_config, and the arena is freed. Nothing in the result points into
- * the file text or the arena, so a loaded config is self-contained and can be
- * swapped as a whole on reload.
+ * arena; every value is checked and copied into the config's own arena,
+ * with each array sized to its content (the #ifndef caps of config.h bound
+ * them), and the temporary arena is freed. Nothing in the result points into
+ * the file text, so a loaded config is self-contained, a few KB plus its
+ * content, and several can live at once during a hot reload.
  *
  * Errors are "file:line: message". The line comes from the offending value's
  * raw pointer (json keeps the source bytes of every value), so a typo is
  * reported where it is, not where parsing gave up. Unknown keys and duplicate
  * keys are errors at every level: a misspelt "timeouts" silently falling back
- * to defaults is worse than refusing to start.
+ * to defaults is worse than refusing to start. The parser does not stop at
+ * the first error: each key, provider, credential, header and route is
+ * checked on its own, so one run of check-config lists every unset variable
+ * and every bad route. A provider with an error still registers its name, so
+ * routes naming it do not add a second, misleading "unknown provider".
  *
  * Routes keep file order. px_route_find() tries exact patterns first and then
  * the wildcard patterns in file order, so "gpt-4o" wins over "gpt-*" wherever
  * either is written, and among wildcards the first written wins. A route's
- * targets are a list (fallback chain); today the proxy uses targets[0].
+ * targets are its fallback chain (route.c walks it).
  *
- * Secrets: "env:NAME" is resolved at load time; the value lives only in
- * px_provider.api_key and is never printed (px_config_print says set/none).
+ * Secrets: "env:NAME" is resolved at load time; the values live only in
+ * px_cred.secret and header values, and are never printed. A credential is
+ * known elsewhere by its label and by an id (SHA-256 of the provider name and
+ * the secret) that lets runtime state follow it across reloads. Base URLs
+ * with user info are refused, and printed with the password masked.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,80 +45,144 @@
 #ifndef PX_CONFIG_FILE_MAX
 #define PX_CONFIG_FILE_MAX (4u * 1024 * 1024)   /* bytes of config file */
 #endif
+#ifndef PX_CONFIG_MEM_MAX
+#define PX_CONFIG_MEM_MAX  (64u * 1024 * 1024)  /* a loaded config's arena */
+#endif
+#ifndef PX_SECRET_MAX
+#define PX_SECRET_MAX      4095                 /* bytes of one secret */
+#endif
+#ifndef PX_MODEL_NAME_MAX
+#define PX_MODEL_NAME_MAX  255                  /* route patterns, models */
+#endif
 
-/* Provider types: name in the config, wire format, default base URL. */
+/* Provider types: name in the config, kind, wire format, default base URL
+ * (NULL: base_url is required). */
 static const struct {
 	const char *type;
+	enum px_ptype kind;
 	enum px_fmt fmt;
 	const char *url;
 } ptypes[] = {
-	{ "openai", PX_FMT_CHAT, "https://api.openai.com/v1" },
-	{ "openai-responses", PX_FMT_RESPONSES, "https://api.openai.com/v1" },
-	{ "anthropic", PX_FMT_ANTHROPIC, "https://api.anthropic.com" },
-	{ "gemini", PX_FMT_GEMINI,
+	{ "openai", PX_PT_OPENAI, PX_FMT_CHAT, "https://api.openai.com/v1" },
+	{ "openai-responses", PX_PT_OPENAI_RESPONSES, PX_FMT_RESPONSES,
+	  "https://api.openai.com/v1" },
+	{ "anthropic", PX_PT_ANTHROPIC, PX_FMT_ANTHROPIC,
+	  "https://api.anthropic.com" },
+	{ "gemini", PX_PT_GEMINI, PX_FMT_GEMINI,
 	  "https://generativelanguage.googleapis.com/v1beta" },
+	{ "azure", PX_PT_AZURE, PX_FMT_CHAT, NULL },
 };
 #define NPTYPES (sizeof ptypes / sizeof ptypes[0])
+#define PTYPE_LIST "openai, openai-responses, anthropic, gemini or azure"
 
 #define ANTHROPIC_VERSION_DEFAULT "2023-06-01"
 
-/* Parsing context: where messages point. */
+/* Parsing context: where messages point, where results go. */
 struct ctx {
-	const char *name;         /* file name for messages */
+	const char *name;         /* file name for messages; NULL: environment */
 	const char *text;         /* file bytes (json raw pointers index it) */
 	size_t len;
-	char *err;
-	size_t errcap;
+	struct px_config *c;
+	const char *lp;           /* line cache: line_of(lp) == ll */
+	int ll;
+	int ncreds;               /* credentials so far (PX_MAX_CREDS_TOTAL) */
+	int oom;
 };
 
-/* 1-based line of p inside the text, 0 when p is not in it. */
+/* 1-based line of p inside the text, 0 when p is not in it. Values are
+ * mostly asked for in file order: count on from the last answer. */
 static int
-line_of(const struct ctx *x, const char *p)
+line_of(struct ctx *x, const char *p)
 {
 	const char *q;
 	int line = 1;
 
 	if (p == NULL || x->text == NULL || p < x->text || p > x->text + x->len)
 		return 0;
-	for (q = x->text; q < p; q++)
+	q = x->text;
+	if (x->lp != NULL && x->lp <= p) {
+		q = x->lp;
+		line = x->ll;
+	}
+	for (; q < p; q++)
 		if (*q == '\n')
 			line++;
+	x->lp = p;
+	x->ll = line;
 	return line;
 }
 
-/* Write "name:line: message" (or "name: message" without a position). */
-static int
-failp(const struct ctx *x, const char *at, const char *fmt, ...)
+/* Keep one message. The first PX_CONFIG_MAX_ERRORS are stored; all count. */
+static void
+add_error(struct px_config *c, const char *msg)
 {
-	char msg[768];
+	const char *s;
+
+	if (c->nerrors < PX_CONFIG_MAX_ERRORS) {
+		s = px_arena_strndup(&c->arena, msg, strlen(msg));
+		c->errors[c->nerrors] = s ? s : "(message lost: out of memory)";
+	}
+	c->nerrors++;
+}
+
+/* Record "name:line: message" (or "name: message" without a position, or
+ * the message alone in environment mode). Returns -1. */
+static int
+failp(struct ctx *x, const char *at, const char *fmt, ...)
+{
+	char msg[768], full[1024];
 	va_list ap;
 	int line = line_of(x, at);
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	if (x->err == NULL || x->errcap == 0)
-		return -1;
-	if (line > 0)
-		snprintf(x->err, x->errcap, "%s:%d: %s", x->name, line, msg);
+	if (x->name == NULL)
+		snprintf(full, sizeof full, "%s", msg);
+	else if (line > 0)
+		snprintf(full, sizeof full, "%s:%d: %s", x->name, line, msg);
 	else
-		snprintf(x->err, x->errcap, "%s: %s", x->name, msg);
+		snprintf(full, sizeof full, "%s: %s", x->name, msg);
+	add_error(x->c, full);
 	return -1;
 }
 
 /* Same, positioned at value v. */
 #define FAIL(x, v, ...) failp((x), (v) ? (v)->raw : NULL, __VA_ARGS__)
 
+/*
+ * Every stored message into err, one per line, whole lines only; when some
+ * do not fit (or were not stored) the last line says how many are missing.
+ */
 static void
-set_err(char *err, size_t cap, const char *fmt, ...)
+join_errors(const struct px_config *c, char *err, size_t cap)
 {
-	va_list ap;
+	size_t len = 0, n, need, reserve;
+	int i, shown = c->nerrors < PX_CONFIG_MAX_ERRORS ? c->nerrors :
+	    PX_CONFIG_MAX_ERRORS;
+	char more[48];
 
 	if (err == NULL || cap == 0)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(err, cap, fmt, ap);
-	va_end(ap);
+	err[0] = 0;
+	for (i = 0; i < shown; i++) {
+		n = strlen(c->errors[i]);
+		need = len + (len > 0) + n;
+		reserve = i + 1 < c->nerrors ? 24 : 0;
+		if (need + reserve >= cap)
+			break;
+		if (len > 0)
+			err[len++] = '\n';
+		memcpy(err + len, c->errors[i], n + 1);
+		len += n;
+	}
+	if (i < c->nerrors) {
+		snprintf(more, sizeof more, "%s(%d more error%s)",
+		    len > 0 ? "\n" : "", c->nerrors - i,
+		    c->nerrors - i == 1 ? "" : "s");
+		if (len + strlen(more) < cap)
+			memcpy(err + len, more, strlen(more) + 1);
+	}
 }
 
 static int
@@ -124,6 +196,36 @@ has_ctl(const char *s, size_t n)
 	return 0;
 }
 
+/* ------------------------------------------------------------ memory */
+
+static void *
+zalloc(struct ctx *x, size_t n)
+{
+	void *p = px_arena_alloc(&x->c->arena, n);
+
+	if (p == NULL) {
+		if (!x->oom)
+			failp(x, NULL, "out of memory");
+		x->oom = 1;
+		return NULL;
+	}
+	memset(p, 0, n);
+	return p;
+}
+
+static const char *
+sdup(struct ctx *x, const char *s, size_t n)
+{
+	char *d = px_arena_strndup(&x->c->arena, s, n);
+
+	if (d == NULL) {
+		if (!x->oom)
+			failp(x, NULL, "out of memory");
+		x->oom = 1;
+	}
+	return d;
+}
+
 /* ------------------------------------------------------------ value helpers */
 
 /*
@@ -132,7 +234,7 @@ has_ctl(const char *s, size_t n)
  * rejected: every field ends up in a C string.
  */
 static int
-get_str(const struct ctx *x, const struct json *v, const char *pre,
+get_str(struct ctx *x, const struct json *v, const char *pre,
     const char *what, char *dst, size_t cap)
 {
 	const char *s;
@@ -151,8 +253,92 @@ get_str(const struct ctx *x, const struct json *v, const char *pre,
 	return 0;
 }
 
+/* Same, into the config's arena: a non-empty string of at most max bytes. */
 static int
-get_posint(const struct ctx *x, const struct json *v, const char *what,
+get_sdup(struct ctx *x, const struct json *v, const char *pre,
+    const char *what, size_t max, const char **out)
+{
+	const char *s;
+	size_t n;
+
+	if (!json_str(v, &s, &n))
+		return FAIL(x, v, "%s\"%s\" must be a string", pre, what);
+	if (n == 0)
+		return FAIL(x, v, "%s\"%s\" is empty", pre, what);
+	if (memchr(s, 0, n) != NULL || has_ctl(s, n))
+		return FAIL(x, v, "%s\"%s\" contains control characters",
+		    pre, what);
+	if (n > max)
+		return FAIL(x, v, "%s\"%s\" is too long (max %zu bytes)", pre,
+		    what, max);
+	if ((*out = sdup(x, s, n)) == NULL)
+		return -1;
+	return 0;
+}
+
+#define SEC_EMPTY 1            /* a literal "" is accepted (api_key "") */
+#define SEC_TAB   2            /* HTAB allowed (header field values) */
+
+/* Control characters, with HTAB allowed when tab_ok. */
+static int
+has_ctl2(const char *s, size_t n, int tab_ok)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (((unsigned char)s[i] < 0x20 && !(tab_ok && s[i] == '\t')) ||
+		    s[i] == 0x7f)
+			return 1;
+	return 0;
+}
+
+/*
+ * A secret: a literal, or "env:NAME" read from the environment now. An
+ * unset or empty variable is an error naming the variable, never a value.
+ * flags: SEC_EMPTY, SEC_TAB.
+ */
+static int
+get_secret(struct ctx *x, const struct json *v, const char *pre,
+    const char *what, int flags, const char **out)
+{
+	const char *s, *ev;
+	size_t n;
+	int tab = (flags & SEC_TAB) != 0;
+
+	if (!json_str(v, &s, &n))
+		return FAIL(x, v, "%s\"%s\" must be a string", pre, what);
+	if (memchr(s, 0, n) != NULL || has_ctl2(s, n, tab))
+		return FAIL(x, v, "%s\"%s\" contains control characters",
+		    pre, what);
+	if (n >= 4 && memcmp(s, "env:", 4) == 0) {
+		if (n == 4)
+			return FAIL(x, v, "%s\"%s\": \"env:\" needs a variable "
+			    "name", pre, what);
+		ev = getenv(s + 4);
+		if (ev == NULL || *ev == 0)
+			return FAIL(x, v, "%senvironment variable %s is not set",
+			    pre, s + 4);
+		if (has_ctl2(ev, strlen(ev), tab))
+			return FAIL(x, v, "%senvironment variable %s contains "
+			    "control characters", pre, s + 4);
+		if (strlen(ev) > PX_SECRET_MAX)
+			return FAIL(x, v, "%senvironment variable %s is too long "
+			    "(max %d bytes)", pre, s + 4, PX_SECRET_MAX);
+		s = ev;
+		n = strlen(ev);
+	} else if (n == 0 && !(flags & SEC_EMPTY)) {
+		return FAIL(x, v, "%s\"%s\" is empty", pre, what);
+	} else if (n > PX_SECRET_MAX) {
+		return FAIL(x, v, "%s\"%s\" is too long (max %d bytes)", pre,
+		    what, PX_SECRET_MAX);
+	}
+	if ((*out = sdup(x, s, n)) == NULL)
+		return -1;
+	return 0;
+}
+
+static int
+get_posint(struct ctx *x, const struct json *v, const char *what,
     long long max, long long *out)
 {
 	long long ll = 0;
@@ -164,7 +350,19 @@ get_posint(const struct ctx *x, const struct json *v, const char *what,
 }
 
 static int
-get_bool(const struct ctx *x, const struct json *v, const char *what, int *out)
+get_nonneg(struct ctx *x, const struct json *v, const char *what,
+    long long max, long long *out)
+{
+	long long ll = 0;
+
+	if (!json_int(v, &ll) || ll < 0 || ll > max)
+		return FAIL(x, v, "\"%s\" must be a non-negative integer", what);
+	*out = ll;
+	return 0;
+}
+
+static int
+get_bool(struct ctx *x, const struct json *v, const char *what, int *out)
 {
 	if (!json_bool(v, out))
 		return FAIL(x, v, "\"%s\" must be true or false", what);
@@ -173,28 +371,34 @@ get_bool(const struct ctx *x, const struct json *v, const char *what, int *out)
 
 /*
  * Every member of obj must be one of allowed[] (NULL-terminated) and appear
- * once. `where` completes the message, e.g. ` in "limits"`.
+ * once. `where` completes the message, e.g. ` in "limits"`. Reports every
+ * offending member; returns -1 if there was any.
  */
 static int
-check_keys(const struct ctx *x, const struct json *obj,
+check_keys(struct ctx *x, const struct json *obj,
     const char *const *allowed, const char *where)
 {
 	const struct json *m, *p;
 	size_t i;
+	int rc = 0;
 
 	for (m = obj->child; m != NULL; m = m->next) {
 		for (i = 0; allowed[i] != NULL; i++)
 			if (json_eq(m->key, m->keylen, allowed[i]))
 				break;
-		if (allowed[i] == NULL)
-			return FAIL(x, m, "unknown key \"%s\"%s", m->key, where);
+		if (allowed[i] == NULL) {
+			rc = FAIL(x, m, "unknown key \"%s\"%s", m->key, where);
+			continue;
+		}
 		for (p = obj->child; p != m; p = p->next)
 			if (p->keylen == m->keylen &&
-			    memcmp(p->key, m->key, m->keylen) == 0)
-				return FAIL(x, m, "duplicate key \"%s\"%s",
+			    memcmp(p->key, m->key, m->keylen) == 0) {
+				rc = FAIL(x, m, "duplicate key \"%s\"%s",
 				    m->key, where);
+				break;
+			}
 	}
-	return 0;
+	return rc;
 }
 
 /* ------------------------------------------------------------ addresses */
@@ -253,16 +457,107 @@ split_hostport(const char *s, char *host, size_t hcap, const char **port)
 	return 0;
 }
 
-/* "host:port" with a numeric port (0 allowed: tests bind ephemeral ports). */
 static int
-listen_valid(const char *s)
+hostname_ok(const char *s)
 {
-	char host[256];
-	const char *port;
-
-	if (split_hostport(s, host, sizeof host, &port) < 0)
+	if (*s == 0)
 		return 0;
-	return parse_port(port, strlen(port), 1) >= 0;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+static void
+set_msg(char *err, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || cap == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, cap, fmt, ap);
+	va_end(ap);
+}
+
+/* see config.h */
+int
+px_listen_normalize(const char *arg, char *out, size_t cap, char *err,
+    size_t errcap)
+{
+	char host[256], v6[16];
+	const char *port;
+	size_t n = arg ? strlen(arg) : 0;
+	int i, digits = n > 0;
+
+	if (n == 0) {
+		set_msg(err, errcap, "empty listen address (use HOST:PORT, "
+		    ":PORT for all interfaces or PORT for 127.0.0.1)");
+		return -1;
+	}
+	if (n > 120 || has_ctl(arg, n)) {
+		set_msg(err, errcap, "listen address is too long or contains "
+		    "control characters");
+		return -1;
+	}
+	for (i = 0; arg[i]; i++)
+		if (arg[i] < '0' || arg[i] > '9')
+			digits = 0;
+	if (digits) {
+		if (parse_port(arg, n, 1) < 0)
+			goto badport;
+		if ((size_t)snprintf(out, cap, "127.0.0.1:%s", arg) >= cap)
+			goto toolong;
+		return 0;
+	}
+	if (arg[0] != '[' && strchr(arg, ':') != NULL &&
+	    strchr(strchr(arg, ':') + 1, ':') != NULL) {
+		set_msg(err, errcap, "listen address \"%s\": IPv6 addresses "
+		    "need brackets, e.g. [::1]:8080", arg);
+		return -1;
+	}
+	if (arg[0] == ':') {
+		if (parse_port(arg + 1, n - 1, 1) < 0)
+			goto badport;
+		if ((size_t)snprintf(out, cap, "0.0.0.0%s", arg) >= cap)
+			goto toolong;
+		return 0;
+	}
+	if (arg[0] == '[' && strchr(arg, ']') == NULL) {
+		set_msg(err, errcap, "listen address \"%s\": unterminated "
+		    "[IPv6 address]", arg);
+		return -1;
+	}
+	if (split_hostport(arg, host, sizeof host, &port) < 0)
+		goto badport;
+	if (*port == 0) {
+		set_msg(err, errcap, "listen address \"%s\": missing port (use "
+		    "HOST:PORT, :PORT for all interfaces or PORT for "
+		    "127.0.0.1)", arg);
+		return -1;
+	}
+	if (parse_port(port, strlen(port), 1) < 0)
+		goto badport;
+	if (arg[0] == '[' ? inet_pton(AF_INET6, host, v6) != 1 :
+	    !hostname_ok(host)) {
+		set_msg(err, errcap, "listen address \"%s\": bad host \"%s\"",
+		    arg, host);
+		return -1;
+	}
+	if (n >= cap)
+		goto toolong;
+	memcpy(out, arg, n + 1);
+	return 0;
+badport:
+	set_msg(err, errcap, "listen address \"%s\": bad port (a number from 0 "
+	    "to 65535)", arg);
+	return -1;
+toolong:
+	set_msg(err, errcap, "listen address \"%s\" is too long", arg);
+	return -1;
 }
 
 /* see config.h */
@@ -294,12 +589,43 @@ px_listen_is_loopback(const char *listen)
 	return 0;
 }
 
+/* see config.h */
+char *
+px_redact_url(const char *url, char *buf, size_t cap)
+{
+	const char *a, *end, *at, *colon, *q;
+	size_t n;
+
+	if (cap == 0)
+		return buf;
+	if (url == NULL) {
+		buf[0] = 0;
+		return buf;
+	}
+	a = strstr(url, "://");
+	a = a ? a + 3 : url;
+	end = a + strcspn(a, "/?#");
+	at = NULL;
+	for (q = a; q < end; q++)
+		if (*q == '@')
+			at = q;                  /* the last '@' ends user info */
+	if (at == NULL) {
+		snprintf(buf, cap, "%s", url);
+		return buf;
+	}
+	colon = memchr(a, ':', (size_t)(at - a));
+	n = colon ? (size_t)(colon + 1 - url) : (size_t)(a - url);
+	snprintf(buf, cap, "%.*s***%s", (int)n, url, at);
+	return buf;
+}
+
 /*
- * Parse base_url into p->tls/host/port/base_path and store it without the
- * trailing '/'. Returns NULL, or a static reason.
+ * Parse base_url into p->tls/host/port/base_path/base_url (arena strings;
+ * the URL stored without the trailing '/'). Returns NULL, or a static
+ * reason.
  */
 static const char *
-parse_base_url(struct px_provider *p, const char *url)
+parse_base_url(struct ctx *x, struct px_provider *p, const char *url)
 {
 	const char *rest, *auth_end, *hs, *he, *port = NULL, *close;
 	size_t n = strlen(url), an, pn;
@@ -307,7 +633,7 @@ parse_base_url(struct px_provider *p, const char *url)
 	char tmp[256];
 	int v;
 
-	if (n >= sizeof p->base_url)
+	if (n > 1024)
 		return "too long";
 	if (has_ctl(url, n) || strchr(url, ' ') != NULL)
 		return "contains spaces or control characters";
@@ -319,12 +645,15 @@ parse_base_url(struct px_provider *p, const char *url)
 		rest = url + 7;
 	} else
 		return "scheme must be http:// or https://";
+	auth_end = rest + strcspn(rest, "/?#");
+	an = (size_t)(auth_end - rest);
+	/* Userinfo would be a second credential scheme that logs and error
+	 * messages print by accident: refused, and masked when echoed. */
+	if (memchr(rest, '@', an) != NULL)
+		return "user info (user:password@) is not supported; put the "
+		    "key in \"api_key\" or a header in \"headers\"";
 	if (strpbrk(rest, "?#") != NULL)
 		return "query or fragment not allowed";
-	auth_end = rest + strcspn(rest, "/");
-	an = (size_t)(auth_end - rest);
-	if (memchr(rest, '@', an) != NULL)
-		return "user info not allowed";
 	if (an > 0 && rest[0] == '[') {
 		/* RFC 3986 IP-literal; stored without brackets for getaddrinfo */
 		close = memchr(rest, ']', an);
@@ -362,10 +691,8 @@ parse_base_url(struct px_provider *p, const char *url)
 	}
 	if (he == hs)
 		return "missing host";
-	if ((size_t)(he - hs) >= sizeof p->host)
+	if ((size_t)(he - hs) >= 256)
 		return "host too long";
-	memcpy(p->host, hs, (size_t)(he - hs));
-	p->host[he - hs] = 0;
 	if (port != NULL) {
 		v = parse_port(port, (size_t)(auth_end - port), 0);
 		if (v < 0)
@@ -376,12 +703,12 @@ parse_base_url(struct px_provider *p, const char *url)
 	while (n > 0 && url[n - 1] == '/' && url + n > auth_end)
 		n--;
 	pn = (size_t)(url + n - auth_end);
-	if (pn >= sizeof p->base_path)
+	if (pn >= 512)
 		return "path too long";
-	memcpy(p->base_path, auth_end, pn);
-	p->base_path[pn] = 0;
-	memcpy(p->base_url, url, n);
-	p->base_url[n] = 0;
+	if ((p->host = sdup(x, hs, (size_t)(he - hs))) == NULL ||
+	    (p->base_path = sdup(x, auth_end, pn)) == NULL ||
+	    (p->base_url = sdup(x, url, n)) == NULL)
+		return "out of memory";
 	return NULL;
 }
 
@@ -429,18 +756,53 @@ provider_init(struct px_provider *p, const char *name, int ti)
 	memset(p, 0, sizeof *p);
 	snprintf(p->name, sizeof p->name, "%s", name);
 	snprintf(p->type, sizeof p->type, "%s", ptypes[ti].type);
+	p->kind = ptypes[ti].kind;
 	p->fmt = ptypes[ti].fmt;
 	snprintf(p->anthropic_version, sizeof p->anthropic_version, "%s",
 	    ANTHROPIC_VERSION_DEFAULT);
+	p->base_url = p->host = p->base_path = p->api_key = "";
+	p->api_version = "";
+	p->health_interval_s = PX_HEALTH_INTERVAL_S;
+}
+
+/* SHA-256 over parts separated by NULs. */
+static void
+hash_parts(unsigned char out[32], const char *a, const char *b,
+    const char *c)
+{
+	char buf[PX_SECRET_MAX + 1100];
+	size_t n = 0, k;
+	const char *parts[3];
+	int i;
+
+	parts[0] = a;
+	parts[1] = b;
+	parts[2] = c;
+	for (i = 0; i < 3 && parts[i] != NULL; i++) {
+		k = strlen(parts[i]);
+		if (n + k + 1 > sizeof buf)
+			k = sizeof buf - n - 1;
+		memcpy(buf + n, parts[i], k);
+		n += k;
+		buf[n++] = 0;
+	}
+	auth_sha256(buf, n, out);
+}
+
+/* Identity of a credential: provider name and secret. */
+static void
+cred_id(struct px_cred *k, const char *provider, const char *secret)
+{
+	hash_parts(k->id, provider, secret, NULL);
 }
 
 /*
  * An OpenAI provider can serve some models through the other OpenAI API:
- * "responses_models" on an openai provider (say, models only offered on
- * /v1/responses), "chat_models" on an openai-responses one.
+ * "responses_models" on an openai (or azure) provider (say, models only
+ * offered on /v1/responses), "chat_models" on an openai-responses one.
  */
 static int
-parse_api_models(const struct ctx *x, struct px_provider *p,
+parse_api_models(struct ctx *x, struct px_provider *p,
     const struct json *o, const char *pre)
 {
 	const char *key = p->fmt == PX_FMT_CHAT ? "responses_models" :
@@ -450,51 +812,393 @@ parse_api_models(const struct ctx *x, struct px_provider *p,
 	const struct json *v, *e;
 	const char *s;
 	size_t n;
+	int rc = 0;
 
 	if ((v = json_get(o, other)) != NULL)
-		return FAIL(x, v, "%s\"%s\" does not apply to type %s%s", pre,
+		rc = FAIL(x, v, "%s\"%s\" does not apply to type %s%s", pre,
 		    other, p->type, p->fmt == PX_FMT_CHAT ||
 		    p->fmt == PX_FMT_RESPONSES ? " (it is the default API)" :
 		    " (only OpenAI providers have two APIs)");
 	if ((v = json_get(o, key)) == NULL)
-		return 0;
+		return rc;
 	if (p->fmt != PX_FMT_CHAT && p->fmt != PX_FMT_RESPONSES)
 		return FAIL(x, v, "%s\"%s\" does not apply to type %s (only "
 		    "OpenAI providers have two APIs)", pre, key, p->type);
 	if (v->type != JSON_ARRAY)
 		return FAIL(x, v, "%s\"%s\" must be a list of model names",
 		    pre, key);
+	if (v->len > PX_MAX_API_MODELS)
+		return FAIL(x, v, "%s\"%s\": too many entries (max %d)", pre,
+		    key, PX_MAX_API_MODELS);
+	if ((p->api_models = zalloc(x, (v->len + 1) * sizeof *p->api_models))
+	    == NULL)
+		return -1;
 	for (e = v->child; e != NULL; e = e->next) {
-		if (!json_str(e, &s, &n) || n == 0)
-			return FAIL(x, e, "%s\"%s\": each entry must be a "
+		if (!json_str(e, &s, &n) || n == 0) {
+			rc = FAIL(x, e, "%s\"%s\": each entry must be a "
 			    "non-empty string", pre, key);
-		if (n >= sizeof p->api_models[0] || has_ctl(s, n) ||
-		    memchr(s, 0, n) != NULL)
-			return FAIL(x, e, "%s\"%s\": bad model name (max "
-			    "%zu bytes, no control characters)", pre, key,
-			    sizeof p->api_models[0] - 1);
-		if (p->napi_models >= PX_MAX_API_MODELS)
-			return FAIL(x, e, "%s\"%s\": too many entries (max "
-			    "%d)", pre, key, PX_MAX_API_MODELS);
-		memcpy(p->api_models[p->napi_models], s, n);
-		p->api_models[p->napi_models][n] = 0;
+			continue;
+		}
+		if (n > 127 || has_ctl(s, n) || memchr(s, 0, n) != NULL) {
+			rc = FAIL(x, e, "%s\"%s\": bad model name (max 127 "
+			    "bytes, no control characters)", pre, key);
+			continue;
+		}
+		if ((p->api_models[p->napi_models] = sdup(x, s, n)) == NULL)
+			return -1;
 		p->napi_models++;
 	}
-	return 0;
+	return rc;
+}
+
+/* A credential name: printable, no spaces, quotes or backslashes (it
+ * appears in logs, metrics labels and JSON). */
+static int
+label_ok(const char *s)
+{
+	if (*s == 0)
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == '"' || *s == '\\' ||
+		    (unsigned char)*s >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* One "api_keys" entry into k; i is its index. */
+static int
+parse_cred(struct ctx *x, struct px_provider *p, const struct json *e,
+    int i, struct px_cred *k)
+{
+	static const char *const keys[] = { "name", "key", NULL };
+	const struct json *nv, *kv;
+	char pre[160], where[128];
+	const char *s;
+	size_t n;
+
+	snprintf(pre, sizeof pre, "provider \"%s\": api_keys[%d]: ", p->name,
+	    i);
+	snprintf(k->label, sizeof k->label, "%s#%d", p->name, i + 1);
+	if (json_str(e, &s, &n)) {
+		if (get_secret(x, e, pre, "key", 0, &k->secret) < 0)
+			return -1;
+		return 0;
+	}
+	if (e->type != JSON_OBJECT)
+		return FAIL(x, e, "%smust be a key string or {\"name\", "
+		    "\"key\"}", pre);
+	snprintf(where, sizeof where, " in provider \"%s\" api_keys[%d]",
+	    p->name, i);
+	if (check_keys(x, e, keys, where) < 0)
+		return -1;
+	if ((nv = json_get(e, "name")) == NULL)
+		return FAIL(x, e, "%smissing \"name\"", pre);
+	if (get_str(x, nv, pre, "name", k->label, sizeof k->label) < 0)
+		return -1;
+	if (!label_ok(k->label))
+		return FAIL(x, nv, "%sbad name \"%s\" (printable, without "
+		    "spaces, quotes or backslashes)", pre, k->label);
+	if ((kv = json_get(e, "key")) == NULL)
+		return FAIL(x, e, "%smissing \"key\"", pre);
+	return get_secret(x, kv, pre, "key", 0, &k->secret);
+}
+
+/*
+ * "api_key": one secret (literal or env:NAME; "" = none), or "api_keys": a
+ * list of them, each a string or {"name", "key"}. Every provider ends with at
+ * least one credential (secret "" without a key).
+ */
+static int
+parse_creds(struct ctx *x, struct px_provider *p, const struct json *o,
+    const char *pre)
+{
+	const struct json *kv = json_get(o, "api_key");
+	const struct json *lv = json_get(o, "api_keys"), *e;
+	struct px_cred *k;
+	int i, j, n = 1, rc = 0;
+
+	if (kv != NULL && lv != NULL)
+		return FAIL(x, lv, "%suse either \"api_key\" or \"api_keys\", "
+		    "not both", pre);
+	if (lv != NULL) {
+		if (lv->type != JSON_ARRAY)
+			return FAIL(x, lv, "%s\"api_keys\" must be a list of "
+			    "keys", pre);
+		if (lv->len == 0)
+			return FAIL(x, lv, "%s\"api_keys\" is empty (leave it "
+			    "out for a provider without a key)", pre);
+		if (lv->len > PX_MAX_CREDS)
+			return FAIL(x, lv, "%stoo many api_keys (max %d)", pre,
+			    PX_MAX_CREDS);
+		n = (int)lv->len;
+	}
+	if (x->ncreds + n > PX_MAX_CREDS_TOTAL)
+		return FAIL(x, lv ? lv : o, "%stoo many credentials in the "
+		    "config (max %d)", pre, PX_MAX_CREDS_TOTAL);
+	x->ncreds += n;
+	if ((p->creds = zalloc(x, (size_t)n * sizeof *p->creds)) == NULL)
+		return -1;
+	p->ncreds = n;
+	if (lv == NULL) {
+		k = &p->creds[0];
+		snprintf(k->label, sizeof k->label, "%s#1", p->name);
+		k->secret = "";
+		if (kv != NULL && get_secret(x, kv, pre, "api_key", SEC_EMPTY,
+		    &k->secret) < 0) {
+			k->secret = "";
+			rc = -1;
+		}
+	} else {
+		for (e = lv->child, i = 0; e != NULL; e = e->next, i++) {
+			k = &p->creds[i];
+			if (parse_cred(x, p, e, i, k) < 0) {
+				k->secret = "";
+				rc = -1;
+				continue;
+			}
+			for (j = 0; j < i; j++) {
+				if (strcmp(p->creds[j].label, k->label) == 0) {
+					rc = FAIL(x, e, "%sduplicate key name "
+					    "\"%s\"", pre, k->label);
+					break;
+				}
+				if (p->creds[j].secret[0] &&
+				    strcmp(p->creds[j].secret, k->secret) == 0) {
+					rc = FAIL(x, e, "%sapi_keys[%d] is the "
+					    "same key as api_keys[%d]", pre, i,
+					    j);
+					break;
+				}
+			}
+		}
+	}
+	for (i = 0; i < p->ncreds; i++)
+		cred_id(&p->creds[i], p->name, p->creds[i].secret);
+	p->api_key = p->creds[0].secret;
+	return rc;
+}
+
+/* RFC 9110 token characters. */
+static int
+token_ok(const char *s, size_t n)
+{
+	size_t i;
+	unsigned char c;
+
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)s[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9'))
+			continue;
+		if (strchr("!#$%&'*+-.^_`|~", c) == NULL || c == 0)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Headers the proxy owns: hop-by-hop and framing headers (RFC 9110 §7.6.1,
+ * RFC 9112 §6) would break the connection or smuggle a second request;
+ * Content-Type, Accept and Accept-Encoding are set per request (the proxy
+ * does not decode compressed bodies).
+ */
+static const char *const owned_headers[] = { "host", "content-length",
+    "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te",
+    "trailer", "upgrade", "expect", "content-type", "accept",
+    "accept-encoding", NULL };
+
+static int
+parse_headers(struct ctx *x, struct px_provider *p, const struct json *o,
+    const char *pre)
+{
+	const struct json *m, *q;
+	const char *auth, *prefix;
+	struct px_header *h;
+	char hpre[256];
+	size_t i;
+	int rc = 0, haskey = 0;
+
+	if (o->type != JSON_OBJECT)
+		return FAIL(x, o, "%s\"headers\" must be an object "
+		    "({\"Name\": \"value\"})", pre);
+	if (o->len > PX_MAX_PROVIDER_HEADERS)
+		return FAIL(x, o, "%stoo many headers (max %d)", pre,
+		    PX_MAX_PROVIDER_HEADERS);
+	if ((p->headers = zalloc(x, (o->len + 1) * sizeof *p->headers)) == NULL)
+		return -1;
+	for (i = 0; i < (size_t)p->ncreds; i++)
+		if (p->creds[i].secret[0])
+			haskey = 1;
+	auth = px_provider_auth(p, &prefix);
+	for (m = o->child; m != NULL; m = m->next) {
+		if (!token_ok(m->key, m->keylen) ||
+		    memchr(m->key, 0, m->keylen) != NULL ||
+		    m->keylen > 128) {
+			rc = FAIL(x, m, "%sbad header name \"%s\" (an HTTP token: "
+			    "letters, digits and !#$%%&'*+-.^_`|~)", pre, m->key);
+			continue;
+		}
+		for (i = 0; owned_headers[i] != NULL; i++)
+			if (strcasecmp(m->key, owned_headers[i]) == 0)
+				break;
+		if (owned_headers[i] != NULL) {
+			rc = FAIL(x, m, "%sheader \"%s\" is set by the proxy "
+			    "(hop-by-hop, framing or per request)", pre, m->key);
+			continue;
+		}
+		if (haskey && strcasecmp(m->key, auth) == 0) {
+			rc = FAIL(x, m, "%sheader \"%s\" carries the provider's "
+			    "key: use \"api_key\" or \"api_keys\"", pre, m->key);
+			continue;
+		}
+		if (p->kind == PX_PT_ANTHROPIC &&
+		    strcasecmp(m->key, "anthropic-version") == 0) {
+			rc = FAIL(x, m, "%sheader \"%s\": use "
+			    "\"anthropic_version\"", pre, m->key);
+			continue;
+		}
+		for (q = o->child; q != m; q = q->next)
+			if (strcasecmp(q->key, m->key) == 0)
+				break;
+		if (q != m) {
+			rc = FAIL(x, m, "%sduplicate header \"%s\"", pre, m->key);
+			continue;
+		}
+		h = &p->headers[p->nheaders];
+		snprintf(hpre, sizeof hpre, "%sheader \"%s\": ", pre, m->key);
+		if (get_secret(x, m, hpre, "value", SEC_EMPTY | SEC_TAB,
+		    &h->value) < 0) {
+			rc = -1;
+			continue;
+		}
+		if ((h->name = sdup(x, m->key, m->keylen)) == NULL)
+			return -1;
+		p->nheaders++;
+	}
+	return rc;
 }
 
 static int
-parse_provider(const struct ctx *x, struct px_config *c, const struct json *o)
+parse_health(struct ctx *x, struct px_provider *p, const struct json *o,
+    const char *pre)
+{
+	static const char *const keys[] = { "interval_s", "model", NULL };
+	const struct json *v;
+	char where[96];
+	long long ll = 0;
+	int rc = 0;
+
+	if (o->type != JSON_OBJECT)
+		return FAIL(x, o, "%s\"health_check\" must be an object "
+		    "({\"interval_s\": N, \"model\": \"M\"})", pre);
+	snprintf(where, sizeof where, " in provider \"%s\" health_check",
+	    p->name);
+	rc = check_keys(x, o, keys, where);
+	if ((v = json_get(o, "interval_s")) != NULL) {
+		if (!json_int(v, &ll) || ll <= 0 || ll > 86400)
+			rc = FAIL(x, v, "%s\"health_check.interval_s\" must be "
+			    "an integer from 1 to 86400", pre);
+		else
+			p->health_interval_s = (int)ll;
+	}
+	if ((v = json_get(o, "model")) == NULL)
+		return FAIL(x, o, "%s\"health_check\" needs a \"model\" to "
+		    "send its request to", pre);
+	if (get_sdup(x, v, pre, "health_check.model", PX_MODEL_NAME_MAX,
+	    &p->health_model) < 0)
+		rc = -1;
+	return rc;
+}
+
+static int
+version_ok(const char *s)
+{
+	if (*s == 0)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '.' ||
+		    *s == '_'))
+			return 0;
+	return 1;
+}
+
+/* Azure: "api_version" and "deployments"; refused on other types. */
+static int
+parse_azure(struct ctx *x, struct px_provider *p, const struct json *o,
+    const char *pre)
+{
+	const struct json *v, *m;
+	struct px_deployment *d;
+	char ver[32];
+	int rc = 0;
+
+	if (p->kind != PX_PT_AZURE) {
+		if ((v = json_get(o, "api_version")) != NULL)
+			rc = FAIL(x, v, "%s\"api_version\" applies to type azure "
+			    "only", pre);
+		if ((v = json_get(o, "deployments")) != NULL)
+			rc = FAIL(x, v, "%s\"deployments\" applies to type azure "
+			    "only", pre);
+		return rc;
+	}
+	if ((v = json_get(o, "api_version")) != NULL) {
+		if (get_str(x, v, pre, "api_version", ver, sizeof ver) < 0)
+			rc = -1;
+		else if (!version_ok(ver))
+			rc = FAIL(x, v, "%sbad \"api_version\" \"%s\" (e.g. "
+			    "\"2024-10-21\", or \"v1\")", pre, ver);
+		else if (strcmp(ver, "v1") != 0 &&
+		    (p->api_version = sdup(x, ver, strlen(ver))) == NULL)
+			return -1;
+	}
+	if ((v = json_get(o, "deployments")) == NULL)
+		return rc;
+	if (v->type != JSON_OBJECT)
+		return FAIL(x, v, "%s\"deployments\" must be an object "
+		    "({\"model\": \"deployment\"})", pre);
+	if (v->len > PX_MAX_DEPLOYMENTS)
+		return FAIL(x, v, "%stoo many deployments (max %d)", pre,
+		    PX_MAX_DEPLOYMENTS);
+	if ((p->deployments = zalloc(x, (v->len + 1) * sizeof *d)) == NULL)
+		return -1;
+	for (m = v->child; m != NULL; m = m->next) {
+		d = &p->deployments[p->ndeployments];
+		if (m->keylen == 0 || m->keylen > PX_MODEL_NAME_MAX ||
+		    memchr(m->key, 0, m->keylen) != NULL ||
+		    has_ctl(m->key, m->keylen)) {
+			rc = FAIL(x, m, "%sdeployments: bad model name \"%s\"",
+			    pre, m->key);
+			continue;
+		}
+		if (get_sdup(x, m, pre, "deployments", PX_MODEL_NAME_MAX,
+		    &d->deployment) < 0) {
+			rc = -1;
+			continue;
+		}
+		if ((d->model = sdup(x, m->key, m->keylen)) == NULL)
+			return -1;
+		p->ndeployments++;
+	}
+	return rc;
+}
+
+static int
+parse_provider(struct ctx *x, struct px_config *c, const struct json *o)
 {
 	static const char *const keys[] = { "name", "type", "base_url",
-	    "api_key", "anthropic_version", "responses_models", "chat_models",
-	    NULL };
+	    "api_key", "api_keys", "strategy", "headers", "health_check",
+	    "anthropic_version", "responses_models", "chat_models",
+	    "api_version", "deployments", NULL };
 	struct px_provider *p;
-	const struct json *v;
+	const struct json *v, *tv;
 	char name[sizeof p->name], type[sizeof p->type], pre[96], where[96];
-	char url[sizeof p->base_url], key[sizeof p->api_key];
-	const char *why, *ev;
-	int ti;
+	char url[1100], red[1100];
+	const char *why, *s;
+	size_t n;
+	int ti = 0, rc = 0;
 
 	if (o->type != JSON_OBJECT)
 		return FAIL(x, o, "each provider must be an object");
@@ -505,80 +1209,138 @@ parse_provider(const struct ctx *x, struct px_config *c, const struct json *o)
 	if (!name_ok(name))
 		return FAIL(x, v, "bad provider name \"%s\" (must be non-empty, "
 		    "without '/', '*' or spaces)", name);
-	snprintf(pre, sizeof pre, "provider \"%s\": ", name);
-	snprintf(where, sizeof where, " in provider \"%s\"", name);
-	if (check_keys(x, o, keys, where) < 0)
-		return -1;
 	if (find_provider(c, name, strlen(name)) >= 0)
 		return FAIL(x, v, "duplicate provider name \"%s\"", name);
 	if (c->nproviders >= PX_MAX_PROVIDERS)
 		return FAIL(x, o, "too many providers (max %d)",
 		    PX_MAX_PROVIDERS);
+	snprintf(pre, sizeof pre, "provider \"%s\": ", name);
+	snprintf(where, sizeof where, " in provider \"%s\"", name);
+	rc = check_keys(x, o, keys, where);
 
-	if ((v = json_get(o, "type")) == NULL)
-		return FAIL(x, o, "%smissing \"type\" (openai, openai-responses, "
-		    "anthropic or gemini)", pre);
-	if (get_str(x, v, pre, "type", type, sizeof type) < 0)
-		return -1;
-	if ((ti = ptype_find(type)) < 0)
-		return FAIL(x, v, "%sunknown type \"%s\" (expected openai, "
-		    "openai-responses, anthropic or gemini)", pre, type);
-	p = &c->providers[c->nproviders];
-	provider_init(p, name, ti);
-
-	snprintf(url, sizeof url, "%s", ptypes[ti].url);
-	if ((v = json_get(o, "base_url")) != NULL &&
-	    get_str(x, v, pre, "base_url", url, sizeof url) < 0)
-		return -1;
-	if ((why = parse_base_url(p, url)) != NULL)
-		return FAIL(x, v, "%sbad base_url \"%s\": %s", pre, url, why);
-
-	if ((v = json_get(o, "api_key")) != NULL) {
-		if (get_str(x, v, pre, "api_key", key, sizeof key) < 0)
-			return -1;
-		if (strncmp(key, "env:", 4) == 0) {
-			if (key[4] == 0)
-				return FAIL(x, v, "%s\"api_key\": \"env:\" needs "
-				    "a variable name", pre);
-			ev = getenv(key + 4);
-			if (ev == NULL || *ev == 0)
-				return FAIL(x, v, "%senvironment variable %s "
-				    "is not set", pre, key + 4);
-			if (has_ctl(ev, strlen(ev)))
-				return FAIL(x, v, "%senvironment variable %s "
-				    "contains control characters", pre,
-				    key + 4);
-			if (strlen(ev) >= sizeof p->api_key)
-				return FAIL(x, v, "%senvironment variable %s "
-				    "is too long (max %zu bytes)", pre, key + 4,
-				    sizeof p->api_key - 1);
-			memcpy(p->api_key, ev, strlen(ev) + 1);
-		} else
-			memcpy(p->api_key, key, strlen(key) + 1);
+	/* From here on the name is registered, whatever else is wrong. */
+	if ((tv = json_get(o, "type")) == NULL) {
+		rc = FAIL(x, o, "%smissing \"type\" (" PTYPE_LIST ")", pre);
+		ti = -1;
+	} else if (get_str(x, tv, pre, "type", type, sizeof type) < 0) {
+		ti = -1;
+	} else if ((ti = ptype_find(type)) < 0) {
+		rc = FAIL(x, tv, "%sunknown type \"%s\" (expected " PTYPE_LIST
+		    ")", pre, type);
 	}
+	p = &c->providers[c->nproviders++];
+	provider_init(p, name, ti < 0 ? 0 : ti);
+	if (ti < 0) {
+		parse_creds(x, p, o, pre);
+		return -1;
+	}
+
+	url[0] = 0;
+	if (ptypes[ti].url != NULL)
+		snprintf(url, sizeof url, "%s", ptypes[ti].url);
+	if ((v = json_get(o, "base_url")) != NULL) {
+		if (!json_str(v, &s, &n)) {
+			rc = FAIL(x, v, "%s\"base_url\" must be a string", pre);
+			url[0] = 0;
+		} else if (n >= sizeof url || memchr(s, 0, n) != NULL) {
+			rc = FAIL(x, v, "%sbad base_url: too long or contains "
+			    "NUL", pre);
+			url[0] = 0;
+		} else {
+			memcpy(url, s, n + 1);
+			if ((why = parse_base_url(x, p, url)) != NULL)
+				rc = FAIL(x, v, "%sbad base_url \"%s\": %s", pre,
+				    px_redact_url(url, red, sizeof red), why);
+			else if (p->kind == PX_PT_AZURE && p->base_path[0])
+				rc = FAIL(x, v, "%sazure base_url is the "
+				    "resource URL, e.g. "
+				    "\"https://NAME.openai.azure.com\", without "
+				    "a path", pre);
+		}
+	} else if (url[0] == 0) {
+		rc = FAIL(x, o, "%stype %s needs a \"base_url\" (e.g. "
+		    "\"https://NAME.openai.azure.com\")", pre, p->type);
+	} else if ((why = parse_base_url(x, p, url)) != NULL) {
+		rc = FAIL(x, o, "%sbad base_url \"%s\": %s", pre, url, why);
+	}
+	hash_parts(p->id, "provider", p->name, p->base_url);
+
+	if (parse_creds(x, p, o, pre) < 0)
+		rc = -1;
 	if ((v = json_get(o, "anthropic_version")) != NULL &&
 	    get_str(x, v, pre, "anthropic_version", p->anthropic_version,
 	    sizeof p->anthropic_version) < 0)
-		return -1;
+		rc = -1;
 	if (parse_api_models(x, p, o, pre) < 0)
-		return -1;
-	c->nproviders++;
-	return 0;
+		rc = -1;
+	if ((v = json_get(o, "strategy")) != NULL) {
+		if (json_str(v, &s, &n) && json_eq(s, n, "round-robin"))
+			p->strategy = PX_STRAT_ROUND_ROBIN;
+		else if (json_str(v, &s, &n) && json_eq(s, n, "fill-first"))
+			p->strategy = PX_STRAT_FILL_FIRST;
+		else
+			rc = FAIL(x, v, "%s\"strategy\" must be \"round-robin\" "
+			    "or \"fill-first\"", pre);
+	}
+	if ((v = json_get(o, "headers")) != NULL &&
+	    parse_headers(x, p, v, pre) < 0)
+		rc = -1;
+	if ((v = json_get(o, "health_check")) != NULL &&
+	    parse_health(x, p, v, pre) < 0)
+		rc = -1;
+	if (parse_azure(x, p, o, pre) < 0)
+		rc = -1;
+	return rc;
 }
 
 /* ------------------------------------------------------------ routes */
+
+/*
+ * "retry": {"max_attempts": N, "budget_ms": T}. Keys left out keep what r
+ * holds (the defaults, or the top-level policy for a route).
+ */
+static int
+parse_retry(struct ctx *x, const struct json *o, const char *pre,
+    const char *where, struct px_retry *r)
+{
+	static const char *const keys[] = { "max_attempts", "budget_ms", NULL };
+	const struct json *v;
+	long long ll = 0;
+	int rc;
+
+	if (o->type != JSON_OBJECT)
+		return FAIL(x, o, "%s\"retry\" must be an object "
+		    "({\"max_attempts\": N, \"budget_ms\": T})", pre);
+	rc = check_keys(x, o, keys, where);
+	if ((v = json_get(o, "max_attempts")) != NULL) {
+		if (!json_int(v, &ll) || ll < 1 || ll > PX_RETRY_ATTEMPTS_CAP)
+			rc = FAIL(x, v, "%s\"retry.max_attempts\" must be an "
+			    "integer from 1 to %d", pre, PX_RETRY_ATTEMPTS_CAP);
+		else
+			r->max_attempts = (int)ll;
+	}
+	if ((v = json_get(o, "budget_ms")) != NULL) {
+		if (!json_int(v, &ll) || ll < 0 || ll > 86400000LL)
+			rc = FAIL(x, v, "%s\"retry.budget_ms\" must be a "
+			    "non-negative integer (0 = no time limit)", pre);
+		else
+			r->budget_ms = (int)ll;
+	}
+	return rc;
+}
 
 /*
  * "provider" or "provider/upstream-model", split at the first '/': model
  * ids such as "meta-llama/Llama-3-70b" keep their own slashes.
  */
 static int
-parse_target(const struct ctx *x, const struct px_config *c,
+parse_target(struct ctx *x, const struct px_config *c,
     const struct json *v, const char *pattern, struct px_target *t)
 {
 	const char *s, *slash;
 	size_t n, pn;
 
+	t->model = "";
 	if (!json_str(v, &s, &n) || n == 0)
 		return FAIL(x, v, "model \"%s\": target must be \"provider\" or "
 		    "\"provider/model\"", pattern);
@@ -591,72 +1353,140 @@ parse_target(const struct ctx *x, const struct px_config *c,
 	if (t->provider < 0)
 		return FAIL(x, v, "model \"%s\": unknown provider \"%.*s\"",
 		    pattern, (int)pn, s);
-	t->model[0] = 0;
 	if (slash != NULL) {
 		n -= pn + 1;
 		if (n == 0)
 			return FAIL(x, v, "model \"%s\": empty upstream model "
 			    "after \"%.*s/\"", pattern, (int)pn, s);
-		if (n >= sizeof t->model)
+		if (n > PX_MODEL_NAME_MAX)
 			return FAIL(x, v, "model \"%s\": upstream model is too "
-			    "long (max %zu bytes)", pattern,
-			    sizeof t->model - 1);
-		memcpy(t->model, slash + 1, n);
-		t->model[n] = 0;
+			    "long (max %d bytes)", pattern, PX_MODEL_NAME_MAX);
+		if ((t->model = sdup(x, slash + 1, n)) == NULL)
+			return -1;
 	}
 	return 0;
 }
 
+/* A target list (or a single target) into r->targets. */
 static int
-parse_models(const struct ctx *x, struct px_config *c, const struct json *o)
+parse_targets(struct ctx *x, const struct px_config *c, const struct json *v,
+    struct px_route *r)
 {
-	const struct json *m, *p, *e;
+	const struct json *e;
+	size_t n = 1;
+	int rc = 0;
+
+	if (v->type == JSON_ARRAY) {
+		if (v->child == NULL)
+			return FAIL(x, v, "model \"%s\": empty target list",
+			    r->pattern);
+		n = v->len;
+		if (n > PX_MAX_TARGETS) {
+			e = json_at(v, PX_MAX_TARGETS);
+			return FAIL(x, e, "model \"%s\": too many targets (max "
+			    "%d)", r->pattern, PX_MAX_TARGETS);
+		}
+	}
+	if ((r->targets = zalloc(x, n * sizeof *r->targets)) == NULL)
+		return -1;
+	if (v->type != JSON_ARRAY) {
+		r->ntargets = 1;
+		return parse_target(x, c, v, r->pattern, &r->targets[0]);
+	}
+	for (e = v->child; e != NULL; e = e->next)
+		if (parse_target(x, c, e, r->pattern,
+		    &r->targets[r->ntargets++]) < 0)
+			rc = -1;
+	return rc;
+}
+
+/* The object form: {"target": ".." | "targets": [..], "retry": {..}}.
+ * Unknown keys are errors so later per-route keys cannot be misspelt. */
+static int
+parse_route_obj(struct ctx *x, const struct px_config *c,
+    const struct json *o, struct px_route *r)
+{
+	static const char *const keys[] = { "target", "targets", "retry",
+	    NULL };
+	const struct json *tv = json_get(o, "target");
+	const struct json *lv = json_get(o, "targets"), *v;
+	char pre[300], where[300];
+	int rc;
+
+	snprintf(pre, sizeof pre, "model \"%s\": ", r->pattern);
+	snprintf(where, sizeof where, " in model \"%s\"", r->pattern);
+	rc = check_keys(x, o, keys, where);
+	if ((v = json_get(o, "retry")) != NULL) {
+		snprintf(where, sizeof where, " in model \"%s\" retry",
+		    r->pattern);
+		if (parse_retry(x, v, pre, where, &r->retry) < 0)
+			rc = -1;
+	}
+	if (tv != NULL && lv != NULL)
+		return FAIL(x, lv, "%suse \"target\" or \"targets\", not both",
+		    pre);
+	if (tv != NULL && tv->type != JSON_STRING)
+		return FAIL(x, tv, "%starget must be \"provider\" or "
+		    "\"provider/model\"", pre);
+	if (tv == NULL && lv == NULL)
+		return FAIL(x, o, "%sneeds \"target\" or \"targets\"", pre);
+	if (lv != NULL && lv->type != JSON_ARRAY)
+		return FAIL(x, lv, "%s\"targets\" must be a list", pre);
+	if (parse_targets(x, c, tv ? tv : lv, r) < 0)
+		rc = -1;
+	return rc;
+}
+
+static int
+parse_models(struct ctx *x, struct px_config *c, const struct json *o)
+{
+	const struct json *m, *p;
 	struct px_route *r;
+	size_t cap;
+	int rc = 0;
 
 	if (o->type != JSON_OBJECT)
 		return FAIL(x, o, "\"models\" must be an object "
 		    "({\"model\": \"provider[/upstream-model]\"})");
+	cap = o->len < PX_MAX_ROUTES ? o->len : PX_MAX_ROUTES;
+	if ((c->routes = zalloc(x, (cap + 1) * sizeof *c->routes)) == NULL)
+		return -1;
 	for (m = o->child; m != NULL; m = m->next) {
-		if (c->nroutes >= PX_MAX_ROUTES)
+		if ((size_t)c->nroutes >= cap)
 			return FAIL(x, m, "too many models (max %d)",
 			    PX_MAX_ROUTES);
 		if (m->keylen == 0 || memchr(m->key, 0, m->keylen) != NULL ||
-		    has_ctl(m->key, m->keylen))
-			return FAIL(x, m, "bad model name \"%s\"", m->key);
-		if (m->keylen >= sizeof r->pattern)
-			return FAIL(x, m, "model name is too long (max %zu "
-			    "bytes)", sizeof r->pattern - 1);
+		    has_ctl(m->key, m->keylen)) {
+			rc = FAIL(x, m, "bad model name \"%s\"", m->key);
+			continue;
+		}
+		if (m->keylen > PX_MODEL_NAME_MAX) {
+			rc = FAIL(x, m, "model name is too long (max %d "
+			    "bytes)", PX_MODEL_NAME_MAX);
+			continue;
+		}
 		for (p = o->child; p != m; p = p->next)
 			if (p->keylen == m->keylen &&
 			    memcmp(p->key, m->key, m->keylen) == 0)
-				return FAIL(x, m, "duplicate model \"%s\"",
-				    m->key);
+				break;
+		if (p != m) {
+			rc = FAIL(x, m, "duplicate model \"%s\"", m->key);
+			continue;
+		}
 		r = &c->routes[c->nroutes];
 		memset(r, 0, sizeof *r);
-		memcpy(r->pattern, m->key, m->keylen + 1);
+		if ((r->pattern = sdup(x, m->key, m->keylen)) == NULL)
+			return -1;
 		r->line = line_of(x, m->raw);
-		if (m->type == JSON_ARRAY) {
-			if (m->child == NULL)
-				return FAIL(x, m, "model \"%s\": empty target "
-				    "list", r->pattern);
-			for (e = m->child; e != NULL; e = e->next) {
-				if (r->ntargets >= PX_MAX_TARGETS)
-					return FAIL(x, e, "model \"%s\": too "
-					    "many targets (max %d)", r->pattern,
-					    PX_MAX_TARGETS);
-				if (parse_target(x, c, e, r->pattern,
-				    &r->targets[r->ntargets]) < 0)
-					return -1;
-				r->ntargets++;
-			}
-		} else {
-			if (parse_target(x, c, m, r->pattern, &r->targets[0]) < 0)
-				return -1;
-			r->ntargets = 1;
+		r->retry = c->retry;
+		if ((m->type == JSON_OBJECT ? parse_route_obj(x, c, m, r) :
+		    parse_targets(x, c, m, r)) < 0) {
+			rc = -1;
+			continue;
 		}
 		c->nroutes++;
 	}
-	return 0;
+	return rc;
 }
 
 /* ------------------------------------------------------------ client keys */
@@ -672,116 +1502,189 @@ dup_key_name(const struct px_config *c, const char *name)
 	return 0;
 }
 
+/* One api_keys entry into c->keys[c->nkeys] (counted on success). */
 static int
-parse_api_keys(const struct ctx *x, struct px_config *c, const struct json *a)
+parse_api_key(struct ctx *x, struct px_config *c, const struct json *e,
+    size_t i)
 {
 	static const char *const keys[] = { "name", "sha256", "key", NULL };
-	const struct json *e, *v, *hv, *kv;
+	const struct json *v, *hv, *kv;
 	char name[AUTH_NAME_MAX], pre[AUTH_NAME_MAX + 48], hex[65];
 	const char *s;
-	size_t n, i;
+	size_t n;
+
+	snprintf(pre, sizeof pre, "api_keys[%zu]: ", i);
+	if (json_str(e, &s, &n)) {
+		if (n == 0)
+			return FAIL(x, e, "%sempty key", pre);
+		snprintf(name, sizeof name, "key%zu", i + 1);
+		if (dup_key_name(c, name))
+			return FAIL(x, e, "duplicate api key name \"%s\"", name);
+		auth_key_plain(&c->keys[c->nkeys++], name, s, n);
+		return 0;
+	}
+	if (e->type != JSON_OBJECT)
+		return FAIL(x, e, "%smust be a string or {\"name\", \"sha256\" "
+		    "or \"key\"}", pre);
+	if (check_keys(x, e, keys, " in api_keys entry") < 0)
+		return -1;
+	if ((v = json_get(e, "name")) == NULL)
+		return FAIL(x, e, "%smissing \"name\"", pre);
+	if (get_str(x, v, pre, "name", name, sizeof name) < 0)
+		return -1;
+	if (name[0] == 0)
+		return FAIL(x, v, "%s\"name\" is empty", pre);
+	if (dup_key_name(c, name))
+		return FAIL(x, v, "duplicate api key name \"%s\"", name);
+	snprintf(pre, sizeof pre, "api key \"%s\": ", name);
+	hv = json_get(e, "sha256");
+	kv = json_get(e, "key");
+	if ((hv == NULL) == (kv == NULL))
+		return FAIL(x, e, "%sneeds exactly one of \"sha256\" or \"key\"",
+		    pre);
+	if (hv != NULL) {
+		if (!json_str(hv, &s, &n) || n != 64)
+			return FAIL(x, hv, "%s\"sha256\" must be 64 hex digits",
+			    pre);
+		memcpy(hex, s, 64);
+		hex[64] = 0;
+		if (auth_key_hex(&c->keys[c->nkeys], name, hex) < 0)
+			return FAIL(x, hv, "%s\"sha256\" must be 64 hex digits",
+			    pre);
+	} else {
+		if (!json_str(kv, &s, &n))
+			return FAIL(x, kv, "%s\"key\" must be a string", pre);
+		if (n == 0)
+			return FAIL(x, kv, "%s\"key\" is empty", pre);
+		auth_key_plain(&c->keys[c->nkeys], name, s, n);
+	}
+	c->nkeys++;
+	return 0;
+}
+
+static int
+parse_api_keys(struct ctx *x, struct px_config *c, const struct json *a)
+{
+	const struct json *e;
+	size_t i, cap;
+	int rc = 0;
 
 	if (a->type != JSON_ARRAY)
 		return FAIL(x, a, "\"api_keys\" must be an array");
+	cap = a->len < PX_MAX_KEYS ? a->len : PX_MAX_KEYS;
+	if ((c->keys = zalloc(x, (cap + 1) * sizeof *c->keys)) == NULL)
+		return -1;
 	for (e = a->child, i = 0; e != NULL; e = e->next, i++) {
-		if (c->nkeys >= PX_MAX_KEYS)
+		if (i >= cap)
 			return FAIL(x, e, "too many api_keys (max %d)",
 			    PX_MAX_KEYS);
-		snprintf(pre, sizeof pre, "api_keys[%zu]: ", i);
-		if (json_str(e, &s, &n)) {
-			if (n == 0)
-				return FAIL(x, e, "%sempty key", pre);
-			snprintf(name, sizeof name, "key%zu", i + 1);
-			if (dup_key_name(c, name))
-				return FAIL(x, e, "duplicate api key name "
-				    "\"%s\"", name);
-			auth_key_plain(&c->keys[c->nkeys++], name, s, n);
-			continue;
-		}
-		if (e->type != JSON_OBJECT)
-			return FAIL(x, e, "%smust be a string or {\"name\", "
-			    "\"sha256\" or \"key\"}", pre);
-		if (check_keys(x, e, keys, " in api_keys entry") < 0)
-			return -1;
-		if ((v = json_get(e, "name")) == NULL)
-			return FAIL(x, e, "%smissing \"name\"", pre);
-		if (get_str(x, v, pre, "name", name, sizeof name) < 0)
-			return -1;
-		if (name[0] == 0)
-			return FAIL(x, v, "%s\"name\" is empty", pre);
-		if (dup_key_name(c, name))
-			return FAIL(x, v, "duplicate api key name \"%s\"", name);
-		snprintf(pre, sizeof pre, "api key \"%s\": ", name);
-		hv = json_get(e, "sha256");
-		kv = json_get(e, "key");
-		if ((hv == NULL) == (kv == NULL))
-			return FAIL(x, e, "%sneeds exactly one of \"sha256\" or "
-			    "\"key\"", pre);
-		if (hv != NULL) {
-			if (!json_str(hv, &s, &n) || n != 64)
-				return FAIL(x, hv, "%s\"sha256\" must be 64 hex "
-				    "digits", pre);
-			memcpy(hex, s, 64);
-			hex[64] = 0;
-			if (auth_key_hex(&c->keys[c->nkeys], name, hex) < 0)
-				return FAIL(x, hv, "%s\"sha256\" must be 64 hex "
-				    "digits", pre);
-		} else {
-			if (!json_str(kv, &s, &n))
-				return FAIL(x, kv, "%s\"key\" must be a string",
-				    pre);
-			if (n == 0)
-				return FAIL(x, kv, "%s\"key\" is empty", pre);
-			auth_key_plain(&c->keys[c->nkeys], name, s, n);
-		}
-		c->nkeys++;
+		if (parse_api_key(x, c, e, i) < 0)
+			rc = -1;
 	}
+	return rc;
+}
+
+/*
+ * "admin_key" / "metrics_key": a literal, "env:NAME", or {"sha256": hex};
+ * kept as a digest like client keys.
+ */
+static int
+parse_secret_key(struct ctx *x, const struct json *v, const char *what,
+    struct px_secret_key *k)
+{
+	const struct json *hv;
+	const char *s, *sec;
+	char pre[64], where[64], hex[65];
+	size_t n;
+	static const char *const keys[] = { "sha256", NULL };
+
+	snprintf(pre, sizeof pre, "\"%s\": ", what);
+	if (v->type == JSON_OBJECT) {
+		snprintf(where, sizeof where, " in \"%s\"", what);
+		check_keys(x, v, keys, where);
+		if ((hv = json_get(v, "sha256")) == NULL)
+			return FAIL(x, v, "%sneeds \"sha256\"", pre);
+		if (!json_str(hv, &s, &n) || n != 64)
+			return FAIL(x, hv, "%s\"sha256\" must be 64 hex digits",
+			    pre);
+		memcpy(hex, s, 64);
+		hex[64] = 0;
+		if (auth_key_hex(&k->key, what, hex) < 0)
+			return FAIL(x, hv, "%s\"sha256\" must be 64 hex digits",
+			    pre);
+		k->set = 1;
+		return 0;
+	}
+	if (v->type != JSON_STRING)
+		return FAIL(x, v, "\"%s\" must be a key, \"env:NAME\" or "
+		    "{\"sha256\": \"hex\"}", what);
+	if (get_secret(x, v, "", what, 0, &sec) < 0)
+		return -1;
+	auth_key_plain(&k->key, what, sec, strlen(sec));
+	k->set = 1;
 	return 0;
 }
 
 /* ------------------------------------------------------------ limits */
 
 static int
-parse_limits(const struct ctx *x, struct px_config *c, const struct json *o)
+parse_limits(struct ctx *x, struct px_config *c, const struct json *o)
 {
 	static const char *const keys[] = { "header_bytes", "body_bytes",
-	    "connections", NULL };
+	    "connections", "memory_bytes", "upstream_idle", NULL };
 	const struct json *v;
 	long long ll = 0;
 	long long smax = SIZE_MAX > LLONG_MAX ? LLONG_MAX : (long long)SIZE_MAX;
+	int rc;
 
 	if (o->type != JSON_OBJECT)
 		return FAIL(x, o, "\"limits\" must be an object");
-	if (check_keys(x, o, keys, " in \"limits\"") < 0)
-		return -1;
+	rc = check_keys(x, o, keys, " in \"limits\"");
 	if ((v = json_get(o, "header_bytes")) != NULL) {
 		if (get_posint(x, v, "limits.header_bytes", smax, &ll) < 0)
-			return -1;
-		c->header_max = (size_t)ll;
+			rc = -1;
+		else
+			c->header_max = (size_t)ll;
 	}
 	if ((v = json_get(o, "body_bytes")) != NULL) {
 		if (get_posint(x, v, "limits.body_bytes", smax, &ll) < 0)
-			return -1;
-		c->body_max = (size_t)ll;
+			rc = -1;
+		else
+			c->body_max = (size_t)ll;
 	}
 	if ((v = json_get(o, "connections")) != NULL) {
 		if (get_posint(x, v, "limits.connections", INT_MAX, &ll) < 0)
-			return -1;
-		c->max_conns = (int)ll;
+			rc = -1;
+		else
+			c->max_conns = (int)ll;
 	}
-	return 0;
+	if ((v = json_get(o, "memory_bytes")) != NULL) {
+		if (get_posint(x, v, "limits.memory_bytes", smax, &ll) < 0)
+			rc = -1;
+		else
+			c->memory_max = ll;
+	}
+	if ((v = json_get(o, "upstream_idle")) != NULL) {
+		if (get_nonneg(x, v, "limits.upstream_idle", 1 << 20, &ll) < 0)
+			rc = -1;
+		else
+			c->upstream_idle = (int)ll;
+	}
+	return rc;
 }
 
 static int
-parse_timeouts(const struct ctx *x, struct px_config *c, const struct json *o)
+parse_timeouts(struct ctx *x, struct px_config *c, const struct json *o)
 {
 	static const char *const keys[] = { "header_ms", "idle_ms",
-	    "connect_ms", "first_byte_ms", "stream_idle_ms", "drain_ms", NULL };
-	int *dst[6];
+	    "connect_ms", "first_byte_ms", "stream_idle_ms", "drain_ms",
+	    "heartbeat_ms", NULL };
+	int *dst[7];
 	const struct json *v;
 	char what[48];
 	long long ll = 0;
 	size_t i;
+	int rc;
 
 	dst[0] = &c->header_timeout_ms;
 	dst[1] = &c->idle_timeout_ms;
@@ -789,65 +1692,71 @@ parse_timeouts(const struct ctx *x, struct px_config *c, const struct json *o)
 	dst[3] = &c->first_byte_timeout_ms;
 	dst[4] = &c->stream_idle_timeout_ms;
 	dst[5] = &c->drain_timeout_ms;
+	dst[6] = &c->heartbeat_ms;
 	if (o->type != JSON_OBJECT)
 		return FAIL(x, o, "\"timeouts\" must be an object");
-	if (check_keys(x, o, keys, " in \"timeouts\"") < 0)
-		return -1;
-	for (i = 0; i < 6; i++) {
+	rc = check_keys(x, o, keys, " in \"timeouts\"");
+	for (i = 0; i < 7; i++) {
 		if ((v = json_get(o, keys[i])) == NULL)
 			continue;
 		snprintf(what, sizeof what, "timeouts.%s", keys[i]);
-		if (get_posint(x, v, what, INT_MAX, &ll) < 0)
-			return -1;
-		*dst[i] = (int)ll;
+		/* heartbeat_ms 0 turns heartbeats off */
+		if ((i == 6 ? get_nonneg(x, v, what, INT_MAX, &ll) :
+		    get_posint(x, v, what, INT_MAX, &ll)) < 0)
+			rc = -1;
+		else
+			*dst[i] = (int)ll;
 	}
-	return 0;
+	return rc;
 }
 
 /* ------------------------------------------------------------ store */
 
 static int
-parse_rstore(const struct ctx *x, struct px_config *c, const struct json *o)
+parse_rstore(struct ctx *x, struct px_config *c, const struct json *o)
 {
 	static const char *const keys[] = { "max_bytes", "max_entries",
 	    "ttl_seconds", "dir", NULL };
 	const struct json *v;
 	long long ll = 0;
 	long long smax = SIZE_MAX > LLONG_MAX ? LLONG_MAX : (long long)SIZE_MAX;
+	int rc;
 
 	if (o->type != JSON_OBJECT)
 		return FAIL(x, o, "\"responses_store\" must be an object");
-	if (check_keys(x, o, keys, " in \"responses_store\"") < 0)
-		return -1;
+	rc = check_keys(x, o, keys, " in \"responses_store\"");
 	if ((v = json_get(o, "max_bytes")) != NULL) {
 		/* 0 turns the store off */
 		if (!json_int(v, &ll) || ll < 0 || ll > smax)
-			return FAIL(x, v, "\"responses_store.max_bytes\" must "
+			rc = FAIL(x, v, "\"responses_store.max_bytes\" must "
 			    "be a non-negative integer");
-		c->rstore_max_bytes = (size_t)ll;
+		else
+			c->rstore_max_bytes = (size_t)ll;
 	}
 	if ((v = json_get(o, "max_entries")) != NULL) {
 		if (get_posint(x, v, "responses_store.max_entries", smax,
 		    &ll) < 0)
-			return -1;
-		c->rstore_max_entries = (size_t)ll;
+			rc = -1;
+		else
+			c->rstore_max_entries = (size_t)ll;
 	}
 	if ((v = json_get(o, "ttl_seconds")) != NULL) {
 		/* a year at most: expiry times stay far from overflow */
 		if (get_posint(x, v, "responses_store.ttl_seconds",
 		    366LL * 86400, &ll) < 0)
-			return -1;
-		c->rstore_ttl_s = ll;
+			rc = -1;
+		else
+			c->rstore_ttl_s = ll;
 	}
 	if ((v = json_get(o, "dir")) != NULL) {
 		if (get_str(x, v, "", "responses_store.dir", c->rstore_dir,
 		    sizeof c->rstore_dir - 32) < 0)
-			return -1;
-		if (!c->rstore_dir[0])
-			return FAIL(x, v, "\"responses_store.dir\" must not be "
+			rc = -1;
+		else if (!c->rstore_dir[0])
+			rc = FAIL(x, v, "\"responses_store.dir\" must not be "
 			    "empty (leave it out for a memory-only store)");
 	}
-	return 0;
+	return rc;
 }
 
 /* ------------------------------------------------------------ public */
@@ -857,87 +1766,156 @@ void
 px_config_defaults(struct px_config *c)
 {
 	memset(c, 0, sizeof *c);
+	px_arena_init(&c->arena, PX_CONFIG_MEM_MAX);
 	snprintf(c->listen, sizeof c->listen, "%s", PX_LISTEN_DEFAULT);
 	c->header_max = PX_HEADER_MAX;
 	c->body_max = PX_BODY_MAX;
 	c->max_conns = PX_MAX_CONNS;
+	c->memory_max = PX_MEMORY_MAX;
+	c->upstream_idle = PX_UPSTREAM_IDLE;
 	c->header_timeout_ms = PX_HEADER_TIMEOUT_MS;
 	c->idle_timeout_ms = PX_IDLE_TIMEOUT_MS;
 	c->connect_timeout_ms = PX_CONNECT_TIMEOUT_MS;
 	c->first_byte_timeout_ms = PX_FIRST_BYTE_TIMEOUT_MS;
 	c->stream_idle_timeout_ms = PX_STREAM_IDLE_TIMEOUT_MS;
 	c->drain_timeout_ms = PX_DRAIN_TIMEOUT_MS;
+	c->heartbeat_ms = PX_HEARTBEAT_MS;
+	c->retry.max_attempts = PX_RETRY_MAX_ATTEMPTS;
+	c->retry.budget_ms = PX_RETRY_BUDGET_MS;
 	c->default_max_tokens = PX_DEFAULT_MAX_TOKENS;
+	c->log_format = PX_LOG_TEXT;
 	c->rstore_max_bytes = PX_RSTORE_MAX_BYTES;
 	c->rstore_max_entries = PX_RSTORE_MAX_ENTRIES;
 	c->rstore_ttl_s = PX_RSTORE_TTL_S;
 }
 
-static int
-parse_root(const struct ctx *x, struct px_config *c, const struct json *root)
+/* see config.h */
+struct px_config *
+px_config_new(void)
+{
+	struct px_config *c = malloc(sizeof *c);
+
+	if (c != NULL)
+		px_config_defaults(c);
+	return c;
+}
+
+/* see config.h */
+void
+px_config_release(struct px_config *c)
+{
+	if (c == NULL)
+		return;
+	px_arena_free(&c->arena);
+	px_config_defaults(c);
+}
+
+/* see config.h */
+void
+px_config_free(struct px_config *c)
+{
+	if (c == NULL)
+		return;
+	px_arena_free(&c->arena);
+	free(c);
+}
+
+static void
+parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 {
 	static const char *const keys[] = { "listen", "api_keys", "allow_open",
 	    "providers", "models", "ca_file", "limits", "timeouts",
-	    "default_max_tokens", "verbose", "responses_store", NULL };
+	    "default_max_tokens", "verbose", "responses_store", "retry",
+	    "state_dir", "admin_key", "metrics_key", "log_format", NULL };
 	const struct json *v, *e, *lv;
+	char tmp[sizeof c->listen], msg[256];
+	const char *s;
+	size_t n;
 	long long ll = 0;
+	int listen_ok = 1;
 
-	if (root->type != JSON_OBJECT)
-		return FAIL(x, root, "the config must be a JSON object");
-	if (check_keys(x, root, keys, "") < 0)
-		return -1;
+	if (root->type != JSON_OBJECT) {
+		FAIL(x, root, "the config must be a JSON object");
+		return;
+	}
+	check_keys(x, root, keys, "");
 	if ((lv = json_get(root, "listen")) != NULL) {
-		if (get_str(x, lv, "", "listen", c->listen,
-		    sizeof c->listen) < 0)
-			return -1;
-		if (!listen_valid(c->listen))
-			return FAIL(x, lv, "\"listen\" must be host:port, "
-			    "e.g. \"127.0.0.1:8080\" or \"[::1]:8080\"");
+		listen_ok = 0;
+		if (get_str(x, lv, "", "listen", tmp, sizeof tmp) < 0)
+			;
+		else if (px_listen_normalize(tmp, c->listen, sizeof c->listen,
+		    msg, sizeof msg) < 0)
+			FAIL(x, lv, "\"listen\": %s", msg);
+		else
+			listen_ok = 1;
 	}
-	if ((v = json_get(root, "allow_open")) != NULL &&
-	    get_bool(x, v, "allow_open", &c->allow_open) < 0)
-		return -1;
-	if ((v = json_get(root, "verbose")) != NULL &&
-	    get_bool(x, v, "verbose", &c->verbose) < 0)
-		return -1;
-	if ((v = json_get(root, "ca_file")) != NULL &&
-	    get_str(x, v, "", "ca_file", c->ca_file, sizeof c->ca_file) < 0)
-		return -1;
-	if ((v = json_get(root, "limits")) != NULL &&
-	    parse_limits(x, c, v) < 0)
-		return -1;
-	if ((v = json_get(root, "timeouts")) != NULL &&
-	    parse_timeouts(x, c, v) < 0)
-		return -1;
-	if ((v = json_get(root, "responses_store")) != NULL &&
-	    parse_rstore(x, c, v) < 0)
-		return -1;
-	if ((v = json_get(root, "default_max_tokens")) != NULL) {
-		if (get_posint(x, v, "default_max_tokens", LLONG_MAX, &ll) < 0)
-			return -1;
+	if ((v = json_get(root, "allow_open")) != NULL)
+		get_bool(x, v, "allow_open", &c->allow_open);
+	if ((v = json_get(root, "verbose")) != NULL)
+		get_bool(x, v, "verbose", &c->verbose);
+	if ((v = json_get(root, "ca_file")) != NULL)
+		get_str(x, v, "", "ca_file", c->ca_file, sizeof c->ca_file);
+	if ((v = json_get(root, "state_dir")) != NULL &&
+	    get_str(x, v, "", "state_dir", c->state_dir,
+	    sizeof c->state_dir - 64) == 0 && c->state_dir[0] == 0)
+		FAIL(x, v, "\"state_dir\" must not be empty (leave it out for "
+		    "no state on disk)");
+	if ((v = json_get(root, "log_format")) != NULL) {
+		if (json_str(v, &s, &n) && json_eq(s, n, "text"))
+			c->log_format = PX_LOG_TEXT;
+		else if (json_str(v, &s, &n) && json_eq(s, n, "json"))
+			c->log_format = PX_LOG_JSON;
+		else
+			FAIL(x, v, "\"log_format\" must be \"text\" or \"json\"");
+	}
+	if ((v = json_get(root, "admin_key")) != NULL)
+		parse_secret_key(x, v, "admin_key", &c->admin_key);
+	if ((v = json_get(root, "metrics_key")) != NULL)
+		parse_secret_key(x, v, "metrics_key", &c->metrics_key);
+	if ((v = json_get(root, "limits")) != NULL)
+		parse_limits(x, c, v);
+	if ((v = json_get(root, "timeouts")) != NULL)
+		parse_timeouts(x, c, v);
+	if ((v = json_get(root, "responses_store")) != NULL)
+		parse_rstore(x, c, v);
+	if ((v = json_get(root, "default_max_tokens")) != NULL &&
+	    get_posint(x, v, "default_max_tokens", LLONG_MAX, &ll) == 0)
 		c->default_max_tokens = ll;
-	}
-	if ((v = json_get(root, "api_keys")) != NULL &&
-	    parse_api_keys(x, c, v) < 0)
-		return -1;
+	/* before models: routes inherit it */
+	if ((v = json_get(root, "retry")) != NULL)
+		parse_retry(x, v, "", " in \"retry\"", &c->retry);
+	if ((v = json_get(root, "api_keys")) != NULL)
+		parse_api_keys(x, c, v);
 	/* providers before models, wherever they are written */
 	if ((v = json_get(root, "providers")) != NULL) {
-		if (v->type != JSON_ARRAY)
-			return FAIL(x, v, "\"providers\" must be an array");
-		for (e = v->child; e != NULL; e = e->next)
-			if (parse_provider(x, c, e) < 0)
-				return -1;
+		if (v->type != JSON_ARRAY) {
+			FAIL(x, v, "\"providers\" must be an array");
+		} else {
+			n = v->len < PX_MAX_PROVIDERS ? v->len :
+			    PX_MAX_PROVIDERS;
+			c->providers = zalloc(x, (n + 1) *
+			    sizeof *c->providers);
+			for (e = v->child; e != NULL && c->providers != NULL;
+			    e = e->next)
+				parse_provider(x, c, e);
+		}
 	}
-	if ((v = json_get(root, "models")) != NULL &&
-	    parse_models(x, c, v) < 0)
-		return -1;
+	if ((v = json_get(root, "models")) != NULL)
+		parse_models(x, c, v);
 	/* An open proxy on a public address spends the owner's upstream keys
 	 * for anyone who finds it: require keys, or an explicit opt-out. */
-	if (c->nkeys == 0 && !c->allow_open &&
+	if (listen_ok && c->nkeys == 0 && !c->allow_open &&
 	    !px_listen_is_loopback(c->listen))
-		return FAIL(x, lv, "refusing to listen on %s without api_keys; "
+		FAIL(x, lv, "refusing to listen on %s without api_keys; "
 		    "add api_keys or set \"allow_open\": true", c->listen);
-	return 0;
+}
+
+/* Release what c held and start again from the defaults. */
+static void
+config_reset(struct px_config *c)
+{
+	px_arena_free(&c->arena);
+	px_config_defaults(c);
 }
 
 /* see config.h */
@@ -949,30 +1927,26 @@ px_config_parse(struct px_config *c, const char *name, const char *text,
 	struct json_err je;
 	struct json *root;
 	struct ctx x;
-	int rc = -1;
 
+	config_reset(c);
+	memset(&x, 0, sizeof x);
 	x.name = name ? name : "config";
 	x.text = text;
 	x.len = len;
-	x.err = err;
-	x.errcap = errcap;
-	px_config_defaults(c);
+	x.c = c;
 	snprintf(c->path, sizeof c->path, "%s", x.name);
 	/* the DOM of a config is a small multiple of its size */
 	px_arena_init(&a, 64 * (size_t)PX_CONFIG_FILE_MAX);
 	memset(&je, 0, sizeof je);
 	root = json_parse(&a, text, len, JSON_F_COMMENTS, &je);
-	if (root == NULL) {
+	if (root == NULL)
 		failp(&x, text + (je.pos <= len ? je.pos : len),
 		    "invalid JSON: %s", je.msg ? je.msg : "syntax error");
-		goto done;
-	}
-	if (parse_root(&x, c, root) < 0)
-		goto done;
-	rc = 0;
-done:
+	else
+		parse_root(&x, c, root);
 	px_arena_free(&a);
-	return rc;
+	join_errors(c, err, errcap);
+	return c->nerrors ? -1 : 0;
 }
 
 /* see config.h */
@@ -981,34 +1955,42 @@ px_config_load(struct px_config *c, const char *path, char *err,
     size_t errcap)
 {
 	FILE *f;
-	char *buf = NULL;
+	char *buf = NULL, msg[600];
 	size_t n = 0, cap = PX_CONFIG_FILE_MAX + 1;
 	int rc = -1;
 
-	px_config_defaults(c);
+	config_reset(c);
+	msg[0] = 0;
 	if ((f = fopen(path, "rb")) == NULL) {
-		set_err(err, errcap, "%s: %s", path, strerror(errno));
-		return -1;
+		snprintf(msg, sizeof msg, "%s: %s", path, strerror(errno));
+		goto fail;
 	}
 	if ((buf = malloc(cap)) == NULL) {
-		set_err(err, errcap, "%s: out of memory", path);
-		goto done;
+		snprintf(msg, sizeof msg, "%s: out of memory", path);
+		goto fail;
 	}
 	n = fread(buf, 1, cap, f);
 	if (ferror(f)) {
-		set_err(err, errcap, "%s: %s", path, strerror(errno));
-		goto done;
+		snprintf(msg, sizeof msg, "%s: %s", path, strerror(errno));
+		goto fail;
 	}
 	if (n > PX_CONFIG_FILE_MAX) {
-		set_err(err, errcap, "%s: file too large (max %u bytes)", path,
-		    (unsigned)PX_CONFIG_FILE_MAX);
-		goto done;
+		snprintf(msg, sizeof msg, "%s: file too large (max %u bytes)",
+		    path, (unsigned)PX_CONFIG_FILE_MAX);
+		goto fail;
 	}
 	rc = px_config_parse(c, path, buf, n, err, errcap);
-done:
 	free(buf);
 	fclose(f);
 	return rc;
+fail:
+	free(buf);
+	if (f != NULL)
+		fclose(f);
+	snprintf(c->path, sizeof c->path, "%s", path);
+	add_error(c, msg);
+	join_errors(c, err, errcap);
+	return -1;
 }
 
 /* ------------------------------------------------------------ environment */
@@ -1021,52 +2003,64 @@ env(const char *name)
 	return v != NULL && *v != 0 ? v : NULL;
 }
 
-/* Add provider `name` of type `type` when key or url is set. 0 = added or
- * skipped, -1 = error in err. */
-static int
-env_provider(struct px_config *c, const char *name, const char *type,
-    const char *keyvar, const char *urlvar, char *err, size_t errcap)
+/* Add provider `name` of type `type` when key or url is set (into the
+ * providers array, which has room for three). */
+static void
+env_provider(struct ctx *x, const char *name, const char *type,
+    const char *keyvar, const char *urlvar)
 {
+	struct px_config *c = x->c;
 	struct px_provider *p;
 	const char *key = env(keyvar), *url = env(urlvar), *why;
+	char red[1100];
 	int ti = ptype_find(type);
 
 	if (key == NULL && url == NULL)
-		return 0;
-	p = &c->providers[c->nproviders];
+		return;
+	p = &c->providers[c->nproviders++];
 	provider_init(p, name, ti);
 	if (url == NULL)
 		url = ptypes[ti].url;
-	if ((why = parse_base_url(p, url)) != NULL) {
-		set_err(err, errcap, "%s: bad base_url \"%s\": %s", urlvar, url,
-		    why);
-		return -1;
-	}
+	if ((why = parse_base_url(x, p, url)) != NULL)
+		failp(x, NULL, "%s: bad base_url \"%s\": %s", urlvar,
+		    px_redact_url(url, red, sizeof red), why);
+	hash_parts(p->id, "provider", p->name, p->base_url);
+	if ((p->creds = zalloc(x, sizeof *p->creds)) == NULL)
+		return;
+	p->ncreds = 1;
+	snprintf(p->creds[0].label, sizeof p->creds[0].label, "%s#1", name);
+	p->creds[0].secret = "";
 	if (key != NULL) {
-		if (has_ctl(key, strlen(key)) || strlen(key) >= sizeof p->api_key) {
-			set_err(err, errcap, "%s: contains control characters "
-			    "or is too long", keyvar);
-			return -1;
-		}
-		snprintf(p->api_key, sizeof p->api_key, "%s", key);
+		if (has_ctl(key, strlen(key)) || strlen(key) > PX_SECRET_MAX)
+			failp(x, NULL, "%s: contains control characters or is "
+			    "too long", keyvar);
+		else if ((p->creds[0].secret = sdup(x, key, strlen(key))) ==
+		    NULL)
+			p->creds[0].secret = "";
 	}
-	c->nproviders++;
-	return 0;
+	cred_id(&p->creds[0], p->name, p->creds[0].secret);
+	p->api_key = p->creds[0].secret;
 }
 
 static void
-env_route(struct px_config *c, const char *pattern, const char *provider)
+env_route(struct ctx *x, const char *pattern, const char *provider)
 {
+	struct px_config *c = x->c;
 	struct px_route *r;
 	int pi = find_provider(c, provider, strlen(provider));
 
 	if (pi < 0)
 		return;
-	r = &c->routes[c->nroutes++];
+	r = &c->routes[c->nroutes];
 	memset(r, 0, sizeof *r);
-	snprintf(r->pattern, sizeof r->pattern, "%s", pattern);
+	if ((r->targets = zalloc(x, sizeof *r->targets)) == NULL)
+		return;
+	r->pattern = pattern;         /* static strings */
 	r->targets[0].provider = pi;
+	r->targets[0].model = "";
 	r->ntargets = 1;
+	r->retry = c->retry;
+	c->nroutes++;
 }
 
 /*
@@ -1077,46 +2071,55 @@ env_route(struct px_config *c, const char *pattern, const char *provider)
  *   -> openai, or anthropic when there is no openai, or gemini when there is
  *   neither. Upstream model = requested model.
  * LLMPROXY_API_KEYS is a comma-separated list of client keys (spaces around
- * each trimmed; named key1, key2, ...). LLMPROXY_LISTEN overrides the address;
- * a non-loopback address without client keys is refused unless
- * LLMPROXY_ALLOW_OPEN=1, as "allow_open" in a file.
+ * each trimmed; named key1, key2, ...). LLMPROXY_LISTEN overrides the address
+ * (normalised like -l); a non-loopback address without client keys is
+ * refused unless LLMPROXY_ALLOW_OPEN=1, as "allow_open" in a file. Every
+ * problem is reported, not only the first.
  */
 int
 px_config_from_env(struct px_config *c, char *err, size_t errcap)
 {
 	const char *v, *s, *e;
-	char name[AUTH_NAME_MAX];
+	char name[AUTH_NAME_MAX], msg[256];
 	const char *gkey;
+	struct ctx x;
+	size_t nk;
+	int listen_ok = 1;
 
-	px_config_defaults(c);
-	if (env_provider(c, "openai", "openai", "OPENAI_API_KEY",
-	    "OPENAI_BASE_URL", err, errcap) < 0)
-		return -1;
-	if (env_provider(c, "anthropic", "anthropic", "ANTHROPIC_API_KEY",
-	    "ANTHROPIC_BASE_URL", err, errcap) < 0)
-		return -1;
+	config_reset(c);
+	memset(&x, 0, sizeof x);
+	x.c = c;
+	if ((c->providers = zalloc(&x, 3 * sizeof *c->providers)) == NULL ||
+	    (c->routes = zalloc(&x, 3 * sizeof *c->routes)) == NULL)
+		goto done;
+	env_provider(&x, "openai", "openai", "OPENAI_API_KEY",
+	    "OPENAI_BASE_URL");
+	env_provider(&x, "anthropic", "anthropic", "ANTHROPIC_API_KEY",
+	    "ANTHROPIC_BASE_URL");
 	gkey = env("GEMINI_API_KEY") ? "GEMINI_API_KEY" : "GOOGLE_API_KEY";
-	if (env_provider(c, "gemini", "gemini", gkey, "GEMINI_BASE_URL", err,
-	    errcap) < 0)
-		return -1;
-	env_route(c, "claude-*", "anthropic");
-	env_route(c, "gemini-*", "gemini");
+	env_provider(&x, "gemini", "gemini", gkey, "GEMINI_BASE_URL");
+	env_route(&x, "claude-*", "anthropic");
+	env_route(&x, "gemini-*", "gemini");
 	if (find_provider(c, "openai", 6) >= 0)
-		env_route(c, "*", "openai");
+		env_route(&x, "*", "openai");
 	else if (find_provider(c, "anthropic", 9) >= 0)
-		env_route(c, "*", "anthropic");
+		env_route(&x, "*", "anthropic");
 	else
-		env_route(c, "*", "gemini");
+		env_route(&x, "*", "gemini");
 
-	if ((v = env("LLMPROXY_LISTEN")) != NULL) {
-		if (strlen(v) >= sizeof c->listen || !listen_valid(v)) {
-			set_err(err, errcap, "LLMPROXY_LISTEN: \"%s\" must be "
-			    "host:port", v);
-			return -1;
-		}
-		snprintf(c->listen, sizeof c->listen, "%s", v);
+	if ((v = env("LLMPROXY_LISTEN")) != NULL &&
+	    px_listen_normalize(v, c->listen, sizeof c->listen, msg,
+	    sizeof msg) < 0) {
+		failp(&x, NULL, "LLMPROXY_LISTEN: %s", msg);
+		listen_ok = 0;
 	}
 	if ((v = env("LLMPROXY_API_KEYS")) != NULL) {
+		for (nk = 1, s = v; *s; s++)
+			nk += *s == ',';
+		if (nk > PX_MAX_KEYS)
+			nk = PX_MAX_KEYS + 1;
+		if ((c->keys = zalloc(&x, nk * sizeof *c->keys)) == NULL)
+			goto done;
 		for (s = v; *s; s = *e ? e + 1 : e) {
 			e = s + strcspn(s, ",");
 			while (s < e && (*s == ' ' || *s == '\t'))
@@ -1125,10 +2128,9 @@ px_config_from_env(struct px_config *c, char *err, size_t errcap)
 				e--;
 			if (e > s) {
 				if (c->nkeys >= PX_MAX_KEYS) {
-					set_err(err, errcap, "LLMPROXY_API_KEYS:"
-					    " too many keys (max %d)",
-					    PX_MAX_KEYS);
-					return -1;
+					failp(&x, NULL, "LLMPROXY_API_KEYS: too "
+					    "many keys (max %d)", PX_MAX_KEYS);
+					break;
 				}
 				snprintf(name, sizeof name, "key%d",
 				    c->nkeys + 1);
@@ -1140,13 +2142,13 @@ px_config_from_env(struct px_config *c, char *err, size_t errcap)
 	}
 	v = env("LLMPROXY_ALLOW_OPEN");
 	c->allow_open = v != NULL && strcmp(v, "0") != 0;
-	if (c->nkeys == 0 && !c->allow_open &&
-	    !px_listen_is_loopback(c->listen)) {
-		set_err(err, errcap, "refusing to listen on %s without api_keys;"
-		    " set LLMPROXY_API_KEYS or LLMPROXY_ALLOW_OPEN=1", c->listen);
-		return -1;
-	}
-	return c->nproviders;
+	if (listen_ok && c->nkeys == 0 && !c->allow_open &&
+	    !px_listen_is_loopback(c->listen))
+		failp(&x, NULL, "refusing to listen on %s without api_keys; set "
+		    "LLMPROXY_API_KEYS or LLMPROXY_ALLOW_OPEN=1", c->listen);
+done:
+	join_errors(c, err, errcap);
+	return c->nerrors ? -1 : c->nproviders;
 }
 
 /* ------------------------------------------------------------ routing */
@@ -1208,7 +2210,7 @@ px_target_model(const struct px_target *t, const char *model, size_t n,
 {
 	const char *s = model;
 
-	if (t->model[0] != 0) {
+	if (t->model != NULL && t->model[0] != 0) {
 		s = t->model;
 		n = strlen(t->model);
 	}
@@ -1234,22 +2236,153 @@ px_provider_fmt(const struct px_provider *p, const char *model)
 }
 
 /* see config.h */
+const char *
+px_provider_deployment(const struct px_provider *p, const char *model)
+{
+	int i;
+
+	if (p->kind != PX_PT_AZURE)
+		return model;
+	for (i = 0; i < p->ndeployments; i++)
+		if (strcmp(p->deployments[i].model, model) == 0)
+			return p->deployments[i].deployment;
+	return model;
+}
+
+/* Append s (percent-encoded as a path segment when enc) to buf. */
+static int
+path_put(char *buf, size_t cap, size_t *len, const char *s, int enc)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char ch;
+
+	for (; *s; s++) {
+		ch = (unsigned char)*s;
+		if (!enc || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
+		    ch == '.' || ch == '~') {
+			if (*len + 1 >= cap)
+				return -1;
+			buf[(*len)++] = (char)ch;
+		} else {
+			if (*len + 3 >= cap)
+				return -1;
+			buf[(*len)++] = '%';
+			buf[(*len)++] = hex[ch >> 4];
+			buf[(*len)++] = hex[ch & 15];
+		}
+	}
+	buf[*len] = 0;
+	return 0;
+}
+
+/* see config.h */
+int
+px_provider_path(const struct px_provider *p, enum px_fmt f,
+    const char *model, int stream, char *buf, size_t cap)
+{
+	struct px_str m;
+	size_t len = 0;
+	const char *v = p->api_version;
+	int rc = 0;
+
+	if (p->kind != PX_PT_AZURE) {
+		m.p = model;
+		m.n = strlen(model);
+		return px_upstream_path(f, m, stream, buf, cap);
+	}
+	if (cap == 0 || (f != PX_FMT_CHAT && f != PX_FMT_RESPONSES))
+		return -1;
+	buf[0] = 0;
+	if (v[0] == 0) {
+		rc = path_put(buf, cap, &len, f == PX_FMT_CHAT ?
+		    "/openai/v1/chat/completions" : "/openai/v1/responses", 0);
+	} else if (f == PX_FMT_CHAT) {
+		rc |= path_put(buf, cap, &len, "/openai/deployments/", 0);
+		rc |= path_put(buf, cap, &len, px_provider_deployment(p, model),
+		    1);
+		rc |= path_put(buf, cap, &len, "/chat/completions?api-version=",
+		    0);
+		rc |= path_put(buf, cap, &len, v, 0);
+	} else {
+		rc |= path_put(buf, cap, &len, "/openai/responses?api-version=",
+		    0);
+		rc |= path_put(buf, cap, &len, v, 0);
+	}
+	return rc < 0 ? -1 : (int)len;
+}
+
+/* see config.h */
+const char *
+px_provider_auth(const struct px_provider *p, const char **prefix)
+{
+	const char *dummy;
+
+	if (prefix == NULL)
+		prefix = &dummy;
+	*prefix = "";
+	switch (p->kind) {
+	case PX_PT_ANTHROPIC:
+		return "x-api-key";
+	case PX_PT_GEMINI:
+		return "x-goog-api-key";
+	case PX_PT_AZURE:
+		return "api-key";
+	default:
+		*prefix = "Bearer ";
+		return "Authorization";
+	}
+}
+
+/* ------------------------------------------------------------ printing */
+
+/* see config.h */
 void
 px_config_print(const struct px_config *c, FILE *f)
 {
 	const struct px_provider *p;
 	const struct px_route *r;
 	const struct px_target *t;
+	char red[1100];
 	int i, j;
 
 	for (i = 0; i < c->nproviders; i++) {
 		p = &c->providers[i];
-		fprintf(f, "provider %s type %s base_url %s key %s\n", p->name,
-		    p->type, p->base_url, p->api_key[0] ? "set" : "none");
+		fprintf(f, "provider %s type %s base_url %s", p->name, p->type,
+		    px_redact_url(p->base_url, red, sizeof red));
+		if (p->ncreds <= 1)
+			fprintf(f, " key %s\n", p->api_key[0] ? "set" : "none");
+		else {
+			fprintf(f, " keys %d %s:", p->ncreds, p->strategy ==
+			    PX_STRAT_FILL_FIRST ? "fill-first" : "round-robin");
+			for (j = 0; j < p->ncreds; j++)
+				fprintf(f, "%s %s", j ? "," : "",
+				    p->creds[j].label);
+			fputc('\n', f);
+		}
 		for (j = 0; j < p->napi_models; j++)
 			fprintf(f, "provider %s uses %s for %s\n", p->name,
 			    p->fmt == PX_FMT_CHAT ? "/responses" :
 			    "/chat/completions", p->api_models[j]);
+		if (p->nheaders > 0) {
+			fprintf(f, "provider %s headers:", p->name);
+			for (j = 0; j < p->nheaders; j++)
+				fprintf(f, "%s %s", j ? "," : "",
+				    p->headers[j].name);
+			fputc('\n', f);
+		}
+		if (p->health_model != NULL)
+			fprintf(f, "provider %s health_check every %d s with "
+			    "model %s\n", p->name, p->health_interval_s,
+			    p->health_model);
+		if (p->kind == PX_PT_AZURE) {
+			fprintf(f, "provider %s api_version %s\n", p->name,
+			    p->api_version[0] ? p->api_version : "v1");
+			for (j = 0; j < p->ndeployments; j++)
+				fprintf(f, "provider %s deployment %s -> %s\n",
+				    p->name, p->deployments[j].model,
+				    p->deployments[j].deployment);
+		}
 	}
 	for (i = 0; i < c->nroutes; i++) {
 		r = &c->routes[i];
@@ -1261,6 +2394,292 @@ px_config_print(const struct px_config *c, FILE *f)
 			    c->providers[t->provider].name,
 			    t->model[0] ? t->model : r->pattern);
 		}
+		if (r->retry.max_attempts != c->retry.max_attempts ||
+		    r->retry.budget_ms != c->retry.budget_ms)
+			fprintf(f, " (retry %d attempts, %d ms)",
+			    r->retry.max_attempts, r->retry.budget_ms);
 		fputc('\n', f);
 	}
+}
+
+/* ------------------------------------------------------------ diff */
+
+/* A bounded string builder: overflow keeps what fits and ends in "...". */
+struct sb {
+	char *buf;
+	size_t cap, len;
+	int full;
+};
+
+static void
+sb_add(struct sb *b, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if (b->full || b->cap == 0)
+		return;
+	va_start(ap, fmt);
+	k = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (k < 0 || (size_t)k >= b->cap - b->len) {
+		b->full = 1;
+		b->len = b->cap - 1;
+		if (b->cap >= 4) {
+			memcpy(b->buf + b->cap - 4, "...", 4);
+		} else
+			b->buf[b->len] = 0;
+		return;
+	}
+	b->len += (size_t)k;
+}
+
+/* Start a "; "-separated section (first item gets the title). */
+static void
+sb_item(struct sb *b, int *first, const char *title, const char *item)
+{
+	if (*first) {
+		sb_add(b, "%s%s: %s", b->len ? "; " : "", title, item);
+		*first = 0;
+	} else
+		sb_add(b, ", %s", item);
+}
+
+static int
+str_eq(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static int
+has_cred(const struct px_provider *p, const unsigned char id[32])
+{
+	int i;
+
+	for (i = 0; i < p->ncreds; i++)
+		if (memcmp(p->creds[i].id, id, 32) == 0)
+			return 1;
+	return 0;
+}
+
+/* One item of a "provider p changed: a, b" list. */
+static void
+pitem(struct sb *b, int *first, const char *item)
+{
+	sb_add(b, "%s%s", *first ? ": " : ", ", item);
+	*first = 0;
+}
+
+/* The parts of provider a that differ in b, into b's section. */
+static void
+provider_changes(const struct px_provider *a, const struct px_provider *b,
+    struct sb *out)
+{
+	int first = 1, i, add = 0, del = 0, same;
+	char what[64];
+
+	if (strcmp(a->type, b->type) != 0)
+		pitem(out, &first, "type");
+	if (!str_eq(a->base_url, b->base_url))
+		pitem(out, &first, "base_url");
+	for (i = 0; i < b->ncreds; i++)
+		add += !has_cred(a, b->creds[i].id);
+	for (i = 0; i < a->ncreds; i++)
+		del += !has_cred(b, a->creds[i].id);
+	same = a->ncreds == b->ncreds;
+	for (i = 0; same && i < a->ncreds; i++)
+		same = strcmp(a->creds[i].label, b->creds[i].label) == 0 &&
+		    memcmp(a->creds[i].id, b->creds[i].id, 32) == 0;
+	if (add || del) {
+		snprintf(what, sizeof what, "credentials +%d -%d", add, del);
+		pitem(out, &first, what);
+	} else if (!same)
+		pitem(out, &first, "credential names or order");
+	if (a->strategy != b->strategy)
+		pitem(out, &first, "strategy");
+	same = a->nheaders == b->nheaders;
+	for (i = 0; same && i < a->nheaders; i++)
+		same = strcmp(a->headers[i].name, b->headers[i].name) == 0 &&
+		    strcmp(a->headers[i].value, b->headers[i].value) == 0;
+	if (!same)
+		pitem(out, &first, "headers");
+	if (!str_eq(a->health_model, b->health_model) ||
+	    (a->health_model && a->health_interval_s != b->health_interval_s))
+		pitem(out, &first, "health_check");
+	if (strcmp(a->anthropic_version, b->anthropic_version) != 0)
+		pitem(out, &first, "anthropic_version");
+	same = a->napi_models == b->napi_models;
+	for (i = 0; same && i < a->napi_models; i++)
+		same = strcmp(a->api_models[i], b->api_models[i]) == 0;
+	if (!same)
+		pitem(out, &first, "api models");
+	if (!str_eq(a->api_version, b->api_version))
+		pitem(out, &first, "api_version");
+	same = a->ndeployments == b->ndeployments;
+	for (i = 0; same && i < a->ndeployments; i++)
+		same = strcmp(a->deployments[i].model,
+		    b->deployments[i].model) == 0 &&
+		    strcmp(a->deployments[i].deployment,
+		    b->deployments[i].deployment) == 0;
+	if (!same)
+		pitem(out, &first, "deployments");
+}
+
+static const struct px_route *
+route_named(const struct px_config *c, const char *pattern)
+{
+	int i;
+
+	for (i = 0; i < c->nroutes; i++)
+		if (strcmp(c->routes[i].pattern, pattern) == 0)
+			return &c->routes[i];
+	return NULL;
+}
+
+static int
+route_same(const struct px_config *ca, const struct px_route *a,
+    const struct px_config *cb, const struct px_route *b)
+{
+	int i;
+
+	if (a->ntargets != b->ntargets ||
+	    a->retry.max_attempts != b->retry.max_attempts ||
+	    a->retry.budget_ms != b->retry.budget_ms)
+		return 0;
+	for (i = 0; i < a->ntargets; i++)
+		if (strcmp(ca->providers[a->targets[i].provider].name,
+		    cb->providers[b->targets[i].provider].name) != 0 ||
+		    strcmp(a->targets[i].model, b->targets[i].model) != 0)
+			return 0;
+	return 1;
+}
+
+static int
+has_key(const struct px_config *c, const struct auth_key *k)
+{
+	int i;
+
+	for (i = 0; i < c->nkeys; i++)
+		if (memcmp(c->keys[i].sha256, k->sha256, 32) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+secret_key_eq(const struct px_secret_key *a, const struct px_secret_key *b)
+{
+	return a->set == b->set &&
+	    (!a->set || memcmp(a->key.sha256, b->key.sha256, 32) == 0);
+}
+
+/* see config.h */
+size_t
+px_config_diff(const struct px_config *old, const struct px_config *c,
+    char *buf, size_t cap)
+{
+	struct sb b;
+	const struct px_route *r;
+	int i, j, first, add, del;
+	size_t mark, head;
+
+	b.buf = buf;
+	b.cap = cap;
+	b.len = 0;
+	b.full = 0;
+	if (cap == 0)
+		return 0;
+	buf[0] = 0;
+	first = 1;
+	for (i = 0; i < c->nproviders; i++)
+		if (find_provider(old, c->providers[i].name,
+		    strlen(c->providers[i].name)) < 0)
+			sb_item(&b, &first, "providers added",
+			    c->providers[i].name);
+	first = 1;
+	for (i = 0; i < old->nproviders; i++)
+		if (find_provider(c, old->providers[i].name,
+		    strlen(old->providers[i].name)) < 0)
+			sb_item(&b, &first, "providers removed",
+			    old->providers[i].name);
+	for (i = 0; i < c->nproviders; i++) {
+		j = find_provider(old, c->providers[i].name,
+		    strlen(c->providers[i].name));
+		if (j < 0)
+			continue;
+		mark = b.len;
+		sb_add(&b, "%sprovider %s changed", b.len ? "; " : "",
+		    c->providers[i].name);
+		head = b.len;
+		provider_changes(&old->providers[j], &c->providers[i], &b);
+		if (!b.full && b.len == head) {
+			b.len = mark;                 /* nothing changed */
+			buf[mark] = 0;
+		}
+	}
+	first = 1;
+	for (i = 0; i < c->nroutes; i++)
+		if (route_named(old, c->routes[i].pattern) == NULL)
+			sb_item(&b, &first, "routes added", c->routes[i].pattern);
+	first = 1;
+	for (i = 0; i < old->nroutes; i++)
+		if (route_named(c, old->routes[i].pattern) == NULL)
+			sb_item(&b, &first, "routes removed",
+			    old->routes[i].pattern);
+	first = 1;
+	for (i = 0; i < c->nroutes; i++)
+		if ((r = route_named(old, c->routes[i].pattern)) != NULL &&
+		    !route_same(old, r, c, &c->routes[i]))
+			sb_item(&b, &first, "routes changed",
+			    c->routes[i].pattern);
+	add = del = 0;
+	for (i = 0; i < c->nkeys; i++)
+		add += !has_key(old, &c->keys[i]);
+	for (i = 0; i < old->nkeys; i++)
+		del += !has_key(c, &old->keys[i]);
+	if (add || del)
+		sb_add(&b, "%sclient keys: %d added, %d removed",
+		    b.len ? "; " : "", add, del);
+	first = 1;
+	if (strcmp(old->listen, c->listen) != 0)
+		sb_item(&b, &first, "settings changed", "listen");
+	if (old->allow_open != c->allow_open)
+		sb_item(&b, &first, "settings changed", "allow_open");
+	if (strcmp(old->ca_file, c->ca_file) != 0)
+		sb_item(&b, &first, "settings changed", "ca_file");
+	if (old->header_max != c->header_max || old->body_max != c->body_max ||
+	    old->max_conns != c->max_conns ||
+	    old->memory_max != c->memory_max ||
+	    old->upstream_idle != c->upstream_idle)
+		sb_item(&b, &first, "settings changed", "limits");
+	if (old->header_timeout_ms != c->header_timeout_ms ||
+	    old->idle_timeout_ms != c->idle_timeout_ms ||
+	    old->connect_timeout_ms != c->connect_timeout_ms ||
+	    old->first_byte_timeout_ms != c->first_byte_timeout_ms ||
+	    old->stream_idle_timeout_ms != c->stream_idle_timeout_ms ||
+	    old->drain_timeout_ms != c->drain_timeout_ms ||
+	    old->heartbeat_ms != c->heartbeat_ms)
+		sb_item(&b, &first, "settings changed", "timeouts");
+	if (old->retry.max_attempts != c->retry.max_attempts ||
+	    old->retry.budget_ms != c->retry.budget_ms)
+		sb_item(&b, &first, "settings changed", "retry");
+	if (old->default_max_tokens != c->default_max_tokens)
+		sb_item(&b, &first, "settings changed", "default_max_tokens");
+	if (old->verbose != c->verbose)
+		sb_item(&b, &first, "settings changed", "verbose");
+	if (old->log_format != c->log_format)
+		sb_item(&b, &first, "settings changed", "log_format");
+	if (strcmp(old->state_dir, c->state_dir) != 0)
+		sb_item(&b, &first, "settings changed", "state_dir");
+	if (!secret_key_eq(&old->admin_key, &c->admin_key))
+		sb_item(&b, &first, "settings changed", "admin_key");
+	if (!secret_key_eq(&old->metrics_key, &c->metrics_key))
+		sb_item(&b, &first, "settings changed", "metrics_key");
+	if (old->rstore_max_bytes != c->rstore_max_bytes ||
+	    old->rstore_max_entries != c->rstore_max_entries ||
+	    old->rstore_ttl_s != c->rstore_ttl_s ||
+	    strcmp(old->rstore_dir, c->rstore_dir) != 0)
+		sb_item(&b, &first, "settings changed", "responses_store");
+	if (b.len == 0)
+		sb_add(&b, "no changes");
+	return b.len;
 }

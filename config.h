@@ -1,12 +1,21 @@
 /*
- * config.h - configuration: providers, model routes, client keys, limits.
+ * config.h - configuration: providers, credentials, model routes, client
+ * keys, retry policy, limits.
  *
  * Sources, in order: built-in defaults (the #ifndef constants below), the
  * JSON config file (comments and trailing commas allowed), or - with no
  * file - the environment (OPENAI_API_KEY/OPENAI_BASE_URL,
  * ANTHROPIC_API_KEY/ANTHROPIC_BASE_URL, GEMINI_API_KEY/GEMINI_BASE_URL).
- * A loaded config is immutable; a reload builds a new one (hot reload swaps
- * the pointer; connections keep the one they started with).
+ *
+ * A loaded config is immutable and compact: the struct itself is a few KB and
+ * every array (providers, credentials, routes, keys, ...) is sized to its
+ * content in an arena the config owns, bounded by the #ifndef caps below. A
+ * hot reload builds a new config next to the old one and swaps the pointer;
+ * requests keep the config they started with until they finish, then the
+ * old one is released with px_config_free().
+ *
+ * Errors: a parse reports every error it can find in one run (bounded by
+ * PX_CONFIG_MAX_ERRORS), each "file:line: message".
  */
 #ifndef PX_CONFIG_H
 #define PX_CONFIG_H
@@ -15,6 +24,7 @@
 #include <stdio.h>
 #include "auth.h"
 #include "convert.h"
+#include "json.h"
 
 #ifndef PX_LISTEN_DEFAULT
 #define PX_LISTEN_DEFAULT      "127.0.0.1:8080"
@@ -27,6 +37,13 @@
 #endif
 #ifndef PX_MAX_CONNS
 #define PX_MAX_CONNS           4096
+#endif
+#ifndef PX_MEMORY_MAX
+#define PX_MEMORY_MAX          (1024LL * 1024 * 1024) /* in-flight bytes, all
+                                                        requests together */
+#endif
+#ifndef PX_UPSTREAM_IDLE
+#define PX_UPSTREAM_IDLE       1024    /* idle upstream keep-alive conns kept */
 #endif
 #ifndef PX_HEADER_TIMEOUT_MS
 #define PX_HEADER_TIMEOUT_MS   10000   /* whole request head+body -> 408 */
@@ -46,14 +63,39 @@
 #ifndef PX_DRAIN_TIMEOUT_MS
 #define PX_DRAIN_TIMEOUT_MS    30000   /* SIGTERM: let streams finish */
 #endif
+#ifndef PX_HEARTBEAT_MS
+#define PX_HEARTBEAT_MS        15000   /* keep-alive comment on quiet streams;
+                                          0 = off */
+#endif
+#ifndef PX_RETRY_MAX_ATTEMPTS
+#define PX_RETRY_MAX_ATTEMPTS  3       /* upstream attempts per request */
+#endif
+#ifndef PX_RETRY_BUDGET_MS
+#define PX_RETRY_BUDGET_MS     30000   /* no new attempt after this long */
+#endif
+#ifndef PX_RETRY_ATTEMPTS_CAP
+#define PX_RETRY_ATTEMPTS_CAP  16      /* largest "max_attempts" accepted */
+#endif
 #ifndef PX_MAX_PROVIDERS
 #define PX_MAX_PROVIDERS       64
+#endif
+#ifndef PX_MAX_CREDS
+#define PX_MAX_CREDS           32      /* credentials per provider (<= 64) */
+#endif
+#ifndef PX_MAX_CREDS_TOTAL
+#define PX_MAX_CREDS_TOTAL     1024    /* credentials in the whole config */
+#endif
+#ifndef PX_MAX_PROVIDER_HEADERS
+#define PX_MAX_PROVIDER_HEADERS 16     /* fixed upstream headers per provider */
+#endif
+#ifndef PX_MAX_DEPLOYMENTS
+#define PX_MAX_DEPLOYMENTS     64      /* azure model -> deployment entries */
 #endif
 #ifndef PX_MAX_ROUTES
 #define PX_MAX_ROUTES          256
 #endif
 #ifndef PX_MAX_TARGETS
-#define PX_MAX_TARGETS         8       /* per route (fallback chains later) */
+#define PX_MAX_TARGETS         8       /* per route (fallback chain) */
 #endif
 #ifndef PX_MAX_API_MODELS
 #define PX_MAX_API_MODELS      16      /* per provider: models on the other
@@ -61,6 +103,15 @@
 #endif
 #ifndef PX_MAX_KEYS
 #define PX_MAX_KEYS            256
+#endif
+#ifndef PX_HEALTH_INTERVAL_S
+#define PX_HEALTH_INTERVAL_S   60      /* "health_check" without interval_s */
+#endif
+#ifndef PX_CONFIG_MAX_ERRORS
+#define PX_CONFIG_MAX_ERRORS   64      /* messages kept per parse */
+#endif
+#ifndef PX_LABEL_MAX
+#define PX_LABEL_MAX           80      /* credential label, NUL included */
 #endif
 /* Responses store: responses kept for previous_response_id ("responses_store") */
 #ifndef PX_RSTORE_MAX_BYTES
@@ -80,67 +131,178 @@
 #define PX_RSTORE_SWEEP_MS     10000   /* expired records swept this often */
 #endif
 
+/* Provider kinds ("type" in the config). */
+enum px_ptype {
+	PX_PT_OPENAI = 0,         /* Chat Completions (any OpenAI-compatible) */
+	PX_PT_OPENAI_RESPONSES,   /* OpenAI /v1/responses */
+	PX_PT_ANTHROPIC,
+	PX_PT_GEMINI,
+	PX_PT_AZURE               /* Azure OpenAI: Chat, api-key header,
+	                             deployment or /openai/v1 paths */
+};
+
+/* How a provider's credentials are spent. */
+enum px_strategy {
+	PX_STRAT_ROUND_ROBIN = 0, /* rotate the first key tried per request */
+	PX_STRAT_FILL_FIRST       /* always the first available key */
+};
+
+enum px_log_format { PX_LOG_TEXT = 0, PX_LOG_JSON };
+
+/*
+ * One upstream credential. `label` names it in logs, metrics and the admin
+ * view: the configured name, or "<provider>#<n>" (n from 1). `id` is
+ * SHA-256(provider name, NUL, secret): stable across reloads while the
+ * provider name and the secret stay the same, and reveals nothing usable.
+ * A provider without a key has one credential whose secret is "".
+ */
+struct px_cred {
+	char label[PX_LABEL_MAX];
+	const char *secret;       /* resolved ("env:X" read at load); never
+	                             logged */
+	unsigned char id[32];
+};
+
+/* A fixed upstream header (name validated as an HTTP token, value without
+ * CR/LF/NUL; "env:NAME" resolved at load). */
+struct px_header {
+	const char *name, *value;
+};
+
+/* Azure: upstream model name -> deployment name. */
+struct px_deployment {
+	const char *model, *deployment;
+};
+
+/*
+ * Strings are NUL-terminated and live in the config's arena (never NULL
+ * unless said otherwise).
+ */
 struct px_provider {
 	char name[64];
-	char type[24];            /* "openai", "openai-responses", "anthropic", "gemini" */
-	enum px_fmt fmt;          /* wire format spoken upstream */
-	char base_url[512];
+	char type[24];            /* "openai", "openai-responses", "anthropic",
+	                             "gemini", "azure" */
+	enum px_ptype kind;
+	enum px_fmt fmt;          /* wire format spoken upstream (azure: chat) */
+	const char *base_url;     /* as configured, without trailing '/' */
 	int tls;                  /* https */
-	char host[256];
+	const char *host;
 	char port[8];
-	char base_path[256];      /* path part of base_url, no trailing '/' */
-	char api_key[1024];       /* resolved secret ("env:X" read at load); never logged */
+	const char *base_path;    /* path part of base_url, no trailing '/' */
+	const char *api_key;      /* creds[0].secret ("" without a key): the
+	                             single-key view for code that predates
+	                             pools; never logged */
 	char anthropic_version[32];
-	/* OpenAI providers: upstream model patterns ('*' wildcards) served by
-	 * the other OpenAI API - "responses_models" on an openai provider,
-	 * "chat_models" on an openai-responses one. */
-	char api_models[PX_MAX_API_MODELS][128];
+	/* OpenAI and Azure providers: upstream model patterns ('*' wildcards)
+	 * served by the other OpenAI API - "responses_models" on an openai or
+	 * azure provider, "chat_models" on an openai-responses one. */
+	const char **api_models;
 	int napi_models;
+	/* credentials (at least one), "strategy" */
+	struct px_cred *creds;
+	int ncreds;
+	enum px_strategy strategy;
+	/* "headers": fixed upstream headers */
+	struct px_header *headers;
+	int nheaders;
+	/* "health_check": health_model NULL = no active checks */
+	const char *health_model;
+	int health_interval_s;
+	/* azure: api_version "" = the /openai/v1/ paths */
+	const char *api_version;
+	struct px_deployment *deployments;
+	int ndeployments;
+	/* SHA-256 of name and base_url: runtime state (cooldowns, round-robin)
+	 * follows a provider across reloads while both stay the same */
+	unsigned char id[32];
 };
 
 struct px_target {
 	int provider;             /* index into providers */
-	char model[256];          /* upstream model; "" = same as requested */
+	const char *model;        /* upstream model; "" = same as requested */
+};
+
+/* Bounds on the work for one request ("retry"). */
+struct px_retry {
+	int max_attempts;         /* upstream attempts, 1..PX_RETRY_ATTEMPTS_CAP */
+	int budget_ms;            /* no new attempt this long after the first
+	                             started; 0 = no time bound */
 };
 
 struct px_route {
-	char pattern[256];        /* exact name, or with '*' wildcards */
-	struct px_target targets[PX_MAX_TARGETS];
-	int ntargets;             /* 1 today; a list later (fallback chain) */
+	const char *pattern;      /* exact name, or with '*' wildcards */
+	struct px_target *targets;
+	int ntargets;             /* >= 1: the fallback chain, in order */
+	struct px_retry retry;    /* the route's own, or the top-level one */
 	int line;                 /* config line, for messages */
+};
+
+/* An admin or metrics key ("admin_key", "metrics_key"): kept as a digest. */
+struct px_secret_key {
+	int set;
+	struct auth_key key;      /* name "admin" / "metrics" */
 };
 
 struct px_config {
 	char path[512];           /* "" when from the environment */
-	char listen[128];
-	struct auth_key keys[PX_MAX_KEYS];
+	char listen[128];         /* normalised host:port */
+	struct auth_key *keys;    /* client keys */
 	int nkeys;
 	int allow_open;
-	struct px_provider providers[PX_MAX_PROVIDERS];
+	struct px_provider *providers;
 	int nproviders;
-	struct px_route routes[PX_MAX_ROUTES];
+	struct px_route *routes;
 	int nroutes;
 	char ca_file[512];        /* "" = search the system */
 	/* limits and timeouts */
 	size_t header_max, body_max;
 	int max_conns;
+	long long memory_max;     /* "limits.memory_bytes" */
+	int upstream_idle;        /* "limits.upstream_idle" (0 = no pooling) */
 	int header_timeout_ms, idle_timeout_ms, connect_timeout_ms;
 	int first_byte_timeout_ms, stream_idle_timeout_ms, drain_timeout_ms;
+	int heartbeat_ms;         /* 0 = off */
+	struct px_retry retry;    /* top-level "retry" */
 	long long default_max_tokens;
 	int verbose;
+	enum px_log_format log_format;
+	char state_dir[512];      /* "" = none */
+	struct px_secret_key admin_key, metrics_key;
 	/* Responses store: max_bytes 0 = off; dir "" = memory only */
 	size_t rstore_max_bytes, rstore_max_entries;
 	long long rstore_ttl_s;
 	char rstore_dir[512];
+	/* every error of the last parse, "file:line: message"; nerrors counts
+	 * them all, errors[] holds the first PX_CONFIG_MAX_ERRORS */
+	int nerrors;
+	const char *errors[PX_CONFIG_MAX_ERRORS];
+	/* owns every array and string above */
+	struct px_arena arena;
 };
 
-/* Defaults only (no providers). */
+/*
+ * Lifetime. px_config_new() returns a heap config holding the defaults
+ * (NULL when out of memory); px_config_free() releases it and everything it
+ * owns (NULL is fine). px_config_defaults() initialises a config that owns
+ * nothing yet (static, zeroed or fresh memory): on a loaded one it would
+ * leak, so reuse a loaded config only through px_config_parse/load/from_env
+ * (which release what it held) and end it with px_config_free() (heap) or
+ * px_config_release() (static or embedded).
+ */
+struct px_config *px_config_new(void);
+void px_config_free(struct px_config *c);
+void px_config_release(struct px_config *c);
 void px_config_defaults(struct px_config *c);
 
 /*
- * Load a JSON config file. On error returns -1 with "file:line: message" in
- * err. Secrets written as "env:NAME" are read from the environment (an unset
- * variable is an error naming the variable, not the value).
+ * Load a JSON config file. c must be initialised (see above); what it held
+ * is released first. Returns 0, or -1 on any error. Every error found is in
+ * c->errors[] (c->nerrors of them) as "file:line: message"; err receives as
+ * many of them as fit, one per line, the last line saying "(N more errors)"
+ * when some did not fit. Secrets written as "env:NAME" are read from the
+ * environment (an unset variable is an error naming the variable, never the
+ * value). After a failure c holds a partial config: use it only for its
+ * errors, then free it (or load again).
  */
 int px_config_load(struct px_config *c, const char *path, char *err,
                    size_t errcap);
@@ -153,7 +315,8 @@ int px_config_parse(struct px_config *c, const char *name, const char *text,
  * Zero-config: providers from the environment. Routes: "claude-*" to
  * anthropic, "gemini-*" to gemini, "*" to openai (each only when its key or
  * base URL is set). Returns the number of providers configured (0 is not an
- * error: the proxy then answers 404s explaining how to configure).
+ * error: the proxy then answers 404s explaining how to configure), or -1
+ * with every problem found in c->errors[] and err (as px_config_load).
  */
 int px_config_from_env(struct px_config *c, char *err, size_t errcap);
 
@@ -172,9 +335,70 @@ const char *px_target_model(const struct px_target *t, const char *model,
  * provider's own, or the other OpenAI API when listed in api_models. */
 enum px_fmt px_provider_fmt(const struct px_provider *p, const char *model);
 
-/* Print the resolved routes and providers (no secrets): check-config and
- * the startup lines. */
+/*
+ * Model name the upstream's request body carries for upstream model
+ * `model`: an azure provider's deployment for it ("deployments", exact
+ * match; the model name itself when unlisted), the model for every other
+ * kind. Borrowed from p or model.
+ */
+const char *px_provider_deployment(const struct px_provider *p,
+                                   const char *model);
+
+/*
+ * Upstream request path, to append to p->base_path, for upstream model
+ * `model` (before the deployment map) sent in wire format f. Every kind but
+ * azure gives px_upstream_path(). Azure:
+ *   api_version set:     /openai/deployments/{deployment}/chat/completions
+ *                        ?api-version=V, and /openai/responses?api-version=V
+ *   api_version "" (or "v1" in the config): /openai/v1/chat/completions and
+ *                        /openai/v1/responses (the deployment goes in the
+ *                        body's "model", see px_provider_deployment)
+ * The deployment is percent-encoded as a path segment. Writes buf
+ * (NUL-terminated) and returns the length, or -1 when it does not fit or f
+ * is not a format the provider speaks.
+ */
+int px_provider_path(const struct px_provider *p, enum px_fmt f,
+                     const char *model, int stream, char *buf, size_t cap);
+
+/*
+ * The header a credential of p travels in, and the text before the secret:
+ * "Authorization" + "Bearer " (openai kinds), "x-api-key" (anthropic),
+ * "x-goog-api-key" (gemini), "api-key" (azure); *prefix "" for all but the
+ * first. Static strings.
+ */
+const char *px_provider_auth(const struct px_provider *p,
+                             const char **prefix);
+
+/* Print the resolved routes and providers (no secrets; base URLs
+ * redacted): check-config and the startup lines. */
 void px_config_print(const struct px_config *c, FILE *f);
+
+/*
+ * What changed from old to new, for the reload log line: providers
+ * added/removed/changed (and which parts: base_url, credentials +N -M, ...),
+ * routes added/removed/changed, client keys as counts, other settings by
+ * name; "no changes" when none. Never a secret. Writes buf (NUL-terminated,
+ * truncated with "..." when it does not fit) and returns the length.
+ */
+size_t px_config_diff(const struct px_config *old, const struct px_config *c,
+                      char *buf, size_t cap);
+
+/*
+ * Copy url into buf with any password in its user info replaced by "***"
+ * ("https://user:***@host/..."; a user-only "token@" becomes "***@").
+ * Truncates to cap. Returns buf.
+ */
+char *px_redact_url(const char *url, char *buf, size_t cap);
+
+/*
+ * Normalise a listen argument (-l, LLMPROXY_LISTEN, "listen"):
+ *   "8080"          -> "127.0.0.1:8080" (loopback)
+ *   ":8080"         -> "0.0.0.0:8080"   (all IPv4 interfaces)
+ *   "host:port", "[v6]:port" unchanged (port 0 allowed: ephemeral)
+ * Returns 0, or -1 with a message about the address in err.
+ */
+int px_listen_normalize(const char *arg, char *out, size_t cap, char *err,
+                        size_t errcap);
 
 /* 1 when listen is a loopback address (127.0.0.0/8, ::1, localhost). */
 int px_listen_is_loopback(const char *listen);

@@ -19,7 +19,7 @@ static char err[1024];
 static struct px_config *
 cfg_new(void)
 {
-	struct px_config *c = malloc(sizeof *c);
+	struct px_config *c = px_config_new();
 
 	ck_assert_ptr_nonnull(c);
 	return c;
@@ -199,7 +199,7 @@ START_TEST(t_sample)
 	ck_assert_int_eq(c->stream_idle_timeout_ms, 300000);
 	ck_assert_int_eq(c->drain_timeout_ms, 30000);
 	ck_assert_int_eq(c->default_max_tokens, 32000);
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -232,7 +232,7 @@ START_TEST(t_load_file)
 	ck_assert_int_eq(px_config_load(c, path, err, sizeof err), -1);
 	snprintf(want, sizeof want, "%s: No such file or directory", path);
 	ck_assert_str_eq(err, want);
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -261,7 +261,7 @@ START_TEST(t_print)
 	    "route llama -> local/llama3.1:8b\n");
 	ck_assert_ptr_null(strstr(out, "secret"));
 	free(out);
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -289,7 +289,7 @@ START_TEST(t_defaults)
 	ck_assert_int_eq(c->drain_timeout_ms, PX_DRAIN_TIMEOUT_MS);
 	ck_assert_int_eq(c->default_max_tokens, PX_DEFAULT_MAX_TOKENS);
 	ck_assert_ptr_null(px_route_find(c, "gpt-4o", 6));
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -317,7 +317,7 @@ START_TEST(t_default_base_urls)
 	ck_assert_str_eq(c->providers[3].host,
 	    "generativelanguage.googleapis.com");
 	ck_assert_str_eq(c->providers[3].base_path, "/v1beta");
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -339,7 +339,7 @@ START_TEST(t_comments_trailing_commas)
 	ck_assert_int_eq(c->nroutes, 2);
 	ck_assert_int_eq(c->routes[0].line, 7);
 	ck_assert_int_eq(c->nkeys, 1);
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -382,7 +382,13 @@ static const struct {
 	{ "https://h:", 0, 0, 0, 0, 0, "bad port" },
 	{ "https://h:12a", 0, 0, 0, 0, 0, "bad port" },
 	{ "https://h:000443", 0, 0, 0, 0, 0, "bad port" },
-	{ "https://user:pw@h/v1", 0, 0, 0, 0, 0, "user info not allowed" },
+	/* errors echo the URL with its user info masked ("stored") */
+	{ "https://user:pw@h/v1", 0, 0, 0, 0, "https://user:***@h/v1", "user info (user:password@) "
+	  "is not supported; put the key in \"api_key\" or a header in "
+	  "\"headers\"" },
+	{ "https://tok@h/v1", 0, 0, 0, 0, "https://***@h/v1", "user info (user:password@) "
+	  "is not supported; put the key in \"api_key\" or a header in "
+	  "\"headers\"" },
 	{ "https://h/v1?x=1", 0, 0, 0, 0, 0, "query or fragment not allowed" },
 	{ "https://h/v1#f", 0, 0, 0, 0, 0, "query or fragment not allowed" },
 	{ "https://h h/v1", 0, 0, 0, 0, 0,
@@ -412,10 +418,12 @@ START_TEST(t_base_url)
 	} else {
 		ck_assert_int_eq(parse(c, text), -1);
 		snprintf(want, sizeof want, "t.json:1: provider \"p\": bad "
-		    "base_url \"%s\": %s", urls[_i].url, urls[_i].why);
+		    "base_url \"%s\": %s", urls[_i].stored ? urls[_i].stored :
+		    urls[_i].url, urls[_i].why);
+		ck_assert_ptr_null(strstr(err, ":pw@"));
 		ck_assert_str_eq(err, want);
 	}
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -471,7 +479,7 @@ START_TEST(t_routes)
 	ck_assert_str_eq(prov(c, &r->targets[0])->name, rcases[_i].provider);
 	ck_assert_str_eq(px_target_model(&r->targets[0], m, strlen(m), buf,
 	    sizeof buf), rcases[_i].upstream);
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -502,7 +510,7 @@ START_TEST(t_route_chain)
 	/* an embedded NUL does not truncate the comparison */
 	r = px_route_find(c, "hf\0x", 4);
 	ck_assert_str_eq(r->pattern, "*");
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -540,7 +548,7 @@ START_TEST(t_api_models)
 	ck_assert_msg(strstr(buf, "provider oai uses /responses for o3-pro\n"
 	    "provider oai uses /responses for gpt-5*-codex\n"), "%s", buf);
 	ck_assert_msg(strstr(buf, "provider rsp uses /chat/completions for gpt-4o*\n"), "%s", buf);
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -559,7 +567,7 @@ START_TEST(t_route_none)
 	ck_assert_ptr_nonnull(px_route_find(c, "1x2y3", 5));
 	ck_assert_ptr_nonnull(px_route_find(c, "b", 1));
 	ck_assert_ptr_null(px_route_find(c, NULL, 0));
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -572,7 +580,7 @@ START_TEST(t_target_model_cap)
 	ck_assert_str_eq(px_target_model(&t, "abcdefg", 7, buf, sizeof buf),
 	    "abcdefg");
 	ck_assert_ptr_null(px_target_model(&t, "abcdefgh", 8, buf, sizeof buf));
-	snprintf(t.model, sizeof t.model, "upstream-model");
+	t.model = "upstream-model";
 	ck_assert_ptr_null(px_target_model(&t, "a", 1, buf, sizeof buf));
 	ck_assert_str_eq(px_target_model(&t, "abc", 3, big, sizeof big),
 	    "upstream-model");
@@ -595,12 +603,13 @@ static const struct {
 	  "t.json:3: duplicate key \"listen\"" },
 	/* top-level values */
 	{ "{\n\"listen\": 8080}", "t.json:2: \"listen\" must be a string" },
-	{ "{\"listen\": \"8080\"}", "t.json:1: \"listen\" must be host:port, "
-	  "e.g. \"127.0.0.1:8080\" or \"[::1]:8080\"" },
-	{ "{\"listen\": \"::1:8080\"}", "t.json:1: \"listen\" must be "
-	  "host:port, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\"" },
-	{ "{\"listen\": \"127.0.0.1:99999\"}", "t.json:1: \"listen\" must be "
-	  "host:port, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\"" },
+	{ "{\"listen\": \"127.0.0.1\"}", "t.json:1: \"listen\": listen address "
+	  "\"127.0.0.1\": missing port (use HOST:PORT, :PORT for all interfaces "
+	  "or PORT for 127.0.0.1)" },
+	{ "{\"listen\": \"::1:8080\"}", "t.json:1: \"listen\": listen address "
+	  "\"::1:8080\": IPv6 addresses need brackets, e.g. [::1]:8080" },
+	{ "{\"listen\": \"127.0.0.1:99999\"}", "t.json:1: \"listen\": listen "
+	  "address \"127.0.0.1:99999\": bad port (a number from 0 to 65535)" },
 	{ "{\"allow_open\": \"yes\"}",
 	  "t.json:1: \"allow_open\" must be true or false" },
 	{ "{\"verbose\": 1}", "t.json:1: \"verbose\" must be true or false" },
@@ -644,10 +653,10 @@ static const struct {
 	  "t.json:3: duplicate provider name \"a\"" },
 	{ "{\"providers\": [{\"name\": \"a\"}]}",
 	  "t.json:1: provider \"a\": missing \"type\" (openai, "
-	  "openai-responses, anthropic or gemini)" },
+	  "openai-responses, anthropic, gemini or azure)" },
 	{ "{\"providers\": [{\"name\": \"a\",\n \"type\": \"opnai\"}]}",
 	  "t.json:2: provider \"a\": unknown type \"opnai\" (expected openai, "
-	  "openai-responses, anthropic or gemini)" },
+	  "openai-responses, anthropic, gemini or azure)" },
 	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"openai\",\n"
 	  " \"baseurl\": \"https://x\"}]}",
 	  "t.json:2: unknown key \"baseurl\" in provider \"a\"" },
@@ -698,8 +707,8 @@ static const struct {
 	  "t.json:2: model \"m\": target must be \"provider\" or "
 	  "\"provider/model\"" },
 	{ P1 "\"models\": {\"m\": {\"provider\": \"p\"}}}",
-	  "t.json:2: model \"m\": target must be \"provider\" or "
-	  "\"provider/model\"" },
+	  "t.json:2: unknown key \"provider\" in model \"m\"\n"
+	  "t.json:2: model \"m\": needs \"target\" or \"targets\"" },
 	{ P1 "\"models\": {\"m\": [\"p\",\n null]}}",
 	  "t.json:3: model \"m\": target must be \"provider\" or "
 	  "\"provider/model\"" },
@@ -788,7 +797,7 @@ START_TEST(t_errors)
 	setenv("PX_TEST_NL_VAR", "sk-x\n", 1);
 	ck_assert_int_eq(parse(c, ecases[_i].text), -1);
 	ck_assert_str_eq(err, ecases[_i].msg);
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -813,7 +822,7 @@ START_TEST(t_json_errors)
 	ck_assert_int_eq(parse(c, jcases[_i].text), -1);
 	ck_assert_msg(strncmp(err, jcases[_i].prefix, n) == 0 && err[n] != 0,
 	    "got \"%s\"", err);
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -841,7 +850,7 @@ START_TEST(t_rstore)
 	    "%s", err);
 	ck_assert_uint_eq(c->rstore_max_bytes, 0);
 	ck_assert_uint_eq(c->rstore_max_entries, PX_RSTORE_MAX_ENTRIES);
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -883,7 +892,7 @@ START_TEST(t_rstore_errors)
 
 	ck_assert_int_eq(parse(c, rscases[_i].text), -1);
 	ck_assert_str_eq(err, rscases[_i].msg);
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -905,7 +914,7 @@ START_TEST(t_allow_open)
 	    err);
 	ck_assert_int_eq(parse(c, "{\"listen\": \":8080\"}"), -1);
 	ck_assert_int_eq(parse(c, "{\"listen\": \"192.168.1.5:8080\"}"), -1);
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -957,7 +966,7 @@ START_TEST(t_env_none)
 	ck_assert_str_eq(c->path, "");
 	ck_assert_str_eq(c->listen, PX_LISTEN_DEFAULT);
 	ck_assert_ptr_null(px_route_find(c, "gpt-4o", 6));
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -1008,7 +1017,7 @@ START_TEST(t_env_all)
 	    "route gemini-* -> gemini/gemini-*\n"
 	    "route * -> openai/*\n");
 	free(out);
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -1026,7 +1035,7 @@ START_TEST(t_env_google_key)
 	ck_assert_ptr_nonnull(r);
 	ck_assert_str_eq(prov(c, &r->targets[0])->name, "gemini");
 	ck_assert_int_eq(c->nroutes, 2);
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -1043,7 +1052,7 @@ START_TEST(t_env_anthropic_catchall)
 	ck_assert_str_eq(prov(c, &r->targets[0])->name, "anthropic");
 	r = px_route_find(c, "gemini-x", 8);
 	ck_assert_str_eq(prov(c, &r->targets[0])->name, "gemini");
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -1064,7 +1073,7 @@ START_TEST(t_env_base_url_only)
 	ck_assert_str_eq(c->providers[0].base_url, "http://127.0.0.1:11434/v1");
 	ck_assert_int_eq(c->nroutes, 1);
 	ck_assert_str_eq(c->routes[0].pattern, "*");
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -1077,7 +1086,7 @@ START_TEST(t_env_bad_url)
 	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), -1);
 	ck_assert_str_eq(err, "ANTHROPIC_BASE_URL: bad base_url "
 	    "\"api.anthropic.com\": scheme must be http:// or https://");
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -1098,7 +1107,7 @@ START_TEST(t_env_keys_listen)
 	ck_assert_ptr_eq(auth_find(c->keys, 3, "k2", 2), &c->keys[1]);
 	ck_assert_ptr_eq(auth_find(c->keys, 3, "k3", 2), &c->keys[2]);
 	ck_assert_ptr_null(auth_find(c->keys, 3, " k1 ", 4));
-	free(c);
+	px_config_free(c);
 }
 END_TEST
 
@@ -1115,9 +1124,1033 @@ START_TEST(t_env_open_refused)
 	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), 0);
 	ck_assert_int_eq(c->allow_open, 1);
 	setenv("LLMPROXY_LISTEN", "9000", 1);
+	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), 0);
+	ck_assert_str_eq(c->listen, "127.0.0.1:9000");
+	setenv("LLMPROXY_LISTEN", "[::1:9000", 1);
 	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), -1);
-	ck_assert_str_eq(err, "LLMPROXY_LISTEN: \"9000\" must be host:port");
-	free(c);
+	ck_assert_str_eq(err, "LLMPROXY_LISTEN: listen address \"[::1:9000\": "
+	    "unterminated [IPv6 address]");
+	px_config_free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------ credentials */
+
+START_TEST(t_creds)
+{
+	struct px_config *c = cfg_new(), *d = cfg_new();
+	const struct px_provider *p;
+	unsigned char id[32];
+	char buf[128];
+	size_t n;
+
+	clear_env();
+	setenv("PX_K1", "sk-one", 1);
+	setenv("PX_K3", "sk-three", 1);
+	ck_assert_msg(parse(c,
+	    "{\"providers\": [\n"
+	    " {\"name\": \"oai\", \"type\": \"openai\",\n"
+	    "  \"api_keys\": [\"env:PX_K1\", \"sk-literal\",\n"
+	    "                {\"name\": \"team-a\", \"key\": \"env:PX_K3\"}],\n"
+	    "  \"strategy\": \"fill-first\"},\n"
+	    " {\"name\": \"one\", \"type\": \"anthropic\", \"api_key\": \"env:PX_K1\"},\n"
+	    " {\"name\": \"none\", \"type\": \"gemini\"}]}") == 0, "%s", err);
+	p = &c->providers[0];
+	ck_assert_int_eq(p->ncreds, 3);
+	ck_assert_int_eq(p->strategy, PX_STRAT_FILL_FIRST);
+	ck_assert_str_eq(p->creds[0].label, "oai#1");
+	ck_assert_str_eq(p->creds[0].secret, "sk-one");
+	ck_assert_str_eq(p->creds[1].label, "oai#2");
+	ck_assert_str_eq(p->creds[1].secret, "sk-literal");
+	ck_assert_str_eq(p->creds[2].label, "team-a");
+	ck_assert_str_eq(p->creds[2].secret, "sk-three");
+	/* the single-key view is the first credential */
+	ck_assert_str_eq(p->api_key, "sk-one");
+	/* id = SHA-256(provider name, NUL, secret) */
+	memcpy(buf, "oai\0sk-one", 10);
+	buf[10] = 0;
+	n = 11;
+	auth_sha256(buf, n, id);
+	ck_assert_mem_eq(p->creds[0].id, id, 32);
+	/* the same secret under another provider is another credential */
+	p = &c->providers[1];
+	ck_assert_int_eq(p->ncreds, 1);
+	ck_assert_str_eq(p->creds[0].label, "one#1");
+	ck_assert_int_eq(p->strategy, PX_STRAT_ROUND_ROBIN);
+	ck_assert_int_ne(memcmp(p->creds[0].id, c->providers[0].creds[0].id,
+	    32), 0);
+	/* no key: one credential with an empty secret */
+	p = &c->providers[2];
+	ck_assert_int_eq(p->ncreds, 1);
+	ck_assert_str_eq(p->creds[0].secret, "");
+	ck_assert_str_eq(p->api_key, "");
+	ck_assert_str_eq(p->creds[0].label, "none#1");
+
+	/* stable across loads: the same file gives the same ids */
+	ck_assert_msg(parse(d,
+	    "{\"providers\": [{\"name\": \"oai\", \"type\": \"openai\", "
+	    "\"api_key\": \"sk-literal\"}]}") == 0, "%s", err);
+	ck_assert_mem_eq(d->providers[0].creds[0].id,
+	    c->providers[0].creds[1].id, 32);
+	px_config_free(d);
+	px_config_free(c);
+}
+END_TEST
+
+#define PK "{\"providers\": [{\"name\": \"p\", \"type\": \"openai\",\n"
+
+static const struct {
+	const char *text;
+	const char *msg;
+} credcases[] = {
+	{ PK " \"api_key\": \"a\", \"api_keys\": [\"b\"]}]}",
+	  "t.json:2: provider \"p\": use either \"api_key\" or \"api_keys\", "
+	  "not both" },
+	{ PK " \"api_keys\": \"k\"}]}",
+	  "t.json:2: provider \"p\": \"api_keys\" must be a list of keys" },
+	{ PK " \"api_keys\": []}]}",
+	  "t.json:2: provider \"p\": \"api_keys\" is empty (leave it out for "
+	  "a provider without a key)" },
+	{ PK " \"api_keys\": [\"a\",\n 5]}]}",
+	  "t.json:3: provider \"p\": api_keys[1]: must be a key string or "
+	  "{\"name\", \"key\"}" },
+	{ PK " \"api_keys\": [\"\"]}]}",
+	  "t.json:2: provider \"p\": api_keys[0]: \"key\" is empty" },
+	{ PK " \"api_keys\": [\"env:PX_TEST_UNSET_VAR\"]}]}",
+	  "t.json:2: provider \"p\": api_keys[0]: environment variable "
+	  "PX_TEST_UNSET_VAR is not set" },
+	{ PK " \"api_keys\": [{\"key\": \"k\"}]}]}",
+	  "t.json:2: provider \"p\": api_keys[0]: missing \"name\"" },
+	{ PK " \"api_keys\": [{\"name\": \"n\"}]}]}",
+	  "t.json:2: provider \"p\": api_keys[0]: missing \"key\"" },
+	{ PK " \"api_keys\": [{\"name\": \"a b\", \"key\": \"k\"}]}]}",
+	  "t.json:2: provider \"p\": api_keys[0]: bad name \"a b\" (printable, "
+	  "without spaces, quotes or backslashes)" },
+	{ PK " \"api_keys\": [{\"name\": \"n\", \"key\": \"k\", \"x\": 1}]}]}",
+	  "t.json:2: unknown key \"x\" in provider \"p\" api_keys[0]" },
+	{ PK " \"api_keys\": [{\"name\": \"n\", \"key\": \"a\"},\n"
+	  " {\"name\": \"n\", \"key\": \"b\"}]}]}",
+	  "t.json:3: provider \"p\": duplicate key name \"n\"" },
+	{ PK " \"api_keys\": [\"a\", {\"name\": \"p#1\", \"key\": \"b\"}]}]}",
+	  "t.json:2: provider \"p\": duplicate key name \"p#1\"" },
+	{ PK " \"api_keys\": [\"same\",\n \"same\"]}]}",
+	  "t.json:3: provider \"p\": api_keys[1] is the same key as "
+	  "api_keys[0]" },
+	{ PK " \"api_keys\": [\"a\\nb\"]}]}",
+	  "t.json:2: provider \"p\": api_keys[0]: \"key\" contains control "
+	  "characters" },
+	{ PK " \"strategy\": \"random\"}]}",
+	  "t.json:2: provider \"p\": \"strategy\" must be \"round-robin\" or "
+	  "\"fill-first\"" },
+	{ PK " \"strategy\": 1}]}",
+	  "t.json:2: provider \"p\": \"strategy\" must be \"round-robin\" or "
+	  "\"fill-first\"" },
+};
+
+START_TEST(t_cred_errors)
+{
+	struct px_config *c = cfg_new();
+
+	unsetenv("PX_TEST_UNSET_VAR");
+	ck_assert_int_eq(parse(c, credcases[_i].text), -1);
+	ck_assert_str_eq(err, credcases[_i].msg);
+	ck_assert_int_eq(c->nerrors, 1);
+	px_config_free(c);
+}
+END_TEST
+
+/* PX_MAX_CREDS per provider; the message points at the list. */
+START_TEST(t_cred_cap)
+{
+	struct px_config *c = cfg_new();
+	char text[8192];
+	size_t n;
+	int i;
+
+	n = (size_t)snprintf(text, sizeof text, PK " \"api_keys\": [");
+	for (i = 0; i <= PX_MAX_CREDS; i++)
+		n += (size_t)snprintf(text + n, sizeof text - n, "%s\"k%d\"",
+		    i ? "," : "", i);
+	snprintf(text + n, sizeof text - n, "]}]}");
+	ck_assert_int_eq(parse(c, text), -1);
+	snprintf(text, sizeof text, "t.json:2: provider \"p\": too many "
+	    "api_keys (max %d)", PX_MAX_CREDS);
+	ck_assert_str_eq(err, text);
+	px_config_free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------ headers */
+
+START_TEST(t_headers)
+{
+	struct px_config *c = cfg_new();
+	const struct px_provider *p;
+
+	clear_env();
+	setenv("PX_ORG", "org-123", 1);
+	ck_assert_msg(parse(c,
+	    "{\"providers\": [\n"
+	    " {\"name\": \"or\", \"type\": \"openai\", \"api_key\": \"k\",\n"
+	    "  \"headers\": {\"HTTP-Referer\": \"https://example.com\",\n"
+	    "               \"X-Title\": \"My app\", \"OpenAI-Organization\": "
+	    "\"env:PX_ORG\", \"x-tab\": \"a\\tb\", \"x-empty\": \"\"}},\n"
+	    " {\"name\": \"basic\", \"type\": \"openai\",\n"
+	    "  \"headers\": {\"Authorization\": \"Basic dTpw\"}}]}") == 0,
+	    "%s", err);
+	p = &c->providers[0];
+	ck_assert_int_eq(p->nheaders, 5);
+	ck_assert_str_eq(p->headers[0].name, "HTTP-Referer");
+	ck_assert_str_eq(p->headers[0].value, "https://example.com");
+	ck_assert_str_eq(p->headers[1].name, "X-Title");
+	ck_assert_str_eq(p->headers[1].value, "My app");
+	ck_assert_str_eq(p->headers[2].name, "OpenAI-Organization");
+	ck_assert_str_eq(p->headers[2].value, "org-123");
+	ck_assert_str_eq(p->headers[3].value, "a\tb");
+	ck_assert_str_eq(p->headers[4].value, "");
+	/* a provider without a key may carry its own Authorization */
+	p = &c->providers[1];
+	ck_assert_int_eq(p->nheaders, 1);
+	ck_assert_str_eq(p->headers[0].value, "Basic dTpw");
+	px_config_free(c);
+}
+END_TEST
+
+#define PH(type, rest) "{\"providers\": [{\"name\": \"p\", \"type\": \"" \
+    type "\", \"api_key\": \"k\",\n \"headers\": " rest "}]}"
+
+static const struct {
+	const char *text;
+	const char *msg;
+} hcases[] = {
+	{ PH("openai", "[]"), "t.json:2: provider \"p\": \"headers\" must be "
+	  "an object ({\"Name\": \"value\"})" },
+	{ PH("openai", "{\"Bad Name\": \"v\"}"), "t.json:2: provider \"p\": "
+	  "bad header name \"Bad Name\" (an HTTP token: letters, digits and "
+	  "!#$%&'*+-.^_`|~)" },
+	{ PH("openai", "{\"x:y\": \"v\"}"), "t.json:2: provider \"p\": bad "
+	  "header name \"x:y\" (an HTTP token: letters, digits and "
+	  "!#$%&'*+-.^_`|~)" },
+	{ PH("openai", "{\"\": \"v\"}"), "t.json:2: provider \"p\": bad "
+	  "header name \"\" (an HTTP token: letters, digits and "
+	  "!#$%&'*+-.^_`|~)" },
+	{ PH("openai", "{\"Host\": \"evil\"}"), "t.json:2: provider \"p\": "
+	  "header \"Host\" is set by the proxy (hop-by-hop, framing or per "
+	  "request)" },
+	{ PH("openai", "{\"content-length\": \"1\"}"), "t.json:2: provider "
+	  "\"p\": header \"content-length\" is set by the proxy (hop-by-hop, "
+	  "framing or per request)" },
+	{ PH("openai", "{\"Transfer-Encoding\": \"chunked\"}"), "t.json:2: "
+	  "provider \"p\": header \"Transfer-Encoding\" is set by the proxy "
+	  "(hop-by-hop, framing or per request)" },
+	{ PH("openai", "{\"Connection\": \"close\"}"), "t.json:2: provider "
+	  "\"p\": header \"Connection\" is set by the proxy (hop-by-hop, "
+	  "framing or per request)" },
+	{ PH("openai", "{\"Accept-Encoding\": \"gzip\"}"), "t.json:2: provider "
+	  "\"p\": header \"Accept-Encoding\" is set by the proxy (hop-by-hop, "
+	  "framing or per request)" },
+	{ PH("openai", "{\"authorization\": \"Bearer x\"}"), "t.json:2: "
+	  "provider \"p\": header \"authorization\" carries the provider's key: "
+	  "use \"api_key\" or \"api_keys\"" },
+	{ PH("anthropic", "{\"X-Api-Key\": \"x\"}"), "t.json:2: provider "
+	  "\"p\": header \"X-Api-Key\" carries the provider's key: use "
+	  "\"api_key\" or \"api_keys\"" },
+	{ PH("anthropic", "{\"anthropic-version\": \"x\"}"), "t.json:2: "
+	  "provider \"p\": header \"anthropic-version\": use "
+	  "\"anthropic_version\"" },
+	{ PH("openai", "{\"X-A\": \"1\",\n \"x-a\": \"2\"}"), "t.json:3: "
+	  "provider \"p\": duplicate header \"x-a\"" },
+	{ PH("openai", "{\"X-A\": \"a\\r\\nX-Evil: 1\"}"), "t.json:2: "
+	  "provider \"p\": header \"X-A\": \"value\" contains control "
+	  "characters" },
+	{ PH("openai", "{\"X-A\": \"a\\u0000b\"}"), "t.json:2: provider "
+	  "\"p\": header \"X-A\": \"value\" contains control characters" },
+	{ PH("openai", "{\"X-A\": 1}"), "t.json:2: provider \"p\": header "
+	  "\"X-A\": \"value\" must be a string" },
+	{ PH("openai", "{\"X-A\": \"env:PX_TEST_UNSET_VAR\"}"), "t.json:2: "
+	  "provider \"p\": header \"X-A\": environment variable "
+	  "PX_TEST_UNSET_VAR is not set" },
+	{ PH("openai", "{\"a\":\"\",\"b\":\"\",\"c\":\"\",\"d\":\"\",\"e\":\"\","
+	  "\"f\":\"\",\"g\":\"\",\"h\":\"\",\"i\":\"\",\"j\":\"\",\"k\":\"\","
+	  "\"l\":\"\",\"m\":\"\",\"n\":\"\",\"o\":\"\",\"p\":\"\",\"q\":\"\"}"),
+	  "t.json:2: provider \"p\": too many headers (max 16)" },
+};
+
+START_TEST(t_header_errors)
+{
+	struct px_config *c = cfg_new();
+
+	unsetenv("PX_TEST_UNSET_VAR");
+	ck_assert_int_eq(parse(c, hcases[_i].text), -1);
+	ck_assert_str_eq(err, hcases[_i].msg);
+	px_config_free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------ health_check */
+
+START_TEST(t_health)
+{
+	struct px_config *c = cfg_new();
+
+	ck_assert_msg(parse(c,
+	    "{\"providers\": [\n"
+	    " {\"name\": \"a\", \"type\": \"openai\", \"health_check\": "
+	    "{\"interval_s\": 30, \"model\": \"gpt-4o-mini\"}},\n"
+	    " {\"name\": \"b\", \"type\": \"openai\", \"health_check\": "
+	    "{\"model\": \"m\"}},\n"
+	    " {\"name\": \"c\", \"type\": \"openai\"}]}") == 0, "%s", err);
+	ck_assert_str_eq(c->providers[0].health_model, "gpt-4o-mini");
+	ck_assert_int_eq(c->providers[0].health_interval_s, 30);
+	ck_assert_str_eq(c->providers[1].health_model, "m");
+	ck_assert_int_eq(c->providers[1].health_interval_s,
+	    PX_HEALTH_INTERVAL_S);
+	ck_assert_ptr_null(c->providers[2].health_model);
+	px_config_free(c);
+}
+END_TEST
+
+#define PHC(rest) "{\"providers\": [{\"name\": \"p\", \"type\": \"openai\",\n" \
+    " \"health_check\": " rest "}]}"
+
+static const struct {
+	const char *text;
+	const char *msg;
+} hccases[] = {
+	{ PHC("60"), "t.json:2: provider \"p\": \"health_check\" must be an "
+	  "object ({\"interval_s\": N, \"model\": \"M\"})" },
+	{ PHC("{\"interval_s\": 60}"), "t.json:2: provider \"p\": "
+	  "\"health_check\" needs a \"model\" to send its request to" },
+	{ PHC("{\"model\": \"m\", \"interval_s\": 0}"), "t.json:2: provider "
+	  "\"p\": \"health_check.interval_s\" must be an integer from 1 to "
+	  "86400" },
+	{ PHC("{\"model\": \"m\", \"interval_s\": 86401}"), "t.json:2: "
+	  "provider \"p\": \"health_check.interval_s\" must be an integer from "
+	  "1 to 86400" },
+	{ PHC("{\"model\": \"\"}"), "t.json:2: provider \"p\": "
+	  "\"health_check.model\" is empty" },
+	{ PHC("{\"model\": \"m\", \"every\": 5}"), "t.json:2: unknown key "
+	  "\"every\" in provider \"p\" health_check" },
+};
+
+START_TEST(t_health_errors)
+{
+	struct px_config *c = cfg_new();
+
+	ck_assert_int_eq(parse(c, hccases[_i].text), -1);
+	ck_assert_str_eq(err, hccases[_i].msg);
+	px_config_free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------ azure */
+
+static const char azure_cfg[] =
+"{\"providers\": [\n"
+" {\"name\": \"az\", \"type\": \"azure\", \"base_url\": "
+"\"https://res.openai.azure.com\", \"api_key\": \"k\",\n"
+"  \"api_version\": \"2024-10-21\",\n"
+"  \"deployments\": {\"gpt-4o\": \"prod-4o\", \"odd\": \"a b/c\"},\n"
+"  \"responses_models\": [\"o3*\"]},\n"
+" {\"name\": \"v1\", \"type\": \"azure\", \"base_url\": "
+"\"https://res.openai.azure.com/\", \"api_version\": \"v1\",\n"
+"  \"deployments\": {\"gpt-4o\": \"prod-4o\"}},\n"
+" {\"name\": \"nov\", \"type\": \"azure\", \"base_url\": "
+"\"https://x.openai.azure.com\"},\n"
+" {\"name\": \"oai\", \"type\": \"openai\"}]}";
+
+static const struct {
+	int provider;
+	const char *model;
+	enum px_fmt fmt;
+	const char *path;         /* NULL: -1 */
+	const char *body;         /* px_provider_deployment */
+} azcases[] = {
+	{ 0, "gpt-4o", PX_FMT_CHAT,
+	  "/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21",
+	  "prod-4o" },
+	{ 0, "gpt-4o-mini", PX_FMT_CHAT,
+	  "/openai/deployments/gpt-4o-mini/chat/completions?api-version="
+	  "2024-10-21", "gpt-4o-mini" },
+	{ 0, "odd", PX_FMT_CHAT,
+	  "/openai/deployments/a%20b%2Fc/chat/completions?api-version="
+	  "2024-10-21", "a b/c" },
+	{ 0, "o3", PX_FMT_RESPONSES, "/openai/responses?api-version=2024-10-21",
+	  "o3" },
+	{ 0, "gpt-4o", PX_FMT_ANTHROPIC, NULL, "prod-4o" },
+	{ 1, "gpt-4o", PX_FMT_CHAT, "/openai/v1/chat/completions", "prod-4o" },
+	{ 1, "gpt-4o", PX_FMT_RESPONSES, "/openai/v1/responses", "prod-4o" },
+	{ 2, "m", PX_FMT_CHAT, "/openai/v1/chat/completions", "m" },
+	{ 3, "gpt-4o", PX_FMT_CHAT, "/chat/completions", "gpt-4o" },
+	{ 3, "gpt-4o", PX_FMT_RESPONSES, "/responses", "gpt-4o" },
+};
+
+START_TEST(t_azure_path)
+{
+	struct px_config *c = cfg_new();
+	const struct px_provider *p;
+	char buf[256];
+	int k;
+
+	ck_assert_msg(parse(c, azure_cfg) == 0, "%s", err);
+	p = &c->providers[azcases[_i].provider];
+	k = px_provider_path(p, azcases[_i].fmt, azcases[_i].model, 0, buf,
+	    sizeof buf);
+	if (azcases[_i].path == NULL)
+		ck_assert_int_eq(k, -1);
+	else {
+		ck_assert_int_eq(k, (int)strlen(azcases[_i].path));
+		ck_assert_str_eq(buf, azcases[_i].path);
+		/* every byte of the path is needed: one less does not fit */
+		ck_assert_int_eq(px_provider_path(p, azcases[_i].fmt,
+		    azcases[_i].model, 0, buf, (size_t)k), -1);
+	}
+	ck_assert_str_eq(px_provider_deployment(p, azcases[_i].model),
+	    azcases[_i].body);
+	px_config_free(c);
+}
+END_TEST
+
+START_TEST(t_azure)
+{
+	struct px_config *c = cfg_new();
+	const struct px_provider *p;
+	const char *pre;
+
+	ck_assert_msg(parse(c, azure_cfg) == 0, "%s", err);
+	p = &c->providers[0];
+	ck_assert_int_eq(p->kind, PX_PT_AZURE);
+	ck_assert_str_eq(p->type, "azure");
+	ck_assert_int_eq(p->fmt, PX_FMT_CHAT);
+	ck_assert_str_eq(p->host, "res.openai.azure.com");
+	ck_assert_str_eq(p->base_path, "");
+	ck_assert_str_eq(p->api_version, "2024-10-21");
+	ck_assert_int_eq(p->ndeployments, 2);
+	ck_assert_int_eq(px_provider_fmt(p, "o3-pro"), PX_FMT_RESPONSES);
+	ck_assert_int_eq(px_provider_fmt(p, "gpt-4o"), PX_FMT_CHAT);
+	ck_assert_str_eq(px_provider_auth(p, &pre), "api-key");
+	ck_assert_str_eq(pre, "");
+	ck_assert_str_eq(c->providers[1].api_version, "");   /* "v1" */
+	ck_assert_str_eq(c->providers[1].base_url,
+	    "https://res.openai.azure.com");
+	ck_assert_str_eq(c->providers[2].api_version, "");
+	ck_assert_str_eq(px_provider_auth(&c->providers[3], &pre),
+	    "Authorization");
+	ck_assert_str_eq(pre, "Bearer ");
+	px_config_free(c);
+	c = cfg_new();
+	ck_assert_msg(parse(c, "{\"providers\": [{\"name\": \"a\", \"type\": "
+	    "\"anthropic\"}, {\"name\": \"g\", \"type\": \"gemini\"}]}") == 0,
+	    "%s", err);
+	ck_assert_str_eq(px_provider_auth(&c->providers[0], &pre), "x-api-key");
+	ck_assert_str_eq(pre, "");
+	ck_assert_str_eq(px_provider_auth(&c->providers[1], NULL),
+	    "x-goog-api-key");
+	px_config_free(c);
+}
+END_TEST
+
+#define PA(rest) "{\"providers\": [{\"name\": \"a\", \"type\": \"azure\",\n" rest "}]}"
+
+static const struct {
+	const char *text;
+	const char *msg;
+} azerrs[] = {
+	{ PA(" \"api_key\": \"k\""), "t.json:1: provider \"a\": type azure "
+	  "needs a \"base_url\" (e.g. \"https://NAME.openai.azure.com\")" },
+	{ PA(" \"base_url\": \"https://r.openai.azure.com/openai/v1\""),
+	  "t.json:2: provider \"a\": azure base_url is the resource URL, e.g. "
+	  "\"https://NAME.openai.azure.com\", without a path" },
+	{ PA(" \"base_url\": \"https://r\", \"api_version\": \"2024 10\""),
+	  "t.json:2: provider \"a\": bad \"api_version\" \"2024 10\" (e.g. "
+	  "\"2024-10-21\", or \"v1\")" },
+	{ PA(" \"base_url\": \"https://r\", \"api_version\": \"x&y=1\""),
+	  "t.json:2: provider \"a\": bad \"api_version\" \"x&y=1\" (e.g. "
+	  "\"2024-10-21\", or \"v1\")" },
+	{ PA(" \"base_url\": \"https://r\", \"deployments\": [\"x\"]"),
+	  "t.json:2: provider \"a\": \"deployments\" must be an object "
+	  "({\"model\": \"deployment\"})" },
+	{ PA(" \"base_url\": \"https://r\", \"deployments\": {\"m\": \"\"}"),
+	  "t.json:2: provider \"a\": \"deployments\" is empty" },
+	{ PA(" \"base_url\": \"https://r\", \"deployments\": {\"m\": 1}"),
+	  "t.json:2: provider \"a\": \"deployments\" must be a string" },
+	{ PA(" \"base_url\": \"https://r\", \"chat_models\": [\"m\"]"),
+	  "t.json:2: provider \"a\": \"chat_models\" does not apply to type "
+	  "azure (it is the default API)" },
+	{ "{\"providers\": [{\"name\": \"o\", \"type\": \"openai\",\n"
+	  " \"api_version\": \"2024-10-21\"}]}",
+	  "t.json:2: provider \"o\": \"api_version\" applies to type azure "
+	  "only" },
+	{ "{\"providers\": [{\"name\": \"o\", \"type\": \"openai\",\n"
+	  " \"deployments\": {}}]}",
+	  "t.json:2: provider \"o\": \"deployments\" applies to type azure "
+	  "only" },
+};
+
+START_TEST(t_azure_errors)
+{
+	struct px_config *c = cfg_new();
+
+	ck_assert_int_eq(parse(c, azerrs[_i].text), -1);
+	ck_assert_str_eq(err, azerrs[_i].msg);
+	px_config_free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------ route objects */
+
+START_TEST(t_route_obj)
+{
+	struct px_config *c = cfg_new();
+	const struct px_route *r;
+
+	ck_assert_msg(parse(c, "{\"providers\": [{\"name\": \"p\", \"type\": "
+	    "\"openai\"}, {\"name\": \"q\", \"type\": \"anthropic\"}],\n"
+	    " \"models\": {\n"
+	    "  \"plain\": \"p\",\n"
+	    "  \"one\": {\"target\": \"q/claude-x\"},\n"
+	    "  \"chain\": {\"targets\": [\"q/a\", \"p/b\"], \"retry\": "
+	    "{\"max_attempts\": 5}},\n"
+	    "  \"quick\": {\"target\": \"p\", \"retry\": {\"budget_ms\": 0, "
+	    "\"max_attempts\": 1}}\n"
+	    " },\n"
+	    " \"retry\": {\"budget_ms\": 10000}}") == 0, "%s", err);
+	ck_assert_int_eq(c->retry.max_attempts, PX_RETRY_MAX_ATTEMPTS);
+	ck_assert_int_eq(c->retry.budget_ms, 10000);
+	r = px_route_find(c, "plain", 5);
+	ck_assert_int_eq(r->ntargets, 1);
+	ck_assert_int_eq(r->retry.max_attempts, PX_RETRY_MAX_ATTEMPTS);
+	ck_assert_int_eq(r->retry.budget_ms, 10000);
+	r = px_route_find(c, "one", 3);
+	ck_assert_int_eq(r->ntargets, 1);
+	ck_assert_str_eq(prov(c, &r->targets[0])->name, "q");
+	ck_assert_str_eq(r->targets[0].model, "claude-x");
+	ck_assert_int_eq(r->line, 4);
+	r = px_route_find(c, "chain", 5);
+	ck_assert_int_eq(r->ntargets, 2);
+	ck_assert_str_eq(r->targets[1].model, "b");
+	ck_assert_int_eq(r->retry.max_attempts, 5);
+	ck_assert_int_eq(r->retry.budget_ms, 10000);      /* inherited */
+	r = px_route_find(c, "quick", 5);
+	ck_assert_int_eq(r->retry.max_attempts, 1);
+	ck_assert_int_eq(r->retry.budget_ms, 0);
+	px_config_free(c);
+}
+END_TEST
+
+START_TEST(t_retry_defaults)
+{
+	struct px_config *c = cfg_new();
+
+	ck_assert_int_eq(PX_RETRY_MAX_ATTEMPTS, 3);
+	ck_assert_int_eq(PX_RETRY_BUDGET_MS, 30000);
+	ck_assert_msg(parse(c, P1 "\"models\": {\"m\": [\"p\", \"p/x\"]}}") ==
+	    0, "%s", err);
+	ck_assert_int_eq(c->retry.max_attempts, 3);
+	ck_assert_int_eq(c->retry.budget_ms, 30000);
+	ck_assert_int_eq(c->routes[0].retry.max_attempts, 3);
+	ck_assert_int_eq(c->routes[0].retry.budget_ms, 30000);
+	px_config_free(c);
+}
+END_TEST
+
+static const struct {
+	const char *text;
+	const char *msg;
+} robjerrs[] = {
+	{ P1 "\"models\": {\"m\": {\"target\": \"p\", \"targets\": [\"p\"]}}}",
+	  "t.json:2: model \"m\": use \"target\" or \"targets\", not both" },
+	{ P1 "\"models\": {\"m\": {\"retry\": {}}}}",
+	  "t.json:2: model \"m\": needs \"target\" or \"targets\"" },
+	{ P1 "\"models\": {\"m\": {\"targets\": \"p\"}}}",
+	  "t.json:2: model \"m\": \"targets\" must be a list" },
+	{ P1 "\"models\": {\"m\": {\"target\": [\"p\"]}}}",
+	  "t.json:2: model \"m\": target must be \"provider\" or "
+	  "\"provider/model\"" },
+	{ P1 "\"models\": {\"m\": {\"target\": \"p\",\n \"timeout\": 5}}}",
+	  "t.json:3: unknown key \"timeout\" in model \"m\"" },
+	{ P1 "\"models\": {\"m\": {\"target\": \"p\", \"retry\": 3}}}",
+	  "t.json:2: model \"m\": \"retry\" must be an object "
+	  "({\"max_attempts\": N, \"budget_ms\": T})" },
+	{ P1 "\"models\": {\"m\": {\"target\": \"p\", \"retry\": "
+	  "{\"max_attempts\": 0}}}}",
+	  "t.json:2: model \"m\": \"retry.max_attempts\" must be an integer "
+	  "from 1 to 16" },
+	{ P1 "\"models\": {\"m\": {\"target\": \"p\", \"retry\": "
+	  "{\"attempts\": 2}}}}",
+	  "t.json:2: unknown key \"attempts\" in model \"m\" retry" },
+	{ "{\"retry\": {\"max_attempts\": 17}}",
+	  "t.json:1: \"retry.max_attempts\" must be an integer from 1 to 16" },
+	{ "{\"retry\": {\"budget_ms\": -1}}",
+	  "t.json:1: \"retry.budget_ms\" must be a non-negative integer (0 = "
+	  "no time limit)" },
+	{ "{\"retry\": {\"budget\": 1}}",
+	  "t.json:1: unknown key \"budget\" in \"retry\"" },
+	{ "{\"retry\": true}",
+	  "t.json:1: \"retry\" must be an object ({\"max_attempts\": N, "
+	  "\"budget_ms\": T})" },
+};
+
+START_TEST(t_route_obj_errors)
+{
+	struct px_config *c = cfg_new();
+
+	ck_assert_int_eq(parse(c, robjerrs[_i].text), -1);
+	ck_assert_str_eq(err, robjerrs[_i].msg);
+	px_config_free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------ top level */
+
+START_TEST(t_toplevel)
+{
+	struct px_config *c = cfg_new();
+	unsigned char d[32];
+	char text[1024], hex[65];
+	int i;
+
+	clear_env();
+	/* defaults */
+	ck_assert_msg(parse(c, "{}") == 0, "%s", err);
+	ck_assert_str_eq(c->state_dir, "");
+	ck_assert_int_eq(c->admin_key.set, 0);
+	ck_assert_int_eq(c->metrics_key.set, 0);
+	ck_assert_int_eq(c->log_format, PX_LOG_TEXT);
+	ck_assert_int_eq(c->memory_max, PX_MEMORY_MAX);
+	ck_assert_int_eq(c->memory_max, 1024LL * 1024 * 1024);
+	ck_assert_int_eq(c->upstream_idle, PX_UPSTREAM_IDLE);
+	ck_assert_int_eq(c->upstream_idle, 1024);
+	ck_assert_int_eq(c->heartbeat_ms, PX_HEARTBEAT_MS);
+	ck_assert_int_eq(c->heartbeat_ms, 15000);
+
+	setenv("PX_ADMIN", "adm-secret", 1);
+	auth_sha256("met-secret", 10, d);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	snprintf(text, sizeof text, "{\"state_dir\": \"/var/lib/llmproxy\",\n"
+	    " \"admin_key\": \"env:PX_ADMIN\",\n"
+	    " \"metrics_key\": {\"sha256\": \"%s\"},\n"
+	    " \"log_format\": \"json\",\n"
+	    " \"limits\": {\"memory_bytes\": 268435456, \"upstream_idle\": 0},\n"
+	    " \"timeouts\": {\"heartbeat_ms\": 0}}", hex);
+	ck_assert_msg(parse(c, text) == 0, "%s", err);
+	ck_assert_str_eq(c->state_dir, "/var/lib/llmproxy");
+	ck_assert_int_eq(c->admin_key.set, 1);
+	ck_assert_ptr_nonnull(auth_find(&c->admin_key.key, 1, "adm-secret",
+	    10));
+	ck_assert_ptr_null(auth_find(&c->admin_key.key, 1, "env:PX_ADMIN",
+	    12));
+	ck_assert_str_eq(c->admin_key.key.name, "admin_key");
+	ck_assert_int_eq(c->metrics_key.set, 1);
+	ck_assert_ptr_nonnull(auth_find(&c->metrics_key.key, 1, "met-secret",
+	    10));
+	ck_assert_int_eq(c->log_format, PX_LOG_JSON);
+	ck_assert_int_eq(c->memory_max, 268435456);
+	ck_assert_int_eq(c->upstream_idle, 0);
+	ck_assert_int_eq(c->heartbeat_ms, 0);
+	/* a literal key */
+	ck_assert_msg(parse(c, "{\"admin_key\": \"lit\"}") == 0, "%s", err);
+	ck_assert_ptr_nonnull(auth_find(&c->admin_key.key, 1, "lit", 3));
+	px_config_free(c);
+}
+END_TEST
+
+static const struct {
+	const char *text;
+	const char *msg;
+} toperrs[] = {
+	{ "{\"state_dir\": 1}", "t.json:1: \"state_dir\" must be a string" },
+	{ "{\"state_dir\": \"\"}", "t.json:1: \"state_dir\" must not be empty "
+	  "(leave it out for no state on disk)" },
+	{ "{\"admin_key\": \"\"}", "t.json:1: \"admin_key\" is empty" },
+	{ "{\"admin_key\": 5}", "t.json:1: \"admin_key\" must be a key, "
+	  "\"env:NAME\" or {\"sha256\": \"hex\"}" },
+	{ "{\"admin_key\": \"env:PX_TEST_UNSET_VAR\"}",
+	  "t.json:1: environment variable PX_TEST_UNSET_VAR is not set" },
+	{ "{\"metrics_key\": {\"sha256\": \"abc\"}}",
+	  "t.json:1: \"metrics_key\": \"sha256\" must be 64 hex digits" },
+	{ "{\"metrics_key\": {}}", "t.json:1: \"metrics_key\": needs "
+	  "\"sha256\"" },
+	{ "{\"metrics_key\": {\"key\": \"x\"}}",
+	  "t.json:1: unknown key \"key\" in \"metrics_key\"\n"
+	  "t.json:1: \"metrics_key\": needs \"sha256\"" },
+	{ "{\"log_format\": \"xml\"}",
+	  "t.json:1: \"log_format\" must be \"text\" or \"json\"" },
+	{ "{\"limits\": {\"memory_bytes\": 0}}",
+	  "t.json:1: \"limits.memory_bytes\" must be a positive integer" },
+	{ "{\"limits\": {\"upstream_idle\": -1}}",
+	  "t.json:1: \"limits.upstream_idle\" must be a non-negative integer" },
+	{ "{\"timeouts\": {\"heartbeat_ms\": -5}}",
+	  "t.json:1: \"timeouts.heartbeat_ms\" must be a non-negative "
+	  "integer" },
+	{ "{\"timeouts\": {\"heartbeat\": 5}}",
+	  "t.json:1: unknown key \"heartbeat\" in \"timeouts\"" },
+};
+
+START_TEST(t_toplevel_errors)
+{
+	struct px_config *c = cfg_new();
+
+	unsetenv("PX_TEST_UNSET_VAR");
+	ck_assert_int_eq(parse(c, toperrs[_i].text), -1);
+	ck_assert_str_eq(err, toperrs[_i].msg);
+	px_config_free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------ all errors */
+
+/* One run reports every error, each at its line, in file order within
+ * each section. */
+START_TEST(t_all_errors)
+{
+	struct px_config *c = cfg_new();
+	static const char text[] =
+	    "{\n"
+	    " \"lisen\": 1,\n"                                        /* 2 */
+	    " \"timeouts\": {\"idle_ms\": 0, \"connect_ms\": -1},\n"  /* 3 */
+	    " \"providers\": [\n"
+	    "  {\"name\": \"a\", \"type\": \"openai\", \"api_key\": "
+	    "\"env:PX_U1\"},\n"                                       /* 5 */
+	    "  {\"name\": \"b\", \"type\": \"openai\",\n"
+	    "   \"api_keys\": [\"env:PX_U2\", \"env:PX_U3\"]},\n"     /* 7 */
+	    "  {\"name\": \"c\", \"type\": \"opnai\"}\n"              /* 8 */
+	    " ],\n"
+	    " \"models\": {\n"
+	    "  \"x\": \"a\",\n"
+	    "  \"y\": \"zz\",\n"                                      /* 12 */
+	    "  \"z\": \"c/m\",\n"        /* c has an error: no cascade */
+	    "  \"w\": [\"a\", \"yy/m\"]\n"                            /* 14 */
+	    " }\n"
+	    "}\n";
+	static const char *const want[] = {
+	    "t.json:2: unknown key \"lisen\"",
+	    "t.json:3: \"timeouts.idle_ms\" must be a positive integer",
+	    "t.json:3: \"timeouts.connect_ms\" must be a positive integer",
+	    "t.json:5: provider \"a\": environment variable PX_U1 is not set",
+	    "t.json:7: provider \"b\": api_keys[0]: environment variable PX_U2 "
+	    "is not set",
+	    "t.json:7: provider \"b\": api_keys[1]: environment variable PX_U3 "
+	    "is not set",
+	    "t.json:8: provider \"c\": unknown type \"opnai\" (expected openai, "
+	    "openai-responses, anthropic, gemini or azure)",
+	    "t.json:12: model \"y\": unknown provider \"zz\"",
+	    "t.json:14: model \"w\": unknown provider \"yy\"",
+	};
+	size_t i, n = sizeof want / sizeof want[0];
+	char joined[2048];
+
+	unsetenv("PX_U1");
+	unsetenv("PX_U2");
+	unsetenv("PX_U3");
+	ck_assert_int_eq(parse(c, text), -1);
+	ck_assert_int_eq(c->nerrors, (int)n);
+	joined[0] = 0;
+	for (i = 0; i < n; i++) {
+		ck_assert_str_eq(c->errors[i], want[i]);
+		if (i)
+			strcat(joined, "\n");
+		strcat(joined, want[i]);
+	}
+	ck_assert_str_eq(err, joined);
+
+	/* err too small for all: whole lines, then how many are missing */
+	err[0] = 0;
+	ck_assert_int_eq(px_config_parse(c, "t.json", text, strlen(text), err,
+	    120), -1);
+	ck_assert_str_eq(err, "t.json:2: unknown key \"lisen\"\n"
+	    "t.json:3: \"timeouts.idle_ms\" must be a positive integer\n"
+	    "(7 more errors)");
+	px_config_free(c);
+}
+END_TEST
+
+/* More errors than PX_CONFIG_MAX_ERRORS: all counted, the first kept. */
+START_TEST(t_many_errors)
+{
+	struct px_config *c = cfg_new();
+	char *text = malloc(65536), want[64];
+	size_t n;
+	int i;
+
+	n = (size_t)snprintf(text, 65536, "{\"models\": {");
+	for (i = 0; i < PX_CONFIG_MAX_ERRORS + 10; i++)
+		n += (size_t)snprintf(text + n, 65536 - n, "%s\"m%d\": \"nope\"\n",
+		    i ? "," : "", i);
+	snprintf(text + n, 65536 - n, "}}");
+	ck_assert_int_eq(parse(c, text), -1);
+	ck_assert_int_eq(c->nerrors, PX_CONFIG_MAX_ERRORS + 10);
+	ck_assert_str_eq(c->errors[0], "t.json:1: model \"m0\": unknown "
+	    "provider \"nope\"");
+	ck_assert_str_eq(c->errors[PX_CONFIG_MAX_ERRORS - 1], "t.json:64: "
+	    "model \"m63\": unknown provider \"nope\"");
+	/* the 10 not kept are still announced */
+	ck_assert_ptr_nonnull(strstr(err, "more errors)"));
+	n = 0;
+	for (i = 0; err[i]; i++)
+		n += err[i] == '\n';
+	/* lines shown + the count line = everything */
+	snprintf(want, sizeof want, "(%d more errors)",
+	    PX_CONFIG_MAX_ERRORS + 10 - (int)n);
+	ck_assert_ptr_nonnull(strstr(err, want));
+	free(text);
+	px_config_free(c);
+}
+END_TEST
+
+START_TEST(t_env_all_errors)
+{
+	struct px_config *c = cfg_new();
+
+	clear_env();
+	setenv("OPENAI_BASE_URL", "ftp://x", 1);
+	setenv("ANTHROPIC_BASE_URL", "https://u:pw@h", 1);
+	setenv("GEMINI_API_KEY", "g\n", 1);
+	setenv("LLMPROXY_LISTEN", "host", 1);
+	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), -1);
+	ck_assert_int_eq(c->nerrors, 4);
+	ck_assert_str_eq(err,
+	    "OPENAI_BASE_URL: bad base_url \"ftp://x\": scheme must be http:// "
+	    "or https://\n"
+	    "ANTHROPIC_BASE_URL: bad base_url \"https://u:***@h\": user info "
+	    "(user:password@) is not supported; put the key in \"api_key\" or a "
+	    "header in \"headers\"\n"
+	    "GEMINI_API_KEY: contains control characters or is too long\n"
+	    "LLMPROXY_LISTEN: listen address \"host\": missing port (use "
+	    "HOST:PORT, :PORT for all interfaces or PORT for 127.0.0.1)");
+	/* a valid environment after a broken one: nothing left over */
+	clear_env();
+	setenv("OPENAI_API_KEY", "sk", 1);
+	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), 1);
+	ck_assert_int_eq(c->nerrors, 0);
+	ck_assert_str_eq(err, "");
+	ck_assert_int_eq(c->providers[0].ncreds, 1);
+	ck_assert_str_eq(c->providers[0].creds[0].label, "openai#1");
+	ck_assert_int_eq(c->routes[0].retry.max_attempts, PX_RETRY_MAX_ATTEMPTS);
+	px_config_free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------ listen */
+
+static const struct {
+	const char *in, *out;     /* out NULL: error msg */
+	const char *msg;
+} lncases[] = {
+	{ "8080", "127.0.0.1:8080", NULL },
+	{ "0", "127.0.0.1:0", NULL },
+	{ ":8080", "0.0.0.0:8080", NULL },
+	{ "[::1]:8080", "[::1]:8080", NULL },
+	{ "[::]:443", "[::]:443", NULL },
+	{ "localhost:1", "localhost:1", NULL },
+	{ "10.0.0.1:65535", "10.0.0.1:65535", NULL },
+	{ "", NULL, "empty listen address (use HOST:PORT, :PORT for all "
+	  "interfaces or PORT for 127.0.0.1)" },
+	{ "65536", NULL, "listen address \"65536\": bad port (a number from 0 "
+	  "to 65535)" },
+	{ ":", NULL, "listen address \":\": bad port (a number from 0 to "
+	  "65535)" },
+	{ ":http", NULL, "listen address \":http\": bad port (a number from 0 "
+	  "to 65535)" },
+	{ "host:", NULL, "listen address \"host:\": missing port (use "
+	  "HOST:PORT, :PORT for all interfaces or PORT for 127.0.0.1)" },
+	{ "host", NULL, "listen address \"host\": missing port (use HOST:PORT, "
+	  ":PORT for all interfaces or PORT for 127.0.0.1)" },
+	{ "::1:8080", NULL, "listen address \"::1:8080\": IPv6 addresses need "
+	  "brackets, e.g. [::1]:8080" },
+	{ "[::1", NULL, "listen address \"[::1\": unterminated [IPv6 "
+	  "address]" },
+	{ "[zz]:80", NULL, "listen address \"[zz]:80\": bad host \"zz\"" },
+	{ "a b:80", NULL, "listen address \"a b:80\": bad host \"a b\"" },
+	{ "[::1]x", NULL, "listen address \"[::1]x\": bad port (a number from "
+	  "0 to 65535)" },
+};
+
+START_TEST(t_listen_normalize)
+{
+	char out[128], msg[256];
+	int rc;
+
+	msg[0] = 0;
+	rc = px_listen_normalize(lncases[_i].in, out, sizeof out, msg,
+	    sizeof msg);
+	if (lncases[_i].out != NULL) {
+		ck_assert_msg(rc == 0, "%s: %s", lncases[_i].in, msg);
+		ck_assert_str_eq(out, lncases[_i].out);
+	} else {
+		ck_assert_int_eq(rc, -1);
+		ck_assert_str_eq(msg, lncases[_i].msg);
+	}
+}
+END_TEST
+
+/* The config file accepts the same short forms. */
+START_TEST(t_listen_config)
+{
+	struct px_config *c = cfg_new();
+
+	ck_assert_msg(parse(c, "{\"listen\": \"9000\"}") == 0, "%s", err);
+	ck_assert_str_eq(c->listen, "127.0.0.1:9000");
+	ck_assert_msg(parse(c, "{\"listen\": \":9000\", \"api_keys\": "
+	    "[\"k\"]}") == 0, "%s", err);
+	ck_assert_str_eq(c->listen, "0.0.0.0:9000");
+	ck_assert_int_eq(parse(c, "{\"listen\": \":9000\"}"), -1);
+	ck_assert_str_eq(err, "t.json:1: refusing to listen on 0.0.0.0:9000 "
+	    "without api_keys; add api_keys or set \"allow_open\": true");
+	px_config_free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------ redaction */
+
+static const struct {
+	const char *in, *out;
+} redcases[] = {
+	{ "https://user:secret@host/v1", "https://user:***@host/v1" },
+	{ "https://user:secret@host", "https://user:***@host" },
+	{ "https://tok@host/v1", "https://***@host/v1" },
+	{ "http://u:p:q@h:80/x@y", "http://u:***@h:80/x@y" },
+	{ "https://a@b:c@host/", "https://a@b:***@host/" },
+	{ "https://host/v1?x=a@b", "https://host/v1?x=a@b" },
+	{ "https://host/v1", "https://host/v1" },
+	{ "u:p@host", "u:***@host" },
+	{ "", "" },
+};
+
+START_TEST(t_redact)
+{
+	char buf[128];
+
+	ck_assert_str_eq(px_redact_url(redcases[_i].in, buf, sizeof buf),
+	    redcases[_i].out);
+}
+END_TEST
+
+/* px_config_print with pools, headers, checks, azure and route retry:
+ * labels and header names only. */
+START_TEST(t_print_gateway)
+{
+	struct px_config *c = cfg_new();
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f;
+
+	clear_env();
+	setenv("PX_K1", "sk-secret-one", 1);
+	ck_assert_msg(parse(c,
+	    "{\"providers\": [\n"
+	    " {\"name\": \"oai\", \"type\": \"openai\", \"api_keys\": "
+	    "[\"env:PX_K1\", {\"name\": \"team-b\", \"key\": "
+	    "\"sk-secret-two\"}],\n"
+	    "  \"headers\": {\"X-Title\": \"secret-title\", \"X-B\": \"v\"},\n"
+	    "  \"health_check\": {\"interval_s\": 30, \"model\": \"m\"}},\n"
+	    " {\"name\": \"az\", \"type\": \"azure\", \"base_url\": "
+	    "\"https://r.openai.azure.com\", \"api_key\": \"sk-secret-3\",\n"
+	    "  \"api_version\": \"2024-10-21\", \"deployments\": {\"gpt-4o\": "
+	    "\"d1\"}, \"strategy\": \"fill-first\"}],\n"
+	    " \"models\": {\"a\": [\"oai\", \"az/gpt-4o\"],\n"
+	    "  \"b\": {\"target\": \"oai\", \"retry\": {\"max_attempts\": 1}}}}")
+	    == 0, "%s", err);
+	f = open_memstream(&out, &outlen);
+	px_config_print(c, f);
+	fclose(f);
+	ck_assert_str_eq(out,
+	    "provider oai type openai base_url https://api.openai.com/v1 keys 2 "
+	    "round-robin: oai#1, team-b\n"
+	    "provider oai headers: X-Title, X-B\n"
+	    "provider oai health_check every 30 s with model m\n"
+	    "provider az type azure base_url https://r.openai.azure.com key set\n"
+	    "provider az api_version 2024-10-21\n"
+	    "provider az deployment gpt-4o -> d1\n"
+	    "route a -> oai/a, az/gpt-4o\n"
+	    "route b -> oai/b (retry 1 attempts, 30000 ms)\n");
+	ck_assert_ptr_null(strstr(out, "secret"));
+	free(out);
+	px_config_free(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------ diff */
+
+START_TEST(t_diff)
+{
+	struct px_config *a = cfg_new(), *b = cfg_new();
+	char buf[1024], small[40];
+	size_t n;
+
+	clear_env();
+	ck_assert_msg(parse(a,
+	    "{\"api_keys\": [\"k1\", \"k2\", \"k3\"],\n"
+	    " \"providers\": [\n"
+	    "  {\"name\": \"same\", \"type\": \"openai\", \"api_key\": \"s\"},\n"
+	    "  {\"name\": \"gone\", \"type\": \"openai\"},\n"
+	    "  {\"name\": \"keys\", \"type\": \"openai\", \"api_keys\": "
+	    "[\"x\", \"y\"]},\n"
+	    "  {\"name\": \"url\", \"type\": \"openai\", \"headers\": "
+	    "{\"X-A\": \"1\"}}],\n"
+	    " \"models\": {\"keep\": \"same\", \"drop\": \"gone\", "
+	    "\"edit\": \"same/a\"}}") == 0, "%s", err);
+	ck_assert_msg(parse(b,
+	    "{\"api_keys\": [\"k1\", \"k4\"],\n"
+	    " \"timeouts\": {\"idle_ms\": 5},\n"
+	    " \"providers\": [\n"
+	    "  {\"name\": \"same\", \"type\": \"openai\", \"api_key\": \"s\"},\n"
+	    "  {\"name\": \"new\", \"type\": \"anthropic\"},\n"
+	    "  {\"name\": \"keys\", \"type\": \"openai\", \"api_keys\": "
+	    "[\"y\", \"z\", \"w\"]},\n"
+	    "  {\"name\": \"url\", \"type\": \"openai\", \"base_url\": "
+	    "\"http://h\", \"headers\": {\"X-A\": \"2\"}}],\n"
+	    " \"models\": {\"keep\": \"same\", \"edit\": \"same/b\", "
+	    "\"add\": \"new\"}}") == 0, "%s", err);
+	n = px_config_diff(a, b, buf, sizeof buf);
+	ck_assert_str_eq(buf,
+	    "providers added: new; providers removed: gone; "
+	    "provider keys changed: credentials +2 -1; "
+	    "provider url changed: base_url, headers; "
+	    "routes added: add; routes removed: drop; routes changed: edit; "
+	    "client keys: 1 added, 2 removed; settings changed: timeouts");
+	ck_assert_uint_eq(n, strlen(buf));
+	/* header values and keys never appear */
+	ck_assert_ptr_null(strstr(buf, "k4"));
+	n = px_config_diff(a, a, buf, sizeof buf);
+	ck_assert_str_eq(buf, "no changes");
+	/* truncated output says so */
+	n = px_config_diff(a, b, small, sizeof small);
+	ck_assert_uint_eq(n, sizeof small - 1);
+	ck_assert_str_eq(small, "providers added: new; providers remo...");
+	px_config_free(a);
+	px_config_free(b);
+}
+END_TEST
+
+/* ------------------------------------------------------------ compactness */
+
+/* A loaded config is a few KB plus its content, and several can be held
+ * at once; reparsing into the same config frees what it held (ASan checks
+ * the leak), and px_config_release empties a static one. */
+START_TEST(t_compact)
+{
+	static struct px_config st;
+	struct px_config *c = cfg_new();
+	char text[4096];
+	int i;
+
+	ck_assert_uint_lt(sizeof(struct px_config), 8192);
+	sample_env();
+	sample_text(text, sizeof text);
+	for (i = 0; i < 3; i++)
+		ck_assert_msg(parse(c, text) == 0, "%s", err);
+	ck_assert_uint_le(c->arena.total, 64 * 1024);
+	px_config_free(c);
+	px_config_defaults(&st);
+	ck_assert_msg(px_config_parse(&st, "s", text, strlen(text), err,
+	    sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(st.nproviders, 4);
+	px_config_release(&st);
+	ck_assert_int_eq(st.nproviders, 0);
+	ck_assert_ptr_null(st.arena.head);
+	px_config_free(NULL);
 }
 END_TEST
 
@@ -1157,6 +2190,30 @@ main(void)
 	tcase_add_test(tc, t_env_open_refused);
 	tcase_add_test(tc, t_rstore);
 	LOOP(t_rstore_errors, rscases);
+	tcase_add_test(tc, t_creds);
+	LOOP(t_cred_errors, credcases);
+	tcase_add_test(tc, t_cred_cap);
+	tcase_add_test(tc, t_headers);
+	LOOP(t_header_errors, hcases);
+	tcase_add_test(tc, t_health);
+	LOOP(t_health_errors, hccases);
+	tcase_add_test(tc, t_azure);
+	LOOP(t_azure_path, azcases);
+	LOOP(t_azure_errors, azerrs);
+	tcase_add_test(tc, t_route_obj);
+	tcase_add_test(tc, t_retry_defaults);
+	LOOP(t_route_obj_errors, robjerrs);
+	tcase_add_test(tc, t_toplevel);
+	LOOP(t_toplevel_errors, toperrs);
+	tcase_add_test(tc, t_all_errors);
+	tcase_add_test(tc, t_many_errors);
+	tcase_add_test(tc, t_env_all_errors);
+	LOOP(t_listen_normalize, lncases);
+	tcase_add_test(tc, t_listen_config);
+	LOOP(t_redact, redcases);
+	tcase_add_test(tc, t_print_gateway);
+	tcase_add_test(tc, t_diff);
+	tcase_add_test(tc, t_compact);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
