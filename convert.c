@@ -949,6 +949,8 @@ px_emit(struct px_stream *s, const struct ir_event *ev)
 	case IR_EV_ERROR:
 		s->failed = 1;
 		s->block_open = 0;
+		s->err_status = e.err.status;
+		s->err_kind = e.err.kind;
 		break;
 	case IR_EV_PING:
 		break;
@@ -1072,6 +1074,24 @@ const struct ir_usage *
 px_stream_usage(const struct px_stream *s)
 {
 	return &s->usage;
+}
+
+/* see convert.h */
+int
+px_stream_content(const struct px_stream *s)
+{
+	return s->next_index > 0 || s->block_open;
+}
+
+/* see convert.h */
+int
+px_stream_error(const struct px_stream *s, enum ir_err_kind *kind)
+{
+	if (!s->failed)
+		return 0;
+	if (kind)
+		*kind = s->err_kind;
+	return s->err_status ? s->err_status : px_status_from_kind(s->err_kind);
 }
 
 /* ------------------------------------------------------------ codec helpers */
@@ -2150,4 +2170,202 @@ client_names(const struct ir_request *req, const struct ir_response *resp,
 		ps[i].name = n;
 	}
 	return ps;
+}
+
+/* ------------------------------------------------ endpoint operations */
+
+/* see convert.h */
+void
+px_op_init(struct px_op *o, enum px_op_kind kind, enum px_fmt client,
+    enum px_fmt up, struct px_str client_model)
+{
+	memset(o, 0, sizeof *o);
+	o->kind = kind;
+	o->client = client;
+	o->up = up;
+	o->model = client_model;
+	o->req.max_tokens = -1;
+	o->req.n = -1;
+	o->req.thinking_budget = -1;
+	o->req.include_thoughts = -1;
+	o->req.parallel_tool_calls = -1;
+	o->req.store = -1;
+	o->req.rf_strict = -1;
+}
+
+static int
+op_count_request(struct px_op *o, struct px_arena *a, const char *body,
+    size_t n, struct px_str m, struct jw *out, struct px_err *err)
+{
+	struct px_str in = { body, n };
+	int rc = 0;
+
+	if (o->up == o->client) {
+		/* same format: the body as sent, the model set (Gemini names
+		 * it in the path) */
+		o->passthrough = 1;
+		if (o->up == PX_FMT_GEMINI) {
+			jw_put(out, body, n);
+			return 0;
+		}
+		if (px_rewrite_model(body, n, m, out) < 0) {
+			px_err_set(err, 400, "request body must be a JSON object");
+			return -1;
+		}
+		return 0;
+	}
+	if (o->client == PX_FMT_GEMINI)
+		rc = px_count_unwrap_gemini(a, body, n, &in, err);
+	if (rc == 0)
+		rc = px_decode_request(o->client, a, in.p, in.n, &o->req, err);
+	o->req.stream = 0;
+	if (o->client == PX_FMT_GEMINI)
+		o->req.model = o->model;
+	if (o->up != PX_FMT_ANTHROPIC && o->up != PX_FMT_GEMINI) {
+		o->estimate = 1;
+		o->est_text = rc == 0;
+		o->est_bytes = rc == 0 ? px_request_text_bytes(&o->req) : n;
+		return 0;
+	}
+	if (rc < 0)
+		return -1;
+	return px_count_encode_request(o->up, a, &o->req, m, out, err);
+}
+
+static int
+op_embed_request(struct px_op *o, struct px_arena *a, const char *body,
+    size_t n, struct px_str m, struct jw *out, struct px_err *err)
+{
+	int batch = o->kind == PX_OP_EMBED_BATCH;
+
+	if (o->up == PX_FMT_ANTHROPIC) {
+		px_err_set(err, 400, "model '%.*s' is routed to an Anthropic "
+		    "upstream, which has no embeddings API: route an OpenAI or "
+		    "Gemini embedding model instead", (int)(o->model.n > 200 ?
+		    200 : o->model.n), o->model.p);
+		return -1;
+	}
+	if (o->client == PX_FMT_GEMINI) {
+		if (o->up == PX_FMT_GEMINI) {
+			o->passthrough = 1;
+			return px_embed_gemini_rewrite(a, body, n, batch, m, out,
+			    err);
+		}
+		if (px_embed_decode_gemini_request(a, body, n, batch, o->model,
+		    &o->embed, err) < 0)
+			return -1;
+		return px_embed_encode_openai(&o->embed, m, batch, out, err);
+	}
+	/* an OpenAI embeddings client */
+	if (o->up == PX_FMT_GEMINI) {
+		if (px_embed_decode_request(a, body, n, &o->embed, err) < 0)
+			return -1;
+		return px_embed_encode_gemini(&o->embed, m, out, err);
+	}
+	o->passthrough = 1;
+	if (px_rewrite_model(body, n, m, out) < 0) {
+		px_err_set(err, 400, "request body must be a JSON object");
+		return -1;
+	}
+	return 0;
+}
+
+/* see convert.h */
+int
+px_op_request(struct px_op *o, struct px_arena *a, const char *body,
+    size_t n, struct px_str m, struct jw *out, struct px_err *err)
+{
+	int rc;
+
+	memset(err, 0, sizeof *err);
+	if (o->kind == PX_OP_COUNT)
+		rc = op_count_request(o, a, body, n, m, out, err);
+	else if (o->kind == PX_OP_EMBED || o->kind == PX_OP_EMBED_BATCH)
+		rc = op_embed_request(o, a, body, n, m, out, err);
+	else {
+		px_err_set(err, 400, "not an endpoint operation");
+		return -1;
+	}
+	if (rc == 0 && out->err) {
+		px_err_set(err, 413, "converted request too large");
+		return -1;
+	}
+	if (rc < 0 && err->status == 0)
+		err->status = 400;
+	return rc;
+}
+
+/* see convert.h */
+int
+px_op_path(const struct px_op *o, struct px_str m, char *buf, size_t cap)
+{
+	const char *verb = NULL;
+	int k;
+	char *v;
+
+	if (o->up != PX_FMT_GEMINI) {
+		if (o->kind == PX_OP_COUNT) {
+			k = px_upstream_path(o->up, m, 0, buf, cap);
+			if (k < 0 || (size_t)k + sizeof "/count_tokens" > cap)
+				return -1;
+			memcpy(buf + k, "/count_tokens", sizeof "/count_tokens");
+			return k + (int)sizeof "/count_tokens" - 1;
+		}
+		if (cap < sizeof "/embeddings")
+			return -1;
+		memcpy(buf, "/embeddings", sizeof "/embeddings");
+		return (int)sizeof "/embeddings" - 1;
+	}
+	if (px_upstream_path(PX_FMT_GEMINI, m, 0, buf, cap) < 0)
+		return -1;
+	if (o->kind == PX_OP_COUNT)
+		verb = ":countTokens";
+	else if (o->kind == PX_OP_EMBED_BATCH)
+		verb = ":batchEmbedContents";
+	else if (o->client == PX_FMT_GEMINI)
+		verb = ":embedContent";
+	else
+		verb = px_embed_gemini_batch(&o->embed) ? ":batchEmbedContents" :
+		    ":embedContent";
+	v = strrchr(buf, ':');   /* the model segment is percent-encoded */
+	if (v == NULL || (size_t)(v - buf) + strlen(verb) + 1 > cap)
+		return -1;
+	memcpy(v, verb, strlen(verb) + 1);
+	return (int)strlen(buf);
+}
+
+/* see convert.h */
+int
+px_op_answer(const struct px_op *o, struct px_arena *a, const char *body,
+    size_t n, struct jw *out, long long *tokens, struct px_err *err)
+{
+	int batch = o->kind == PX_OP_EMBED_BATCH;
+
+	memset(err, 0, sizeof *err);
+	*tokens = -1;
+	if (o->kind == PX_OP_COUNT)
+		return px_count_convert_response(o->up, o->client, a, body, n,
+		    out, tokens, err);
+	if (o->client == PX_FMT_GEMINI)
+		return px_embed_encode_gemini_answer(a, &o->embed, batch, body,
+		    n, out, tokens, err);
+	return px_embed_decode_gemini(a, &o->embed, body, n, out, tokens, err);
+}
+
+/* see convert.h */
+void
+px_op_estimate(const struct px_op *o, struct jw *out, long long *tokens)
+{
+	char buf[256];
+	long long est = (long long)(o->est_bytes + 3) / 4;
+	int k;
+
+	if (o->client == PX_FMT_GEMINI)
+		k = snprintf(buf, sizeof buf, "{\"totalTokens\":%lld}", est);
+	else
+		k = snprintf(buf, sizeof buf,
+		    "{\"input_tokens\":%lld,\"note\":\"estimate by llmproxy (%s / 4): the upstream for this model has no token counting endpoint\"}",
+		    est, o->est_text ? "request text bytes" : "request bytes");
+	jw_put(out, buf, (size_t)k);
+	*tokens = est;
 }

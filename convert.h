@@ -412,6 +412,16 @@ int px_stream_done(const struct px_stream *s);
 /* Usage and stop reason seen so far, for the access log. */
 const struct ir_usage *px_stream_usage(const struct px_stream *s);
 
+/* 1 once the stream has begun its first content block (text, thinking or
+ * a tool call): a gateway that held the stream's opening events back so
+ * it could still try another upstream lets them go now. */
+int px_stream_content(const struct px_stream *s);
+
+/* When the stream failed in-band (an upstream error event, or a broken
+ * stream): the HTTP status its error stands for, and *kind (may be NULL);
+ * 0 while it has not failed. */
+int px_stream_error(const struct px_stream *s, enum ir_err_kind *kind);
+
 /*
  * Observe-only mode for same-format passthrough: call px_stream_feed() and
  * px_stream_end() with out == NULL; the upstream bytes are forwarded
@@ -616,5 +626,75 @@ int px_embed_encode_gemini_answer(struct px_arena *a,
                                   const struct px_embed_req *r, int batch,
                                   const char *body, size_t n, struct jw *out,
                                   long long *tokens, struct px_err *err);
+
+
+/* ------------------------------------ endpoint operations */
+
+/*
+ * What a request asks of an upstream besides generation, carried between
+ * formats: token counting (Anthropic count_tokens <-> Gemini countTokens;
+ * OpenAI-style upstreams have no such endpoint, so the count is estimated
+ * locally) and embeddings (OpenAI /embeddings <-> Gemini embedContent and
+ * batchEmbedContents; Anthropic has none). A server drives every operation
+ * the same way, naming no format's functions:
+ *
+ *	px_op_init(&o, PX_OP_EMBED, client_fmt, upstream_fmt, client_model);
+ *	px_op_request(&o, a, body, n, upstream_model, &out, &err);
+ *	if (o.estimate) answer px_op_estimate(&o, ...) locally;
+ *	else send out to base path + px_op_path(&o, upstream_model, ...),
+ *	     and answer px_op_answer(&o, ...) of a 2xx (o.passthrough: the
+ *	     upstream's bytes as they are).
+ */
+enum px_op_kind {
+	PX_OP_GENERATE = 0,   /* not an operation: the generation codecs */
+	PX_OP_COUNT,          /* count_tokens / :countTokens */
+	PX_OP_EMBED,          /* /v1/embeddings, :embedContent */
+	PX_OP_EMBED_BATCH     /* :batchEmbedContents (Gemini clients) */
+};
+
+struct px_op {
+	enum px_op_kind kind;
+	enum px_fmt client, up;
+	struct px_str model;          /* the client's model name */
+	int passthrough;              /* body as sent but for the model; the
+	                                 answer as the upstream wrote it */
+	int estimate;                 /* no upstream call: px_op_estimate() */
+	size_t est_bytes;             /* what the estimate counts ... */
+	int est_text;                 /* ... decoded text (1) or raw bytes */
+	struct px_embed_req embed;
+	struct ir_request req;
+};
+
+void px_op_init(struct px_op *o, enum px_op_kind kind, enum px_fmt client,
+                enum px_fmt up, struct px_str client_model);
+
+/*
+ * The upstream body of o for upstream model m, written to out; or
+ * o->estimate set (nothing written). -1 with a reason (400: the request
+ * cannot go to that upstream, e.g. embeddings to Anthropic, or is
+ * malformed). body is borrowed and must outlive o.
+ */
+int px_op_request(struct px_op *o, struct px_arena *a, const char *body,
+                  size_t n, struct px_str m, struct jw *out,
+                  struct px_err *err);
+
+/* The upstream path of o (to follow the provider's base path), as
+ * px_upstream_path(). -1 when it does not fit. */
+int px_op_path(const struct px_op *o, struct px_str m, char *buf,
+               size_t cap);
+
+/*
+ * A 2xx answer of the upstream, for the client; *tokens gets the input
+ * token count it reports (-1 when none). -1 with a 502 reason when the
+ * answer is malformed. Not for passthrough (the bytes go as they are).
+ */
+int px_op_answer(const struct px_op *o, struct px_arena *a, const char *body,
+                 size_t n, struct jw *out, long long *tokens,
+                 struct px_err *err);
+
+/* The local token estimate (o->estimate): about four bytes per token,
+ * marked as an estimate in the body (Anthropic shape) and by the caller in
+ * a header. */
+void px_op_estimate(const struct px_op *o, struct jw *out, long long *tokens);
 
 #endif

@@ -81,6 +81,8 @@ struct px_stream {
 	                                  NULL in observe-only mode */
 	/* grammar tracking, filled by px_emit */
 	unsigned started:1, finished:1, failed:1, block_open:1;
+	int err_status;                /* the in-band error, when failed */
+	enum ir_err_kind err_kind;
 	int next_index;
 	struct ir_usage usage;         /* latest cumulative usage */
 	enum ir_stop stop;
