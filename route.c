@@ -820,12 +820,14 @@ px_fmt_rfc3339(int64_t ms, char *buf, size_t cap)
 
 /*
  * When the upstream says to come back: retry-after-ms, then Retry-After,
- * then the rate-limit reset headers - those whose "remaining" is 0 name the
- * exhausted limit (the latest of them counts); without such a mark the
- * earliest reset is taken. Returns the absolute time, or -1 for no hint.
+ * then (rate limits only: rate) the rate-limit reset headers - those whose
+ * "remaining" is 0 name the exhausted limit (the latest of them counts);
+ * without such a mark the earliest reset is taken. Every answer carries
+ * the reset headers, so they say nothing about a server error. Returns the
+ * absolute time, or -1 for no hint.
  */
 static int64_t
-hint_at(const struct px_outcome *o, int64_t now)
+hint_at(const struct px_outcome *o, int64_t now, int rate)
 {
 	int64_t t, best0 = -1, bestany = -1, v;
 	int i, zero;
@@ -846,7 +848,7 @@ hint_at(const struct px_outcome *o, int64_t now)
 	    (t = px_parse_retry_after(o->hdr[PX_H_RETRY_AFTER].p,
 	    o->hdr[PX_H_RETRY_AFTER].n, now)) >= 0)
 		return t;
-	for (i = PX_H_ANT_REQUESTS; i < PX_H_N; i++) {
+	for (i = PX_H_ANT_REQUESTS; rate && i < PX_H_N; i++) {
 		if (o->hdr[i].n == 0)
 			continue;
 		if (i <= PX_H_ANT_OUTPUT) {
@@ -889,8 +891,11 @@ classify(const struct px_outcome *o)
 	case PX_OUT_DNS:
 	case PX_OUT_CONNECT:
 	case PX_OUT_TLS:
-	case PX_OUT_TIMEOUT:
 		return ACT_CONN;
+	case PX_OUT_TIMEOUT:
+		/* a slow model more often than a dead provider: cool the
+		 * provider for that model, like a 5xx */
+		return ACT_SERVER;
 	case PX_OUT_HTTP:
 	case PX_OUT_STREAM_ERROR:
 		if (o->cls == PX_OUT_HTTP && st >= 200 && st < 300)
@@ -971,7 +976,8 @@ static void
 cool(struct gw_rec *r, const struct px_outcome *o, int64_t now,
     int64_t min, int64_t max)
 {
-	int64_t d = backoff(r, now, min, max), t = hint_at(o, now);
+	int64_t d = backoff(r, now, min, max);
+	int64_t t = hint_at(o, now, eff_status(o) == 429);
 
 	if (t >= 0) {
 		/* the upstream's own word wins, within reason */

@@ -255,9 +255,11 @@ int px_plan_next(struct px_gw *gw, struct px_plan *pl, int64_t now,
  *   OK                          answer; clears the credential's cooldown
  *                               for the model (backoff restarts) and the
  *                               provider's
- *   DNS, CONNECT, TLS, TIMEOUT  retry; the provider is down for every
+ *   DNS, CONNECT, TLS           retry; the provider is down for every
  *                               model: 1 s doubling to 30 s; its other
  *                               targets are skipped for this request
+ *   TIMEOUT (no head in time)   retry at the next target; the provider
+ *                               cools for that model, like a 5xx
  *   HTTP/stream 429             retry with the provider's next credential;
  *                               that credential cools for that model until
  *                               retry-after-ms / Retry-After / the reset

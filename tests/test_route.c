@@ -220,7 +220,7 @@ static const struct scen {
 	    R(0, "ff-two"), N(0, "f/f#1"), O(0, CON, 0, "", RETRY),
 	    N(0, "b/b#1"), OK(0),                     /* f/m2 skipped */
 	    R(500, "ff"), E(500, 503, 1),
-	    R(1000, "ff"), N(1000, "f/f#1"), O(1000, TMO, 0, "", RETRY),
+	    R(1000, "ff"), N(1000, "f/f#1"), O(1000, CON, 0, "", RETRY),
 	    E(1000, 503, 2),                          /* 2 s */
 	    R(3000, "ff"), N(3000, "f/f#1"), O(3000, TLS, 0, "", RETRY),
 	    E(3000, 503, 4),
@@ -260,8 +260,14 @@ static const struct scen {
 	    R(0, "limited"), N(0, "a/a#1"), O(0, HTTP, 503, "", RETRY), K(1),
 	    N(0, "b/b#1"), O(0, HTTP, 503, "", RETRY), K(0),
 	    E(0, 503, 1) } },
+	{ "a first-byte timeout cools the provider for that model only", {
+	    R(0, "ff"), N(0, "f/f#1"), O(0, TMO, 0, "", RETRY),
+	    E(0, 503, 1),                             /* "ff" on f: cooling */
+	    R(500, "ff-two"), N(500, "f/f#1"), OK(500), /* f/m1: not cooling */
+	    R(1000, "ff"), N(1000, "f/f#1"), O(1000, TMO, 0, "", RETRY),
+	    E(1000, 503, 2) } },                      /* 2 s */
 	{ "budget_ms: no new attempt after the budget", {
-	    R(0, "budget"), N(0, "b/b#1"), O(1500, TMO, 0, "", RETRY),
+	    R(0, "budget"), N(0, "b/b#1"), O(1500, CON, 0, "", RETRY),
 	    E(1500, 503, 1),
 	    R(2000, "nobudget"), N(2000, "c/c#1"),
 	    O(9000, HTTP, 429, "", RETRY), E(9000, 429, 1) } },
