@@ -187,10 +187,10 @@ bad:
 int
 main(int argc, char **argv)
 {
-	static struct px_config config;
+	struct px_config *config;
 	const char *cfile = NULL, *listen_arg = NULL;
-	char err[512];
-	int i, check_only = 0, verbose = 0;
+	char err[8192], lbuf[sizeof ((struct px_config *)0)->listen];
+	int i, check_only = 0, verbose = 0, rc;
 
 	if (argc > 1 && strcmp(argv[1], "convert") == 0)
 		return cmd_convert(argc - 1, argv + 1);
@@ -217,34 +217,47 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	px_config_defaults(&config);
-	if (check_only && !cfile) {
-		fprintf(stderr, "llmproxy check-config: -c FILE is required\n");
-		return 2;
+	config = px_config_new();
+	if (config == NULL) {
+		fprintf(stderr, "llmproxy: out of memory\n");
+		return 1;
 	}
-	if (cfile) {
-		if (px_config_load(&config, cfile, err, sizeof err) < 0) {
-			fprintf(stderr, "%s\n", err);
-			return 1;
-		}
-	} else {
-		if (px_config_from_env(&config, err, sizeof err) < 0) {
-			fprintf(stderr, "llmproxy: %s\n", err);
-			return 1;
-		}
+	if (cfile)
+		rc = px_config_load(config, cfile, err, sizeof err);
+	else
+		rc = px_config_from_env(config, err, sizeof err);
+	if (rc < 0) {
+		fprintf(stderr, "%s%s\n", cfile ? "" : "llmproxy: ", err);
+		if (check_only && config->nerrors > 1)
+			fprintf(stderr, "%d errors\n", config->nerrors);
+		px_config_free(config);
+		return 1;
 	}
-	if (listen_arg)
-		snprintf(config.listen, sizeof config.listen, "%s", listen_arg);
-	if (config.nkeys == 0 && !config.allow_open &&
-	    !px_listen_is_loopback(config.listen)) {
-		fprintf(stderr, "llmproxy: refusing to listen on %s without api_keys; add api_keys or set \"allow_open\": true\n",
-		    config.listen);
+	if (listen_arg) {
+		if (px_listen_normalize(listen_arg, lbuf, sizeof lbuf, err,
+		    sizeof err) < 0) {
+			fprintf(stderr, "llmproxy: -l %s: %s\n", listen_arg, err);
+			px_config_free(config);
+			return 2;
+		}
+		snprintf(config->listen, sizeof config->listen, "%s", lbuf);
+	}
+	if (config->nkeys == 0 && !config->allow_open &&
+	    !px_listen_is_loopback(config->listen)) {
+		fprintf(stderr, "llmproxy: refusing to listen on %s (not a "
+		    "loopback address) without client keys: add \"api_keys\", "
+		    "or set \"allow_open\": true to serve anyone who can reach "
+		    "it\n", config->listen);
+		px_config_free(config);
 		return 1;
 	}
 	if (check_only) {
-		px_config_print(&config, stdout);
+		px_config_print(config, stdout);
 		printf("config OK\n");
+		px_config_free(config);
 		return 0;
 	}
-	return px_serve(&config, cfile, verbose);
+	rc = px_serve(config, cfile, verbose);
+	px_config_free(config);
+	return rc;
 }

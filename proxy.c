@@ -45,18 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "config.h"
-#include "convert.h"
-#include "http.h"
-#include "json.h"
-#include "log.h"
-#include "loop.h"
-#include "proxy.h"
-#include "sse.h"
-#include "store.h"
+#include "proxy_int.h"
 #include "tls.h"
-#include "upstream.h"
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0
@@ -64,25 +54,27 @@
 
 /* ------------------------------------------------------------ globals */
 
-static struct ev_loop *loop;
-static struct up_engine *upe;
-static struct px_config *cfg;
+struct ev_loop *loop;
+struct up_engine *upe;
+struct px_gw *gw;
+struct px_config *cfg;           /* the current config */
+int draining;
+int verbose;
+size_t mem_used;                 /* bytes held by requests in flight */
+size_t mem_budget;
+
+static struct cfg_ref *cur_ref;  /* the current config's reference */
+static struct cfg_ref *old_refs; /* replaced ones still in use */
+static const char *cfg_file;     /* NULL: from the environment */
 static int listen_fd = -1;
 static int spare_fd = -1;        /* kept to shed a connection at EMFILE */
 static volatile sig_atomic_t got_term, got_hup;
-static int draining;
 static long long drain_deadline;
-static int verbose;
-static struct px_store *rstore;  /* Responses store; NULL when off */
-static struct ev_timer tick;     /* log flush, store sweep, drain */
+static struct ev_timer tick;     /* log flush, store sweep, drain, reload */
 static struct ev_timer accept_pause;
-static long long rstore_sweep_at;
-static size_t mem_used;          /* bytes held by requests in flight */
-static size_t mem_budget;
 
-#define DBG(...) do { if (verbose) px_log(__VA_ARGS__); } while (0)
-
-static long long
+/* see proxy_int.h */
+long long
 clock_us(void)
 {
 	struct timespec ts;
@@ -91,7 +83,8 @@ clock_us(void)
 	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static long long
+/* see proxy_int.h */
+long long
 wall_ms(void)
 {
 	struct timespec ts;
@@ -100,109 +93,32 @@ wall_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-#define now_ms() ev_now(loop)
+/* ------------------------------------------------------------ configs */
 
-/* ------------------------------------------------------------ connections */
+/* see proxy_int.h */
+struct cfg_ref *
+cfg_hold(void)
+{
+	cur_ref->refs++;
+	return cur_ref;
+}
 
-enum phase {
-	PH_READ_HEAD,       /* waiting for / reading a request head */
-	PH_READ_BODY,
-	PH_UPSTREAM,        /* the upstream engine has the request */
-	PH_FLUSH            /* answer queued; flush, then the next request */
-};
+/* see proxy_int.h */
+void
+cfg_drop(struct cfg_ref *r)
+{
+	struct cfg_ref **pp;
 
-enum endpoint {
-	EP_NONE, EP_CHAT, EP_MESSAGES, EP_COUNT_TOKENS, EP_RESPONSES,
-	EP_GEMINI_GEN, EP_GEMINI_STREAM, EP_GEMINI_COUNT,
-	EP_EMBEDDINGS,            /* OpenAI /v1/embeddings */
-	EP_COMPLETIONS,           /* legacy text completions: always converted */
-	EP_GEMINI_EMBED, EP_GEMINI_BATCH_EMBED   /* :embedContent, :batch... */
-};
-
-/* An embeddings endpoint (OpenAI or Gemini client). */
-#define EP_IS_EMBED(e) ((e) == EP_EMBEDDINGS || (e) == EP_GEMINI_EMBED || \
-                        (e) == EP_GEMINI_BATCH_EMBED)
-
-struct conn {
-	int fd;
-	unsigned long id;
-	struct conn *prev, *next;      /* open connections */
-	struct conn *next_closed;      /* reap queue */
-	enum phase phase;
-	unsigned closing:1, keep_alive:1, head_sent:1, streaming:1,
-	         passthrough:1, client_eof:1, close_after:1, resp_chunked:1,
-	         is_head:1, sent_continue:1, body_unread:1, read_paused:1,
-	         up_paused:1, cut:1;
-	struct ev_timer timer;         /* the client-side deadline */
-	struct ev_defer defer;         /* go on after an answer was queued */
-	char addr[64];                 /* client address, for the log */
-
-	/* client input */
-	char *in;
-	size_t in_len, in_cap;
-	size_t head_len;
-	int64_t body_len;              /* CL, or decoded length for chunked */
-	int chunked_body;
-	struct http_chunked chk;
-	char *body;                    /* decoded chunked body (malloc) */
-	size_t body_n, body_cap;
-
-	/* client output queue */
-	char *out;
-	size_t out_len, out_off, out_cap;
-
-	/* per request */
-	struct px_arena arena;
-	size_t mem;                    /* bytes charged to mem_used */
-	enum endpoint ep;
-	enum px_fmt cfmt;              /* client format */
-	struct ir_request req;
-	const char *rbody;             /* request body (in or body) */
-	size_t rbody_n;
-	struct json *root;             /* the body, parsed once */
-	char model[256];               /* requested model */
-	char up_model[256];
-	char rid[72];                  /* x-request-id */
-	char method[16];
-	char path[256];
-	const struct auth_key *key;
-	const struct px_provider *prov;
-	int prov_idx;
-	enum px_fmt ufmt;              /* upstream format */
-	char *dropped;                 /* hosted tools left out ("a,b") */
-	char *abeta, *aversion;        /* anthropic headers to forward */
-	int gemini_alt_sse;
-	struct px_embed_req embed;
-	long long t_start_us, t_first_us;
-	int status;
-	struct ir_usage usage;
-	char errmsg[256];              /* for the access line */
-
-	/* upstream */
-	struct up_req *up;
-	char *ureq;                    /* upstream request head (arena) */
-	size_t ureq_len;
-	const char *ubody_out;         /* upstream request body (borrowed) */
-	size_t ubody_out_n;
-	int ustatus;
-	char retry_after[32];
-	char *fwd;                     /* upstream headers forwarded (arena) */
-	char *ubody;                   /* non-streamed answer (malloc) */
-	size_t ubody_n, ubody_cap;
-	struct sse_parser sse;
-	struct px_stream *stream;
-	struct jw sout;                /* stream output scratch */
-	/* passthrough streams are forwarded up to the last event boundary;
-	 * the bytes of an unfinished event wait here (malloc, bounded) */
-	char *hold;
-	size_t hold_len, hold_cap;
-	unsigned char sse_blank, sse_cr;  /* boundary scanner state */
-
-	/* Responses store: what this turn records (arena) */
-	int rs_keep;
-	struct px_str rs_prev;
-	struct px_str rs_input;
-};
+	if (r == NULL || --r->refs > 0 || r == cur_ref)
+		return;
+	for (pp = &old_refs; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	px_config_free(r->cfg);
+	free(r);
+}
 
 static struct conn *conn_head;
 static struct conn *closed_head;
@@ -211,7 +127,6 @@ static unsigned long next_conn_id = 1;
 
 static void client_update_mask(struct conn *c);
 static void client_progress(struct conn *c);
-static void finish_request(struct conn *c);
 
 /* ------------------------------------------------------------ memory budget */
 
@@ -223,7 +138,8 @@ mem_release(struct conn *c)
 }
 
 /* 1 when n more bytes would go over the budget. */
-static int
+/* see proxy_int.h */
+int
 mem_over(size_t n)
 {
 	return mem_budget > 0 && mem_used + n > mem_budget;
@@ -231,20 +147,24 @@ mem_over(size_t n)
 
 /* ------------------------------------------------------------ output */
 
-static int
+/* see proxy_int.h */
+int
 out_reserve(struct conn *c, size_t n)
 {
 	size_t need, ncap;
 	char *p;
 
-	if (c->out_off > 0 && c->out_off == c->out_len)
+	if (c->out_off > 0 && c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
+		c->out_mark = 0;
+	}
 	need = c->out_len + n;
 	if (need <= c->out_cap)
 		return 0;
 	if (c->out_off > 0) {
 		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
 		c->out_len -= c->out_off;
+		c->out_mark = c->out_mark > c->out_off ? c->out_mark - c->out_off : 0;
 		c->out_off = 0;
 		need = c->out_len + n;
 		if (need <= c->out_cap)
@@ -264,9 +184,9 @@ out_reserve(struct conn *c, size_t n)
 	return 0;
 }
 
-static void conn_close(struct conn *c);
 
-static void
+/* see proxy_int.h */
+void
 out_put(struct conn *c, const void *p, size_t n)
 {
 	if (n == 0)
@@ -279,7 +199,8 @@ out_put(struct conn *c, const void *p, size_t n)
 	c->out_len += n;
 }
 
-static size_t
+/* see proxy_int.h */
+size_t
 out_pending(const struct conn *c)
 {
 	return c->out_len - c->out_off;
@@ -295,25 +216,29 @@ out_free(struct conn *c)
 }
 
 /* Write what is queued (one send() per call). */
-static void
+/* see proxy_int.h */
+void
 out_flush(struct conn *c)
 {
+	/* a held stream's bytes (from out_mark on) wait: see relay.c */
+	size_t end = c->holding ? c->out_mark : c->out_len;
 	ssize_t w;
 
-	if (c->closing || c->out_off >= c->out_len)
-		goto done;
-	w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-	    MSG_NOSIGNAL);
-	if (w > 0)
-		c->out_off += (size_t)w;
-	else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-	    errno != EINTR) {
-		conn_close(c);        /* the client went away */
+	if (c->closing)
 		return;
+	if (c->out_off < end) {
+		w = send(c->fd, c->out + c->out_off, end - c->out_off,
+		    MSG_NOSIGNAL);
+		if (w > 0)
+			c->out_off += (size_t)w;
+		else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR) {
+			conn_close(c);        /* the client went away */
+			return;
+		}
 	}
-done:
 	if (c->out_off == c->out_len) {
-		c->out_off = c->out_len = 0;
+		c->out_off = c->out_len = c->out_mark = 0;
 		if (c->out_cap > 256 * 1024)   /* do not keep a big queue idle */
 			out_free(c);
 	}
@@ -326,7 +251,8 @@ done:
 }
 
 /* Decimal or hex without printf. */
-static size_t
+/* see proxy_int.h */
+size_t
 fmt_u(char *out, unsigned long long v, int base)
 {
 	static const char dig[] = "0123456789abcdef";
@@ -343,7 +269,8 @@ fmt_u(char *out, unsigned long long v, int base)
 }
 
 /* One HTTP chunk (client stream). */
-static void
+/* see proxy_int.h */
+void
 out_chunk(struct conn *c, const char *p, size_t n)
 {
 	char hdr[24];
@@ -392,12 +319,18 @@ access_log(struct conn *c)
 	log_cstr(&ln, "fmt", c->ep == EP_NONE ? NULL : px_fmt_name(c->cfmt));
 	log_cstr(&ln, "model", c->model);
 	log_cstr(&ln, "provider", c->prov ? c->prov->name : NULL);
+	log_cstr(&ln, "cred", c->cred ? c->cred->label : NULL);
 	log_cstr(&ln, "upstream_model", c->up_model);
 	log_int(&ln, "status", c->status);
 	log_ms(&ln, "latency", lat);
 	log_ms(&ln, "first_byte", fb);
 	log_int(&ln, "tokens_in", c->usage.input);
 	log_int(&ln, "tokens_out", c->usage.output);
+	if (c->route && c->plan.nattempts > 0) {
+		char at[512];
+		px_plan_log_str(&c->plan, at, sizeof at);
+		log_cstr(&ln, "attempts", at);
+	}
 	if (c->dropped)
 		log_cstr(&ln, "dropped_tools", c->dropped);
 	if (c->cut)
@@ -461,7 +394,8 @@ rid_take(struct conn *c, const char *v, size_t n)
 
 /* ------------------------------------------------------------ responses */
 
-static void
+/* see proxy_int.h */
+void
 send_head(struct conn *c, int status, const char *ctype, long long clen,
     const char *extra)
 {
@@ -504,6 +438,14 @@ send_head(struct conn *c, int status, const char *ctype, long long clen,
 		out_str(c, c->dropped);
 		out_put(c, "\r\n", 2);
 	}
+	if (c->route && c->plan.nattempts > 1) {
+		/* the answer needed a fallback: how many tries (no names) */
+		memcpy(line, "x-llmproxy-attempts: ", 21);
+		k = 21 + fmt_u(line + 21, (unsigned)c->plan.nattempts, 10);
+		line[k++] = '\r';
+		line[k++] = '\n';
+		out_put(c, line, k);
+	}
 	if (!c->keep_alive || draining)
 		out_put(c, "Connection: close\r\n", 19);
 	out_put(c, "\r\n", 2);
@@ -513,7 +455,8 @@ send_head(struct conn *c, int status, const char *ctype, long long clen,
 }
 
 /* Send a complete response with a body and finish the request. */
-static void
+/* see proxy_int.h */
+void
 send_body(struct conn *c, int status, const char *ctype, const char *body,
     size_t n, const char *extra)
 {
@@ -523,7 +466,8 @@ send_body(struct conn *c, int status, const char *ctype, const char *body,
 	finish_request(c);
 }
 
-static void
+/* see proxy_int.h */
+void
 set_errmsg(struct conn *c, const char *msg)
 {
 	size_t n = strlen(msg);
@@ -535,7 +479,8 @@ set_errmsg(struct conn *c, const char *msg)
 }
 
 /* An error in the client's own format. */
-static void
+/* see proxy_int.h */
+void
 send_error_extra(struct conn *c, int status, const char *msg,
     const char *extra)
 {
@@ -553,14 +498,16 @@ send_error_extra(struct conn *c, int status, const char *msg,
 	send_body(c, status, "application/json", w.buf, w.len, extra);
 }
 
-static void
+/* see proxy_int.h */
+void
 send_error(struct conn *c, int status, const char *msg)
 {
 	send_error_extra(c, status, msg, NULL);
 }
 
 /* 405 in the shape of the endpoint family. */
-static void
+/* see proxy_int.h */
+void
 send_405(struct conn *c, const char *allow)
 {
 	char extra[64];
@@ -569,237 +516,6 @@ send_405(struct conn *c, const char *allow)
 	set_errmsg(c, "method not allowed");
 	send_body(c, 405, "application/json", "{\"error\":\"method not allowed\"}",
 	    30, extra);
-}
-
-/* ------------------------------------------------------------ forwarded
- * upstream headers */
-
-/*
- * Which upstream response headers reach the client: request ids and the
- * retry/rate-limit hints the official SDKs pace their retries with. Never
- * hop-by-hop or framing headers. The upstream's x-request-id becomes
- * x-upstream-request-id (x-request-id is the proxy's own id); Anthropic's
- * request-id passes as it is. A converted answer also gets the rate-limit
- * headers of the client's own format where an equivalent exists
- * (anthropic-ratelimit-requests-* <-> x-ratelimit-*-requests, and tokens).
- */
-static const char *const fwd_exact[] = {
-	"retry-after-ms", "x-should-retry", "request-id",
-	NULL
-};
-static const char *const fwd_prefix[] = {
-	"x-ratelimit-", "anthropic-ratelimit-", NULL
-};
-
-/* Anthropic name <-> OpenAI name, and whether the value is a reset time. */
-static const struct { const char *ant, *oai; int reset; } rl_map[] = {
-	{ "anthropic-ratelimit-requests-limit", "x-ratelimit-limit-requests", 0 },
-	{ "anthropic-ratelimit-requests-remaining", "x-ratelimit-remaining-requests", 0 },
-	{ "anthropic-ratelimit-requests-reset", "x-ratelimit-reset-requests", 1 },
-	{ "anthropic-ratelimit-tokens-limit", "x-ratelimit-limit-tokens", 0 },
-	{ "anthropic-ratelimit-tokens-remaining", "x-ratelimit-remaining-tokens", 0 },
-	{ "anthropic-ratelimit-tokens-reset", "x-ratelimit-reset-tokens", 1 },
-};
-
-static int
-hdr_safe_value(struct http_str v)
-{
-	size_t i;
-
-	if (v.n > 512)
-		return 0;
-	for (i = 0; i < v.n; i++)
-		if ((unsigned char)v.p[i] < 0x20 && v.p[i] != '\t')
-			return 0;
-	return 1;
-}
-
-static int
-name_prefix(struct http_str n, const char *pre)
-{
-	size_t k = strlen(pre), i;
-
-	if (n.n <= k)
-		return 0;
-	for (i = 0; i < k; i++)
-		if (tolower((unsigned char)n.p[i]) != pre[i])
-			return 0;
-	return 1;
-}
-
-/* "2026-12-04T13:39:30Z" (or with fraction/offset) -> unix seconds, -1 */
-static long long
-rfc3339_secs(struct http_str v)
-{
-	char b[64];
-	struct tm tm;
-	int y, mo, d, h, mi, s, oh = 0, om = 0, n = 0;
-	const char *p;
-	long long t;
-
-	if (v.n >= sizeof b)
-		return -1;
-	memcpy(b, v.p, v.n);
-	b[v.n] = 0;
-	if (sscanf(b, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s,
-	    &n) != 6)
-		return -1;
-	p = b + n;
-	if (*p == '.')
-		while (*++p >= '0' && *p <= '9')
-			;
-	if (*p == '+' || *p == '-') {
-		if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
-			return -1;
-		if (*p == '-') {
-			oh = -oh;
-			om = -om;
-		}
-	} else if (*p != 'Z' && *p != 'z') {
-		return -1;
-	}
-	memset(&tm, 0, sizeof tm);
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = s;
-	t = (long long)timegm(&tm);
-	return t - (long long)oh * 3600 - (long long)om * 60;
-}
-
-/* OpenAI duration "1s", "6m0s", "20ms", "1h2m3.5s" -> ms, -1 */
-static long long
-duration_ms(struct http_str v)
-{
-	long long total = 0;
-	size_t i = 0;
-	int any = 0;
-
-	while (i < v.n) {
-		double num = 0, frac = 0.1;
-		int digits = 0;
-		while (i < v.n && v.p[i] >= '0' && v.p[i] <= '9') {
-			num = num * 10 + (v.p[i++] - '0');
-			digits++;
-		}
-		if (i < v.n && v.p[i] == '.') {
-			i++;
-			while (i < v.n && v.p[i] >= '0' && v.p[i] <= '9') {
-				num += (v.p[i++] - '0') * frac;
-				frac /= 10;
-				digits++;
-			}
-		}
-		if (!digits || i >= v.n)
-			return -1;
-		if (v.p[i] == 'h') {
-			total += (long long)(num * 3600000);
-			i++;
-		} else if (v.p[i] == 'm' && i + 1 < v.n && v.p[i + 1] == 's') {
-			total += (long long)num;
-			i += 2;
-		} else if (v.p[i] == 'm') {
-			total += (long long)(num * 60000);
-			i++;
-		} else if (v.p[i] == 's') {
-			total += (long long)(num * 1000);
-			i++;
-		} else {
-			return -1;
-		}
-		any = 1;
-	}
-	return any ? total : -1;
-}
-
-static void
-jw_header(struct jw *w, const char *name, size_t nn, const char *val,
-    size_t vn)
-{
-	jw_put(w, name, nn);
-	jw_put(w, ": ", 2);
-	jw_put(w, val, vn);
-	jw_put(w, "\r\n", 2);
-}
-
-/* Build c->fwd from the upstream head. */
-static void
-fwd_headers(struct conn *c, const struct http_resp *r)
-{
-	struct jw w;
-	size_t i, j;
-	int same = c->passthrough;
-
-	jw_init(&w, &c->arena, 16384);
-	for (i = 0; i < r->nhdrs; i++) {
-		struct http_str n = r->hdrs[i].name, v = r->hdrs[i].value;
-		int ok = 0;
-
-		if (!hdr_safe_value(v))
-			continue;
-		if (http_str_ieq(n, "x-request-id")) {
-			jw_header(&w, "x-upstream-request-id", 21, v.p, v.n);
-			continue;
-		}
-		for (j = 0; fwd_exact[j] && !ok; j++)
-			ok = http_str_ieq(n, fwd_exact[j]);
-		for (j = 0; fwd_prefix[j] && !ok; j++)
-			ok = name_prefix(n, fwd_prefix[j]);
-		if (!ok)
-			continue;
-		jw_header(&w, n.p, n.n, v.p, v.n);
-		if (same)
-			continue;
-		/* the client format's own name for a rate-limit header */
-		for (j = 0; j < sizeof rl_map / sizeof rl_map[0]; j++) {
-			int from_ant = http_str_ieq(n, rl_map[j].ant);
-			int from_oai = http_str_ieq(n, rl_map[j].oai);
-			char val[64];
-			size_t vn = 0;
-
-			if (from_ant && c->cfmt != PX_FMT_ANTHROPIC &&
-			    c->cfmt != PX_FMT_GEMINI) {
-				if (rl_map[j].reset) {
-					long long t = rfc3339_secs(v);
-					long long d = t - wall_ms() / 1000;
-					if (t < 0)
-						break;
-					vn = (size_t)snprintf(val, sizeof val,
-					    "%llds", d < 0 ? 0 : d);
-				} else if (v.n < sizeof val) {
-					memcpy(val, v.p, v.n);
-					vn = v.n;
-				}
-				if (vn)
-					jw_header(&w, rl_map[j].oai,
-					    strlen(rl_map[j].oai), val, vn);
-				break;
-			}
-			if (from_oai && c->cfmt == PX_FMT_ANTHROPIC) {
-				if (rl_map[j].reset) {
-					long long ms = duration_ms(v);
-					time_t t;
-					struct tm tm;
-					if (ms < 0)
-						break;
-					t = (time_t)((wall_ms() + ms + 999) / 1000);
-					gmtime_r(&t, &tm);
-					vn = strftime(val, sizeof val,
-					    "%Y-%m-%dT%H:%M:%SZ", &tm);
-				} else if (v.n < sizeof val) {
-					memcpy(val, v.p, v.n);
-					vn = v.n;
-				}
-				if (vn)
-					jw_header(&w, rl_map[j].ant,
-					    strlen(rl_map[j].ant), val, vn);
-				break;
-			}
-		}
-	}
-	c->fwd = w.err || w.len == 0 ? NULL : w.buf;
 }
 
 /* ------------------------------------------------------------ request cycle */
@@ -847,12 +563,23 @@ req_reset(struct conn *c)
 	c->rid[0] = 0;
 	c->method[0] = c->path[0] = 0;
 	c->key = NULL;
+	c->route = NULL;
+	c->plan.nattempts = 0;
 	c->prov = NULL;
-	c->prov_idx = -1;
+	c->cred = NULL;
+	c->xbody = NULL;
+	c->xbody_n = 0;
+	c->ir_ok = c->holding = c->att_err = c->att_keep = 0;
+	c->kept_status = 0;
+	c->kept_body = c->kept_fwd = NULL;
+	c->kept_n = 0;
+	c->kept_msg[0] = 0;
+	c->out_mark = 0;
 	c->abeta = c->aversion = NULL;
 	c->dropped = NULL;
 	c->gemini_alt_sse = 0;
-	memset(&c->embed, 0, sizeof c->embed);
+	cfg_drop(c->cref);
+	c->cref = NULL;
 	c->t_start_us = c->t_first_us = 0;
 	c->status = 0;
 	ir_usage_init(&c->usage);
@@ -878,7 +605,8 @@ set_deadline(struct conn *c, int ms)
 }
 
 /* The response to the current request is complete (queued). */
-static void
+/* see proxy_int.h */
+void
 finish_request(struct conn *c)
 {
 	size_t consumed;
@@ -929,7 +657,6 @@ conn_new(int fd)
 		return NULL;
 	c->fd = fd;
 	c->id = next_conn_id++;
-	c->prov_idx = -1;
 	ev_timer_init(&c->timer, client_timer, c);
 	ev_defer_init(&c->defer, conn_deferred, c);
 	px_arena_init(&c->arena, PX_ARENA_MAX);
@@ -951,7 +678,8 @@ conn_new(int fd)
 }
 
 /* Take c off the loop now; it is freed after this turn. */
-static void
+/* see proxy_int.h */
+void
 conn_close(struct conn *c)
 {
 	if (c->closing)
@@ -1078,264 +806,6 @@ send_models(struct conn *c, int anthropic_shape, int gemini_shape)
 	send_body(c, 200, "application/json", w.buf, w.len, NULL);
 }
 
-/* ------------------------------------------------------------ responses store */
-
-/*
- * previous_response_id served locally (store.c holds the records, the
- * Responses codec builds and walks them). Every response served to a
- * POST /v1/responses client is recorded unless the request said
- * "store": false: converted or passthrough, streamed (from the terminal
- * response.completed / response.incomplete event) or not. A request that
- * continues a stored response gets the stored conversation in front of
- * its input and goes upstream without previous_response_id; an unknown id
- * goes to an openai-responses upstream unchanged (it may know it) and is
- * a 404 for any other. Record writes to the log are plain write() calls
- * from the loop (small and sequential; see store.h).
- */
-
-
-static int
-has_sub(const char *h, size_t hn, const char *lit)
-{
-	size_t ln = strlen(lit), i;
-
-	for (i = 0; i + ln <= hn; i++)
-		if (h[i] == lit[0] && memcmp(h + i, lit, ln) == 0)
-			return 1;
-	return 0;
-}
-
-static void
-rstore_log_error(void)
-{
-	const char *e = rstore ? px_store_error(rstore) : NULL;
-	if (e)
-		px_log("responses store: %s", e);
-}
-
-static int
-rs_lookup(void *ctx, const char *id, size_t n, const char **rec, size_t *rn)
-{
-	return px_store_get(rstore, id, n, *(long long *)ctx, rec, rn);
-}
-
-/* The 404 for an unknown previous_response_id, in OpenAI's words. */
-static void
-rs_not_found(struct conn *c, struct px_str id, const char *what,
-             const char *param, const char *code)
-{
-	char buf[1024], msg[512];
-	struct jw w;
-
-	snprintf(msg, sizeof msg, "%s with id '%.*s' not found.", what,
-	    (int)(id.n > 300 ? 300 : id.n), id.p);
-	jw_init_fixed(&w, buf, sizeof buf);
-	jw_obj(&w);
-	jw_key(&w, "error");
-	jw_obj(&w);
-	jw_kcstr(&w, "message", msg);
-	jw_kcstr(&w, "type", "invalid_request_error");
-	if (param)
-		jw_kcstr(&w, "param", param);
-	else
-		jw_knull(&w, "param");
-	if (code)
-		jw_kcstr(&w, "code", code);
-	else
-		jw_knull(&w, "code");
-	jw_obj_end(&w);
-	jw_obj_end(&w);
-	set_errmsg(c, msg);
-	send_body(c, 404, "application/json", w.buf, w.len, NULL);
-}
-
-/*
- * Before routing a Responses request upstream: note what to record, and
- * splice a stored conversation into the body. Returns 0 to go on (body
- * and n may have been replaced), -1 when a response was sent.
- */
-static int
-rs_prepare(struct conn *c, const struct json *root, const char **body,
-           size_t *n)
-{
-	const struct json *st = json_get(root, "store");
-	const struct json *pv = json_get(root, "previous_response_id");
-	long long now = wall_ms();
-	struct px_store_stats sst;
-	struct jw w, h;
-	int found;
-
-	if (rstore && !(st && st->type == JSON_FALSE)) {
-		jw_init(&w, &c->arena, PX_RSTORE_REC_MAX);
-		if (px_responses_input_items(json_get(root, "input"), &w) == 0 &&
-		    !w.err) {
-			c->rs_keep = 1;
-			c->rs_input.p = w.buf;
-			c->rs_input.n = w.len;
-		}
-	}
-	if (!pv || pv->type != JSON_STRING || pv->n == 0)
-		return 0;
-	c->rs_prev.p = pv->s;
-	c->rs_prev.n = pv->n;
-	found = 0;
-	if (rstore) {
-		px_store_stats(rstore, &sst);
-		jw_init(&h, &c->arena, cfg->body_max + PX_RSTORE_REC_MAX);
-		found = px_responses_history(&c->arena, rs_lookup, &now,
-		    c->rs_prev, sst.entries + 1, &h);
-		if (found < 0) {
-			send_error(c, 413, "the stored conversation is too large to continue");
-			return -1;
-		}
-	}
-	if (!found) {
-		if (c->ufmt == PX_FMT_RESPONSES)
-			return 0;      /* the upstream may know the id */
-		rs_not_found(c, c->rs_prev, "Previous response",
-		    "previous_response_id", "previous_response_not_found");
-		return -1;
-	}
-	jw_init(&w, &c->arena, *n + h.len + 65536);
-	if (px_responses_with_history(&c->arena, root, h.buf, h.len, &w) < 0 ||
-	    w.err) {
-		send_error(c, 400, "input must be a string or an array");
-		return -1;
-	}
-	DBG("conn %lu: continued a stored conversation (%zu bytes of history)",
-	    c->id, h.len);
-	*body = w.buf;
-	*n = w.len;
-	return 0;
-}
-
-/* Record the response object the client got (once per request). */
-static void
-rs_save(struct conn *c, const char *resp, size_t rn)
-{
-	struct px_arena tmp;
-	struct px_str id;
-	struct jw w;
-
-	if (!c->rs_keep || !rstore)
-		return;
-	c->rs_keep = 0;
-	if (rn + c->rs_input.n > PX_RSTORE_REC_MAX) {
-		px_log("responses store: response not stored: %zu bytes over the %u byte record limit",
-		    rn + c->rs_input.n, (unsigned)PX_RSTORE_REC_MAX);
-		return;
-	}
-	/* a scratch arena: the record is copied into the store */
-	px_arena_init(&tmp, 4 * (size_t)PX_RSTORE_REC_MAX);
-	jw_init(&w, &tmp, PX_RSTORE_REC_MAX + 1024);
-	if (px_responses_record(&tmp, resp, rn, c->rs_prev, c->rs_input.p,
-	    c->rs_input.n, &w, &id) < 0 || w.err) {
-		DBG("conn %lu: response not stored (no id, or not a response)",
-		    c->id);
-	} else if (px_store_put(rstore, id.p, id.n, w.buf, w.len,
-	    wall_ms()) < 0) {
-		px_log("responses store: response not stored (%zu bytes)",
-		    w.len);
-	}
-	px_arena_free(&tmp);
-	rstore_log_error();
-}
-
-/* A client-bound Responses stream event: record the terminal one. */
-static void
-rs_event(struct conn *c, const char *type, size_t tn, const char *data,
-         size_t dn)
-{
-	static const char done[] = "response.completed";
-	static const char inc[] = "response.incomplete";
-	struct px_arena tmp;
-	const struct json *root, *r;
-
-	if (!c->rs_keep)
-		return;
-	if (tn ? !json_eq(type, tn, done) && !json_eq(type, tn, inc) :
-	    !has_sub(data, dn, done) && !has_sub(data, dn, inc))
-		return;
-	px_arena_init(&tmp, 8 * (size_t)PX_RSTORE_REC_MAX);
-	root = json_parse(&tmp, data, dn, 0, NULL);
-	r = json_get(root, "response");
-	if (r && r->type == JSON_OBJECT) {
-		struct px_str ty = { NULL, 0 };
-		ty.p = json_get_str(root, "type", &ty.n);
-		if (ty.p && (json_eq(ty.p, ty.n, done) || json_eq(ty.p, ty.n, inc)))
-			rs_save(c, r->raw, r->rawlen);
-	} else if (!root) {
-		DBG("conn %lu: terminal event too large or not JSON: not stored", c->id);
-	}
-	px_arena_free(&tmp);
-}
-
-/* Converted stream: look for the terminal event among the bytes just
- * encoded for the client (complete SSE events). */
-static void
-rs_scan(struct conn *c, const char *p, size_t n)
-{
-	struct sse_parser sp;
-	struct sse_event ev;
-
-	if (!c->rs_keep || !n || !px_stream_done(c->stream))
-		return;
-	sse_init(&sp);
-	while (n > 0) {
-		int got = 0;
-		long k = sse_feed(&sp, p, n, &ev, &got);
-		if (k < 0)
-			break;
-		p += k;
-		n -= (size_t)k;
-		if (got)
-			rs_event(c, ev.event, ev.event_len, ev.data, ev.data_len);
-	}
-	sse_free(&sp);
-}
-
-/* GET or DELETE /v1/responses/{id}. */
-static void
-rs_local(struct conn *c, const struct http_req *r, struct px_str id)
-{
-	const char *rec;
-	size_t rn;
-	long long now = wall_ms();
-
-	c->cfmt = PX_FMT_RESPONSES;
-	if (http_str_eq(r->method, "DELETE")) {
-		char buf[512];
-		struct jw w;
-		if (!rstore || !px_store_del(rstore, id.p, id.n, now)) {
-			rstore_log_error();
-			rs_not_found(c, id, "Response", NULL, NULL);
-			return;
-		}
-		rstore_log_error();
-		jw_init_fixed(&w, buf, sizeof buf);
-		jw_obj(&w);
-		jw_kstr(&w, "id", id.p, id.n);
-		jw_kcstr(&w, "object", "response.deleted");
-		jw_kbool(&w, "deleted", 1);
-		jw_obj_end(&w);
-		send_body(c, 200, "application/json", w.buf, w.len, NULL);
-		return;
-	}
-	if (!http_str_eq(r->method, "GET") && !c->is_head) {
-		send_405(c, "GET, DELETE");
-		return;
-	}
-	if (rstore && px_store_get(rstore, id.p, id.n, now, &rec, &rn)) {
-		struct px_str resp;
-		if (px_responses_record_response(&c->arena, rec, rn, &resp) == 0) {
-			send_body(c, 200, "application/json", resp.p, resp.n, NULL);
-			return;
-		}
-	}
-	rs_not_found(c, id, "Response", NULL, NULL);
-}
-
-
 /* ------------------------------------------------------------ routing */
 
 static const char *
@@ -1427,390 +897,11 @@ classify(struct conn *c, const struct http_req *r, char *gmodel, size_t gcap,
 	return EP_NONE;
 }
 
-/* ------------------------------------------------------------ upstream */
-
-static void answer_fail(struct conn *c, int status, const char *fmt, ...);
-static void up_begin(struct conn *c);
-static int embed_path(struct conn *c, char *path, size_t cap);
-
-/* Build the upstream request (head + body) in the arena. */
-static int
-build_upstream(struct conn *c, const char *body, size_t n)
-{
-	const struct px_provider *p = c->prov;
-	char path[1024];
-	struct px_str um = { c->up_model, strlen(c->up_model) };
-	int stream = c->req.stream;
-	struct jw h;
-	int k;
-
-	k = px_upstream_path(c->ufmt, um, stream, path, sizeof path);
-	if (k < 0)
-		return -1;
-	/* token counting has its own upstream path (Anthropic or Gemini) */
-	if ((c->ep == EP_COUNT_TOKENS || c->ep == EP_GEMINI_COUNT) &&
-	    c->ufmt == PX_FMT_ANTHROPIC) {
-		if ((size_t)k + sizeof "/count_tokens" > sizeof path)
-			return -1;
-		memcpy(path + k, "/count_tokens", sizeof "/count_tokens");
-	} else if ((c->ep == EP_COUNT_TOKENS || c->ep == EP_GEMINI_COUNT) &&
-	    c->ufmt == PX_FMT_GEMINI) {
-		char *v = strrchr(path, ':');
-		if (!v || (size_t)(v - path) + sizeof ":countTokens" > sizeof path)
-			return -1;
-		memcpy(v, ":countTokens", sizeof ":countTokens");
-	} else if (EP_IS_EMBED(c->ep)) {
-		if (embed_path(c, path, sizeof path) < 0)
-			return -1;
-	}
-	jw_init(&h, &c->arena, 64 * 1024);
-	jw_puts(&h, "POST ");
-	jw_puts(&h, p->base_path);
-	jw_puts(&h, path);
-	jw_puts(&h, " HTTP/1.1\r\nHost: ");
-	jw_puts(&h, p->host);
-	if ((p->tls && strcmp(p->port, "443") != 0) || (!p->tls && strcmp(p->port, "80") != 0)) {
-		jw_puts(&h, ":");
-		jw_puts(&h, p->port);
-	}
-	jw_puts(&h, "\r\nUser-Agent: llmproxy/" LLMPROXY_VERSION
-	    "\r\nContent-Type: application/json\r\n");
-	if (stream)
-		jw_puts(&h, "Accept: text/event-stream\r\n");
-	else
-		jw_puts(&h, "Accept: application/json\r\n");
-	switch (c->ufmt) {
-	case PX_FMT_ANTHROPIC:
-		if (p->api_key[0]) {
-			jw_puts(&h, "x-api-key: ");
-			jw_puts(&h, p->api_key);
-			jw_puts(&h, "\r\n");
-		}
-		jw_puts(&h, "anthropic-version: ");
-		jw_puts(&h, c->aversion ? c->aversion : p->anthropic_version);
-		jw_puts(&h, "\r\n");
-		if (c->abeta && c->cfmt == PX_FMT_ANTHROPIC) {
-			jw_puts(&h, "anthropic-beta: ");
-			jw_puts(&h, c->abeta);
-			jw_puts(&h, "\r\n");
-		}
-		break;
-	case PX_FMT_GEMINI:
-		if (p->api_key[0]) {
-			jw_puts(&h, "x-goog-api-key: ");
-			jw_puts(&h, p->api_key);
-			jw_puts(&h, "\r\n");
-		}
-		break;
-	default:
-		if (p->api_key[0]) {
-			jw_puts(&h, "Authorization: Bearer ");
-			jw_puts(&h, p->api_key);
-			jw_puts(&h, "\r\n");
-		}
-		break;
-	}
-	{
-		char cl[48];
-		snprintf(cl, sizeof cl, "Content-Length: %zu\r\n\r\n", n);
-		jw_puts(&h, cl);
-	}
-	if (h.err)
-		return -1;
-	c->ureq = h.buf;
-	c->ureq_len = h.len;
-	c->ubody_out = body;      /* sent after the head, not copied */
-	c->ubody_out_n = n;
-	return 0;
-}
-
-/*
- * Count tokens locally when the upstream has no endpoint for it: about four
- * bytes per token of the request's text (or of the raw body when the
- * request could not be decoded), clearly marked as an estimate.
- */
-static void
-count_tokens_estimate(struct conn *c, size_t n, int text)
-{
-	char buf[256];
-	long long est = (long long)(n + 3) / 4;
-	int k;
-
-	if (c->cfmt == PX_FMT_GEMINI)
-		k = snprintf(buf, sizeof buf, "{\"totalTokens\":%lld}", est);
-	else
-		k = snprintf(buf, sizeof buf,
-		    "{\"input_tokens\":%lld,\"note\":\"estimate by llmproxy (%s / 4): the upstream for this model has no token counting endpoint\"}",
-		    est, text ? "request text bytes" : "request bytes");
-	c->usage.input = est;
-	send_body(c, 200, "application/json", buf, (size_t)k,
-	    "x-llmproxy-estimate: true\r\n");
-}
-
-
-/* ------------------------------------------------------------ embeddings,
- * converted token counts */
-
-/* Upstream path of an embeddings request: /embeddings for OpenAI-style
- * upstreams, models/M:embedContent or :batchEmbedContents for Gemini. */
-static int
-embed_path(struct conn *c, char *path, size_t cap)
-{
-	struct px_str um = { c->up_model, strlen(c->up_model) };
-	const char *verb;
-	char *v;
-
-	if (c->ufmt != PX_FMT_GEMINI) {
-		if (cap < sizeof "/embeddings")
-			return -1;
-		memcpy(path, "/embeddings", sizeof "/embeddings");
-		return 0;
-	}
-	if (px_upstream_path(PX_FMT_GEMINI, um, 0, path, cap) < 0)
-		return -1;
-	if (c->ep == EP_EMBEDDINGS)
-		verb = px_embed_gemini_batch(&c->embed) ? ":batchEmbedContents" :
-		    ":embedContent";
-	else
-		verb = c->ep == EP_GEMINI_BATCH_EMBED ? ":batchEmbedContents" :
-		    ":embedContent";
-	v = strrchr(path, ':');   /* the model segment is percent-encoded */
-	if (!v || (size_t)(v - path) + strlen(verb) + 1 > cap)
-		return -1;
-	memcpy(v, verb, strlen(verb) + 1);
-	return 0;
-}
-
-/*
- * POST /v1/embeddings, routed like a chat request: OpenAI-style upstreams
- * get the body as it came (model name rewritten), Gemini gets it converted,
- * Anthropic has no embeddings API.
- */
-static void
-embed_request(struct conn *c, const char *body, size_t n)
-{
-	struct px_str m = { c->up_model, strlen(c->up_model) };
-	struct px_err perr;
-	struct jw w;
-
-	c->req.stream = 0;
-	c->req.fmt = c->cfmt;
-	c->req.model.p = c->model;
-	c->req.model.n = strlen(c->model);
-	switch (c->ufmt) {
-	case PX_FMT_ANTHROPIC: {
-		char msg[512];
-		snprintf(msg, sizeof msg,
-		    "model '%s' is served by provider '%s' (anthropic), which has no embeddings API: route an OpenAI or Gemini embedding model instead",
-		    c->model, c->prov->name);
-		send_error(c, 400, msg);
-		return;
-	}
-	case PX_FMT_GEMINI:
-		if (px_embed_decode_request(&c->arena, body, n, &c->embed,
-		    &perr) < 0) {
-			send_error(c, perr.status ? perr.status : 400, perr.msg);
-			return;
-		}
-		jw_init(&w, &c->arena, n * 2 + c->embed.ninputs *
-		    (m.n + 128) + 65536);
-		if (px_embed_encode_gemini(&c->embed, m, &w, &perr) < 0) {
-			send_error(c, perr.status ? perr.status : 400, perr.msg);
-			return;
-		}
-		body = w.buf;
-		n = w.len;
-		break;
-	default:
-		c->passthrough = 1;
-		if (strcmp(c->up_model, c->model) != 0) {
-			jw_init(&w, &c->arena, n + 4096);
-			if (px_rewrite_model(body, n, m, &w) < 0 || w.err) {
-				send_error(c, 400, "request body must be a JSON object");
-				return;
-			}
-			body = w.buf;
-			n = w.len;
-		}
-		break;
-	}
-	if (build_upstream(c, body, n) < 0) {
-		send_error(c, 500, "cannot build upstream request");
-		return;
-	}
-	DBG("conn %lu: embeddings model=%s -> %s/%s%s", c->id, c->model,
-	    c->prov->name, c->up_model, c->passthrough ? " (passthrough)" : "");
-	up_begin(c);
-}
-
-/*
- * POST models/M:embedContent and :batchEmbedContents from a Gemini client:
- * a Gemini upstream gets the body with its model names set to the upstream
- * model, OpenAI-style upstreams get an /embeddings request and their answer
- * converted back, Anthropic has no embeddings API.
- */
-static void
-gemini_embed_request(struct conn *c, const char *body, size_t n)
-{
-	struct px_str m = { c->up_model, strlen(c->up_model) };
-	struct px_str cm;
-	int batch = c->ep == EP_GEMINI_BATCH_EMBED;
-	struct px_err perr;
-	struct jw w;
-
-	c->req.stream = 0;
-	c->req.fmt = c->cfmt;
-	c->req.model.p = c->model;
-	c->req.model.n = strlen(c->model);
-	memset(&perr, 0, sizeof perr);
-	switch (c->ufmt) {
-	case PX_FMT_ANTHROPIC: {
-		char msg[512];
-		snprintf(msg, sizeof msg,
-		    "model '%s' is served by provider '%s' (anthropic), which has no embeddings API: route an OpenAI or Gemini embedding model instead",
-		    c->model, c->prov->name);
-		send_error(c, 400, msg);
-		return;
-	}
-	case PX_FMT_GEMINI:
-		c->passthrough = 1;
-		jw_init(&w, &c->arena, n + 4096 + PX_EMBED_INPUTS_MAX *
-		    (m.n + 32));
-		if (px_embed_gemini_rewrite(&c->arena, body, n, batch, m, &w,
-		    &perr) < 0) {
-			send_error(c, perr.status ? perr.status : 400, perr.msg);
-			return;
-		}
-		break;
-	default:
-		cm.p = c->model;
-		cm.n = strlen(c->model);
-		if (px_embed_decode_gemini_request(&c->arena, body, n, batch,
-		    cm, &c->embed, &perr) < 0) {
-			send_error(c, perr.status ? perr.status : 400, perr.msg);
-			return;
-		}
-		jw_init(&w, &c->arena, n * 2 + m.n + 65536);
-		if (px_embed_encode_openai(&c->embed, m, batch, &w, &perr) < 0) {
-			send_error(c, perr.status ? perr.status : 400, perr.msg);
-			return;
-		}
-		break;
-	}
-	if (build_upstream(c, w.buf, w.len) < 0) {
-		send_error(c, 500, "cannot build upstream request");
-		return;
-	}
-	DBG("conn %lu: gemini %s model=%s -> %s/%s%s", c->id,
-	    batch ? "batchEmbedContents" : "embedContent", c->model,
-	    c->prov->name, c->up_model, c->passthrough ? " (passthrough)" : "");
-	up_begin(c);
-}
-
-/*
- * Token counting whose upstream speaks another format: Anthropic
- * count_tokens and Gemini countTokens convert to each other; OpenAI-style
- * upstreams have no such endpoint, so the answer is a local estimate.
- */
-static void
-count_request(struct conn *c, const char *body, size_t n)
-{
-	struct px_str m = { c->up_model, strlen(c->up_model) };
-	struct px_str in = { body, n };
-	struct px_err perr;
-	struct jw w;
-	int rc = 0;
-
-	memset(&perr, 0, sizeof perr);
-	if (c->cfmt == PX_FMT_GEMINI)
-		rc = px_count_unwrap_gemini(&c->arena, body, n, &in, &perr);
-	if (rc == 0)
-		rc = px_decode_request(c->cfmt, &c->arena, in.p, in.n, &c->req,
-		    &perr);
-	c->req.stream = 0;
-	if (c->cfmt == PX_FMT_GEMINI) {
-		c->req.model.p = c->model;
-		c->req.model.n = strlen(c->model);
-	}
-	if (c->ufmt != PX_FMT_ANTHROPIC && c->ufmt != PX_FMT_GEMINI) {
-		if (rc < 0)
-			count_tokens_estimate(c, n, 0);
-		else
-			count_tokens_estimate(c, px_request_text_bytes(&c->req), 1);
-		return;
-	}
-	if (rc < 0) {
-		send_error(c, perr.status ? perr.status : 400, perr.msg);
-		return;
-	}
-	jw_init(&w, &c->arena, n * 2 + 65536);
-	if (px_count_encode_request(c->ufmt, &c->arena, &c->req, m, &w,
-	    &perr) < 0) {
-		send_error(c, perr.status ? perr.status : 400, perr.msg);
-		return;
-	}
-	if (build_upstream(c, w.buf, w.len) < 0) {
-		send_error(c, 500, "cannot build upstream request");
-		return;
-	}
-	DBG("conn %lu: count tokens %s model=%s -> %s/%s", c->id,
-	    px_fmt_name(c->cfmt), c->model, c->prov->name, c->up_model);
-	up_begin(c);
-}
-
-/* A successful embeddings or converted count answer; 1 when handled. */
-static int
-embed_count_answer(struct conn *c, int st, const char *body, size_t n,
-                   const char *extra)
-{
-	struct px_err perr;
-	struct jw w;
-	long long t = -1;
-
-	if (EP_IS_EMBED(c->ep) && c->passthrough) {
-		send_body(c, st, "application/json", body, n, extra);
-		return 1;
-	}
-	if (c->ep == EP_GEMINI_EMBED || c->ep == EP_GEMINI_BATCH_EMBED) {
-		jw_init(&w, &c->arena, (size_t)PX_EMBED_RESP_MAX + 65536);
-		if (px_embed_encode_gemini_answer(&c->arena, &c->embed,
-		    c->ep == EP_GEMINI_BATCH_EMBED, body, n, &w, &t, &perr) < 0) {
-			answer_fail(c, 502, "upstream %s: %s", c->prov->name, perr.msg);
-			return 1;
-		}
-		c->usage.input = t;
-		send_body(c, 200, "application/json", w.buf, w.len, extra);
-		return 1;
-	}
-	if (c->ep == EP_EMBEDDINGS) {
-		jw_init(&w, &c->arena, (size_t)PX_EMBED_RESP_MAX +
-		    c->embed.ninputs * 64 + 65536);
-		if (px_embed_decode_gemini(&c->arena, &c->embed, body, n, &w,
-		    &t, &perr) < 0) {
-			answer_fail(c, 502, "upstream %s: %s", c->prov->name, perr.msg);
-			return 1;
-		}
-	} else if ((c->ep == EP_COUNT_TOKENS || c->ep == EP_GEMINI_COUNT) &&
-	    !c->passthrough) {
-		jw_init(&w, &c->arena, 4096);
-		if (px_count_convert_response(c->ufmt, c->cfmt, &c->arena,
-		    body, n, &w, &t, &perr) < 0) {
-			answer_fail(c, 502, "upstream %s: %s", c->prov->name, perr.msg);
-			return 1;
-		}
-	} else {
-		return 0;
-	}
-	c->usage.input = t;
-	send_body(c, 200, "application/json", w.buf, w.len, extra);
-	return 1;
-}
-
-
 /* ------------------------------------------------------------ the request */
 
 /* Recompute what c holds and charge the difference. */
-static void
+/* see proxy_int.h */
+void
 mem_sync(struct conn *c)
 {
 	size_t now = c->arena.total + c->body_cap + c->ubody_cap;
@@ -1823,7 +914,8 @@ mem_sync(struct conn *c)
 }
 
 /* The 503 for a spent memory budget, in the client's format. */
-static void
+/* see proxy_int.h */
+void
 send_busy(struct conn *c)
 {
 	c->keep_alive = 0;
@@ -1883,7 +975,8 @@ dup_top_key(struct px_arena *a, const struct json *obj, const char **which)
 	return 0;
 }
 
-static int
+/* see proxy_int.h */
+int
 has_ctl(const char *s, size_t n)
 {
 	size_t i;
@@ -1894,43 +987,13 @@ has_ctl(const char *s, size_t n)
 	return 0;
 }
 
-/*
- * The body with its top-level "model" value replaced by the upstream
- * model: a splice at the value's source bytes (the body was parsed once;
- * everything else stays byte for byte).
- */
-static int
-splice_model(struct conn *c, const char **body, size_t *n)
-{
-	struct json *m = json_get(c->root, "model");
-	struct jw w;
-	size_t pre;
-
-	if (m == NULL || m->raw == NULL)
-		return 0;
-	pre = (size_t)(m->raw - *body);
-	jw_init(&w, &c->arena, *n + strlen(c->up_model) * 6 + 64);
-	jw_put(&w, *body, pre);
-	jw_str(&w, c->up_model, strlen(c->up_model));
-	jw_put(&w, m->raw + m->rawlen, *n - pre - m->rawlen);
-	if (w.err)
-		return -1;
-	*body = w.buf;
-	*n = w.len;
-	return 0;
-}
-
 /* The request is complete (head + body). Route, convert, start upstream. */
 static void
 handle_request(struct conn *c, const char *body, size_t n)
 {
-	const struct px_route *route;
-	struct px_err perr;
 	struct json_err jerr;
 	struct json *root = NULL;
-	char umbuf[256];
-	const char *um, *dup;
-	struct jw w;
+	const char *dup;
 
 	c->rbody = body;
 	c->rbody_n = n;
@@ -2006,15 +1069,15 @@ handle_request(struct conn *c, const char *body, size_t n)
 		return;
 	}
 
-	route = px_route_find(cfg, c->model, strlen(c->model));
-	if (!route) {
-		char msg[1024];
-		if (cfg->path[0])
+	c->route = px_route_find(c->cref->cfg, c->model, strlen(c->model));
+	if (!c->route) {
+		char msg[1400];
+		if (c->cref->cfg->path[0])
 			snprintf(msg, sizeof msg,
 			    "model '%s' is not configured: add it to \"models\" "
 			    "in %s (e.g. \"%s\": \"<provider>\" or "
 			    "\"<provider>/<upstream-model>\")",
-			    c->model, cfg->path, c->model);
+			    c->model, c->cref->cfg->path, c->model);
 		else
 			snprintf(msg, sizeof msg,
 			    "model '%s' is not configured: set OPENAI_API_KEY, "
@@ -2024,108 +1087,7 @@ handle_request(struct conn *c, const char *body, size_t n)
 		send_error(c, 404, msg);
 		return;
 	}
-	c->prov_idx = route->targets[0].provider;
-	c->prov = &cfg->providers[c->prov_idx];
-	um = px_target_model(&route->targets[0], c->model, strlen(c->model),
-	    umbuf, sizeof umbuf);
-	snprintf(c->up_model, sizeof c->up_model, "%s", um);
-	c->ufmt = px_provider_fmt(c->prov, c->up_model);
-	if (c->ep == EP_RESPONSES && rs_prepare(c, root, &body, &n) < 0)
-		return;
-
-	if (c->ep == EP_EMBEDDINGS) {
-		embed_request(c, body, n);
-		return;
-	}
-	if (c->ep == EP_GEMINI_EMBED || c->ep == EP_GEMINI_BATCH_EMBED) {
-		gemini_embed_request(c, body, n);
-		return;
-	}
-	if (c->ep == EP_COUNT_TOKENS || c->ep == EP_GEMINI_COUNT) {
-		if (c->ufmt != c->cfmt) {
-			count_request(c, body, n);
-			return;
-		}
-	}
-
-	/* A Gemini client streaming without alt=sse wants a JSON array, which
-	 * the upstream (always asked for SSE) does not send: convert. */
-	c->passthrough = c->ufmt == c->cfmt &&
-	    !(c->cfmt == PX_FMT_GEMINI && c->req.stream && !c->gemini_alt_sse);
-	if (c->passthrough) {
-		/* Fast path: same format on both sides, bytes untouched but the
-		 * model name. */
-		c->req.fmt = c->cfmt;
-		c->req.model.p = c->model;
-		c->req.model.n = strlen(c->model);
-		if (c->cfmt != PX_FMT_GEMINI &&
-		    (strcmp(c->up_model, c->model) != 0 || body != c->rbody)) {
-			/* rs_prepare may have rebuilt the body: parse that */
-			if (body != c->rbody) {
-				c->root = json_parse(&c->arena, body, n, 0, NULL);
-				if (c->root == NULL) {
-					send_error(c, 413, "request too complex");
-					return;
-				}
-			}
-			if (strcmp(c->up_model, c->model) != 0 &&
-			    splice_model(c, &body, &n) < 0) {
-				send_error(c, 413, "request too large");
-				return;
-			}
-		}
-	} else {
-		struct px_str m = { c->up_model, strlen(c->up_model) };
-		if (px_decode_request(c->cfmt, &c->arena, body, n, &c->req, &perr) < 0) {
-			send_error(c, perr.status ? perr.status : 400, perr.msg);
-			return;
-		}
-		if (c->cfmt == PX_FMT_GEMINI) {
-			c->req.model.p = c->model;
-			c->req.model.n = strlen(c->model);
-			c->req.stream = c->ep == EP_GEMINI_STREAM;
-			c->req.gemini_array_stream = c->req.stream && !c->gemini_alt_sse;
-		}
-		if (c->req.max_tokens < 0 && cfg->default_max_tokens > 0 &&
-		    c->ufmt == PX_FMT_ANTHROPIC)
-			c->req.max_tokens = cfg->default_max_tokens;
-		jw_init(&w, &c->arena, n * 2 + 65536);
-		if (px_encode_request(c->ufmt, &c->req, m, &w, &perr) < 0) {
-			send_error(c, perr.status ? perr.status : 400, perr.msg);
-			return;
-		}
-		if (w.err) {
-			send_error(c, 413, "converted request too large");
-			return;
-		}
-		body = w.buf;
-		n = w.len;
-		{
-			/* hosted tools (web_search, ...) cannot run on another
-			 * provider: said in a header and the access log */
-			char dt[256];
-			size_t i;
-			if (px_dropped_tools(c->ufmt, &c->req, dt, sizeof dt) > 0) {
-				for (i = 0; dt[i]; i++)   /* client text: header-safe */
-					if (!isalnum((unsigned char)dt[i]) &&
-					    !strchr("_.,-", dt[i]))
-						dt[i] = '_';
-				c->dropped = arena_cstr(c, dt, strlen(dt));
-			}
-		}
-	}
-	if (c->cfmt == PX_FMT_GEMINI && c->passthrough)
-		c->req.gemini_array_stream = c->req.stream && !c->gemini_alt_sse;
-	if (c->rs_prev.n && !c->passthrough)
-		c->req.previous_response_id = c->rs_prev;   /* echoed back */
-
-	if (build_upstream(c, body, n) < 0) {
-		send_error(c, 500, "cannot build upstream request");
-		return;
-	}
-	DBG("conn %lu: %s model=%s -> %s/%s%s", c->id, px_fmt_name(c->cfmt),
-	    c->model, c->prov->name, c->up_model, c->passthrough ? " (passthrough)" : "");
-	up_begin(c);
+	relay_start(c);
 }
 
 /* Process a complete request head. */
@@ -2142,6 +1104,7 @@ handle_head(struct conn *c, struct http_req *r)
 	const char *key;
 
 	c->t_start_us = clock_us();
+	c->cref = cfg_hold();       /* the request runs on this config */
 	c->keep_alive = r->keep_alive;
 	c->is_head = http_str_eq(r->method, "HEAD");
 	snprintf(c->method, sizeof c->method, "%.*s",
@@ -2421,516 +1384,6 @@ client_read(struct conn *c)
 	c->client_eof = 1;
 }
 
-/* ------------------------------------------------------------ upstream I/O */
-
-static void up_on_head(void *ud, const struct http_resp *r);
-static void up_on_data(void *ud, const char *p, size_t n);
-static void up_on_end(void *ud, int complete);
-static void up_on_error(void *ud, enum up_err e, const char *msg);
-
-static const struct up_callbacks up_cbs = {
-	up_on_head, up_on_data, up_on_end, up_on_error
-};
-
-/* Hand the built request to the upstream engine. */
-static void
-up_begin(struct conn *c)
-{
-	struct up_target t;
-	struct up_timeouts to;
-
-	mem_sync(c);
-	if (mem_over(0)) {
-		send_busy(c);
-		return;
-	}
-	t.host = c->prov->host;
-	t.port = c->prov->port;
-	t.tls = c->prov->tls;
-	t.label = c->prov->name;
-	to.connect_ms = cfg->connect_timeout_ms;
-	to.first_byte_ms = cfg->first_byte_timeout_ms;
-	to.idle_ms = cfg->stream_idle_timeout_ms;
-	c->phase = PH_UPSTREAM;
-	ev_timer_stop(loop, &c->timer);    /* the engine times the upstream */
-	c->up = up_start(upe, &t, &to, c->ureq, c->ureq_len, c->ubody_out,
-	    c->ubody_out_n, &up_cbs, c);
-	if (c->up == NULL) {
-		send_busy(c);
-		return;
-	}
-	client_update_mask(c);
-}
-
-/*
- * Tell a streaming client, in its own format, that the stream broke. A
- * converted stream's encoder knows where it is; a passthrough stream was
- * never encoded, so a fresh encoder writes a bare error event.
- */
-static void
-stream_cutoff(struct conn *c, int status, const char *msg)
-{
-	struct px_stream *s = c->stream;
-	struct ir_error e;
-
-	memset(&e, 0, sizeof e);
-	e.status = status;
-	e.kind = status == 504 ? IR_ERR_TIMEOUT : status == 503 ?
-	    IR_ERR_UNAVAILABLE : IR_ERR_BAD_GATEWAY;
-	e.message.p = msg;
-	e.message.n = strlen(msg);
-	if (!c->passthrough && px_stream_done(s))
-		return;   /* the client already has its terminal event */
-	if (c->passthrough) {
-		if (px_stream_end(s, NULL))
-			return;   /* upstream had finished: nothing to add */
-		s = px_stream_new(&c->arena, c->cfmt, c->cfmt, &c->req);
-		if (!s)
-			return;
-	}
-	jw_reset(&c->sout);
-	px_stream_fail(s, &e, &c->sout);
-	out_chunk(c, c->sout.buf, c->sout.len);
-}
-
-/* End a started stream with an in-band error and finish the request. */
-static void
-stream_abort(struct conn *c, int status, const char *msg)
-{
-	stream_cutoff(c, status, msg);
-	c->cut = 1;
-	set_errmsg(c, msg);
-	if (c->stream)
-		c->usage = *px_stream_usage(c->stream);
-	if (c->resp_chunked)
-		out_put(c, "0\r\n\r\n", 5);
-	else
-		c->keep_alive = 0;
-	finish_request(c);
-	out_flush(c);
-}
-
-/* A failure after routing: an in-band error when a stream has started,
- * an error answer when nothing was sent, else just close. */
-static void
-answer_fail(struct conn *c, int status, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	if (c->up) {
-		up_cancel(c->up);
-		c->up = NULL;
-	}
-	if (c->streaming && c->stream) {
-		stream_abort(c, status, msg);
-		return;
-	}
-	if (c->head_sent) {
-		set_errmsg(c, msg);
-		conn_close(c);
-		return;
-	}
-	send_error(c, status, msg);
-	out_flush(c);
-}
-
-static void
-up_on_error(void *ud, enum up_err e, const char *msg)
-{
-	struct conn *c = ud;
-	int status = 502;
-
-	c->up = NULL;
-	if (e == UP_E_FIRST_BYTE_TIMEOUT || e == UP_E_IDLE_TIMEOUT)
-		status = 504;
-	else if (e == UP_E_NOMEM)
-		status = 503;
-	answer_fail(c, status, "%s", msg);
-}
-
-/* Keep a non-streamed answer (malloc, bounded, charged to the budget). */
-static int
-ubody_append(struct conn *c, const char *p, size_t n)
-{
-	if (EP_IS_EMBED(c->ep) && !c->passthrough &&
-	    c->ustatus / 100 == 2 && c->ubody_n + n > PX_EMBED_RESP_MAX) {
-		answer_fail(c, 502, "upstream %s: embeddings answer larger than %u bytes (PX_EMBED_RESP_MAX): send fewer inputs or fewer dimensions",
-		    c->prov->name, (unsigned)PX_EMBED_RESP_MAX);
-		return -1;
-	}
-	if (c->ubody_n + n > PX_RESP_MAX) {
-		answer_fail(c, 502, "upstream %s: response body too large",
-		    c->prov->name);
-		return -1;
-	}
-	if (c->ubody_n + n > c->ubody_cap) {
-		size_t nc = c->ubody_cap ? c->ubody_cap * 2 : 16384;
-		char *np;
-		while (nc < c->ubody_n + n)
-			nc *= 2;
-		if (mem_over(nc - c->ubody_cap)) {
-			answer_fail(c, 503, "the proxy is at its memory budget "
-			    "for requests in flight (limits.memory_bytes)");
-			return -1;
-		}
-		np = realloc(c->ubody, nc);
-		if (!np) {
-			answer_fail(c, 503, "out of memory");
-			return -1;
-		}
-		c->ubody = np;
-		c->ubody_cap = nc;
-		mem_sync(c);
-	}
-	memcpy(c->ubody + c->ubody_n, p, n);
-	c->ubody_n += n;
-	return 0;
-}
-
-static void
-up_on_head(void *ud, const struct http_resp *r)
-{
-	struct conn *c = ud;
-	const struct http_hdr *ra, *ct;
-
-	c->ustatus = r->status;
-	if (!c->t_first_us)
-		c->t_first_us = clock_us();
-	ra = http_find(r->hdrs, r->nhdrs, "retry-after");
-	if (ra && ra->value.n < sizeof c->retry_after &&
-	    hdr_safe_value(ra->value)) {
-		memcpy(c->retry_after, ra->value.p, ra->value.n);
-		c->retry_after[ra->value.n] = 0;
-	}
-	fwd_headers(c, r);
-	ct = http_find(r->hdrs, r->nhdrs, "content-type");
-	c->streaming = r->status == 200 && c->req.stream &&
-	    !(ct && ct->value.n >= 16 && memcmp(ct->value.p, "application/json", 16) == 0 &&
-	      c->ufmt != PX_FMT_GEMINI);
-	if (!c->streaming) {
-		if (r->content_length > 0 && (uint64_t)r->content_length <=
-		    PX_RESP_MAX && !mem_over((size_t)r->content_length)) {
-			c->ubody = malloc((size_t)r->content_length);
-			if (c->ubody) {
-				c->ubody_cap = (size_t)r->content_length;
-				mem_sync(c);
-			}
-		}
-		return;
-	}
-	{
-		const char *ctype = c->cfmt == PX_FMT_GEMINI && c->req.gemini_array_stream ?
-		    "application/json" : "text/event-stream";
-		c->resp_chunked = c->keep_alive ? 1 : 0;
-		send_head(c, 200, ctype, c->resp_chunked ? -1 : -2,
-		    "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
-		if (!c->resp_chunked)
-			c->keep_alive = 0;   /* HTTP/1.0: close-delimited */
-	}
-	sse_init(&c->sse);
-	c->sse_blank = 1;
-	c->sse_cr = 0;
-	c->hold_len = 0;
-	c->stream = px_stream_new(&c->arena, c->ufmt, c->cfmt, &c->req);
-	if (!c->stream) {
-		answer_fail(c, 500, "out of memory");
-		return;
-	}
-	jw_init(&c->sout, &c->arena, SSE_EVENT_MAX * 2);
-	if (!c->passthrough) {
-		px_stream_begin(c->stream, &c->sout);
-		out_chunk(c, c->sout.buf, c->sout.len);
-		jw_reset(&c->sout);
-	}
-	out_flush(c);
-}
-
-/*
- * Length of the prefix of p[0..n) that ends at the last SSE event boundary
- * (a blank line; LF, CRLF or CR line ends, as the SSE spec allows), or 0.
- * The scanner state carries over between calls. Runs of ordinary bytes
- * are skipped with memchr-class scans.
- */
-static size_t
-sse_boundary(struct conn *c, const char *p, size_t n)
-{
-	size_t i = 0, end = 0;
-
-	while (i < n) {
-		unsigned char ch = (unsigned char)p[i];
-
-		if (ch != '\n' && ch != '\r') {
-			/* jump to the next line end */
-			const char *lf = memchr(p + i, '\n', n - i);
-			const char *cr = memchr(p + i, '\r', (size_t)((lf ? lf : p + n) - (p + i)));
-			const char *e = cr ? cr : lf;
-			c->sse_blank = 0;
-			c->sse_cr = 0;
-			if (e == NULL)
-				return end;
-			i = (size_t)(e - p);
-			continue;
-		}
-		if (ch == '\n' && c->sse_cr) {
-			c->sse_cr = 0;          /* LF of a CRLF: already counted */
-			if (end == i)
-				end = i + 1;    /* keep the pair together */
-			i++;
-			continue;
-		}
-		c->sse_cr = ch == '\r';
-		if (c->sse_blank)
-			end = i + 1;
-		c->sse_blank = 1;
-		i++;
-	}
-	return end;
-}
-
-/*
- * Passthrough: forward whole events only. A client's SSE parser acts on an
- * event at its blank line, so holding the unfinished tail costs no latency;
- * and when the upstream is cut off mid-event, the client gets a clean error
- * event instead of half an event glued to it.
- */
-static int
-pass_through(struct conn *c, const char *p, size_t n)
-{
-	size_t b = sse_boundary(c, p, n);
-
-	if (b > 0) {
-		if (c->hold_len) {
-			/* the held head of an event and the rest, as one chunk */
-			if (out_reserve(c, c->hold_len + b + 32) < 0)
-				return -1;
-			if (c->resp_chunked) {
-				char hdr[24];
-				size_t k = fmt_u(hdr, c->hold_len + b, 16);
-				hdr[k++] = '\r';
-				hdr[k++] = '\n';
-				out_put(c, hdr, k);
-				out_put(c, c->hold, c->hold_len);
-				out_put(c, p, b);
-				out_put(c, "\r\n", 2);
-			} else {
-				out_put(c, c->hold, c->hold_len);
-				out_put(c, p, b);
-			}
-			c->hold_len = 0;
-		} else {
-			out_chunk(c, p, b);
-		}
-	}
-	p += b;
-	n -= b;
-	if (n == 0)
-		return 0;
-	if (c->hold_len + n > c->hold_cap) {
-		size_t nc = c->hold_cap ? c->hold_cap : 1024;
-		char *np;
-		while (nc < c->hold_len + n)
-			nc *= 2;
-		if (nc > SSE_EVENT_MAX + SSE_FIELD_MAX * 2 + 64)
-			return -1;
-		if ((np = realloc(c->hold, nc)) == NULL)
-			return -1;
-		c->hold = np;
-		c->hold_cap = nc;
-	}
-	memcpy(c->hold + c->hold_len, p, n);
-	c->hold_len += n;
-	return 0;
-}
-
-static void
-up_on_data(void *ud, const char *p, size_t n)
-{
-	struct conn *c = ud;
-
-	if (!c->streaming) {
-		ubody_append(c, p, n);
-		return;
-	}
-	if (c->passthrough && pass_through(c, p, n) < 0) {
-		answer_fail(c, 502, "upstream %s: SSE event too large", c->prov->name);
-		return;
-	}
-	while (n > 0) {
-		struct sse_event ev;
-		int got = 0;
-		long k = sse_feed(&c->sse, p, n, &ev, &got);
-		if (k < 0) {
-			answer_fail(c, 502, "upstream %s: SSE event too large",
-			    c->prov->name);
-			return;
-		}
-		p += k;
-		n -= (size_t)k;
-		if (!got)
-			break;
-		if (c->passthrough) {
-			px_stream_feed(c->stream, &ev, NULL);
-			rs_event(c, ev.event, ev.event_len, ev.data,
-			    ev.data_len);
-		} else {
-			jw_reset(&c->sout);
-			px_stream_feed(c->stream, &ev, &c->sout);
-			out_chunk(c, c->sout.buf, c->sout.len);
-			rs_scan(c, c->sout.buf, c->sout.len);
-			if (c->sout.err) {
-				answer_fail(c, 502, "converted event too large");
-				return;
-			}
-		}
-		if (c->closing)
-			return;
-	}
-	out_flush(c);
-	if (!c->closing && c->up && !c->up_paused &&
-	    out_pending(c) > PX_OUT_HIGH) {
-		c->up_paused = 1;
-		up_pause(c->up);
-	}
-}
-
-/* The stream's upstream body ended: complete or cut short. */
-static void
-stream_end(struct conn *c, int complete)
-{
-	int clean;
-	struct sse_event ev;
-
-	if (!complete) {
-		/* framing says the body was cut short */
-		const char *m = "upstream connection closed before the response was complete";
-		stream_cutoff(c, 502, m);
-		c->cut = 1;
-		set_errmsg(c, m);
-	} else {
-		if (sse_finish(&c->sse, &ev)) {
-			jw_reset(&c->sout);
-			px_stream_feed(c->stream, &ev, c->passthrough ? NULL : &c->sout);
-			if (!c->passthrough)
-				out_chunk(c, c->sout.buf, c->sout.len);
-			if (c->passthrough)
-				rs_event(c, ev.event, ev.event_len,
-				    ev.data, ev.data_len);
-			else
-				rs_scan(c, c->sout.buf, c->sout.len);
-		}
-		jw_reset(&c->sout);
-		clean = px_stream_end(c->stream, c->passthrough ? NULL : &c->sout);
-		if (!c->passthrough)
-			out_chunk(c, c->sout.buf, c->sout.len);
-		else if (clean && c->hold_len) {
-			/* a finished stream's unterminated tail, as sent */
-			out_chunk(c, c->hold, c->hold_len);
-			c->hold_len = 0;
-		}
-		if (!c->passthrough)
-			rs_scan(c, c->sout.buf, c->sout.len);
-		if (!clean && c->passthrough)
-			stream_cutoff(c, 502, "upstream stream ended before completion");
-		if (!clean) {
-			c->cut = 1;
-			set_errmsg(c, "upstream stream ended without its terminal event");
-		}
-	}
-	c->usage = *px_stream_usage(c->stream);
-	if (c->resp_chunked)
-		out_put(c, "0\r\n\r\n", 5);
-	finish_request(c);
-	out_flush(c);
-}
-
-static void
-up_on_end(void *ud, int complete)
-{
-	struct conn *c = ud;
-	int st = c->ustatus;
-	char extra[96];
-	const char *body;
-	size_t n;
-	struct jw w;
-	struct px_err perr;
-
-	c->up = NULL;
-	if (c->streaming) {
-		stream_end(c, complete);
-		return;
-	}
-	if (!complete) {
-		answer_fail(c, 502, "upstream %s: connection closed before the response was complete",
-		    c->prov->name);
-		return;
-	}
-	body = c->ubody ? c->ubody : "";
-	n = c->ubody_n;
-	/* the answer's working memory is bounded relative to its size too */
-	c->arena.cap += PX_ARENA_FACTOR * n;
-	if (c->arena.cap > PX_ARENA_MAX)
-		c->arena.cap = PX_ARENA_MAX;
-	extra[0] = 0;
-	if (c->retry_after[0])
-		snprintf(extra, sizeof extra, "Retry-After: %s\r\n", c->retry_after);
-	if (st < 200 || st >= 300) {
-		struct ir_error e;
-		int cst;
-		char msg[160];
-		px_decode_error(c->ufmt, &c->arena, st, body, n, &e);
-		cst = px_error_status(c->cfmt, &e);
-		snprintf(msg, sizeof msg, "upstream %s answered %d", c->prov->name, st);
-		if (c->passthrough && cst == st) {
-			set_errmsg(c, msg);
-			send_body(c, st, "application/json", body, n, extra);
-			out_flush(c);
-			return;
-		}
-		jw_init(&w, &c->arena, n + 4096);
-		px_encode_error(c->cfmt, &e, &w);
-		set_errmsg(c, msg);
-		send_body(c, cst, "application/json", w.buf, w.len, extra);
-		out_flush(c);
-		return;
-	}
-	if (embed_count_answer(c, st, body, n, extra)) {
-		out_flush(c);
-		return;
-	}
-	if (c->passthrough) {
-		/* usage for the log, best effort */
-		struct ir_response resp;
-		struct px_err e2;
-		if (px_decode_response(c->cfmt, &c->arena, body, n, &resp, &e2) == 0)
-			c->usage = resp.usage;
-		rs_save(c, body, n);
-		send_body(c, st, "application/json", body, n, extra);
-		out_flush(c);
-		return;
-	}
-	{
-		struct ir_response resp;
-		if (px_decode_response(c->ufmt, &c->arena, body, n, &resp, &perr) < 0) {
-			answer_fail(c, 502, "upstream %s: cannot decode response: %s",
-			    c->prov->name, perr.msg);
-			return;
-		}
-		c->usage = resp.usage;
-		jw_init(&w, &c->arena, n * 2 + 65536);
-		if (px_encode_response(c->cfmt, &c->req, &resp, &w, &perr) < 0 || w.err) {
-			answer_fail(c, 502, "cannot encode response: %s", perr.msg);
-			return;
-		}
-		rs_save(c, w.buf, w.len);
-		send_body(c, 200, "application/json", w.buf, w.len, extra);
-		out_flush(c);
-	}
-}
-
 /* ------------------------------------------------------------ client I/O */
 
 /* The kernel interest of the client socket. */
@@ -2941,8 +1394,8 @@ client_update_mask(struct conn *c)
 
 	if (c->closing)
 		return;
-	if (out_pending(c))
-		m |= EV_WRITE;
+	if ((c->holding ? c->out_mark : c->out_len) > c->out_off)
+		m |= EV_WRITE;          /* something that may go now */
 	if (c->phase != PH_UPSTREAM || !c->read_paused)
 		m |= EV_READ;
 	ev_mask(loop, c->fd, m);
@@ -3179,18 +1632,10 @@ drain_cut(void)
 		next = c->next;
 		if (c->closing)
 			continue;
-		if (c->phase == PH_UPSTREAM && c->streaming && c->stream) {
-			if (c->up) {
-				up_cancel(c->up);
-				c->up = NULL;
-			}
-			stream_abort(c, 503, "the proxy is shutting down: the "
-			    "stream was cut at the drain deadline");
-			c->close_after = 1;
-			out_flush(c);
-		} else if (c->phase == PH_UPSTREAM && !c->head_sent) {
-			answer_fail(c, 503, "the proxy is shutting down");
-		}
+		if (c->phase == PH_UPSTREAM)
+			relay_cut(c, 503, c->streaming ? "the proxy is shutting "
+			    "down: the stream was cut at the drain deadline" :
+			    "the proxy is shutting down");
 		if (!c->closing)
 			conn_close(c);
 	}
@@ -3219,16 +1664,110 @@ start_drain(void)
 	ev_timer_set(loop, &tick, now_ms());
 }
 
-/* Housekeeping every PX_TICK_MS: the log buffer, the store sweep, the
- * drain deadline. */
+/* ------------------------------------------------------------ reload */
+
+static struct stat cfg_stat;      /* the config file when last loaded */
+static long long cfg_seen_at;     /* a change first seen (debounce) */
+
+/*
+ * Load the config file again. A config that does not validate is refused
+ * with its errors in the log and the old one stays; otherwise requests in
+ * flight finish on the config they started with and new ones use the new
+ * one. The listen address and ca_file take effect at the next start.
+ */
+static void
+reload(const char *why)
+{
+	struct px_config *n;
+	struct cfg_ref *r, *old;
+	char err[4096], diff[2048];
+	int i;
+
+	if (cfg_file == NULL) {
+		px_log("%s: configured from the environment: nothing to reload",
+		    why);
+		return;
+	}
+	stat(cfg_file, &cfg_stat);
+	n = px_config_new();
+	r = calloc(1, sizeof *r);
+	if (n == NULL || r == NULL) {
+		px_log("%s: out of memory; the configuration is unchanged", why);
+		px_config_free(n);
+		free(r);
+		return;
+	}
+	if (px_config_load(n, cfg_file, err, sizeof err) < 0) {
+		px_log("%s: %s has %d error(s); the old configuration stays in "
+		    "force", why, cfg_file, n->nerrors);
+		for (i = 0; i < n->nerrors && i < PX_CONFIG_MAX_ERRORS; i++)
+			px_log("%s", n->errors[i]);
+		px_config_free(n);
+		free(r);
+		return;
+	}
+	if (strcmp(n->listen, cfg->listen) != 0) {
+		px_log("%s: a new listen address (%s) takes effect at the next "
+		    "start", why, n->listen);
+		snprintf(n->listen, sizeof n->listen, "%s", cfg->listen);
+	}
+	if (strcmp(n->ca_file, cfg->ca_file) != 0)
+		px_log("%s: a new ca_file takes effect at the next start", why);
+	px_config_diff(cfg, n, diff, sizeof diff);
+	px_log("%s: reloaded %s: %s", why, cfg_file, diff);
+	r->cfg = n;
+	old = cur_ref;
+	cur_ref = r;
+	cfg = n;
+	px_gw_reload(gw, n, wall_ms());
+	up_engine_set_pool(upe, n->upstream_idle);
+	mem_budget = (size_t)n->memory_max;
+	log_set_format(n->log_format == PX_LOG_JSON ? LOG_JSON : LOG_TEXT);
+	verbose = verbose || n->verbose;
+	if (old->refs == 0) {
+		px_config_free(old->cfg);
+		free(old);
+	} else {
+		old->next = old_refs;
+		old_refs = old;
+	}
+}
+
+/* The config file changed on disk (checked on the tick, debounced: the
+ * change must be a PX_RELOAD_SETTLE_MS old). */
+static void
+reload_check(long long now)
+{
+	struct stat st;
+
+	if (cfg_file == NULL || stat(cfg_file, &st) < 0)
+		return;
+	if (st.st_mtim.tv_sec == cfg_stat.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == cfg_stat.st_mtim.tv_nsec &&
+	    st.st_size == cfg_stat.st_size && st.st_ino == cfg_stat.st_ino) {
+		cfg_seen_at = 0;
+		return;
+	}
+	if (cfg_seen_at == 0) {
+		cfg_seen_at = now;
+		return;
+	}
+	if (now - cfg_seen_at < PX_RELOAD_SETTLE_MS)
+		return;
+	cfg_seen_at = 0;
+	reload("config file changed");
+}
+
+/* Housekeeping every PX_TICK_MS: the log buffer, the store sweep, health
+ * checks, the config file, the drain deadline. */
 static void
 on_tick(struct ev_loop *l, struct ev_timer *t)
 {
 	log_flush();
-	if (rstore && ev_now(l) >= rstore_sweep_at) {
-		rstore_sweep_at = ev_now(l) + PX_RSTORE_SWEEP_MS;
-		px_store_sweep(rstore, wall_ms());
-		rstore_log_error();
+	rs_sweep();
+	if (!draining) {
+		relay_health(wall_ms());
+		reload_check(ev_now(l));
 	}
 	if (draining && ev_now(l) >= drain_deadline && nconns > 0) {
 		px_log("drain timeout: closing %d connection(s)", nconns);
@@ -3301,44 +1840,6 @@ raise_nofile(void)
 	}
 }
 
-static int
-open_rstore(void)
-{
-	struct px_store_opts so;
-	struct px_store_stats st;
-	char path[600], err[512];
-
-	if (cfg->rstore_max_bytes == 0)
-		return 0;
-	memset(&so, 0, sizeof so);
-	so.max_bytes = cfg->rstore_max_bytes;
-	so.max_entries = cfg->rstore_max_entries;
-	so.ttl_ms = cfg->rstore_ttl_s * 1000;
-	if (cfg->rstore_dir[0]) {
-		if (mkdir(cfg->rstore_dir, 0700) < 0 && errno != EEXIST) {
-			px_log("responses_store.dir %s: %s", cfg->rstore_dir,
-			    strerror(errno));
-			return -1;
-		}
-		snprintf(path, sizeof path, "%s/responses.log", cfg->rstore_dir);
-		so.path = path;
-	}
-	rstore = px_store_open(&so, wall_ms(), err, sizeof err);
-	if (!rstore) {
-		px_log("responses %s", err);
-		return -1;
-	}
-	px_store_stats(rstore, &st);
-	px_log("responses store: %zu byte(s), %zu entries, ttl %llds%s%s; %zu response(s) loaded",
-	    cfg->rstore_max_bytes, cfg->rstore_max_entries,
-	    cfg->rstore_ttl_s, so.path ? ", log " : "",
-	    so.path ? so.path : "", st.entries);
-	if (st.dropped_tail)
-		px_log("responses store: %zu byte(s) of the log were torn or corrupt and dropped",
-		    st.dropped_tail);
-	return 0;
-}
-
 static void
 startup_lines(const char *cfile)
 {
@@ -3387,12 +1888,25 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 	int i, https = 0, rc = 0;
 
 	cfg = config;
+	cfg_file = cfile;
+	if (cfile)
+		stat(cfile, &cfg_stat);
+	cur_ref = calloc(1, sizeof *cur_ref);
+	gw = px_gw_new();
+	if (cur_ref == NULL || gw == NULL) {
+		px_log("out of memory");
+		return 1;
+	}
+	cur_ref->cfg = cfg;
+	px_gw_reload(gw, cfg, wall_ms());
 	verbose = verb | cfg->verbose;
-	mem_budget = PX_MEM_BUDGET;
+	mem_budget = cfg->memory_max > 0 ? (size_t)cfg->memory_max :
+	    PX_MEM_BUDGET;
+	log_set_format(cfg->log_format == PX_LOG_JSON ? LOG_JSON : LOG_TEXT);
 	rid_state = (unsigned long long)wall_ms() * 0x9e3779b97f4a7c15ULL ^
 	    (unsigned long long)getpid();
 	raise_nofile();
-	if (open_rstore() < 0)
+	if (rs_open() < 0)
 		return 1;
 	for (i = 0; i < cfg->nproviders; i++)
 		https |= cfg->providers[i].tls;
@@ -3420,6 +1934,7 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 		return 1;
 	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ev_set(loop, listen_fd, EV_READ, accept_io, NULL);
+	up_engine_set_pool(upe, cfg->upstream_idle);
 	ev_timer_init(&accept_pause, accept_resume, NULL);
 	ev_timer_init(&tick, on_tick, NULL);
 	ev_timer_set(loop, &tick, ev_now(loop) + PX_TICK_MS);
@@ -3434,8 +1949,8 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 		}
 		if (got_hup) {
 			got_hup = 0;
-			px_log("SIGHUP received: reloading is not available in "
-			    "this build; the configuration is unchanged");
+			if (!draining)
+				reload("SIGHUP");
 		}
 		if (got_term && !draining)
 			start_drain();
@@ -3449,16 +1964,28 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 			conn_close(conn_head);
 		reap_closed();
 	}
-	up_engine_free(upe);
-	upe = NULL;
 	if (listen_fd >= 0)
 		close(listen_fd);
 	if (spare_fd >= 0)
 		close(spare_fd);
+	relay_shutdown();
+	up_engine_free(upe);
+	upe = NULL;
 	ev_free(loop);
 	loop = NULL;
-	px_store_close(rstore);
-	rstore = NULL;
+	rs_close();
+	px_gw_free(gw);
+	gw = NULL;
+	while (old_refs) {
+		struct cfg_ref *r = old_refs;
+		old_refs = r->next;
+		px_config_free(r->cfg);
+		free(r);
+	}
+	if (cur_ref && cur_ref->cfg != config)
+		px_config_free(cur_ref->cfg);
+	free(cur_ref);
+	cur_ref = NULL;
 	log_set_buffered(0);
 	px_log("stopped");
 	return rc;

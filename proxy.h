@@ -35,6 +35,10 @@
 #define PX_EMBED_RESP_MAX (32u * 1024 * 1024) /* Gemini embeddings answer
                                        converted for an OpenAI client */
 #endif
+#ifndef PX_RELOAD_SETTLE_MS
+#define PX_RELOAD_SETTLE_MS 500     /* a changed config file is read once it
+                                       has not changed for this long */
+#endif
 #ifndef PX_TICK_MS
 #define PX_TICK_MS    100           /* log flush and housekeeping period */
 #endif

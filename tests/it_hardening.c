@@ -375,8 +375,10 @@ START_TEST(t_dns_per_host)
 	cfg = strf(BASE_CFG ",\n"
 	    "  {\"name\": \"hangs\", \"type\": \"openai\", \"base_url\": \"http://api.hang.test:MOCK/v1\"},\n"
 	    "  {\"name\": \"fails\", \"type\": \"openai\", \"base_url\": \"http://api.fail.test:MOCK/v1\"},\n"
+	    "  {\"name\": \"fails2\", \"type\": \"openai\", \"base_url\": \"http://api.fail.test:MOCK/v1\"},\n"
 	    "  {\"name\": \"named\", \"type\": \"openai\", \"base_url\": \"http://api.ok.test:MOCK/v1\"}],\n"
-	    " \"models\": {\"hang-*\": \"hangs\", \"fail-*\": \"fails\", \"ok-*\": \"named\", \"gpt-*\": \"oai\"},\n"
+	    " \"models\": {\"hang-*\": \"hangs\", \"fail-*\": \"fails\", \"fail2-*\": \"fails2\",\n"
+	    "  \"ok-*\": \"named\", \"gpt-*\": \"oai\"},\n"
 	    " \"timeouts\": {\"connect_ms\": %d}}\n", 20000 * scale);
 	custom_env(&e, cfg, NULL);
 	unsetenv("LD_PRELOAD");
@@ -396,10 +398,11 @@ START_TEST(t_dns_per_host)
 	    mono_ms() - t0);
 	post_to(e.port, "/v1/chat/completions", chat_body("gpt-4o", 0), &r);
 	expect_status(&r, 200);
-	/* a failure is a 502 that names the lookup, and is cached */
+	/* a failure is a 502 that names the lookup, and is cached (a second
+	 * provider on the same host: the first one now cools down) */
 	post_to(e.port, "/v1/chat/completions", chat_body("fail-1", 0), &r);
 	expect_openai_error(&r, 502, "DNS lookup of api.fail.test failed");
-	post_to(e.port, "/v1/chat/completions", chat_body("fail-2", 0), &r);
+	post_to(e.port, "/v1/chat/completions", chat_body("fail2-1", 0), &r);
 	expect_openai_error(&r, 502, "DNS lookup of api.fail.test failed");
 	log = proxy_log(&e);
 	ck_assert_int_eq(count_str(log, "dnsshim: lookup api.fail.test"), 1);

@@ -469,35 +469,46 @@ END_TEST
 
 /* ---------------------------------------------- upstream errors */
 
+/*
+ * Each case names its own model (the index is appended), since a failing
+ * model cools down at the gateway: a second request within the cooldown
+ * would get the proxy's own 429/503 instead of the upstream's answer.
+ * Cases that take a whole provider out (a refused key, a dead server) run
+ * on their own proxy.
+ */
 static const struct err_case {
 	const char *path, *model;
 	int stream;
 	int status;            /* what the client must see */
-	int retry_after;       /* Retry-After: 7 expected */
+	const char *retry_after; /* Retry-After expected, NULL for none: the
+	                            upstream's 7 for a 429, else the gateway's
+	                            cooldown (1 s) when the answer came from a
+	                            candidate that now cools down */
 	const char *atype;     /* Anthropic error.type, NULL for OpenAI shape */
+	int own;               /* its own proxy */
 } err_cases[] = {
-	{ "/v1/chat/completions", "gpt-error429",    0, 429, 1, NULL },
-	{ "/v1/chat/completions", "claude-error429", 0, 429, 1, NULL },
-	{ "/v1/chat/completions", "claude-error429", 1, 429, 1, NULL },
-	{ "/v1/messages",         "gpt-error429",    0, 429, 1, "rate_limit_error" },
-	{ "/v1/messages",         "claude-error429", 1, 429, 1, "rate_limit_error" },
-	{ "/v1/messages",         "claude-error529", 0, 529, 0, "overloaded_error" },
-	{ "/v1/messages",         "claude-overloaded", 1, 529, 0, "overloaded_error" },
-	{ "/v1/chat/completions", "claude-error529", 0, 503, 0, NULL },
-	{ "/v1/chat/completions", "claude-error529", 1, 503, 0, NULL },
-	{ "/v1/chat/completions", "claude-error500", 0, 500, 0, NULL },
-	{ "/v1/messages",         "gpt-error500",    0, 500, 0, "api_error" },
-	{ "/v1/chat/completions", "gpt-error500",    0, 500, 0, NULL },
-	{ "/v1/messages",         "gpt-error400",    0, 400, 0, "invalid_request_error" },
-	{ "/v1/chat/completions", "claude-error400", 0, 400, 0, NULL },
-	{ "/v1/messages",         "gpt-error401",    0, 401, 0, "authentication_error" },
+	{ "/v1/chat/completions", "gpt-error429",    0, 429, "7", NULL, 0 },
+	{ "/v1/chat/completions", "claude-error429", 0, 429, "7", NULL, 0 },
+	{ "/v1/chat/completions", "claude-error429", 1, 429, "7", NULL, 0 },
+	{ "/v1/messages",         "gpt-error429",    0, 429, "7", "rate_limit_error", 0 },
+	{ "/v1/messages",         "claude-error429", 1, 429, "7", "rate_limit_error", 0 },
+	{ "/v1/messages",         "claude-error529", 0, 529, "1", "overloaded_error", 0 },
+	{ "/v1/messages",         "claude-overloaded", 1, 529, "1", "overloaded_error", 0 },
+	{ "/v1/chat/completions", "claude-error529", 0, 503, "1", NULL, 0 },
+	{ "/v1/chat/completions", "claude-error529", 1, 503, "1", NULL, 0 },
+	{ "/v1/chat/completions", "claude-error500", 0, 500, "1", NULL, 0 },
+	{ "/v1/messages",         "gpt-error500",    0, 500, "1", "api_error", 0 },
+	{ "/v1/chat/completions", "gpt-error500",    0, 500, "1", NULL, 0 },
+	{ "/v1/messages",         "gpt-error400",    0, 400, NULL, "invalid_request_error", 0 },
+	{ "/v1/chat/completions", "claude-error400", 0, 400, NULL, NULL, 0 },
+	{ "/v1/messages",         "gpt-error401",    0, 401, NULL, "authentication_error", 1 },
 	/* cut-off non-streamed body, no answer, nobody listening */
-	{ "/v1/chat/completions", "claude-truncate", 0, 502, 0, NULL },
-	{ "/v1/messages",         "gpt-truncate",    0, 502, 0, "" },
-	{ "/v1/chat/completions", "claude-hang",     0, 504, 0, NULL },
-	{ "/v1/messages",         "gpt-hang",        1, 504, 0, "" },
-	{ "/v1/chat/completions", "dead-x",          0, 502, 0, NULL },
-	{ "/v1/messages",         "dead-x",          1, 502, 0, "" },
+	{ "/v1/chat/completions", "claude-truncate", 0, 502, NULL, NULL, 0 },
+	{ "/v1/messages",         "gpt-truncate",    0, 502, NULL, "", 0 },
+	{ "/v1/chat/completions", "claude-hang",     0, 504, "1", NULL, 0 },
+	{ "/v1/messages",         "gpt-hang",        1, 504, "1", "", 0 },
+	{ "/v1/chat/completions", "dead-x",          0, 502, "1", NULL, 1 },
+	{ "/v1/messages",         "dead-x",          1, 502, "1", "", 1 },
 };
 
 START_TEST(t_upstream_error)
@@ -505,19 +516,31 @@ START_TEST(t_upstream_error)
 	const struct err_case *c = &err_cases[_i];
 	struct resp r;
 	const char *ra;
-	char *body = strstr(c->path, "/messages") ? ant_body(c->model, c->stream) :
-	    chat_body(c->model, c->stream);
+	char *model = strf("%s-case%d", c->model, _i);
+	char *body = strstr(c->path, "/messages") ? ant_body(model, c->stream) :
+	    chat_body(model, c->stream);
+	struct env e;
 
-	post(c->path, body, &r);
+	if (c->own) {
+		env_start(&e);
+		post_to(e.port, c->path, body, &r);
+	} else {
+		post(c->path, body, &r);
+	}
 	if (c->atype)
 		expect_anthropic_error(&r, c->status, *c->atype ? c->atype : NULL, NULL);
 	else
 		expect_openai_error(&r, c->status, NULL);
 	ra = resp_hdr(&r, "retry-after");
 	if (c->retry_after)
-		ck_assert_msg(ra && strcmp(ra, "7") == 0, "%s %s: Retry-After %s", c->path, c->model, ra);
+		ck_assert_msg(ra && strcmp(ra, c->retry_after) == 0,
+		    "%s %s: Retry-After %s, want %s", c->path, model, ra,
+		    c->retry_after);
 	else
-		ck_assert_ptr_null(ra);
+		ck_assert_msg(ra == NULL, "%s %s: Retry-After %s", c->path,
+		    model, ra);
+	if (c->own)
+		env_stop(&e);
 }
 END_TEST
 
@@ -1165,8 +1188,11 @@ START_TEST(t_tls_wrong_name)
 
 	post_to(tls_env.port, "/v1/chat/completions", chat_body("wrongname-x", 0), &r);
 	expect_openai_error(&r, 502, "hostname mismatch");
+	ck_str(resp_hdr(&r, "retry-after"), "1");
+	/* the provider now cools down: 503 at once, still saying why */
 	post_to(tls_env.port, "/v1/messages", ant_body("wrongname-x", 0), &r);
-	expect_anthropic_error(&r, 502, NULL, "hostname mismatch");
+	expect_anthropic_error(&r, 503, NULL, "hostname mismatch");
+	ck_str(resp_hdr(&r, "retry-after"), "1");
 }
 END_TEST
 
@@ -1527,7 +1553,7 @@ START_TEST(t_embed_upstream_errors)
 	struct resp r;
 
 	emb_post("/v1/embeddings", AUTH_CHAT,
-	    "{\"model\":\"gemini-error429\",\"input\":\"x\"}", &r);
+	    "{\"model\":\"gemini-error429-e1\",\"input\":\"x\"}", &r);
 	expect_openai_error(&r, 429, "quota");
 	ck_str(resp_hdr(&r, "retry-after"), "7");
 	ck_str(jstr(r.body, "error.type"), "rate_limit_error");
@@ -1539,7 +1565,7 @@ START_TEST(t_embed_upstream_errors)
 	expect_openai_error(&r, 500, "internal error");
 	/* passthrough: the OpenAI error as it came */
 	emb_post("/v1/embeddings", AUTH_CHAT,
-	    "{\"model\":\"gpt-error429\",\"input\":\"x\"}", &r);
+	    "{\"model\":\"gpt-error429-e2\",\"input\":\"x\"}", &r);
 	expect_openai_error(&r, 429, NULL);
 }
 END_TEST
@@ -1687,7 +1713,7 @@ START_TEST(t_count_errors)
 
 	/* Gemini upstream error -> Anthropic shape */
 	emb_post("/v1/messages/count_tokens", AUTH_ANT,
-	    "{\"model\":\"gemini-error429\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", &r);
+	    "{\"model\":\"gemini-error429-c1\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", &r);
 	expect_anthropic_error(&r, 429, "rate_limit_error", "quota");
 	ck_str(resp_hdr(&r, "retry-after"), "7");
 	/* Anthropic upstream error -> Gemini shape */
@@ -1876,7 +1902,7 @@ START_TEST(t_gemini_embed_upstream_errors)
 	const char *one = "{\"content\":{\"parts\":[{\"text\":\"x\"}]}}";
 
 	/* OpenAI errors in Gemini's shape, with the upstream status */
-	emb_post("/v1beta/models/gpt-error429:embedContent", AUTH_GEM, one, &r);
+	emb_post("/v1beta/models/gpt-error429-g1:embedContent", AUTH_GEM, one, &r);
 	expect_gemini_error(&r, 429, "RESOURCE_EXHAUSTED", "Rate limit");
 	ck_str(resp_hdr(&r, "retry-after"), "7");
 	emb_post("/v1beta/models/resp-error500:batchEmbedContents", AUTH_GEM,
@@ -1885,7 +1911,7 @@ START_TEST(t_gemini_embed_upstream_errors)
 	emb_post("/v1beta/models/gpt-error400:embedContent", AUTH_GEM, one, &r);
 	expect_gemini_error(&r, 400, "INVALID_ARGUMENT", NULL);
 	/* Gemini's own errors as they came */
-	emb_post("/v1beta/models/gemini-error429:embedContent", AUTH_GEM, one, &r);
+	emb_post("/v1beta/models/gemini-error429-g2:embedContent", AUTH_GEM, one, &r);
 	expect_gemini_error(&r, 429, "RESOURCE_EXHAUSTED", NULL);
 	ck_str(resp_hdr(&r, "retry-after"), "7");
 	/* unknown model, missing key */
@@ -2538,7 +2564,8 @@ START_TEST(t_cmpl_upstream_errors)
 	int stream;
 
 	for (stream = 0; stream < 2; stream++) {
-		cmpl_post(cmpl_body(strf("%s-error429", cmpl_up[_i]), stream, NULL), &r);
+		cmpl_post(cmpl_body(strf("%s-error429-s%d", cmpl_up[_i], stream),
+		    stream, NULL), &r);
 		expect_openai_error(&r, 429, NULL);
 		ra = resp_hdr(&r, "retry-after");
 		ck_assert_msg(ra && strcmp(ra, "7") == 0, "%s: Retry-After %s", cmpl_up[_i], ra);

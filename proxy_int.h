@@ -1,0 +1,217 @@
+/*
+ * proxy_int.h - what the server's files share: the connection, the
+ * server's globals and the functions one file calls in another. Not a
+ * public interface.
+ *
+ *   proxy.c   accept, read and parse requests, dispatch, answer, signals,
+ *             reload, the serving loop
+ *   relay.c   the upstream half of a request: candidates (route.c),
+ *             the request built for each, the engine's callbacks
+ *             (upstream.c), answers and streams converted back
+ *   rstore.c  previous_response_id served from the proxy's store
+ */
+#ifndef PX_PROXY_INT_H
+#define PX_PROXY_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "config.h"
+#include "convert.h"
+#include "http.h"
+#include "json.h"
+#include "limit.h"
+#include "log.h"
+#include "loop.h"
+#include "proxy.h"
+#include "route.h"
+#include "sse.h"
+#include "store.h"
+#include "upstream.h"
+
+enum phase {
+	PH_READ_HEAD,       /* waiting for / reading a request head */
+	PH_READ_BODY,
+	PH_UPSTREAM,        /* the request is with the relay */
+	PH_FLUSH            /* answer queued; flush, then the next request */
+};
+
+enum endpoint {
+	EP_NONE, EP_CHAT, EP_MESSAGES, EP_COUNT_TOKENS, EP_RESPONSES,
+	EP_GEMINI_GEN, EP_GEMINI_STREAM, EP_GEMINI_COUNT,
+	EP_EMBEDDINGS,            /* OpenAI /v1/embeddings */
+	EP_COMPLETIONS,           /* legacy text completions: always converted */
+	EP_GEMINI_EMBED, EP_GEMINI_BATCH_EMBED   /* :embedContent, :batch... */
+};
+
+/* A loaded config and the requests still using it (reload keeps an old
+ * one alive until its last request ends). */
+struct cfg_ref {
+	struct px_config *cfg;
+	int refs;
+	struct cfg_ref *next;         /* retired ones */
+};
+
+struct conn {
+	int fd;
+	unsigned long id;
+	struct conn *prev, *next;      /* open connections */
+	struct conn *next_closed;      /* reap queue */
+	enum phase phase;
+	unsigned closing:1, keep_alive:1, head_sent:1, streaming:1,
+	         passthrough:1, client_eof:1, close_after:1, resp_chunked:1,
+	         is_head:1, sent_continue:1, body_unread:1, read_paused:1,
+	         up_paused:1, cut:1, holding:1, ir_ok:1, att_err:1,
+	         att_keep:1;
+	struct ev_timer timer;         /* the client-side deadline */
+	struct ev_defer defer;         /* go on after an answer was queued */
+	char addr[64];                 /* client address, for the log */
+
+	/* client input */
+	char *in;
+	size_t in_len, in_cap;
+	size_t head_len;
+	int64_t body_len;              /* CL, or decoded length for chunked */
+	int chunked_body;
+	struct http_chunked chk;
+	char *body;                    /* decoded chunked body (malloc) */
+	size_t body_n, body_cap;
+
+	/* client output queue */
+	char *out;
+	size_t out_len, out_off, out_cap;
+	size_t out_mark;               /* where this attempt's bytes begin */
+
+	/* per request */
+	struct cfg_ref *cref;          /* the config the request started on */
+	struct px_arena arena;
+	size_t mem;                    /* bytes charged to mem_used */
+	enum endpoint ep;
+	enum px_fmt cfmt;              /* client format */
+	struct ir_request req;
+	const char *rbody;             /* request body (in or body) */
+	size_t rbody_n;
+	const char *xbody;             /* the body after the store's splice */
+	size_t xbody_n;
+	struct json *root;             /* the body, parsed once */
+	char model[256];               /* requested model */
+	char up_model[256];
+	char rid[72];                  /* x-request-id */
+	char method[16];
+	char path[256];
+	const struct auth_key *key;
+	struct lim_hold lhold;         /* the key's limits, held */
+	const struct px_route *route;
+	struct px_plan plan;           /* the candidates (route.c) */
+	struct px_attempt att;         /* the one in flight */
+	const struct px_provider *prov;
+	const struct px_cred *cred;
+	enum px_fmt ufmt;              /* upstream format */
+	struct px_op op;               /* counting, embeddings */
+	char *dropped;                 /* hosted tools left out ("a,b") */
+	char *abeta, *aversion;        /* anthropic headers to forward */
+	int gemini_alt_sse;
+	long long t_start_us, t_first_us;
+	int status;
+	struct ir_usage usage;
+	char errmsg[256];              /* for the access line */
+	char attempts[256];            /* the attempt log, for the access line */
+
+	/* upstream */
+	struct up_req *up;
+	char *ureq;                    /* upstream request head (arena) */
+	size_t ureq_len;
+	const char *ubody_out;         /* upstream request body (borrowed) */
+	size_t ubody_out_n;
+	int ustatus;
+	char retry_after[32];
+	char *fwd;                     /* upstream headers forwarded (arena) */
+	char *ubody;                   /* non-streamed answer (malloc) */
+	size_t ubody_n, ubody_cap;
+	struct sse_parser sse;
+	struct px_stream *stream;
+	struct jw sout;                /* stream output scratch */
+	/* passthrough streams are forwarded up to the last event boundary;
+	 * the bytes of an unfinished event wait here (malloc, bounded) */
+	char *hold;
+	size_t hold_len, hold_cap;
+	unsigned char sse_blank, sse_cr;  /* boundary scanner state */
+	/* the most informative failure so far, to answer with when every
+	 * candidate failed (arena) */
+	int kept_status;
+	enum px_fmt kept_fmt;
+	char *kept_body;
+	size_t kept_n;
+	char *kept_fwd;
+	char kept_msg[256];
+
+	/* Responses store: what this turn records (arena) */
+	int rs_keep;
+	struct px_str rs_prev;
+	struct px_str rs_input;
+};
+
+/* ---- globals (proxy.c) */
+extern struct ev_loop *loop;
+extern struct up_engine *upe;
+extern struct px_gw *gw;
+extern struct px_config *cfg;        /* the current config */
+extern struct px_store *rstore;      /* Responses store; NULL when off */
+extern int draining;
+extern int verbose;
+extern size_t mem_used, mem_budget;
+
+#define DBG(...) do { if (verbose) px_log(__VA_ARGS__); } while (0)
+#define now_ms() ev_now(loop)
+
+/* ---- proxy.c */
+struct cfg_ref *cfg_hold(void);          /* a reference to the current one */
+void cfg_drop(struct cfg_ref *r);        /* NULL is fine */
+long long clock_us(void);
+long long wall_ms(void);
+size_t fmt_u(char *out, unsigned long long v, int base);
+void out_put(struct conn *c, const void *p, size_t n);
+int out_reserve(struct conn *c, size_t n);
+void out_chunk(struct conn *c, const char *p, size_t n);
+void out_flush(struct conn *c);
+size_t out_pending(const struct conn *c);
+void send_head(struct conn *c, int status, const char *ctype, long long clen,
+               const char *extra);
+void send_body(struct conn *c, int status, const char *ctype,
+               const char *body, size_t n, const char *extra);
+void send_error(struct conn *c, int status, const char *msg);
+void send_error_extra(struct conn *c, int status, const char *msg,
+                      const char *extra);
+void send_405(struct conn *c, const char *allow);
+void send_busy(struct conn *c);
+void set_errmsg(struct conn *c, const char *msg);
+void finish_request(struct conn *c);
+void conn_close(struct conn *c);
+void mem_sync(struct conn *c);
+int mem_over(size_t n);
+int has_ctl(const char *s, size_t n);
+
+/* ---- relay.c */
+/* The request is parsed and routed: try its candidates. */
+void relay_start(struct conn *c);
+/* The drain deadline: end c's stream with an error event. */
+void relay_cut(struct conn *c, int status, const char *msg);
+/* Active health checks: start what is due; returns the next due time
+ * (unix ms, 0 = none). */
+long long relay_health(long long now);
+void relay_shutdown(void);
+
+/* ---- rstore.c */
+int rs_open(void);
+void rs_close(void);
+void rs_sweep(void);
+int rs_prepare(struct conn *c, const struct json *root, const char **body,
+               size_t *n);
+void rs_save(struct conn *c, const char *resp, size_t rn);
+void rs_event(struct conn *c, const char *type, size_t tn, const char *data,
+              size_t dn);
+void rs_scan(struct conn *c, const char *p, size_t n);
+void rs_local(struct conn *c, const struct http_req *r, struct px_str id);
+
+#endif

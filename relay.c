@@ -1,0 +1,1679 @@
+/*
+ * relay.c - the upstream half of a request: the candidates of its route
+ * (route.c decides; this file drives), the request built for each one in
+ * the wire format that upstream speaks, the engine's callbacks
+ * (upstream.c), and the answer or stream converted back for the client.
+ *
+ * A failed attempt moves on to the next candidate as long as no byte of
+ * the answer has reached the client. A stream's opening events (message
+ * start, role chunk) are held while another candidate could still take
+ * over, until the first content or an error event arrives: an upstream
+ * that fails in-band before any content is retried like one that failed
+ * with a status. The client's body is decoded into the IR at most once,
+ * and only when a candidate speaks another format.
+ *
+ * The most informative failure is kept (its status, body and headers) and
+ * answered, in the client's format, when every candidate failed or is
+ * cooling down; Retry-After then says when the first one is available.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "proxy_int.h"
+
+static void attempt_next(struct conn *c);
+static void answer_fail(struct conn *c, int status, const char *fmt, ...);
+static const char *lastfail_route(const struct conn *c);
+
+static char *
+arena_cstr(struct conn *c, const char *p, size_t n)
+{
+	return px_arena_strndup(&c->arena, p, n);
+}
+
+/* ------------------------------------------------------------ forwarded
+ * upstream headers */
+
+/*
+ * Which upstream response headers reach the client: request ids and the
+ * retry/rate-limit hints the official SDKs pace their retries with. Never
+ * hop-by-hop or framing headers. The upstream's x-request-id becomes
+ * x-upstream-request-id (x-request-id is the proxy's own id); Anthropic's
+ * request-id passes as it is. A converted answer also gets the rate-limit
+ * headers of the client's own format where an equivalent exists
+ * (anthropic-ratelimit-requests-* <-> x-ratelimit-*-requests, and tokens).
+ */
+static const char *const fwd_exact[] = {
+	"retry-after-ms", "x-should-retry", "request-id",
+	NULL
+};
+static const char *const fwd_prefix[] = {
+	"x-ratelimit-", "anthropic-ratelimit-", NULL
+};
+
+/* Anthropic name <-> OpenAI name, and whether the value is a reset time. */
+static const struct { const char *ant, *oai; int reset; } rl_map[] = {
+	{ "anthropic-ratelimit-requests-limit", "x-ratelimit-limit-requests", 0 },
+	{ "anthropic-ratelimit-requests-remaining", "x-ratelimit-remaining-requests", 0 },
+	{ "anthropic-ratelimit-requests-reset", "x-ratelimit-reset-requests", 1 },
+	{ "anthropic-ratelimit-tokens-limit", "x-ratelimit-limit-tokens", 0 },
+	{ "anthropic-ratelimit-tokens-remaining", "x-ratelimit-remaining-tokens", 0 },
+	{ "anthropic-ratelimit-tokens-reset", "x-ratelimit-reset-tokens", 1 },
+};
+
+static int
+hdr_safe_value(struct http_str v)
+{
+	size_t i;
+
+	if (v.n > 512)
+		return 0;
+	for (i = 0; i < v.n; i++)
+		if ((unsigned char)v.p[i] < 0x20 && v.p[i] != '\t')
+			return 0;
+	return 1;
+}
+
+static int
+name_prefix(struct http_str n, const char *pre)
+{
+	size_t k = strlen(pre), i;
+
+	if (n.n <= k)
+		return 0;
+	for (i = 0; i < k; i++)
+		if (tolower((unsigned char)n.p[i]) != pre[i])
+			return 0;
+	return 1;
+}
+
+/* "2026-12-04T13:39:30Z" (or with fraction/offset) -> unix seconds, -1 */
+static long long
+rfc3339_secs(struct http_str v)
+{
+	char b[64];
+	struct tm tm;
+	int y, mo, d, h, mi, s, oh = 0, om = 0, n = 0;
+	const char *p;
+	long long t;
+
+	if (v.n >= sizeof b)
+		return -1;
+	memcpy(b, v.p, v.n);
+	b[v.n] = 0;
+	if (sscanf(b, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s,
+	    &n) != 6)
+		return -1;
+	p = b + n;
+	if (*p == '.')
+		while (*++p >= '0' && *p <= '9')
+			;
+	if (*p == '+' || *p == '-') {
+		if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
+			return -1;
+		if (*p == '-') {
+			oh = -oh;
+			om = -om;
+		}
+	} else if (*p != 'Z' && *p != 'z') {
+		return -1;
+	}
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = s;
+	t = (long long)timegm(&tm);
+	return t - (long long)oh * 3600 - (long long)om * 60;
+}
+
+/* OpenAI duration "1s", "6m0s", "20ms", "1h2m3.5s" -> ms, -1 */
+static long long
+duration_ms(struct http_str v)
+{
+	long long total = 0;
+	size_t i = 0;
+	int any = 0;
+
+	while (i < v.n) {
+		double num = 0, frac = 0.1;
+		int digits = 0;
+		while (i < v.n && v.p[i] >= '0' && v.p[i] <= '9') {
+			num = num * 10 + (v.p[i++] - '0');
+			digits++;
+		}
+		if (i < v.n && v.p[i] == '.') {
+			i++;
+			while (i < v.n && v.p[i] >= '0' && v.p[i] <= '9') {
+				num += (v.p[i++] - '0') * frac;
+				frac /= 10;
+				digits++;
+			}
+		}
+		if (!digits || i >= v.n)
+			return -1;
+		if (v.p[i] == 'h') {
+			total += (long long)(num * 3600000);
+			i++;
+		} else if (v.p[i] == 'm' && i + 1 < v.n && v.p[i + 1] == 's') {
+			total += (long long)num;
+			i += 2;
+		} else if (v.p[i] == 'm') {
+			total += (long long)(num * 60000);
+			i++;
+		} else if (v.p[i] == 's') {
+			total += (long long)(num * 1000);
+			i++;
+		} else {
+			return -1;
+		}
+		any = 1;
+	}
+	return any ? total : -1;
+}
+
+static void
+jw_header(struct jw *w, const char *name, size_t nn, const char *val,
+    size_t vn)
+{
+	jw_put(w, name, nn);
+	jw_put(w, ": ", 2);
+	jw_put(w, val, vn);
+	jw_put(w, "\r\n", 2);
+}
+
+/* Build c->fwd from the upstream head. */
+static void
+fwd_headers(struct conn *c, const struct http_resp *r)
+{
+	struct jw w;
+	size_t i, j;
+	int same = c->passthrough;
+
+	jw_init(&w, &c->arena, 16384);
+	for (i = 0; i < r->nhdrs; i++) {
+		struct http_str n = r->hdrs[i].name, v = r->hdrs[i].value;
+		int ok = 0;
+
+		if (!hdr_safe_value(v))
+			continue;
+		if (http_str_ieq(n, "x-request-id")) {
+			jw_header(&w, "x-upstream-request-id", 21, v.p, v.n);
+			continue;
+		}
+		for (j = 0; fwd_exact[j] && !ok; j++)
+			ok = http_str_ieq(n, fwd_exact[j]);
+		for (j = 0; fwd_prefix[j] && !ok; j++)
+			ok = name_prefix(n, fwd_prefix[j]);
+		if (!ok)
+			continue;
+		jw_header(&w, n.p, n.n, v.p, v.n);
+		if (same)
+			continue;
+		/* the client format's own name for a rate-limit header */
+		for (j = 0; j < sizeof rl_map / sizeof rl_map[0]; j++) {
+			int from_ant = http_str_ieq(n, rl_map[j].ant);
+			int from_oai = http_str_ieq(n, rl_map[j].oai);
+			char val[64];
+			size_t vn = 0;
+
+			if (from_ant && c->cfmt != PX_FMT_ANTHROPIC &&
+			    c->cfmt != PX_FMT_GEMINI) {
+				if (rl_map[j].reset) {
+					long long t = rfc3339_secs(v);
+					long long d = t - wall_ms() / 1000;
+					if (t < 0)
+						break;
+					vn = (size_t)snprintf(val, sizeof val,
+					    "%llds", d < 0 ? 0 : d);
+				} else if (v.n < sizeof val) {
+					memcpy(val, v.p, v.n);
+					vn = v.n;
+				}
+				if (vn)
+					jw_header(&w, rl_map[j].oai,
+					    strlen(rl_map[j].oai), val, vn);
+				break;
+			}
+			if (from_oai && c->cfmt == PX_FMT_ANTHROPIC) {
+				if (rl_map[j].reset) {
+					long long ms = duration_ms(v);
+					time_t t;
+					struct tm tm;
+					if (ms < 0)
+						break;
+					t = (time_t)((wall_ms() + ms + 999) / 1000);
+					gmtime_r(&t, &tm);
+					vn = strftime(val, sizeof val,
+					    "%Y-%m-%dT%H:%M:%SZ", &tm);
+				} else if (v.n < sizeof val) {
+					memcpy(val, v.p, v.n);
+					vn = v.n;
+				}
+				if (vn)
+					jw_header(&w, rl_map[j].ant,
+					    strlen(rl_map[j].ant), val, vn);
+				break;
+			}
+		}
+	}
+	c->fwd = w.err || w.len == 0 ? NULL : w.buf;
+}
+
+/* ------------------------------------------------------------ the request
+ * for one candidate */
+
+static enum px_op_kind
+op_kind(const struct conn *c)
+{
+	switch (c->ep) {
+	case EP_COUNT_TOKENS:
+	case EP_GEMINI_COUNT:
+		return PX_OP_COUNT;
+	case EP_EMBEDDINGS:
+	case EP_GEMINI_EMBED:
+		return PX_OP_EMBED;
+	case EP_GEMINI_BATCH_EMBED:
+		return PX_OP_EMBED_BATCH;
+	default:
+		return PX_OP_GENERATE;
+	}
+}
+
+/* Request head for the current candidate in the arena; the body follows
+ * it unchanged (borrowed, not copied). */
+static int
+build_upstream(struct conn *c, const char *body, size_t n)
+{
+	const struct px_provider *p = c->prov;
+	char path[1024];
+	struct px_str um = { c->up_model, strlen(c->up_model) };
+	int stream = c->req.stream, k, i;
+	const char *hname, *prefix;
+	struct jw h;
+
+	if (op_kind(c) != PX_OP_GENERATE)
+		k = px_op_path(&c->op, um, path, sizeof path);
+	else
+		k = px_provider_path(p, c->ufmt, c->up_model, stream, path,
+		    sizeof path);
+	if (k < 0)
+		return -1;
+	jw_init(&h, &c->arena, 64 * 1024);
+	jw_puts(&h, "POST ");
+	jw_puts(&h, p->base_path);
+	jw_puts(&h, path);
+	jw_puts(&h, " HTTP/1.1\r\nHost: ");
+	jw_puts(&h, p->host);
+	if ((p->tls && strcmp(p->port, "443") != 0) ||
+	    (!p->tls && strcmp(p->port, "80") != 0)) {
+		jw_puts(&h, ":");
+		jw_puts(&h, p->port);
+	}
+	jw_puts(&h, "\r\nUser-Agent: llmproxy/" LLMPROXY_VERSION
+	    "\r\nContent-Type: application/json\r\n");
+	jw_puts(&h, stream ? "Accept: text/event-stream\r\n" :
+	    "Accept: application/json\r\n");
+	hname = px_provider_auth(p, &prefix);
+	if (c->cred && c->cred->secret && c->cred->secret[0] && hname) {
+		jw_puts(&h, hname);
+		jw_puts(&h, ": ");
+		jw_puts(&h, prefix);
+		jw_puts(&h, c->cred->secret);
+		jw_puts(&h, "\r\n");
+	}
+	if (c->ufmt == PX_FMT_ANTHROPIC) {
+		jw_puts(&h, "anthropic-version: ");
+		jw_puts(&h, c->aversion ? c->aversion : p->anthropic_version);
+		jw_puts(&h, "\r\n");
+		if (c->abeta && c->cfmt == PX_FMT_ANTHROPIC) {
+			jw_puts(&h, "anthropic-beta: ");
+			jw_puts(&h, c->abeta);
+			jw_puts(&h, "\r\n");
+		}
+	}
+	for (i = 0; i < p->nheaders; i++) {
+		jw_puts(&h, p->headers[i].name);
+		jw_puts(&h, ": ");
+		jw_puts(&h, p->headers[i].value);
+		jw_puts(&h, "\r\n");
+	}
+	{
+		char cl[48];
+		snprintf(cl, sizeof cl, "Content-Length: %zu\r\n\r\n", n);
+		jw_puts(&h, cl);
+	}
+	if (h.err)
+		return -1;
+	c->ureq = h.buf;
+	c->ureq_len = h.len;
+	c->ubody_out = body;
+	c->ubody_out_n = n;
+	return 0;
+}
+
+/*
+ * The body with its top-level "model" value replaced: a splice at the
+ * value's source bytes (the body was parsed once; everything else stays
+ * byte for byte).
+ */
+static int
+splice_model(struct conn *c, const char *model, const char **body, size_t *n)
+{
+	struct json *m = json_get(c->root, "model");
+	struct jw w;
+	size_t pre;
+
+	if (m == NULL || m->raw == NULL)
+		return 0;
+	pre = (size_t)(m->raw - *body);
+	jw_init(&w, &c->arena, *n + strlen(model) * 6 + 64);
+	jw_put(&w, *body, pre);
+	jw_str(&w, model, strlen(model));
+	jw_put(&w, m->raw + m->rawlen, *n - pre - m->rawlen);
+	if (w.err)
+		return -1;
+	*body = w.buf;
+	*n = w.len;
+	return 0;
+}
+
+/* A local answer for a token count no upstream can give. */
+static void
+answer_estimate(struct conn *c)
+{
+	char buf[256];
+	struct jw w;
+	long long t;
+
+	jw_init_fixed(&w, buf, sizeof buf);
+	px_op_estimate(&c->op, &w, &t);
+	c->usage.input = t;
+	send_body(c, 200, "application/json", w.buf, w.len,
+	    "x-llmproxy-estimate: true\r\n");
+	out_flush(c);
+}
+
+/*
+ * The body for the current candidate: the client's bytes when it speaks
+ * the same format (the model name set), else encoded from the IR, which
+ * is decoded at most once per request. Returns 0 built, -1 answered
+ * (an error that is the client's, or a local estimate).
+ */
+static int
+attempt_body(struct conn *c, const char **bodyp, size_t *np)
+{
+	const char *body = c->xbody;
+	size_t n = c->xbody_n;
+	struct px_str m = { c->up_model, strlen(c->up_model) };
+	struct px_err perr;
+	struct jw w;
+
+	c->passthrough = 0;
+	c->dropped = NULL;
+	if (op_kind(c) != PX_OP_GENERATE) {
+		struct px_str cm = { c->model, strlen(c->model) };
+		px_op_init(&c->op, op_kind(c), c->cfmt, c->ufmt, cm);
+		jw_init(&w, &c->arena, 4 * n + PX_EMBED_INPUTS_MAX *
+		    (m.n + 160) + 65536);
+		if (px_op_request(&c->op, &c->arena, body, n, m, &w, &perr) < 0) {
+			send_error(c, perr.status ? perr.status : 400, perr.msg);
+			out_flush(c);
+			return -1;
+		}
+		if (c->op.estimate) {
+			answer_estimate(c);
+			return -1;
+		}
+		c->passthrough = c->op.passthrough;
+		*bodyp = w.buf;
+		*np = w.len;
+		return 0;
+	}
+	/* A Gemini client streaming without alt=sse wants a JSON array, which
+	 * the upstream (always asked for SSE) does not send: convert. */
+	c->passthrough = c->ufmt == c->cfmt &&
+	    !(c->cfmt == PX_FMT_GEMINI && c->req.stream && !c->gemini_alt_sse);
+	if (c->passthrough) {
+		c->req.gemini_array_stream = c->cfmt == PX_FMT_GEMINI &&
+		    c->req.stream && !c->gemini_alt_sse;
+		if (c->cfmt != PX_FMT_GEMINI &&
+		    strcmp(c->att.body_model, c->model) != 0 &&
+		    splice_model(c, c->att.body_model, &body, &n) < 0) {
+			send_error(c, 413, "request too large");
+			out_flush(c);
+			return -1;
+		}
+		*bodyp = body;
+		*np = n;
+		return 0;
+	}
+	if (!c->ir_ok) {
+		struct ir_request r = c->req;
+		if (px_decode_request(c->cfmt, &c->arena, body, n, &c->req,
+		    &perr) < 0) {
+			send_error(c, perr.status ? perr.status : 400, perr.msg);
+			out_flush(c);
+			return -1;
+		}
+		if (c->cfmt == PX_FMT_GEMINI) {
+			c->req.model = r.model;
+			c->req.stream = r.stream;
+			c->req.gemini_array_stream = c->req.stream &&
+			    !c->gemini_alt_sse;
+		}
+		if (c->rs_prev.n)
+			c->req.previous_response_id = c->rs_prev; /* echoed */
+		c->ir_ok = 1;
+	}
+	{
+		long long mt = c->req.max_tokens;
+		struct px_str bm = { c->att.body_model, strlen(c->att.body_model) };
+		if (mt < 0 && cfg->default_max_tokens > 0 &&
+		    c->ufmt == PX_FMT_ANTHROPIC)
+			c->req.max_tokens = c->cref->cfg->default_max_tokens;
+		jw_init(&w, &c->arena, n * 2 + 65536);
+		if (px_encode_request(c->ufmt, &c->req, bm, &w, &perr) < 0) {
+			c->req.max_tokens = mt;
+			send_error(c, perr.status ? perr.status : 400, perr.msg);
+			out_flush(c);
+			return -1;
+		}
+		c->req.max_tokens = mt;
+		if (w.err) {
+			send_error(c, 413, "converted request too large");
+			out_flush(c);
+			return -1;
+		}
+	}
+	{
+		/* hosted tools (web_search, ...) cannot run on another
+		 * provider: said in a header and the access log */
+		char dt[256];
+		size_t i;
+		if (px_dropped_tools(c->ufmt, &c->req, dt, sizeof dt) > 0) {
+			for (i = 0; dt[i]; i++)   /* client text: header-safe */
+				if (!isalnum((unsigned char)dt[i]) &&
+				    !strchr("_.,-", dt[i]))
+					dt[i] = '_';
+			c->dropped = arena_cstr(c, dt, strlen(dt));
+		}
+	}
+	*bodyp = w.buf;
+	*np = w.len;
+	return 0;
+}
+
+/* ------------------------------------------------------------ attempts */
+
+static void up_on_head(void *ud, const struct http_resp *r);
+static void up_on_data(void *ud, const char *p, size_t n);
+static void up_on_end(void *ud, int complete);
+static void up_on_error(void *ud, enum up_err e, const char *msg);
+
+static const struct up_callbacks up_cbs = {
+	up_on_head, up_on_data, up_on_end, up_on_error
+};
+
+/* Forget what the last attempt left: its answer, stream and headers. */
+static void
+attempt_reset(struct conn *c)
+{
+	if (c->up) {
+		up_cancel(c->up);
+		c->up = NULL;
+	}
+	sse_free(&c->sse);
+	memset(&c->sse, 0, sizeof c->sse);
+	c->hold_len = 0;
+	c->sse_blank = 1;
+	c->sse_cr = 0;
+	c->stream = NULL;
+	c->streaming = 0;
+	c->holding = 0;
+	c->resp_chunked = 0;
+	c->head_sent = 0;
+	c->att_err = c->att_keep = 0;
+	c->ustatus = 0;
+	c->retry_after[0] = 0;
+	c->fwd = NULL;
+	c->ubody_n = 0;
+	c->t_first_us = 0;
+	c->usage.input = c->usage.output = -1;
+	if (c->up_paused)
+		c->up_paused = 0;
+	/* bytes of the held head and opening events go */
+	if (c->out_len > c->out_mark)
+		c->out_len = c->out_mark > c->out_off ? c->out_mark : c->out_off;
+}
+
+/* Hand the built request to the upstream engine. */
+static void
+up_begin(struct conn *c)
+{
+	struct up_target t;
+	struct up_timeouts to;
+	const struct px_config *rc = c->cref->cfg;
+
+	mem_sync(c);
+	if (mem_over(0)) {
+		send_busy(c);
+		out_flush(c);
+		return;
+	}
+	t.host = c->prov->host;
+	t.port = c->prov->port;
+	t.tls = c->prov->tls;
+	t.label = c->prov->name;
+	to.connect_ms = rc->connect_timeout_ms;
+	to.first_byte_ms = rc->first_byte_timeout_ms;
+	to.idle_ms = rc->stream_idle_timeout_ms;
+	c->out_mark = c->out_len;
+	c->up = up_start(upe, &t, &to, c->ureq, c->ureq_len, c->ubody_out,
+	    c->ubody_out_n, &up_cbs, c);
+	if (c->up == NULL) {
+		send_busy(c);
+		out_flush(c);
+	}
+}
+
+/* The answer when no candidate succeeded: the most informative failure
+ * in the client's format, with Retry-After at the soonest candidate. */
+static void
+answer_exhausted(struct conn *c)
+{
+	struct px_plan_result res;
+	long long now = wall_ms(), ra;
+	char extra[64];
+	int status;
+
+	px_plan_result(&c->plan, now, &res);
+	ra = px_retry_after_s(res.retry_at, now);
+	extra[0] = 0;
+	if (ra > 0)
+		snprintf(extra, sizeof extra, "Retry-After: %lld\r\n", ra);
+	else if (c->kept_body && c->retry_after[0])
+		snprintf(extra, sizeof extra, "Retry-After: %s\r\n",
+		    c->retry_after);
+	if (res.best >= 0 && c->kept_body) {
+		/* an upstream's own error answer, converted */
+		struct ir_error e;
+		struct jw w;
+		char msg[160];
+
+		px_decode_error(c->kept_fmt, &c->arena, c->kept_status,
+		    c->kept_body, c->kept_n, &e);
+		status = px_error_status(c->cfmt, &e);
+		jw_init(&w, &c->arena, c->kept_n + 4096);
+		px_encode_error(c->cfmt, &e, &w);
+		c->fwd = c->kept_fwd;
+		snprintf(msg, sizeof msg, "every candidate failed; the last "
+		    "informative answer was %d", c->kept_status);
+		set_errmsg(c, msg);
+		send_body(c, status, "application/json", w.buf, w.len, extra);
+	} else if (res.best >= 0 && c->kept_msg[0]) {
+		/* no upstream answered: the failure itself (502, 504) */
+		send_error_extra(c, c->kept_status ? c->kept_status : 502,
+		    c->kept_msg, extra);
+	} else {
+		char msg[600];
+		const char *why = lastfail_route(c);
+		snprintf(msg, sizeof msg, "no upstream is available for model "
+		    "'%.200s': %s%s%s", c->model, res.status == 429 ?
+		    "every candidate is rate limited" :
+		    "every candidate is cooling down after failures",
+		    why ? "; the last failure: " : "", why ? why : "");
+		send_error_extra(c, res.status ? res.status : 503, msg, extra);
+	}
+	out_flush(c);
+}
+
+/*
+ * The last failure of each provider (by name), so an answer given while
+ * every candidate cools down can still say what went wrong (a bad
+ * certificate, a DNS failure) instead of only "cooling down".
+ */
+static struct {
+	char name[64];
+	char msg[200];
+	long long at;
+} lastfail[PX_MAX_PROVIDERS];
+
+static void
+lastfail_set(const char *prov, const char *msg)
+{
+	int i, slot = 0;
+
+	for (i = 0; i < PX_MAX_PROVIDERS; i++) {
+		if (strcmp(lastfail[i].name, prov) == 0) {
+			slot = i;
+			break;
+		}
+		if (lastfail[i].at < lastfail[slot].at)
+			slot = i;     /* the oldest, if the name is new */
+	}
+	snprintf(lastfail[slot].name, sizeof lastfail[slot].name, "%s", prov);
+	snprintf(lastfail[slot].msg, sizeof lastfail[slot].msg, "%s", msg);
+	lastfail[slot].at = wall_ms();
+}
+
+/* The most recent failure among the route's providers, or NULL. */
+static const char *
+lastfail_route(const struct conn *c)
+{
+	const struct px_config *rc = c->cref->cfg;
+	const char *best = NULL;
+	long long at = 0;
+	int t, i;
+
+	for (t = 0; t < c->route->ntargets; t++) {
+		const char *name = rc->providers[c->route->targets[t].provider].name;
+		for (i = 0; i < PX_MAX_PROVIDERS; i++)
+			if (lastfail[i].at > at &&
+			    strcmp(lastfail[i].name, name) == 0) {
+				at = lastfail[i].at;
+				best = lastfail[i].msg;
+			}
+	}
+	return best;
+}
+
+/* Keep this attempt's failure as the one to answer with (the plan said
+ * it is the most informative so far). body may be NULL (no answer). */
+static void
+attempt_keep(struct conn *c, int status, const char *body, size_t n,
+    const char *msg)
+{
+	c->kept_status = status;
+	c->kept_fmt = c->ufmt;
+	c->kept_fwd = c->fwd;
+	c->kept_body = NULL;
+	c->kept_n = 0;
+	if (body) {
+		c->kept_body = px_arena_strndup(&c->arena, body, n);
+		c->kept_n = c->kept_body ? n : 0;
+	}
+	snprintf(c->kept_msg, sizeof c->kept_msg, "%s", msg ? msg : "");
+}
+
+/* Try the next candidate, or answer when there is none. */
+static void
+attempt_next(struct conn *c)
+{
+	const char *body;
+	size_t n;
+
+	for (;;) {
+		attempt_reset(c);
+		if (!px_plan_next(gw, &c->plan, wall_ms(), &c->att)) {
+			answer_exhausted(c);
+			return;
+		}
+		c->prov = c->att.p;
+		c->cred = c->att.k;
+		c->ufmt = c->att.fmt;
+		snprintf(c->up_model, sizeof c->up_model, "%s", c->att.model);
+		if (attempt_body(c, &body, &n) < 0)
+			return;
+		if (build_upstream(c, body, n) < 0) {
+			/* this provider cannot carry the request (a path for
+			 * an operation it does not speak): the next one */
+			struct px_outcome o;
+			px_outcome_init(&o, PX_OUT_HTTP, 501);
+			if (px_gw_report(gw, &c->plan, &c->att, &o,
+			    wall_ms()) == PX_ANSWER) {
+				send_error(c, 501, "this provider cannot "
+				    "serve this endpoint");
+				out_flush(c);
+				return;
+			}
+			continue;
+		}
+		DBG("conn %lu: %s model=%s -> %s/%s%s (attempt %d)", c->id,
+		    px_fmt_name(c->cfmt), c->model, c->prov->name, c->up_model,
+		    c->passthrough ? " (passthrough)" : "", c->att.n);
+		up_begin(c);
+		return;
+	}
+}
+
+/* see proxy_int.h */
+void
+relay_start(struct conn *c)
+{
+	const struct px_config *rc = c->cref->cfg;
+	const struct px_provider *first;
+
+	c->xbody = c->rbody;
+	c->xbody_n = c->rbody_n;
+	c->req.fmt = c->cfmt;
+	c->req.model.p = c->model;
+	c->req.model.n = strlen(c->model);
+	if (px_plan_init(&c->plan, rc, c->route, c->model, strlen(c->model),
+	    wall_ms()) < 0) {
+		send_error(c, 400, "model name too long");
+		out_flush(c);
+		return;
+	}
+	/* the store decides on the first candidate's format (an unknown
+	 * previous_response_id goes on only to a Responses upstream) */
+	first = &rc->providers[c->route->targets[0].provider];
+	c->ufmt = px_provider_fmt(first, c->route->targets[0].model[0] ?
+	    c->route->targets[0].model : c->model);
+	if (c->ep == EP_RESPONSES &&
+	    rs_prepare(c, c->root, &c->xbody, &c->xbody_n) < 0) {
+		out_flush(c);
+		return;
+	}
+	if (c->xbody != c->rbody) {
+		/* the store rebuilt the body: the tree must be of these bytes */
+		c->root = json_parse(&c->arena, c->xbody, c->xbody_n, 0, NULL);
+		if (c->root == NULL) {
+			send_error(c, 413, "request too complex");
+			out_flush(c);
+			return;
+		}
+	}
+	attempt_next(c);
+}
+
+static enum px_out_class
+err_class(enum up_err e)
+{
+	switch (e) {
+	case UP_E_DNS:
+		return PX_OUT_DNS;
+	case UP_E_TLS:
+		return PX_OUT_TLS;
+	case UP_E_FIRST_BYTE_TIMEOUT:
+		return PX_OUT_TIMEOUT;
+	default:
+		return PX_OUT_CONNECT;
+	}
+}
+
+/*
+ * An attempt failed before any byte of its answer reached the client
+ * (body/n: its error answer, or NULL; msg: what failed). Returns 1 when
+ * the next candidate took over, 0 when the failure is to be answered
+ * (the client's own error, or a credential that is not pooled).
+ */
+static int
+attempt_retry(struct conn *c, const struct px_outcome *o, int status,
+    const char *body, size_t n, const char *msg)
+{
+	lastfail_set(c->prov->name, msg);
+	if (px_gw_report(gw, &c->plan, &c->att, o, wall_ms()) == PX_ANSWER)
+		return 0;
+	if (px_plan_keep(&c->plan, &c->att))
+		attempt_keep(c, status, body, n, msg);
+	DBG("conn %lu: attempt %d on %s failed (%s %d): trying the next",
+	    c->id, c->att.n, c->prov->name, px_out_class_name(o->cls), status);
+	attempt_next(c);
+	return 1;
+}
+
+/* ------------------------------------------------------------ answers and streams */
+
+/*
+ * Tell a streaming client, in its own format, that the stream broke. A
+ * converted stream's encoder knows where it is; a passthrough stream was
+ * never encoded, so a fresh encoder writes a bare error event.
+ */
+static void
+stream_cutoff(struct conn *c, int status, const char *msg)
+{
+	struct px_stream *s = c->stream;
+	struct ir_error e;
+
+	memset(&e, 0, sizeof e);
+	e.status = status;
+	e.kind = status == 504 ? IR_ERR_TIMEOUT : status == 503 ?
+	    IR_ERR_UNAVAILABLE : IR_ERR_BAD_GATEWAY;
+	e.message.p = msg;
+	e.message.n = strlen(msg);
+	if (!c->passthrough && px_stream_done(s))
+		return;   /* the client already has its terminal event */
+	if (c->passthrough) {
+		if (px_stream_end(s, NULL))
+			return;   /* upstream had finished: nothing to add */
+		s = px_stream_new(&c->arena, c->cfmt, c->cfmt, &c->req);
+		if (!s)
+			return;
+	}
+	jw_reset(&c->sout);
+	px_stream_fail(s, &e, &c->sout);
+	out_chunk(c, c->sout.buf, c->sout.len);
+}
+
+/* End a started stream with an in-band error and finish the request. */
+static void
+stream_abort(struct conn *c, int status, const char *msg)
+{
+	stream_cutoff(c, status, msg);
+	c->cut = 1;
+	set_errmsg(c, msg);
+	if (c->stream)
+		c->usage = *px_stream_usage(c->stream);
+	if (c->resp_chunked)
+		out_put(c, "0\r\n\r\n", 5);
+	else
+		c->keep_alive = 0;
+	finish_request(c);
+	out_flush(c);
+}
+
+/* A failure after routing: an in-band error when a stream has started,
+ * an error answer when nothing was sent, else just close. */
+static void
+answer_fail(struct conn *c, int status, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (c->up) {
+		up_cancel(c->up);
+		c->up = NULL;
+	}
+	if (c->streaming && c->stream) {
+		stream_abort(c, status, msg);
+		return;
+	}
+	if (c->head_sent) {
+		set_errmsg(c, msg);
+		conn_close(c);
+		return;
+	}
+	send_error(c, status, msg);
+	out_flush(c);
+}
+
+/* Keep a non-streamed answer (malloc, bounded, charged to the budget). */
+static int
+ubody_append(struct conn *c, const char *p, size_t n)
+{
+	if (op_kind(c) == PX_OP_EMBED && !c->passthrough &&
+	    c->ustatus / 100 == 2 && c->ubody_n + n > PX_EMBED_RESP_MAX) {
+		answer_fail(c, 502, "upstream %s: embeddings answer larger than %u bytes (PX_EMBED_RESP_MAX): send fewer inputs or fewer dimensions",
+		    c->prov->name, (unsigned)PX_EMBED_RESP_MAX);
+		return -1;
+	}
+	if (c->ubody_n + n > PX_RESP_MAX) {
+		answer_fail(c, 502, "upstream %s: response body too large",
+		    c->prov->name);
+		return -1;
+	}
+	if (c->ubody_n + n > c->ubody_cap) {
+		size_t nc = c->ubody_cap ? c->ubody_cap * 2 : 16384;
+		char *np;
+		while (nc < c->ubody_n + n)
+			nc *= 2;
+		if (mem_over(nc - c->ubody_cap)) {
+			answer_fail(c, 503, "the proxy is at its memory budget "
+			    "for requests in flight (limits.memory_bytes)");
+			return -1;
+		}
+		np = realloc(c->ubody, nc);
+		if (!np) {
+			answer_fail(c, 503, "out of memory");
+			return -1;
+		}
+		c->ubody = np;
+		c->ubody_cap = nc;
+		mem_sync(c);
+	}
+	memcpy(c->ubody + c->ubody_n, p, n);
+	c->ubody_n += n;
+	return 0;
+}
+
+/*
+ * Length of the prefix of p[0..n) that ends at the last SSE event boundary
+ * (a blank line; LF, CRLF or CR line ends, as the SSE spec allows), or 0.
+ * The scanner state carries over between calls. Runs of ordinary bytes
+ * are skipped with memchr-class scans.
+ */
+static size_t
+sse_boundary(struct conn *c, const char *p, size_t n)
+{
+	size_t i = 0, end = 0;
+
+	while (i < n) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch != '\n' && ch != '\r') {
+			/* jump to the next line end */
+			const char *lf = memchr(p + i, '\n', n - i);
+			const char *cr = memchr(p + i, '\r', (size_t)((lf ? lf : p + n) - (p + i)));
+			const char *e = cr ? cr : lf;
+			c->sse_blank = 0;
+			c->sse_cr = 0;
+			if (e == NULL)
+				return end;
+			i = (size_t)(e - p);
+			continue;
+		}
+		if (ch == '\n' && c->sse_cr) {
+			c->sse_cr = 0;          /* LF of a CRLF: already counted */
+			if (end == i)
+				end = i + 1;    /* keep the pair together */
+			i++;
+			continue;
+		}
+		c->sse_cr = ch == '\r';
+		if (c->sse_blank)
+			end = i + 1;
+		c->sse_blank = 1;
+		i++;
+	}
+	return end;
+}
+
+/*
+ * Passthrough: forward whole events only. A client's SSE parser acts on an
+ * event at its blank line, so holding the unfinished tail costs no latency;
+ * and when the upstream is cut off mid-event, the client gets a clean error
+ * event instead of half an event glued to it.
+ */
+static int
+pass_through(struct conn *c, const char *p, size_t n)
+{
+	size_t b = sse_boundary(c, p, n);
+
+	if (b > 0) {
+		if (c->hold_len) {
+			/* the held head of an event and the rest, as one chunk */
+			if (out_reserve(c, c->hold_len + b + 32) < 0)
+				return -1;
+			if (c->resp_chunked) {
+				char hdr[24];
+				size_t k = fmt_u(hdr, c->hold_len + b, 16);
+				hdr[k++] = '\r';
+				hdr[k++] = '\n';
+				out_put(c, hdr, k);
+				out_put(c, c->hold, c->hold_len);
+				out_put(c, p, b);
+				out_put(c, "\r\n", 2);
+			} else {
+				out_put(c, c->hold, c->hold_len);
+				out_put(c, p, b);
+			}
+			c->hold_len = 0;
+		} else {
+			out_chunk(c, p, b);
+		}
+	}
+	p += b;
+	n -= b;
+	if (n == 0)
+		return 0;
+	if (c->hold_len + n > c->hold_cap) {
+		size_t nc = c->hold_cap ? c->hold_cap : 1024;
+		char *np;
+		while (nc < c->hold_len + n)
+			nc *= 2;
+		if (nc > SSE_EVENT_MAX + SSE_FIELD_MAX * 2 + 64)
+			return -1;
+		if ((np = realloc(c->hold, nc)) == NULL)
+			return -1;
+		c->hold = np;
+		c->hold_cap = nc;
+	}
+	memcpy(c->hold + c->hold_len, p, n);
+	c->hold_len += n;
+	return 0;
+}
+
+/* The stream's upstream body ended: complete or cut short. */
+static void
+stream_end(struct conn *c, int complete)
+{
+	int clean;
+	struct sse_event ev;
+
+	if (!complete) {
+		/* framing says the body was cut short */
+		const char *m = "upstream connection closed before the response was complete";
+		stream_cutoff(c, 502, m);
+		c->cut = 1;
+		set_errmsg(c, m);
+	} else {
+		if (sse_finish(&c->sse, &ev)) {
+			jw_reset(&c->sout);
+			px_stream_feed(c->stream, &ev, c->passthrough ? NULL : &c->sout);
+			if (!c->passthrough)
+				out_chunk(c, c->sout.buf, c->sout.len);
+			if (c->passthrough)
+				rs_event(c, ev.event, ev.event_len,
+				    ev.data, ev.data_len);
+			else
+				rs_scan(c, c->sout.buf, c->sout.len);
+		}
+		jw_reset(&c->sout);
+		clean = px_stream_end(c->stream, c->passthrough ? NULL : &c->sout);
+		if (!c->passthrough)
+			out_chunk(c, c->sout.buf, c->sout.len);
+		else if (clean && c->hold_len) {
+			/* a finished stream's unterminated tail, as sent */
+			out_chunk(c, c->hold, c->hold_len);
+			c->hold_len = 0;
+		}
+		if (!c->passthrough)
+			rs_scan(c, c->sout.buf, c->sout.len);
+		if (!clean && c->passthrough)
+			stream_cutoff(c, 502, "upstream stream ended before completion");
+		if (!clean) {
+			c->cut = 1;
+			set_errmsg(c, "upstream stream ended without its terminal event");
+		}
+	}
+	c->usage = *px_stream_usage(c->stream);
+	if (c->resp_chunked)
+		out_put(c, "0\r\n\r\n", 5);
+	finish_request(c);
+	out_flush(c);
+}
+
+
+/* ------------------------------------------------------------ engine
+ * callbacks */
+
+/* While held, a stream's bytes stay queued (see out_flush): let go. */
+static void
+release_hold(struct conn *c)
+{
+	if (!c->holding)
+		return;
+	c->holding = 0;
+	out_flush(c);
+}
+
+static void
+up_on_error(void *ud, enum up_err e, const char *msg)
+{
+	struct conn *c = ud;
+	int status = 502;
+	struct px_outcome o;
+
+	c->up = NULL;
+	if (e == UP_E_FIRST_BYTE_TIMEOUT || e == UP_E_IDLE_TIMEOUT)
+		status = 504;
+	else if (e == UP_E_NOMEM)
+		status = 503;
+	if (c->ustatus == 0 || (c->streaming && c->holding)) {
+		/* nothing reached the client: another candidate may serve */
+		px_outcome_init(&o, c->ustatus ? PX_OUT_CONNECT : err_class(e), 0);
+		if (attempt_retry(c, &o, status, NULL, 0, msg))
+			return;
+		c->holding = 0;
+	}
+	answer_fail(c, status, "%s", msg);
+}
+
+static void
+up_on_head(void *ud, const struct http_resp *r)
+{
+	struct conn *c = ud;
+	const struct http_hdr *ra, *ct;
+	struct px_outcome o;
+	size_t i;
+
+	c->ustatus = r->status;
+	if (!c->t_first_us)
+		c->t_first_us = clock_us();
+	ra = http_find(r->hdrs, r->nhdrs, "retry-after");
+	if (ra && ra->value.n < sizeof c->retry_after &&
+	    hdr_safe_value(ra->value)) {
+		memcpy(c->retry_after, ra->value.p, ra->value.n);
+		c->retry_after[ra->value.n] = 0;
+	}
+	fwd_headers(c, r);
+	/* what the gateway makes of it (headers are valid only now) */
+	px_outcome_init(&o, r->status / 100 == 2 ? PX_OUT_OK : PX_OUT_HTTP,
+	    r->status);
+	for (i = 0; i < r->nhdrs; i++)
+		px_outcome_header(&o, r->hdrs[i].name.p, r->hdrs[i].name.n,
+		    r->hdrs[i].value.p, r->hdrs[i].value.n);
+	if (r->status / 100 != 2) {
+		char lf[120];
+		snprintf(lf, sizeof lf, "upstream %s answered %d", c->prov->name,
+		    r->status);
+		lastfail_set(c->prov->name, lf);
+		if (px_gw_report(gw, &c->plan, &c->att, &o, wall_ms()) ==
+		    PX_RETRY) {
+			/* read the error only when it may be answered later */
+			c->att_err = 1;
+			c->att_keep = px_plan_keep(&c->plan, &c->att);
+			if (!c->att_keep) {
+				DBG("conn %lu: attempt %d on %s answered %d: "
+				    "trying the next", c->id, c->att.n,
+				    c->prov->name, r->status);
+				attempt_next(c);
+				return;
+			}
+		}
+	}
+	ct = http_find(r->hdrs, r->nhdrs, "content-type");
+	c->streaming = r->status == 200 && c->req.stream && !c->att_err &&
+	    !(ct && ct->value.n >= 16 && memcmp(ct->value.p, "application/json", 16) == 0 &&
+	      c->ufmt != PX_FMT_GEMINI);
+	if (r->status / 100 == 2) {
+		/* a stream's opening events wait for the first content (or an
+		 * error event) while another candidate could still take over */
+		c->holding = c->streaming &&
+		    c->plan.nattempts < c->plan.max_attempts;
+		if (!c->holding)
+			px_gw_report(gw, &c->plan, &c->att, &o, wall_ms());
+	}
+	if (!c->streaming) {
+		if (r->content_length > 0 && (uint64_t)r->content_length <=
+		    PX_RESP_MAX && !mem_over((size_t)r->content_length) &&
+		    (size_t)r->content_length > c->ubody_cap) {
+			char *p = realloc(c->ubody, (size_t)r->content_length);
+			if (p) {
+				c->ubody = p;
+				c->ubody_cap = (size_t)r->content_length;
+				mem_sync(c);
+			}
+		}
+		return;
+	}
+	{
+		const char *ctype = c->cfmt == PX_FMT_GEMINI && c->req.gemini_array_stream ?
+		    "application/json" : "text/event-stream";
+		char extra[96];
+		c->resp_chunked = c->keep_alive ? 1 : 0;
+		snprintf(extra, sizeof extra, "Cache-Control: no-cache\r\n"
+		    "X-Accel-Buffering: no\r\n");
+		send_head(c, 200, ctype, c->resp_chunked ? -1 : -2, extra);
+		if (!c->resp_chunked)
+			c->keep_alive = 0;   /* HTTP/1.0: close-delimited */
+	}
+	sse_init(&c->sse);
+	c->sse_blank = 1;
+	c->sse_cr = 0;
+	c->hold_len = 0;
+	c->stream = px_stream_new(&c->arena, c->ufmt, c->cfmt, &c->req);
+	if (!c->stream) {
+		c->holding = 0;
+		answer_fail(c, 500, "out of memory");
+		return;
+	}
+	jw_init(&c->sout, &c->arena, SSE_EVENT_MAX * 2);
+	if (!c->passthrough) {
+		px_stream_begin(c->stream, &c->sout);
+		out_chunk(c, c->sout.buf, c->sout.len);
+		jw_reset(&c->sout);
+	}
+	out_flush(c);
+}
+
+/* A held stream: an error event before any content hands the request to
+ * the next candidate; the first content lets the stream go. Returns 1
+ * when the request moved on (c's stream state is gone). */
+static int
+held_stream(struct conn *c)
+{
+	enum ir_err_kind kind;
+	int st = px_stream_error(c->stream, &kind);
+	struct px_outcome o;
+
+	if (st) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "upstream %s: error event %d before "
+		    "any content", c->prov->name, st);
+		px_outcome_init(&o, PX_OUT_STREAM_ERROR, st);
+		if (attempt_retry(c, &o, st, NULL, 0, msg))
+			return 1;
+		release_hold(c);
+		return 0;
+	}
+	if (px_stream_content(c->stream)) {
+		px_outcome_init(&o, PX_OUT_OK, 200);
+		px_gw_report(gw, &c->plan, &c->att, &o, wall_ms());
+		release_hold(c);
+	}
+	return 0;
+}
+
+static void
+up_on_data(void *ud, const char *p, size_t n)
+{
+	struct conn *c = ud;
+
+	if (!c->streaming) {
+		ubody_append(c, p, n);
+		return;
+	}
+	if (c->passthrough && pass_through(c, p, n) < 0) {
+		answer_fail(c, 502, "upstream %s: SSE event too large", c->prov->name);
+		return;
+	}
+	while (n > 0) {
+		struct sse_event ev;
+		int got = 0;
+		long k = sse_feed(&c->sse, p, n, &ev, &got);
+		if (k < 0) {
+			answer_fail(c, 502, "upstream %s: SSE event too large",
+			    c->prov->name);
+			return;
+		}
+		p += k;
+		n -= (size_t)k;
+		if (!got)
+			break;
+		if (c->passthrough) {
+			px_stream_feed(c->stream, &ev, NULL);
+			rs_event(c, ev.event, ev.event_len, ev.data,
+			    ev.data_len);
+		} else {
+			jw_reset(&c->sout);
+			px_stream_feed(c->stream, &ev, &c->sout);
+			out_chunk(c, c->sout.buf, c->sout.len);
+			rs_scan(c, c->sout.buf, c->sout.len);
+			if (c->sout.err) {
+				answer_fail(c, 502, "converted event too large");
+				return;
+			}
+		}
+		if (c->closing)
+			return;
+		if (c->holding && held_stream(c))
+			return;
+	}
+	out_flush(c);
+	if (!c->closing && c->up && !c->up_paused && !c->holding &&
+	    out_pending(c) > PX_OUT_HIGH) {
+		c->up_paused = 1;
+		up_pause(c->up);
+	}
+}
+
+static void
+up_on_end(void *ud, int complete)
+{
+	struct conn *c = ud;
+	int st = c->ustatus;
+	char extra[96];
+	const char *body;
+	size_t n;
+	struct jw w;
+	struct px_err perr;
+
+	c->up = NULL;
+	if (c->streaming) {
+		if (c->holding) {
+			if (!complete || !px_stream_done(c->stream)) {
+				/* cut before any content: another candidate */
+				struct px_outcome o;
+				px_outcome_init(&o, PX_OUT_CONNECT, 0);
+				if (attempt_retry(c, &o, 502, NULL, 0, "upstream "
+				    "stream ended before any content"))
+					return;
+			} else if (!px_stream_error(c->stream, NULL)) {
+				struct px_outcome o;
+				px_outcome_init(&o, PX_OUT_OK, 200);
+				px_gw_report(gw, &c->plan, &c->att, &o, wall_ms());
+			}
+			c->holding = 0;
+		}
+		stream_end(c, complete);
+		return;
+	}
+	if (!complete) {
+		if (c->att_err) {
+			struct px_outcome o;
+			px_outcome_init(&o, PX_OUT_CONNECT, 0);
+			if (attempt_retry(c, &o, 502, NULL, 0, "upstream "
+			    "closed the connection mid-answer"))
+				return;
+		}
+		answer_fail(c, 502, "upstream %s: connection closed before the response was complete",
+		    c->prov->name);
+		return;
+	}
+	body = c->ubody ? c->ubody : "";
+	n = c->ubody_n;
+	if (c->att_err) {
+		/* a failure to keep; the gateway already chose to go on */
+		char msg[160];
+		snprintf(msg, sizeof msg, "upstream %s answered %d",
+		    c->prov->name, st);
+		if (c->att_keep)
+			attempt_keep(c, st, body, n, msg);
+		attempt_next(c);
+		return;
+	}
+	/* the answer's working memory is bounded relative to its size too */
+	c->arena.cap += PX_ARENA_FACTOR * n;
+	if (c->arena.cap > PX_ARENA_MAX)
+		c->arena.cap = PX_ARENA_MAX;
+	extra[0] = 0;
+	if (c->retry_after[0])
+		snprintf(extra, sizeof extra, "Retry-After: %s\r\n", c->retry_after);
+	if (st < 200 || st >= 300) {
+		struct ir_error e;
+		int cst;
+		char msg[160];
+		px_decode_error(c->ufmt, &c->arena, st, body, n, &e);
+		cst = px_error_status(c->cfmt, &e);
+		snprintf(msg, sizeof msg, "upstream %s answered %d", c->prov->name, st);
+		set_errmsg(c, msg);
+		if (c->passthrough && cst == st) {
+			send_body(c, st, "application/json", body, n, extra);
+			out_flush(c);
+			return;
+		}
+		jw_init(&w, &c->arena, n + 4096);
+		px_encode_error(c->cfmt, &e, &w);
+		send_body(c, cst, "application/json", w.buf, w.len, extra);
+		out_flush(c);
+		return;
+	}
+	if (op_kind(c) != PX_OP_GENERATE) {
+		long long t = -1;
+		if (c->passthrough) {
+			send_body(c, st, "application/json", body, n, extra);
+			out_flush(c);
+			return;
+		}
+		jw_init(&w, &c->arena, (size_t)PX_EMBED_RESP_MAX +
+		    c->op.embed.ninputs * 64 + 65536);
+		if (px_op_answer(&c->op, &c->arena, body, n, &w, &t, &perr) < 0) {
+			answer_fail(c, 502, "upstream %s: %s", c->prov->name,
+			    perr.msg);
+			return;
+		}
+		c->usage.input = t;
+		send_body(c, 200, "application/json", w.buf, w.len, extra);
+		out_flush(c);
+		return;
+	}
+	if (c->passthrough) {
+		/* usage for the log, best effort */
+		struct ir_response resp;
+		struct px_err e2;
+		if (px_decode_response(c->cfmt, &c->arena, body, n, &resp, &e2) == 0)
+			c->usage = resp.usage;
+		rs_save(c, body, n);
+		send_body(c, st, "application/json", body, n, extra);
+		out_flush(c);
+		return;
+	}
+	{
+		struct ir_response resp;
+		if (px_decode_response(c->ufmt, &c->arena, body, n, &resp, &perr) < 0) {
+			answer_fail(c, 502, "upstream %s: cannot decode response: %s",
+			    c->prov->name, perr.msg);
+			return;
+		}
+		c->usage = resp.usage;
+		jw_init(&w, &c->arena, n * 2 + 65536);
+		if (px_encode_response(c->cfmt, &c->req, &resp, &w, &perr) < 0 || w.err) {
+			answer_fail(c, 502, "cannot encode response: %s", perr.msg);
+			return;
+		}
+		rs_save(c, w.buf, w.len);
+		send_body(c, 200, "application/json", w.buf, w.len, extra);
+		out_flush(c);
+	}
+}
+
+/* see proxy_int.h */
+void
+relay_cut(struct conn *c, int status, const char *msg)
+{
+	if (c->up) {
+		up_cancel(c->up);
+		c->up = NULL;
+	}
+	if (c->streaming && c->stream && !c->holding) {
+		stream_abort(c, status, msg);
+		c->close_after = 1;
+		out_flush(c);
+	} else if (!c->head_sent || c->holding) {
+		c->holding = 0;
+		attempt_reset(c);
+		send_error(c, status, msg);
+		c->close_after = 1;
+		out_flush(c);
+	}
+}
+
+/* ------------------------------------------------------------ health checks */
+
+/*
+ * Active checks (a provider's "health_check"): a one-token request on a
+ * timer, off the request path, whose outcome goes to the gateway like a
+ * client request's, so a failing provider cools down before a client hits
+ * it and comes back when it answers again. Only the response head
+ * matters: the check is cancelled once it arrives.
+ */
+struct hcheck {
+	struct px_plan plan;
+	struct px_attempt att;
+	struct up_req *up;
+	struct px_arena arena;
+	struct cfg_ref *cref;
+	struct hcheck *prev, *next;
+};
+
+static struct hcheck *checks;
+static long long health_next;
+
+static void
+hc_free(struct hcheck *h)
+{
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		checks = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	if (h->up)
+		up_cancel(h->up);
+	px_arena_free(&h->arena);
+	cfg_drop(h->cref);
+	free(h);
+}
+
+static void
+hc_report(struct hcheck *h, enum px_out_class cls, int status)
+{
+	struct px_outcome o;
+
+	px_outcome_init(&o, cls, status);
+	px_gw_report(gw, &h->plan, &h->att, &o, wall_ms());
+	DBG("health check of %s: %s %d", h->att.p->name,
+	    px_out_class_name(cls), status);
+}
+
+static void
+hc_head(void *ud, const struct http_resp *r)
+{
+	struct hcheck *h = ud;
+
+	hc_report(h, r->status / 100 == 2 ? PX_OUT_OK : PX_OUT_HTTP, r->status);
+	up_cancel(h->up);
+	h->up = NULL;
+	hc_free(h);
+}
+
+static void
+hc_data(void *ud, const char *p, size_t n)
+{
+	(void)ud;
+	(void)p;
+	(void)n;
+}
+
+static void
+hc_end(void *ud, int complete)
+{
+	struct hcheck *h = ud;
+
+	(void)complete;
+	h->up = NULL;
+	hc_free(h);
+}
+
+static void
+hc_error(void *ud, enum up_err e, const char *msg)
+{
+	struct hcheck *h = ud;
+
+	(void)msg;
+	h->up = NULL;
+	hc_report(h, err_class(e), 0);
+	hc_free(h);
+}
+
+static const struct up_callbacks hc_cbs = { hc_head, hc_data, hc_end, hc_error };
+
+/* Send the check for h->att: "ping", at most one token. */
+static void
+hc_start(struct hcheck *h)
+{
+	const struct px_provider *p = h->att.p;
+	const struct px_config *rc = h->cref->cfg;
+	struct ir_request req;
+	struct ir_msg msg;
+	struct ir_part part;
+	struct px_str m = { h->att.body_model, strlen(h->att.body_model) };
+	struct px_err perr;
+	struct up_target t;
+	struct up_timeouts to;
+	struct jw body, head;
+	char path[1024];
+	const char *hname, *prefix;
+	int i;
+
+	memset(&req, 0, sizeof req);
+	memset(&msg, 0, sizeof msg);
+	memset(&part, 0, sizeof part);
+	part.type = IR_TEXT;
+	part.text.p = "ping";
+	part.text.n = 4;
+	msg.role = IR_ROLE_USER;
+	msg.parts = &part;
+	msg.nparts = 1;
+	req.fmt = h->att.fmt;
+	req.model = m;
+	req.msgs = &msg;
+	req.nmsgs = 1;
+	req.max_tokens = 1;
+	req.n = -1;
+	req.thinking_budget = -1;
+	req.include_thoughts = -1;
+	req.parallel_tool_calls = -1;
+	req.store = -1;
+	req.rf_strict = -1;
+	jw_init(&body, &h->arena, 65536);
+	jw_init(&head, &h->arena, 65536);
+	if (px_encode_request(h->att.fmt, &req, m, &body, &perr) < 0 ||
+	    px_provider_path(p, h->att.fmt, h->att.model, 0, path,
+	    sizeof path) < 0) {
+		hc_free(h);
+		return;
+	}
+	jw_puts(&head, "POST ");
+	jw_puts(&head, p->base_path);
+	jw_puts(&head, path);
+	jw_puts(&head, " HTTP/1.1\r\nHost: ");
+	jw_puts(&head, p->host);
+	if ((p->tls && strcmp(p->port, "443") != 0) ||
+	    (!p->tls && strcmp(p->port, "80") != 0)) {
+		jw_puts(&head, ":");
+		jw_puts(&head, p->port);
+	}
+	jw_puts(&head, "\r\nUser-Agent: llmproxy/" LLMPROXY_VERSION
+	    " (health check)\r\nContent-Type: application/json\r\n"
+	    "Accept: application/json\r\n");
+	hname = px_provider_auth(p, &prefix);
+	if (h->att.k && h->att.k->secret && h->att.k->secret[0] && hname) {
+		jw_puts(&head, hname);
+		jw_puts(&head, ": ");
+		jw_puts(&head, prefix);
+		jw_puts(&head, h->att.k->secret);
+		jw_puts(&head, "\r\n");
+	}
+	if (h->att.fmt == PX_FMT_ANTHROPIC) {
+		jw_puts(&head, "anthropic-version: ");
+		jw_puts(&head, p->anthropic_version);
+		jw_puts(&head, "\r\n");
+	}
+	for (i = 0; i < p->nheaders; i++) {
+		jw_puts(&head, p->headers[i].name);
+		jw_puts(&head, ": ");
+		jw_puts(&head, p->headers[i].value);
+		jw_puts(&head, "\r\n");
+	}
+	{
+		char cl[48];
+		snprintf(cl, sizeof cl, "Content-Length: %zu\r\n\r\n", body.len);
+		jw_puts(&head, cl);
+	}
+	if (head.err || body.err) {
+		hc_free(h);
+		return;
+	}
+	t.host = p->host;
+	t.port = p->port;
+	t.tls = p->tls;
+	t.label = p->name;
+	to.connect_ms = rc->connect_timeout_ms;
+	to.first_byte_ms = rc->first_byte_timeout_ms;
+	to.idle_ms = rc->stream_idle_timeout_ms;
+	h->up = up_start(upe, &t, &to, head.buf, head.len, body.buf, body.len,
+	    &hc_cbs, h);
+	if (h->up == NULL)
+		hc_free(h);
+}
+
+/* see proxy_int.h */
+long long
+relay_health(long long now)
+{
+	long long next = 0;
+
+	if (health_next && now < health_next)
+		return health_next;
+	for (;;) {
+		struct hcheck *h = calloc(1, sizeof *h);
+		int64_t nx = 0;
+		if (h == NULL)
+			break;
+		if (!px_gw_health_due(gw, cfg, now, &h->plan, &h->att, &nx)) {
+			free(h);
+			next = nx;
+			break;
+		}
+		px_arena_init(&h->arena, 1u << 20);
+		h->cref = cfg_hold();
+		h->next = checks;
+		if (checks)
+			checks->prev = h;
+		checks = h;
+		hc_start(h);
+	}
+	health_next = next;
+	return next;
+}
+
+/* see proxy_int.h */
+void
+relay_shutdown(void)
+{
+	while (checks)
+		hc_free(checks);
+}
