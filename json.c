@@ -16,9 +16,9 @@
  * arena's head block - a decoded string is never longer than its source -
  * and the arena is then advanced by exactly the decoded length; only a
  * string longer than that free space is validated and measured first. Runs
- * of bytes that need no attention are found and copied eight at a time
- * (SWAR: SIMD within a register, plain C), and nodes come from an inline
- * bump. Numbers are only checked against the grammar and kept as source
+ * of bytes that need no attention are found and copied sixteen at a time
+ * with SSE2 where the compiler has it, else eight at a time (SWAR: SIMD
+ * within a register, plain C), and nodes come from an inline bump. Numbers are only checked against the grammar and kept as source
  * text so that 64-bit ids and long decimals travel unchanged; json_int and
  * json_num convert on demand.
  *
@@ -372,6 +372,18 @@ utf8_put(char *out, unsigned long cp)
  * writer test eight at a time for the four kinds that do: '"', '\\',
  * control characters and bytes >= 0x80 (UTF-8 to validate).
  */
+/*
+ * With SSE2 (every x86-64), sixteen bytes at a time instead of eight in the
+ * parser's string scan; -DJSON_NO_SSE2 keeps to plain C.
+ */
+#if defined(__SSE2__) && defined(__GNUC__) && !defined(JSON_NO_SSE2)
+#define JSON_SSE2 1
+#include <emmintrin.h>
+#endif
+
+/* A byte that a JSON string carries as itself (no escape, not UTF-8). */
+#define PLAIN(c) ((c) >= 0x20 && (c) < 0x80 && (c) != '"' && (c) != '\\')
+
 #define ONES   0x0101010101010101ull
 #define HIGHS  0x8080808080808080ull
 
@@ -580,8 +592,11 @@ str_decode(struct jp *j, const char *q, char *dst, size_t cap,
 	const unsigned char *p, *end;
 	const char *esc;
 	unsigned long cp, lo;
-	uint64_t w, w2, m, m2;
+	uint64_t w, m;
 	size_t d, k;
+#ifdef JSON_SSE2
+	__m128i v;
+#endif
 	int n;
 	unsigned char c;
 
@@ -592,27 +607,31 @@ str_decode(struct jp *j, const char *q, char *dst, size_t cap,
 		/* Sixteen, then eight bytes at a time while none needs
 		 * attention; words with one are still copied whole (when
 		 * there is room) and their plain prefix kept. */
+		m = 0;
+#ifdef JSON_SSE2
 		while (end - p >= 16) {
-			w = load8(p);
-			w2 = load8(p + 8);
+			v = _mm_loadu_si128((const __m128i *)(const void *)p);
 			if (dst != NULL) {
 				if (cap - d < 16)
 					break;
-				memcpy(dst + d, &w, 8);
-				memcpy(dst + d + 8, &w2, 8);
+				_mm_storeu_si128((__m128i *)(void *)(dst + d), v);
 			}
-			m = str_special(w);
-			m2 = str_special(w2);
-			if ((m | m2) != 0) {
-				k = m != 0 ? first_flag(m) : 8 + first_flag(m2);
+			/* signed: bytes < 0x20 and >= 0x80 are both < 0x20 */
+			m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+			    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+			    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+			    _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
+			if (m != 0) {
+				k = (size_t)__builtin_ctz((unsigned)m);
 				p += k;
 				d += k;
-				goto slow;
+				break;
 			}
 			p += 16;
 			d += 16;
 		}
-		while (end - p >= 8) {
+#endif
+		while (m == 0 && end - p >= 8) {
 			w = load8(p);
 			if (dst != NULL) {
 				if (cap - d < 8)
@@ -629,13 +648,12 @@ str_decode(struct jp *j, const char *q, char *dst, size_t cap,
 			p += 8;
 			d += 8;
 		}
-slow:
 		if (p == end) {
 			jfail(j, JSON_ERR_EOF, j->end, "unterminated string");
 			return -1;
 		}
 		c = *p;
-		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+		if (PLAIN(c)) {
 			if (dst != NULL) {
 				if (d == cap)
 					return 0;
@@ -712,10 +730,9 @@ slow:
 		/*
 		 * A run of UTF-8 sequences (text in most scripts is one
 		 * sequence after another). The common 2- and 3-byte forms
-		 * are checked inline, each in its own branch so that the
-		 * next load does not wait for the length; anything else
-		 * (4-byte forms, E0 and ED leads, errors, the last bytes of
-		 * the input or of the room) goes through utf8_seq().
+		 * are checked inline; anything else (4-byte forms, E0 and ED
+		 * leads, errors, the last bytes of the input or of the room)
+		 * goes through utf8_seq().
 		 */
 		do {
 			if (end - p >= 4 && (dst == NULL || cap - d >= 4)) {
@@ -1477,8 +1494,6 @@ jw_arr_end(struct jw *w)
 	jw_close(w, 0);
 }
 
-#define JW_PLAIN(c) ((c) >= 0x20 && (c) < 0x80 && (c) != '"' && (c) != '\\')
-
 /* see json.h */
 void
 jw_escaped(struct jw *w, const char *s, size_t n)
@@ -1502,14 +1517,14 @@ jw_escaped(struct jw *w, const char *s, size_t n)
 		 * each. */
 		for (;;) {
 			if (end - p < 8) {
-				while (p < end && JW_PLAIN(*p))
+				while (p < end && PLAIN(*p))
 					p++;
 				break;
 			}
 			m = str_special(load8(p));
 			if (m != 0) {
 				p += first_flag(m);
-				while (JW_PLAIN(*p))
+				while (PLAIN(*p))
 					p++;
 				break;
 			}

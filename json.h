@@ -67,7 +67,8 @@ void  px_arena_init(struct px_arena *a, size_t cap);
 void *px_arena_alloc(struct px_arena *a, size_t n);
 /* Copy n bytes and add a NUL; NULL on failure. s may be NULL when n is 0. */
 char *px_arena_strndup(struct px_arena *a, const char *s, size_t n);
-/* Free all blocks; the arena may be reused afterwards (same cap). */
+/* Free all blocks (keeping some for reuse, see above); the arena may be
+ * used again afterwards (same cap and acct). */
 void  px_arena_free(struct px_arena *a);
 
 /* ------------------------------------------------------------------ parser */
