@@ -150,6 +150,23 @@ cache_put(struct px_arena_blk *b)
 
 /* see json.h */
 void
+px_arena_cache_free(void)
+{
+#if ARENA_CACHE_MAX > 0
+	struct px_arena_blk *b;
+
+	while ((b = cache_head) != NULL) {
+		cache_head = b->next;
+		UNPOISON(blk_data(b), b->size);
+		free(b);
+	}
+	cache_bytes = 0;
+	cache_count = 0;
+#endif
+}
+
+/* see json.h */
+void
 px_arena_init(struct px_arena *a, size_t cap)
 {
 	a->head = NULL;

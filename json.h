@@ -49,9 +49,10 @@
  * large arena's memory back to the C library lets it return the pages to
  * the kernel, and the next large request then pays a page fault for every
  * 4 KB it touches, which costs more than parsing it. Cached blocks belong
- * to no arena: they count in no `total` and no *acct. A thread that exits
- * leaves its cache allocated; build with -DARENA_CACHE_MAX=0 to turn the
- * cache off (e.g. for hosts that start many short-lived threads).
+ * to no arena: they count in no `total` and no *acct. A thread other than
+ * the main one that used arenas should call px_arena_cache_free() before it
+ * exits, or its cache stays allocated; -DARENA_CACHE_MAX=0 turns the cache
+ * off.
  */
 struct px_arena_blk;
 struct px_arena {
@@ -70,6 +71,8 @@ char *px_arena_strndup(struct px_arena *a, const char *s, size_t n);
 /* Free all blocks (keeping some for reuse, see above); the arena may be
  * used again afterwards (same cap and acct). */
 void  px_arena_free(struct px_arena *a);
+/* Free the calling thread's cached blocks (see above). */
+void  px_arena_cache_free(void);
 
 /* ------------------------------------------------------------------ parser */
 

@@ -1868,6 +1868,15 @@ START_TEST(t_arena_reuse)
 		ck_assert_uint_le(a.total, a.cap);
 		px_arena_free(&a);
 	}
+	/* emptied: the next block is a new one, and freeing twice is fine */
+	p = px_arena_alloc(&a, 100);
+	px_arena_free(&a);
+	px_arena_cache_free();
+	px_arena_cache_free();
+	q = px_arena_alloc(&a, 100);
+	ck_assert_ptr_nonnull(q);
+	px_arena_free(&a);
+	px_arena_cache_free();
 }
 END_TEST
 
