@@ -187,11 +187,17 @@ e2e: $(O)/llmproxy $(O)/mock_upstream
 	cd tests/e2e && npm install --no-audit --no-fund --loglevel=error
 	LLMPROXY_BIN=$(O)/llmproxy MOCK_BIN=$(O)/mock_upstream node tests/e2e/run.mjs
 
-bench: llmproxy $(O)/mock_upstream build/loadgen
+bench: llmproxy $(O)/mock_upstream build/loadgen build/bench_json
 	@sh scripts/deps.sh bench
 	sh tests/bench.sh
 build/loadgen: tests/loadgen.c build/.dir
 	$(CC) $(CPPFLAGS) -std=c11 -O2 -Wall -Wextra -o $@ tests/loadgen.c
+# json_parse and the writer against cJSON (also a section of `make bench`)
+bench-json: build/bench_json
+	./build/bench_json
+build/bench_json: tests/bench_json.c json.c json.h build/.dir
+	@sh scripts/deps.sh bench-json
+	$(CC) $(CPPFLAGS) $(CFLAGS) -I. -o $@ tests/bench_json.c json.c -lcjson
 
 # ---------------------------------------------------------------- static
 # Fully static binary with musl and a BearSSL built from source
@@ -208,4 +214,4 @@ install: llmproxy
 clean:
 	rm -rf build build-san build-fuzz build-static llmproxy llmproxy-static
 
-.PHONY: all run unit readme-example integration check valgrind fuzz fuzz-run e2e bench static install clean
+.PHONY: all run unit readme-example integration check valgrind fuzz fuzz-run e2e bench bench-json static install clean

@@ -10,18 +10,27 @@
  * is ever read - every look-ahead is checked against `end` first, and the
  * unit tests place inputs against a PROT_NONE page to prove it.
  *
- * Strings are walked twice: the first walk validates (UTF-8, escapes,
- * surrogate pairs, control characters) and counts the decoded length, the
- * second decodes into an exactly sized arena buffer. A decoded string is
- * never longer than its source, but sizing exactly keeps arena use tight.
- * Numbers are only checked against the grammar and kept as source text so
- * that 64-bit ids and long decimals travel unchanged; json_int/json_num
- * convert on demand.
+ * Speed: the parser is on every request and every converted stream event.
+ * Strings are validated (UTF-8, escapes, surrogate pairs, control
+ * characters) and decoded in one pass straight into the free space of the
+ * arena's head block - a decoded string is never longer than its source -
+ * and the arena is then advanced by exactly the decoded length; only a
+ * string longer than that free space is validated and measured first. Runs
+ * of bytes that need no attention are found and copied sixteen at a time
+ * with SSE2 where the compiler has it, else eight at a time (SWAR: SIMD
+ * within a register, plain C), and nodes come from an inline bump. Numbers are only checked against the grammar and kept as source
+ * text so that 64-bit ids and long decimals travel unchanged; json_int and
+ * json_num convert on demand.
  *
  * The writer tracks, per nesting level, whether a comma is due and whether
  * the level is an object (so key/value alternation can be checked). Output
  * either grows inside an arena by doubling up to `max`, or fills a fixed
  * caller buffer; overflow or misuse sets w->err and drops later output.
+ * Strings are escaped a run at a time with the same word-wise scan.
+ *
+ * Every public function accepts a (NULL, 0) pointer and length pair, and
+ * the writer's C-string arguments may be NULL (""): neither does pointer
+ * arithmetic on NULL nor passes it to memcpy.
  */
 #include "json.h"
 
@@ -81,6 +90,81 @@ blk_fit(struct px_arena_blk *b, size_t n)
 	return b->used + pad;
 }
 
+/*
+ * The per-thread cache of freed blocks (see json.h): a LIFO list, bounded
+ * in bytes and in length so that a search stays short.
+ */
+#define CACHE_BLOCKS_MAX 32
+
+#if ARENA_CACHE_MAX > 0
+static _Thread_local struct px_arena_blk *cache_head;
+static _Thread_local size_t cache_bytes;
+static _Thread_local unsigned cache_count;
+#endif
+
+/* A cached block with at least `want` usable bytes (but not more than
+ * twice that) whose whole size is at most `room`; NULL when none. */
+static struct px_arena_blk *
+cache_take(size_t want, size_t room)
+{
+#if ARENA_CACHE_MAX > 0
+	struct px_arena_blk **pp, *b;
+
+	for (pp = &cache_head; (b = *pp) != NULL; pp = &b->next) {
+		if (b->size >= want && b->size / 2 <= want
+		    && b->size <= room && sizeof(*b) <= room - b->size) {
+			*pp = b->next;
+			cache_bytes -= sizeof(*b) + b->size;
+			cache_count--;
+			return b;
+		}
+	}
+#else
+	(void)want;
+	(void)room;
+#endif
+	return NULL;
+}
+
+/* Keep b for reuse when the cache has room, else free it. */
+static void
+cache_put(struct px_arena_blk *b)
+{
+#if ARENA_CACHE_MAX > 0
+	size_t bytes;
+
+	bytes = sizeof(*b) + b->size;
+	if (cache_count < CACHE_BLOCKS_MAX && cache_bytes <= ARENA_CACHE_MAX
+	    && bytes <= (size_t)ARENA_CACHE_MAX - cache_bytes) {
+		POISON(blk_data(b), b->size);
+		b->next = cache_head;
+		cache_head = b;
+		cache_bytes += bytes;
+		cache_count++;
+		return;
+	}
+#endif
+	UNPOISON(blk_data(b), b->size);
+	free(b);
+}
+
+/* see json.h */
+void
+px_arena_cache_free(void)
+{
+#if ARENA_CACHE_MAX > 0
+	struct px_arena_blk *b;
+
+	while ((b = cache_head) != NULL) {
+		cache_head = b->next;
+		UNPOISON(blk_data(b), b->size);
+		free(b);
+	}
+	cache_bytes = 0;
+	cache_count = 0;
+#endif
+}
+
 /* see json.h */
 void
 px_arena_init(struct px_arena *a, size_t cap)
@@ -88,6 +172,32 @@ px_arena_init(struct px_arena *a, size_t cap)
 	a->head = NULL;
 	a->total = 0;
 	a->cap = cap;
+	a->acct = NULL;
+}
+
+/*
+ * The bump itself: n bytes, 16-byte aligned, from the head block, or NULL
+ * when they do not fit there. Inline so the parser's node allocation costs
+ * a few instructions.
+ */
+static inline void *
+arena_bump(struct px_arena *a, size_t n)
+{
+	struct px_arena_blk *b;
+	unsigned char *p;
+	size_t pad;
+
+	b = a->head;
+	if (b == NULL)
+		return NULL;
+	p = blk_data(b) + b->used;
+	pad = (size_t)(-(uintptr_t)p & 15u);
+	if (pad > b->size - b->used || n > b->size - b->used - pad)
+		return NULL;
+	p += pad;
+	b->used += pad + n;
+	UNPOISON(p, n);
+	return p;
 }
 
 /* see json.h */
@@ -103,9 +213,8 @@ px_arena_alloc(struct px_arena *a, size_t n)
 		n = 1;
 	if (n > SIZE_MAX / 4)
 		return NULL;
-	b = a->head;
-	if (b != NULL && (off = blk_fit(b, n)) != SIZE_MAX)
-		goto done;
+	if ((p = arena_bump(a, n)) != NULL)
+		return p;
 
 	need = n + 15;
 	want = ARENA_BLOCK_MIN;
@@ -131,13 +240,21 @@ px_arena_alloc(struct px_arena *a, size_t n)
 		want = a->cap - a->total - sizeof(*b);
 		bytes = sizeof(*b) + want;
 	}
-	b = malloc(bytes);
-	if (b == NULL)
-		return NULL;
-	b->size = want;
+	b = cache_take(want, a->cap == 0 ? SIZE_MAX : a->cap - a->total);
+	if (b != NULL) {
+		want = b->size;
+		bytes = sizeof(*b) + want;
+	} else {
+		b = malloc(bytes);
+		if (b == NULL)
+			return NULL;
+		b->size = want;
+		POISON(blk_data(b), want);
+	}
 	b->used = 0;
-	POISON(blk_data(b), want);
 	a->total += bytes;
+	if (a->acct != NULL)
+		*a->acct += bytes;
 	if (big && a->head != NULL) {
 		b->next = a->head->next;
 		a->head->next = b;
@@ -146,7 +263,6 @@ px_arena_alloc(struct px_arena *a, size_t n)
 		a->head = b;
 	}
 	off = blk_fit(b, n);          /* fits: want >= n + 15 */
-done:
 	p = blk_data(b) + off;
 	b->used = off + n;
 	UNPOISON(p, n);
@@ -178,8 +294,9 @@ px_arena_free(struct px_arena *a)
 
 	for (b = a->head; b != NULL; b = nx) {
 		nx = b->next;
-		UNPOISON(blk_data(b), b->size);
-		free(b);
+		if (a->acct != NULL)
+			*a->acct -= sizeof(*b) + b->size;
+		cache_put(b);
 	}
 	a->head = NULL;
 	a->total = 0;
@@ -234,7 +351,7 @@ utf8_seq(const unsigned char *p, const unsigned char *end)
 }
 
 /* Encode cp (a scalar value) into out when non-NULL; return its length. */
-static size_t
+static inline size_t
 utf8_put(char *out, unsigned long cp)
 {
 	unsigned char b[4];
@@ -262,6 +379,74 @@ utf8_put(char *out, unsigned long cp)
 	if (out != NULL)
 		memcpy(out, b, k);
 	return k;
+}
+
+/* ================================================================== SWAR */
+
+/*
+ * Word-at-a-time scanning (SIMD within a register, portable C): a string
+ * body is mostly bytes that need no attention, so both the parser and the
+ * writer test eight at a time for the four kinds that do: '"', '\\',
+ * control characters and bytes >= 0x80 (UTF-8 to validate).
+ */
+/*
+ * With SSE2 (every x86-64), sixteen bytes at a time instead of eight in the
+ * parser's string scan; -DJSON_NO_SSE2 keeps to plain C.
+ */
+#if defined(__SSE2__) && defined(__GNUC__) && !defined(JSON_NO_SSE2)
+#define JSON_SSE2 1
+#include <emmintrin.h>
+#endif
+
+/* A byte that a JSON string carries as itself (no escape, not UTF-8). */
+#define PLAIN(c) ((c) >= 0x20 && (c) < 0x80 && (c) != '"' && (c) != '\\')
+
+#define ONES   0x0101010101010101ull
+#define HIGHS  0x8080808080808080ull
+
+static inline uint64_t
+load8(const unsigned char *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, 8);
+	return w;
+}
+
+/*
+ * Nonzero when one of the 8 bytes of w is '"', '\\', < 0x20 or >= 0x80.
+ * A byte's high bit ends up set when the byte is >= 0x80 (| w), or when
+ * subtracting 1 from it XOR '"' or '\\' (zero only for those), or 0x20
+ * from it, borrows. A borrow can also carry into the bytes above, so the
+ * lowest flagged byte is always a real one while bytes above it may be
+ * flagged spuriously, which only makes the caller look at a byte it would
+ * have copied anyway.
+ */
+static inline uint64_t
+str_special(uint64_t w)
+{
+	uint64_t q, b;
+
+	q = w ^ (ONES * '"');
+	b = w ^ (ONES * '\\');
+	return ((q - ONES) | (b - ONES) | (w - ONES * 0x20) | w) & HIGHS;
+}
+
+/* Index of the first flagged byte of m (m != 0) in memory order, or 0 where
+ * the byte order is unknown (the byte-wise path then finds it). */
+static inline size_t
+first_flag(uint64_t m)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) \
+    && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (size_t)__builtin_ctzll(m) >> 3;
+#elif defined(__GNUC__) && defined(__BYTE_ORDER__) \
+    && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return (size_t)__builtin_clzll(m) >> 3;
+#else
+	(void)m;
+	return 0;
+#endif
 }
 
 /* ================================================================= parser */
@@ -297,7 +482,7 @@ jexpect(struct jp *j, const char *msg)
 
 /* Skip RFC 8259 whitespace and, with JSON_F_COMMENTS, comments. */
 static int
-skip_ws(struct jp *j)
+skip_ws_slow(struct jp *j)
 {
 	const char *p, *end;
 
@@ -305,8 +490,13 @@ skip_ws(struct jp *j)
 	end = j->end;
 	for (;;) {
 		while (p < end && (*p == ' ' || *p == '\n' || *p == '\r'
-		    || *p == '\t'))
-			p++;
+		    || *p == '\t')) {
+			/* pretty-printed input: indentation after a newline */
+			if (*p++ == '\n')
+				while (end - p >= 8 && load8((const unsigned char *)p)
+				    == ONES * ' ')
+					p += 8;
+		}
 		if (!(j->flags & JSON_F_COMMENTS) || end - p < 2 || *p != '/')
 			break;
 		if (p[1] == '/') {
@@ -334,14 +524,48 @@ skip_ws(struct jp *j)
 	return 0;
 }
 
+/* The common case inline: the next byte is neither space nor '/'. */
+static inline int
+skip_ws(struct jp *j)
+{
+	unsigned char c;
+
+	if (j->p < j->end) {
+		c = (unsigned char)*j->p;
+		if (c > ' ' && c != '/')
+			return 0;
+	}
+	return skip_ws_slow(j);
+}
+
+/* One more than the value of each hex digit; 0 for every other byte. */
+static const unsigned char hexval[256] = {
+	['0'] = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+	['A'] = 11, 12, 13, 14, 15, 16,
+	['a'] = 11, 12, 13, 14, 15, 16,
+};
+
 /* Four hex digits at p (escape started at esc) into *cp. */
-static int
+static inline int
 hex4(struct jp *j, const char *esc, const char *p, unsigned long *cp)
 {
 	unsigned long v;
 	unsigned char c;
+	unsigned a, b, e, f;
 	int i;
 
+	if (j->end - p >= 4) {
+		a = hexval[(unsigned char)p[0]];
+		b = hexval[(unsigned char)p[1]];
+		e = hexval[(unsigned char)p[2]];
+		f = hexval[(unsigned char)p[3]];
+		if (a != 0 && b != 0 && e != 0 && f != 0) {
+			*cp = (unsigned long)((a - 1) << 12 | (b - 1) << 8
+			    | (e - 1) << 4 | (f - 1));
+			return 0;
+		}
+	}
+	/* cut short or not hex: find out which, and where */
 	v = 0;
 	for (i = 0; i < 4; i++) {
 		if (p + i >= j->end) {
@@ -363,144 +587,289 @@ hex4(struct jp *j, const char *esc, const char *p, unsigned long *cp)
 	return 0;
 }
 
+/* What the character after a backslash stands for: 0 not an escape, 1 the
+ * start of \uXXXX, else the byte itself. */
+static const unsigned char esc_char[256] = {
+	['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b', ['f'] = '\f',
+	['n'] = '\n', ['r'] = '\r', ['t'] = '\t', ['u'] = 1,
+};
+
 /*
- * Walk a string body starting just after the opening quote. With out ==
- * NULL: validate and count the decoded bytes into *outlen. With out: decode
- * (the first walk has validated, so nothing can fail). Returns the position
- * of the closing quote, or NULL with the error recorded.
+ * Validate and decode the string body at q (just after the opening quote)
+ * in one pass into dst, which has room for cap bytes; with dst NULL only
+ * validate and count. Returns 1 with *close at the closing quote and *len
+ * the decoded length; 0 when cap bytes are not enough (only with dst;
+ * nothing recorded); -1 on an error (recorded). Errors are met in source
+ * order, so both modes report the same first error.
  */
-static const char *
-str_walk(struct jp *j, const char *q, char *out, size_t *outlen)
+static int
+str_decode(struct jp *j, const char *q, char *dst, size_t cap,
+    const char **close, size_t *len)
 {
-	const unsigned char *p, *end, *run;
+	const unsigned char *p, *end;
 	const char *esc;
 	unsigned long cp, lo;
-	size_t k;
-	int len;
-	char c;
+	uint64_t w, m;
+	size_t d, k;
+#ifdef JSON_SSE2
+	__m128i v;
+#endif
+	int n;
+	unsigned char c;
 
 	p = (const unsigned char *)q;
 	end = (const unsigned char *)j->end;
-	k = 0;
+	d = 0;
 	for (;;) {
-		run = p;
-		while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"'
-		    && *p != '\\')
-			p++;
-		if (out != NULL && p > run)
-			memcpy(out + k, run, (size_t)(p - run));
-		k += (size_t)(p - run);
-		if (p == end)
-			return jfail(j, JSON_ERR_EOF, j->end,
-			    "unterminated string");
-		if (*p == '"')
-			break;
-		if (*p == '\\') {
-			esc = (const char *)p;
-			if (end - p < 2)
-				return jfail(j, JSON_ERR_EOF, j->end,
-				    "unterminated string");
-			switch (p[1]) {
-			case '"':  c = '"';  break;
-			case '\\': c = '\\'; break;
-			case '/':  c = '/';  break;
-			case 'b':  c = '\b'; break;
-			case 'f':  c = '\f'; break;
-			case 'n':  c = '\n'; break;
-			case 'r':  c = '\r'; break;
-			case 't':  c = '\t'; break;
-			case 'u':
-				if (hex4(j, esc, (const char *)p + 2, &cp) < 0)
-					return NULL;
-				p += 6;
-				if (cp >= 0xDC00 && cp <= 0xDFFF)
-					return jfail(j, JSON_ERR_ESCAPE, esc,
-					    "lone surrogate");
-				if (cp >= 0xD800 && cp <= 0xDBFF) {
-					/* A high surrogate must be followed
-					 * by an escaped low one; the pair is
-					 * one code point (RFC 8259 s7). */
-					if ((p < end && p[0] != '\\')
-					    || (end - p >= 2 && p[1] != 'u'))
-						return jfail(j, JSON_ERR_ESCAPE,
-						    esc, "lone surrogate");
-					if (end - p < 2)
-						return jfail(j, JSON_ERR_EOF,
-						    j->end,
-						    "unterminated string");
-					if (hex4(j, (const char *)p,
-					    (const char *)p + 2, &lo) < 0)
-						return NULL;
-					if (lo < 0xDC00 || lo > 0xDFFF)
-						return jfail(j, JSON_ERR_ESCAPE,
-						    esc, "lone surrogate");
-					cp = 0x10000 + ((cp - 0xD800) << 10)
-					    + (lo - 0xDC00);
-					p += 6;
-				}
-				k += utf8_put(out != NULL ? out + k : NULL, cp);
-				continue;
-			default:
-				return jfail(j, JSON_ERR_ESCAPE, esc,
-				    "invalid escape");
+		/* Sixteen, then eight bytes at a time while none needs
+		 * attention; words with one are still copied whole (when
+		 * there is room) and their plain prefix kept. */
+		m = 0;
+#ifdef JSON_SSE2
+		while (end - p >= 16) {
+			v = _mm_loadu_si128((const __m128i *)(const void *)p);
+			if (dst != NULL) {
+				if (cap - d < 16)
+					break;
+				_mm_storeu_si128((__m128i *)(void *)(dst + d), v);
 			}
-			if (out != NULL)
-				out[k] = c;
-			k++;
-			p += 2;
+			/* signed: bytes < 0x20 and >= 0x80 are both < 0x20 */
+			m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+			    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+			    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+			    _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
+			if (m != 0) {
+				k = (size_t)__builtin_ctz((unsigned)m);
+				p += k;
+				d += k;
+				break;
+			}
+			p += 16;
+			d += 16;
+		}
+#endif
+		while (m == 0 && end - p >= 8) {
+			w = load8(p);
+			if (dst != NULL) {
+				if (cap - d < 8)
+					break;
+				memcpy(dst + d, &w, 8);
+			}
+			m = str_special(w);
+			if (m != 0) {
+				k = first_flag(m);
+				p += k;
+				d += k;
+				break;
+			}
+			p += 8;
+			d += 8;
+		}
+		if (p == end) {
+			jfail(j, JSON_ERR_EOF, j->end, "unterminated string");
+			return -1;
+		}
+		c = *p;
+		if (PLAIN(c)) {
+			if (dst != NULL) {
+				if (d == cap)
+					return 0;
+				dst[d] = (char)c;
+			}
+			d++;
+			p++;
 			continue;
 		}
-		if (*p < 0x20)
-			return jfail(j, JSON_ERR_SYNTAX, (const char *)p,
+		if (c == '"')
+			break;
+		if (c == '\\') {
+			esc = (const char *)p;
+			if (end - p < 2) {
+				jfail(j, JSON_ERR_EOF, j->end,
+				    "unterminated string");
+				return -1;
+			}
+			c = esc_char[p[1]];
+			if (c > 1) {
+				if (dst != NULL) {
+					if (d == cap)
+						return 0;
+					dst[d] = (char)c;
+				}
+				d++;
+				p += 2;
+				continue;
+			}
+			if (c == 0) {
+				jfail(j, JSON_ERR_ESCAPE, esc, "invalid escape");
+				return -1;
+			}
+			if (hex4(j, esc, (const char *)p + 2, &cp) < 0)
+				return -1;
+			p += 6;
+			if (cp >= 0xDC00 && cp <= 0xDFFF)
+				goto lone;
+			if (cp >= 0xD800 && cp <= 0xDBFF) {
+				/* A high surrogate must be followed by an
+				 * escaped low one; the pair is one code
+				 * point (RFC 8259 s7). */
+				if ((p < end && p[0] != '\\')
+				    || (end - p >= 2 && p[1] != 'u'))
+					goto lone;
+				if (end - p < 2) {
+					jfail(j, JSON_ERR_EOF, j->end,
+					    "unterminated string");
+					return -1;
+				}
+				if (hex4(j, (const char *)p, (const char *)p + 2,
+				    &lo) < 0)
+					return -1;
+				if (lo < 0xDC00 || lo > 0xDFFF)
+					goto lone;
+				cp = 0x10000 + ((cp - 0xD800) << 10)
+				    + (lo - 0xDC00);
+				p += 6;
+			}
+			k = utf8_put(NULL, cp);
+			if (dst != NULL) {
+				if (cap - d < k)
+					return 0;
+				utf8_put(dst + d, cp);
+			}
+			d += k;
+			continue;
+		}
+		if (c < 0x20) {
+			jfail(j, JSON_ERR_SYNTAX, (const char *)p,
 			    "control character in string");
-		len = utf8_seq(p, end);
-		if (len < 0)
-			return jfail(j, JSON_ERR_EOF, j->end,
-			    "unterminated string");
-		if (len == 0)
-			return jfail(j, JSON_ERR_UTF8, (const char *)p,
-			    "invalid UTF-8");
-		if (out != NULL)
-			memcpy(out + k, p, (size_t)len);
-		k += (size_t)len;
-		p += len;
+			return -1;
+		}
+		/*
+		 * A run of UTF-8 sequences (text in most scripts is one
+		 * sequence after another). The common 2- and 3-byte forms
+		 * are checked inline; anything else (4-byte forms, E0 and ED
+		 * leads, errors, the last bytes of the input or of the room)
+		 * goes through utf8_seq().
+		 */
+		do {
+			if (end - p >= 4 && (dst == NULL || cap - d >= 4)) {
+				if (dst != NULL)
+					memcpy(dst + d, p, 4);
+				if (c < 0xE0) {
+					if (c >= 0xC2 && (p[1] & 0xC0) == 0x80) {
+						p += 2;
+						d += 2;
+						continue;
+					}
+				} else if (c < 0xF0 && c != 0xE0 && c != 0xED
+				    && (p[1] & 0xC0) == 0x80
+				    && (p[2] & 0xC0) == 0x80) {
+					p += 3;
+					d += 3;
+					continue;
+				}
+			}
+			n = utf8_seq(p, end);
+			if (n < 0) {
+				jfail(j, JSON_ERR_EOF, j->end,
+				    "unterminated string");
+				return -1;
+			}
+			if (n == 0) {
+				jfail(j, JSON_ERR_UTF8, (const char *)p,
+				    "invalid UTF-8");
+				return -1;
+			}
+			if (dst != NULL) {
+				if (cap - d < (size_t)n)
+					return 0;
+				memcpy(dst + d, p, (size_t)n);
+			}
+			d += (size_t)n;
+			p += n;
+		} while (p < end && (c = *p) >= 0x80);
 	}
-	*outlen = k;
-	return (const char *)p;
+	*close = (const char *)p;
+	*len = d;
+	return 1;
+lone:
+	jfail(j, JSON_ERR_ESCAPE, esc, "lone surrogate");
+	return -1;
 }
 
-/* Parse the string at j->p (an opening quote) into the arena. */
+/*
+ * How much of the head block's free space one string may decode into
+ * before it falls back to validate, allocate, decode. Unlimited normally;
+ * under ASan the window is unpoisoned per string, so keep it short.
+ */
+#ifdef PX_ASAN
+#define STR_WINDOW_MAX ((size_t)4096)
+#else
+#define STR_WINDOW_MAX SIZE_MAX
+#endif
+
+/*
+ * Parse the string at j->p (an opening quote) into the arena. A decoded
+ * string is never longer than its source, so when the head block's free
+ * space can hold what is left of the input, or simply turns out to hold
+ * the string, it is validated and decoded there in one pass and the arena
+ * advanced by exactly its length plus the NUL. Otherwise (a string longer
+ * than the space left) it is validated and measured first, then decoded
+ * into an exactly sized allocation.
+ */
 static int
 parse_str(struct jp *j, const char **s, size_t *n)
 {
+	struct px_arena_blk *b;
 	const char *q, *close;
 	char *out;
-	size_t len;
+	size_t len, win;
+	int rc;
 
 	q = j->p + 1;
-	close = str_walk(j, q, NULL, &len);
-	if (close == NULL)
+	b = j->a->head;
+	if (b != NULL && b->size - b->used > 1) {
+		win = b->size - b->used;
+		if (win > (size_t)(j->end - q) + 1)
+			win = (size_t)(j->end - q) + 1;
+		if (win > STR_WINDOW_MAX)
+			win = STR_WINDOW_MAX;
+		out = (char *)blk_data(b) + b->used;
+		UNPOISON(out, win);
+		rc = str_decode(j, q, out, win - 1, &close, &len);
+		if (rc > 0) {
+			out[len] = 0;
+			b->used += len + 1;
+			POISON(out + len + 1, win - len - 1);
+			goto done;
+		}
+		POISON(out, win);
+		if (rc < 0)
+			return -1;
+	}
+	if (str_decode(j, q, NULL, SIZE_MAX, &close, &len) < 0)
 		return -1;
 	out = px_arena_alloc(j->a, len + 1);
 	if (out == NULL) {
 		jfail(j, JSON_ERR_NOMEM, j->p, "out of memory");
 		return -1;
 	}
-	str_walk(j, q, out, &len);
+	str_decode(j, q, out, len, &close, &len);
 	out[len] = 0;
+done:
 	*s = out;
 	*n = len;
 	j->p = close + 1;
 	return 0;
 }
 
-static struct json *
+static inline struct json *
 new_node(struct jp *j, enum json_type t)
 {
 	struct json *v;
 
-	v = px_arena_alloc(j->a, sizeof(*v));
-	if (v == NULL)
+	v = arena_bump(j->a, sizeof(*v));
+	if (v == NULL && (v = px_arena_alloc(j->a, sizeof(*v))) == NULL)
 		return jfail(j, JSON_ERR_NOMEM, j->p, "out of memory");
 	memset(v, 0, sizeof(*v));
 	v->type = t;
@@ -563,12 +932,18 @@ parse_literal(struct jp *j, const char *lit, size_t len, enum json_type t)
 	struct json *v;
 	size_t i;
 
-	for (i = 0; i < len; i++) {
-		if (j->p + i == j->end)
-			return jfail(j, JSON_ERR_EOF, j->end,
-			    "unexpected end of input");
-		if (j->p[i] != lit[i])
+	if ((size_t)(j->end - j->p) >= len) {
+		if (memcmp(j->p, lit, len) != 0)
 			return jfail(j, JSON_ERR_SYNTAX, j->p, "invalid literal");
+	} else {
+		for (i = 0; i < len; i++) {
+			if (j->p + i == j->end)
+				return jfail(j, JSON_ERR_EOF, j->end,
+				    "unexpected end of input");
+			if (j->p[i] != lit[i])
+				return jfail(j, JSON_ERR_SYNTAX, j->p,
+				    "invalid literal");
+		}
 	}
 	v = new_node(j, t);
 	if (v == NULL)
@@ -586,7 +961,7 @@ parse_container(struct jp *j, int obj)
 {
 	struct json *v, *e, **tail;
 	const char *key;
-	size_t keylen;
+	size_t keylen, len;
 	char close;
 
 	close = obj ? '}' : ']';
@@ -598,6 +973,7 @@ parse_container(struct jp *j, int obj)
 	j->depth++;
 	j->p++;
 	tail = &v->child;
+	len = 0;
 	if (skip_ws(j) < 0)
 		return NULL;
 	if (j->p < j->end && *j->p == close)
@@ -625,7 +1001,7 @@ parse_container(struct jp *j, int obj)
 		e->keylen = keylen;
 		*tail = e;
 		tail = &e->next;
-		v->len++;
+		len++;
 		if (skip_ws(j) < 0)
 			return NULL;
 		if (j->p < j->end && *j->p == close)
@@ -644,6 +1020,7 @@ parse_container(struct jp *j, int obj)
 done:
 	j->p++;
 	j->depth--;
+	v->len = len;
 	v->rawlen = (size_t)(j->p - v->raw);
 	return v;
 }
@@ -653,7 +1030,6 @@ static struct json *
 parse_value(struct jp *j)
 {
 	struct json *v;
-	const char *start;
 
 	if (j->p == j->end)
 		return jfail(j, JSON_ERR_EOF, j->p, "unexpected end of input");
@@ -663,11 +1039,10 @@ parse_value(struct jp *j)
 	case '[':
 		return parse_container(j, 0);
 	case '"':
-		start = j->p;
 		v = new_node(j, JSON_STRING);
 		if (v == NULL || parse_str(j, &v->s, &v->n) < 0)
 			return NULL;
-		v->rawlen = (size_t)(j->p - start);
+		v->rawlen = (size_t)(j->p - v->raw);
 		return v;
 	case 't':
 		return parse_literal(j, "true", 4, JSON_TRUE);
@@ -731,7 +1106,7 @@ json_eq(const char *s, size_t n, const char *lit)
 {
 	size_t l;
 
-	l = strlen(lit);
+	l = lit != NULL ? strlen(lit) : 0;
 	return l == n && (n == 0 || memcmp(s, lit, n) == 0);
 }
 
@@ -741,7 +1116,7 @@ json_get(const struct json *obj, const char *key)
 {
 	struct json *m;
 
-	if (obj == NULL || obj->type != JSON_OBJECT)
+	if (obj == NULL || obj->type != JSON_OBJECT || key == NULL)
 		return NULL;
 	for (m = obj->child; m != NULL; m = m->next)
 		if (json_eq(m->key, m->keylen, key))
@@ -865,7 +1240,7 @@ json_int(const struct json *v, long long *out)
 	long long e;
 	unsigned long long acc, lim;
 
-	if (v == NULL || v->type != JSON_NUMBER)
+	if (v == NULL || v->type != JSON_NUMBER || v->s == NULL || v->n == 0)
 		return 0;
 	/*
 	 * Exact: value = digits * 10^(e - fl). After dropping trailing zeros
@@ -916,7 +1291,7 @@ json_num(const struct json *v, double *out)
 	long long x;
 	int sticky;
 
-	if (v == NULL || v->type != JSON_NUMBER)
+	if (v == NULL || v->type != JSON_NUMBER || v->s == NULL || v->n == 0)
 		return 0;
 	/*
 	 * The source text is not NUL-terminated and may be arbitrarily long,
@@ -1076,7 +1451,8 @@ jw_put(struct jw *w, const char *s, size_t n)
 void
 jw_puts(struct jw *w, const char *s)
 {
-	jw_add(w, s, strlen(s));
+	if (s != NULL)
+		jw_add(w, s, strlen(s));
 }
 
 static void
@@ -1143,17 +1519,36 @@ jw_escaped(struct jw *w, const char *s, size_t n)
 	const unsigned char *p, *end, *run;
 	const char *rep;
 	char u[6];
+	uint64_t m;
 	size_t skip;
 	int k;
 
+	if (n == 0)
+		return;
 	p = (const unsigned char *)s;
 	end = p + n;
 	run = p;
-	while (p < end && !w->err) {
-		if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
-			p++;
-			continue;
+	while (!w->err) {
+		/* Find the next byte that needs a look, a word at a time;
+		 * runs of plain bytes and valid UTF-8 go out with one copy
+		 * each. */
+		for (;;) {
+			if (end - p < 8) {
+				while (p < end && PLAIN(*p))
+					p++;
+				break;
+			}
+			m = str_special(load8(p));
+			if (m != 0) {
+				p += first_flag(m);
+				while (PLAIN(*p))
+					p++;
+				break;
+			}
+			p += 8;
 		}
+		if (p == end)
+			break;
 		skip = 1;
 		rep = NULL;
 		if (*p >= 0x80) {
@@ -1228,7 +1623,7 @@ jw_keyn(struct jw *w, const char *k, size_t n)
 void
 jw_key(struct jw *w, const char *k)
 {
-	jw_keyn(w, k, strlen(k));
+	jw_keyn(w, k, k != NULL ? strlen(k) : 0);
 }
 
 /* see json.h */
@@ -1246,20 +1641,29 @@ jw_str(struct jw *w, const char *s, size_t n)
 void
 jw_cstr(struct jw *w, const char *s)
 {
-	jw_str(w, s, strlen(s));
+	jw_str(w, s, s != NULL ? strlen(s) : 0);
 }
 
 /* see json.h */
 void
 jw_int(struct jw *w, long long v)
 {
-	char b[24];
-	int n;
+	char b[24], *q;
+	unsigned long long u;
 
 	if (jw_pre(w) < 0)
 		return;
-	n = snprintf(b, sizeof(b), "%lld", v);
-	jw_add(w, b, (size_t)n);
+	/* digits from the right; the magnitude is taken unsigned so that
+	 * LLONG_MIN needs no special case */
+	u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+	q = b + sizeof(b);
+	do {
+		*--q = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--q = '-';
+	jw_add(w, q, (size_t)(b + sizeof(b) - q));
 }
 
 /* see json.h */

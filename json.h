@@ -23,6 +23,9 @@
 #ifndef ARENA_BLOCK_MIN
 #define ARENA_BLOCK_MIN (16 * 1024)   /* first/min arena block size */
 #endif
+#ifndef ARENA_CACHE_MAX
+#define ARENA_CACHE_MAX (4 * 1024 * 1024) /* freed blocks kept per thread */
+#endif
 
 /* ------------------------------------------------------------------ arena */
 
@@ -30,21 +33,46 @@
  * A bump allocator made of a chain of malloc'd blocks. Zero-initialise, then
  * set `cap` (0 means unlimited). Allocation fails (NULL) once the sum of block
  * sizes would exceed cap. px_arena_free() releases every block at once.
+ *
+ * `acct` is an optional hook for a memory budget shared by many arenas: when
+ * non-NULL, every block the arena mallocs adds its size (the same bytes that
+ * `total` counts, block header included) to *acct, and px_arena_free()
+ * subtracts the size of every block it frees, so *acct is the sum of `total`
+ * over the arenas that share it. It is a plain add, not atomic: arenas that
+ * share a counter must be used from one thread. px_arena_init() sets it to
+ * NULL; set it after init and before the first allocation (or after a
+ * px_arena_free()), and keep the counter alive while the arena holds blocks.
+ *
+ * Block reuse: px_arena_free() keeps freed blocks, up to ARENA_CACHE_MAX
+ * bytes (and 32 blocks) per thread, for the next arenas of the same thread
+ * to take instead of calling malloc; the rest go back to free(). Handing a
+ * large arena's memory back to the C library lets it return the pages to
+ * the kernel, and the next large request then pays a page fault for every
+ * 4 KB it touches, which costs more than parsing it. Cached blocks belong
+ * to no arena: they count in no `total` and no *acct. A thread other than
+ * the main one that used arenas should call px_arena_cache_free() before it
+ * exits, or its cache stays allocated; -DARENA_CACHE_MAX=0 turns the cache
+ * off.
  */
 struct px_arena_blk;
 struct px_arena {
 	struct px_arena_blk *head;    /* most recent block */
 	size_t total;                 /* bytes of all blocks */
 	size_t cap;                   /* 0 = no limit */
+	size_t *acct;                 /* NULL, or a counter shared by arenas */
 };
 
+/* Empty arena with the given cap (0 = unlimited) and acct NULL. */
 void  px_arena_init(struct px_arena *a, size_t cap);
 /* 16-byte aligned; NULL when the cap is reached or malloc fails. */
 void *px_arena_alloc(struct px_arena *a, size_t n);
-/* Copy n bytes and add a NUL; NULL on failure. */
+/* Copy n bytes and add a NUL; NULL on failure. s may be NULL when n is 0. */
 char *px_arena_strndup(struct px_arena *a, const char *s, size_t n);
-/* Free all blocks; the arena may be reused afterwards (same cap). */
+/* Free all blocks (keeping some for reuse, see above); the arena may be
+ * used again afterwards (same cap and acct). */
 void  px_arena_free(struct px_arena *a);
+/* Free the calling thread's cached blocks (see above). */
+void  px_arena_cache_free(void);
 
 /* ------------------------------------------------------------------ parser */
 
@@ -101,13 +129,13 @@ struct json_err {
  * surrogate pairs combined, lone surrogates rejected, numbers checked for
  * grammar and kept as source text. Returns the root, or NULL with *err set
  * (err may be NULL). src is borrowed and MUST outlive the result (raw and
- * number text point into it).
+ * number text point into it); a NULL src is the empty input.
  */
 struct json *json_parse(struct px_arena *a, const char *src, size_t n,
                         unsigned flags, struct json_err *err);
 
-/* Member lookup by key (first match, linear). NULL if obj is not an object
- * or the key is absent. */
+/* Member lookup by key (first match, linear). NULL if obj is not an object,
+ * key is NULL or the key is absent. */
 struct json *json_get(const struct json *obj, const char *key);
 /* Element i of an array, or NULL. */
 struct json *json_at(const struct json *arr, size_t i);
@@ -121,7 +149,8 @@ int json_num(const struct json *v, double *out);
 int json_bool(const struct json *v, int *out);
 /* Convenience: string member or NULL; *n may be NULL. */
 const char *json_get_str(const struct json *obj, const char *key, size_t *n);
-/* 1 when s[0..n) equals the NUL-terminated lit. */
+/* 1 when s[0..n) equals the NUL-terminated lit (s may be NULL when n is 0;
+ * a NULL lit is ""). */
 int json_eq(const char *s, size_t n, const char *lit);
 
 /* ------------------------------------------------------------------ writer */
@@ -141,7 +170,9 @@ int json_eq(const char *s, size_t n, const char *lit);
  * mismatched or extra close, nesting deeper than JSON_MAX_DEPTH. Values at
  * depth 0 get no commas, so several documents can be written one after
  * another. Bytes of writer input strings that are not valid UTF-8 are
- * written as \ufffd; U+2028/2029 are escaped.
+ * written as \ufffd; U+2028/2029 are escaped. Any (pointer, length)
+ * argument may be (NULL, 0), and a NULL C-string argument (jw_key,
+ * jw_cstr, jw_puts, the k* shorthands) is taken as "".
  */
 struct jw {
 	char *buf;

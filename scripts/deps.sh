@@ -8,11 +8,19 @@
 #   static musl-tools, BearSSL source (static binary)
 #   fuzz   clang, libclang-rt-dev  (libFuzzer)
 #   e2e    nodejs, npm             (SDK end-to-end tests)
-#   bench  nginx-light, wrk        (benchmark reference)
+#   bench  nginx-light, wrk        (benchmark reference), and bench-json
+#   bench-json libcjson-dev, golang-github-valyala-fastjson-dev
+#                                  (cJSON to compare with; twitter.json,
+#                                  which that package ships as test data)
 set -eu
 need=""
 have_hdr() { [ -f /usr/include/"$1" ] || [ -f /usr/local/include/"$1" ]; }
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
+bench_json() {
+	have_hdr cjson/cJSON.h || need="$need libcjson-dev"
+	[ -f /usr/share/gocode/src/github.com/valyala/fastjson/testdata/twitter.json ] ||
+	    need="$need golang-github-valyala-fastjson-dev"
+}
 for what in "$@"; do
 	case "$what" in
 	build)  have_hdr bearssl.h || need="$need libbearssl-dev" ;;
@@ -28,7 +36,9 @@ for what in "$@"; do
 	e2e)    have_cmd node || need="$need nodejs"
 	        have_cmd npm || need="$need npm" ;;
 	bench)  have_cmd nginx || need="$need nginx-light"
-	        have_cmd wrk || need="$need wrk" ;;
+	        have_cmd wrk || need="$need wrk"
+	        bench_json ;;
+	bench-json) bench_json ;;
 	valgrind) have_cmd valgrind || need="$need valgrind" ;;
 	*) echo "deps.sh: unknown component '$what'" >&2; exit 2 ;;
 	esac

@@ -7,7 +7,8 @@
 #   3. per-event stream forwarding delay (llmproxy vs direct, same clock);
 #   4. proxy CPU time per request;
 #   5. RSS with 1,000 concurrent idle streams (plain) and per concurrent TLS
-#      upstream connection.
+#      upstream connection;
+#   6. JSON parse and write speed against cJSON (build/bench_json).
 # Figures are ratios against baselines measured in this same run.
 set -eu
 cd "$(dirname "$0")/.."
@@ -169,3 +170,8 @@ EOPY
 i=0; while ! grep -q ready "$T/tls.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 rss1=$(awk '/VmRSS/{print $2}' /proc/$P4/status)
 awk -v a="$rss0" -v b="$rss1" 'BEGIN{ printf "RSS with 200 concurrent TLS streams: %.1f KB per stream (target <= 64 KB)\n", (b-a)/200; }'
+
+# ---- JSON parser and writer against cJSON (tests/bench_json.c; runs alone
+# as `make bench-json`). In-process, CPU time: the servers above stay idle.
+echo "== JSON: json_parse and the writer against cJSON"
+$B/bench_json

@@ -1120,6 +1120,766 @@ START_TEST(t_roundtrip)
 }
 END_TEST
 
+/* ------------------------------------------------------------ strings */
+
+/*
+ * One special piece placed in a string body of plain filler: what the
+ * parser must make of it (decoded bytes, or an error at an offset within
+ * the piece), and what the writer must make of the raw bytes.
+ */
+struct piece {
+	const char *name;
+	const char *src;              /* as it appears in the JSON text */
+	const char *dec;              /* decoded; NULL: an error */
+	size_t declen;
+	int code;                     /* error code when dec == NULL */
+	size_t off;                   /* error offset within src */
+};
+
+static const struct piece pieces[] = {
+	{ "esc_n", "\\n", "\n", 1, 0, 0 },
+	{ "esc_quote", "\\\"", "\"", 1, 0, 0 },
+	{ "esc_bs", "\\\\", "\\", 1, 0, 0 },
+	{ "esc_slash", "\\/", "/", 1, 0, 0 },
+	{ "esc_u_e9", "\\u00e9", "\xC3\xA9", 2, 0, 0 },
+	{ "esc_u_nul", "\\u0000", "\0", 1, 0, 0 },
+	{ "esc_u_pair", "\\ud83d\\ude00", "\xF0\x9F\x98\x80", 4, 0, 0 },
+	{ "esc_u_2028", "\\u2028", "\xE2\x80\xA8", 3, 0, 0 },
+	{ "utf8_2", "\xC3\xA9", "\xC3\xA9", 2, 0, 0 },
+	{ "utf8_3", "\xE4\xBD\xA0", "\xE4\xBD\xA0", 3, 0, 0 },
+	{ "utf8_3_e0", "\xE0\xA0\x80", "\xE0\xA0\x80", 3, 0, 0 },
+	{ "utf8_3_ed", "\xED\x9F\xBF", "\xED\x9F\xBF", 3, 0, 0 },
+	{ "utf8_4", "\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80", 4, 0, 0 },
+	{ "utf8_cjk_run", "\xE4\xBD\xA0\xE5\xA5\xBD\xE4\xB8\x96",
+	    "\xE4\xBD\xA0\xE5\xA5\xBD\xE4\xB8\x96", 9, 0, 0 },
+	{ "del", "\x7F", "\x7F", 1, 0, 0 },
+	{ "ctrl_01", "\x01", NULL, 0, JSON_ERR_SYNTAX, 0 },
+	{ "ctrl_1f", "\x1F", NULL, 0, JSON_ERR_SYNTAX, 0 },
+	{ "ctrl_nl", "\n", NULL, 0, JSON_ERR_SYNTAX, 0 },
+	{ "bad_ff", "\xFF", NULL, 0, JSON_ERR_UTF8, 0 },
+	{ "bad_cont", "\x80", NULL, 0, JSON_ERR_UTF8, 0 },
+	{ "bad_c0", "\xC0\x80", NULL, 0, JSON_ERR_UTF8, 0 },
+	{ "bad_surrogate", "\xED\xA0\x80", NULL, 0, JSON_ERR_UTF8, 0 },
+	{ "bad_trunc_3", "\xE4\xBD" "a", NULL, 0, JSON_ERR_UTF8, 0 },
+	{ "bad_after_good", "\xC3\xA9\xE4\x28", NULL, 0, JSON_ERR_UTF8, 2 },
+	{ "bad_escape", "\\x", NULL, 0, JSON_ERR_ESCAPE, 0 },
+	{ "bad_lone_low", "\\udc00", NULL, 0, JSON_ERR_ESCAPE, 0 },
+	{ "bad_hex", "\\u12g4", NULL, 0, JSON_ERR_ESCAPE, 0 },
+};
+#define NPIECES (sizeof(pieces) / sizeof(pieces[0]))
+
+/* Filler with every plain class: letters, digits, space, punctuation. */
+static char
+filler(size_t i)
+{
+	static const char f[] = "ab c1/~'{";
+
+	return f[i % (sizeof(f) - 1)];
+}
+
+/*
+ * Parse doc (n bytes) whose only string starts at byte q (its opening
+ * quote), containing body = filler[0..i) piece filler[i..len); check the
+ * decoded value or the error. The input is copied against a guard page
+ * when it ends with the string (where an over-read would go past the end),
+ * else into an exactly sized malloc block (which ASan guards).
+ */
+static void
+check_piece(struct px_arena *a, const char *doc, size_t n, size_t q,
+    const struct piece *pc, size_t len, size_t i, const char *what)
+{
+	struct guard g;
+	struct json_err e;
+	struct json *v;
+	char want[128], *copy;
+	size_t k, wl;
+
+	copy = NULL;
+	if (doc[n - 1] == '"') {
+		v = gparse(a, &g, doc, n, 0, &e);
+	} else {
+		copy = malloc(n);
+		memcpy(copy, doc, n);
+		g.map = NULL;
+		g.p = copy;
+		v = json_parse(a, copy, n, 0, &e);
+	}
+	if (pc->dec == NULL) {
+		ck_assert_msg(v == NULL && e.code == pc->code
+		    && e.pos == q + 1 + i + pc->off,
+		    "%s %s len %zu at %zu: code %d pos %zu (%s), want %d at %zu",
+		    what, pc->name, len, i, e.code, e.pos, e.msg, pc->code,
+		    q + 1 + i + pc->off);
+		goto done;
+	}
+	ck_assert_msg(v != NULL, "%s %s len %zu at %zu: %s at %zu", what,
+	    pc->name, len, i, e.msg, e.pos);
+	if (v->type == JSON_ARRAY)
+		v = v->child;
+	wl = 0;
+	for (k = 0; k < i; k++)
+		want[wl++] = filler(k);
+	memcpy(want + wl, pc->dec, pc->declen);
+	wl += pc->declen;
+	for (k = i; k < len; k++)
+		want[wl++] = filler(k);
+	ck_assert_int_eq(v->type, JSON_STRING);
+	ck_assert_msg(v->n == wl && memcmp(v->s, want, wl) == 0 && v->s[wl] == 0,
+	    "%s %s len %zu at %zu: decoded wrong", what, pc->name, len, i);
+	ck_assert_uint_eq((size_t)(v->raw - g.p), q);
+done:
+	if (copy != NULL)
+		free(copy);
+	else
+		guard_free(&g);
+}
+
+/* body of length len (filler) with piece p inserted at i, into out */
+static size_t
+piece_body(char *out, const struct piece *pc, size_t len, size_t i)
+{
+	size_t k, n, sl;
+
+	n = 0;
+	for (k = 0; k < i; k++)
+		out[n++] = filler(k);
+	sl = strlen(pc->src);
+	memcpy(out + n, pc->src, sl);
+	n += sl;
+	for (k = i; k < len; k++)
+		out[n++] = filler(k);
+	return n;
+}
+
+/*
+ * Every piece at every position of bodies of every length 0..40, so that
+ * it falls on every offset of the eight- and sixteen-byte words the
+ * scanner reads, in three layouts: the string alone (it ends the input,
+ * against the guard page), in an array followed by 0..17 more bytes, and
+ * after a prefix that shifts it by 1..7 bytes.
+ */
+START_TEST(t_str_every_position)
+{
+	const struct piece *pc = &pieces[_i];
+	struct px_arena a;
+	char doc[256];
+	size_t len, i, n, bl, t;
+
+	px_arena_init(&a, 0);
+	for (len = 0; len <= 40; len++) {
+		for (i = 0; i <= len; i++) {
+			/* alone */
+			doc[0] = '"';
+			bl = piece_body(doc + 1, pc, len, i);
+			doc[1 + bl] = '"';
+			check_piece(&a, doc, bl + 2, 0, pc, len, i, "alone");
+			/* in an array, then trailing whitespace */
+			for (t = 0; t <= 17; t++) {
+				n = 0;
+				doc[n++] = '[';
+				doc[n++] = '"';
+				n += piece_body(doc + n, pc, len, i);
+				doc[n++] = '"';
+				doc[n++] = ']';
+				memset(doc + n, ' ', t);
+				n += t;
+				check_piece(&a, doc, n, 1, pc, len, i, "array");
+			}
+			/* shifted */
+			for (t = 1; t < 8; t++) {
+				memset(doc, ' ', t);
+				n = t;
+				doc[n++] = '"';
+				n += piece_body(doc + n, pc, len, i);
+				doc[n++] = '"';
+				doc[n++] = ' ';
+				check_piece(&a, doc, n, t, pc, len, i, "shifted");
+			}
+			px_arena_free(&a);
+		}
+	}
+}
+END_TEST
+
+/*
+ * Strings decode into the free space at the end of the arena's current
+ * block, or, when they do not fit there, into their own allocation. Fill
+ * the block up to every point of its last 300 bytes and parse an array of
+ * strings after it: values right whichever way each string went, and the
+ * allocation made before intact.
+ */
+START_TEST(t_str_arena_tail)
+{
+	static const char doc[] = "[\"0123456789abcdef\\n\xC3\xA9\","
+	    "\"\",\"x\",\"\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\","
+	    "\"a longer string that is forty-two bytes..\","
+	    "\"\xE4\xBD\xA0\xE5\xA5\xBD\xE4\xB8\x96\xE7\x95\x8C\\t\\\"\"]";
+	static const char *const want[] = { "0123456789abcdef\n\xC3\xA9", "",
+	    "x", "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9",
+	    "a longer string that is forty-two bytes..",
+	    "\xE4\xBD\xA0\xE5\xA5\xBD\xE4\xB8\x96\xE7\x95\x8C\t\"" };
+	struct px_arena a;
+	struct guard g;
+	struct json_err e;
+	struct json *v, *el;
+	unsigned char *fill;
+	size_t k, i, fl;
+
+	for (k = 0; k < 300; k++) {
+		px_arena_init(&a, 0);
+		fl = ARENA_BLOCK_MIN - 16 - k;
+		fill = px_arena_alloc(&a, fl);
+		ck_assert_ptr_nonnull(fill);
+		memset(fill, 0xA5, fl);
+		v = gparse(&a, &g, doc, sizeof(doc) - 1, 0, &e);
+		ck_assert_msg(v != NULL, "fill %zu: %s", fl, e.msg);
+		ck_assert_uint_eq(v->len, 6);
+		for (i = 0, el = v->child; el != NULL; el = el->next, i++)
+			ck_assert_msg(el->n == strlen(want[i])
+			    && memcmp(el->s, want[i], el->n) == 0
+			    && el->s[el->n] == 0, "fill %zu: string %zu", fl, i);
+		for (i = 0; i < fl; i++)
+			if (fill[i] != 0xA5)
+				ck_abort_msg("fill %zu: byte %zu overwritten", fl, i);
+		/* an error met while the string is decoded in place */
+		ck_assert_ptr_null(json_parse(&a, "[\"abc\",\"de\\q\"]", 14, 0,
+		    &e));
+		ck_assert_int_eq(e.code, JSON_ERR_ESCAPE);
+		ck_assert_uint_eq(e.pos, 10);
+		guard_free(&g);
+		px_arena_free(&a);
+	}
+}
+END_TEST
+
+/* Long strings: longer than any arena block's free space, errors far in,
+ * and the cap: a string that cannot be stored is NOMEM, but an invalid one
+ * is reported as invalid whatever the cap. */
+START_TEST(t_str_long)
+{
+	static const char *const bits[] = { "plain text ", "\\n", "\\\"",
+	    "\xC3\xA9", "\xE4\xBD\xA0", "\xF0\x9F\x98\x80", "\\u00e9",
+	    "\\ud83d\\ude00", "\\\\", "x" };
+	static const char *const dec[] = { "plain text ", "\n", "\"",
+	    "\xC3\xA9", "\xE4\xBD\xA0", "\xF0\x9F\x98\x80", "\xC3\xA9",
+	    "\xF0\x9F\x98\x80", "\\", "x" };
+	static const size_t sizes[] = { 1000, 5000, 16 * 1024, 70000, 1500000 };
+	struct px_arena a;
+	struct guard g;
+	struct json_err e;
+	struct json *v;
+	char *src, *want;
+	size_t si, n, wl, k, r, sl;
+
+	for (si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+		src = malloc(sizes[si] * 2 + 64);
+		want = malloc(sizes[si] * 2 + 64);
+		n = wl = 0;
+		src[n++] = '"';
+		for (r = 7; n < sizes[si]; r = r * 1103515245 + 12345) {
+			k = (r >> 16) % (sizeof(bits) / sizeof(bits[0]));
+			sl = strlen(bits[k]);
+			memcpy(src + n, bits[k], sl);
+			n += sl;
+			memcpy(want + wl, dec[k], strlen(dec[k]));
+			wl += strlen(dec[k]);
+		}
+		memcpy(src + n, "ab\"", 3);   /* the b gets replaced below */
+		n += 3;
+		memcpy(want + wl, "ab", 2);
+		wl += 2;
+
+		px_arena_init(&a, 0);
+		v = gparse(&a, &g, src, n, 0, &e);
+		ck_assert_msg(v != NULL, "%zu: %s at %zu", sizes[si], e.msg,
+		    e.pos);
+		ck_assert(v->n == wl && memcmp(v->s, want, wl) == 0
+		    && v->s[wl] == 0);
+		ck_assert_uint_eq(v->rawlen, n);
+		guard_free(&g);
+		/* the same after another value took most of a block */
+		ck_assert_ptr_nonnull(px_arena_alloc(&a, 12345));
+		v = json_parse(&a, src, n, 0, &e);
+		ck_assert(v != NULL && v->n == wl && memcmp(v->s, want, wl) == 0);
+
+		/* a cap below what the string needs: NOMEM at its start */
+		px_arena_free(&a);
+		px_arena_init(&a, wl / 2 + 200);
+		ck_assert_ptr_null(json_parse(&a, src, n, 0, &e));
+		ck_assert_int_eq(e.code, JSON_ERR_NOMEM);
+		ck_assert_uint_eq(e.pos, 0);
+		ck_assert_uint_le(a.total, a.cap);
+
+		/* an invalid byte near the end: UTF8 there, capped or not */
+		src[n - 2] = (char)0xFF;
+		ck_assert_ptr_null(json_parse(&a, src, n, 0, &e));
+		ck_assert_int_eq(e.code, JSON_ERR_UTF8);
+		ck_assert_uint_eq(e.pos, n - 2);
+		px_arena_free(&a);
+		px_arena_init(&a, 0);
+		ck_assert_ptr_null(json_parse(&a, src, n, 0, &e));
+		ck_assert_int_eq(e.code, JSON_ERR_UTF8);
+		ck_assert_uint_eq(e.pos, n - 2);
+		/* unterminated: EOF at the end */
+		src[n - 2] = 'b';
+		ck_assert_ptr_null(json_parse(&a, src, n - 1, 0, &e));
+		ck_assert_int_eq(e.code, JSON_ERR_EOF);
+		ck_assert_uint_eq(e.pos, n - 1);
+		px_arena_free(&a);
+		free(src);
+		free(want);
+	}
+}
+END_TEST
+
+/* Every prefix of a string that mixes all the kinds, from a guard page:
+ * no over-read, EOF within the prefix (or the error the prefix has). */
+START_TEST(t_str_prefixes)
+{
+	static const char s[] = "\"ab\\n\xC3\xA9 0123456789\\u00e9\xE4\xBD\xA0"
+	    "\\ud83d\\ude00\xF0\x9F\x98\x80 abcdefghijklmnop\\\"\\\\x\"";
+	struct px_arena a;
+	struct guard g;
+	struct json_err e;
+	size_t k;
+
+	for (k = 0; k < sizeof(s) - 1; k++) {
+		px_arena_init(&a, 0);
+		ck_assert_ptr_null(gparse(&a, &g, s, k, 0, &e));
+		ck_assert_msg(e.pos <= k && (e.code == JSON_ERR_EOF
+		    || e.code == JSON_ERR_ESCAPE), "prefix %zu: %d at %zu", k,
+		    e.code, e.pos);
+		guard_free(&g);
+		px_arena_free(&a);
+	}
+}
+END_TEST
+
+/* ------------------------------------------------------------ writer */
+
+/* An independent UTF-8 check: length of the well-formed sequence at p
+ * (n bytes available), or 0. */
+static size_t
+ref_utf8(const unsigned char *p, size_t n)
+{
+	unsigned long cp;
+	size_t k, i;
+
+	if (p[0] < 0x80)
+		return 1;
+	if ((p[0] & 0xE0) == 0xC0) {
+		k = 2;
+		cp = p[0] & 0x1Fu;
+	} else if ((p[0] & 0xF0) == 0xE0) {
+		k = 3;
+		cp = p[0] & 0x0Fu;
+	} else if ((p[0] & 0xF8) == 0xF0) {
+		k = 4;
+		cp = p[0] & 0x07u;
+	} else {
+		return 0;
+	}
+	if (n < k)
+		return 0;
+	for (i = 1; i < k; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3Fu);
+	}
+	if (cp < (k == 2 ? 0x80u : k == 3 ? 0x800u : 0x10000u)
+	    || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return k;
+}
+
+/* The writer's contract, byte by byte: the escaped form of s[0..n). */
+static size_t
+ref_escape(const unsigned char *s, size_t n, char *out)
+{
+	size_t i, k, o;
+
+	o = 0;
+	for (i = 0; i < n; i += k) {
+		k = ref_utf8(s + i, n - i);
+		if (k == 3 && s[i] == 0xE2 && s[i + 1] == 0x80
+		    && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9)) {
+			o += (size_t)sprintf(out + o, "\\u%04x",
+			    s[i + 2] == 0xA8 ? 0x2028u : 0x2029u);
+		} else if (k == 0) {
+			o += (size_t)sprintf(out + o, "\\ufffd");
+			k = 1;
+		} else if (k > 1) {
+			memcpy(out + o, s + i, k);
+			o += k;
+		} else if (s[i] == '"' || s[i] == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)s[i];
+		} else if (s[i] == '\n' || s[i] == '\r' || s[i] == '\t'
+		    || s[i] == '\b' || s[i] == '\f') {
+			out[o++] = '\\';
+			out[o++] = s[i] == '\n' ? 'n' : s[i] == '\r' ? 'r'
+			    : s[i] == '\t' ? 't' : s[i] == '\b' ? 'b' : 'f';
+		} else if (s[i] < 0x20) {
+			o += (size_t)sprintf(out + o, "\\u%04x", s[i]);
+		} else {
+			out[o++] = (char)s[i];
+		}
+	}
+	return o;
+}
+
+/* Raw bytes the writer must treat specially, one per case. */
+static const char *const wpieces[] = { "\"", "\\", "\n", "\x01", "\x1f",
+	"\x7f", "/", "\xC3\xA9", "\xE4\xBD\xA0", "\xF0\x9F\x98\x80",
+	"\xE2\x80\xA8", "\xE2\x80\xA9", "\xFF", "\x80", "\xC0\x80",
+	"\xED\xA0\x80", "\xE4\xBD", "\xF4\x90\x80\x80", "\0" };
+#define NWPIECES (sizeof(wpieces) / sizeof(wpieces[0]))
+
+/*
+ * jw_str against the reference for every piece at every position of
+ * strings of length 0..40 (and its input placed against a guard page);
+ * valid input reads back byte for byte through json_parse.
+ */
+START_TEST(t_writer_every_position)
+{
+	const char *pc = wpieces[_i];
+	struct px_arena a;
+	struct guard g;
+	struct jw w;
+	struct json *v;
+	char in[64], ref[512];
+	size_t len, i, n, pl, rl, k;
+	const char *gp;
+	int valid;
+
+	pl = pc[0] == 0 ? 1 : strlen(pc);
+	px_arena_init(&a, 0);
+	jw_init(&w, &a, 0);
+	for (len = 0; len <= 40; len++) {
+		for (i = 0; i <= len; i++) {
+			n = 0;
+			for (k = 0; k < i; k++)
+				in[n++] = filler(k);
+			memcpy(in + n, pc, pl);
+			n += pl;
+			for (k = i; k < len; k++)
+				in[n++] = filler(k);
+			gp = guard_copy(&g, in, n);
+			ref[0] = '"';
+			rl = 1 + ref_escape((const unsigned char *)in, n, ref + 1);
+			ref[rl++] = '"';
+			jw_reset(&w);
+			jw_str(&w, gp, n);
+			ck_assert_int_eq(w.err, 0);
+			ck_assert_msg(w.len == rl && memcmp(w.buf, ref, rl) == 0,
+			    "piece %d len %zu at %zu: got %.*s want %.*s", _i,
+			    len, i, (int)w.len, w.buf, (int)rl, ref);
+			/* and the same bytes through jw_escaped alone */
+			jw_reset(&w);
+			jw_escaped(&w, gp, n);
+			ck_assert(w.len == rl - 2
+			    && memcmp(w.buf, ref + 1, rl - 2) == 0);
+			guard_free(&g);
+			/* valid UTF-8 round-trips exactly */
+			for (k = 0, valid = 1; k < n && valid; k += ref_utf8(
+			    (const unsigned char *)in + k, n - k))
+				valid = ref_utf8((const unsigned char *)in + k,
+				    n - k) > 0;
+			if (!valid)
+				continue;
+			v = json_parse(&a, ref, rl, 0, NULL);
+			ck_assert_ptr_nonnull(v);
+			ck_assert(v->n == n && memcmp(v->s, in, n) == 0);
+		}
+	}
+	px_arena_free(&a);
+}
+END_TEST
+
+/* Writing a string piecewise with jw_escaped, split at every point that
+ * is not inside a UTF-8 sequence, gives the same bytes as in one go. */
+START_TEST(t_writer_split)
+{
+	static const char s[] = "say \"hi\"\n\tto \xC3\xA9l\xC3\xA8ve \xE4\xBD\xA0"
+	    " \\path\\ \x01 0123456789abcdef \xF0\x9F\x98\x80 end\xE2\x80\xA8";
+	struct px_arena a;
+	struct jw w;
+	char whole[512];
+	size_t wl, k, n;
+
+	n = sizeof(s) - 1;
+	px_arena_init(&a, 0);
+	jw_init(&w, &a, 0);
+	jw_escaped(&w, s, n);
+	ck_assert_int_eq(w.err, 0);
+	wl = w.len;
+	memcpy(whole, w.buf, wl);
+	for (k = 0; k <= n; k++) {
+		if (k < n && ((unsigned char)s[k] & 0xC0) == 0x80)
+			continue;
+		jw_reset(&w);
+		jw_escaped(&w, s, k);
+		jw_escaped(&w, s + k, n - k);
+		ck_assert_msg(w.len == wl && memcmp(w.buf, whole, wl) == 0,
+		    "split at %zu", k);
+	}
+	px_arena_free(&a);
+}
+END_TEST
+
+/* Long strings out through a writer that grows, and through one that is
+ * capped: the output is the reference escaping, or err with a prefix. */
+START_TEST(t_writer_long)
+{
+	struct px_arena a;
+	struct jw w;
+	unsigned char *s;
+	char *ref;
+	size_t n, rl, i, max;
+	unsigned r;
+
+	n = 300000;
+	s = malloc(n);
+	ref = malloc(n * 6 + 2);
+	for (i = 0, r = 1; i < n; i++) {
+		r = r * 1103515245u + 12345u;
+		/* mostly text, some of everything else */
+		s[i] = (unsigned char)((r >> 16) % 16 == 0 ? (r >> 8) & 0xFF
+		    : 'a' + (r >> 20) % 26);
+	}
+	rl = ref_escape(s, n, ref);
+	px_arena_init(&a, 0);
+	jw_init(&w, &a, 0);
+	jw_escaped(&w, (const char *)s, n);
+	ck_assert_int_eq(w.err, 0);
+	ck_assert(w.len == rl && memcmp(w.buf, ref, rl) == 0);
+	for (max = 1000; max < rl; max = max * 3) {
+		jw_init(&w, &a, max);
+		jw_escaped(&w, (const char *)s, n);
+		ck_assert_int_ne(w.err, 0);
+		ck_assert_uint_le(w.len, max);
+		ck_assert(memcmp(w.buf, ref, w.len) == 0);
+	}
+	px_arena_free(&a);
+	free(s);
+	free(ref);
+}
+END_TEST
+
+START_TEST(t_writer_int)
+{
+	static const long long t[] = { 0, 1, -1, 9, -9, 10, -10, 99, 100,
+	    12345, -12345, 2147483647LL, -2147483648LL, 4294967296LL,
+	    999999999999999999LL, 1000000000000000000LL, -1000000000000000000LL,
+	    LLONG_MAX, LLONG_MIN, LLONG_MAX - 1, LLONG_MIN + 1 };
+	struct px_arena a;
+	struct jw w;
+	char want[32];
+	long long v;
+	size_t i;
+	int p;
+
+	px_arena_init(&a, 0);
+	jw_init(&w, &a, 0);
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		jw_reset(&w);
+		jw_int(&w, t[i]);
+		snprintf(want, sizeof(want), "%lld", t[i]);
+		want_out(&w, want);
+	}
+	/* every power of ten and its neighbours, both signs */
+	for (p = 0, v = 1; p < 19; p++, v = p < 19 ? v * 10 : v) {
+		long long c[6] = { v - 1, v, v + 1, -(v - 1), -v, -(v + 1) };
+		for (i = 0; i < 6; i++) {
+			jw_reset(&w);
+			jw_int(&w, c[i]);
+			snprintf(want, sizeof(want), "%lld", c[i]);
+			want_out(&w, want);
+		}
+	}
+	px_arena_free(&a);
+}
+END_TEST
+
+/* ------------------------------------------------------------ (NULL, 0) */
+
+/* Every public function given NULL with a length of 0 (and the writer's
+ * C-string arguments NULL): defined behaviour, exact output. Run under
+ * UBSan (make build-san/test_json), which rejects memcpy from NULL and
+ * arithmetic on NULL. */
+START_TEST(t_null_args)
+{
+	struct px_arena a;
+	struct jw w;
+	struct json v, *r;
+	struct json_err e;
+	char *s, fb[4];
+	long long ll;
+	double d;
+
+	px_arena_init(&a, 0);
+	s = px_arena_strndup(&a, NULL, 0);
+	ck_assert(s != NULL && s[0] == 0);
+	ck_assert_ptr_null(json_parse(&a, NULL, 0, 0, &e));
+	ck_assert_int_eq(e.code, JSON_ERR_EOF);
+	ck_assert(json_eq(NULL, 0, ""));
+	ck_assert(json_eq(NULL, 0, NULL));
+	ck_assert(json_eq("", 0, NULL));
+	ck_assert(!json_eq("a", 1, NULL));
+	r = json_parse(&a, "{\"\":1}", 6, 0, NULL);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_ptr_null(json_get(r, NULL));
+	ck_assert_ptr_null(json_get_str(r, NULL, NULL));
+
+	/* a number or string node with no text */
+	memset(&v, 0, sizeof(v));
+	v.type = JSON_NUMBER;
+	ck_assert(!json_int(&v, &ll));
+	ck_assert(!json_num(&v, &d));
+
+	jw_init(&w, &a, 0);
+	jw_put(&w, NULL, 0);
+	jw_puts(&w, NULL);
+	jw_escaped(&w, NULL, 0);
+	ck_assert_int_eq(w.err, 0);
+	ck_assert_uint_eq(w.len, 0);
+	jw_arr(&w);
+	jw_str(&w, NULL, 0);
+	jw_cstr(&w, NULL);
+	jw_raw(&w, NULL, 0);          /* nothing, but the comma */
+	jw_str(&w, "x", 1);
+	jw_value(&w, &v);             /* the empty number: no text */
+	v.type = JSON_STRING;
+	jw_value(&w, &v);             /* the empty string */
+	jw_arr_end(&w);
+	want_out(&w, "[\"\",\"\",,\"x\",,\"\"]");
+	jw_reset(&w);
+	jw_obj(&w);
+	jw_keyn(&w, NULL, 0);
+	jw_int(&w, 1);
+	jw_key(&w, NULL);
+	jw_int(&w, 2);
+	jw_kstr(&w, "a", NULL, 0);
+	jw_kcstr(&w, NULL, NULL);
+	jw_kraw(&w, "r", NULL, 0);
+	jw_obj_end(&w);
+	want_out(&w, "{\"\":1,\"\":2,\"a\":\"\",\"\":\"\",\"r\":}");
+
+	/* a fixed writer with no buffer at all */
+	jw_init_fixed(&w, NULL, 0);
+	jw_put(&w, NULL, 0);
+	jw_escaped(&w, NULL, 0);
+	ck_assert_int_eq(w.err, 0);
+	jw_str(&w, NULL, 0);
+	ck_assert_int_ne(w.err, 0);
+	ck_assert_uint_eq(w.len, 0);
+	jw_reset(&w);
+	ck_assert_int_eq(w.err, 0);
+	/* and a tiny one */
+	jw_init_fixed(&w, fb, sizeof(fb));
+	jw_str(&w, NULL, 0);
+	ck_assert_int_eq(w.err, 0);
+	ck_assert(w.len == 2 && memcmp(fb, "\"\"", 3) == 0);
+	px_arena_free(&a);
+}
+END_TEST
+
+/* ------------------------------------------------------------ acct */
+
+START_TEST(t_arena_acct)
+{
+	struct px_arena a, b;
+	size_t acct, i;
+	void *p;
+
+	memset(&a, 0xff, sizeof(a));
+	px_arena_init(&a, 0);
+	ck_assert_ptr_null(a.acct);
+	px_arena_init(&b, 40000);
+	acct = 0;
+	a.acct = &acct;
+	b.acct = &acct;
+	/* small, growing and one-off large blocks, in both arenas */
+	for (i = 0; i < 3000; i++) {
+		ck_assert_ptr_nonnull(px_arena_alloc(&a, i % 300 + 1));
+		ck_assert_uint_eq(acct, a.total + b.total);
+		if (i % 100 == 0) {
+			ck_assert_ptr_nonnull(px_arena_alloc(&a,
+			    3 * ARENA_BLOCK_MIN));
+			ck_assert_uint_eq(acct, a.total + b.total);
+		}
+		p = px_arena_alloc(&b, 1000);
+		if (p == NULL)          /* b's cap: no change when it fails */
+			ck_assert_uint_le(b.total, b.cap);
+		ck_assert_uint_eq(acct, a.total + b.total);
+	}
+	ck_assert_uint_gt(b.total, 0);
+	ck_assert_ptr_null(px_arena_alloc(&b, 50000));
+	ck_assert_uint_eq(acct, a.total + b.total);
+	/* the parser's allocations count the same way */
+	ck_assert_ptr_nonnull(json_parse(&a, "[\"abc\",{\"k\":[1,2]}]", 19, 0,
+	    NULL));
+	ck_assert_uint_eq(acct, a.total + b.total);
+	px_arena_free(&a);
+	ck_assert_uint_eq(acct, b.total);
+	/* reuse after free keeps counting (blocks may come from the
+	 * per-thread cache) */
+	ck_assert_ptr_nonnull(px_arena_alloc(&a, 100));
+	ck_assert_ptr_nonnull(px_arena_alloc(&a, 2 * 1024 * 1024));
+	ck_assert_uint_eq(acct, a.total + b.total);
+	px_arena_free(&b);
+	px_arena_free(&a);
+	ck_assert_uint_eq(acct, 0);
+	ck_assert_ptr_eq(a.acct, &acct);
+	/* without acct nothing is counted anywhere */
+	px_arena_init(&a, 0);
+	ck_assert_ptr_nonnull(px_arena_alloc(&a, 100));
+	ck_assert_uint_eq(acct, 0);
+	px_arena_free(&a);
+}
+END_TEST
+
+/* Freed blocks are reused by later arenas of the thread, but never one
+ * that would take an arena past its cap. */
+START_TEST(t_arena_reuse)
+{
+	struct px_arena a;
+	char *p, *q;
+	size_t i;
+
+	px_arena_init(&a, 0);
+	p = px_arena_alloc(&a, 100);
+	px_arena_free(&a);
+	q = px_arena_alloc(&a, 100);
+#if ARENA_CACHE_MAX > 0
+	ck_assert_ptr_eq(p, q);
+#endif
+	memset(q, 1, 100);
+	px_arena_free(&a);
+	/* big blocks in the cache; a small capped arena must not take them */
+	px_arena_init(&a, 0);
+	for (i = 0; i < 8; i++)
+		ck_assert_ptr_nonnull(px_arena_alloc(&a, 200000));
+	px_arena_free(&a);
+	for (i = 1; i < 40; i++) {
+		px_arena_init(&a, i * 1000);
+		while (px_arena_alloc(&a, 300) != NULL)
+			;
+		ck_assert_uint_le(a.total, a.cap);
+		px_arena_free(&a);
+	}
+	/* emptied: the next block is a new one, and freeing twice is fine */
+	p = px_arena_alloc(&a, 100);
+	px_arena_free(&a);
+	px_arena_cache_free();
+	px_arena_cache_free();
+	q = px_arena_alloc(&a, 100);
+	ck_assert_ptr_nonnull(q);
+	px_arena_free(&a);
+	px_arena_cache_free();
+}
+END_TEST
+
 /* Every JSON fixture parses strictly from a guard page, and its compact
  * form is a fixed point. */
 static char *jfix[64];
@@ -1197,6 +1957,17 @@ json_suite(void)
 	tcase_add_test(tc, t_depth);
 	tcase_add_test(tc, t_nomem);
 	tcase_add_test(tc, t_arena);
+	tcase_add_test(tc, t_arena_acct);
+	tcase_add_test(tc, t_arena_reuse);
+	tcase_add_test(tc, t_null_args);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("strings");
+	tcase_set_timeout(tc, 300);
+	tcase_add_loop_test(tc, t_str_every_position, 0, (int)NPIECES);
+	tcase_add_test(tc, t_str_arena_tail);
+	tcase_add_test(tc, t_str_long);
+	tcase_add_test(tc, t_str_prefixes);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("numbers");
@@ -1212,6 +1983,10 @@ json_suite(void)
 	tcase_add_test(tc, t_writer_limits);
 	tcase_add_test(tc, t_writer_misuse);
 	tcase_add_test(tc, t_roundtrip);
+	tcase_add_loop_test(tc, t_writer_every_position, 0, (int)NWPIECES);
+	tcase_add_test(tc, t_writer_split);
+	tcase_add_test(tc, t_writer_long);
+	tcase_add_test(tc, t_writer_int);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fixtures");
