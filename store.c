@@ -237,8 +237,8 @@ px_journal_replay(const char *p, size_t n,
  */
 static int
 replay_fd(int fd, const char magic[PX_JOURNAL_MAGIC_LEN], size_t rec_max,
-          px_journal_fn fn, void *ctx, size_t *good, size_t *total,
-          unsigned long *records, int *foreign)
+          size_t limit, px_journal_fn fn, void *ctx, size_t *good,
+          size_t *total, unsigned long *records, int *foreign)
 {
 	size_t cap = PX_JOURNAL_READ_CHUNK, len = 0;
 	size_t want = rec_max + PX_JOURNAL_HEAD + PX_JOURNAL_MAGIC_LEN;
@@ -267,7 +267,8 @@ replay_fd(int fd, const char magic[PX_JOURNAL_MAGIC_LEN], size_t rec_max,
 			buf = nb;
 			cap = nc;
 		}
-		r = read(fd, buf + len, cap - len);
+		r = read(fd, buf + len, limit && limit - *total < cap - len ?
+		    limit - *total : cap - len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -276,7 +277,7 @@ replay_fd(int fd, const char magic[PX_JOURNAL_MAGIC_LEN], size_t rec_max,
 			errno = e;
 			return -1;
 		}
-		eof = r == 0;
+		eof = r == 0 || (limit && *total + (size_t)r == limit);
 		len += (size_t)r;
 		*total += (size_t)r;
 		if (!have_magic) {
@@ -314,8 +315,9 @@ replay_fd(int fd, const char magic[PX_JOURNAL_MAGIC_LEN], size_t rec_max,
 		len -= off;
 	}
 	/* the rest is only counted */
-	while (stop) {
-		ssize_t r = read(fd, buf, cap);
+	while (stop && (!limit || *total < limit)) {
+		ssize_t r = read(fd, buf, limit && limit - *total < cap ?
+		    limit - *total : cap);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -354,7 +356,7 @@ px_journal_open(struct px_journal *lg, const char *path,
 	if (fd < 0)
 		goto fail;
 	what = "read";
-	if (replay_fd(fd, magic, rec_max, fn, ctx, &good, &total, &nrec,
+	if (replay_fd(fd, magic, rec_max, 0, fn, ctx, &good, &total, &nrec,
 	    &foreign) < 0)
 		goto fail;
 	close(fd);
@@ -405,7 +407,7 @@ fail:
 /* see store.h */
 int
 px_journal_read(const char *path, const char magic[PX_JOURNAL_MAGIC_LEN],
-                size_t rec_max, px_journal_fn fn, void *ctx,
+                size_t rec_max, size_t limit, px_journal_fn fn, void *ctx,
                 struct px_journal_stats *st, char *err, size_t errcap)
 {
 	size_t good, total;
@@ -421,8 +423,8 @@ px_journal_read(const char *path, const char magic[PX_JOURNAL_MAGIC_LEN],
 		    strerror(errno));
 		return -1;
 	}
-	rc = replay_fd(fd, magic, rec_max, fn, ctx, &good, &total, &nrec,
-	    &foreign);
+	rc = replay_fd(fd, magic, rec_max, limit, fn, ctx, &good, &total,
+	    &nrec, &foreign);
 	if (rc < 0)
 		snprintf(err, errcap, "%s: cannot read: %s", path,
 		    strerror(errno));
@@ -670,6 +672,99 @@ px_journal_rewrite_abort(struct px_journal *lg)
 	free(lg->wbuf);
 	lg->wbuf = NULL;
 	lg->wlen = 0;
+}
+
+/* see store.h */
+int
+px_journal_rewrite_finish(struct px_journal *lg, size_t *size)
+{
+	int rc = 0;
+
+	if (lg->wfd < 0)
+		return -1;
+	wflush(lg);
+	if (lg->wfail)
+		rc = -1;
+	else if ((lg->flags & PX_JOURNAL_SYNC) && fsync(lg->wfd) < 0) {
+		jset_err(lg, "rewrite: fsync", errno);
+		rc = -1;
+	}
+	*size = lg->wsize;
+	close(lg->wfd);
+	lg->wfd = -1;
+	free(lg->wbuf);
+	lg->wbuf = NULL;
+	if (rc < 0)
+		unlink(lg->tmp);
+	return rc;
+}
+
+/* see store.h */
+int
+px_journal_swap(struct px_journal *lg, size_t upto, size_t tmp_size)
+{
+	char buf[PX_JOURNAL_READ_CHUNK];
+	struct stat sb;
+	size_t off = upto;
+	int tfd = -1, rfd = -1;
+	const char *what = "swap: open";
+
+	if (lg->fd < 0 || lg->wfd >= 0 || upto > lg->size) {
+		errno = EINVAL;
+		goto fail;
+	}
+	tfd = open(lg->tmp, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (tfd < 0)
+		goto fail;
+	what = "swap: the rewritten file";
+	if (fstat(tfd, &sb) < 0)
+		goto fail;
+	if ((size_t)sb.st_size != tmp_size) {
+		errno = EIO;
+		goto fail;
+	}
+	/* the records appended while the rewrite ran */
+	what = "swap: copy";
+	if (off < lg->size && (rfd = open(lg->path, O_RDONLY | O_CLOEXEC)) < 0)
+		goto fail;
+	while (off < lg->size) {
+		size_t want = lg->size - off < sizeof buf ? lg->size - off :
+		    sizeof buf;
+		ssize_t r = pread(rfd, buf, want, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			errno = r < 0 ? errno : EIO;
+			goto fail;
+		}
+		if (write_all(tfd, buf, (size_t)r) < 0)
+			goto fail;
+		off += (size_t)r;
+	}
+	what = "swap: fsync";
+	if ((lg->flags & PX_JOURNAL_SYNC) && fsync(tfd) < 0)
+		goto fail;
+	what = "swap: rename";
+	if (rename(lg->tmp, lg->path) < 0)
+		goto fail;
+	if ((lg->flags & PX_JOURNAL_SYNC) && sync_dir(lg->path) < 0)
+		jset_err(lg, "swap: fsync of the directory", errno);
+	if (rfd >= 0)
+		close(rfd);
+	close(lg->fd);
+	lg->fd = tfd;
+	lg->size = tmp_size + (lg->size - upto);
+	lg->st.size = lg->size;
+	lg->st.rewrites++;
+	return 0;
+fail:
+	jset_err(lg, what, errno ? errno : EIO);
+	if (tfd >= 0)
+		close(tfd);
+	if (rfd >= 0)
+		close(rfd);
+	unlink(lg->tmp);
+	return -1;
 }
 
 /* see store.h */

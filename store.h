@@ -153,14 +153,16 @@ void px_journal_close(struct px_journal *lg);
 
 /*
  * Replay a journal file without changing it (no create, no truncation): for
- * readers such as `llmproxy usage` while the proxy may be appending. Returns
- * 0 (stats filled: size = good prefix, dropped = bytes after it), 1 when
- * the file does not exist, -1 with a message in err on an I/O error or a
- * file with another magic.
+ * readers such as `llmproxy usage` while the proxy may be appending. Only
+ * the first `limit` bytes are read (0: the whole file). Returns 0 (stats
+ * filled: size = good prefix, dropped = bytes after it), 1 when the file
+ * does not exist, -1 with a message in err on an I/O error or a file with
+ * another magic.
  */
 int px_journal_read(const char *path, const char magic[PX_JOURNAL_MAGIC_LEN],
-                    size_t rec_max, px_journal_fn fn, void *ctx,
-                    struct px_journal_stats *st, char *err, size_t errcap);
+                    size_t rec_max, size_t limit, px_journal_fn fn,
+                    void *ctx, struct px_journal_stats *st, char *err,
+                    size_t errcap);
 
 /*
  * Replay a journal image from memory (tests, fuzzers). Returns the length
@@ -225,6 +227,21 @@ long px_journal_rewrite_add(struct px_journal *lg, int type,
                             const struct iovec *body, int nbody);
 int px_journal_rewrite_commit(struct px_journal *lg);
 void px_journal_rewrite_abort(struct px_journal *lg);
+
+/*
+ * A rewrite in two processes, so that the process appending never waits
+ * for a long rewrite. A child process (forked from a single-threaded
+ * parent) rewrites the journal's first `upto` bytes: begin, add, then
+ * px_journal_rewrite_finish(), which writes and syncs "<path>.tmp" without
+ * renaming it and gives its size (0 or -1). Meanwhile the parent goes on
+ * appending. When the child is done the parent calls px_journal_swap(lg,
+ * upto, size): the records appended since (bytes upto..end) are copied to
+ * the end of "<path>.tmp", which is synced and renamed over the journal;
+ * appends go to it from then on. 0, or -1 (the old journal stays in use,
+ * "<path>.tmp" is removed).
+ */
+int px_journal_rewrite_finish(struct px_journal *lg, size_t *size);
+int px_journal_swap(struct px_journal *lg, size_t upto, size_t tmp_size);
 
 /* The last I/O error message (never record contents), then cleared; NULL
  * when none. Valid until the next call on lg. */

@@ -2,7 +2,8 @@
  * test_store.c - persistence (store.c): the journal (records of several
  * types, a torn tail cut at every offset, every byte of the last record
  * corrupted, a foreign file moved aside, rewrite and abort, read-only
- * replay, a failing write undone), the state directory (each source, the
+ * and prefix replay, the two-step rewrite and swap, a failing write
+ * undone), the state directory (each source, the
  * modes and owners it refuses), and the bounded key -> value store on top:
  * put/get/delete, TTL on a fake clock, LRU eviction by entries and by
  * bytes, the log (round trip, torn tail, corrupt checksum, compaction), the
@@ -431,7 +432,7 @@ START_TEST(t_journal_rewrite)
 			/* read-only replay with a bound that admits big */
 			memset(&sn, 0, sizeof sn);
 			ck_assert_int_eq(px_journal_read(logpath, JMAGIC,
-			    2 * sizeof big, NULL, NULL, &st, err, sizeof err), 0);
+			    2 * sizeof big, 0, NULL, NULL, &st, err, sizeof err), 0);
 			ck_assert_uint_eq(st.records, 3);
 			ck_assert_uint_eq(st.dropped, 0);
 		}
@@ -448,22 +449,78 @@ START_TEST(t_journal_read_only)
 	struct seen sn;
 
 	mkdir_tmp();
-	ck_assert_int_eq(px_journal_read(logpath, JMAGIC, 64, NULL, NULL, &st,
+	ck_assert_int_eq(px_journal_read(logpath, JMAGIC, 64, 0, NULL, NULL, &st,
 	    err, sizeof err), 1);                       /* missing */
 	img = jthree(&n, off);
 	spit(logpath, img, n - 2);                      /* torn */
 	memset(&sn, 0, sizeof sn);
-	ck_assert_int_eq(px_journal_read(logpath, JMAGIC, 64, seen_rec, &sn,
+	ck_assert_int_eq(px_journal_read(logpath, JMAGIC, 64, 0, seen_rec, &sn,
 	    &st, err, sizeof err), 0);
 	ck_assert_str_eq(sn.buf, "R:rec-1|R:rec-2|");
 	ck_assert_uint_eq(st.size, off[2]);
 	ck_assert_uint_eq(st.dropped, n - 2 - off[2]);
 	ck_assert_int_eq(fsize(logpath), (off_t)(n - 2)); /* left alone */
 	spit(logpath, "something else", 14);
-	ck_assert_int_eq(px_journal_read(logpath, JMAGIC, 64, NULL, NULL, &st,
+	ck_assert_int_eq(px_journal_read(logpath, JMAGIC, 64, 0, NULL, NULL, &st,
 	    err, sizeof err), -1);
 	ck_assert_ptr_nonnull(strstr(err, "not a file of this kind"));
 	free(img);
+	rm_tmp();
+}
+END_TEST
+
+/* The rewrite in two steps: a rewrite of the first `upto` bytes finished
+ * without a rename, appends meanwhile, then the swap copies them over. */
+START_TEST(t_journal_swap)
+{
+	struct px_journal lg;
+	struct px_journal_stats st;
+	struct seen sn;
+	struct iovec v;
+	size_t upto, size;
+	char tmp[320], err[128];
+
+	mkdir_tmp();
+	snprintf(tmp, sizeof tmp, "%s.tmp", logpath);
+	jopen(&lg, &sn, PX_JOURNAL_SYNC);
+	jappend(&lg, 'A', "one", NULL);
+	jappend(&lg, 'A', "two", NULL);
+	upto = lg.size;
+	/* a prefix read sees only the first records */
+	memset(&sn, 0, sizeof sn);
+	jappend(&lg, 'A', "three", NULL);
+	ck_assert_int_eq(px_journal_read(logpath, JMAGIC, 64, upto, seen_rec,
+	    &sn, &st, err, sizeof err), 0);
+	ck_assert_str_eq(sn.buf, "A:one|A:two|");
+	ck_assert_uint_eq(st.size, upto);
+	ck_assert_uint_eq(st.dropped, 0);
+	/* the rewrite of that prefix (as a child process would) */
+	ck_assert_int_eq(px_journal_rewrite_begin(&lg), 0);
+	v.iov_base = "onetwo";
+	v.iov_len = 6;
+	ck_assert_int_gt(px_journal_rewrite_add(&lg, 'S', &v, 1), 0);
+	ck_assert_int_eq(px_journal_rewrite_finish(&lg, &size), 0);
+	ck_assert_uint_eq(size, PX_JOURNAL_MAGIC_LEN + PX_JOURNAL_HEAD + 7);
+	ck_assert_int_eq(access(tmp, F_OK), 0);
+	jappend(&lg, 'A', "four", NULL);             /* appends go on */
+	ck_assert_int_eq(px_journal_swap(&lg, upto, size), 0);
+	ck_assert_int_eq(access(tmp, F_OK), -1);
+	ck_assert_uint_eq(lg.size, (size_t)fsize(logpath));
+	jappend(&lg, 'A', "five", NULL);
+	px_journal_close(&lg);
+	jopen(&lg, &sn, 0);
+	ck_assert_str_eq(sn.buf, "S:onetwo|A:three|A:four|A:five|");
+	/* a rewritten file of the wrong size is not put in place */
+	ck_assert_int_eq(px_journal_rewrite_begin(&lg), 0);
+	ck_assert_int_eq(px_journal_rewrite_finish(&lg, &size), 0);
+	ck_assert_int_eq(px_journal_swap(&lg, lg.size, size + 1), -1);
+	ck_assert_ptr_nonnull(strstr(px_journal_error(&lg), "swap"));
+	ck_assert_int_eq(access(tmp, F_OK), -1);
+	ck_assert_int_eq(px_journal_swap(&lg, lg.size + 1, size), -1);
+	px_journal_close(&lg);
+	jopen(&lg, &sn, 0);
+	ck_assert_str_eq(sn.buf, "S:onetwo|A:three|A:four|A:five|");
+	px_journal_close(&lg);
 	rm_tmp();
 }
 END_TEST
@@ -1219,6 +1276,7 @@ main(void)
 	tcase_add_test(tc, t_journal_foreign);
 	tcase_add_test(tc, t_journal_rewrite);
 	tcase_add_test(tc, t_journal_read_only);
+	tcase_add_test(tc, t_journal_swap);
 	tcase_add_test(tc, t_journal_write_fails);
 	tcase_add_test(tc, t_state_dir);
 	tcase_add_test(tc, t_put_get_del);
