@@ -19,15 +19,15 @@ O       = build$(SAN:1=-san)
 CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
             convert_anthropic.c convert_gemini.c
 CORE_HDRS = json.h sse.h convert.h convert_int.h
-SRV_SRCS  = proxy.c http.c auth.c config.c tls.c store.c
-SRV_HDRS  = http.h auth.h config.h tls.h proxy.h store.h
+SRV_SRCS  = proxy.c http.c auth.c config.c tls.c store.c usage.c
+SRV_HDRS  = http.h auth.h config.h tls.h proxy.h store.h usage.h
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
 HDRS = $(CORE_HDRS) $(SRV_HDRS)
 LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
 
 TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
         $(O)/test_convert4 $(O)/test_auth $(O)/test_config $(O)/test_embed \
-        $(O)/test_store
+        $(O)/test_store $(O)/test_usage
 
 all: llmproxy
 
@@ -81,6 +81,9 @@ $(O)/test_config: tests/test_config.c config.c config.h auth.c json.c $(O)/.dir
 $(O)/test_store: tests/test_store.c tests/testutil.h store.c store.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_store.c store.c $(CORE_SRCS) $(CHECK_LIBS)
+$(O)/test_usage: tests/test_usage.c tests/testutil.h usage.c usage.h store.c store.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_usage.c usage.c store.c $(CORE_SRCS) $(CHECK_LIBS)
 $(O)/test_integration: tests/test_integration.c tests/testutil.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_integration.c $(CHECK_LIBS)
@@ -108,7 +111,7 @@ valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration
 
 # ---------------------------------------------------------------- fuzz
 FUZZ = build-fuzz/fuzz_json build-fuzz/fuzz_http build-fuzz/fuzz_sse build-fuzz/fuzz_convert \
-       build-fuzz/fuzz_store build-fuzz/fuzz_embed
+       build-fuzz/fuzz_store build-fuzz/fuzz_embed build-fuzz/fuzz_usage
 FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZ_SECONDS = 60
 fuzz: $(FUZZ)
@@ -136,6 +139,10 @@ build-fuzz/fuzz_embed: tests/fuzz_embed.c $(CORE_SRCS) $(CORE_HDRS)
 	@sh scripts/deps.sh fuzz
 	mkdir -p build-fuzz
 	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_embed.c $(CORE_SRCS)
+build-fuzz/fuzz_usage: tests/fuzz_usage.c usage.c usage.h store.c store.h $(CORE_SRCS) $(CORE_HDRS)
+	@sh scripts/deps.sh fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -fno-sanitize-recover=all -I. -o $@ tests/fuzz_usage.c usage.c store.c $(CORE_SRCS)
 fuzz-run: $(FUZZ)
 	@for f in $(FUZZ); do echo "== $$f ($(FUZZ_SECONDS)s)"; \
 	  mkdir -p $$f.corpus; \
