@@ -1244,6 +1244,7 @@ START_TEST(t_report_outputs)
 
 	mkdir_tmp();
 	write_sample();
+	/* the README's "Usage and cost records" shows this table */
 	o = report(NOW, NULL, NULL, NULL, NULL);
 	ck_assert_str_eq(o,
 	    "usage since 2026-11-05 (UTC), by key\n"
