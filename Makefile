@@ -26,9 +26,10 @@ CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
             convert_anthropic.c convert_gemini.c
 CORE_HDRS = json.h sse.h convert.h convert_int.h
 SRV_SRCS  = cmd.c proxy.c relay.c rstore.c loop.c upstream.c log.c http.c \
-            auth.c config.c tls.c store.c route.c keys.c limit.c metrics.c
+            auth.c config.c tls.c store.c route.c keys.c limit.c metrics.c \
+            usage.c
 SRV_HDRS  = http.h auth.h config.h tls.h proxy.h proxy_int.h store.h loop.h \
-            upstream.h log.h route.h keys.h limit.h metrics.h
+            upstream.h log.h route.h keys.h limit.h metrics.h usage.h
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
 HDRS = $(CORE_HDRS) $(SRV_HDRS)
 LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
@@ -36,7 +37,8 @@ LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
 TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
         $(O)/test_convert4 $(O)/test_auth $(O)/test_config $(O)/test_embed \
         $(O)/test_store $(O)/test_stream $(O)/test_route $(O)/test_loop \
-        $(O)/test_loop_poll $(O)/test_keys $(O)/test_limit $(O)/test_metrics
+        $(O)/test_loop_poll $(O)/test_keys $(O)/test_limit $(O)/test_metrics \
+        $(O)/test_usage
 
 all: llmproxy
 
@@ -96,6 +98,9 @@ $(O)/test_route: tests/test_route.c route.c route.h config.c config.h auth.c $(C
 $(O)/test_store: tests/test_store.c tests/testutil.h store.c store.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_store.c store.c $(CORE_SRCS) $(CHECK_LIBS)
+$(O)/test_usage: tests/test_usage.c tests/testutil.h usage.c usage.h store.c store.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_usage.c usage.c store.c $(CORE_SRCS) $(CHECK_LIBS)
 ITEST_SRCS = tests/itest.c tests/test_integration.c tests/it_hardening.c
 $(O)/test_keys: tests/test_keys.c tests/testutil.h keys.c keys.h limit.c limit.h auth.c auth.h json.c json.h $(O)/.dir
 	@sh scripts/deps.sh build check
@@ -143,7 +148,8 @@ valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/dnsshim.so
 
 # ---------------------------------------------------------------- fuzz
 FUZZ = build-fuzz/fuzz_json build-fuzz/fuzz_http build-fuzz/fuzz_sse build-fuzz/fuzz_convert \
-       build-fuzz/fuzz_store build-fuzz/fuzz_embed build-fuzz/fuzz_keys
+       build-fuzz/fuzz_store build-fuzz/fuzz_embed build-fuzz/fuzz_keys \
+       build-fuzz/fuzz_usage
 FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZ_SECONDS = 60
 fuzz: $(FUZZ)
@@ -175,6 +181,10 @@ build-fuzz/fuzz_keys: tests/fuzz_keys.c keys.c keys.h limit.c limit.h auth.c aut
 	@sh scripts/deps.sh fuzz
 	mkdir -p build-fuzz
 	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. -o $@ tests/fuzz_keys.c keys.c limit.c auth.c json.c $(BEARSSL_LIBS)
+build-fuzz/fuzz_usage: tests/fuzz_usage.c usage.c usage.h store.c store.h $(CORE_SRCS) $(CORE_HDRS)
+	@sh scripts/deps.sh fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -fno-sanitize-recover=all -I. -o $@ tests/fuzz_usage.c usage.c store.c $(CORE_SRCS)
 fuzz-run: $(FUZZ)
 	@for f in $(FUZZ); do echo "== $$f ($(FUZZ_SECONDS)s)"; \
 	  mkdir -p $$f.corpus; \

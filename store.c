@@ -1,16 +1,23 @@
 /*
- * store.c - bounded key -> value store with TTL, LRU eviction and an
- * optional append-only log. See store.h for the contract and the format.
+ * store.c - persistence: the journal (append-only, checksummed records),
+ * the state directory, and the bounded key -> value store built on the
+ * journal. See store.h for the contracts and the formats.
  *
- * Memory: one malloc per entry (head, key and value together), a chained
+ * Journal. Appends are one write()/writev() each on an O_APPEND descriptor;
+ * a short or failed write is undone with ftruncate() to the last good
+ * record, so a reader never finds good records after a torn one. Replay
+ * reads the file in chunks (growing the buffer only up to the largest
+ * record the user allows), stops at the first bad record and cuts the file
+ * there: a crash leaves at most one torn record at the end, and the next
+ * append must not follow it. A file with another magic is moved aside, not
+ * overwritten: it may be another program's data or a newer format.
+ *
+ * Store. One malloc per entry (head, key and value together), a chained
  * hash table that doubles with the entry count, and a doubly linked LRU
  * list (head = most recently used). Byte accounting counts the whole
- * allocation, so max_bytes bounds what the store really holds.
- *
- * The log is written with writev() of a 25-byte head plus the key and the
- * value: one call per record from the caller's thread. A short or failed
- * write is undone with ftruncate() so the log never holds a torn record
- * followed by good ones.
+ * allocation, so max_bytes bounds what the store really holds. Each put or
+ * delete is one journal record; when dead records outweigh live ones the
+ * journal is rewritten from the live entries.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,36 +31,15 @@
 
 #include "store.h"
 
-#ifndef PX_STORE_READ_CHUNK
-#define PX_STORE_READ_CHUNK (64u * 1024)     /* replay read size */
+#ifndef PX_JOURNAL_READ_CHUNK
+#define PX_JOURNAL_READ_CHUNK (64u * 1024)   /* replay read size */
 #endif
 
-struct ent {
-	struct ent *hnext;           /* hash chain */
-	struct ent *prev, *next;     /* LRU list, head = most recent */
-	long long expires;           /* unix ms, 0 = never */
-	uint32_t hash;
-	size_t kn, vn;
-	size_t disk;                 /* bytes of its put record in the log */
-	char data[];                 /* key, NUL, value, NUL */
-};
-
-struct px_store {
-	struct px_store_opts o;
-	char *path, *tmp;            /* NULL without a log */
-	int fd;                      /* log, O_APPEND; -1 when off */
-	struct ent **tab;
-	size_t nb;                   /* buckets, a power of two */
-	struct ent *head, *tail;
-	size_t count, bytes;
-	size_t log_bytes, log_live;
-	struct px_store_stats st;    /* counters; sizes filled on demand */
-	char errbuf[160];
-	int has_err;
-};
+#define JIOV_MAX 8                           /* body pieces per record */
 
 /* ------------------------------------------------------------ helpers */
 
+/* see store.h */
 uint32_t
 px_crc32(uint32_t crc, const void *p, size_t n)
 {
@@ -108,6 +94,845 @@ get64(const unsigned char *p)
 	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
+static int
+write_all(int fd, const void *p, size_t n)
+{
+	const char *b = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, b, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return -1;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* malloc'd a + b */
+static char *
+str_cat(const char *a, const char *b)
+{
+	size_t an = strlen(a), bn = strlen(b);
+	char *p = malloc(an + bn + 1);
+
+	if (p) {
+		memcpy(p, a, an);
+		memcpy(p + an, b, bn + 1);
+	}
+	return p;
+}
+
+/* ============================================================ journal */
+
+static void
+jset_err(struct px_journal *lg, const char *what, int e)
+{
+	snprintf(lg->errbuf, sizeof lg->errbuf, "%s: %s: %s",
+	    lg->path ? lg->path : "journal", what, strerror(e));
+	lg->has_err = 1;
+}
+
+/* see store.h */
+long
+px_journal_parse(const char *p, size_t n, size_t rec_max, int *type,
+                 const char **body, size_t *bn)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	uint32_t len;
+
+	if (n < PX_JOURNAL_HEAD)
+		return PX_JOURNAL_PARTIAL;
+	len = get32(u);
+	if (len < 1 || (size_t)len > rec_max)
+		return PX_JOURNAL_ERROR;
+	if (n - PX_JOURNAL_HEAD < len)
+		return PX_JOURNAL_PARTIAL;
+	if (px_crc32(0, u + PX_JOURNAL_HEAD, len) != get32(u + 4))
+		return PX_JOURNAL_ERROR;
+	*type = u[PX_JOURNAL_HEAD];
+	*body = p + PX_JOURNAL_HEAD + 1;
+	*bn = len - 1;
+	return (long)(PX_JOURNAL_HEAD + len);
+}
+
+/* see store.h */
+size_t
+px_journal_head(unsigned char out[PX_JOURNAL_HEAD + 1], int type,
+                const struct iovec *body, int nbody)
+{
+	size_t len = 1;
+	uint32_t crc;
+	int i;
+
+	out[PX_JOURNAL_HEAD] = (unsigned char)type;
+	crc = px_crc32(0, out + PX_JOURNAL_HEAD, 1);
+	for (i = 0; i < nbody; i++) {
+		if (body[i].iov_len)
+			crc = px_crc32(crc, body[i].iov_base, body[i].iov_len);
+		len += body[i].iov_len;
+	}
+	put32(out, (uint32_t)len);
+	put32(out + 4, crc);
+	return PX_JOURNAL_HEAD + len;
+}
+
+/* see store.h */
+size_t
+px_journal_frame(void *out, size_t cap, int type, const void *body,
+                 size_t bn)
+{
+	struct iovec v;
+	unsigned char *o = out;
+
+	if (cap < PX_JOURNAL_HEAD + 1 || bn > cap - PX_JOURNAL_HEAD - 1)
+		return 0;
+	if (bn)
+		memmove(o + PX_JOURNAL_HEAD + 1, body, bn);
+	v.iov_base = o + PX_JOURNAL_HEAD + 1;
+	v.iov_len = bn;
+	return px_journal_head(o, type, &v, 1);
+}
+
+/* see store.h */
+size_t
+px_journal_replay(const char *p, size_t n,
+                  const char magic[PX_JOURNAL_MAGIC_LEN], size_t rec_max,
+                  px_journal_fn fn, void *ctx, unsigned long *records)
+{
+	size_t off = PX_JOURNAL_MAGIC_LEN;
+	unsigned long nrec = 0;
+
+	if (records)
+		*records = 0;
+	if (n < PX_JOURNAL_MAGIC_LEN ||
+	    memcmp(p, magic, PX_JOURNAL_MAGIC_LEN) != 0)
+		return 0;
+	for (;;) {
+		const char *body;
+		size_t bn;
+		int type;
+		long k = px_journal_parse(p + off, n - off, rec_max, &type,
+		    &body, &bn);
+		if (k <= 0 || (fn && fn(ctx, type, body, bn, (size_t)k) < 0))
+			break;
+		off += (size_t)k;
+		nrec++;
+	}
+	if (records)
+		*records = nrec;
+	return off;
+}
+
+/*
+ * Replay fd from its current offset (the start). Sets *good (bytes of magic
+ * and good records), *total (bytes in the file), *foreign (the file starts
+ * with other bytes than the magic). Returns 0, or -1 on a read error or no
+ * memory (errno set).
+ */
+static int
+replay_fd(int fd, const char magic[PX_JOURNAL_MAGIC_LEN], size_t rec_max,
+          size_t limit, px_journal_fn fn, void *ctx, size_t *good,
+          size_t *total, unsigned long *records, int *foreign)
+{
+	size_t cap = PX_JOURNAL_READ_CHUNK, len = 0;
+	size_t want = rec_max + PX_JOURNAL_HEAD + PX_JOURNAL_MAGIC_LEN;
+	char *buf = malloc(cap);
+	int have_magic = 0, stop = 0, eof = 0;
+
+	*good = *total = 0;
+	*records = 0;
+	*foreign = 0;
+	if (!buf)
+		return -1;
+	while (!stop && !eof) {
+		ssize_t r;
+		size_t off = 0;
+		if (len == cap) {
+			/* a record larger than the buffer: grow, never past the
+			 * largest record the user accepts (then the parser has
+			 * answered before the buffer fills) */
+			size_t nc = cap * 2 < want ? cap * 2 : want;
+			char *nb = nc > cap ? realloc(buf, nc) : NULL;
+			if (!nb) {
+				free(buf);
+				errno = ENOMEM;
+				return -1;
+			}
+			buf = nb;
+			cap = nc;
+		}
+		r = read(fd, buf + len, limit && limit - *total < cap - len ?
+		    limit - *total : cap - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			free(buf);
+			errno = e;
+			return -1;
+		}
+		eof = r == 0 || (limit && *total + (size_t)r == limit);
+		len += (size_t)r;
+		*total += (size_t)r;
+		if (!have_magic) {
+			size_t m = len < PX_JOURNAL_MAGIC_LEN ? len :
+			    PX_JOURNAL_MAGIC_LEN;
+			if (memcmp(buf, magic, m) != 0) {
+				*foreign = 1;
+				stop = 1;
+				break;
+			}
+			if (len < PX_JOURNAL_MAGIC_LEN)
+				continue;       /* more, or a torn magic at eof */
+			have_magic = 1;
+			off = PX_JOURNAL_MAGIC_LEN;
+			*good = PX_JOURNAL_MAGIC_LEN;
+		}
+		for (;;) {
+			const char *body;
+			size_t bn;
+			int type;
+			long k = px_journal_parse(buf + off, len - off, rec_max,
+			    &type, &body, &bn);
+			if (k == PX_JOURNAL_PARTIAL)
+				break;
+			if (k < 0 || (fn && fn(ctx, type, body, bn,
+			    (size_t)k) < 0)) {
+				stop = 1;
+				break;
+			}
+			off += (size_t)k;
+			*good += (size_t)k;
+			(*records)++;
+		}
+		memmove(buf, buf + off, len - off);
+		len -= off;
+	}
+	/* the rest is only counted */
+	while (stop && (!limit || *total < limit)) {
+		ssize_t r = read(fd, buf, limit && limit - *total < cap ?
+		    limit - *total : cap);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		*total += (size_t)r;
+	}
+	free(buf);
+	return 0;
+}
+
+/* see store.h */
+int
+px_journal_open(struct px_journal *lg, const char *path,
+                const char magic[PX_JOURNAL_MAGIC_LEN], size_t rec_max,
+                unsigned flags, px_journal_fn fn, void *ctx, char *err,
+                size_t errcap)
+{
+	size_t good, total;
+	unsigned long nrec;
+	int fd = -1, foreign, e;
+	char *bad = NULL;
+	const char *what = "open";
+
+	memset(lg, 0, sizeof *lg);
+	lg->fd = lg->wfd = -1;
+	memcpy(lg->magic, magic, PX_JOURNAL_MAGIC_LEN);
+	lg->rec_max = rec_max;
+	lg->flags = flags;
+	lg->path = str_cat(path, "");
+	lg->tmp = str_cat(path, ".tmp");
+	if (!lg->path || !lg->tmp) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto fail;
+	what = "read";
+	if (replay_fd(fd, magic, rec_max, 0, fn, ctx, &good, &total, &nrec,
+	    &foreign) < 0)
+		goto fail;
+	close(fd);
+	fd = -1;
+	if (foreign) {
+		/* not ours (or a newer format): keep it, start a new file */
+		what = "move aside";
+		if (!(bad = str_cat(path, ".bad")) || rename(path, bad) < 0)
+			goto fail;
+		lg->st.moved_aside = 1;
+		good = total = 0;
+		nrec = 0;
+	}
+	what = "open";
+	lg->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (lg->fd < 0)
+		goto fail;
+	what = "truncate";
+	if (good < PX_JOURNAL_MAGIC_LEN) {
+		/* empty, or a torn magic: start the file */
+		if (ftruncate(lg->fd, 0) < 0)
+			goto fail;
+		what = "write";
+		if (write_all(lg->fd, magic, PX_JOURNAL_MAGIC_LEN) < 0)
+			goto fail;
+		lg->size = PX_JOURNAL_MAGIC_LEN;
+	} else {
+		/* cut a torn or corrupt tail: appends follow good records */
+		if (total > good && ftruncate(lg->fd, (off_t)good) < 0)
+			goto fail;
+		lg->size = good;
+	}
+	lg->st.size = lg->size;
+	lg->st.dropped = total - good;
+	lg->st.records = nrec;
+	free(bad);
+	return 0;
+fail:
+	e = errno ? errno : EIO;
+	snprintf(err, errcap, "%s: cannot %s: %s", path, what, strerror(e));
+	if (fd >= 0)
+		close(fd);
+	free(bad);
+	px_journal_close(lg);
+	return -1;
+}
+
+/* see store.h */
+int
+px_journal_read(const char *path, const char magic[PX_JOURNAL_MAGIC_LEN],
+                size_t rec_max, size_t limit, px_journal_fn fn, void *ctx,
+                struct px_journal_stats *st, char *err, size_t errcap)
+{
+	size_t good, total;
+	unsigned long nrec;
+	int fd, foreign, rc;
+
+	memset(st, 0, sizeof *st);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 1;
+	if (fd < 0) {
+		snprintf(err, errcap, "%s: cannot open: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	rc = replay_fd(fd, magic, rec_max, limit, fn, ctx, &good, &total,
+	    &nrec, &foreign);
+	if (rc < 0)
+		snprintf(err, errcap, "%s: cannot read: %s", path,
+		    strerror(errno));
+	else if (foreign) {
+		snprintf(err, errcap, "%s: not a file of this kind (it does "
+		    "not start with \"%.*s\")", path, PX_JOURNAL_MAGIC_LEN,
+		    magic);
+		rc = -1;
+	}
+	close(fd);
+	st->size = good;
+	st->dropped = total - good;
+	st->records = nrec;
+	return rc;
+}
+
+/* Write iov (total bytes, whole records) at the end; see
+ * px_journal_append() for the returns. */
+static long
+journal_writev(struct px_journal *lg, const struct iovec *iov, int n,
+               size_t total)
+{
+	size_t done = 0;
+	int i;
+
+	if (lg->fd < 0)
+		return 0;
+	while (done < total) {
+		/* skip what is written (short writes are rare: regular file) */
+		struct iovec v[JIOV_MAX + 1];
+		size_t skip = done;
+		ssize_t w;
+		int m = 0;
+		for (i = 0; i < n; i++) {
+			if (skip >= iov[i].iov_len) {
+				skip -= iov[i].iov_len;
+				continue;
+			}
+			v[m].iov_base = (char *)iov[i].iov_base + skip;
+			v[m++].iov_len = iov[i].iov_len - skip;
+			skip = 0;
+		}
+		w = writev(lg->fd, v, m);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			jset_err(lg, "write", w < 0 ? errno : EIO);
+			if (ftruncate(lg->fd, (off_t)lg->size) < 0) {
+				jset_err(lg, "truncate (persistence off)",
+				    errno);
+				close(lg->fd);
+				lg->fd = -1;
+			}
+			return -1;
+		}
+		done += (size_t)w;
+	}
+	lg->size += total;
+	return (long)total;
+}
+
+/* see store.h */
+long
+px_journal_append(struct px_journal *lg, int type, const struct iovec *body,
+                  int nbody)
+{
+	unsigned char h[PX_JOURNAL_HEAD + 1];
+	struct iovec iov[JIOV_MAX + 1];
+	size_t total;
+	int i;
+
+	if (lg->fd < 0)
+		return 0;
+	if (nbody < 0 || nbody > JIOV_MAX)
+		return -1;
+	total = px_journal_head(h, type, body, nbody);
+	iov[0].iov_base = h;
+	iov[0].iov_len = sizeof h;
+	for (i = 0; i < nbody; i++)
+		iov[i + 1] = body[i];
+	return journal_writev(lg, iov, nbody + 1, total);
+}
+
+/* see store.h */
+long
+px_journal_write(struct px_journal *lg, const void *p, size_t n)
+{
+	struct iovec v;
+
+	if (n == 0)
+		return 0;
+	v.iov_base = (void *)p;
+	v.iov_len = n;
+	return journal_writev(lg, &v, 1, n);
+}
+
+static void
+wflush(struct px_journal *lg)
+{
+	if (lg->wlen && !lg->wfail && write_all(lg->wfd, lg->wbuf,
+	    lg->wlen) < 0) {
+		jset_err(lg, "rewrite", errno);
+		lg->wfail = 1;
+	}
+	lg->wlen = 0;
+}
+
+/* see store.h */
+int
+px_journal_rewrite_begin(struct px_journal *lg)
+{
+	if (!lg->path || lg->wfd >= 0)
+		return -1;
+	lg->wbuf = malloc(PX_JOURNAL_WBUF);
+	if (!lg->wbuf) {
+		jset_err(lg, "rewrite", ENOMEM);
+		return -1;
+	}
+	lg->wfd = open(lg->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND |
+	    O_CLOEXEC, 0600);
+	if (lg->wfd < 0) {
+		jset_err(lg, "rewrite: open", errno);
+		free(lg->wbuf);
+		lg->wbuf = NULL;
+		return -1;
+	}
+	memcpy(lg->wbuf, lg->magic, PX_JOURNAL_MAGIC_LEN);
+	lg->wlen = lg->wsize = PX_JOURNAL_MAGIC_LEN;
+	lg->wfail = 0;
+	return 0;
+}
+
+/* see store.h */
+long
+px_journal_rewrite_add(struct px_journal *lg, int type,
+                       const struct iovec *body, int nbody)
+{
+	unsigned char h[PX_JOURNAL_HEAD + 1];
+	size_t total;
+	int i;
+
+	if (lg->wfd < 0 || lg->wfail)
+		return -1;
+	total = px_journal_head(h, type, body, nbody);
+	if (lg->wlen + total > PX_JOURNAL_WBUF)
+		wflush(lg);
+	if (total > PX_JOURNAL_WBUF) {
+		if (!lg->wfail && write_all(lg->wfd, h, sizeof h) < 0)
+			lg->wfail = 1;
+		for (i = 0; i < nbody && !lg->wfail; i++)
+			if (write_all(lg->wfd, body[i].iov_base,
+			    body[i].iov_len) < 0)
+				lg->wfail = 1;
+		if (lg->wfail)
+			jset_err(lg, "rewrite", errno);
+	} else {
+		memcpy(lg->wbuf + lg->wlen, h, sizeof h);
+		lg->wlen += sizeof h;
+		for (i = 0; i < nbody; i++) {
+			if (body[i].iov_len)
+				memcpy(lg->wbuf + lg->wlen, body[i].iov_base,
+				    body[i].iov_len);
+			lg->wlen += body[i].iov_len;
+		}
+	}
+	if (lg->wfail)
+		return -1;
+	lg->wsize += total;
+	return (long)total;
+}
+
+/* fsync the directory holding path: makes a rename durable */
+static int
+sync_dir(const char *path)
+{
+	const char *sl = strrchr(path, '/');
+	char *d;
+	int fd, rc;
+
+	if (!sl)
+		d = str_cat(".", "");
+	else if (sl == path)
+		d = str_cat("/", "");
+	else {
+		d = malloc((size_t)(sl - path) + 1);
+		if (d) {
+			memcpy(d, path, (size_t)(sl - path));
+			d[sl - path] = 0;
+		}
+	}
+	if (!d)
+		return -1;
+	fd = open(d, O_RDONLY | O_CLOEXEC);
+	free(d);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* see store.h */
+int
+px_journal_rewrite_commit(struct px_journal *lg)
+{
+	if (lg->wfd < 0)
+		return -1;
+	wflush(lg);
+	if (lg->wfail)
+		goto fail;
+	if ((lg->flags & PX_JOURNAL_SYNC) && fsync(lg->wfd) < 0) {
+		jset_err(lg, "rewrite: fsync", errno);
+		goto fail;
+	}
+	if (rename(lg->tmp, lg->path) < 0) {
+		jset_err(lg, "rewrite: rename", errno);
+		goto fail;
+	}
+	if ((lg->flags & PX_JOURNAL_SYNC) && sync_dir(lg->path) < 0)
+		jset_err(lg, "rewrite: fsync of the directory", errno);
+	if (lg->fd >= 0)
+		close(lg->fd);
+	lg->fd = lg->wfd;
+	lg->wfd = -1;
+	lg->size = lg->wsize;
+	lg->st.size = lg->size;
+	lg->st.rewrites++;
+	free(lg->wbuf);
+	lg->wbuf = NULL;
+	return 0;
+fail:
+	px_journal_rewrite_abort(lg);
+	return -1;
+}
+
+/* see store.h */
+void
+px_journal_rewrite_abort(struct px_journal *lg)
+{
+	if (lg->wfd >= 0) {
+		close(lg->wfd);
+		unlink(lg->tmp);
+	}
+	lg->wfd = -1;
+	free(lg->wbuf);
+	lg->wbuf = NULL;
+	lg->wlen = 0;
+}
+
+/* see store.h */
+int
+px_journal_rewrite_finish(struct px_journal *lg, size_t *size)
+{
+	int rc = 0;
+
+	if (lg->wfd < 0)
+		return -1;
+	wflush(lg);
+	if (lg->wfail)
+		rc = -1;
+	else if ((lg->flags & PX_JOURNAL_SYNC) && fsync(lg->wfd) < 0) {
+		jset_err(lg, "rewrite: fsync", errno);
+		rc = -1;
+	}
+	*size = lg->wsize;
+	close(lg->wfd);
+	lg->wfd = -1;
+	free(lg->wbuf);
+	lg->wbuf = NULL;
+	if (rc < 0)
+		unlink(lg->tmp);
+	return rc;
+}
+
+/* see store.h */
+int
+px_journal_swap(struct px_journal *lg, size_t upto, size_t tmp_size)
+{
+	char buf[PX_JOURNAL_READ_CHUNK];
+	struct stat sb;
+	size_t off = upto;
+	int tfd = -1, rfd = -1;
+	const char *what = "swap: open";
+
+	if (lg->fd < 0 || lg->wfd >= 0 || upto > lg->size) {
+		errno = EINVAL;
+		goto fail;
+	}
+	tfd = open(lg->tmp, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (tfd < 0)
+		goto fail;
+	what = "swap: the rewritten file";
+	if (fstat(tfd, &sb) < 0)
+		goto fail;
+	if ((size_t)sb.st_size != tmp_size) {
+		errno = EIO;
+		goto fail;
+	}
+	/* the records appended while the rewrite ran */
+	what = "swap: copy";
+	if (off < lg->size && (rfd = open(lg->path, O_RDONLY | O_CLOEXEC)) < 0)
+		goto fail;
+	while (off < lg->size) {
+		size_t want = lg->size - off < sizeof buf ? lg->size - off :
+		    sizeof buf;
+		ssize_t r = pread(rfd, buf, want, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			errno = r < 0 ? errno : EIO;
+			goto fail;
+		}
+		if (write_all(tfd, buf, (size_t)r) < 0)
+			goto fail;
+		off += (size_t)r;
+	}
+	what = "swap: fsync";
+	if ((lg->flags & PX_JOURNAL_SYNC) && fsync(tfd) < 0)
+		goto fail;
+	what = "swap: rename";
+	if (rename(lg->tmp, lg->path) < 0)
+		goto fail;
+	if ((lg->flags & PX_JOURNAL_SYNC) && sync_dir(lg->path) < 0)
+		jset_err(lg, "swap: fsync of the directory", errno);
+	if (rfd >= 0)
+		close(rfd);
+	close(lg->fd);
+	lg->fd = tfd;
+	lg->size = tmp_size + (lg->size - upto);
+	lg->st.size = lg->size;
+	lg->st.rewrites++;
+	return 0;
+fail:
+	jset_err(lg, what, errno ? errno : EIO);
+	if (tfd >= 0)
+		close(tfd);
+	if (rfd >= 0)
+		close(rfd);
+	unlink(lg->tmp);
+	return -1;
+}
+
+/* see store.h */
+void
+px_journal_close(struct px_journal *lg)
+{
+	px_journal_rewrite_abort(lg);
+	if (lg->fd >= 0)
+		close(lg->fd);
+	lg->fd = -1;
+	free(lg->path);
+	free(lg->tmp);
+	lg->path = lg->tmp = NULL;
+}
+
+/* see store.h */
+const char *
+px_journal_error(struct px_journal *lg)
+{
+	if (!lg->has_err)
+		return NULL;
+	lg->has_err = 0;
+	return lg->errbuf;
+}
+
+/* ==================================================== state directory */
+
+/* mkdir -p with mode 0700; *created = 1 when the last component was made */
+static int
+mkdirs(char *p, int *created)
+{
+	char *s;
+
+	*created = 0;
+	for (s = p + 1; *s; s++) {
+		struct stat sb;
+		if (*s != '/')
+			continue;
+		*s = 0;
+		if (mkdir(p, 0700) < 0 && errno != EEXIST &&
+		    !(stat(p, &sb) == 0 && S_ISDIR(sb.st_mode))) {
+			*s = '/';
+			return -1;
+		}
+		*s = '/';
+	}
+	if (mkdir(p, 0700) == 0) {
+		*created = 1;
+		return 0;
+	}
+	return errno == EEXIST ? 0 : -1;
+}
+
+/* see store.h */
+int
+px_state_dir(const char *configured, char *out, size_t outcap,
+             const char **source, char *err, size_t errcap)
+{
+	char path[PX_STATE_DIR_MAX];
+	const char *v, *src = NULL;
+	struct stat sb;
+	size_t n;
+	int created, k = -1;
+
+	if (configured && configured[0]) {
+		k = snprintf(path, sizeof path, "%s", configured);
+		src = "state_dir";
+	} else if ((v = getenv("LLMPROXY_STATE_DIR")) && v[0]) {
+		k = snprintf(path, sizeof path, "%s", v);
+		src = "$LLMPROXY_STATE_DIR";
+	} else if ((v = getenv("STATE_DIRECTORY")) && v[0] && v[0] != ':') {
+		/* systemd passes a colon-separated list: the first is ours */
+		k = snprintf(path, sizeof path, "%.*s", (int)strcspn(v, ":"), v);
+		src = "$STATE_DIRECTORY";
+	} else if ((v = getenv("XDG_STATE_HOME")) && v[0] == '/') {
+		/* XDG: a relative value is invalid and ignored */
+		k = snprintf(path, sizeof path, "%s/llmproxy", v);
+		src = "$XDG_STATE_HOME";
+	} else if ((v = getenv("HOME")) && v[0]) {
+		k = snprintf(path, sizeof path, "%s/.local/state/llmproxy", v);
+		src = "$HOME";
+	} else {
+		snprintf(err, errcap, "no state directory: set \"state_dir\" "
+		    "in the config or $LLMPROXY_STATE_DIR (HOME is not set)");
+		return -1;
+	}
+	if (k < 0 || (size_t)k >= sizeof path) {
+		snprintf(err, errcap, "state directory (from %s): path too "
+		    "long", src);
+		return -1;
+	}
+	n = (size_t)k;
+	while (n > 1 && path[n - 1] == '/')
+		path[--n] = 0;
+	if (n + 1 > outcap) {
+		snprintf(err, errcap, "state directory %s: path too long",
+		    path);
+		return -1;
+	}
+	if (mkdirs(path, &created) < 0) {
+		snprintf(err, errcap, "state directory %s (from %s): cannot "
+		    "create: %s", path, src, strerror(errno));
+		return -1;
+	}
+	/* mkdir's mode went through the umask: make it exactly 0700 */
+	if (created && chmod(path, 0700) < 0) {
+		snprintf(err, errcap, "state directory %s: chmod: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (stat(path, &sb) < 0) {
+		snprintf(err, errcap, "state directory %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		snprintf(err, errcap, "state directory %s (from %s) is not a "
+		    "directory", path, src);
+		return -1;
+	}
+	if (sb.st_uid != geteuid()) {
+		snprintf(err, errcap, "state directory %s (from %s) is owned "
+		    "by uid %u, not by the user llmproxy runs as (uid %u); "
+		    "refusing to keep keys and usage records there", path,
+		    src, (unsigned)sb.st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	if (sb.st_mode & 022) {
+		snprintf(err, errcap, "state directory %s (from %s) is "
+		    "writable by group or others (mode %04o); run "
+		    "\"chmod go-w %s\" or choose another directory", path, src,
+		    (unsigned)(sb.st_mode & 07777), path);
+		return -1;
+	}
+	memcpy(out, path, n + 1);
+	if (source)
+		*source = src;
+	return 0;
+}
+
+/* ============================================================ key/value */
+
+/* longest store record body the journal accepts (type included) */
+#define STORE_REC_MAX (PX_STORE_FIXED + PX_STORE_KEY_MAX + \
+	(size_t)PX_STORE_VAL_MAX)
+
+struct ent {
+	struct ent *hnext;           /* hash chain */
+	struct ent *prev, *next;     /* LRU list, head = most recent */
+	long long expires;           /* unix ms, 0 = never */
+	uint32_t hash;
+	size_t kn, vn;
+	size_t disk;                 /* bytes of its put record in the log */
+	char data[];                 /* key, NUL, value, NUL */
+};
+
+struct px_store {
+	struct px_store_opts o;
+	struct px_journal lg;
+	int has_log;                 /* opened with a path */
+	struct ent **tab;
+	size_t nb;                   /* buckets, a power of two */
+	struct ent *head, *tail;
+	size_t count, bytes;
+	size_t log_live;
+	struct px_store_stats st;    /* counters; sizes filled on demand */
+};
+
 static uint32_t
 hash_key(const char *k, size_t n)
 {
@@ -127,15 +952,33 @@ ent_cost(size_t kn, size_t vn)
 	return sizeof(struct ent) + kn + vn + 2;
 }
 
-static void
-set_err(struct px_store *s, const char *what, int e)
-{
-	snprintf(s->errbuf, sizeof s->errbuf, "store log %s: %s", what,
-	    strerror(e));
-	s->has_err = 1;
-}
-
 /* ------------------------------------------------------------ records */
+
+/* Fields of a store record body (after the type byte); -1 when they
+ * cannot be a record. */
+static int
+rec_fields(int type, const char *body, size_t n, struct px_store_rec *r)
+{
+	const unsigned char *u = (const unsigned char *)body;
+	uint32_t kn, vn;
+
+	if (n < PX_STORE_FIXED - 1)
+		return -1;
+	kn = get32(u + 8);
+	vn = get32(u + 12);
+	if ((type != 'P' && type != 'D') || kn == 0 || kn > PX_STORE_KEY_MAX ||
+	    vn > PX_STORE_VAL_MAX ||
+	    (uint64_t)kn + vn != n - (PX_STORE_FIXED - 1) ||
+	    (type == 'D' && vn != 0))
+		return -1;
+	r->type = type;
+	r->expires = (long long)get64(u);
+	r->key = body + PX_STORE_FIXED - 1;
+	r->kn = kn;
+	r->val = r->key + kn;
+	r->vn = vn;
+	return r->expires < 0 ? -1 : 0;
+}
 
 /* see store.h */
 void
@@ -143,56 +986,40 @@ px_store_rec_head(unsigned char out[PX_STORE_HEAD + PX_STORE_FIXED],
                   int type, long long expires, const char *key, size_t kn,
                   const void *val, size_t vn)
 {
-	unsigned char *b = out + PX_STORE_HEAD;
-	uint32_t crc;
+	unsigned char *f = out + PX_STORE_HEAD + 1;
+	struct iovec v[3];
 
-	b[0] = (unsigned char)type;
-	put64(b + 1, (uint64_t)expires);
-	put32(b + 9, (uint32_t)kn);
-	put32(b + 13, (uint32_t)vn);
-	crc = px_crc32(0, b, PX_STORE_FIXED);
-	crc = px_crc32(crc, key, kn);
-	if (vn)
-		crc = px_crc32(crc, val, vn);
-	put32(out, (uint32_t)(PX_STORE_FIXED + kn + vn));
-	put32(out + 4, crc);
+	put64(f, (uint64_t)expires);
+	put32(f + 8, (uint32_t)kn);
+	put32(f + 12, (uint32_t)vn);
+	v[0].iov_base = f;
+	v[0].iov_len = PX_STORE_FIXED - 1;
+	v[1].iov_base = (void *)key;
+	v[1].iov_len = kn;
+	v[2].iov_base = (void *)val;
+	v[2].iov_len = vn;
+	px_journal_head(out, type, v, 3);
 }
 
 /* see store.h */
 long
 px_store_rec_parse(const char *p, size_t n, struct px_store_rec *r)
 {
-	const unsigned char *u = (const unsigned char *)p;
-	uint32_t len, kn, vn;
+	const char *body;
+	size_t bn;
+	uint32_t len;
 	int type;
+	long k;
 
 	if (n < PX_STORE_HEAD)
 		return PX_STORE_PARTIAL;
-	len = get32(u);
-	if (len < PX_STORE_FIXED + 1 ||
-	    len > PX_STORE_FIXED + PX_STORE_KEY_MAX + (uint64_t)PX_STORE_VAL_MAX)
+	len = get32((const unsigned char *)p);
+	if (len < PX_STORE_FIXED + 1 || len > STORE_REC_MAX)
 		return PX_STORE_ERROR;
-	if (n - PX_STORE_HEAD < len)
-		return PX_STORE_PARTIAL;
-	if (px_crc32(0, u + PX_STORE_HEAD, len) != get32(u + 4))
-		return PX_STORE_ERROR;
-	u += PX_STORE_HEAD;
-	type = u[0];
-	kn = get32(u + 9);
-	vn = get32(u + 13);
-	if ((type != 'P' && type != 'D') || kn == 0 || kn > PX_STORE_KEY_MAX ||
-	    vn > PX_STORE_VAL_MAX || (uint64_t)kn + vn != len - PX_STORE_FIXED ||
-	    (type == 'D' && vn != 0))
-		return PX_STORE_ERROR;
-	r->type = type;
-	r->expires = (long long)get64(u + 1);
-	r->key = (const char *)u + PX_STORE_FIXED;
-	r->kn = kn;
-	r->val = r->key + kn;
-	r->vn = vn;
-	if (r->expires < 0)
-		return PX_STORE_ERROR;
-	return (long)(PX_STORE_HEAD + len);
+	k = px_journal_parse(p, n, STORE_REC_MAX, &type, &body, &bn);
+	if (k <= 0)
+		return k;
+	return rec_fields(type, body, bn, r) < 0 ? PX_STORE_ERROR : k;
 }
 
 /* ------------------------------------------------------------ table */
@@ -288,70 +1115,23 @@ static size_t
 log_append(struct px_store *s, int type, long long expires, const char *key,
            size_t kn, const void *val, size_t vn)
 {
-	unsigned char h[PX_STORE_HEAD + PX_STORE_FIXED];
-	struct iovec iov[3];
-	size_t total = sizeof h + kn + vn, done = 0;
-	int n = 0, i;
+	unsigned char f[PX_STORE_FIXED - 1];
+	struct iovec v[3];
+	long k;
 
-	if (s->fd < 0)
+	if (!s->has_log || s->lg.fd < 0)
 		return 0;
-	px_store_rec_head(h, type, expires, key, kn, val, vn);
-	iov[n].iov_base = h;
-	iov[n++].iov_len = sizeof h;
-	iov[n].iov_base = (void *)key;
-	iov[n++].iov_len = kn;
-	if (vn) {
-		iov[n].iov_base = (void *)val;
-		iov[n++].iov_len = vn;
-	}
-	while (done < total) {
-		ssize_t w;
-		/* skip what is written (short writes are rare: regular file) */
-		struct iovec v[3];
-		size_t skip = done;
-		int m = 0;
-		for (i = 0; i < n; i++) {
-			if (skip >= iov[i].iov_len) {
-				skip -= iov[i].iov_len;
-				continue;
-			}
-			v[m].iov_base = (char *)iov[i].iov_base + skip;
-			v[m++].iov_len = iov[i].iov_len - skip;
-			skip = 0;
-		}
-		w = writev(s->fd, v, m);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			set_err(s, "write", w < 0 ? errno : EIO);
-			if (ftruncate(s->fd, (off_t)s->log_bytes) < 0) {
-				set_err(s, "truncate (persistence off)", errno);
-				close(s->fd);
-				s->fd = -1;
-			}
-			return 0;
-		}
-		done += (size_t)w;
-	}
-	s->log_bytes += total;
-	return total;
-}
-
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const char *b = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, b, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	put64(f, (uint64_t)expires);
+	put32(f + 8, (uint32_t)kn);
+	put32(f + 12, (uint32_t)vn);
+	v[0].iov_base = f;
+	v[0].iov_len = sizeof f;
+	v[1].iov_base = (void *)key;
+	v[1].iov_len = kn;
+	v[2].iov_base = (void *)val;
+	v[2].iov_len = vn;
+	k = px_journal_append(&s->lg, type, v, vn ? 3 : 2);
+	return k > 0 ? (size_t)k : 0;
 }
 
 /* see store.h */
@@ -359,49 +1139,39 @@ int
 px_store_compact(struct px_store *s)
 {
 	struct ent *e;
-	size_t total = PX_STORE_MAGIC_LEN, live = 0;
-	int fd, e2;
+	size_t live = 0;
 
-	if (!s->path)
+	if (!s->has_log)
 		return 0;
-	fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-	    0600);
-	if (fd < 0) {
-		set_err(s, "compaction open", errno);
+	if (px_journal_rewrite_begin(&s->lg) < 0)
 		return -1;
-	}
-	if (write_all(fd, PX_STORE_MAGIC, PX_STORE_MAGIC_LEN) < 0)
-		goto fail;
 	/* oldest first: a replay rebuilds the same LRU order */
 	for (e = s->tail; e; e = e->prev) {
-		unsigned char h[PX_STORE_HEAD + PX_STORE_FIXED];
-		const char *v = e->data + e->kn + 1;
-		px_store_rec_head(h, 'P', e->expires, e->data, e->kn, v, e->vn);
-		if (write_all(fd, h, sizeof h) < 0 ||
-		    write_all(fd, e->data, e->kn) < 0 ||
-		    write_all(fd, v, e->vn) < 0)
-			goto fail;
-		total += sizeof h + e->kn + e->vn;
+		unsigned char f[PX_STORE_FIXED - 1];
+		struct iovec v[3];
+		put64(f, (uint64_t)e->expires);
+		put32(f + 8, (uint32_t)e->kn);
+		put32(f + 12, (uint32_t)e->vn);
+		v[0].iov_base = f;
+		v[0].iov_len = sizeof f;
+		v[1].iov_base = e->data;
+		v[1].iov_len = e->kn;
+		v[2].iov_base = e->data + e->kn + 1;
+		v[2].iov_len = e->vn;
+		if (px_journal_rewrite_add(&s->lg, 'P', v, 3) < 0) {
+			px_journal_rewrite_abort(&s->lg);
+			return -1;
+		}
 	}
-	if (rename(s->tmp, s->path) < 0)
-		goto fail;
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = fd;
+	if (px_journal_rewrite_commit(&s->lg) < 0)
+		return -1;
 	for (e = s->tail; e; e = e->prev) {
 		e->disk = PX_STORE_HEAD + PX_STORE_FIXED + e->kn + e->vn;
 		live += e->disk;
 	}
-	s->log_bytes = total;
 	s->log_live = live;
 	s->st.compactions++;
 	return 0;
-fail:
-	e2 = errno ? errno : EIO;
-	close(fd);
-	unlink(s->tmp);
-	set_err(s, "compaction", e2);
-	return -1;
 }
 
 static void
@@ -409,9 +1179,9 @@ maybe_compact(struct px_store *s)
 {
 	size_t dead;
 
-	if (s->fd < 0)
+	if (!s->has_log || s->lg.fd < 0)
 		return;
-	dead = s->log_bytes - PX_STORE_MAGIC_LEN - s->log_live;
+	dead = s->lg.size - PX_STORE_MAGIC_LEN - s->log_live;
 	if (dead > s->log_live && dead >= PX_STORE_COMPACT_MIN)
 		px_store_compact(s);
 }
@@ -549,126 +1319,52 @@ px_store_sweep(struct px_store *s, long long now)
 	return n;
 }
 
-/* Apply records from p[0..n); *used = bytes taken. Returns 0 when the rest
- * is an incomplete record (or nothing), -1 at a corrupt record. */
-static int
-replay_records(struct px_store *s, const char *p, size_t n, long long now,
-               size_t *used)
-{
-	size_t off = 0;
+struct replay_ctx {
+	struct px_store *s;
+	long long now;
+	int disk;                    /* count record sizes as log bytes */
+};
 
-	for (;;) {
-		struct px_store_rec r;
-		long k = px_store_rec_parse(p + off, n - off, &r);
-		if (k == PX_STORE_PARTIAL) {
-			*used = off;
-			return 0;
-		}
-		if (k < 0) {
-			*used = off;
-			return -1;
-		}
-		off += (size_t)k;
-		if (r.type == 'D' || (r.expires && r.expires <= now)) {
-			struct ent **pp = slot(s, r.key, r.kn,
-			    hash_key(r.key, r.kn));
-			if (*pp)
-				drop(s, pp, *pp);
-			if (r.type == 'P')
-				s->st.skipped++;
-			else
-				s->st.replayed++;
-			continue;
-		}
-		put_ent(s, r.key, r.kn, r.val, r.vn, r.expires,
-		    s->path ? (size_t)k : 0);
-		s->st.replayed++;
+/* Journal callback: apply one record; -1 stops the replay (not a store
+ * record: the rest of the log is dropped). */
+static int
+replay_rec(void *ctx, int type, const char *body, size_t n, size_t rec_bytes)
+{
+	struct replay_ctx *rc = ctx;
+	struct px_store *s = rc->s;
+	struct px_store_rec r;
+
+	if (rec_fields(type, body, n, &r) < 0)
+		return -1;
+	if (r.type == 'D' || (r.expires && r.expires <= rc->now)) {
+		struct ent **pp = slot(s, r.key, r.kn, hash_key(r.key, r.kn));
+		if (*pp)
+			drop(s, pp, *pp);
+		if (r.type == 'P')
+			s->st.skipped++;
+		else
+			s->st.replayed++;
+		return 0;
 	}
+	put_ent(s, r.key, r.kn, r.val, r.vn, r.expires,
+	    rc->disk ? rec_bytes : 0);
+	s->st.replayed++;
+	return 0;
 }
 
 /* see store.h */
 size_t
 px_store_replay(struct px_store *s, const char *p, size_t n, long long now)
 {
-	size_t used = 0;
+	struct replay_ctx rc;
+	size_t good;
 
-	if (n < PX_STORE_MAGIC_LEN ||
-	    memcmp(p, PX_STORE_MAGIC, PX_STORE_MAGIC_LEN) != 0) {
-		s->st.dropped_tail += n;
-		return 0;
-	}
-	replay_records(s, p + PX_STORE_MAGIC_LEN, n - PX_STORE_MAGIC_LEN, now,
-	    &used);
-	s->st.dropped_tail += n - PX_STORE_MAGIC_LEN - used;
-	return PX_STORE_MAGIC_LEN + used;
-}
-
-/* Replay the log file at open. Returns the good prefix length, or -1 on a
- * read error. */
-static long long
-replay_file(struct px_store *s, int fd, long long now)
-{
-	size_t cap = PX_STORE_READ_CHUNK, len = 0, used;
-	long long good = 0, total = 0;
-	char *buf = malloc(cap);
-	int magic = 0, bad = 0, eof = 0;
-
-	if (!buf)
-		return -1;
-	while (!bad && !eof) {
-		ssize_t r;
-		if (len == cap) {
-			/* a record larger than the buffer: grow (the parser
-			 * bounds the length it accepts) */
-			char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
-			if (!nb) {
-				bad = 1;
-				break;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		r = read(fd, buf + len, cap - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			free(buf);
-			return -1;
-		}
-		eof = r == 0;
-		len += (size_t)r;
-		total += r;
-		if (!magic) {
-			if (len < PX_STORE_MAGIC_LEN && !eof)
-				continue;
-			if (len < PX_STORE_MAGIC_LEN ||
-			    memcmp(buf, PX_STORE_MAGIC, PX_STORE_MAGIC_LEN)) {
-				bad = 1;
-				break;
-			}
-			magic = 1;
-			memmove(buf, buf + PX_STORE_MAGIC_LEN,
-			    len - PX_STORE_MAGIC_LEN);
-			len -= PX_STORE_MAGIC_LEN;
-			good = PX_STORE_MAGIC_LEN;
-		}
-		if (replay_records(s, buf, len, now, &used) < 0)
-			bad = 1;
-		good += (long long)used;
-		memmove(buf, buf + used, len - used);
-		len -= used;
-	}
-	/* read the rest only to count it */
-	while (bad) {
-		ssize_t r = read(fd, buf, cap);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		total += r;
-	}
-	free(buf);
-	s->st.dropped_tail += (size_t)(total - good);
+	rc.s = s;
+	rc.now = now;
+	rc.disk = s->has_log;
+	good = px_journal_replay(p, n, PX_STORE_MAGIC, STORE_REC_MAX,
+	    replay_rec, &rc, NULL);
+	s->st.dropped_tail += n - good;
 	return good;
 }
 
@@ -678,9 +1374,7 @@ px_store_open(const struct px_store_opts *opts, long long now, char *err,
               size_t errcap)
 {
 	struct px_store *s = calloc(1, sizeof *s);
-	long long good;
-	size_t pl;
-	int fd;
+	struct replay_ctx rc;
 
 	if (!s || !(s->tab = calloc(64, sizeof *s->tab))) {
 		free(s);
@@ -690,53 +1384,26 @@ px_store_open(const struct px_store_opts *opts, long long now, char *err,
 	s->nb = 64;
 	s->o = *opts;
 	s->o.path = NULL;
-	s->fd = -1;
+	s->lg.fd = s->lg.wfd = -1;
 	if (!opts->path || !opts->path[0])
 		return s;
-	pl = strlen(opts->path);
-	s->path = malloc(pl + 1);
-	s->tmp = malloc(pl + 5);
-	if (!s->path || !s->tmp) {
-		snprintf(err, errcap, "store: out of memory");
+	rc.s = s;
+	rc.now = now;
+	rc.disk = 1;
+	if (px_journal_open(&s->lg, opts->path, PX_STORE_MAGIC, STORE_REC_MAX,
+	    0, replay_rec, &rc, err, errcap) < 0) {
 		px_store_close(s);
 		return NULL;
 	}
-	memcpy(s->path, opts->path, pl + 1);
-	memcpy(s->tmp, opts->path, pl);
-	memcpy(s->tmp + pl, ".tmp", 5);
-	fd = open(s->path, O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(err, errcap, "store: cannot open %s: %s", s->path,
-		    strerror(errno));
+	s->has_log = 1;
+	s->st.dropped_tail = s->lg.st.dropped;
+	if (s->lg.size - PX_STORE_MAGIC_LEN - s->log_live > s->log_live &&
+	    px_store_compact(s) < 0) {
+		/* rewrite: drops the dead records */
+		snprintf(err, errcap, "store: cannot rewrite %s: %s",
+		    opts->path, px_journal_error(&s->lg));
 		px_store_close(s);
 		return NULL;
-	}
-	good = replay_file(s, fd, now);
-	close(fd);
-	if (good < 0) {
-		snprintf(err, errcap, "store: cannot read %s: %s", s->path,
-		    strerror(errno));
-		px_store_close(s);
-		return NULL;
-	}
-	s->log_bytes = (size_t)good;
-	if (s->st.dropped_tail || good < PX_STORE_MAGIC_LEN ||
-	    s->log_bytes - PX_STORE_MAGIC_LEN - s->log_live > s->log_live) {
-		/* rewrite: drops the bad tail and the dead records */
-		if (px_store_compact(s) < 0) {
-			snprintf(err, errcap, "store: cannot rewrite %s: %s",
-			    s->path, s->errbuf);
-			px_store_close(s);
-			return NULL;
-		}
-	} else {
-		s->fd = open(s->path, O_WRONLY | O_APPEND | O_CLOEXEC);
-		if (s->fd < 0) {
-			snprintf(err, errcap, "store: cannot open %s: %s",
-			    s->path, strerror(errno));
-			px_store_close(s);
-			return NULL;
-		}
 	}
 	return s;
 }
@@ -753,11 +1420,9 @@ px_store_close(struct px_store *s)
 		nx = e->next;
 		free(e);
 	}
-	if (s->fd >= 0)
-		close(s->fd);
+	if (s->has_log)
+		px_journal_close(&s->lg);
 	free(s->tab);
-	free(s->path);
-	free(s->tmp);
 	free(s);
 }
 
@@ -765,19 +1430,18 @@ px_store_close(struct px_store *s)
 void
 px_store_stats(const struct px_store *s, struct px_store_stats *st)
 {
+	int on = s->has_log && s->lg.fd >= 0;
+
 	*st = s->st;
 	st->entries = s->count;
 	st->bytes = s->bytes;
-	st->log_bytes = s->fd >= 0 ? s->log_bytes : 0;
-	st->log_live = s->fd >= 0 ? s->log_live : 0;
+	st->log_bytes = on ? s->lg.size : 0;
+	st->log_live = on ? s->log_live : 0;
 }
 
 /* see store.h */
 const char *
 px_store_error(struct px_store *s)
 {
-	if (!s->has_err)
-		return NULL;
-	s->has_err = 0;
-	return s->errbuf;
+	return s->has_log ? px_journal_error(&s->lg) : NULL;
 }

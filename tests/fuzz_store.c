@@ -5,8 +5,8 @@
  * record-by-record px_store_rec_parse(), px_store_replay() from memory, and
  * px_store_open() replaying the same bytes from a file (its own buffered
  * reader). The good prefix must replay to the same entries as the whole
- * image, and a store opened from the file (which rewrites a bad log) must
- * open again to the same entries.
+ * image, and a store opened from the file (which cuts a bad tail, or moves
+ * a file with another magic aside) must open again to the same entries.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -19,7 +19,7 @@
 
 #define CHECK(c)  do { if (!(c)) abort(); } while (0)
 
-static char path[64];
+static char path[64], bad[72];
 
 static struct px_store *
 mk(const char *p, long long now)
@@ -99,6 +99,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* and from a file */
 	if (!path[0]) {
 		snprintf(path, sizeof path, "/tmp/fuzz_store.%d.log", (int)getpid());
+		snprintf(bad, sizeof bad, "%s.bad", path);
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	CHECK(fd >= 0);
@@ -111,5 +112,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(entries(s) == n1);
 	px_store_close(s);
 	unlink(path);
+	unlink(bad);
 	return 0;
 }

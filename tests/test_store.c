@@ -1,13 +1,21 @@
 /*
- * test_store.c - the bounded key -> value store (store.c): put/get/delete,
- * TTL on a fake clock, LRU eviction by entries and by bytes, the log
- * (round trip, torn tail, corrupt checksum, compaction), the record parser
- * at every split, and the Responses chain helpers built on it.
+ * test_store.c - persistence (store.c): the journal (records of several
+ * types, a torn tail cut at every offset, every byte of the last record
+ * corrupted, a foreign file moved aside, rewrite and abort, read-only
+ * and prefix replay, the two-step rewrite and swap, a failing write
+ * undone), the state directory (each source, the
+ * modes and owners it refuses), and the bounded key -> value store on top:
+ * put/get/delete, TTL on a fake clock, LRU eviction by entries and by
+ * bytes, the log (round trip, torn tail, corrupt checksum, compaction), the
+ * record parser at every split, and the Responses chain helpers built on it.
  */
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,7 +43,9 @@ rm_tmp(void)
 	unlink(logpath);
 	snprintf(p, sizeof p, "%s.tmp", logpath);
 	unlink(p);
-	rmdir(dir);
+	snprintf(p, sizeof p, "%s.bad", logpath);
+	unlink(p);
+	ck_assert_int_eq(rmdir(dir), 0);
 }
 
 static struct px_store *
@@ -101,6 +111,599 @@ spit(const char *path, const char *p, size_t n)
 	ck_assert_int_eq(write(fd, p, n), (ssize_t)n);
 	close(fd);
 }
+
+
+/* ------------------------------------------------------------ journal */
+
+#define JMAGIC "PXTEST01"
+
+/* what a replay saw: "T:body|" per record */
+struct seen { char buf[8192]; size_t n; int reject_type; };
+
+static int
+seen_rec(void *ctx, int type, const char *body, size_t n, size_t rec_bytes)
+{
+	struct seen *sn = ctx;
+
+	ck_assert_uint_eq(rec_bytes, PX_JOURNAL_HEAD + 1 + n);
+	if (type == sn->reject_type)
+		return -1;
+	ck_assert_uint_lt(sn->n + n + 3, sizeof sn->buf);
+	sn->buf[sn->n++] = (char)type;
+	sn->buf[sn->n++] = ':';
+	memcpy(sn->buf + sn->n, body, n);
+	sn->n += n;
+	sn->buf[sn->n++] = '|';
+	sn->buf[sn->n] = 0;
+	return 0;
+}
+
+static void
+jopen(struct px_journal *lg, struct seen *sn, unsigned flags)
+{
+	char err[256];
+
+	memset(sn, 0, sizeof *sn);
+	err[0] = 0;
+	ck_assert_msg(px_journal_open(lg, logpath, JMAGIC, 64, flags, seen_rec,
+	    sn, err, sizeof err) == 0, "open: %s", err);
+}
+
+static void
+jappend(struct px_journal *lg, int type, const char *a, const char *b)
+{
+	struct iovec v[2];
+	long k;
+
+	v[0].iov_base = (void *)a;
+	v[0].iov_len = strlen(a);
+	v[1].iov_base = (void *)b;
+	v[1].iov_len = b ? strlen(b) : 0;
+	k = px_journal_append(lg, type, v, b ? 2 : 1);
+	ck_assert_int_eq(k, (long)(PX_JOURNAL_HEAD + 1 + v[0].iov_len +
+	    v[1].iov_len));
+}
+
+static off_t
+fsize(const char *path)
+{
+	struct stat sb;
+
+	ck_assert_int_eq(stat(path, &sb), 0);
+	return sb.st_size;
+}
+
+START_TEST(t_journal_roundtrip)
+{
+	struct px_journal lg;
+	struct seen sn;
+	char batch[256];
+	size_t bn = 0, k;
+	struct stat sb;
+
+	mkdir_tmp();
+	jopen(&lg, &sn, 0);
+	ck_assert_uint_eq(lg.st.records, 0);
+	ck_assert_int_eq(fsize(logpath), PX_JOURNAL_MAGIC_LEN);
+	ck_assert_int_eq(stat(logpath, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0600);
+	jappend(&lg, 'A', "alpha", NULL);
+	jappend(&lg, 'B', "be", "ta");                 /* pieces join */
+	jappend(&lg, 'C', "", NULL);                   /* empty body */
+	/* a batch of framed records in one write */
+	k = px_journal_frame(batch + bn, sizeof batch - bn, 'D', "one", 3);
+	ck_assert_uint_eq(k, PX_JOURNAL_HEAD + 4);
+	bn += k;
+	bn += px_journal_frame(batch + bn, sizeof batch - bn, 'E', "two", 3);
+	ck_assert_uint_eq(px_journal_frame(batch, 11, 'X', "abc", 3), 0);
+	ck_assert_int_eq(px_journal_write(&lg, batch, bn), (long)bn);
+	ck_assert_uint_eq(lg.size, (size_t)fsize(logpath));
+	px_journal_close(&lg);
+
+	jopen(&lg, &sn, 0);
+	ck_assert_str_eq(sn.buf, "A:alpha|B:beta|C:|D:one|E:two|");
+	ck_assert_uint_eq(lg.st.records, 5);
+	ck_assert_uint_eq(lg.st.dropped, 0);
+	px_journal_close(&lg);
+
+	/* the same image from memory, and a callback that rejects 'C' */
+	{
+		size_t n, good;
+		unsigned long nrec;
+		char *img = slurp(logpath, &n);
+		memset(&sn, 0, sizeof sn);
+		good = px_journal_replay(img, n, JMAGIC, 64, seen_rec, &sn, &nrec);
+		ck_assert_uint_eq(good, n);
+		ck_assert_uint_eq(nrec, 5);
+		memset(&sn, 0, sizeof sn);
+		sn.reject_type = 'C';
+		good = px_journal_replay(img, n, JMAGIC, 64, seen_rec, &sn, &nrec);
+		ck_assert_str_eq(sn.buf, "A:alpha|B:beta|");
+		ck_assert_uint_eq(nrec, 2);
+		ck_assert_uint_eq(good, PX_JOURNAL_MAGIC_LEN + 2 * PX_JOURNAL_HEAD +
+		    2 + 5 + 4);
+		/* another magic: nothing */
+		ck_assert_uint_eq(px_journal_replay(img, n, "PXTEST02", 64, NULL,
+		    NULL, &nrec), 0);
+		/* a longer record than the user allows is corrupt */
+		ck_assert_uint_eq(px_journal_replay(img, n, JMAGIC, 5, NULL, NULL,
+		    &nrec), PX_JOURNAL_MAGIC_LEN);
+		free(img);
+	}
+	rm_tmp();
+}
+END_TEST
+
+/* Journal with records r1..r3 ("R:rec-1" ...); off[i] = start of record i,
+ * off[3] = end. */
+static char *
+jthree(size_t *n, size_t off[4])
+{
+	struct px_journal lg;
+	struct seen sn;
+	int i;
+
+	unlink(logpath);
+	jopen(&lg, &sn, 0);
+	for (i = 0; i < 3; i++) {
+		char b[16];
+		off[i] = lg.size;
+		snprintf(b, sizeof b, "rec-%d", i + 1);
+		jappend(&lg, 'R', b, NULL);
+	}
+	off[3] = lg.size;
+	px_journal_close(&lg);
+	return slurp(logpath, n);
+}
+
+START_TEST(t_journal_tail_every_offset)
+{
+	size_t n, off[4], cut, want;
+	char *img;
+
+	mkdir_tmp();
+	img = jthree(&n, off);
+	for (cut = 0; cut <= n; cut++) {
+		struct px_journal lg;
+		struct seen sn;
+		const char *exp;
+		spit(logpath, img, cut);
+		jopen(&lg, &sn, 0);
+		want = cut < PX_JOURNAL_MAGIC_LEN ? PX_JOURNAL_MAGIC_LEN :
+		    cut < off[1] ? off[0] : cut < off[2] ? off[1] :
+		    cut < off[3] ? off[2] : off[3];
+		exp = want == off[3] ? "R:rec-1|R:rec-2|R:rec-3|" :
+		    want == off[2] ? "R:rec-1|R:rec-2|" :
+		    want == off[1] ? "R:rec-1|" : "";
+		ck_assert_str_eq(sn.buf, exp);
+		ck_assert_uint_eq(lg.st.dropped, cut > want ? cut - want :
+		    cut < PX_JOURNAL_MAGIC_LEN ? cut : 0);
+		ck_assert_uint_eq(lg.size, want);
+		/* the tail is cut: the file is the good prefix, and a new
+		 * record follows it */
+		ck_assert_int_eq(fsize(logpath), (off_t)want);
+		jappend(&lg, 'N', "new", NULL);
+		px_journal_close(&lg);
+		jopen(&lg, &sn, 0);
+		ck_assert_uint_eq(lg.st.dropped, 0);
+		ck_assert_uint_eq(strlen(sn.buf), strlen(exp) + 6);
+		ck_assert_str_eq(sn.buf + strlen(exp), "N:new|");
+		px_journal_close(&lg);
+	}
+	free(img);
+	rm_tmp();
+}
+END_TEST
+
+START_TEST(t_journal_corrupt_every_byte)
+{
+	size_t n, off[4], i;
+	char *img;
+
+	mkdir_tmp();
+	img = jthree(&n, off);
+	for (i = off[2]; i < n; i++) {
+		struct px_journal lg;
+		struct seen sn;
+		img[i] ^= 0x5a;
+		spit(logpath, img, n);
+		jopen(&lg, &sn, 0);
+		/* a damaged length can make the record look longer: then it
+		 * is torn, not corrupt; either way it is dropped */
+		ck_assert_str_eq(sn.buf, "R:rec-1|R:rec-2|");
+		ck_assert_uint_eq(lg.st.dropped, n - off[2]);
+		ck_assert_int_eq(fsize(logpath), (off_t)off[2]);
+		px_journal_close(&lg);
+		img[i] ^= 0x5a;
+	}
+	/* damage in the middle: everything after it goes too */
+	img[off[1] + PX_JOURNAL_HEAD + 2] ^= 1;
+	spit(logpath, img, n);
+	{
+		struct px_journal lg;
+		struct seen sn;
+		jopen(&lg, &sn, 0);
+		ck_assert_str_eq(sn.buf, "R:rec-1|");
+		ck_assert_uint_eq(lg.st.dropped, n - off[1]);
+		px_journal_close(&lg);
+	}
+	free(img);
+	rm_tmp();
+}
+END_TEST
+
+START_TEST(t_journal_foreign)
+{
+	struct px_journal lg;
+	struct seen sn;
+	char bad[320], *b;
+	size_t bn;
+
+	mkdir_tmp();
+	snprintf(bad, sizeof bad, "%s.bad", logpath);
+	/* another format's file: moved aside, byte for byte */
+	spit(logpath, "PXTEST02 newer format", 21);
+	jopen(&lg, &sn, 0);
+	ck_assert_int_eq(lg.st.moved_aside, 1);
+	ck_assert_uint_eq(lg.st.dropped, 0);
+	jappend(&lg, 'A', "a", NULL);
+	px_journal_close(&lg);
+	b = slurp(bad, &bn);
+	ck_assert_uint_eq(bn, 21);
+	ck_assert_int_eq(memcmp(b, "PXTEST02 newer format", 21), 0);
+	free(b);
+	jopen(&lg, &sn, 0);
+	ck_assert_str_eq(sn.buf, "A:a|");
+	ck_assert_int_eq(lg.st.moved_aside, 0);
+	px_journal_close(&lg);
+	/* shorter than a magic and not its prefix: foreign too */
+	spit(logpath, "abc", 3);
+	jopen(&lg, &sn, 0);
+	ck_assert_int_eq(lg.st.moved_aside, 1);
+	px_journal_close(&lg);
+	/* a torn magic (crash while creating): ours, restarted */
+	unlink(bad);
+	spit(logpath, "PXTE", 4);
+	jopen(&lg, &sn, 0);
+	ck_assert_int_eq(lg.st.moved_aside, 0);
+	ck_assert_uint_eq(lg.st.dropped, 4);
+	ck_assert_int_eq(fsize(logpath), PX_JOURNAL_MAGIC_LEN);
+	px_journal_close(&lg);
+	ck_assert_int_eq(access(bad, F_OK), -1);
+	/* a directory that does not exist: an error, not a crash */
+	{
+		char err[256];
+		char p[320];
+		snprintf(p, sizeof p, "%s/nodir/x.log", dir);
+		ck_assert_int_eq(px_journal_open(&lg, p, JMAGIC, 64, 0, NULL, NULL,
+		    err, sizeof err), -1);
+		ck_assert_ptr_nonnull(strstr(err, "cannot open"));
+	}
+	rm_tmp();
+}
+END_TEST
+
+START_TEST(t_journal_rewrite)
+{
+	struct px_journal lg;
+	struct seen sn;
+	struct iovec v;
+	char tmp[320];
+	unsigned flags;
+
+	mkdir_tmp();
+	snprintf(tmp, sizeof tmp, "%s.tmp", logpath);
+	for (flags = 0; flags <= PX_JOURNAL_SYNC; flags += PX_JOURNAL_SYNC) {
+		unlink(logpath);
+		jopen(&lg, &sn, flags);
+		jappend(&lg, 'A', "old-1", NULL);
+		jappend(&lg, 'A', "old-2", NULL);
+		/* abort: the old journal stays and goes on */
+		ck_assert_int_eq(px_journal_rewrite_begin(&lg), 0);
+		v.iov_base = "x";
+		v.iov_len = 1;
+		ck_assert_int_eq(px_journal_rewrite_add(&lg, 'K', &v, 1),
+		    PX_JOURNAL_HEAD + 2);
+		px_journal_rewrite_abort(&lg);
+		ck_assert_int_eq(access(tmp, F_OK), -1);
+		jappend(&lg, 'A', "old-3", NULL);
+		/* commit: the new content, appends go on after it */
+		ck_assert_int_eq(px_journal_rewrite_begin(&lg), 0);
+		v.iov_base = "kept";
+		v.iov_len = 4;
+		ck_assert_int_eq(px_journal_rewrite_add(&lg, 'K', &v, 1),
+		    PX_JOURNAL_HEAD + 5);
+		{
+			/* a record larger than the rewrite buffer */
+			static char big[PX_JOURNAL_WBUF + 10];
+			struct px_journal_stats st;
+			char err[128];
+			memset(big, 'b', sizeof big);
+			v.iov_base = big;
+			v.iov_len = sizeof big;
+			ck_assert_int_eq(px_journal_rewrite_add(&lg, 'G', &v, 1),
+			    (long)(PX_JOURNAL_HEAD + 1 + sizeof big));
+			ck_assert_int_eq(px_journal_rewrite_commit(&lg), 0);
+			ck_assert_uint_eq(lg.st.rewrites, 1);
+			ck_assert_int_eq(access(tmp, F_OK), -1);
+			jappend(&lg, 'A', "after", NULL);
+			ck_assert_uint_eq(lg.size, (size_t)fsize(logpath));
+			px_journal_close(&lg);
+			/* read-only replay with a bound that admits big */
+			memset(&sn, 0, sizeof sn);
+			ck_assert_int_eq(px_journal_read(logpath, JMAGIC,
+			    2 * sizeof big, 0, NULL, NULL, &st, err, sizeof err), 0);
+			ck_assert_uint_eq(st.records, 3);
+			ck_assert_uint_eq(st.dropped, 0);
+		}
+	}
+	rm_tmp();
+}
+END_TEST
+
+START_TEST(t_journal_read_only)
+{
+	size_t n, off[4];
+	char *img, err[256];
+	struct px_journal_stats st;
+	struct seen sn;
+
+	mkdir_tmp();
+	ck_assert_int_eq(px_journal_read(logpath, JMAGIC, 64, 0, NULL, NULL, &st,
+	    err, sizeof err), 1);                       /* missing */
+	img = jthree(&n, off);
+	spit(logpath, img, n - 2);                      /* torn */
+	memset(&sn, 0, sizeof sn);
+	ck_assert_int_eq(px_journal_read(logpath, JMAGIC, 64, 0, seen_rec, &sn,
+	    &st, err, sizeof err), 0);
+	ck_assert_str_eq(sn.buf, "R:rec-1|R:rec-2|");
+	ck_assert_uint_eq(st.size, off[2]);
+	ck_assert_uint_eq(st.dropped, n - 2 - off[2]);
+	ck_assert_int_eq(fsize(logpath), (off_t)(n - 2)); /* left alone */
+	spit(logpath, "something else", 14);
+	ck_assert_int_eq(px_journal_read(logpath, JMAGIC, 64, 0, NULL, NULL, &st,
+	    err, sizeof err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "not a file of this kind"));
+	free(img);
+	rm_tmp();
+}
+END_TEST
+
+/* The rewrite in two steps: a rewrite of the first `upto` bytes finished
+ * without a rename, appends meanwhile, then the swap copies them over. */
+START_TEST(t_journal_swap)
+{
+	struct px_journal lg;
+	struct px_journal_stats st;
+	struct seen sn;
+	struct iovec v;
+	size_t upto, size;
+	char tmp[320], err[128];
+
+	mkdir_tmp();
+	snprintf(tmp, sizeof tmp, "%s.tmp", logpath);
+	jopen(&lg, &sn, PX_JOURNAL_SYNC);
+	jappend(&lg, 'A', "one", NULL);
+	jappend(&lg, 'A', "two", NULL);
+	upto = lg.size;
+	/* a prefix read sees only the first records */
+	memset(&sn, 0, sizeof sn);
+	jappend(&lg, 'A', "three", NULL);
+	ck_assert_int_eq(px_journal_read(logpath, JMAGIC, 64, upto, seen_rec,
+	    &sn, &st, err, sizeof err), 0);
+	ck_assert_str_eq(sn.buf, "A:one|A:two|");
+	ck_assert_uint_eq(st.size, upto);
+	ck_assert_uint_eq(st.dropped, 0);
+	/* the rewrite of that prefix (as a child process would) */
+	ck_assert_int_eq(px_journal_rewrite_begin(&lg), 0);
+	v.iov_base = "onetwo";
+	v.iov_len = 6;
+	ck_assert_int_gt(px_journal_rewrite_add(&lg, 'S', &v, 1), 0);
+	ck_assert_int_eq(px_journal_rewrite_finish(&lg, &size), 0);
+	ck_assert_uint_eq(size, PX_JOURNAL_MAGIC_LEN + PX_JOURNAL_HEAD + 7);
+	ck_assert_int_eq(access(tmp, F_OK), 0);
+	jappend(&lg, 'A', "four", NULL);             /* appends go on */
+	ck_assert_int_eq(px_journal_swap(&lg, upto, size), 0);
+	ck_assert_int_eq(access(tmp, F_OK), -1);
+	ck_assert_uint_eq(lg.size, (size_t)fsize(logpath));
+	jappend(&lg, 'A', "five", NULL);
+	px_journal_close(&lg);
+	jopen(&lg, &sn, 0);
+	ck_assert_str_eq(sn.buf, "S:onetwo|A:three|A:four|A:five|");
+	/* a rewritten file of the wrong size is not put in place */
+	ck_assert_int_eq(px_journal_rewrite_begin(&lg), 0);
+	ck_assert_int_eq(px_journal_rewrite_finish(&lg, &size), 0);
+	ck_assert_int_eq(px_journal_swap(&lg, lg.size, size + 1), -1);
+	ck_assert_ptr_nonnull(strstr(px_journal_error(&lg), "swap"));
+	ck_assert_int_eq(access(tmp, F_OK), -1);
+	ck_assert_int_eq(px_journal_swap(&lg, lg.size + 1, size), -1);
+	px_journal_close(&lg);
+	jopen(&lg, &sn, 0);
+	ck_assert_str_eq(sn.buf, "S:onetwo|A:three|A:four|A:five|");
+	px_journal_close(&lg);
+	rm_tmp();
+}
+END_TEST
+
+/* Fault injection: RLIMIT_FSIZE makes the kernel refuse the write (first a
+ * short write up to the limit, then EFBIG); the journal must cut the file
+ * back to its last good record, and go on once writes work again. */
+START_TEST(t_journal_write_fails)
+{
+	struct px_journal lg;
+	struct seen sn;
+	struct rlimit rl;
+	struct iovec v;
+	char big[200];
+	size_t before;
+	const char *e;
+
+	mkdir_tmp();
+	signal(SIGXFSZ, SIG_IGN);
+	jopen(&lg, &sn, 0);
+	jappend(&lg, 'A', "good", NULL);
+	before = lg.size;
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &rl), 0);
+	rl.rlim_cur = before + 50;                      /* room for a part */
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	memset(big, 'x', sizeof big);
+	v.iov_base = big;
+	v.iov_len = 60;
+	ck_assert_int_eq(px_journal_append(&lg, 'B', &v, 1), -1);
+	ck_assert_int_eq(fsize(logpath), (off_t)before);
+	ck_assert_uint_eq(lg.size, before);
+	ck_assert_ptr_nonnull(e = px_journal_error(&lg));
+	ck_assert_ptr_nonnull(strstr(e, "write"));
+	ck_assert_ptr_null(px_journal_error(&lg));      /* cleared */
+	ck_assert_int_ge(lg.fd, 0);                     /* still on */
+	/* a batch fails as a whole */
+	{
+		char b[256];
+		size_t bn = px_journal_frame(b, sizeof b, 'C', big, 30);
+		bn += px_journal_frame(b + bn, sizeof b - bn, 'C', big, 30);
+		ck_assert_int_eq(px_journal_write(&lg, b, bn), -1);
+		ck_assert_int_eq(fsize(logpath), (off_t)before);
+	}
+	rl.rlim_cur = rl.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	jappend(&lg, 'A', "later", NULL);
+	px_journal_close(&lg);
+	jopen(&lg, &sn, 0);
+	ck_assert_str_eq(sn.buf, "A:good|A:later|");
+	ck_assert_uint_eq(lg.st.dropped, 0);
+	px_journal_close(&lg);
+	rm_tmp();
+}
+END_TEST
+
+/* ------------------------------------------------------------ state dir */
+
+static void
+clear_state_env(void)
+{
+	unsetenv("LLMPROXY_STATE_DIR");
+	unsetenv("STATE_DIRECTORY");
+	unsetenv("XDG_STATE_HOME");
+	unsetenv("HOME");
+}
+
+/* resolve; returns the path (static) or NULL with err filled */
+static const char *
+state(const char *cfg, const char **src, char *err, size_t errcap)
+{
+	static char out[PX_STATE_DIR_MAX];
+
+	err[0] = 0;
+	return px_state_dir(cfg, out, sizeof out, src, err, errcap) == 0 ?
+	    out : NULL;
+}
+
+static void
+rm_rf(const char *p)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(t_state_dir)
+{
+	char base[300], want[700], err[1200];
+	const char *src;
+	struct stat sb;
+	mode_t old;
+
+	mkdir_tmp();
+	snprintf(base, sizeof base, "%s", dir);
+	clear_state_env();
+	/* nothing set at all */
+	ck_assert_ptr_null(state(NULL, &src, err, sizeof err));
+	ck_assert_ptr_nonnull(strstr(err, "HOME is not set"));
+
+	/* $HOME/.local/state/llmproxy, parents created 0700 despite umask */
+	old = umask(0);
+	setenv("HOME", base, 1);
+	snprintf(want, sizeof want, "%s/.local/state/llmproxy", base);
+	ck_assert_str_eq(state(NULL, &src, err, sizeof err), want);
+	ck_assert_str_eq(src, "$HOME");
+	ck_assert_int_eq(stat(want, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0700);
+	snprintf(want, sizeof want, "%s/.local", base);
+	ck_assert_int_eq(stat(want, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0700);
+	umask(077);
+	/* a second call finds it */
+	snprintf(want, sizeof want, "%s/.local/state/llmproxy", base);
+	ck_assert_str_eq(state(NULL, &src, err, sizeof err), want);
+
+	/* XDG_STATE_HOME: absolute only */
+	setenv("XDG_STATE_HOME", "relative/dir", 1);
+	ck_assert_str_eq(state(NULL, &src, err, sizeof err), want);
+	ck_assert_str_eq(src, "$HOME");
+	snprintf(want, sizeof want, "%s/xdg", base);
+	setenv("XDG_STATE_HOME", want, 1);
+	snprintf(want, sizeof want, "%s/xdg/llmproxy", base);
+	ck_assert_str_eq(state(NULL, &src, err, sizeof err), want);
+	ck_assert_str_eq(src, "$XDG_STATE_HOME");
+
+	/* systemd: the first of a list */
+	snprintf(want, sizeof want, "%s/sd1:%s/sd2", base, base);
+	setenv("STATE_DIRECTORY", want, 1);
+	snprintf(want, sizeof want, "%s/sd1", base);
+	ck_assert_str_eq(state(NULL, &src, err, sizeof err), want);
+	ck_assert_str_eq(src, "$STATE_DIRECTORY");
+
+	/* $LLMPROXY_STATE_DIR, trailing slashes dropped */
+	snprintf(want, sizeof want, "%s/env//", base);
+	setenv("LLMPROXY_STATE_DIR", want, 1);
+	snprintf(want, sizeof want, "%s/env", base);
+	ck_assert_str_eq(state(NULL, &src, err, sizeof err), want);
+	ck_assert_str_eq(src, "$LLMPROXY_STATE_DIR");
+	/* an empty value counts as unset */
+	setenv("LLMPROXY_STATE_DIR", "", 1);
+	snprintf(want, sizeof want, "%s/sd1", base);
+	ck_assert_str_eq(state(NULL, &src, err, sizeof err), want);
+
+	/* the config wins */
+	snprintf(want, sizeof want, "%s/cfg/a/b", base);
+	ck_assert_str_eq(state(want, &src, err, sizeof err), want);
+	ck_assert_str_eq(src, "state_dir");
+	/* an empty state_dir counts as unset too */
+	snprintf(want, sizeof want, "%s/sd1", base);
+	ck_assert_str_eq(state("", &src, err, sizeof err), want);
+	ck_assert_str_eq(src, "$STATE_DIRECTORY");
+
+	/* refused: group/world writable, a file, another owner */
+	snprintf(want, sizeof want, "%s/open", base);
+	ck_assert_int_eq(mkdir(want, 0700), 0);
+	ck_assert_int_eq(chmod(want, 0777), 0);
+	ck_assert_ptr_null(state(want, &src, err, sizeof err));
+	ck_assert_ptr_nonnull(strstr(err, "writable by group or others "
+	    "(mode 0777)"));
+	ck_assert_int_eq(chmod(want, 0720), 0);
+	ck_assert_ptr_null(state(want, &src, err, sizeof err));
+	ck_assert_int_eq(chmod(want, 0755), 0);        /* readable is fine */
+	ck_assert_str_eq(state(want, &src, err, sizeof err), want);
+	snprintf(want, sizeof want, "%s/file", base);
+	spit(want, "x", 1);
+	ck_assert_ptr_null(state(want, &src, err, sizeof err));
+	ck_assert_ptr_nonnull(strstr(err, "not a directory"));
+	snprintf(want, sizeof want, "%s/file/below", base);
+	ck_assert_ptr_null(state(want, &src, err, sizeof err));
+	ck_assert_ptr_nonnull(strstr(err, "cannot create"));
+	if (geteuid() == 0) {
+		snprintf(want, sizeof want, "%s/other", base);
+		ck_assert_int_eq(mkdir(want, 0700), 0);
+		ck_assert_int_eq(chown(want, 65534, 65534), 0);
+		ck_assert_ptr_null(state(want, &src, err, sizeof err));
+		ck_assert_ptr_nonnull(strstr(err, "owned by uid 65534"));
+	}
+	umask(old);
+	clear_state_env();
+	rm_rf(base);
+}
+END_TEST
 
 /* ------------------------------------------------------------ memory */
 
@@ -378,10 +981,19 @@ START_TEST(t_corrupt_checksum)
 	px_store_stats(s, &st);
 	ck_assert_uint_eq(st.dropped_tail, n - off[1]);
 	px_store_close(s);
-	/* not a store log at all: started empty, file rewritten */
+	/* not a store log at all: started empty, the file kept aside */
 	spit(logpath, "hello world, not a log", 22);
 	s = open_store(1 << 20, 100, 0, logpath, 0);
 	ck_assert_uint_eq(nentries(s), 0);
+	{
+		char bad[320], *b;
+		size_t bn;
+		snprintf(bad, sizeof bad, "%s.bad", logpath);
+		b = slurp(bad, &bn);
+		ck_assert_uint_eq(bn, 22);
+		ck_assert_int_eq(memcmp(b, "hello world, not a log", 22), 0);
+		free(b);
+	}
 	put(s, "x", "y", 0);
 	px_store_close(s);
 	s = open_store(1 << 20, 100, 0, logpath, 0);
@@ -658,6 +1270,15 @@ main(void)
 	int nf;
 
 	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, t_journal_roundtrip);
+	tcase_add_test(tc, t_journal_tail_every_offset);
+	tcase_add_test(tc, t_journal_corrupt_every_byte);
+	tcase_add_test(tc, t_journal_foreign);
+	tcase_add_test(tc, t_journal_rewrite);
+	tcase_add_test(tc, t_journal_read_only);
+	tcase_add_test(tc, t_journal_swap);
+	tcase_add_test(tc, t_journal_write_fails);
+	tcase_add_test(tc, t_state_dir);
 	tcase_add_test(tc, t_put_get_del);
 	tcase_add_test(tc, t_disabled);
 	tcase_add_test(tc, t_ttl);
