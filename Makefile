@@ -33,6 +33,9 @@ SRV_HDRS  = http.h auth.h config.h tls.h proxy.h proxy_int.h store.h loop.h \
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
 HDRS = $(CORE_HDRS) $(SRV_HDRS)
 LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
+# config.c and what it needs (key settings, prices)
+CONFIG_SRCS = config.c auth.c keys.c limit.c usage.c store.c $(CORE_SRCS)
+CONFIG_HDRS = config.h auth.h keys.h limit.h usage.h store.h $(CORE_HDRS)
 
 TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
         $(O)/test_convert4 $(O)/test_auth $(O)/test_config $(O)/test_embed \
@@ -89,12 +92,12 @@ $(O)/test_tls: tests/test_tls.c tls.c tls.h $(O)/.dir
 $(O)/test_auth: tests/test_auth.c auth.c auth.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_auth.c auth.c $(CHECK_LIBS) $(BEARSSL_LIBS)
-$(O)/test_config: tests/test_config.c config.c config.h auth.c json.c $(O)/.dir
+$(O)/test_config: tests/test_config.c $(CONFIG_SRCS) $(CONFIG_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_config.c config.c auth.c json.c convert.c convert_chat.c convert_responses.c convert_anthropic.c convert_gemini.c sse.c $(CHECK_LIBS) $(BEARSSL_LIBS)
-$(O)/test_route: tests/test_route.c route.c route.h config.c config.h auth.c $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_config.c $(CONFIG_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
+$(O)/test_route: tests/test_route.c route.c route.h $(CONFIG_SRCS) $(CONFIG_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_route.c route.c config.c auth.c $(CORE_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_route.c route.c $(CONFIG_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
 $(O)/test_store: tests/test_store.c tests/testutil.h store.c store.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_store.c store.c $(CORE_SRCS) $(CHECK_LIBS)

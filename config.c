@@ -40,6 +40,8 @@
 #include <strings.h>
 
 #include "config.h"
+#include "keys.h"
+#include "usage.h"
 #include "json.h"
 
 #ifndef PX_CONFIG_FILE_MAX
@@ -1507,7 +1509,8 @@ static int
 parse_api_key(struct ctx *x, struct px_config *c, const struct json *e,
     size_t i)
 {
-	static const char *const keys[] = { "name", "sha256", "key", NULL };
+	static const char *const keys[] = { "name", "sha256", "key", "models",
+	    "rpm", "tpm", "parallel", "budget", "expires", NULL };
 	const struct json *v, *hv, *kv;
 	char name[AUTH_NAME_MAX], pre[AUTH_NAME_MAX + 48], hex[65];
 	const char *s;
@@ -1557,6 +1560,14 @@ parse_api_key(struct ctx *x, struct px_config *c, const struct json *e,
 		if (n == 0)
 			return FAIL(x, kv, "%s\"key\" is empty", pre);
 		auth_key_plain(&c->keys[c->nkeys], name, s, n);
+	}
+	{
+		/* the same limits a key of the keys file may have (keys.h) */
+		struct keys_err ke;
+		if (keys_settings_parse(&c->keys[c->nkeys].lim, e, NULL,
+		    &ke) < 0)
+			return failp(x, ke.at ? ke.at : e->raw, "%s%s", pre,
+			    ke.msg);
 	}
 	c->nkeys++;
 	return 0;
@@ -1784,6 +1795,7 @@ px_config_defaults(struct px_config *c)
 	c->retry.budget_ms = PX_RETRY_BUDGET_MS;
 	c->default_max_tokens = PX_DEFAULT_MAX_TOKENS;
 	c->log_format = PX_LOG_TEXT;
+	c->usage_enabled = 1;
 	c->rstore_max_bytes = PX_RSTORE_MAX_BYTES;
 	c->rstore_max_entries = PX_RSTORE_MAX_ENTRIES;
 	c->rstore_ttl_s = PX_RSTORE_TTL_S;
@@ -1806,6 +1818,7 @@ px_config_release(struct px_config *c)
 {
 	if (c == NULL)
 		return;
+	px_prices_free(c->prices);
 	px_arena_free(&c->arena);
 	px_config_defaults(c);
 }
@@ -1816,8 +1829,30 @@ px_config_free(struct px_config *c)
 {
 	if (c == NULL)
 		return;
+	px_prices_free(c->prices);
 	px_arena_free(&c->arena);
 	free(c);
+}
+
+/* "usage": {"enabled": bool, "retain_days": N} */
+static void
+parse_usage(struct ctx *x, struct px_config *c, const struct json *o)
+{
+	static const char *const keys[] = { "enabled", "retain_days", NULL };
+	const struct json *v;
+	long long ll = 0;
+
+	if (o->type != JSON_OBJECT) {
+		FAIL(x, o, "\"usage\" must be an object ({\"enabled\": true, "
+		    "\"retain_days\": 30})");
+		return;
+	}
+	check_keys(x, o, keys, " in \"usage\"");
+	if ((v = json_get(o, "enabled")) != NULL)
+		get_bool(x, v, "usage.enabled", &c->usage_enabled);
+	if ((v = json_get(o, "retain_days")) != NULL &&
+	    get_posint(x, v, "usage.retain_days", 36500, &ll) == 0)
+		c->usage_retain_days = (int)ll;
 }
 
 static void
@@ -1826,7 +1861,8 @@ parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 	static const char *const keys[] = { "listen", "api_keys", "allow_open",
 	    "providers", "models", "ca_file", "limits", "timeouts",
 	    "default_max_tokens", "verbose", "responses_store", "retry",
-	    "state_dir", "admin_key", "metrics_key", "log_format", NULL };
+	    "state_dir", "admin_key", "metrics_key", "log_format", "usage",
+	    "prices", NULL };
 	const struct json *v, *e, *lv;
 	char tmp[sizeof c->listen], msg[256];
 	const char *s;
@@ -1867,6 +1903,18 @@ parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 			c->log_format = PX_LOG_JSON;
 		else
 			FAIL(x, v, "\"log_format\" must be \"text\" or \"json\"");
+	}
+	if ((v = json_get(root, "usage")) != NULL)
+		parse_usage(x, c, v);
+	if ((v = json_get(root, "prices")) != NULL) {
+		char perr[256];
+		const char *at = NULL;
+		c->prices = px_prices_new();
+		if (c->prices == NULL)
+			FAIL(x, v, "out of memory");
+		else if (px_prices_parse(c->prices, v, perr, sizeof perr,
+		    &at) < 0)
+			failp(x, at ? at : v->raw, "\"prices\": %s", perr);
 	}
 	if ((v = json_get(root, "admin_key")) != NULL)
 		parse_secret_key(x, v, "admin_key", &c->admin_key);
@@ -1914,6 +1962,7 @@ parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 static void
 config_reset(struct px_config *c)
 {
+	px_prices_free(c->prices);
 	px_arena_free(&c->arena);
 	px_config_defaults(c);
 }

@@ -21,6 +21,7 @@
 #include "convert.h"
 #include "http.h"
 #include "json.h"
+#include "keys.h"
 #include "limit.h"
 #include "log.h"
 #include "loop.h"
@@ -29,6 +30,8 @@
 #include "sse.h"
 #include "store.h"
 #include "upstream.h"
+#include "usage.h"
+#include "metrics.h"
 
 enum phase {
 	PH_READ_HEAD,       /* waiting for / reading a request head */
@@ -43,6 +46,14 @@ enum endpoint {
 	EP_EMBEDDINGS,            /* OpenAI /v1/embeddings */
 	EP_COMPLETIONS,           /* legacy text completions: always converted */
 	EP_GEMINI_EMBED, EP_GEMINI_BATCH_EMBED   /* :embedContent, :batch... */
+};
+
+/* The keys file's keys and the requests still using them (a change of
+ * the file keeps the old set alive until its last request ends). */
+struct keyset {
+	struct keys_set ks;
+	int refs;
+	struct keyset *next;          /* replaced ones */
 };
 
 /* A loaded config and the requests still using it (reload keeps an old
@@ -101,7 +112,9 @@ struct conn {
 	char method[16];
 	char path[256];
 	const struct auth_key *key;
+	struct keyset *kref;           /* when the key came from the keys file */
 	struct lim_hold lhold;         /* the key's limits, held */
+	unsigned stream_counted:1;     /* counted in streams_open */
 	const struct px_route *route;
 	struct px_plan plan;           /* the candidates (route.c) */
 	struct px_attempt att;         /* the one in flight */
@@ -161,6 +174,8 @@ extern struct px_store *rstore;      /* Responses store; NULL when off */
 extern int draining;
 extern int verbose;
 extern size_t mem_used, mem_budget;
+extern struct px_metrics metrics;
+extern struct px_usage *usage;       /* NULL: no usage records */
 
 #define DBG(...) do { if (verbose) px_log(__VA_ARGS__); } while (0)
 #define now_ms() ev_now(loop)

@@ -784,6 +784,20 @@ relay_start(struct conn *c)
 	attempt_next(c);
 }
 
+/* One attempt's outcome in the metrics (a fixed word, never a message). */
+static void
+count_attempt(struct conn *c, enum px_out_class cls, int status)
+{
+	const char *why = NULL;
+
+	if (cls == PX_OUT_HTTP || cls == PX_OUT_OK)
+		why = status / 100 == 2 ? NULL : status == 429 ? "status_429" :
+		    status >= 500 ? "status_5xx" : "status_4xx";
+	else
+		why = px_out_class_name(cls);
+	px_metrics_attempt(&metrics, c->prov->name, why);
+}
+
 static enum px_out_class
 err_class(enum up_err e)
 {
@@ -1113,6 +1127,7 @@ up_on_error(void *ud, enum up_err e, const char *msg)
 	if (c->ustatus == 0 || (c->streaming && c->holding)) {
 		/* nothing reached the client: another candidate may serve */
 		px_outcome_init(&o, c->ustatus ? PX_OUT_CONNECT : err_class(e), 0);
+		count_attempt(c, o.cls, 0);
 		if (attempt_retry(c, &o, status, NULL, 0, msg))
 			return;
 		c->holding = 0;
@@ -1138,6 +1153,7 @@ up_on_head(void *ud, const struct http_resp *r)
 		c->retry_after[ra->value.n] = 0;
 	}
 	fwd_headers(c, r);
+	count_attempt(c, PX_OUT_HTTP, r->status);
 	/* what the gateway makes of it (headers are valid only now) */
 	px_outcome_init(&o, r->status / 100 == 2 ? PX_OUT_OK : PX_OUT_HTTP,
 	    r->status);
@@ -1198,6 +1214,10 @@ up_on_head(void *ud, const struct http_resp *r)
 		send_head(c, 200, ctype, c->resp_chunked ? -1 : -2, extra);
 		if (!c->resp_chunked)
 			c->keep_alive = 0;   /* HTTP/1.0: close-delimited */
+		if (!c->stream_counted) {
+			c->stream_counted = 1;
+			met_add(metrics.streams, 1);
+		}
 	}
 	sse_init(&c->sse);
 	c->sse_blank = 1;
@@ -1233,6 +1253,7 @@ held_stream(struct conn *c)
 		snprintf(msg, sizeof msg, "upstream %s: error event %d before "
 		    "any content", c->prov->name, st);
 		px_outcome_init(&o, PX_OUT_STREAM_ERROR, st);
+		count_attempt(c, PX_OUT_STREAM_ERROR, st);
 		if (attempt_retry(c, &o, st, NULL, 0, msg))
 			return 1;
 		release_hold(c);

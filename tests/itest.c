@@ -210,6 +210,14 @@ spawn(const char *what, char **argv)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* every process gets a state directory of its own in the
+		 * test's temp dir (never the user's), unless the test set one */
+		if (getenv("LLMPROXY_STATE_DIR") == NULL) {
+			char sd[400];
+			snprintf(sd, sizeof sd, "%s/state.%d.%d", tmpdir,
+			    (int)getpid(), nprocs);
+			setenv("LLMPROXY_STATE_DIR", sd, 1);
+		}
 		dup2(fd, 1);
 		dup2(fd, 2);
 		close(fd);

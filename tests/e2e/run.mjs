@@ -126,6 +126,8 @@ async function startProxy() {
   fs.writeFileSync(cfgPath, JSON.stringify(proxyConfig(), null, 2));
   proxyProc = spawn(LLMPROXY_BIN, ['-c', cfgPath, '-l', `127.0.0.1:${PROXY_PORT}`], {
     cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+    // the proxy's state (keys, usage records) in the run's temp dir
+    env: { ...process.env, LLMPROXY_STATE_DIR: path.join(tmpRoot, 'state') },
   });
   proxyProc.stderr.on('data', (d) => { proxyLog += d; });
   proxyProc.stdout.on('data', (d) => { proxyLog += d; });
