@@ -1077,6 +1077,23 @@ px_stream_usage(const struct px_stream *s)
 }
 
 /* see convert.h */
+void
+px_stream_fail_passthrough(struct px_arena *a, struct px_stream *s,
+    const struct ir_error *e, struct jw *out)
+{
+	struct px_stream *c;
+
+	if (s->finished)
+		return;                 /* the upstream had finished */
+	c = px_stream_new(a, s->client, s->client, s->req);
+	if (c == NULL)
+		return;
+	if (c->enc->senc_resume)
+		c->enc->senc_resume(c, c->enc_st, s);
+	px_stream_fail(c, e, out);
+}
+
+/* see convert.h */
 int
 px_stream_content(const struct px_stream *s)
 {

@@ -1493,6 +1493,7 @@ const struct px_codec px_codec_anthropic = {
 	anth_senc_new,
 	NULL,
 	anth_senc_event,
+	NULL,
 };
 
 /* ------------------------------------ embeddings and converted token counts */

@@ -1729,6 +1729,7 @@ const struct px_codec px_codec_chat = {
 	chat_senc_new,
 	NULL,
 	chat_senc_event,
+	NULL,
 };
 
 /* ================================================================
@@ -1985,4 +1986,5 @@ const struct px_codec px_codec_completions = {
 	cmpl_senc_new,
 	NULL,
 	cmpl_senc_event,
+	NULL,
 };

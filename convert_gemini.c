@@ -1910,6 +1910,7 @@ const struct px_codec px_codec_gemini = {
 	ge_new,
 	ge_begin,
 	ge_event,
+	NULL,
 };
 
 /* ------------------------------------ embeddings and converted token counts */

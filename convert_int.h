@@ -58,6 +58,11 @@ struct px_codec {
 	void (*senc_begin)(struct px_stream *s, void *st, struct jw *out); /* may be NULL */
 	void (*senc_event)(struct px_stream *s, void *st,
 	                   const struct ir_event *ev, struct jw *out);
+	/* may be NULL: carry on a stream of this format that `from` (an
+	 * observe-only stream of the same format) watched go by, so what the
+	 * encoder writes next continues it (ids, sequence numbers) */
+	void (*senc_resume)(struct px_stream *s, void *st,
+	                    const struct px_stream *from);
 };
 
 extern const struct px_codec px_codec_chat;

@@ -1633,12 +1633,18 @@ struct rd {
 	size_t nitems, cap;
 	size_t cur;               /* output_index streaming live */
 	int calls, terminal;
+	long long seq;            /* the last sequence_number seen, -1 none */
+	long long created;        /* response.created_at, 0 unknown */
 };
 
 static void *
 rd_new(struct px_stream *s)
 {
-	return px_zalloc(s->a, sizeof(struct rd));
+	struct rd *d = px_zalloc(s->a, sizeof(struct rd));
+
+	if (d)
+		d->seq = -1;
+	return d;
 }
 
 static struct rd_item *
@@ -1858,6 +1864,8 @@ rd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
 
 	if (!root)
 		return 0;               /* [DONE] or keep-alive text */
+	if (json_int(json_get(root, "sequence_number"), &ll))
+		d->seq = ll;
 	ty = px_jget(root, "type");
 	if (!ty.n) {
 		ty.p = sev->event;
@@ -1870,6 +1878,8 @@ rd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
 	if (px_str_eq(ty, "response.created") ||
 	    px_str_eq(ty, "response.in_progress")) {
 		r = json_get(root, "response");
+		if (json_int(json_get(r, "created_at"), &ll))
+			d->created = ll;
 		ev_init(&e, IR_EV_START);
 		e.id = px_jget(r, "id");
 		e.model = px_jget(r, "model");
@@ -2020,6 +2030,28 @@ re_new(struct px_stream *s)
 	jw_init(&r->pw, s->a, 1024);
 	r->oidx = -1;
 	return r;
+}
+
+/*
+ * Continue a Responses stream whose earlier events were the upstream's own
+ * (passed through untouched): what this encoder writes next carries the
+ * same response id and the next sequence number, so a client sees one
+ * response (see px_stream_fail_passthrough).
+ */
+static void
+re_resume(struct px_stream *s, void *st, const struct px_stream *from)
+{
+	struct re *r = st;
+	const struct rd *d = from->dec == &px_codec_responses ? from->dec_st :
+	    NULL;
+
+	if (!from->started)
+		return;                 /* nothing went out: start afresh */
+	r->started = 1;
+	r->id = px_str_dup(s->a, from->id.p, from->id.n);
+	r->model = echo_model(s->req, from->model);
+	r->created = d && d->created ? d->created : px_now();
+	r->seq = d && d->seq >= 0 ? d->seq + 1 : 0;
 }
 
 /* r->pre for the item just added (block type b). */
@@ -2472,6 +2504,7 @@ const struct px_codec px_codec_responses = {
 	re_new,
 	NULL,
 	re_event,
+	re_resume,
 };
 
 /* ------------------------------------------- stored conversation state */

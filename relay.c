@@ -839,7 +839,7 @@ attempt_retry(struct conn *c, const struct px_outcome *o, int status,
 /*
  * Tell a streaming client, in its own format, that the stream broke. A
  * converted stream's encoder knows where it is; a passthrough stream was
- * never encoded, so a fresh encoder writes a bare error event.
+ * never encoded: the error continues the upstream's own stream.
  */
 static void
 stream_cutoff(struct conn *c, int status, const char *msg)
@@ -855,15 +855,15 @@ stream_cutoff(struct conn *c, int status, const char *msg)
 	e.message.n = strlen(msg);
 	if (!c->passthrough && px_stream_done(s))
 		return;   /* the client already has its terminal event */
+	jw_reset(&c->sout);
 	if (c->passthrough) {
 		if (px_stream_end(s, NULL))
 			return;   /* upstream had finished: nothing to add */
-		s = px_stream_new(&c->arena, c->cfmt, c->cfmt, &c->req);
-		if (!s)
-			return;
+		/* the error continues the upstream's own stream */
+		px_stream_fail_passthrough(&c->arena, s, &e, &c->sout);
+	} else {
+		px_stream_fail(s, &e, &c->sout);
 	}
-	jw_reset(&c->sout);
-	px_stream_fail(s, &e, &c->sout);
 	out_chunk(c, c->sout.buf, c->sout.len);
 }
 

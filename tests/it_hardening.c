@@ -545,6 +545,48 @@ START_TEST(t_retry_hints)
 }
 END_TEST
 
+/*
+ * A Responses stream passed through and cut mid-way: the client sees one
+ * response - the failure carries the same response id, and the sequence
+ * numbers go on from the upstream's.
+ */
+START_TEST(t_responses_cut_passthrough)
+{
+	struct resp r;
+	struct ev *evs;
+	int n, i, created = 0, failed = 0;
+	long long seq, prev = -1;
+	char *id = NULL;
+
+	post("/v1/responses", "{\"model\":\"gpt-rsp-truncate\",\"stream\":true,"
+	    "\"input\":\"hi\"}", &r);
+	expect_status(&r, 200);
+	n = sse_split(r.body, &evs);
+	ck_assert_int_gt(n, 2);
+	for (i = 0; i < n; i++) {
+		ck_assert_ptr_nonnull(evs[i].data);
+		seq = jint(evs[i].data, "sequence_number", -1);
+		ck_assert_msg(seq == prev + 1, "event %d (%s): sequence_number "
+		    "%lld after %lld:\n%s", i, evs[i].event, seq, prev, r.body);
+		prev = seq;
+		if (evs[i].event && strcmp(evs[i].event, "response.created") == 0) {
+			created++;
+			id = jstr(evs[i].data, "response.id");
+		}
+		if (evs[i].event && strcmp(evs[i].event, "response.failed") == 0) {
+			failed++;
+			ck_assert_msg(id && jstr(evs[i].data, "response.id") &&
+			    strcmp(jstr(evs[i].data, "response.id"), id) == 0,
+			    "failed response %s, created %s",
+			    jstr(evs[i].data, "response.id"), id);
+		}
+	}
+	ck_assert_int_eq(created, 1);
+	ck_assert_int_eq(failed, 1);
+	ck_str(evs[n - 1].event, "response.failed");
+}
+END_TEST
+
 /* see itest.h */
 void
 it_hardening(Suite *s)
@@ -557,6 +599,7 @@ it_hardening(Suite *s)
 	tcase_add_test(t, t_tiny_chunks);
 	tcase_add_test(t, t_early_hints);
 	tcase_add_test(t, t_retry_hints);
+	tcase_add_test(t, t_responses_cut_passthrough);
 
 	t = tc(s, "hardening_flood", 0);
 	tcase_set_timeout(t, 120 * scale);     /* slow under sanitizers */
