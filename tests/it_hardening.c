@@ -546,6 +546,35 @@ START_TEST(t_retry_hints)
 END_TEST
 
 /*
+ * The global budget for bytes in flight: a request that would go over it
+ * gets a 503 in the client's format with Retry-After; smaller ones pass.
+ */
+START_TEST(t_memory_budget)
+{
+	struct env e;
+	struct resp r;
+	char *big = malloc(300001), *body;
+
+	custom_env(&e, BASE_CFG "],\n \"models\": {\"gpt-*\": \"oai\", \"claude-*\": \"ant\"},\n"
+	    " \"limits\": {\"memory_bytes\": 200000, \"body_bytes\": 1000000}}\n", NULL);
+	memset(big, 'x', 300000);
+	big[300000] = 0;
+	body = strf("{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"%s\"}]}", big);
+	post_to(e.port, "/v1/chat/completions", body, &r);
+	expect_openai_error(&r, 503, "memory budget");
+	ck_str(resp_hdr(&r, "retry-after"), "1");
+	body = strf("{\"model\":\"claude-x\",\"max_tokens\":5,\"messages\":"
+	    "[{\"role\":\"user\",\"content\":\"%s\"}]}", big);
+	post_to(e.port, "/v1/messages", body, &r);
+	expect_anthropic_error(&r, 503, NULL, "memory budget");
+	post_to(e.port, "/v1/chat/completions", chat_body("gpt-4o", 0), &r);
+	expect_status(&r, 200);
+	env_stop(&e);
+}
+END_TEST
+
+/*
  * A Responses stream passed through and cut mid-way: the client sees one
  * response - the failure carries the same response id, and the sequence
  * numbers go on from the upstream's.
@@ -611,4 +640,5 @@ it_hardening(Suite *s)
 	tcase_add_test(t, t_dns_per_host);
 	tcase_add_test(t, t_drain_cut);
 	tcase_add_test(t, t_sighup);
+	tcase_add_test(t, t_memory_budget);
 }
