@@ -157,7 +157,7 @@ struct conn {
 	char *kept_body;
 	size_t kept_n;
 	char *kept_fwd;
-	char kept_msg[256];
+	char kept_msg[400];
 
 	/* Responses store: what this turn records (arena) */
 	int rs_keep;

@@ -602,7 +602,21 @@ answer_exhausted(struct conn *c)
 	else if (c->kept_body && c->retry_after[0])
 		snprintf(extra, sizeof extra, "Retry-After: %s\r\n",
 		    c->retry_after);
-	if (res.best >= 0 && c->kept_body) {
+	if (res.best >= 0 && c->kept_body &&
+	    (c->kept_status == 401 || c->kept_status == 403)) {
+		/* the provider refused the proxy's own credential: not the
+		 * client's key (a 401 would make clients ask their user to
+		 * log in again), so a 502 that names the provider */
+		struct ir_error e;
+		char msg[800];
+
+		px_decode_error(c->kept_fmt, &c->arena, c->kept_status,
+		    c->kept_body, c->kept_n, &e);
+		snprintf(msg, sizeof msg, "%s%s%.*s", c->kept_msg,
+		    e.message.n ? ": " : "", (int)(e.message.n > 300 ? 300 :
+		    e.message.n), e.message.p ? e.message.p : "");
+		send_error_extra(c, 502, msg, extra);
+	} else if (res.best >= 0 && c->kept_body) {
 		/* an upstream's own error answer, converted */
 		struct ir_error e;
 		struct jw w;
@@ -623,14 +637,20 @@ answer_exhausted(struct conn *c)
 		send_error_extra(c, c->kept_status ? c->kept_status : 502,
 		    c->kept_msg, extra);
 	} else {
-		char msg[600];
+		char msg[900];
 		const char *why = lastfail_route(c);
+		/* nothing to wait for (no Retry-After): every credential is
+		 * disabled until the config is reloaded */
+		int dead = res.retry_at == 0;
 		snprintf(msg, sizeof msg, "no upstream is available for model "
-		    "'%.200s': %s%s%s", c->model, res.status == 429 ?
+		    "'%.200s': %s%s%s", c->model, dead ? "every candidate's "
+		    "credential was refused by its provider and stays disabled "
+		    "until the config is reloaded" : res.status == 429 ?
 		    "every candidate is rate limited" :
 		    "every candidate is cooling down after failures",
 		    why ? "; the last failure: " : "", why ? why : "");
-		send_error_extra(c, res.status ? res.status : 503, msg, extra);
+		send_error_extra(c, dead ? 502 : res.status ? res.status : 503,
+		    msg, extra);
 	}
 	out_flush(c);
 }
@@ -642,7 +662,7 @@ answer_exhausted(struct conn *c)
  */
 static struct {
 	char name[64];
-	char msg[200];
+	char msg[400];
 	long long at;
 } lastfail[PX_MAX_PROVIDERS];
 
@@ -1161,9 +1181,16 @@ up_on_head(void *ud, const struct http_resp *r)
 		px_outcome_header(&o, r->hdrs[i].name.p, r->hdrs[i].name.n,
 		    r->hdrs[i].value.p, r->hdrs[i].value.n);
 	if (r->status / 100 != 2) {
-		char lf[120];
-		snprintf(lf, sizeof lf, "upstream %s answered %d", c->prov->name,
-		    r->status);
+		char lf[400];
+		if (r->status == 401 || r->status == 403)
+			snprintf(lf, sizeof lf, "the upstream provider '%s' "
+			    "rejected the proxy's credential '%s' (HTTP %d): fix "
+			    "that provider's key in the proxy's configuration",
+			    c->prov->name, c->cred ? c->cred->label : "-",
+			    r->status);
+		else
+			snprintf(lf, sizeof lf, "upstream %s answered %d",
+			    c->prov->name, r->status);
 		lastfail_set(c->prov->name, lf);
 		if (px_gw_report(gw, &c->plan, &c->att, &o, wall_ms()) ==
 		    PX_RETRY) {
@@ -1367,9 +1394,15 @@ up_on_end(void *ud, int complete)
 	n = c->ubody_n;
 	if (c->att_err) {
 		/* a failure to keep; the gateway already chose to go on */
-		char msg[160];
-		snprintf(msg, sizeof msg, "upstream %s answered %d",
-		    c->prov->name, st);
+		char msg[400];
+		if (st == 401 || st == 403)
+			snprintf(msg, sizeof msg, "the upstream provider '%s' "
+			    "rejected the proxy's credential '%s' (HTTP %d): fix "
+			    "that provider's key in the proxy's configuration",
+			    c->prov->name, c->cred ? c->cred->label : "-", st);
+		else
+			snprintf(msg, sizeof msg, "upstream %s answered %d",
+			    c->prov->name, st);
 		if (c->att_keep)
 			attempt_keep(c, st, body, n, msg);
 		attempt_next(c);

@@ -546,6 +546,39 @@ START_TEST(t_retry_hints)
 END_TEST
 
 /*
+ * An upstream that refuses the proxy's credential: the client gets a 502
+ * that names the provider and the credential's label (never the secret),
+ * not a 401 that would look like its own key was wrong; the credential is
+ * then out until a reload.
+ */
+START_TEST(t_upstream_auth)
+{
+	struct env e;
+	struct resp r;
+	const char *m;
+
+	env_start(&e);
+	post_to(e.port, "/v1/chat/completions", chat_body("gpt-error401", 0), &r);
+	expect_openai_error(&r, 502, "the upstream provider 'oai' rejected "
+	    "the proxy's credential 'oai#1' (HTTP 401)");
+	ck_assert_ptr_null(strstr(r.body, "up-oai"));
+	post_to(e.port, "/v1/messages", ant_body("gpt-4o", 0), &r);
+	expect_anthropic_error(&r, 502, NULL, "stays disabled until the config "
+	    "is reloaded");
+	m = jstr(r.body, "error.message");
+	ck_assert_msg(m && strstr(m, "rejected the proxy's credential 'oai#1'"),
+	    "%s", m);
+	ck_assert_ptr_null(strstr(r.body, "up-oai"));
+	/* a reload takes it back in */
+	ck_assert_int_eq(kill(e.proxy->pid, SIGHUP), 0);
+	sleep_ms(300);
+	post_to(e.port, "/v1/chat/completions", chat_body("gpt-4o", 0), &r);
+	expect_status(&r, 200);
+	env_stop(&e);
+}
+END_TEST
+
+/*
  * The global budget for bytes in flight: a request that would go over it
  * gets a 503 in the client's format with Retry-After; smaller ones pass.
  */
@@ -641,4 +674,5 @@ it_hardening(Suite *s)
 	tcase_add_test(t, t_drain_cut);
 	tcase_add_test(t, t_sighup);
 	tcase_add_test(t, t_memory_budget);
+	tcase_add_test(t, t_upstream_auth);
 }
