@@ -42,6 +42,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,6 +74,7 @@ static struct keys_stamp keys_stamp;
 static int metrics_ok;
 
 static struct cfg_ref *cur_ref;  /* the current config's reference */
+static struct px_config *first_cfg; /* the one main() loaded (and frees) */
 static struct cfg_ref *old_refs; /* replaced ones still in use */
 static const char *cfg_file;     /* NULL: from the environment */
 static int listen_fd = -1;
@@ -125,7 +127,8 @@ cfg_drop(struct cfg_ref *r)
 			*pp = r->next;
 			break;
 		}
-	px_config_free(r->cfg);
+	if (r->cfg != first_cfg)       /* main()'s own */
+		px_config_free(r->cfg);
 	free(r);
 }
 
@@ -334,6 +337,62 @@ fmt_u(char *out, unsigned long long v, int base)
 }
 
 /* One HTTP chunk (client stream). */
+/* see proxy_int.h */
+void
+out_chunk_now(struct conn *c, const char *p, size_t n)
+{
+	char hdr[24];
+	struct iovec iov[3];
+	struct msghdr mh;
+	size_t k = 0, total, sent, skip;
+	ssize_t w;
+	int i;
+
+	if (n == 0 || c->closing)
+		return;
+	if (c->holding || out_pending(c) > 0) {
+		out_chunk(c, p, n);     /* behind queued bytes: queue too */
+		return;
+	}
+	if (c->resp_chunked) {
+		k = fmt_u(hdr, n, 16);
+		hdr[k++] = '\r';
+		hdr[k++] = '\n';
+	}
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = k;
+	iov[1].iov_base = (void *)p;
+	iov[1].iov_len = n;
+	iov[2].iov_base = (void *)"\r\n";
+	iov[2].iov_len = c->resp_chunked ? 2 : 0;
+	total = k + n + iov[2].iov_len;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 3;
+	w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+	if (w < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			conn_close(c);
+			return;
+		}
+		w = 0;
+	}
+	sent = (size_t)w;
+	if (sent == total)
+		return;
+	/* queue what the socket did not take */
+	for (i = 0, skip = sent; i < 3; i++) {
+		size_t len = iov[i].iov_len;
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		out_put(c, (const char *)iov[i].iov_base + skip, len - skip);
+		skip = 0;
+	}
+	client_update_mask(c);
+}
+
 /* see proxy_int.h */
 void
 out_chunk(struct conn *c, const char *p, size_t n)
@@ -2069,7 +2128,8 @@ reload(const char *why)
 	log_set_format(n->log_format == PX_LOG_JSON ? LOG_JSON : LOG_TEXT);
 	verbose = verbose || n->verbose;
 	if (old->refs == 0) {
-		px_config_free(old->cfg);
+		if (old->cfg != first_cfg)
+			px_config_free(old->cfg);
 		free(old);
 	} else {
 		old->next = old_refs;
@@ -2320,6 +2380,7 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 	int i, https = 0, rc = 0;
 
 	cfg = config;
+	first_cfg = config;
 	cfg_file = cfile;
 	if (cfile)
 		stat(cfile, &cfg_stat);
@@ -2411,10 +2472,12 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 	rs_close();
 	px_gw_free(gw);
 	gw = NULL;
+	/* the config main() loaded is main()'s to free */
 	while (old_refs) {
 		struct cfg_ref *r = old_refs;
 		old_refs = r->next;
-		px_config_free(r->cfg);
+		if (r->cfg != config)
+			px_config_free(r->cfg);
 		free(r);
 	}
 	if (cur_ref && cur_ref->cfg != config)

@@ -74,7 +74,7 @@ struct conn {
 	         passthrough:1, client_eof:1, close_after:1, resp_chunked:1,
 	         is_head:1, sent_continue:1, body_unread:1, read_paused:1,
 	         up_paused:1, cut:1, holding:1, ir_ok:1, att_err:1,
-	         att_keep:1;
+	         att_keep:1, strip_usage:1;
 	struct ev_timer timer;         /* the client-side deadline */
 	struct ev_defer defer;         /* go on after an answer was queued */
 	char addr[64];                 /* client address, for the log */
@@ -189,6 +189,9 @@ size_t fmt_u(char *out, unsigned long long v, int base);
 void out_put(struct conn *c, const void *p, size_t n);
 int out_reserve(struct conn *c, size_t n);
 void out_chunk(struct conn *c, const char *p, size_t n);
+/* The same, written at once when nothing is queued (no copy); what the
+ * socket does not take is queued. */
+void out_chunk_now(struct conn *c, const char *p, size_t n);
 void out_flush(struct conn *c);
 size_t out_pending(const struct conn *c);
 void send_head(struct conn *c, int status, const char *ctype, long long clen,

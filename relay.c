@@ -360,26 +360,88 @@ build_upstream(struct conn *c, const char *body, size_t n)
 }
 
 /*
- * The body with its top-level "model" value replaced: a splice at the
- * value's source bytes (the body was parsed once; everything else stays
- * byte for byte).
+ * A same-format body as the client sent it, but for what the proxy must
+ * change, spliced at the source bytes of the parsed tree (the body was
+ * parsed once; everything else stays byte for byte):
+ *   - the top-level "model" value, when the upstream model differs;
+ *   - a Chat stream whose client did not ask for usage gets
+ *     "stream_options": {"include_usage": true} (usage records need the
+ *     counts); the usage-only chunk is then taken out of what the client
+ *     gets (c->strip_usage).
+ * Returns 0 (body and n may be replaced), or -1 (too large).
  */
 static int
-splice_model(struct conn *c, const char *model, const char **body, size_t *n)
+passthrough_body(struct conn *c, const char **body, size_t *n)
 {
-	struct json *m = json_get(c->root, "model");
+	struct json *m = json_get(c->root, "model"), *so = NULL, *iu = NULL;
+	const char *model = c->att.body_model;
+	int set_model = c->cfmt != PX_FMT_GEMINI && m && m->raw &&
+	    strcmp(model, c->model) != 0;
+	int ask_usage = 0;
+	size_t cut_a = 0, cut_b = 0;         /* stream_options value */
 	struct jw w;
-	size_t pre;
 
-	if (m == NULL || m->raw == NULL)
+	c->strip_usage = 0;
+	if (c->cfmt == PX_FMT_CHAT && c->req.stream) {
+		so = json_get(c->root, "stream_options");
+		iu = so ? json_get(so, "include_usage") : NULL;
+		ask_usage = !(iu && iu->type == JSON_TRUE) &&
+		    (so == NULL || so->type == JSON_OBJECT);
+	}
+	if (!set_model && !ask_usage)
 		return 0;
-	pre = (size_t)(m->raw - *body);
-	jw_init(&w, &c->arena, *n + strlen(model) * 6 + 64);
-	jw_put(&w, *body, pre);
-	jw_str(&w, model, strlen(model));
-	jw_put(&w, m->raw + m->rawlen, *n - pre - m->rawlen);
+	jw_init(&w, &c->arena, *n + strlen(model) * 6 + 256);
+	if (ask_usage && so) {
+		cut_a = (size_t)(so->raw - *body);
+		cut_b = cut_a + so->rawlen;
+	}
+	/* the edits, in body order: the model value and stream_options */
+	{
+		size_t at = 0, mo = set_model ? (size_t)(m->raw - *body) : 0;
+		int model_first = set_model && (!ask_usage || !so || mo < cut_a);
+
+		if (ask_usage && !so) {
+			/* insert after the opening brace */
+			size_t ob = (size_t)(c->root->raw - *body) + 1;
+			if (set_model && mo < ob)
+				return -1;       /* cannot happen */
+			jw_put(&w, *body, ob);
+			jw_puts(&w, "\"stream_options\":{\"include_usage\":true}");
+			if (c->root->len > 0)
+				jw_put(&w, ",", 1);
+			at = ob;
+		}
+		if (model_first) {
+			jw_put(&w, *body + at, mo - at);
+			jw_str(&w, model, strlen(model));
+			at = mo + m->rawlen;
+		}
+		if (ask_usage && so) {
+			const struct json *e;
+			jw_put(&w, *body + at, cut_a - at);
+			jw_put(&w, "{", 1);
+			for (e = so->child; e; e = e->next) {
+				if (e->keylen == 13 &&
+				    memcmp(e->key, "include_usage", 13) == 0)
+					continue;
+				jw_str(&w, e->key, e->keylen);
+				jw_put(&w, ":", 1);
+				jw_put(&w, e->raw, e->rawlen);
+				jw_put(&w, ",", 1);
+			}
+			jw_puts(&w, "\"include_usage\":true}");
+			at = cut_b;
+		}
+		if (set_model && !model_first) {
+			jw_put(&w, *body + at, mo - at);
+			jw_str(&w, model, strlen(model));
+			at = mo + m->rawlen;
+		}
+		jw_put(&w, *body + at, *n - at);
+	}
 	if (w.err)
 		return -1;
+	c->strip_usage = ask_usage;
 	*body = w.buf;
 	*n = w.len;
 	return 0;
@@ -444,9 +506,7 @@ attempt_body(struct conn *c, const char **bodyp, size_t *np)
 	if (c->passthrough) {
 		c->req.gemini_array_stream = c->cfmt == PX_FMT_GEMINI &&
 		    c->req.stream && !c->gemini_alt_sse;
-		if (c->cfmt != PX_FMT_GEMINI &&
-		    strcmp(c->att.body_model, c->model) != 0 &&
-		    splice_model(c, c->att.body_model, &body, &n) < 0) {
+		if (passthrough_body(c, &body, &n) < 0) {
 			send_error(c, 413, "request too large");
 			out_flush(c);
 			return -1;
@@ -972,15 +1032,16 @@ ubody_append(struct conn *c, const char *p, size_t n)
 }
 
 /*
- * Length of the prefix of p[0..n) that ends at the last SSE event boundary
- * (a blank line; LF, CRLF or CR line ends, as the SSE spec allows), or 0.
- * The scanner state carries over between calls. Runs of ordinary bytes
- * are skipped with memchr-class scans.
+ * Bytes of p[0..n) up to and including the blank line that ends the first
+ * SSE event (LF, CRLF or CR line ends, as the SSE spec allows), or 0 when
+ * no event ends in p. The scanner's state carries over between calls, so
+ * an event may span reads. Runs of ordinary bytes are skipped with
+ * memchr-class scans.
  */
 static size_t
-sse_boundary(struct conn *c, const char *p, size_t n)
+event_end(struct conn *c, const char *p, size_t n)
 {
-	size_t i = 0, end = 0;
+	size_t i = 0;
 
 	while (i < n) {
 		unsigned char ch = (unsigned char)p[i];
@@ -988,69 +1049,220 @@ sse_boundary(struct conn *c, const char *p, size_t n)
 		if (ch != '\n' && ch != '\r') {
 			/* jump to the next line end */
 			const char *lf = memchr(p + i, '\n', n - i);
-			const char *cr = memchr(p + i, '\r', (size_t)((lf ? lf : p + n) - (p + i)));
+			const char *cr = memchr(p + i, '\r',
+			    (size_t)((lf ? lf : p + n) - (p + i)));
 			const char *e = cr ? cr : lf;
 			c->sse_blank = 0;
 			c->sse_cr = 0;
 			if (e == NULL)
-				return end;
+				return 0;
 			i = (size_t)(e - p);
 			continue;
 		}
 		if (ch == '\n' && c->sse_cr) {
 			c->sse_cr = 0;          /* LF of a CRLF: already counted */
-			if (end == i)
-				end = i + 1;    /* keep the pair together */
 			i++;
 			continue;
 		}
 		c->sse_cr = ch == '\r';
-		if (c->sse_blank)
-			end = i + 1;
+		if (c->sse_blank) {
+			/* a blank line: the event ends here (with the LF of a
+			 * CRLF pair when it is in p) */
+			i++;
+			if (c->sse_cr && i < n && p[i] == '\n') {
+				c->sse_cr = 0;
+				i++;
+			}
+			c->sse_blank = 1;
+			return i;
+		}
 		c->sse_blank = 1;
 		i++;
 	}
-	return end;
+	return 0;
+}
+
+/* The first lit[0..ln) in h[0..hn), or NULL (memmem is not POSIX). */
+static const char *
+find(const char *h, size_t hn, const char *lit, size_t ln)
+{
+	const char *e = h + hn;
+
+	if (ln == 0 || hn < ln)
+		return NULL;
+	while ((h = memchr(h, lit[0], (size_t)(e - h) - ln + 1)) != NULL) {
+		if (memcmp(h, lit, ln) == 0)
+			return h;
+		if ((size_t)(e - ++h) < ln)
+			break;
+	}
+	return NULL;
+}
+
+/* 1 when p[0..n) holds `"key":` followed by an object (not null). */
+static int
+has_object_member(const char *p, size_t n, const char *key)
+{
+	size_t k = strlen(key);
+	const char *q = p, *e = p + n;
+
+	while ((q = find(q, (size_t)(e - q), key, k)) != NULL) {
+		q += k;
+		while (q < e && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q < e && *q == ':') {
+			q++;
+			while (q < e && (*q == ' ' || *q == '\t'))
+				q++;
+			if (q < e && *q == '{')
+				return 1;
+		}
+	}
+	return 0;
+}
+
+#define HAS(lit) (find(ev, n, lit, sizeof lit - 1) != NULL)
+
+/*
+ * Whether a passthrough event must go to the observer: the ones that can
+ * carry usage, the end of the stream or an error. The others are forwarded
+ * without being parsed. Responses streams are observed whole (the Responses
+ * store and a cut stream's continuation need every sequence number), and so
+ * is every stream while it is held.
+ */
+static int
+observe_event(const struct conn *c, const char *ev, size_t n)
+{
+	if (c->holding || c->ufmt == PX_FMT_RESPONSES)
+		return 1;
+	switch (c->ufmt) {
+	case PX_FMT_CHAT:
+		return HAS("[DONE]") || HAS("\"finish_reason\":\"") ||
+		    HAS("\"error\"") || has_object_member(ev, n, "\"usage\"");
+	case PX_FMT_ANTHROPIC:
+		return HAS("message_start") || HAS("message_delta") ||
+		    HAS("message_stop") || HAS("error");
+	case PX_FMT_GEMINI:
+		return HAS("finishReason") || HAS("\"error\"");
+	default:
+		return 1;
+	}
+}
+
+/* The Chat usage-only chunk ("choices":[] and a usage object): taken out
+ * when the proxy asked for usage on the client's behalf. */
+static int
+usage_only_chunk(struct conn *c, const char *ev, size_t n)
+{
+	const char *d;
+	struct json *root;
+	size_t dn;
+
+	if (!has_object_member(ev, n, "\"usage\"") || !HAS("\"choices\""))
+		return 0;
+	d = find(ev, n, "data:", 5);
+	if (d == NULL)
+		return 0;
+	d += 5;
+	dn = n - (size_t)(d - ev);
+	root = json_parse(&c->arena, d, dn, 0, NULL);
+	if (root == NULL) {
+		/* trailing blank lines: parse the line alone */
+		const char *nl = memchr(d, '\n', dn);
+		if (nl)
+			root = json_parse(&c->arena, d, (size_t)(nl - d), 0, NULL);
+	}
+	return root && json_get(root, "choices") &&
+	    json_get(root, "choices")->type == JSON_ARRAY &&
+	    json_get(root, "choices")->len == 0 &&
+	    json_get(root, "usage") &&
+	    json_get(root, "usage")->type == JSON_OBJECT;
+}
+
+#undef HAS
+
+static int held_stream(struct conn *c);
+static int hold_add(struct conn *c, const char *p, size_t n);
+
+/* Hand one whole passthrough event to the observer (usage, the end, the
+ * store). Returns 1 when a held stream moved on to another candidate. */
+static int
+observe(struct conn *c, const char *ev, size_t n)
+{
+	while (n > 0) {
+		struct sse_event e;
+		int got = 0;
+		long k = sse_feed(&c->sse, ev, n, &e, &got);
+		if (k < 0)
+			return 0;
+		ev += k;
+		n -= (size_t)k;
+		if (!got)
+			break;
+		px_stream_feed(c->stream, &e, NULL);
+		rs_event(c, e.event, e.event_len, e.data, e.data_len);
+	}
+	return c->holding && held_stream(c);
+}
+
+/* Forward run[0..n) (whole events) as one chunk. */
+static void
+forward(struct conn *c, const char *run, size_t n)
+{
+	if (n)
+		out_chunk_now(c, run, n);
 }
 
 /*
- * Passthrough: forward whole events only. A client's SSE parser acts on an
- * event at its blank line, so holding the unfinished tail costs no latency;
- * and when the upstream is cut off mid-event, the client gets a clean error
- * event instead of half an event glued to it.
+ * Passthrough: forward whole events only, byte for byte. A client's SSE
+ * parser acts on an event at its blank line, so holding an unfinished tail
+ * costs no latency; and when the upstream is cut off mid-event, the client
+ * gets a clean error event instead of half an event glued to it. Returns
+ * -1 when an event grows past the bound.
  */
 static int
-pass_through(struct conn *c, const char *p, size_t n)
+pass_events(struct conn *c, const char *p, size_t n)
 {
-	size_t b = sse_boundary(c, p, n);
+	const char *run;
+	size_t e;
 
-	if (b > 0) {
-		if (c->hold_len) {
-			/* the held head of an event and the rest, as one chunk */
-			if (out_reserve(c, c->hold_len + b + 32) < 0)
-				return -1;
-			if (c->resp_chunked) {
-				char hdr[24];
-				size_t k = fmt_u(hdr, c->hold_len + b, 16);
-				hdr[k++] = '\r';
-				hdr[k++] = '\n';
-				out_put(c, hdr, k);
-				out_put(c, c->hold, c->hold_len);
-				out_put(c, p, b);
-				out_put(c, "\r\n", 2);
-			} else {
-				out_put(c, c->hold, c->hold_len);
-				out_put(c, p, b);
-			}
-			c->hold_len = 0;
-		} else {
-			out_chunk(c, p, b);
-		}
+	/* finish the event begun in an earlier read */
+	if (c->hold_len) {
+		e = event_end(c, p, n);
+		if (e == 0)
+			goto keep;
+		if (hold_add(c, p, e) < 0)
+			return -1;
+		p += e;
+		n -= e;
+		e = c->hold_len;
+		c->hold_len = 0;
+		if (observe_event(c, c->hold, e) && observe(c, c->hold, e))
+			return 0;
+		if (!(c->strip_usage && usage_only_chunk(c, c->hold, e)))
+			forward(c, c->hold, e);
 	}
-	p += b;
-	n -= b;
-	if (n == 0)
-		return 0;
+	/* whole events in p, forwarded in runs without a copy */
+	run = p;
+	while (n > 0 && (e = event_end(c, p, n)) > 0) {
+		if (observe_event(c, p, e) && observe(c, p, e))
+			return 0;
+		if (c->strip_usage && usage_only_chunk(c, p, e)) {
+			forward(c, run, (size_t)(p - run));
+			run = p + e;
+		}
+		p += e;
+		n -= e;
+	}
+	forward(c, run, (size_t)(p - run));
+keep:
+	return n ? hold_add(c, p, n) : 0;
+}
+
+/* Keep bytes of an unfinished event (bounded). */
+static int
+hold_add(struct conn *c, const char *p, size_t n)
+{
 	if (c->hold_len + n > c->hold_cap) {
 		size_t nc = c->hold_cap ? c->hold_cap : 1024;
 		char *np;
@@ -1298,47 +1510,59 @@ static void
 up_on_data(void *ud, const char *p, size_t n)
 {
 	struct conn *c = ud;
+	struct px_stream *st;
 
 	if (!c->streaming) {
 		ubody_append(c, p, n);
 		return;
 	}
-	if (c->passthrough && pass_through(c, p, n) < 0) {
-		answer_fail(c, 502, "upstream %s: SSE event too large", c->prov->name);
-		return;
-	}
-	while (n > 0) {
-		struct sse_event ev;
-		int got = 0;
-		long k = sse_feed(&c->sse, p, n, &ev, &got);
-		if (k < 0) {
+	st = c->stream;
+	if (c->passthrough) {
+		if (pass_events(c, p, n) < 0) {
 			answer_fail(c, 502, "upstream %s: SSE event too large",
 			    c->prov->name);
 			return;
 		}
-		p += k;
-		n -= (size_t)k;
-		if (!got)
-			break;
-		if (c->passthrough) {
-			px_stream_feed(c->stream, &ev, NULL);
-			rs_event(c, ev.event, ev.event_len, ev.data,
-			    ev.data_len);
-		} else {
-			jw_reset(&c->sout);
+		if (c->stream != st || c->closing)
+			return;          /* moved on to another candidate */
+	} else {
+		/* the events of one read are converted into one buffer and
+		 * written with one system call */
+		jw_reset(&c->sout);
+		while (n > 0) {
+			struct sse_event ev;
+			int got = 0;
+			size_t before = c->sout.len;
+			long k = sse_feed(&c->sse, p, n, &ev, &got);
+			if (k < 0) {
+				answer_fail(c, 502, "upstream %s: SSE event too "
+				    "large", c->prov->name);
+				return;
+			}
+			p += k;
+			n -= (size_t)k;
+			if (!got)
+				break;
 			px_stream_feed(c->stream, &ev, &c->sout);
-			out_chunk(c, c->sout.buf, c->sout.len);
-			rs_scan(c, c->sout.buf, c->sout.len);
 			if (c->sout.err) {
 				answer_fail(c, 502, "converted event too large");
 				return;
 			}
+			rs_scan(c, c->sout.buf + before, c->sout.len - before);
+			if (c->holding) {
+				/* held: its bytes queue, so an error event before
+				 * any content can still hand over */
+				out_chunk(c, c->sout.buf, c->sout.len);
+				jw_reset(&c->sout);
+				if (held_stream(c))
+					return;
+			}
 		}
-		if (c->closing)
-			return;
-		if (c->holding && held_stream(c))
-			return;
+		if (c->sout.len)
+			out_chunk_now(c, c->sout.buf, c->sout.len);
 	}
+	if (c->closing)
+		return;
 	out_flush(c);
 	if (!c->closing && c->up && !c->up_paused && !c->holding &&
 	    out_pending(c) > PX_OUT_HIGH) {
