@@ -212,8 +212,12 @@ build/bench_json: tests/bench_json.c json.c json.h build/.dir
 # ---------------------------------------------------------------- static
 # Fully static binary with musl and a BearSSL built from source
 # (BEARSSL_SRC=dir, or the Debian source package fetched by the script).
+# Without BEARSSL_SRC it fetches the source package only where apt already
+# has deb-src entries, or with LLMPROXY_ADD_DEB_SRC=1 through a private apt
+# configuration in build-static/ (the host's apt sources are never changed).
 BEARSSL_SRC =
-static:
+static: llmproxy-static
+llmproxy-static: $(SRCS) $(HDRS)
 	@sh scripts/deps.sh static
 	sh scripts/static.sh "$(BEARSSL_SRC)" $(SRCS)
 
