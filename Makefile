@@ -137,7 +137,11 @@ readme-example: $(O)/.dir
 	@sh scripts/deps.sh build
 	sh tests/readme_example.sh $(O) $(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS)
 
-check: unit readme-example integration
+# llmproxy.example.json and the README's configs pass check-config as they are
+config-check: $(O)/llmproxy
+	sh tests/config_examples.sh $(O)/llmproxy
+
+check: unit readme-example config-check integration
 
 # valgrind over the integration run: the proxy runs under memcheck
 valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/dnsshim.so
@@ -228,4 +232,5 @@ install: llmproxy
 clean:
 	rm -rf build build-san build-fuzz build-static llmproxy llmproxy-static
 
-.PHONY: all run unit readme-example integration check valgrind fuzz fuzz-run e2e bench bench-json static install clean
+.PHONY: all run unit readme-example integration check valgrind fuzz fuzz-run e2e bench bench-json static install clean \
+        config-check
