@@ -137,11 +137,16 @@ readme-example: $(O)/.dir
 	@sh scripts/deps.sh build
 	sh tests/readme_example.sh $(O) $(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS)
 
+# the man page lints clean and documents what the program reads and takes
+man-check: $(O)/llmproxy
+	@sh scripts/deps.sh check
+	sh tests/man_check.sh $(O)/llmproxy llmproxy.1
+
 # llmproxy.example.json and the README's configs pass check-config as they are
 config-check: $(O)/llmproxy
 	sh tests/config_examples.sh $(O)/llmproxy
 
-check: unit readme-example config-check integration
+check: unit readme-example man-check config-check integration
 
 # valgrind over the integration run: the proxy runs under memcheck
 valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/dnsshim.so
@@ -233,4 +238,4 @@ clean:
 	rm -rf build build-san build-fuzz build-static llmproxy llmproxy-static
 
 .PHONY: all run unit readme-example integration check valgrind fuzz fuzz-run e2e bench bench-json static install clean \
-        config-check
+        man-check config-check

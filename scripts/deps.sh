@@ -4,7 +4,8 @@
 # exactly what to install and fails.
 #   build  libbearssl-dev          (the product)
 #   check  check, pkg-config,      (unit tests; promtool validates
-#          prometheus               the /metrics output)
+#          prometheus, mandoc       the /metrics output; mandoc lints
+#                                   the man page)
 #   static musl-tools, BearSSL source (static binary)
 #   fuzz   clang, libclang-rt-dev  (libFuzzer)
 #   e2e    nodejs, npm             (SDK end-to-end tests)
@@ -26,7 +27,8 @@ for what in "$@"; do
 	build)  have_hdr bearssl.h || need="$need libbearssl-dev" ;;
 	check)  have_hdr check.h || need="$need check"
 	        have_cmd pkg-config || need="$need pkg-config"
-	        have_cmd promtool || need="$need prometheus" ;;
+	        have_cmd promtool || need="$need prometheus"
+	        have_cmd mandoc || need="$need mandoc" ;;
 	static) have_cmd musl-gcc || need="$need musl-tools"
 	        have_hdr bearssl.h || need="$need libbearssl-dev" ;;
 	fuzz)   have_cmd clang || need="$need clang"
