@@ -9,6 +9,12 @@ LDFLAGS =
 BEARSSL_LIBS = -lbearssl
 CHECK_LIBS = -lcheck -lsubunit -lm -lrt -lpthread
 PREFIX  = /usr/local
+BINDIR  = $(PREFIX)/bin
+MANDIR  = $(PREFIX)/share/man
+DOCDIR  = $(PREFIX)/share/doc/llmproxy
+# the binary `make install` installs; empty: ./llmproxy-static when it is
+# newer than every source, else ./llmproxy (see scripts/install.sh)
+INSTALL_BIN =
 
 # make check SAN=1: everything under ASan+UBSan, built in build-san/
 SAN =
@@ -146,7 +152,11 @@ man-check: $(O)/llmproxy
 config-check: $(O)/llmproxy
 	sh tests/config_examples.sh $(O)/llmproxy
 
-check: unit readme-example man-check config-check integration
+# make install / uninstall into a temporary DESTDIR
+install-check: llmproxy
+	MAKE="$(MAKE)" sh tests/install_check.sh
+
+check: unit readme-example man-check config-check install-check integration
 
 # valgrind over the integration run: the proxy runs under memcheck
 valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/dnsshim.so
@@ -230,12 +240,17 @@ llmproxy-static: $(SRCS) $(HDRS)
 	@sh scripts/deps.sh static
 	sh scripts/static.sh "$(BEARSSL_SRC)" $(SRCS)
 
+# the binary, the man page and the example config (scripts/install.sh says
+# which binary, and whether the target needs libbearssl)
 install: llmproxy
-	mkdir -p $(DESTDIR)$(PREFIX)/bin
-	cp llmproxy $(DESTDIR)$(PREFIX)/bin/
+	@DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" MANDIR="$(MANDIR)" DOCDIR="$(DOCDIR)" \
+	INSTALL_BIN="$(INSTALL_BIN)" sh scripts/install.sh install $(SRCS) $(HDRS)
+uninstall:
+	@DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" MANDIR="$(MANDIR)" DOCDIR="$(DOCDIR)" \
+	sh scripts/install.sh uninstall
 
 clean:
 	rm -rf build build-san build-fuzz build-static llmproxy llmproxy-static
 
 .PHONY: all run unit readme-example integration check valgrind fuzz fuzz-run e2e bench bench-json static install clean \
-        man-check config-check
+        uninstall man-check config-check install-check
