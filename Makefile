@@ -156,7 +156,11 @@ config-check: $(O)/llmproxy
 install-check: llmproxy
 	MAKE="$(MAKE)" sh tests/install_check.sh
 
-check: unit readme-example man-check config-check install-check integration
+# the systemd unit passes systemd-analyze verify (skipped without systemd)
+service-check: $(O)/llmproxy
+	sh tests/service_check.sh $(O)/llmproxy
+
+check: unit readme-example man-check config-check install-check service-check integration
 
 # valgrind over the integration run: the proxy runs under memcheck
 valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/dnsshim.so
@@ -253,4 +257,4 @@ clean:
 	rm -rf build build-san build-fuzz build-static llmproxy llmproxy-static
 
 .PHONY: all run unit readme-example integration check valgrind fuzz fuzz-run e2e bench bench-json static install clean \
-        uninstall man-check config-check install-check
+        uninstall man-check config-check install-check service-check
