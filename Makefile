@@ -9,6 +9,12 @@ LDFLAGS =
 BEARSSL_LIBS = -lbearssl
 CHECK_LIBS = -lcheck -lsubunit -lm -lrt -lpthread
 PREFIX  = /usr/local
+BINDIR  = $(PREFIX)/bin
+MANDIR  = $(PREFIX)/share/man
+DOCDIR  = $(PREFIX)/share/doc/llmproxy
+# the binary `make install` installs; empty: ./llmproxy-static when it is
+# newer than every source, else ./llmproxy (see scripts/install.sh)
+INSTALL_BIN =
 
 # make check SAN=1: everything under ASan+UBSan, built in build-san/
 SAN =
@@ -141,7 +147,24 @@ readme-example: $(O)/.dir
 	@sh scripts/deps.sh build
 	sh tests/readme_example.sh $(O) $(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS)
 
-check: unit readme-example integration
+# the man page lints clean and documents what the program reads and takes
+man-check: $(O)/llmproxy
+	@sh scripts/deps.sh check
+	sh tests/man_check.sh $(O)/llmproxy llmproxy.1
+
+# llmproxy.example.json and the README's configs pass check-config as they are
+config-check: $(O)/llmproxy
+	sh tests/config_examples.sh $(O)/llmproxy
+
+# make install / uninstall into a temporary DESTDIR
+install-check: llmproxy
+	MAKE="$(MAKE)" sh tests/install_check.sh
+
+# the systemd unit passes systemd-analyze verify (skipped without systemd)
+service-check: $(O)/llmproxy
+	sh tests/service_check.sh $(O)/llmproxy
+
+check: unit readme-example man-check config-check install-check service-check integration
 
 # valgrind over the integration run: the proxy runs under memcheck
 valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/dnsshim.so
@@ -216,16 +239,26 @@ build/bench_json: tests/bench_json.c json.c json.h build/.dir
 # ---------------------------------------------------------------- static
 # Fully static binary with musl and a BearSSL built from source
 # (BEARSSL_SRC=dir, or the Debian source package fetched by the script).
+# Without BEARSSL_SRC it fetches the source package only where apt already
+# has deb-src entries, or with LLMPROXY_ADD_DEB_SRC=1 through a private apt
+# configuration in build-static/ (the host's apt sources are never changed).
 BEARSSL_SRC =
-static:
+static: llmproxy-static
+llmproxy-static: $(SRCS) $(HDRS)
 	@sh scripts/deps.sh static
 	sh scripts/static.sh "$(BEARSSL_SRC)" $(SRCS)
 
+# the binary, the man page and the example config (scripts/install.sh says
+# which binary, and whether the target needs libbearssl)
 install: llmproxy
-	mkdir -p $(DESTDIR)$(PREFIX)/bin
-	cp llmproxy $(DESTDIR)$(PREFIX)/bin/
+	@DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" MANDIR="$(MANDIR)" DOCDIR="$(DOCDIR)" \
+	INSTALL_BIN="$(INSTALL_BIN)" sh scripts/install.sh install $(SRCS) $(HDRS)
+uninstall:
+	@DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" MANDIR="$(MANDIR)" DOCDIR="$(DOCDIR)" \
+	sh scripts/install.sh uninstall
 
 clean:
 	rm -rf build build-san build-fuzz build-static llmproxy llmproxy-static
 
-.PHONY: all run unit readme-example integration check valgrind fuzz fuzz-run e2e bench bench-json static install clean
+.PHONY: all run unit readme-example integration check valgrind fuzz fuzz-run e2e bench bench-json static install clean \
+        uninstall man-check config-check install-check service-check

@@ -4,7 +4,9 @@
 # exactly what to install and fails.
 #   build  libbearssl-dev          (the product)
 #   check  check, pkg-config,      (unit tests; promtool validates
-#          prometheus               the /metrics output)
+#          prometheus, mandoc       the /metrics output; mandoc lints
+#                                   the man page)
+#   service systemd                (systemd-analyze verify on the unit)
 #   static musl-tools, BearSSL source (static binary)
 #   fuzz   clang, libclang-rt-dev  (libFuzzer)
 #   e2e    nodejs, npm             (SDK end-to-end tests)
@@ -26,7 +28,9 @@ for what in "$@"; do
 	build)  have_hdr bearssl.h || need="$need libbearssl-dev" ;;
 	check)  have_hdr check.h || need="$need check"
 	        have_cmd pkg-config || need="$need pkg-config"
-	        have_cmd promtool || need="$need prometheus" ;;
+	        have_cmd promtool || need="$need prometheus"
+	        have_cmd mandoc || need="$need mandoc" ;;
+	service) have_cmd systemd-analyze || need="$need systemd" ;;
 	static) have_cmd musl-gcc || need="$need musl-tools"
 	        have_hdr bearssl.h || need="$need libbearssl-dev" ;;
 	fuzz)   have_cmd clang || need="$need clang"
