@@ -856,6 +856,9 @@ stream_cutoff(struct conn *c, int status, const char *msg)
 	if (!c->passthrough && px_stream_done(s))
 		return;   /* the client already has its terminal event */
 	if (c->passthrough) {
+		if (px_stream_error(s, NULL))
+			return;   /* the upstream's own error event went
+			             through: it is the terminal event */
 		if (px_stream_end(s, NULL))
 			return;   /* upstream had finished: nothing to add */
 		s = px_stream_new(&c->arena, c->cfmt, c->cfmt, &c->req);
