@@ -1725,6 +1725,13 @@ relay_health(long long now)
 
 /* see proxy_int.h */
 void
+relay_health_reset(void)
+{
+	health_next = 0;
+}
+
+/* see proxy_int.h */
+void
 relay_shutdown(void)
 {
 	while (checks)
