@@ -1422,6 +1422,7 @@ main(void)
 		Suite *s = suite_create("integration");
 		it_core(s);
 		it_hardening(s);
+		it_gateway(s);
 		sr = srunner_create(s);
 	}
 	runner = sr;
