@@ -1423,6 +1423,7 @@ main(void)
 		it_core(s);
 		it_hardening(s);
 		it_gateway(s);
+		it_team(s);
 		sr = srunner_create(s);
 	}
 	runner = sr;

@@ -195,6 +195,7 @@ void mock_get(const struct env *e, const char *path, struct resp *r);
 void it_core(Suite *s);
 void it_hardening(Suite *s);
 void it_gateway(Suite *s);
+void it_team(Suite *s);
 TCase *tc(Suite *s, const char *name, int with_shared);
 
 #endif
