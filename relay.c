@@ -654,9 +654,12 @@ answer_exhausted(struct conn *c)
 	} else {
 		char msg[600];
 		const char *why = lastfail_route(c);
+		/* no time to wait for: every key was refused (401/403) */
 		snprintf(msg, sizeof msg, "no upstream is available for model "
 		    "'%.200s': %s%s%s", c->model, res.status == 429 ?
-		    "every candidate is rate limited" :
+		    "every candidate is rate limited" : res.retry_at == 0 ?
+		    "every candidate's key was refused (401/403) and is "
+		    "disabled until the config is reloaded" :
 		    "every candidate is cooling down after failures",
 		    why ? "; the last failure: " : "", why ? why : "");
 		send_error_extra(c, res.status ? res.status : 503, msg, extra);
