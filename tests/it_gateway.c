@@ -547,7 +547,8 @@ no_names(const struct resp *r, const char *const *secrets)
 	"   \"api_version\": \"2024-10-21\", \"deployments\": {\"az-echo\": \"dep-echo\", \"az-rsp-echo\": \"dep-rsp-echo\"},\n" \
 	"   \"responses_models\": [\"az-rsp-*\"]},\n" \
 	"  {\"name\": \"prov-az1\", \"type\": \"azure\", \"base_url\": \"http://127.0.0.1:MOCK\", \"api_key\": \"az1k\",\n" \
-	"   \"responses_models\": [\"az1-rsp-*\"]}\n" \
+	"   \"responses_models\": [\"az1-rsp-*\"]},\n" \
+	"  {\"name\": \"prov-dead\", \"type\": \"anthropic\", \"base_url\": \"http://127.0.0.1:DEAD\", \"api_key\": \"deadk\"}\n" \
 	" ],\n" \
 	" \"models\": {\n" \
 	"  \"rr-*\": \"prov-rr\", \"ff-*\": \"prov-ff\",\n" \
@@ -557,16 +558,24 @@ no_names(const struct resp *r, const char *const *secrets)
 	"  \"cool-*\": \"prov-cool\",\n" \
 	"  \"two-*\": [\"prov-ca/two-k429=cak-ra=30\", \"prov-cb/two-k429=cbk-ra=5\"],\n" \
 	"  \"bad-*\": [\"prov-ant\", \"prov-oai\"],\n" \
-	"  \"hdr-*\": \"prov-hdr\", \"az-*\": \"prov-az\", \"az1-*\": \"prov-az1\"\n" \
-	" }}\n"
+	"  \"hdr-*\": \"prov-hdr\", \"az-*\": \"prov-az\", \"az1-*\": \"prov-az1\",\n" \
+	"  \"to-*\": [\"prov-ant\", \"prov-oai\"], \"dead-*\": [\"prov-dead\", \"prov-oai\"]\n" \
+	" },\n" \
+	" \"timeouts\": {\"first_byte_ms\": FIRSTBYTE}}\n"
 
 static struct env gw;
 
 static void
 gw_start(void)
 {
+	char *cfg = strdup(GW_CFG), *p;
+
 	setenv("GW_TITLE", "title-from-env", 1);
-	gw_env(&gw, GW_CFG);
+	p = strstr(cfg, "DEAD");
+	cfg = strf("%.*s%d%s", (int)(p - cfg), cfg, closed_port(), p + 4);
+	p = strstr(cfg, "FIRSTBYTE");
+	cfg = strf("%.*s%d%s", (int)(p - cfg), cfg, 800 * scale, p + 9);
+	gw_env(&gw, cfg);
 }
 
 static void
@@ -810,6 +819,47 @@ START_TEST(t_gw_stream_fail_after)
 }
 END_TEST
 
+/*
+ * No response head within first_byte_ms: the next target (the provider
+ * cools for that model only). A provider that refuses connections: the
+ * next target, and it is down for every model (skipped at once).
+ */
+START_TEST(t_gw_timeout_connect)
+{
+	struct resp r;
+	char *line;
+	long long t0;
+
+	t0 = mono_ms();
+	gw_do(CF_CHAT, "to-failfirst=1-hang", 1, "to-1", &r);
+	ck_assert_str_eq(cf_text(CF_CHAT, 1, &r), oai_text(1));
+	ck_assert_msg(mono_ms() - t0 >= 700 * scale, "answered in %lld ms",
+	    mono_ms() - t0);
+	ck_str(resp_hdr(&r, "x-llmproxy-attempts"), "2");
+	line = gw_access(&gw, "to-1");
+	ck_str(field(line, "attempts"),
+	    "prov-ant/prov-ant#1\\x3dtimeout,prov-oai/prov-oai#1\\x3dok");
+	/* that model cools on prov-ant, another does not */
+	gw_do(CF_ANT, "to-failfirst=1-hang", 0, NULL, &r);
+	ck_assert_ptr_null(resp_hdr(&r, "x-llmproxy-attempts"));
+	ck_str(mock_creds(&gw, "to-failfirst=1-hang"), "antk,oaik,oaik");
+	gw_do(CF_ANT, "to-other", 0, NULL, &r);
+	ck_assert_str_eq(cf_text(CF_ANT, 0, &r), ant_text(0));
+	ck_str(mock_creds(&gw, "to-other"), "antk");
+
+	gw_do(CF_GEM, "dead-1", 0, "dead-1", &r);
+	ck_assert_str_eq(cf_text(CF_GEM, 0, &r), oai_text(0));
+	ck_str(resp_hdr(&r, "x-llmproxy-attempts"), "2");
+	ck_str(field(gw_access(&gw, "dead-1"), "attempts"),
+	    "prov-dead/prov-dead#1\\x3dconnect,prov-oai/prov-oai#1\\x3dok");
+	gw_do(CF_RSP, "dead-2", 1, "dead-2", &r);
+	ck_assert_str_eq(cf_text(CF_RSP, 1, &r), oai_text(1));
+	ck_assert_ptr_null(resp_hdr(&r, "x-llmproxy-attempts"));
+	ck_str(field(gw_access(&gw, "dead-2"), "attempts"),
+	    "prov-oai/prov-oai#1\\x3dok");
+}
+END_TEST
+
 /* ------------------------------------------------------------ cooling */
 
 /*
@@ -1042,8 +1092,9 @@ START_TEST(t_gw_admin_disable)
 	    "  {\"name\": \"prov-d\", \"type\": \"openai\", \"base_url\": \"http://127.0.0.1:MOCK/v1\",\n"
 	    "   \"api_keys\": [\"dk1\", {\"name\": \"d-two\", \"key\": \"dk2\"}, \"dk3\"], \"strategy\": \"fill-first\"},\n"
 	    "  {\"name\": \"prov-e\", \"type\": \"anthropic\", \"base_url\": \"http://127.0.0.1:MOCK\",\n"
-	    "   \"api_keys\": [\"ek1\", \"ek2\"], \"strategy\": \"fill-first\"}],\n"
-	    " \"models\": {\"d-*\": \"prov-d\", \"e-*\": \"prov-e\"}}\n");
+	    "   \"api_keys\": [\"ek1\", \"ek2\"], \"strategy\": \"fill-first\"},\n"
+	    "  {\"name\": \"prov-s\", \"type\": \"openai\", \"base_url\": \"http://127.0.0.1:MOCK/v1\", \"api_key\": \"sk1\"}],\n"
+	    " \"models\": {\"d-*\": \"prov-d\", \"e-*\": \"prov-e\", \"s-*\": \"prov-s\"}}\n");
 	exchange(e.port, req_text("GET", "/admin/providers", NULL, NULL), &r);
 	expect_openai_error(&r, 401, "missing admin key");
 	exchange(e.port, req_text("GET", "/admin/providers",
@@ -1091,6 +1142,16 @@ START_TEST(t_gw_admin_disable)
 	ck_assert_int_eq(jint(c, "disabled.status", 0), 403);
 	ck_str(jstr(admin_cred(v, "prov-e#2"), "state"), "ok");
 
+	/* a provider's only key refused: its 401, then a 503 that says so
+	 * (nothing to wait for, no Retry-After) */
+	cf_do(e.port, CF_CHAT, "s-k401=sk1", 0, NULL, NULL, &r);
+	cf_error(CF_CHAT, &r, 401);
+	cf_do(e.port, CF_ANT, "s-other", 0, NULL, NULL, &r);
+	ck_assert_msg(strstr(cf_error(CF_ANT, &r, 503), "disabled until the "
+	    "config is reloaded") != NULL, "%s", r.body);
+	ck_assert_ptr_null(resp_hdr(&r, "retry-after"));
+	ck_str(mock_creds(&e, "s-other"), "");
+
 	/* a reload (the same file) gives the disabled keys another chance */
 	ck_assert_int_eq(kill(e.proxy->pid, SIGHUP), 0);
 	ck_assert(gw_wait_log(&e, "SIGHUP: reloaded", 1, 3000));
@@ -1100,6 +1161,8 @@ START_TEST(t_gw_admin_disable)
 	v = admin_providers(&e);
 	ck_str(jstr(admin_cred(v, "prov-d#1"), "state"), "ok");
 	ck_str(jstr(admin_cred(v, "prov-e#1"), "state"), "ok");
+	cf_do(e.port, CF_ANT, "s-other", 0, NULL, NULL, &r);
+	expect_status(&r, 200);
 	/* the cooldown of an unchanged key survives the reload */
 	ck_str(jstr(admin_cred(v, "d-two"), "state"), "cooling");
 	env_stop(&e);
@@ -1407,6 +1470,7 @@ it_gateway(Suite *s)
 	tcase_add_test(t, t_gw_fallback_formats);
 	tcase_add_test(t, t_gw_stream_fail_before);
 	tcase_add_test(t, t_gw_stream_fail_after);
+	tcase_add_test(t, t_gw_timeout_connect);
 	tcase_add_test(t, t_gw_all_cooling);
 	tcase_add_test(t, t_gw_soonest_retry_after);
 	tcase_add_test(t, t_gw_400_not_retried);

@@ -430,7 +430,7 @@ mock_usage(const struct env *e, enum cf up, const char *model, int stream)
 /*
  * One usage record per request, with the tokens the mock upstream
  * reported: passthrough and converted, streamed and not, every client
- * format; by model and by key.
+ * format, after a fallback; by model, key and provider.
  */
 START_TEST(t_team_usage)
 {
@@ -447,6 +447,8 @@ START_TEST(t_team_usage)
 		{ CF_GEM, 0, "u-gem", CF_CHAT, 1 },
 		{ CF_RSP, 0, "ua-rsp", CF_ANT, 2 },
 		{ CF_RSP, 1, "u-rspstream", CF_CHAT, 1 },
+		/* a fallback: the answering provider's tokens */
+		{ CF_ANT, 0, "fb-failfirst=1-u", CF_CHAT, 1 },
 	};
 	struct resp r;
 	char *js, *row;
