@@ -2121,6 +2121,7 @@ reload(const char *why)
 	cur_ref = r;
 	cfg = n;
 	px_gw_reload(gw, n, wall_ms());
+	relay_health_reset();
 	if (usage)
 		px_usage_set_prices(usage, n->prices);
 	up_engine_set_pool(upe, n->upstream_idle);

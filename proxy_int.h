@@ -218,6 +218,9 @@ void relay_cut(struct conn *c, int status, const char *msg);
 /* Active health checks: start what is due; returns the next due time
  * (unix ms, 0 = none). */
 long long relay_health(long long now);
+/* The config changed: the next relay_health() looks at every provider's
+ * schedule again (a new provider is checked at once). */
+void relay_health_reset(void);
 void relay_shutdown(void);
 
 /* ---- rstore.c */

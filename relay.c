@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "proxy_int.h"
@@ -644,6 +645,32 @@ up_begin(struct conn *c)
 	}
 }
 
+/*
+ * Forwarded headers without retry-after-ms (arena; NULL when none are
+ * left): a kept failure's own hint may say another time than the
+ * Retry-After computed from every candidate, and the SDKs read
+ * retry-after-ms first.
+ */
+static char *
+fwd_without_retry_ms(struct conn *c, char *fwd)
+{
+	const char *p, *nl;
+	char *out;
+	size_t n = 0;
+
+	if (fwd == NULL || (out = px_arena_alloc(&c->arena,
+	    strlen(fwd) + 1)) == NULL)
+		return fwd;
+	for (p = fwd; (nl = strstr(p, "\r\n")) != NULL; p = nl + 2) {
+		if (strncasecmp(p, "retry-after-ms:", 15) == 0)
+			continue;
+		memcpy(out + n, p, (size_t)(nl + 2 - p));
+		n += (size_t)(nl + 2 - p);
+	}
+	out[n] = 0;
+	return n ? out : NULL;
+}
+
 /* The answer when no candidate succeeded: the most informative failure
  * in the client's format, with Retry-After at the soonest candidate. */
 static void
@@ -651,14 +678,15 @@ answer_exhausted(struct conn *c)
 {
 	struct px_plan_result res;
 	long long now = wall_ms(), ra;
-	char extra[64];
+	char extra[96];
 	int status;
 
 	px_plan_result(&c->plan, now, &res);
 	ra = px_retry_after_s(res.retry_at, now);
 	extra[0] = 0;
 	if (ra > 0)
-		snprintf(extra, sizeof extra, "Retry-After: %lld\r\n", ra);
+		snprintf(extra, sizeof extra, "Retry-After: %lld\r\n"
+		    "retry-after-ms: %lld\r\n", ra, ra * 1000);
 	else if (c->kept_body && c->retry_after[0])
 		snprintf(extra, sizeof extra, "Retry-After: %s\r\n",
 		    c->retry_after);
@@ -687,7 +715,8 @@ answer_exhausted(struct conn *c)
 		status = px_error_status(c->cfmt, &e);
 		jw_init(&w, &c->arena, c->kept_n + 4096);
 		px_encode_error(c->cfmt, &e, &w);
-		c->fwd = c->kept_fwd;
+		c->fwd = ra > 0 ? fwd_without_retry_ms(c, c->kept_fwd) :
+		    c->kept_fwd;
 		snprintf(msg, sizeof msg, "every candidate failed; the last "
 		    "informative answer was %d", c->kept_status);
 		set_errmsg(c, msg);
@@ -937,6 +966,9 @@ stream_cutoff(struct conn *c, int status, const char *msg)
 		return;   /* the client already has its terminal event */
 	jw_reset(&c->sout);
 	if (c->passthrough) {
+		if (px_stream_error(s, NULL))
+			return;   /* the upstream's own error event went
+			             through: it is the terminal event */
 		if (px_stream_end(s, NULL))
 			return;   /* upstream had finished: nothing to add */
 		/* the error continues the upstream's own stream */
@@ -1946,6 +1978,13 @@ relay_health(long long now)
 	}
 	health_next = next;
 	return next;
+}
+
+/* see proxy_int.h */
+void
+relay_health_reset(void)
+{
+	health_next = 0;
 }
 
 /* see proxy_int.h */

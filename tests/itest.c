@@ -1429,6 +1429,8 @@ main(void)
 		it_core(s);
 		it_hardening(s);
 		it_streams(s);
+		it_gateway(s);
+		it_team(s);
 		sr = srunner_create(s);
 	}
 	runner = sr;
