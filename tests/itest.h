@@ -160,6 +160,7 @@ extern struct env shared;       /* per TCase, see shared_start() */
 /* The test files: each adds its TCases to the suite. */
 void it_core(Suite *s);
 void it_hardening(Suite *s);
+void it_admin(Suite *s);
 TCase *tc(Suite *s, const char *name, int with_shared);
 
 #endif
