@@ -187,6 +187,37 @@ keys_reload(const char *why)
 	}
 }
 
+/* see proxy_int.h */
+void
+keys_reload_now(const char *why)
+{
+	if (state_dir[0] == 0)
+		return;
+	keys_changed(state_dir, &keys_stamp);   /* no second reload on the tick */
+	keys_reload(why);
+}
+
+/* see proxy_int.h */
+const char *
+state_path(void)
+{
+	return state_dir;
+}
+
+/* see proxy_int.h */
+struct lim_table *
+limit_table(void)
+{
+	return limits;
+}
+
+/* see proxy_int.h */
+const struct keys_set *
+keys_file(void)
+{
+	return cur_keys ? &cur_keys->ks : NULL;
+}
+
 static struct conn *conn_head;
 static struct conn *closed_head;
 static int nconns;
@@ -531,6 +562,7 @@ request_done(struct conn *c)
 	if (c->errmsg[0])
 		log_cstr(&ln, "error", c->errmsg);
 	log_end(&ln);
+	admin_note(c, cost, lat);
 }
 
 /* ------------------------------------------------------------ request ids */
@@ -793,6 +825,7 @@ req_reset(struct conn *c)
 	c->rs_keep = 0;
 	c->rs_prev.p = c->rs_input.p = NULL;
 	c->rs_prev.n = c->rs_input.n = 0;
+	c->admin_body = 0;
 }
 
 static void
@@ -933,6 +966,18 @@ reap_closed(void)
 		conn_free(c);
 	}
 }
+
+/* see proxy_int.h */
+void
+conn_each(void (*fn)(struct conn *c, void *ctx), void *ctx)
+{
+	struct conn *c;
+
+	for (c = conn_head; c; c = c->next)
+		if (!c->closing)
+			fn(c, ctx);
+}
+
 /* ------------------------------------------------------------ models list */
 
 static void
@@ -1196,6 +1241,10 @@ handle_request(struct conn *c, const char *body, size_t n)
 	struct json *root = NULL;
 	const char *dup;
 
+	if (c->admin_body) {
+		admin_body(c, body, n);
+		return;
+	}
 	c->rbody = body;
 	c->rbody_n = n;
 	/* work per request is bounded relative to its size */
@@ -1362,38 +1411,14 @@ send_metrics(struct conn *c, const struct http_req *r, const char *key,
 	    NULL);
 }
 
-/* /admin/...: the admin key (config "admin_key"). */
+/* /admin...: the admin key (config "admin_key"); admin.c answers. */
 static void
 admin_request(struct conn *c, const struct http_req *r, const char *key,
     size_t kn)
 {
-	struct jw w;
-
-	if (!cfg->admin_key.set) {
-		send_error(c, 404, "no admin_key is configured: the admin "
-		    "endpoints are off");
-		return;
-	}
-	if (!secret_ok(&cfg->admin_key, key, kn)) {
-		send_error(c, 401, key ? "invalid admin key" :
-		    "missing admin key: send Authorization: Bearer <admin_key>");
-		return;
-	}
-	if (http_str_eq(r->path, "/admin/providers")) {
-		if (!http_str_eq(r->method, "GET") && !c->is_head) {
-			send_405(c, "GET");
-			return;
-		}
-		jw_init(&w, &c->arena, 4u << 20);
-		px_gw_json(gw, cfg, wall_ms(), &w);
-		if (w.err) {
-			send_error(c, 500, "provider view too large");
-			return;
-		}
-		send_body(c, 200, "application/json", w.buf, w.len, NULL);
-		return;
-	}
-	send_error(c, 404, "no such admin endpoint");
+	admin_handle(c, r, !cfg->admin_key.set ? ADMIN_OFF : key == NULL ?
+	    ADMIN_NO_KEY : secret_ok(&cfg->admin_key, key, kn) ? ADMIN_KEY_OK :
+	    ADMIN_BAD_KEY);
 }
 
 /* ------------------------------------------------------------ admission */

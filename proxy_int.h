@@ -9,6 +9,7 @@
  *             the request built for each, the engine's callbacks
  *             (upstream.c), answers and streams converted back
  *   rstore.c  previous_response_id served from the proxy's store
+ *   admin.c   the admin API and the admin page
  */
 #ifndef PX_PROXY_INT_H
 #define PX_PROXY_INT_H
@@ -115,6 +116,7 @@ struct conn {
 	struct keyset *kref;           /* when the key came from the keys file */
 	struct lim_hold lhold;         /* the key's limits, held */
 	unsigned stream_counted:1;     /* counted in streams_open */
+	unsigned admin_body:1;         /* the body goes to admin_body() */
 	const struct px_route *route;
 	struct px_plan plan;           /* the candidates (route.c) */
 	struct px_attempt att;         /* the one in flight */
@@ -209,6 +211,15 @@ void conn_close(struct conn *c);
 void mem_sync(struct conn *c);
 int mem_over(size_t n);
 int has_ctl(const char *s, size_t n);
+/* What admin.c reads and does: the state directory ("" = none), the
+ * keys' limit table, the keys file's keys in force (NULL = none), the
+ * keys file read again now (as when it changes on disk), and every open
+ * connection not closing, newest first (fn MUST NOT close or free any). */
+const char *state_path(void);
+struct lim_table *limit_table(void);
+const struct keys_set *keys_file(void);
+void keys_reload_now(const char *why);
+void conn_each(void (*fn)(struct conn *c, void *ctx), void *ctx);
 
 /* ---- relay.c */
 /* The request is parsed and routed: try its candidates. */
@@ -222,6 +233,23 @@ long long relay_health(long long now);
  * schedule again (a new provider is checked at once). */
 void relay_health_reset(void);
 void relay_shutdown(void);
+
+/* ---- admin.c */
+enum admin_auth {
+	ADMIN_OFF,                    /* no admin key is configured */
+	ADMIN_NO_KEY, ADMIN_BAD_KEY, ADMIN_KEY_OK   /* what was presented */
+};
+/* A request under /admin: answers it, or sets c up to read its body and
+ * call admin_body() with it (c->admin_body). */
+void admin_handle(struct conn *c, const struct http_req *r,
+                  enum admin_auth auth);
+void admin_body(struct conn *c, const char *body, size_t n);
+/* A request is over (from request_done(), after its access line): the
+ * totals since start, the key's last use, and the error ring. cost_uusd
+ * and latency_us are -1 when unknown. A few additions; copies only for
+ * errors. */
+void admin_note(const struct conn *c, long long cost_uusd,
+                long long latency_us);
 
 /* ---- rstore.c */
 int rs_open(void);

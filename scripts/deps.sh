@@ -9,7 +9,8 @@
 #   service systemd                (systemd-analyze verify on the unit)
 #   static musl-tools, BearSSL source (static binary)
 #   fuzz   clang, libclang-rt-dev  (libFuzzer)
-#   e2e    nodejs, npm             (SDK end-to-end tests)
+#   e2e    nodejs, npm, chromium   (SDK end-to-end tests; the admin page
+#                                  in headless Chromium)
 #   bench  nginx-light, wrk        (benchmark reference), and bench-json
 #   bench-json libcjson-dev, golang-github-valyala-fastjson-dev
 #                                  (cJSON to compare with; twitter.json,
@@ -38,7 +39,8 @@ for what in "$@"; do
 	            ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer*.a >/dev/null 2>&1 ||
 	            need="$need libclang-rt-dev" ;;
 	e2e)    have_cmd node || need="$need nodejs"
-	        have_cmd npm || need="$need npm" ;;
+	        have_cmd npm || need="$need npm"
+	        have_cmd chromium || need="$need chromium" ;;
 	bench)  have_cmd nginx || need="$need nginx-light"
 	        have_cmd wrk || need="$need wrk"
 	        bench_json ;;

@@ -1,7 +1,7 @@
 /*
  * itest.c - the integration harness: the real llmproxy binary against the
  * mock upstream, driven by the test files (test_integration.c,
- * it_hardening.c, ...), which add their TCases to one suite.
+ * it_hardening.c, it_admin.c, ...), which add their TCases to one suite.
  *
  *   LLMPROXY_BIN=build/llmproxy MOCK_BIN=build/mock_upstream \
  *       build/test_integration
@@ -1431,6 +1431,7 @@ main(void)
 		it_streams(s);
 		it_gateway(s);
 		it_team(s);
+		it_admin(s);
 		sr = srunner_create(s);
 	}
 	runner = sr;

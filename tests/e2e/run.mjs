@@ -43,6 +43,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import { jsonSchemaOutputFormat } from '@anthropic-ai/sdk/helpers/json-schema';
 import { GoogleGenAI } from '@google/genai';
 
+import { adminTests } from './admin.mjs';
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
 
@@ -54,6 +56,7 @@ const VERBOSE = process.env.E2E_VERBOSE === '1';
 const NO_CLI = process.env.E2E_NO_CLI === '1';
 
 const CLIENT_KEY = 'sk-e2e-client-0123456789';
+const ADMIN_KEY = 'e2e-admin-0123456789';
 const TEST_TIMEOUT_MS = 30000;
 const CLI_TIMEOUT_MS = 180000;
 
@@ -100,6 +103,9 @@ function proxyConfig() {
   return {
     listen: `127.0.0.1:${PROXY_PORT}`,
     api_keys: [CLIENT_KEY],
+    admin_key: ADMIN_KEY,
+    // the admin page test's model has a price: $1/$2 per million tokens
+    prices: { 'oai-admin-*': { input: 1, output: 2 } },
     providers: [
       { name: 'oai', type: 'openai', base_url: `${m}/v1`, api_key: 'sk-upstream-oai' },
       { name: 'ant', type: 'anthropic', base_url: m, api_key: 'sk-upstream-ant' },
@@ -1318,6 +1324,10 @@ for (const up of ['ant', 'gem']) {
   });
 }
 
+// ------------------------------------------------------------ admin page
+
+adminTests(test, () => ({ url: PROXY_URL, adminKey: ADMIN_KEY, clientKey: CLIENT_KEY, tmpRoot }));
+
 // ------------------------------------------------------------ runner
 
 function withTimeout(p, ms, name) {
@@ -1399,7 +1409,12 @@ async function main() {
     console.log(proxyLog.split('\n').slice(-400).join('\n'));
   }
   await stopAll();
-  fs.rmSync(tmpRoot, { recursive: true, force: true });
+  // keep the artifacts (the admin page's screenshot), drop the rest
+  for (const f of fs.readdirSync(tmpRoot)) {
+    if (f !== 'artifacts') fs.rmSync(path.join(tmpRoot, f), { recursive: true, force: true });
+  }
+  if (fs.existsSync(path.join(tmpRoot, 'artifacts'))) console.log(`e2e: artifacts in ${path.join(tmpRoot, 'artifacts')}`);
+  else fs.rmSync(tmpRoot, { recursive: true, force: true });
   console.log(`e2e: ${results.length} tests in ${((Date.now() - t0all) / 1000).toFixed(1)} s`);
   console.log(`${nPass} passed, ${nFail} failed`);
   process.exit(nFail ? 1 : 0);
