@@ -26,8 +26,8 @@ HDRS = $(CORE_HDRS) $(SRV_HDRS)
 LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
 
 TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
-        $(O)/test_convert4 $(O)/test_auth $(O)/test_config $(O)/test_embed \
-        $(O)/test_store
+        $(O)/test_convert4 $(O)/test_decode $(O)/test_auth $(O)/test_config \
+        $(O)/test_embed $(O)/test_store
 
 all: llmproxy
 
@@ -66,6 +66,9 @@ $(O)/test_convert: tests/test_convert.c tests/testutil.h $(CORE_SRCS) $(CORE_HDR
 $(O)/test_convert4: tests/test_convert4.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_convert4.c $(CORE_SRCS) $(CHECK_LIBS)
+$(O)/test_decode: tests/test_decode.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_decode.c $(CORE_SRCS) $(CHECK_LIBS)
 $(O)/test_embed: tests/test_embed.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_embed.c $(CORE_SRCS) $(CHECK_LIBS)

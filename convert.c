@@ -151,6 +151,13 @@ px_str_dup(struct px_arena *a, const char *p, size_t n)
 
 /* see convert_int.h */
 int
+px_str_same(struct px_str a, struct px_str b)
+{
+	return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+}
+
+/* see convert_int.h */
+int
 px_str_eq(struct px_str s, const char *lit)
 {
 	size_t n = strlen(lit);
@@ -1104,7 +1111,7 @@ px_str_prefix(struct px_str s, const char *pfx)
 {
 	size_t n = strlen(pfx);
 
-	return s.n >= n && memcmp(s.p, pfx, n) == 0;
+	return s.n >= n && (n == 0 || memcmp(s.p, pfx, n) == 0);
 }
 
 /* see convert_int.h */
@@ -1376,12 +1383,6 @@ px_embed_encode_openai(const struct px_embed_req *r, struct px_str model,
 
 /* ------------------------------------------------- names and ids */
 
-static int
-str_same(struct px_str a, struct px_str b)
-{
-	return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
-}
-
 static unsigned long long
 fnv1a(struct px_str s)
 {
@@ -1484,10 +1485,10 @@ px_tool_name_fix(enum px_fmt f, const struct ir_request *req,
 	 * another tool's fix gives: then both carry a hash */
 	for (i = 0; req && i < req->ntools; i++) {
 		t = req->tools[i].name;
-		if (!t.n || str_same(t, name))
+		if (!t.n || px_str_same(t, name))
 			continue;
-		if (str_same(t, r) || (!name_ok(f, t) &&
-		    str_same(name_plain(f, t, other), r)))
+		if (px_str_same(t, r) || (!name_ok(f, t) &&
+		    px_str_same(name_plain(f, t, other), r)))
 			return hash_tail(buf, r.n > 55 ? 55 : r.n, name, 8);
 	}
 	return r;
@@ -1534,7 +1535,7 @@ px_tool_find(const struct ir_request *req, struct px_str name)
 	size_t i;
 
 	for (i = 0; req && name.n && i < req->ntools; i++)
-		if (!req->tools[i].hosted && str_same(req->tools[i].name, name))
+		if (!req->tools[i].hosted && px_str_same(req->tools[i].name, name))
 			return &req->tools[i];
 	return NULL;
 }
@@ -1555,7 +1556,7 @@ px_tool_name_client(const struct ir_request *req, struct px_str name)
 		if (t->hosted)
 			continue;
 		for (k = 0; k < sizeof tg / sizeof tg[0]; k++)
-			if (str_same(px_tool_name_fix(tg[k], req, t->name, buf),
+			if (px_str_same(px_tool_name_fix(tg[k], req, t->name, buf),
 			    name))
 				return t->name;
 	}
@@ -1645,7 +1646,7 @@ target_view(enum px_fmt f, const struct ir_request *req, struct px_arena *a,
 		}
 		ch = 1;
 		if (req->tool_choice == IR_TC_NAMED &&
-		    str_same(t->name, req->tool_choice_name))
+		    px_str_same(t->name, req->tool_choice_name))
 			goto forced;
 	}
 	if (f != req->fmt && req->tool_choice_hosted.n) {
@@ -1830,7 +1831,7 @@ hcount(const struct ir_request *req, size_t m, size_t end,
 
 	hcur_init(&c, req, m, end, type);
 	while ((p = hcur_next(&c)))
-		n += str_same(p->id, id);
+		n += px_str_same(p->id, id);
 	return n;
 }
 
@@ -1862,7 +1863,7 @@ hwin_broken(enum px_fmt f, const struct ir_request *req,
 			break;
 		nc++;
 		nr++;
-		if (!str_same(c->id, r->id))
+		if (!px_str_same(c->id, r->id))
 			inorder = 0;
 	}
 	if (c) {
@@ -1900,9 +1901,12 @@ history_broken(enum px_fmt f, const struct ir_request *req)
 	return 0;
 }
 
+/* p may be NULL when k is 0 (an unset px_str): memcpy must not see it */
 static void
 hcat(char *b, size_t *n, const char *p, size_t k)
 {
+	if (k == 0)
+		return;
 	memcpy(b + *n, p, k);
 	*n += k;
 }
@@ -1977,7 +1981,7 @@ hwin_repair(const struct ir_request *req, const struct hwin *w,
 			struct ir_part *p = &tm->parts[tm->nparts++];
 			hcur_init(&rc, req, w->t1, w->r1, IR_TOOL_RESULT);
 			for (k = 0; (r = hcur_next(&rc)); k++)
-				if (!used[k] && str_same(r->id, c->id))
+				if (!used[k] && px_str_same(r->id, c->id))
 					break;
 			if (r) {
 				used[k] = 1;

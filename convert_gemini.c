@@ -142,8 +142,7 @@ name_count(struct gq *q, struct px_str name)
 	size_t i;
 
 	for (i = 0; i < q->ncalls; i++)
-		if (q->calls[i].name.n == name.n &&
-		    memcmp(q->calls[i].name.p, name.p, name.n) == 0)
+		if (px_str_same(q->calls[i].name, name))
 			k++;
 	return k;
 }
@@ -330,9 +329,8 @@ dec_user_turn(struct gq *q, const struct json *parts)
 				struct gcall *c = &q->calls[i];
 				if (c->answered)
 					continue;
-				if (id.n ? (c->id.n == id.n && memcmp(c->id.p,
-				    id.p, id.n) == 0) : (c->name.n == name.n &&
-				    memcmp(c->name.p, name.p, name.n) == 0))
+				if (px_str_same(id.n ? c->id : c->name,
+				    id.n ? id : name))
 					break;
 			}
 			if (i < q->ncalls) {

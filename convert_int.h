@@ -93,6 +93,8 @@ struct px_str px_str_c(const char *s);                 /* from C string */
 struct px_str px_str_json(const struct json *v);       /* string value or {0} */
 struct px_str px_str_dup(struct px_arena *a, const char *p, size_t n);
 int  px_str_eq(struct px_str s, const char *lit);
+/* 1 when a and b hold the same bytes; either may be {NULL, 0} */
+int  px_str_same(struct px_str a, struct px_str b);
 void px_err_set(struct px_err *e, int status, const char *fmt, ...);
 
 /* "data:image/png;base64,AAAA" -> media_type, data. 1 if it was a data URL */
