@@ -30,6 +30,7 @@
  * Per-event parsing uses a scratch arena freed after each upstream event,
  * so memory for a long stream stays bounded by its largest event.
  */
+#include <float.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1134,6 +1135,129 @@ int
 px_get_num(const struct json *o, const char *k, struct ir_num *n)
 {
 	return px_num_of(json_get(o, k), n);
+}
+
+/* ------------------------------------------------ request field checks */
+
+/*
+ * The decoders' rule for every field they read: carried as the client sent
+ * it, or refused with a 400 that names the field; never clamped, defaulted
+ * or dropped. Absent and null both mean "not set" (the APIs' own meaning).
+ */
+
+/* see convert_int.h */
+char *
+px_at(char *at, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(at, PX_AT_MAX, fmt, ap);
+	va_end(ap);
+	return at;
+}
+
+/* see convert_int.h */
+int
+px_field_err(struct px_err *err, const char *at, const char *key,
+             const char *what)
+{
+	px_err_set(err, 400, "%s%s%s must be %s", at ? at : "",
+	    at && key ? "." : "", key ? key : "", what);
+	return -1;
+}
+
+/* see convert_int.h */
+int
+px_dec_bool(const struct json *v, const char *at, const char *key, int *out,
+            struct px_err *err)
+{
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type != JSON_TRUE && v->type != JSON_FALSE)
+		return px_field_err(err, at, key, "a boolean");
+	*out = v->type == JSON_TRUE;
+	return 1;
+}
+
+/* see convert_int.h */
+int
+px_dec_str(const struct json *v, const char *at, const char *key,
+           struct px_str *out, struct px_err *err)
+{
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type != JSON_STRING)
+		return px_field_err(err, at, key, "a string");
+	*out = px_str_json(v);
+	return 1;
+}
+
+/* see convert_int.h */
+int
+px_dec_num(const struct json *v, const char *at, const char *key,
+           struct ir_num *out, struct px_err *err)
+{
+	struct ir_num n;
+
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type != JSON_NUMBER || !px_num_of(v, &n))
+		return px_field_err(err, at, key, "a number");
+	/* 1e999: the text could travel, but no upstream reads it as the
+	 * number the client meant, and nothing here can compare it */
+	if (n.v > DBL_MAX || n.v < -DBL_MAX)
+		return px_field_err(err, at, key, "a number within the range of "
+		    "a double");
+	*out = n;
+	return 1;
+}
+
+/* see convert_int.h */
+int
+px_dec_int(const struct json *v, const char *at, const char *key,
+           long long lo, long long hi, long long *out, struct px_err *err)
+{
+	char what[64];
+	long long ll;
+
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type == JSON_NUMBER && json_int(v, &ll) && ll >= lo && ll <= hi) {
+		*out = ll;
+		return 1;
+	}
+	if (hi == PX_INT_MAX)
+		snprintf(what, sizeof what, "an integer between %lld and 2^53",
+		    lo);
+	else
+		snprintf(what, sizeof what, "an integer between %lld and %lld",
+		    lo, hi);
+	return px_field_err(err, at, key, what);
+}
+
+/* see convert_int.h */
+int
+px_dec_enum(const struct json *v, const char *at, const char *key,
+            const char *const *names, int *out, struct px_err *err)
+{
+	char list[160];
+	size_t n = 0;
+	int i;
+
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	for (i = 0; v->type == JSON_STRING && names[i]; i++)
+		if (json_eq(v->s, v->n, names[i])) {
+			*out = i;
+			return 1;
+		}
+	/* "'a', 'b' or 'c'" */
+	list[0] = 0;
+	for (i = 0; names[i] && n < sizeof list; i++)
+		n += (size_t)snprintf(list + n, sizeof list - n, "%s'%s'",
+		    i == 0 ? "" : names[i + 1] ? ", " : " or ", names[i]);
+	return px_field_err(err, at, key, list);
 }
 
 /* see convert_int.h */
