@@ -421,7 +421,7 @@ content_parts(struct rq *b, const struct json *content, const char *at,
 static int
 dec_message(struct rq *b, const struct json *it, const char *at)
 {
-	struct px_str role = px_jget(it, "role");
+	struct px_str role = { NULL, 0 };
 	const struct json *content = json_get(it, "content");
 	struct ir_msg *m;
 	struct ir_part *tmp = NULL;
@@ -429,6 +429,8 @@ dec_message(struct rq *b, const struct json *it, const char *at)
 	enum ir_role r;
 	char cat[PX_AT_MAX];
 
+	if (px_dec_str(json_get(it, "role"), at, "role", &role, b->err) < 0)
+		return -1;
 	if (!content)
 		return px_field_err(b->err, at, "content", "a string or an "
 		    "array of content parts");
@@ -504,6 +506,8 @@ dec_item(struct rq *b, const struct json *it, const char *at)
 
 	if (it->type != JSON_OBJECT)
 		return px_field_err(b->err, at, NULL, "an object");
+	if (px_dec_str(json_get(it, "type"), at, "type", &ty, b->err) < 0)
+		return -1;
 	if (!ty.n || px_str_eq(ty, "message"))
 		return dec_message(b, it, at);
 	if (px_str_eq(ty, "function_call")) {

@@ -483,6 +483,12 @@ static const struct dcase {
 	  "{\"model\":\"m\",\"input\":[5]}",
 	  "ERROR 400: input[0] must be an object" },
 	{ PX_FMT_RESPONSES, PX_FMT_CHAT,
+	  "{\"model\":\"m\",\"input\":[{\"role\":5,\"content\":\"x\"}]}",
+	  "ERROR 400: input[0].role must be a string" },
+	{ PX_FMT_RESPONSES, PX_FMT_CHAT,
+	  "{\"model\":\"m\",\"input\":[{\"type\":5,\"content\":\"x\"}]}",
+	  "ERROR 400: input[0].type must be a string" },
+	{ PX_FMT_RESPONSES, PX_FMT_CHAT,
 	  "{\"model\":\"m\",\"input\":[{\"type\":\"message\",\"role\":\"u"
 	  "ser\",\"content\":7}]}",
 	  "ERROR 400: input[0].content must be a string or an array of co"
