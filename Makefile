@@ -110,9 +110,14 @@ valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration
 	./$(O)/test_integration
 
 # ---------------------------------------------------------------- fuzz
+# Every sanitizer finding stops the fuzzer (no recovery), so UBSan reports
+# are saved as crash inputs like ASan's. fuzz-run grows
+# build-fuzz/<target>.corpus from the seeds in tests/corpus/<target>, writes
+# findings as build-fuzz/<target>-crash-*, then merges the grown corpus back
+# into build-fuzz/<target>.corpus, keeping only inputs that add coverage.
 FUZZ = build-fuzz/fuzz_json build-fuzz/fuzz_http build-fuzz/fuzz_sse build-fuzz/fuzz_convert \
-       build-fuzz/fuzz_store build-fuzz/fuzz_embed
-FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined
+       build-fuzz/fuzz_store build-fuzz/fuzz_embed build-fuzz/fuzz_config
+FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_SECONDS = 60
 fuzz: $(FUZZ)
 build-fuzz/fuzz_json: tests/fuzz_json.c json.c json.h
@@ -139,11 +144,21 @@ build-fuzz/fuzz_embed: tests/fuzz_embed.c $(CORE_SRCS) $(CORE_HDRS)
 	@sh scripts/deps.sh fuzz
 	mkdir -p build-fuzz
 	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_embed.c $(CORE_SRCS)
+build-fuzz/fuzz_config: tests/fuzz_config.c config.c config.h auth.c auth.h $(CORE_SRCS) $(CORE_HDRS)
+	@sh scripts/deps.sh build fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_config.c config.c auth.c $(CORE_SRCS) $(BEARSSL_LIBS)
 fuzz-run: $(FUZZ)
-	@for f in $(FUZZ); do echo "== $$f ($(FUZZ_SECONDS)s)"; \
-	  mkdir -p $$f.corpus; \
-	  if ./$$f -max_total_time=$(FUZZ_SECONDS) $$f.corpus tests/corpus/`basename $$f` > $$f.log 2>&1; \
-	  then grep -E '^Done' $$f.log; else tail -40 $$f.log; exit 1; fi; done
+	@for f in $(FUZZ); do n=`basename $$f`; echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  mkdir -p $$f.corpus; rm -rf $$f.merged; mkdir $$f.merged; \
+	  if ./$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	      -artifact_prefix=$$f- $$f.corpus tests/corpus/$$n > $$f.log 2>&1; \
+	  then grep -E '^Done|average_exec_per_sec' $$f.log; \
+	  else tail -40 $$f.log; exit 1; fi; \
+	  ./$$f -merge=1 -artifact_prefix=$$f- $$f.merged $$f.corpus \
+	      tests/corpus/$$n > $$f.merge.log 2>&1 || { tail -20 $$f.merge.log; exit 1; }; \
+	  rm -rf $$f.corpus; mv $$f.merged $$f.corpus; \
+	  echo "   corpus: `ls $$f.corpus | wc -l` inputs"; done
 
 # ---------------------------------------------------------------- e2e / bench
 e2e: $(O)/llmproxy $(O)/mock_upstream
