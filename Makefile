@@ -44,10 +44,10 @@ CONFIG_SRCS = config.c auth.c keys.c limit.c usage.c store.c $(CORE_SRCS)
 CONFIG_HDRS = config.h auth.h keys.h limit.h usage.h store.h $(CORE_HDRS)
 
 TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
-        $(O)/test_convert4 $(O)/test_auth $(O)/test_config $(O)/test_embed \
-        $(O)/test_store $(O)/test_stream $(O)/test_route $(O)/test_loop \
-        $(O)/test_loop_poll $(O)/test_keys $(O)/test_limit $(O)/test_metrics \
-        $(O)/test_usage
+        $(O)/test_convert4 $(O)/test_decode $(O)/test_auth $(O)/test_config \
+        $(O)/test_embed $(O)/test_store $(O)/test_stream $(O)/test_route \
+        $(O)/test_loop $(O)/test_loop_poll $(O)/test_keys $(O)/test_limit \
+        $(O)/test_metrics $(O)/test_usage
 
 all: llmproxy
 
@@ -89,6 +89,9 @@ $(O)/test_convert4: tests/test_convert4.c tests/testutil.h $(CORE_SRCS) $(CORE_H
 $(O)/test_stream: tests/test_stream.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_stream.c $(CORE_SRCS) $(CHECK_LIBS)
+$(O)/test_decode: tests/test_decode.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_decode.c $(CORE_SRCS) $(CHECK_LIBS)
 $(O)/test_embed: tests/test_embed.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_embed.c $(CORE_SRCS) $(CHECK_LIBS)
@@ -175,10 +178,15 @@ valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/dnsshim.so
 	./$(O)/test_integration
 
 # ---------------------------------------------------------------- fuzz
+# Every sanitizer finding stops the fuzzer (no recovery), so UBSan reports
+# are saved as crash inputs like ASan's. fuzz-run grows
+# build-fuzz/<target>.corpus from the seeds in tests/corpus/<target>, writes
+# findings as build-fuzz/<target>-crash-*, then merges the grown corpus back
+# into build-fuzz/<target>.corpus, keeping only inputs that add coverage.
 FUZZ = build-fuzz/fuzz_json build-fuzz/fuzz_http build-fuzz/fuzz_sse build-fuzz/fuzz_convert \
        build-fuzz/fuzz_store build-fuzz/fuzz_embed build-fuzz/fuzz_keys \
-       build-fuzz/fuzz_usage
-FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined
+       build-fuzz/fuzz_usage build-fuzz/fuzz_config
+FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_SECONDS = 60
 fuzz: $(FUZZ)
 build-fuzz/fuzz_json: tests/fuzz_json.c json.c json.h
@@ -213,11 +221,21 @@ build-fuzz/fuzz_usage: tests/fuzz_usage.c usage.c usage.h store.c store.h $(CORE
 	@sh scripts/deps.sh fuzz
 	mkdir -p build-fuzz
 	clang $(CPPFLAGS) $(FUZZFLAGS) -fno-sanitize-recover=all -I. -o $@ tests/fuzz_usage.c usage.c store.c $(CORE_SRCS)
+build-fuzz/fuzz_config: tests/fuzz_config.c $(CONFIG_SRCS) $(CONFIG_HDRS)
+	@sh scripts/deps.sh build fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_config.c $(CONFIG_SRCS) $(BEARSSL_LIBS)
 fuzz-run: $(FUZZ)
-	@for f in $(FUZZ); do echo "== $$f ($(FUZZ_SECONDS)s)"; \
-	  mkdir -p $$f.corpus; \
-	  if ./$$f -max_total_time=$(FUZZ_SECONDS) $$f.corpus tests/corpus/`basename $$f` > $$f.log 2>&1; \
-	  then grep -E '^Done' $$f.log; else tail -40 $$f.log; exit 1; fi; done
+	@for f in $(FUZZ); do n=`basename $$f`; echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  mkdir -p $$f.corpus; rm -rf $$f.merged; mkdir $$f.merged; \
+	  if ./$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	      -artifact_prefix=$$f- $$f.corpus tests/corpus/$$n > $$f.log 2>&1; \
+	  then grep -E '^Done|average_exec_per_sec' $$f.log; \
+	  else tail -40 $$f.log; exit 1; fi; \
+	  ./$$f -merge=1 -artifact_prefix=$$f- $$f.merged $$f.corpus \
+	      tests/corpus/$$n > $$f.merge.log 2>&1 || { tail -20 $$f.merge.log; exit 1; }; \
+	  rm -rf $$f.corpus; mv $$f.merged $$f.corpus; \
+	  echo "   corpus: `ls $$f.corpus | wc -l` inputs"; done
 
 # ---------------------------------------------------------------- e2e / bench
 e2e: $(O)/llmproxy $(O)/mock_upstream
