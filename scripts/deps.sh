@@ -8,7 +8,8 @@
 #   static musl-tools, BearSSL source (static binary)
 #   fuzz   clang, libclang-rt-dev  (libFuzzer)
 #   e2e    nodejs, npm             (SDK end-to-end tests)
-#   bench  nginx-light, wrk        (benchmark reference), and bench-json
+#   bench  nginx-light, wrk        (the reference proxy and the load
+#                                  client of `make bench`), and bench-json
 #   bench-json libcjson-dev, golang-github-valyala-fastjson-dev
 #                                  (cJSON to compare with; twitter.json,
 #                                  which that package ships as test data)
@@ -35,7 +36,7 @@ for what in "$@"; do
 	            need="$need libclang-rt-dev" ;;
 	e2e)    have_cmd node || need="$need nodejs"
 	        have_cmd npm || need="$need npm" ;;
-	bench)  have_cmd nginx || need="$need nginx-light"
+	bench)  have_cmd nginx || [ -x /usr/sbin/nginx ] || need="$need nginx-light"
 	        have_cmd wrk || need="$need wrk"
 	        bench_json ;;
 	bench-json) bench_json ;;
