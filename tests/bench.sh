@@ -213,21 +213,20 @@ echo "client: $DRIVER_NAME, $CONNS connections, ${SECS}s per arm and round, $ROU
 start_mock mock
 MP=$(port mock)
 
-# HOOK(usage records): the "usage" arms run a second proxy, identical but
-# for this function's additions, so that the table shows what writing
-# usage records (keys, usage, metrics) costs against the plain arm. Add
-# here whatever turns counting on.
+# The "usage" arms run a second proxy, identical but for this function's
+# additions, so that the table shows what writing usage records costs
+# against the plain arm, which turns them off. (The other proxies keep the
+# default: records on, in $LLMPROXY_STATE_DIR.)
 usage_config() {
-	mkdir -p "$T/state"
-	chmod 700 "$T/state"
-	printf ',\n "state_dir":"%s"' "$T/state"
+	mkdir -p -m 700 "$T/state/usage"
+	printf ',\n "state_dir":"%s","usage":{"enabled":true}' "$T/state/usage"
 }
 proxy_config() {   # proxy_config [usage]
 	cat <<EOJ
 {"listen":"127.0.0.1:0","providers":[
  {"name":"oai","type":"openai","base_url":"http://127.0.0.1:$MP/v1","api_key":"x"},
  {"name":"ant","type":"anthropic","base_url":"http://127.0.0.1:$MP","api_key":"x"}],
- "models":{"gpt-*":"oai","conv-*":"ant"}$([ "${1:-}" = usage ] && usage_config)}
+ "models":{"gpt-*":"oai","conv-*":"ant"}$([ "${1:-}" = usage ] && usage_config || printf ',"usage":{"enabled":false}')}
 EOJ
 }
 
@@ -660,7 +659,7 @@ if has json; then
 	    $2, $10, ($10+0 >= 2) ? "PASS" : "FAIL", $4, $7}' "$T/json.out"
 fi
 if has throughput; then
-	trow "with usage records vs without, non-streamed (hook: usage_config)" ns_usage ns_pt info 0
-	trow "with usage records vs without, streamed (hook: usage_config)" st_usage st_pt info 0
+	trow "with usage records vs without, non-streamed" ns_usage ns_pt info 0
+	trow "with usage records vs without, streamed" st_usage st_pt info 0
 	[ -z "$e" ] || echo "errors (non-2xx or socket) in arms:$e"
 fi
