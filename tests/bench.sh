@@ -40,7 +40,7 @@
 # installs Debian's nginx-light) the rows measured against it say so and
 # the rest runs; without cJSON the JSON part is skipped the same way.
 #
-# Knobs: BENCH_QUICK=1 (a smoke run of about a minute: 3 rounds, 100 and
+# Knobs: BENCH_QUICK=1 (a smoke run of about two minutes: 3 rounds, 100 and
 # 1,000 streams, fewer events; figures only indicative),
 # BENCH_SECONDS (per arm and round, default 1), BENCH_ROUNDS (7),
 # BENCH_CONNS (16), BENCH_PARTS ("throughput ttfd streams json"),
