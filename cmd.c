@@ -19,6 +19,26 @@
 #include "usage.h"
 
 
+/* The environment variables, from config.c's table. */
+static void
+env_usage(FILE *f)
+{
+	static const char *const head[] = {
+		"Environment, without -c (set at least one provider variable):",
+		"Environment, without -c:",
+		"Environment, always:"
+	};
+	const struct px_envvar *v;
+	int g;
+
+	for (g = PX_ENV_PROVIDER; g <= PX_ENV_ANY; g++) {
+		fprintf(f, "\n%s\n", head[g]);
+		for (v = px_env_vars; v->name != NULL; v++)
+			if (v->group == g)
+				fprintf(f, "  %-20s %s\n", v->name, v->what);
+	}
+}
+
 static void
 usage(FILE *f)
 {
@@ -40,6 +60,7 @@ usage(FILE *f)
 	    "  FMT           chat | responses | anthropic | gemini\n"
 	    "                (--from also: completions, the legacy text format;\n"
 	    "                --to completions converts responses and streams)\n");
+	env_usage(f);
 }
 
 static char *

@@ -2047,6 +2047,40 @@ fail:
 
 /* ------------------------------------------------------------ environment */
 
+/* see config.h; tests/man_check.sh compares it with the getenv() calls */
+const struct px_envvar px_env_vars[] = {
+	{ "OPENAI_API_KEY", "enables provider \"openai\" (routes \"*\")",
+	  PX_ENV_PROVIDER },
+	{ "OPENAI_BASE_URL", "its base URL, also enables it (default "
+	  "https://api.openai.com/v1; any OpenAI-compatible server)",
+	  PX_ENV_PROVIDER },
+	{ "ANTHROPIC_API_KEY", "enables provider \"anthropic\" (routes "
+	  "\"claude-*\", and \"*\" without openai)", PX_ENV_PROVIDER },
+	{ "ANTHROPIC_BASE_URL", "its base URL, also enables it (default "
+	  "https://api.anthropic.com)", PX_ENV_PROVIDER },
+	{ "GEMINI_API_KEY", "enables provider \"gemini\" (routes \"gemini-*\", "
+	  "and \"*\" without openai and anthropic)", PX_ENV_PROVIDER },
+	{ "GOOGLE_API_KEY", "the same, read when GEMINI_API_KEY is unset",
+	  PX_ENV_PROVIDER },
+	{ "GEMINI_BASE_URL", "its base URL, also enables it (default "
+	  "https://generativelanguage.googleapis.com/v1beta)", PX_ENV_PROVIDER },
+	{ "LLMPROXY_API_KEYS", "comma-separated client keys; clients must send "
+	  "one (default: none, open to local clients)", PX_ENV_SERVER },
+	{ "LLMPROXY_LISTEN", "listen address (default " PX_LISTEN_DEFAULT ")",
+	  PX_ENV_SERVER },
+	{ "LLMPROXY_ALLOW_OPEN", "1: serve a non-loopback address without "
+	  "client keys", PX_ENV_SERVER },
+	{ "LLMPROXY_STATE_DIR", "state directory (keys file, usage records); "
+	  "else $STATE_DIRECTORY, $XDG_STATE_HOME/llmproxy, "
+	  "$HOME/.local/state/llmproxy", PX_ENV_ANY },
+	{ "STATE_DIRECTORY", "set by systemd's StateDirectory=", PX_ENV_ANY },
+	{ "XDG_STATE_HOME", "base of the default state directory", PX_ENV_ANY },
+	{ "HOME", "base of the default state directory", PX_ENV_ANY },
+	{ "SSL_CERT_FILE", "CA bundle used instead of the system's (unless "
+	  "\"ca_file\" is set)", PX_ENV_ANY },
+	{ NULL, NULL, 0 }
+};
+
 static const char *
 env(const char *name)
 {

@@ -328,6 +328,21 @@ int px_config_parse(struct px_config *c, const char *name, const char *text,
 int px_config_from_env(struct px_config *c, char *err, size_t errcap);
 
 /*
+ * Every environment variable the program reads, for --help and the
+ * startup message: name, what it does, and its group (PX_ENV_PROVIDER:
+ * enables or points a provider in environment mode; PX_ENV_SERVER: other
+ * environment-mode settings; PX_ENV_ANY: read with or without -c).
+ * Ends with a NULL name.
+ */
+enum { PX_ENV_PROVIDER, PX_ENV_SERVER, PX_ENV_ANY };
+struct px_envvar {
+	const char *name;
+	const char *what;
+	int group;
+};
+extern const struct px_envvar px_env_vars[];
+
+/*
  * Route a requested model name. First exact match wins, then wildcard
  * patterns in file order. Returns the route or NULL.
  */

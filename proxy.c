@@ -2275,6 +2275,33 @@ raise_nofile(void)
 	}
 }
 
+/*
+ * What a user pastes into a client's environment: the base URL of each
+ * client format at the real address (a wildcard address is reached on
+ * loopback).
+ */
+static void
+client_lines(int family, const char *host, int port)
+{
+	char base[96];
+
+	if (strcmp(host, "0.0.0.0") == 0)
+		host = "127.0.0.1";
+	else if (strcmp(host, "::") == 0)
+		host = "::1";
+	if (family == AF_INET6)
+		snprintf(base, sizeof base, "http://[%s]:%d", host, port);
+	else
+		snprintf(base, sizeof base, "http://%s:%d", host, port);
+	px_log("point clients here (with %s):",
+	    cfg->nkeys ? "one of the client keys as their API key" :
+	    "any API key");
+	px_log("  OPENAI_BASE_URL=%s/v1", base);
+	px_log("  ANTHROPIC_BASE_URL=%s", base);
+	px_log("  GOOGLE_GEMINI_BASE_URL=%s  (google-genai SDKs: "
+	    "http_options base_url)", base);
+}
+
 static void
 startup_lines(const char *cfile)
 {
@@ -2284,6 +2311,7 @@ startup_lines(const char *cfile)
 	int i, port = 0;
 
 	/* report the real port (":0" picks one; tests use that) */
+	memset(&ss, 0, sizeof ss);
 	if (getsockname(listen_fd, (struct sockaddr *)&ss, &sl) == 0) {
 		if (ss.ss_family == AF_INET) {
 			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
@@ -2310,8 +2338,23 @@ startup_lines(const char *cfile)
 		    cfg->providers[r->targets[0].provider].name,
 		    r->targets[0].model[0] ? "/" : "", r->targets[0].model);
 	}
-	if (cfg->nproviders == 0)
-		px_log("no providers configured: set OPENAI_API_KEY and/or ANTHROPIC_API_KEY, or pass -c FILE");
+	if (cfg->nproviders == 0 && cfile == NULL) {
+		const struct px_envvar *v;
+
+		px_log("no providers configured: every request will fail. "
+		    "Set one of these and start again, or pass -c FILE:");
+		for (v = px_env_vars; v->name != NULL; v++)
+			if (v->group == PX_ENV_PROVIDER)
+				px_log("  %-20s %s", v->name, v->what);
+		px_log("and optionally:");
+		for (v = px_env_vars; v->name != NULL; v++)
+			if (v->group == PX_ENV_SERVER)
+				px_log("  %-20s %s", v->name, v->what);
+	} else if (cfg->nproviders == 0) {
+		px_log("no providers configured in %s: add \"providers\" "
+		    "and \"models\"", cfile);
+	} else
+		client_lines(ss.ss_family, hostb, port);
 }
 
 /*

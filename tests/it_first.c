@@ -1,0 +1,117 @@
+/*
+ * it_first.c - integration tests of what a new user meets first: the
+ * startup message in environment mode (what to set when nothing is
+ * configured; the lines to paste into a client after a start), the model
+ * lists in each client format (configured names merged with the
+ * upstreams' own lists, filtered by a key's allow-list), and https
+ * upstreams addressed by IP (IP SANs, the true cause of a failure, trust
+ * anchors added to the system's).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "itest.h"
+
+/* ------------------------------------------------------------ starting */
+
+/* Every variable that configures environment mode (see config.c). */
+static const char *const env_vars[] = {
+	"OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY",
+	"ANTHROPIC_BASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY",
+	"GEMINI_BASE_URL", "LLMPROXY_API_KEYS", "LLMPROXY_LISTEN",
+	"LLMPROXY_ALLOW_OPEN"
+};
+#define NENV ((int)(sizeof env_vars / sizeof env_vars[0]))
+
+/* The proxy in environment mode (no -c) on any loopback port. */
+static void
+env_proxy(struct env *e)
+{
+	char *argv[48];
+	int n = 0, i;
+
+	for (i = 0; i < nwrap; i++)
+		argv[n++] = wrap_argv[i];
+	argv[n++] = (char *)proxy_bin;
+	argv[n++] = "-l";
+	argv[n++] = "127.0.0.1:0";
+	argv[n] = NULL;
+	e->proxy = spawn("proxy", argv);
+	e->port = wait_log_number(e->proxy, "listening on 127.0.0.1:");
+	ck_assert_int_gt(e->port, 0);
+}
+
+static void
+env_clear(void)
+{
+	int i;
+
+	for (i = 0; i < NENV; i++)
+		unsetenv(env_vars[i]);
+}
+
+/* Nothing configured: the start says every variable to set. */
+START_TEST(t_start_nothing_configured)
+{
+	struct env e;
+	char *log;
+	int i;
+
+	memset(&e, 0, sizeof e);
+	env_clear();
+	env_proxy(&e);
+	ck_assert(gw_wait_log(&e, "LLMPROXY_ALLOW_OPEN", 1, 3000));
+	log = read_file(e.proxy->log, NULL);
+	ck_assert_ptr_nonnull(strstr(log, "no providers configured"));
+	for (i = 0; i < NENV; i++)
+		ck_assert_msg(strstr(log, strf("   %s ", env_vars[i])) != NULL,
+		    "the start does not name %s:\n%s", env_vars[i], log);
+	/* nothing to point a client at */
+	ck_assert_ptr_null(strstr(log, "OPENAI_BASE_URL=http"));
+	ck_assert_int_eq(proc_stop(e.proxy, 5000 * scale), 0);
+}
+END_TEST
+
+/* A start that works: the lines to paste, at the real address, work. */
+START_TEST(t_start_client_lines)
+{
+	struct env e;
+	struct resp r;
+	char *log, *want;
+
+	memset(&e, 0, sizeof e);
+	env_clear();
+	e.mock = start_mock(NULL, NULL, &e.mock_port);
+	setenv("OPENAI_BASE_URL", strf("http://127.0.0.1:%d/v1", e.mock_port),
+	    1);
+	env_proxy(&e);
+	ck_assert(gw_wait_log(&e, "GOOGLE_GEMINI_BASE_URL=", 1, 3000));
+	log = read_file(e.proxy->log, NULL);
+	want = strf("  OPENAI_BASE_URL=http://127.0.0.1:%d/v1\n", e.port);
+	ck_assert_msg(strstr(log, want) != NULL, "no '%s' in:\n%s", want, log);
+	want = strf("  ANTHROPIC_BASE_URL=http://127.0.0.1:%d\n", e.port);
+	ck_assert_msg(strstr(log, want) != NULL, "no '%s' in:\n%s", want, log);
+	want = strf("  GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:%d ", e.port);
+	ck_assert_msg(strstr(log, want) != NULL, "no '%s' in:\n%s", want, log);
+	ck_assert_ptr_null(strstr(log, "no providers configured"));
+	/* the pasted base URL reaches the provider */
+	post_to(e.port, "/v1/chat/completions", chat_body("gpt-4o", 0), &r);
+	expect_status(&r, 200);
+	ck_assert_int_eq(proc_stop(e.proxy, 5000 * scale), 0);
+	proc_stop(e.mock, 5000 * scale);
+}
+END_TEST
+
+/* see itest.h */
+void
+it_first(Suite *s)
+{
+	TCase *t;
+
+	t = tc(s, "first", 0);
+	tcase_add_test(t, t_start_nothing_configured);
+	tcase_add_test(t, t_start_client_lines);
+}
