@@ -2137,8 +2137,10 @@ reload(const char *why)
 		    "start", why, n->listen);
 		snprintf(n->listen, sizeof n->listen, "%s", cfg->listen);
 	}
-	if (strcmp(n->ca_file, cfg->ca_file) != 0)
-		px_log("%s: a new ca_file takes effect at the next start", why);
+	if (strcmp(n->ca_file, cfg->ca_file) != 0 ||
+	    !px_config_same_ca_add(n, cfg))
+		px_log("%s: a new ca_file or ca_file_add takes effect at the next "
+		    "start", why);
 	px_config_diff(cfg, n, diff, sizeof diff);
 	px_log("%s: reloaded %s: %s", why, cfg_file, diff);
 	r->cfg = n;
@@ -2475,7 +2477,13 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 	for (i = 0; i < cfg->nproviders; i++)
 		https |= cfg->providers[i].tls;
 	if (https) {
-		int na = tls_load_ca(cfg->ca_file[0] ? cfg->ca_file : NULL, err, sizeof err);
+		const char *add[PX_MAX_CA_ADD];
+		int na;
+
+		for (i = 0; i < cfg->nca_add; i++)
+			add[i] = cfg->ca_add[i];
+		na = tls_load_ca_set(cfg->ca_file[0] ? cfg->ca_file : NULL,
+		    add, cfg->nca_add, err, sizeof err);
 		if (na < 0) {
 			px_log("%s", err);
 			return 1;

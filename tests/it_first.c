@@ -105,6 +105,80 @@ START_TEST(t_start_client_lines)
 }
 END_TEST
 
+/* ------------------------------------------------------------ TLS on IPs */
+
+/* A proxy on config text (already complete) in e->cfg. */
+static void
+text_proxy(struct env *e, const char *text)
+{
+	FILE *f;
+	static int seq;
+
+	snprintf(e->cfg, sizeof e->cfg, "%s/first.%d.%d.json", tmpdir,
+	    (int)getpid(), ++seq);
+	f = fopen(e->cfg, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	gw_proxy_start(e);
+}
+
+/*
+ * https upstreams addressed by IP: the certificate with IP:127.0.0.1 is
+ * accepted, one without an IP SAN is refused naming that, an untrusted one
+ * is refused as untrusted; "ca_file_add" adds the test CA to the "system"
+ * set ($SSL_CERT_FILE, here an unrelated CA), which stays in force.
+ */
+START_TEST(t_tls_ip_upstreams)
+{
+	struct env e, u;
+	struct resp r;
+	char *log;
+
+	memset(&e, 0, sizeof e);
+	e.tls_mock = start_mock("tests/certs/server.pem",
+	    "tests/certs/server.key", &e.tls_port);
+	e.bad_mock = start_mock("tests/certs/server-wrongname.pem",
+	    "tests/certs/server-wrongname.key", &e.bad_port);
+	setenv("SSL_CERT_FILE", "tests/certs/other-ca.pem", 1);
+	text_proxy(&e, strf("{\"listen\": \"127.0.0.1:0\",\n"
+	    " \"providers\": [\n"
+	    "  {\"name\": \"ip\", \"type\": \"openai\", \"base_url\": "
+	    "\"https://127.0.0.1:%d/v1\", \"api_key\": \"k\"},\n"
+	    "  {\"name\": \"noip\", \"type\": \"openai\", \"base_url\": "
+	    "\"https://127.0.0.1:%d/v1\", \"api_key\": \"k\"}],\n"
+	    " \"models\": {\"gpt-*\": \"ip\", \"noip-*\": \"noip/gpt-4o\"},\n"
+	    " \"ca_file_add\": [\"tests/certs/ca.pem\"],\n"
+	    " \"retry\": {\"max_attempts\": 1}}\n", e.tls_port, e.bad_port));
+	log = read_file(e.proxy->log, NULL);
+	ck_assert_msg(strstr(log, "loaded 2 trust anchors from "
+	    "tests/certs/other-ca.pem + tests/certs/ca.pem") != NULL, "%s", log);
+	post_to(e.port, "/v1/chat/completions", chat_body("gpt-4o", 0), &r);
+	expect_status(&r, 200);
+	post_to(e.port, "/v1/chat/completions", chat_body("gpt-4o", 1), &r);
+	expect_status(&r, 200);
+	post_to(e.port, "/v1/chat/completions", chat_body("noip-x", 0), &r);
+	expect_openai_error(&r, 502, "certificate not valid for this IP "
+	    "address");
+	ck_assert_ptr_null(strstr(r.body, "hostname mismatch"));
+	proc_stop(e.proxy, 5000 * scale);
+
+	/* without the addition: untrusted, said as such on an IP */
+	memset(&u, 0, sizeof u);
+	text_proxy(&u, strf("{\"listen\": \"127.0.0.1:0\",\n"
+	    " \"providers\": [{\"name\": \"ip\", \"type\": \"openai\", "
+	    "\"base_url\": \"https://127.0.0.1:%d/v1\", \"api_key\": \"k\"}],\n"
+	    " \"models\": {\"*\": \"ip\"}}\n", e.tls_port));
+	post_to(u.port, "/v1/chat/completions", chat_body("gpt-4o", 0), &r);
+	expect_openai_error(&r, 502, "certificate not trusted");
+	ck_assert_ptr_null(strstr(r.body, "mismatch"));
+	proc_stop(u.proxy, 5000 * scale);
+	proc_stop(e.tls_mock, 5000 * scale);
+	proc_stop(e.bad_mock, 5000 * scale);
+	unsetenv("SSL_CERT_FILE");
+}
+END_TEST
+
 /* see itest.h */
 void
 it_first(Suite *s)
@@ -114,4 +188,5 @@ it_first(Suite *s)
 	t = tc(s, "first", 0);
 	tcase_add_test(t, t_start_nothing_configured);
 	tcase_add_test(t, t_start_client_lines);
+	tcase_add_test(t, t_tls_ip_upstreams);
 }
