@@ -7,10 +7,13 @@
  * upstreams addressed by IP (IP SANs, the true cause of a failure, trust
  * anchors added to the system's).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "itest.h"
@@ -105,6 +108,175 @@ START_TEST(t_start_client_lines)
 }
 END_TEST
 
+/* ------------------------------------------------------------ models */
+
+/* One provider of each kind on the mock, aliases, wildcards, a dead
+ * provider, a key limited to gpt-*. */
+static const char models_cfg[] =
+    "{\"listen\": \"127.0.0.1:0\",\n"
+    " \"api_keys\": [\"sk-test\", {\"name\": \"gptonly\", \"key\": \"sk-gpt\","
+    " \"models\": [\"gpt-*\"]}],\n"
+    " \"providers\": [\n"
+    "  {\"name\": \"oai\", \"type\": \"openai\", \"base_url\": "
+    "\"http://127.0.0.1:MOCK/v1\", \"api_key\": \"up-oai\"},\n"
+    "  {\"name\": \"ant\", \"type\": \"anthropic\", \"base_url\": "
+    "\"http://127.0.0.1:MOCK\", \"api_key\": \"up-ant\"},\n"
+    "  {\"name\": \"gem\", \"type\": \"gemini\", \"base_url\": "
+    "\"http://127.0.0.1:MOCK/v1beta\", \"api_key\": \"up-gem\"},\n"
+    "  {\"name\": \"dead\", \"type\": \"openai\", \"base_url\": "
+    "\"http://127.0.0.1:DEAD/v1\", \"api_key\": \"k\"}],\n"
+    " \"models\": {\"my-alias\": \"ant/claude-sonnet-4-5\",\n"
+    "   \"gpt-4o-mini\": \"ant\", \"gpt-*\": \"oai\", \"claude-*\": \"ant\",\n"
+    "   \"gemini-2.5-pro\": \"oai\", \"gemini-*\": \"gem\", \"x-*\": "
+    "\"oai/gpt-4o\", \"*\": \"dead\"}TTL}\n";
+
+static void
+models_get(int port, const char *path, const char *hdrs, struct resp *r)
+{
+	exchange(port, req_text("GET", path, hdrs, NULL), r);
+	expect_status(r, 200);
+	ck_assert_str_eq(resp_hdr(r, "content-type"), "application/json");
+}
+
+static void
+models_env(struct env *e, const char *ttl)
+{
+	char *text = strf("%s", models_cfg), *p;
+
+	p = strstr(text, "DEAD");
+	text = strf("%.*s%d%s", (int)(p - text), text, closed_port(), p + 4);
+	p = strstr(text, "TTL");
+	text = strf("%.*s%s%s", (int)(p - text), text, ttl, p + 3);
+	gw_env(e, text);
+	ck_assert(gw_wait_log(e, "models: provider oai: 2 upstream model(s)",
+	    1, 5000));
+	ck_assert(gw_wait_log(e, "models: provider ant: 1 upstream model(s)",
+	    1, 5000));
+	ck_assert(gw_wait_log(e, "models: provider gem: 2 upstream model(s)",
+	    1, 5000));
+	ck_assert(gw_wait_log(e, "models: provider dead: no upstream list "
+	    "(", 1, 5000));
+}
+
+/*
+ * The merged list in each shape: the configured exact names (an alias is
+ * listed under its own name, by the provider its route names), and the
+ * upstream names a wildcard route sends unchanged to the provider that
+ * listed them (not gemini-2.5-pro, which an exact route sends to oai and
+ * so is listed as oai's; not the names of x-*, which renames).
+ */
+START_TEST(t_models_merged)
+{
+	struct env e;
+	struct resp r;
+
+	models_env(&e, "");
+	models_get(e.port, "/v1/models", AUTH_CHAT, &r);
+	ck_str(r.body, "{\"object\":\"list\",\"data\":["
+	    "{\"id\":\"claude-sonnet-4-5-20250929\",\"object\":\"model\","
+	    "\"created\":0,\"owned_by\":\"ant\"},"
+	    "{\"id\":\"gemini-2.5-flash\",\"object\":\"model\",\"created\":0,"
+	    "\"owned_by\":\"gem\"},"
+	    "{\"id\":\"gemini-2.5-pro\",\"object\":\"model\",\"created\":0,"
+	    "\"owned_by\":\"oai\"},"
+	    "{\"id\":\"gpt-4o\",\"object\":\"model\",\"created\":0,"
+	    "\"owned_by\":\"oai\"},"
+	    "{\"id\":\"gpt-4o-mini\",\"object\":\"model\",\"created\":0,"
+	    "\"owned_by\":\"ant\"},"
+	    "{\"id\":\"my-alias\",\"object\":\"model\",\"created\":0,"
+	    "\"owned_by\":\"ant\"}]}");
+	/* Anthropic's shape on /v1/models with anthropic-version */
+	models_get(e.port, "/v1/models", AUTH_ANT, &r);
+	ck_assert_int_eq(jlen(r.body, "data"), 6);
+	ck_str(jstr(r.body, "data.0.type"), "model");
+	ck_str(jstr(r.body, "data.0.id"), "claude-sonnet-4-5-20250929");
+	ck_str(jstr(r.body, "data.5.display_name"), "my-alias");
+	ck_str(jraw(r.body, "has_more"), "false");
+	ck_str(jstr(r.body, "first_id"), "claude-sonnet-4-5-20250929");
+	ck_str(jstr(r.body, "last_id"), "my-alias");
+	/* Gemini's on /v1beta/models */
+	models_get(e.port, "/v1beta/models", "x-goog-api-key: sk-test\r\n", &r);
+	ck_assert_int_eq(jlen(r.body, "models"), 6);
+	ck_str(jstr(r.body, "models.1.name"), "models/gemini-2.5-flash");
+	ck_str(jstr(r.body, "models.1.displayName"), "gemini-2.5-flash");
+	ck_str(jstr(r.body, "models.1.supportedGenerationMethods.0"),
+	    "generateContent");
+	/* a key with an allow-list sees what it may use */
+	models_get(e.port, "/v1/models", "Authorization: Bearer sk-gpt\r\n", &r);
+	ck_str(r.body, "{\"object\":\"list\",\"data\":["
+	    "{\"id\":\"gpt-4o\",\"object\":\"model\",\"created\":0,"
+	    "\"owned_by\":\"oai\"},"
+	    "{\"id\":\"gpt-4o-mini\",\"object\":\"model\",\"created\":0,"
+	    "\"owned_by\":\"ant\"}]}");
+	models_get(e.port, "/v1/models", "x-api-key: sk-gpt\r\n"
+	    "anthropic-version: 2023-06-01\r\n", &r);
+	ck_str(jstr(r.body, "first_id"), "gpt-4o");
+	ck_str(jstr(r.body, "last_id"), "gpt-4o-mini");
+	/* a listed name works */
+	cf_do(e.port, CF_CHAT, "gemini-2.5-flash", 0, NULL, NULL, &r);
+	expect_status(&r, 200);
+	env_stop(&e);
+}
+END_TEST
+
+/* The lists are fetched again when the TTL ran out and on a reload. */
+START_TEST(t_models_refresh)
+{
+	struct env e;
+	char *log;
+	int n;
+
+	models_env(&e, ",\n \"models_ttl_seconds\": 1");
+	ck_assert(gw_wait_log(&e, "models: provider gem: 2 upstream model(s)",
+	    3, 6000));
+	env_stop(&e);
+
+	models_env(&e, "");
+	sleep_ms(1500);
+	log = read_file(e.proxy->log, NULL);
+	n = gw_count(log, "models: provider oai: 2 upstream model(s)");
+	ck_assert_int_eq(n, 1);
+	kill(e.proxy->pid, SIGHUP);
+	ck_assert(gw_wait_log(&e, "models: provider oai: 2 upstream model(s)",
+	    2, 5000));
+	env_stop(&e);
+}
+END_TEST
+
+/* An upstream that never answers its list: the request does not wait. */
+START_TEST(t_models_no_wait)
+{
+	struct env e;
+	struct resp r;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof sa;
+	long long t0;
+	int lfd;
+
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	ck_assert_int_eq(listen(lfd, 8), 0);
+	getsockname(lfd, (struct sockaddr *)&sa, &sl);
+	gw_env(&e, strf("{\"listen\": \"127.0.0.1:0\", \"api_keys\": "
+	    "[\"sk-test\"],\n \"providers\": [{\"name\": \"mute\", \"type\": "
+	    "\"openai\", \"base_url\": \"http://127.0.0.1:%d/v1\"}],\n"
+	    " \"timeouts\": {\"first_byte_ms\": 30000},\n"
+	    " \"models\": {\"mine\": \"mute\", \"*\": \"mute\"}}\n",
+	    ntohs(sa.sin_port)));
+	sleep_ms(300);
+	t0 = mono_ms();
+	models_get(e.port, "/v1/models", AUTH_CHAT, &r);
+	ck_assert_int_lt(mono_ms() - t0, 1000 * scale);
+	ck_str(r.body, "{\"object\":\"list\",\"data\":[{\"id\":\"mine\","
+	    "\"object\":\"model\",\"created\":0,\"owned_by\":\"mute\"}]}");
+	env_stop(&e);
+	close(lfd);
+}
+END_TEST
+
 /* ------------------------------------------------------------ TLS on IPs */
 
 /* A proxy on config text (already complete) in e->cfg. */
@@ -189,4 +361,7 @@ it_first(Suite *s)
 	tcase_add_test(t, t_start_nothing_configured);
 	tcase_add_test(t, t_start_client_lines);
 	tcase_add_test(t, t_tls_ip_upstreams);
+	tcase_add_test(t, t_models_merged);
+	tcase_add_test(t, t_models_refresh);
+	tcase_add_test(t, t_models_no_wait);
 }

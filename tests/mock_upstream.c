@@ -1826,11 +1826,33 @@ send_stats(struct conn *c, const struct req *r)
 	send_json(c, NULL, 200, NULL, buf, (size_t)n);
 }
 
+/* The list endpoints, each kind's real shape. Anthropic's (a request
+ * with anthropic-version) needs x-api-key and Gemini's a key (header or
+ * ?key=), as the real ones do. */
 static void
 send_models(struct conn *c, const struct req *r, enum fmt fmt)
 {
 	const char *b;
 
+	if (fmt == F_GEM && req_hdr(r, "x-goog-api-key") == NULL &&
+	    (memchr(r->target, '?', r->tlen) == NULL ||
+	    find(r->target, r->tlen, "key=") == NULL)) {
+		b = "{\"error\":{\"code\":403,\"message\":\"Method doesn't "
+		    "allow unregistered callers (callers without established "
+		    "identity). Please use API Key or other form of API "
+		    "consumer identity to call this API.\",\"status\":"
+		    "\"PERMISSION_DENIED\"}}";
+		send_json(c, NULL, 403, NULL, b, strlen(b));
+		return;
+	}
+	if (fmt != F_GEM && req_hdr(r, "anthropic-version") != NULL &&
+	    req_hdr(r, "x-api-key") == NULL) {
+		b = "{\"type\":\"error\",\"error\":{\"type\":"
+		    "\"authentication_error\",\"message\":\"x-api-key header "
+		    "is required\"}}";
+		send_json(c, NULL, 401, NULL, b, strlen(b));
+		return;
+	}
 	if (fmt == F_GEM)
 		b = "{\"models\":[{\"name\":\"models/gemini-2.5-flash\","
 		    "\"version\":\"001\",\"displayName\":\"Gemini 2.5 Flash\","
