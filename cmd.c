@@ -391,9 +391,11 @@ main(int argc, char **argv)
 	if (config->nkeys == 0 && !config->allow_open &&
 	    !px_listen_is_loopback(config->listen)) {
 		fprintf(stderr, "llmproxy: refusing to listen on %s (not a "
-		    "loopback address) without client keys: add \"api_keys\", "
-		    "or set \"allow_open\": true to serve anyone who can reach "
-		    "it\n", config->listen);
+		    "loopback address) without client keys: %s\n",
+		    config->listen, cfile ? "add \"api_keys\", or set "
+		    "\"allow_open\": true to serve anyone who can reach it" :
+		    "set LLMPROXY_API_KEYS=key1,key2, or LLMPROXY_ALLOW_OPEN=1 "
+		    "to serve anyone who can reach it");
 		px_config_free(config);
 		return 1;
 	}

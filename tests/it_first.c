@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "itest.h"
@@ -351,6 +352,34 @@ START_TEST(t_tls_ip_upstreams)
 }
 END_TEST
 
+/* A wildcard address in environment mode without keys: refused, saying
+ * which variables open it (not a config file's fields). */
+START_TEST(t_start_open_refused)
+{
+	char *argv[8];
+	struct proc *p;
+	char *log;
+	int st;
+
+	env_clear();
+	setenv("OPENAI_API_KEY", "sk-x", 1);
+	argv[0] = (char *)proxy_bin;
+	argv[1] = "-l";
+	argv[2] = ":0";
+	argv[3] = NULL;
+	p = spawn("proxy", argv);
+	ck_assert_int_eq(waitpid(p->pid, &st, 0), p->pid);
+	p->pid = 0;
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 1);
+	log = read_file(p->log, NULL);
+	ck_assert_msg(strstr(log, "refusing to listen on 0.0.0.0:0 (not a "
+	    "loopback address) without client keys: set LLMPROXY_API_KEYS="
+	    "key1,key2, or LLMPROXY_ALLOW_OPEN=1") != NULL, "%s", log);
+	ck_assert_ptr_null(strstr(log, "api_keys"));
+}
+END_TEST
+
 /* see itest.h */
 void
 it_first(Suite *s)
@@ -360,6 +389,7 @@ it_first(Suite *s)
 	t = tc(s, "first", 0);
 	tcase_add_test(t, t_start_nothing_configured);
 	tcase_add_test(t, t_start_client_lines);
+	tcase_add_test(t, t_start_open_refused);
 	tcase_add_test(t, t_tls_ip_upstreams);
 	tcase_add_test(t, t_models_merged);
 	tcase_add_test(t, t_models_refresh);
