@@ -117,7 +117,7 @@ fixture(const char *name, size_t *n)
 /* ------------------------------------------------------------ processes */
 
 
-struct proc procs[32];
+struct proc procs[64];
 int nprocs;
 SRunner *runner;
 int case_failed_before;
@@ -364,6 +364,9 @@ write_config(struct env *e, const char *ca)
 	    "    \"o2a-*\": \"ant\", \"a2o-*\": \"oai\", \"dead-*\": \"dead\"%s%s\n"
 	    "  },\n"
 	    "  \"ca_file\": \"%s\",\n"
+	    /* no background model-list fetches: these tests count the
+	     * mock's requests and the log's lines (it_first.c tests them) */
+	    "  \"models_ttl_seconds\": 0,\n"
 	    "  \"timeouts\": {\"header_ms\": 500, \"first_byte_ms\": %d},\n"
 	    "  \"limits\": {\"body_bytes\": 100000, \"header_bytes\": 8192}\n"
 	    "}\n",

@@ -2501,16 +2501,8 @@ handle(struct conn *c, const struct req *r)
 		    last_req.p ? last_req.p : "", last_req.len);
 		return;
 	}
-	last_req.len = 0;
-	echo_text(&last_req, r);
-	st_requests++;
-	if (!c->counted) {
-		c->counted = 1;
-		st_connections++;
-		st_open++;
-	}
-
-	/* Route: which API shape is this? */
+	/* The model lists: not API requests (the proxy fetches them in the
+	 * background), so neither /_last nor /_stats sees them. */
 	if (!post && (path_is(path, plen, "/v1/models") ||
 	    path_is(path, plen, "/models"))) {
 		send_models(c, r, F_CHAT);
@@ -2522,6 +2514,16 @@ handle(struct conn *c, const struct req *r)
 		send_models(c, r, F_GEM);
 		return;
 	}
+	last_req.len = 0;
+	echo_text(&last_req, r);
+	st_requests++;
+	if (!c->counted) {
+		c->counted = 1;
+		st_connections++;
+		st_open++;
+	}
+
+	/* Route: which API shape is this? */
 	if (post && (path_is(path, plen, "/v1/chat/completions") ||
 	    path_is(path, plen, "/chat/completions")))
 		s.fmt = F_CHAT;
