@@ -33,9 +33,9 @@ CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
 CORE_HDRS = json.h sse.h convert.h convert_int.h
 SRV_SRCS  = cmd.c proxy.c relay.c rstore.c loop.c upstream.c log.c http.c \
             auth.c config.c tls.c store.c route.c keys.c limit.c metrics.c \
-            usage.c admin.c
+            usage.c admin.c models.c
 SRV_HDRS  = http.h auth.h config.h tls.h proxy.h proxy_int.h store.h loop.h \
-            upstream.h log.h route.h keys.h limit.h metrics.h usage.h
+            upstream.h log.h route.h keys.h limit.h metrics.h usage.h models.h
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
 HDRS = $(CORE_HDRS) $(SRV_HDRS)
 LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
@@ -47,7 +47,7 @@ TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
         $(O)/test_convert4 $(O)/test_decode $(O)/test_auth $(O)/test_config \
         $(O)/test_embed $(O)/test_store $(O)/test_stream $(O)/test_route \
         $(O)/test_loop $(O)/test_loop_poll $(O)/test_keys $(O)/test_limit \
-        $(O)/test_metrics $(O)/test_usage
+        $(O)/test_metrics $(O)/test_usage $(O)/test_models
 
 all: llmproxy
 
@@ -104,6 +104,9 @@ $(O)/test_auth: tests/test_auth.c auth.c auth.h $(O)/.dir
 $(O)/test_config: tests/test_config.c $(CONFIG_SRCS) $(CONFIG_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_config.c $(CONFIG_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
+$(O)/test_models: tests/test_models.c tests/testutil.h models.c models.h $(CONFIG_SRCS) $(CONFIG_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_models.c models.c $(CONFIG_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
 $(O)/test_route: tests/test_route.c route.c route.h $(CONFIG_SRCS) $(CONFIG_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_route.c route.c $(CONFIG_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
@@ -115,7 +118,7 @@ $(O)/test_usage: tests/test_usage.c tests/testutil.h usage.c usage.h store.c sto
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_usage.c usage.c store.c $(CORE_SRCS) $(CHECK_LIBS)
 ITEST_SRCS = tests/itest.c tests/test_integration.c tests/it_hardening.c \
              tests/it_streams.c tests/it_gateway.c tests/it_team.c \
-             tests/it_admin.c
+             tests/it_admin.c tests/it_first.c
 $(O)/test_keys: tests/test_keys.c tests/testutil.h keys.c keys.h limit.c limit.h auth.c auth.h json.c json.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_keys.c keys.c limit.c auth.c json.c $(CHECK_LIBS) $(BEARSSL_LIBS)

@@ -19,6 +19,26 @@
 #include "usage.h"
 
 
+/* The environment variables, from config.c's table. */
+static void
+env_usage(FILE *f)
+{
+	static const char *const head[] = {
+		"Environment, without -c (set at least one provider variable):",
+		"Environment, without -c:",
+		"Environment, always:"
+	};
+	const struct px_envvar *v;
+	int g;
+
+	for (g = PX_ENV_PROVIDER; g <= PX_ENV_ANY; g++) {
+		fprintf(f, "\n%s\n", head[g]);
+		for (v = px_env_vars; v->name != NULL; v++)
+			if (v->group == g)
+				fprintf(f, "  %-20s %s\n", v->name, v->what);
+	}
+}
+
 static void
 usage(FILE *f)
 {
@@ -40,6 +60,7 @@ usage(FILE *f)
 	    "  FMT           chat | responses | anthropic | gemini\n"
 	    "                (--from also: completions, the legacy text format;\n"
 	    "                --to completions converts responses and streams)\n");
+	env_usage(f);
 }
 
 static char *
@@ -370,9 +391,11 @@ main(int argc, char **argv)
 	if (config->nkeys == 0 && !config->allow_open &&
 	    !px_listen_is_loopback(config->listen)) {
 		fprintf(stderr, "llmproxy: refusing to listen on %s (not a "
-		    "loopback address) without client keys: add \"api_keys\", "
-		    "or set \"allow_open\": true to serve anyone who can reach "
-		    "it\n", config->listen);
+		    "loopback address) without client keys: %s\n",
+		    config->listen, cfile ? "add \"api_keys\", or set "
+		    "\"allow_open\": true to serve anyone who can reach it" :
+		    "set LLMPROXY_API_KEYS=key1,key2, or LLMPROXY_ALLOW_OPEN=1 "
+		    "to serve anyone who can reach it");
 		px_config_free(config);
 		return 1;
 	}

@@ -1787,6 +1787,7 @@ px_config_defaults(struct px_config *c)
 	c->max_conns = PX_MAX_CONNS;
 	c->memory_max = PX_MEMORY_MAX;
 	c->upstream_idle = PX_UPSTREAM_IDLE;
+	c->models_ttl_s = PX_MODELS_TTL_S;
 	c->header_timeout_ms = PX_HEADER_TIMEOUT_MS;
 	c->idle_timeout_ms = PX_IDLE_TIMEOUT_MS;
 	c->connect_timeout_ms = PX_CONNECT_TIMEOUT_MS;
@@ -1858,6 +1859,38 @@ parse_usage(struct ctx *x, struct px_config *c, const struct json *o)
 		c->usage_retain_days = (int)ll;
 }
 
+/* "ca_file_add": one path or a list of them, each non-empty. */
+static void
+parse_ca_add(struct ctx *x, struct px_config *c, const struct json *v)
+{
+	const struct json *e;
+	char path[512];
+
+	if (v->type != JSON_ARRAY) {
+		if (get_str(x, v, "", "ca_file_add", path, sizeof path) < 0)
+			return;
+		if (path[0] == 0)
+			FAIL(x, v, "\"ca_file_add\" must not be empty");
+		else if ((c->ca_add[0] = sdup(x, path, strlen(path))) != NULL)
+			c->nca_add = 1;
+		return;
+	}
+	if (v->len > PX_MAX_CA_ADD) {
+		FAIL(x, v, "\"ca_file_add\": too many files (max %d)",
+		    PX_MAX_CA_ADD);
+		return;
+	}
+	for (e = v->child; e != NULL; e = e->next) {
+		if (get_str(x, e, "", "ca_file_add", path, sizeof path) < 0)
+			continue;
+		if (path[0] == 0)
+			FAIL(x, e, "\"ca_file_add\": an entry is empty");
+		else if ((c->ca_add[c->nca_add] = sdup(x, path,
+		    strlen(path))) != NULL)
+			c->nca_add++;
+	}
+}
+
 static void
 parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 {
@@ -1865,7 +1898,7 @@ parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 	    "providers", "models", "ca_file", "limits", "timeouts",
 	    "default_max_tokens", "verbose", "responses_store", "retry",
 	    "state_dir", "admin_key", "metrics_key", "log_format", "usage",
-	    "prices", NULL };
+	    "prices", "ca_file_add", "models_ttl_seconds", NULL };
 	const struct json *v, *e, *lv;
 	char tmp[sizeof c->listen], msg[256];
 	const char *s;
@@ -1894,6 +1927,11 @@ parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 		get_bool(x, v, "verbose", &c->verbose);
 	if ((v = json_get(root, "ca_file")) != NULL)
 		get_str(x, v, "", "ca_file", c->ca_file, sizeof c->ca_file);
+	if ((v = json_get(root, "ca_file_add")) != NULL)
+		parse_ca_add(x, c, v);
+	if ((v = json_get(root, "models_ttl_seconds")) != NULL &&
+	    get_nonneg(x, v, "models_ttl_seconds", 7 * 86400, &ll) == 0)
+		c->models_ttl_s = (int)ll;
 	if ((v = json_get(root, "state_dir")) != NULL &&
 	    get_str(x, v, "", "state_dir", c->state_dir,
 	    sizeof c->state_dir - 64) == 0 && c->state_dir[0] == 0)
@@ -2046,6 +2084,54 @@ fail:
 }
 
 /* ------------------------------------------------------------ environment */
+
+/* see config.h */
+int
+px_config_same_ca_add(const struct px_config *a, const struct px_config *b)
+{
+	int i;
+
+	if (a->nca_add != b->nca_add)
+		return 0;
+	for (i = 0; i < a->nca_add; i++)
+		if (strcmp(a->ca_add[i], b->ca_add[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* see config.h; tests/man_check.sh compares it with the getenv() calls */
+const struct px_envvar px_env_vars[] = {
+	{ "OPENAI_API_KEY", "enables provider \"openai\" (routes \"*\")",
+	  PX_ENV_PROVIDER },
+	{ "OPENAI_BASE_URL", "its base URL, also enables it (default "
+	  "https://api.openai.com/v1; any OpenAI-compatible server)",
+	  PX_ENV_PROVIDER },
+	{ "ANTHROPIC_API_KEY", "enables provider \"anthropic\" (routes "
+	  "\"claude-*\", and \"*\" without openai)", PX_ENV_PROVIDER },
+	{ "ANTHROPIC_BASE_URL", "its base URL, also enables it (default "
+	  "https://api.anthropic.com)", PX_ENV_PROVIDER },
+	{ "GEMINI_API_KEY", "enables provider \"gemini\" (routes \"gemini-*\", "
+	  "and \"*\" without openai and anthropic)", PX_ENV_PROVIDER },
+	{ "GOOGLE_API_KEY", "the same, read when GEMINI_API_KEY is unset",
+	  PX_ENV_PROVIDER },
+	{ "GEMINI_BASE_URL", "its base URL, also enables it (default "
+	  "https://generativelanguage.googleapis.com/v1beta)", PX_ENV_PROVIDER },
+	{ "LLMPROXY_API_KEYS", "comma-separated client keys; clients must send "
+	  "one (default: none, open to local clients)", PX_ENV_SERVER },
+	{ "LLMPROXY_LISTEN", "listen address (default " PX_LISTEN_DEFAULT ")",
+	  PX_ENV_SERVER },
+	{ "LLMPROXY_ALLOW_OPEN", "1: serve a non-loopback address without "
+	  "client keys", PX_ENV_SERVER },
+	{ "LLMPROXY_STATE_DIR", "state directory (keys file, usage records); "
+	  "else $STATE_DIRECTORY, $XDG_STATE_HOME/llmproxy, "
+	  "$HOME/.local/state/llmproxy", PX_ENV_ANY },
+	{ "STATE_DIRECTORY", "set by systemd's StateDirectory=", PX_ENV_ANY },
+	{ "XDG_STATE_HOME", "base of the default state directory", PX_ENV_ANY },
+	{ "HOME", "base of the default state directory", PX_ENV_ANY },
+	{ "SSL_CERT_FILE", "CA bundle used instead of the system's (unless "
+	  "\"ca_file\" is set)", PX_ENV_ANY },
+	{ NULL, NULL, 0 }
+};
 
 static const char *
 env(const char *name)
@@ -2698,6 +2784,10 @@ px_config_diff(const struct px_config *old, const struct px_config *c,
 		sb_item(&b, &first, "settings changed", "allow_open");
 	if (strcmp(old->ca_file, c->ca_file) != 0)
 		sb_item(&b, &first, "settings changed", "ca_file");
+	if (!px_config_same_ca_add(old, c))
+		sb_item(&b, &first, "settings changed", "ca_file_add");
+	if (old->models_ttl_s != c->models_ttl_s)
+		sb_item(&b, &first, "settings changed", "models_ttl_seconds");
 	if (old->header_max != c->header_max || old->body_max != c->body_max ||
 	    old->max_conns != c->max_conns ||
 	    old->memory_max != c->memory_max ||

@@ -103,6 +103,12 @@ struct px_prices;
 #define PX_MAX_API_MODELS      16      /* per provider: models on the other
                                           OpenAI API */
 #endif
+#ifndef PX_MAX_CA_ADD
+#define PX_MAX_CA_ADD          8      /* "ca_file_add" entries */
+#endif
+#ifndef PX_MODELS_TTL_S
+#define PX_MODELS_TTL_S        600    /* "models_ttl_seconds" default */
+#endif
 #ifndef PX_MAX_KEYS
 #define PX_MAX_KEYS            256
 #endif
@@ -256,6 +262,12 @@ struct px_config {
 	struct px_route *routes;
 	int nroutes;
 	char ca_file[512];        /* "" = search the system */
+	/* "ca_file_add": bundles added to ca_file's or the system's anchors */
+	const char *ca_add[PX_MAX_CA_ADD];
+	int nca_add;
+	/* "models_ttl_seconds": upstream model lists kept this long (0: never
+	 * fetched; GET /v1/models lists the configured names only) */
+	int models_ttl_s;
 	/* limits and timeouts */
 	size_t header_max, body_max;
 	int max_conns;
@@ -326,6 +338,25 @@ int px_config_parse(struct px_config *c, const char *name, const char *text,
  * with every problem found in c->errors[] and err (as px_config_load).
  */
 int px_config_from_env(struct px_config *c, char *err, size_t errcap);
+
+/*
+ * Every environment variable the program reads, for --help and the
+ * startup message: name, what it does, and its group (PX_ENV_PROVIDER:
+ * enables or points a provider in environment mode; PX_ENV_SERVER: other
+ * environment-mode settings; PX_ENV_ANY: read with or without -c).
+ * Ends with a NULL name.
+ */
+enum { PX_ENV_PROVIDER, PX_ENV_SERVER, PX_ENV_ANY };
+struct px_envvar {
+	const char *name;
+	const char *what;
+	int group;
+};
+extern const struct px_envvar px_env_vars[];
+
+/* 1 when a and b add the same "ca_file_add" files, in the same order. */
+int px_config_same_ca_add(const struct px_config *a,
+                          const struct px_config *b);
 
 /*
  * Route a requested model name. First exact match wins, then wildcard

@@ -1832,11 +1832,33 @@ send_stats(struct conn *c, const struct req *r)
 	send_json(c, NULL, 200, NULL, buf, (size_t)n);
 }
 
+/* The list endpoints, each kind's real shape. Anthropic's (a request
+ * with anthropic-version) needs x-api-key and Gemini's a key (header or
+ * ?key=), as the real ones do. */
 static void
 send_models(struct conn *c, const struct req *r, enum fmt fmt)
 {
 	const char *b;
 
+	if (fmt == F_GEM && req_hdr(r, "x-goog-api-key") == NULL &&
+	    (memchr(r->target, '?', r->tlen) == NULL ||
+	    find(r->target, r->tlen, "key=") == NULL)) {
+		b = "{\"error\":{\"code\":403,\"message\":\"Method doesn't "
+		    "allow unregistered callers (callers without established "
+		    "identity). Please use API Key or other form of API "
+		    "consumer identity to call this API.\",\"status\":"
+		    "\"PERMISSION_DENIED\"}}";
+		send_json(c, NULL, 403, NULL, b, strlen(b));
+		return;
+	}
+	if (fmt != F_GEM && req_hdr(r, "anthropic-version") != NULL &&
+	    req_hdr(r, "x-api-key") == NULL) {
+		b = "{\"type\":\"error\",\"error\":{\"type\":"
+		    "\"authentication_error\",\"message\":\"x-api-key header "
+		    "is required\"}}";
+		send_json(c, NULL, 401, NULL, b, strlen(b));
+		return;
+	}
 	if (fmt == F_GEM)
 		b = "{\"models\":[{\"name\":\"models/gemini-2.5-flash\","
 		    "\"version\":\"001\",\"displayName\":\"Gemini 2.5 Flash\","
@@ -2663,16 +2685,8 @@ handle(struct conn *c, const struct req *r)
 		    last_req.p ? last_req.p : "", last_req.len);
 		return;
 	}
-	last_req.len = 0;
-	echo_text(&last_req, r);
-	st_requests++;
-	if (!c->counted) {
-		c->counted = 1;
-		st_connections++;
-		st_open++;
-	}
-
-	/* Route: which API shape is this? */
+	/* The model lists: not API requests (the proxy fetches them in the
+	 * background), so neither /_last nor /_stats sees them. */
 	if (!post && (path_is(path, plen, "/v1/models") ||
 	    path_is(path, plen, "/models"))) {
 		send_models(c, r, F_CHAT);
@@ -2684,6 +2698,16 @@ handle(struct conn *c, const struct req *r)
 		send_models(c, r, F_GEM);
 		return;
 	}
+	last_req.len = 0;
+	echo_text(&last_req, r);
+	st_requests++;
+	if (!c->counted) {
+		c->counted = 1;
+		st_connections++;
+		st_open++;
+	}
+
+	/* Route: which API shape is this? */
 	if (post && (path_is(path, plen, "/v1/chat/completions") ||
 	    path_is(path, plen, "/chat/completions")))
 		s.fmt = F_CHAT;

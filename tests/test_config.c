@@ -2178,6 +2178,44 @@ START_TEST(t_compact)
 }
 END_TEST
 
+/* "ca_file_add" (one path or a list) and "models_ttl_seconds". */
+START_TEST(t_ca_add_models_ttl)
+{
+	struct px_config *c = cfg_new(), *d = cfg_new();
+
+	ck_assert_msg(parse(c, "{}") == 0, "%s", err);
+	ck_assert_int_eq(c->nca_add, 0);
+	ck_assert_int_eq(c->models_ttl_s, PX_MODELS_TTL_S);
+	ck_assert_msg(parse(c, "{\"ca_file_add\": \"a.pem\", "
+	    "\"models_ttl_seconds\": 0}") == 0, "%s", err);
+	ck_assert_int_eq(c->nca_add, 1);
+	ck_assert_str_eq(c->ca_add[0], "a.pem");
+	ck_assert_int_eq(c->models_ttl_s, 0);
+	ck_assert_msg(parse(d, "{\"ca_file_add\": [\"a.pem\", \"b.pem\"]}")
+	    == 0, "%s", err);
+	ck_assert_int_eq(d->nca_add, 2);
+	ck_assert_str_eq(d->ca_add[1], "b.pem");
+	ck_assert_int_eq(px_config_same_ca_add(c, d), 0);
+	ck_assert_msg(parse(d, "{\"ca_file_add\": [\"a.pem\"]}") == 0, "%s",
+	    err);
+	ck_assert_int_eq(px_config_same_ca_add(c, d), 1);
+	/* every error at once */
+	ck_assert_int_eq(parse(c, "{\"ca_file_add\": [\"\", 3], "
+	    "\"models_ttl_seconds\": -1}"), -1);
+	ck_assert_int_eq(c->nerrors, 3);
+	ck_assert_ptr_nonnull(strstr(err, "\"ca_file_add\": an entry is empty"));
+	ck_assert_ptr_nonnull(strstr(err, "\"ca_file_add\" must be a string"));
+	ck_assert_ptr_nonnull(strstr(err, "\"models_ttl_seconds\" must be a "
+	    "non-negative integer"));
+	ck_assert_int_eq(parse(c, "{\"ca_file_add\": \"\"}"), -1);
+	ck_assert_int_eq(parse(c, "{\"ca_file_add\": [\"1\",\"2\",\"3\","
+	    "\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"]}"), -1);
+	ck_assert_ptr_nonnull(strstr(err, "too many files (max 8)"));
+	px_config_free(c);
+	px_config_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -2239,6 +2277,7 @@ main(void)
 	tcase_add_test(tc, t_print_gateway);
 	tcase_add_test(tc, t_diff);
 	tcase_add_test(tc, t_compact);
+	tcase_add_test(tc, t_ca_add_models_ttl);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
