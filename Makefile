@@ -27,9 +27,12 @@ CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
 CORE_HDRS = json.h sse.h convert.h convert_int.h
 SRV_SRCS  = cmd.c proxy.c relay.c rstore.c loop.c upstream.c log.c http.c \
             auth.c config.c tls.c store.c route.c keys.c limit.c metrics.c \
-            usage.c
+            usage.c $(ACCT_SRCS)
 SRV_HDRS  = http.h auth.h config.h tls.h proxy.h proxy_int.h store.h loop.h \
-            upstream.h log.h route.h keys.h limit.h metrics.h usage.h
+            upstream.h log.h route.h keys.h limit.h metrics.h usage.h \
+            account.h
+# subscription accounts: the I/O-free core the unit tests and fuzzers link
+ACCT_SRCS = account.c account_flow.c account_shape.c
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
 HDRS = $(CORE_HDRS) $(SRV_HDRS)
 LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
@@ -38,7 +41,7 @@ TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
         $(O)/test_convert4 $(O)/test_auth $(O)/test_config $(O)/test_embed \
         $(O)/test_store $(O)/test_stream $(O)/test_route $(O)/test_loop \
         $(O)/test_loop_poll $(O)/test_keys $(O)/test_limit $(O)/test_metrics \
-        $(O)/test_usage
+        $(O)/test_usage $(O)/test_account
 
 all: llmproxy
 
@@ -101,6 +104,9 @@ $(O)/test_store: tests/test_store.c tests/testutil.h store.c store.h $(CORE_SRCS
 $(O)/test_usage: tests/test_usage.c tests/testutil.h usage.c usage.h store.c store.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_usage.c usage.c store.c $(CORE_SRCS) $(CHECK_LIBS)
+$(O)/test_account: tests/test_account.c tests/testutil.h $(ACCT_SRCS) account.h config.c config.h store.c store.h auth.c $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_account.c $(ACCT_SRCS) config.c store.c auth.c $(CORE_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
 ITEST_SRCS = tests/itest.c tests/test_integration.c tests/it_hardening.c
 $(O)/test_keys: tests/test_keys.c tests/testutil.h keys.c keys.h limit.c limit.h auth.c auth.h json.c json.h $(O)/.dir
 	@sh scripts/deps.sh build check
