@@ -27,10 +27,10 @@ CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
 CORE_HDRS = json.h sse.h convert.h convert_int.h
 SRV_SRCS  = cmd.c proxy.c relay.c rstore.c loop.c upstream.c log.c http.c \
             auth.c config.c tls.c store.c route.c keys.c limit.c metrics.c \
-            usage.c $(ACCT_SRCS)
+            usage.c $(ACCT_SRCS) acctsrv.c httpc.c login.c
 SRV_HDRS  = http.h auth.h config.h tls.h proxy.h proxy_int.h store.h loop.h \
             upstream.h log.h route.h keys.h limit.h metrics.h usage.h \
-            account.h
+            account.h httpc.h login.h
 # subscription accounts: the I/O-free core the unit tests and fuzzers link
 ACCT_SRCS = account.c account_flow.c account_shape.c
 SRCS = $(CORE_SRCS) $(SRV_SRCS)

@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "account.h"
 #include "config.h"
 #include "convert.h"
 #include "json.h"
+#include "login.h"
 #include "proxy.h"
 #include "sse.h"
 
@@ -21,6 +23,8 @@ usage(FILE *f)
 	    "usage: llmproxy [-c FILE] [-l ADDR:PORT] [-v]\n"
 	    "       llmproxy check-config -c FILE\n"
 	    "       llmproxy convert --from FMT --to FMT [--stream] [--response] < in > out\n"
+	    "       llmproxy login claude|codex|gemini|copilot [--name LABEL] [--no-browser]\n"
+	    "       llmproxy accounts list|remove LABEL|import KIND\n"
 	    "       llmproxy --help | --version\n"
 	    "\n"
 	    "Any LLM client, any LLM provider: accepts OpenAI Chat Completions,\n"
@@ -194,6 +198,10 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "convert") == 0)
 		return cmd_convert(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "login") == 0)
+		return px_login_cmd(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "accounts") == 0)
+		return px_accounts_cmd(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "check-config") == 0) {
 		check_only = 1;
 		argv++;
@@ -232,6 +240,14 @@ main(int argc, char **argv)
 			fprintf(stderr, "%d errors\n", config->nerrors);
 		px_config_free(config);
 		return 1;
+	}
+	/* account providers: their credentials are the stored accounts */
+	if (px_acct_bind(config, err, sizeof err) < 0) {
+		fprintf(stderr, "llmproxy: %s\n", err);
+		px_config_free(config);
+		return 1;
+	} else if (err[0]) {
+		fprintf(stderr, "llmproxy: %s\n", err);
 	}
 	if (listen_arg) {
 		if (px_listen_normalize(listen_arg, lbuf, sizeof lbuf, err,
