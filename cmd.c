@@ -7,13 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "account.h"
 #include "config.h"
 #include "convert.h"
 #include "json.h"
+#include "keys.h"
 #include "login.h"
 #include "proxy.h"
 #include "sse.h"
+#include "store.h"
+#include "usage.h"
 
 
 static void
@@ -188,6 +193,123 @@ bad:
 	return 2;
 }
 
+/* Last use of each key, from the usage records (for `keys list`). */
+struct last_use {
+	char name[AUTH_NAME_MAX];
+	long long t_ms;
+};
+struct last_uses {
+	struct last_use v[KEYS_MAX];
+	size_t n;
+};
+
+static int
+last_use_rec(void *ctx, int type, const char *body, size_t n, size_t rb)
+{
+	struct last_uses *lu = ctx;
+	struct px_usage_rec r;
+	size_t i;
+
+	(void)rb;
+	if (type != PX_USAGE_REC_RAW ||
+	    px_usage_decode((const unsigned char *)body, n, &r) < 0 ||
+	    r.key.n == 0 || r.key.n >= AUTH_NAME_MAX)
+		return 0;
+	for (i = 0; i < lu->n; i++)
+		if (strlen(lu->v[i].name) == r.key.n &&
+		    memcmp(lu->v[i].name, r.key.p, r.key.n) == 0)
+			break;
+	if (i == lu->n) {
+		if (lu->n == KEYS_MAX)
+			return 0;
+		memcpy(lu->v[i].name, r.key.p, r.key.n);
+		lu->v[i].name[r.key.n] = 0;
+		lu->v[i].t_ms = 0;
+		lu->n++;
+	}
+	if (r.t_ms > lu->v[i].t_ms)
+		lu->v[i].t_ms = r.t_ms;
+	return 0;
+}
+
+static long long
+last_used(void *ctx, const char *name)
+{
+	const struct last_uses *lu = ctx;
+	size_t i;
+
+	for (i = 0; i < lu->n; i++)
+		if (strcmp(lu->v[i].name, name) == 0)
+			return lu->v[i].t_ms / 1000;
+	return 0;
+}
+
+/*
+ * `llmproxy keys ...` and `llmproxy usage ...` work on the state directory
+ * without a running proxy: -c FILE names the config whose state_dir to
+ * use (else $LLMPROXY_STATE_DIR and the defaults, see store.h). The -c
+ * pair is taken out before the subcommand sees its arguments.
+ */
+static int
+cmd_state(int argc, char **argv)
+{
+	struct px_config *c = NULL;
+	char dir[PX_STATE_DIR_MAX], err[4096];
+	const char *cfile = NULL;
+	char **av;
+	int i, n = 0, rc;
+
+	av = calloc((size_t)argc + 1, sizeof *av);
+	if (av == NULL)
+		return 1;
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			cfile = argv[++i];
+			continue;
+		}
+		av[n++] = argv[i];
+	}
+	if (cfile) {
+		c = px_config_new();
+		if (c == NULL || px_config_load(c, cfile, err, sizeof err) < 0) {
+			fprintf(stderr, "%s\n", c ? err : "out of memory");
+			px_config_free(c);
+			free(av);
+			return 1;
+		}
+	}
+	if (px_state_dir(c && c->state_dir[0] ? c->state_dir : NULL, dir,
+	    sizeof dir, NULL, err, sizeof err) < 0) {
+		fprintf(stderr, "llmproxy %s: %s\n", argv[0], err);
+		px_config_free(c);
+		free(av);
+		return 1;
+	}
+	if (strcmp(argv[0], "keys") == 0) {
+		struct keys_hooks h;
+		struct last_uses *lu = calloc(1, sizeof *lu);
+		char path[PX_STATE_DIR_MAX + 32];
+
+		memset(&h, 0, sizeof h);
+		if (lu) {
+			struct px_journal_stats js;
+			snprintf(path, sizeof path, "%s/%s", dir, PX_USAGE_FILE);
+			px_journal_read(path, PX_USAGE_MAGIC, PX_USAGE_REC_MAX, 0,
+			    last_use_rec, lu, &js, err, sizeof err);
+			h.last_used = last_used;
+			h.ctx = lu;
+		}
+		rc = px_keys_cmd_ex(n, av, dir, stdout, stderr, &h);
+		free(lu);
+	}
+	else
+		rc = px_usage_cmd(n, av, dir, (long long)time(NULL) * 1000,
+		    stdout, stderr);
+	px_config_free(c);
+	free(av);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -202,6 +324,9 @@ main(int argc, char **argv)
 		return px_login_cmd(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "accounts") == 0)
 		return px_accounts_cmd(argc - 1, argv + 1);
+	if (argc > 1 && (strcmp(argv[1], "keys") == 0 ||
+	    strcmp(argv[1], "usage") == 0))
+		return cmd_state(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "check-config") == 0) {
 		check_only = 1;
 		argv++;

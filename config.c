@@ -40,6 +40,8 @@
 #include <strings.h>
 
 #include "config.h"
+#include "keys.h"
+#include "usage.h"
 #include "json.h"
 
 #ifndef PX_CONFIG_FILE_MAX
@@ -1741,7 +1743,8 @@ static int
 parse_api_key(struct ctx *x, struct px_config *c, const struct json *e,
     size_t i)
 {
-	static const char *const keys[] = { "name", "sha256", "key", NULL };
+	static const char *const keys[] = { "name", "sha256", "key", "models",
+	    "rpm", "tpm", "parallel", "budget", "expires", NULL };
 	const struct json *v, *hv, *kv;
 	char name[AUTH_NAME_MAX], pre[AUTH_NAME_MAX + 48], hex[65];
 	const char *s;
@@ -1749,12 +1752,15 @@ parse_api_key(struct ctx *x, struct px_config *c, const struct json *e,
 
 	snprintf(pre, sizeof pre, "api_keys[%zu]: ", i);
 	if (json_str(e, &s, &n)) {
+		const char *sec;
 		if (n == 0)
 			return FAIL(x, e, "%sempty key", pre);
 		snprintf(name, sizeof name, "key%zu", i + 1);
 		if (dup_key_name(c, name))
 			return FAIL(x, e, "duplicate api key name \"%s\"", name);
-		auth_key_plain(&c->keys[c->nkeys++], name, s, n);
+		if (get_secret(x, e, pre, "key", 0, &sec) < 0)
+			return -1;
+		auth_key_plain(&c->keys[c->nkeys++], name, sec, strlen(sec));
 		return 0;
 	}
 	if (e->type != JSON_OBJECT)
@@ -1786,11 +1792,19 @@ parse_api_key(struct ctx *x, struct px_config *c, const struct json *e,
 			return FAIL(x, hv, "%s\"sha256\" must be 64 hex digits",
 			    pre);
 	} else {
-		if (!json_str(kv, &s, &n))
-			return FAIL(x, kv, "%s\"key\" must be a string", pre);
-		if (n == 0)
-			return FAIL(x, kv, "%s\"key\" is empty", pre);
-		auth_key_plain(&c->keys[c->nkeys], name, s, n);
+		/* a literal key, or "env:NAME" like every secret */
+		const char *sec;
+		if (get_secret(x, kv, pre, "key", 0, &sec) < 0)
+			return -1;
+		auth_key_plain(&c->keys[c->nkeys], name, sec, strlen(sec));
+	}
+	{
+		/* the same limits a key of the keys file may have (keys.h) */
+		struct keys_err ke;
+		if (keys_settings_parse(&c->keys[c->nkeys].lim, e, NULL,
+		    &ke) < 0)
+			return failp(x, ke.at ? ke.at : e->raw, "%s%s", pre,
+			    ke.msg);
 	}
 	c->nkeys++;
 	return 0;
@@ -2018,6 +2032,7 @@ px_config_defaults(struct px_config *c)
 	c->retry.budget_ms = PX_RETRY_BUDGET_MS;
 	c->default_max_tokens = PX_DEFAULT_MAX_TOKENS;
 	c->log_format = PX_LOG_TEXT;
+	c->usage_enabled = 1;
 	c->rstore_max_bytes = PX_RSTORE_MAX_BYTES;
 	c->rstore_max_entries = PX_RSTORE_MAX_ENTRIES;
 	c->rstore_ttl_s = PX_RSTORE_TTL_S;
@@ -2040,6 +2055,7 @@ px_config_release(struct px_config *c)
 {
 	if (c == NULL)
 		return;
+	px_prices_free(c->prices);
 	px_arena_free(&c->arena);
 	px_config_defaults(c);
 }
@@ -2050,8 +2066,30 @@ px_config_free(struct px_config *c)
 {
 	if (c == NULL)
 		return;
+	px_prices_free(c->prices);
 	px_arena_free(&c->arena);
 	free(c);
+}
+
+/* "usage": {"enabled": bool, "retain_days": N} */
+static void
+parse_usage(struct ctx *x, struct px_config *c, const struct json *o)
+{
+	static const char *const keys[] = { "enabled", "retain_days", NULL };
+	const struct json *v;
+	long long ll = 0;
+
+	if (o->type != JSON_OBJECT) {
+		FAIL(x, o, "\"usage\" must be an object ({\"enabled\": true, "
+		    "\"retain_days\": 30})");
+		return;
+	}
+	check_keys(x, o, keys, " in \"usage\"");
+	if ((v = json_get(o, "enabled")) != NULL)
+		get_bool(x, v, "usage.enabled", &c->usage_enabled);
+	if ((v = json_get(o, "retain_days")) != NULL &&
+	    get_posint(x, v, "usage.retain_days", 36500, &ll) == 0)
+		c->usage_retain_days = (int)ll;
 }
 
 static void
@@ -2060,7 +2098,8 @@ parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 	static const char *const keys[] = { "listen", "api_keys", "allow_open",
 	    "providers", "models", "ca_file", "limits", "timeouts",
 	    "default_max_tokens", "verbose", "responses_store", "retry",
-	    "state_dir", "admin_key", "metrics_key", "log_format", NULL };
+	    "state_dir", "admin_key", "metrics_key", "log_format", "usage",
+	    "prices", NULL };
 	const struct json *v, *e, *lv;
 	char tmp[sizeof c->listen], msg[256];
 	const char *s;
@@ -2101,6 +2140,18 @@ parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 			c->log_format = PX_LOG_JSON;
 		else
 			FAIL(x, v, "\"log_format\" must be \"text\" or \"json\"");
+	}
+	if ((v = json_get(root, "usage")) != NULL)
+		parse_usage(x, c, v);
+	if ((v = json_get(root, "prices")) != NULL) {
+		char perr[256];
+		const char *at = NULL;
+		c->prices = px_prices_new();
+		if (c->prices == NULL)
+			FAIL(x, v, "out of memory");
+		else if (px_prices_parse(c->prices, v, perr, sizeof perr,
+		    &at) < 0)
+			failp(x, at ? at : v->raw, "\"prices\": %s", perr);
 	}
 	if ((v = json_get(root, "admin_key")) != NULL)
 		parse_secret_key(x, v, "admin_key", &c->admin_key);
@@ -2148,6 +2199,7 @@ parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 static void
 config_reset(struct px_config *c)
 {
+	px_prices_free(c->prices);
 	px_arena_free(&c->arena);
 	px_config_defaults(c);
 }

@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include "auth.h"
 #include "convert.h"
+
+struct px_prices;
 #include "json.h"
 
 #ifndef PX_LISTEN_DEFAULT
@@ -314,6 +316,11 @@ struct px_config {
 	enum px_log_format log_format;
 	char state_dir[512];      /* "" = none */
 	struct px_secret_key admin_key, metrics_key;
+	/* usage and cost records (usage.c): "usage": {"enabled", "retain_days"}
+	 * and "prices" (NULL = the built-in table only; freed with the config) */
+	int usage_enabled;        /* default 1: kept when a state dir exists */
+	int usage_retain_days;    /* 0 = PX_USAGE_RETAIN_DAYS */
+	struct px_prices *prices;
 	/* Responses store: max_bytes 0 = off; dir "" = memory only */
 	size_t rstore_max_bytes, rstore_max_entries;
 	long long rstore_ttl_s;

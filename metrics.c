@@ -854,7 +854,7 @@ px_metrics_attempt(struct px_metrics *m, const char *provider,
 /* see metrics.h */
 void
 px_metrics_credential(struct px_metrics *m, const char *provider,
-    const char *credential, enum px_cred_state st)
+    const char *credential, enum met_cred_state st)
 {
 	static const char *const names[] = { "ok", "cooling_down", "disabled" };
 	const char *v[3];

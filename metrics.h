@@ -181,11 +181,11 @@ void px_metrics_request(struct px_metrics *m, const struct px_metrics_req *r);
 void px_metrics_attempt(struct px_metrics *m, const char *provider,
                         const char *reason);
 
-enum px_cred_state { PX_CRED_OK, PX_CRED_COOLING_DOWN, PX_CRED_DISABLED };
+enum met_cred_state { MET_CRED_OK, MET_CRED_COOLING_DOWN, MET_CRED_DISABLED };
 
 /* Set a credential's state (its label, never its secret). */
 void px_metrics_credential(struct px_metrics *m, const char *provider,
-                           const char *credential, enum px_cred_state st);
+                           const char *credential, enum met_cred_state st);
 
 /* A request of key `key` (its name) refused by `limit` (lim_which_name()). */
 void px_metrics_rejected(struct px_metrics *m, const char *key,

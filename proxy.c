@@ -42,6 +42,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,8 +63,18 @@ int draining;
 int verbose;
 size_t mem_used;                 /* bytes held by requests in flight */
 size_t mem_budget;
+struct px_metrics metrics;
+struct px_usage *usage;          /* NULL: no usage records */
+
+static char state_dir[512];      /* "" = nothing persisted */
+static struct lim_table *limits; /* the keys' limits */
+static struct keyset *cur_keys;  /* the keys file's keys */
+static struct keyset *old_keys;  /* replaced sets still in use */
+static struct keys_stamp keys_stamp;
+static int metrics_ok;
 
 static struct cfg_ref *cur_ref;  /* the current config's reference */
+static struct px_config *first_cfg; /* the one main() loaded (and frees) */
 static struct cfg_ref *old_refs; /* replaced ones still in use */
 static const char *cfg_file;     /* NULL: from the environment */
 static int listen_fd = -1;
@@ -116,8 +127,95 @@ cfg_drop(struct cfg_ref *r)
 			*pp = r->next;
 			break;
 		}
-	px_config_free(r->cfg);
+	if (r->cfg != first_cfg)       /* main()'s own */
+		px_config_free(r->cfg);
 	free(r);
+}
+
+static void
+keyset_drop(struct keyset *k)
+{
+	struct keyset **pp;
+
+	if (k == NULL || --k->refs > 0 || k == cur_keys)
+		return;
+	for (pp = &old_keys; *pp; pp = &(*pp)->next)
+		if (*pp == k) {
+			*pp = k->next;
+			break;
+		}
+	keys_free(&k->ks);
+	free(k);
+}
+
+/* Read the keys file again (at start, and when it changed). A file that
+ * does not parse is refused with its message; the keys in force stay. */
+static void
+keys_reload(const char *why)
+{
+	struct keyset *k, *old;
+	char err[512];
+	const char *dup;
+
+	if (state_dir[0] == 0)
+		return;
+	k = calloc(1, sizeof *k);
+	if (k == NULL)
+		return;
+	if (keys_load(&k->ks, state_dir, err, sizeof err) < 0) {
+		px_log("%s: %s; the keys in force stay", why, err);
+		free(k);
+		return;
+	}
+	if ((dup = keys_dup_name(&k->ks, cfg->keys, (size_t)cfg->nkeys)))
+		px_log("%s: key name \"%s\" is both in the config and the keys "
+		    "file: they share limits and usage records", why, dup);
+	old = cur_keys;
+	cur_keys = k;
+	if (old != NULL) {
+		px_log("%s: %zu key(s) in the keys file (%zu before)", why,
+		    k->ks.n, old->ks.n);
+		if (old->refs == 0) {
+			keys_free(&old->ks);
+			free(old);
+		} else {
+			old->next = old_keys;
+			old_keys = old;
+		}
+	} else if (k->ks.n > 0) {
+		px_log("%zu client key(s) from %s/keys.json", k->ks.n, state_dir);
+	}
+}
+
+/* see proxy_int.h */
+void
+keys_reload_now(const char *why)
+{
+	if (state_dir[0] == 0)
+		return;
+	keys_changed(state_dir, &keys_stamp);   /* no second reload on the tick */
+	keys_reload(why);
+}
+
+/* see proxy_int.h */
+const char *
+state_path(void)
+{
+	return state_dir;
+}
+
+/* see proxy_int.h */
+struct lim_table *
+limit_table(void)
+{
+	return limits;
+}
+
+/* see proxy_int.h */
+const struct keys_set *
+keys_file(void)
+{
+	return cur_keys ? &cur_keys->ks : NULL;
 }
 
 static struct conn *conn_head;
@@ -127,6 +225,7 @@ static unsigned long next_conn_id = 1;
 
 static void client_update_mask(struct conn *c);
 static void client_progress(struct conn *c);
+static int admit(struct conn *c);
 
 /* ------------------------------------------------------------ memory budget */
 
@@ -271,6 +370,62 @@ fmt_u(char *out, unsigned long long v, int base)
 /* One HTTP chunk (client stream). */
 /* see proxy_int.h */
 void
+out_chunk_now(struct conn *c, const char *p, size_t n)
+{
+	char hdr[24];
+	struct iovec iov[3];
+	struct msghdr mh;
+	size_t k = 0, total, sent, skip;
+	ssize_t w;
+	int i;
+
+	if (n == 0 || c->closing)
+		return;
+	if (c->holding || out_pending(c) > 0) {
+		out_chunk(c, p, n);     /* behind queued bytes: queue too */
+		return;
+	}
+	if (c->resp_chunked) {
+		k = fmt_u(hdr, n, 16);
+		hdr[k++] = '\r';
+		hdr[k++] = '\n';
+	}
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = k;
+	iov[1].iov_base = (void *)p;
+	iov[1].iov_len = n;
+	iov[2].iov_base = (void *)"\r\n";
+	iov[2].iov_len = c->resp_chunked ? 2 : 0;
+	total = k + n + iov[2].iov_len;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 3;
+	w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+	if (w < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			conn_close(c);
+			return;
+		}
+		w = 0;
+	}
+	sent = (size_t)w;
+	if (sent == total)
+		return;
+	/* queue what the socket did not take */
+	for (i = 0, skip = sent; i < 3; i++) {
+		size_t len = iov[i].iov_len;
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		out_put(c, (const char *)iov[i].iov_base + skip, len - skip);
+		skip = 0;
+	}
+	client_update_mask(c);
+}
+
+/* see proxy_int.h */
+void
 out_chunk(struct conn *c, const char *p, size_t n)
 {
 	char hdr[24];
@@ -303,20 +458,87 @@ out_str(struct conn *c, const char *s)
 
 /* ------------------------------------------------------------ access log */
 
+static struct px_str
+pstr(const char *s)
+{
+	struct px_str r;
+
+	r.p = s ? s : "";
+	r.n = s ? strlen(s) : 0;
+	return r;
+}
+
+/*
+ * The request is over (answered, or the client went away): one access
+ * line, one usage record, the metrics, and the key's limits settled and
+ * released.
+ */
 static void
-access_log(struct conn *c)
+request_done(struct conn *c)
 {
 	long long lat = c->t_start_us ? clock_us() - c->t_start_us : -1;
 	long long fb = c->t_first_us ? c->t_first_us - c->t_start_us : -1;
+	long long now = wall_ms(), cost = -1;
+	const char *fmt = c->ep == EP_NONE ? NULL : px_fmt_name(c->cfmt);
+	int attempts = c->route ? c->plan.nattempts : 0;
 	struct log_line ln;
 
+	if (c->stream_counted) {
+		c->stream_counted = 0;
+		if (metrics_ok)
+			met_add(metrics.streams, -1);
+	}
+	if (c->ep != EP_NONE && c->route) {
+		struct px_usage_rec r;
+
+		if (usage) {
+			memset(&r, 0, sizeof r);
+			r.t_ms = now - (lat > 0 ? lat / 1000 : 0);
+			r.key = pstr(c->key ? c->key->name : NULL);
+			r.fmt = pstr(fmt);
+			r.model = pstr(c->model);
+			r.provider = pstr(c->prov ? c->prov->name : NULL);
+			r.cred = pstr(c->cred ? c->cred->label : NULL);
+			r.upstream_model = pstr(c->up_model);
+			r.status = c->status;
+			r.tok = c->usage;
+			r.latency_ms = lat >= 0 ? lat / 1000 : -1;
+			r.ttfb_ms = fb >= 0 ? fb / 1000 : -1;
+			r.attempts = attempts;
+			cost = px_usage_add(usage, &r, now);
+		}
+		if (metrics_ok) {
+			struct px_metrics_req m;
+			memset(&m, 0, sizeof m);
+			m.client_format = fmt;
+			m.model = c->model;
+			m.provider = c->prov ? c->prov->name : NULL;
+			m.status = c->status;
+			m.input_tokens = c->usage.input;
+			m.output_tokens = c->usage.output;
+			m.cost_usd = cost >= 0 ? (double)cost / 1e6 : -1;
+			m.total_s = lat >= 0 ? (double)lat / 1e6 : -1;
+			m.ttfb_s = fb >= 0 ? (double)fb / 1e6 : -1;
+			m.overhead_s = -1;
+			px_metrics_request(&metrics, &m);
+		}
+	}
+	if (c->lhold.slot) {
+		long long tok = -1;
+		if (c->usage.input >= 0 || c->usage.output >= 0)
+			tok = (c->usage.input > 0 ? c->usage.input : 0) +
+			    (c->usage.output > 0 ? c->usage.output : 0);
+		if (tok >= 0)
+			lim_settle(limits, &c->lhold, tok, now);
+		lim_release(limits, &c->lhold, now);
+	}
 	log_begin(&ln, "access");
 	log_cstr(&ln, "id", c->rid);
 	log_cstr(&ln, "client", c->addr);
 	log_cstr(&ln, "method", c->method);
 	log_cstr(&ln, "path", c->path);
 	log_cstr(&ln, "key", c->key ? c->key->name : NULL);
-	log_cstr(&ln, "fmt", c->ep == EP_NONE ? NULL : px_fmt_name(c->cfmt));
+	log_cstr(&ln, "fmt", fmt);
 	log_cstr(&ln, "model", c->model);
 	log_cstr(&ln, "provider", c->prov ? c->prov->name : NULL);
 	log_cstr(&ln, "cred", c->cred ? c->cred->label : NULL);
@@ -326,7 +548,9 @@ access_log(struct conn *c)
 	log_ms(&ln, "first_byte", fb);
 	log_int(&ln, "tokens_in", c->usage.input);
 	log_int(&ln, "tokens_out", c->usage.output);
-	if (c->route && c->plan.nattempts > 0) {
+	if (cost >= 0)
+		log_int(&ln, "cost_uusd", cost);
+	if (attempts > 0) {
 		char at[512];
 		px_plan_log_str(&c->plan, at, sizeof at);
 		log_cstr(&ln, "attempts", at);
@@ -338,6 +562,7 @@ access_log(struct conn *c)
 	if (c->errmsg[0])
 		log_cstr(&ln, "error", c->errmsg);
 	log_end(&ln);
+	admin_note(c, cost, lat);
 }
 
 /* ------------------------------------------------------------ request ids */
@@ -580,6 +805,10 @@ req_reset(struct conn *c)
 	c->gemini_alt_sse = 0;
 	cfg_drop(c->cref);
 	c->cref = NULL;
+	keyset_drop(c->kref);
+	c->kref = NULL;
+	if (c->lhold.slot)
+		lim_release(limits, &c->lhold, wall_ms());
 	c->t_start_us = c->t_first_us = 0;
 	c->status = 0;
 	ir_usage_init(&c->usage);
@@ -596,6 +825,7 @@ req_reset(struct conn *c)
 	c->rs_keep = 0;
 	c->rs_prev.p = c->rs_input.p = NULL;
 	c->rs_prev.n = c->rs_input.n = 0;
+	c->admin_body = 0;
 }
 
 static void
@@ -612,7 +842,7 @@ finish_request(struct conn *c)
 	size_t consumed;
 
 	if (c->t_start_us)
-		access_log(c);
+		request_done(c);
 	/* drop the request bytes; keep pipelined bytes that follow */
 	consumed = c->head_len + (c->chunked_body ? 0 :
 	    (size_t)(c->body_len > 0 ? c->body_len : 0));
@@ -688,7 +918,7 @@ conn_close(struct conn *c)
 	if (c->phase != PH_READ_HEAD && c->phase != PH_FLUSH && c->t_start_us) {
 		if (!c->status)
 			c->status = 499;    /* client went away */
-		access_log(c);
+		request_done(c);
 	}
 	if (c->up) {
 		up_cancel(c->up);
@@ -712,6 +942,10 @@ conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	nconns--;
+	cfg_drop(c->cref);
+	keyset_drop(c->kref);
+	if (c->lhold.slot)
+		lim_release(limits, &c->lhold, wall_ms());
 	stream_state_free(c);
 	px_arena_free(&c->arena);
 	free(c->body);
@@ -733,6 +967,18 @@ reap_closed(void)
 		conn_free(c);
 	}
 }
+
+/* see proxy_int.h */
+void
+conn_each(void (*fn)(struct conn *c, void *ctx), void *ctx)
+{
+	struct conn *c;
+
+	for (c = conn_head; c; c = c->next)
+		if (!c->closing)
+			fn(c, ctx);
+}
+
 /* ------------------------------------------------------------ models list */
 
 static void
@@ -996,6 +1242,10 @@ handle_request(struct conn *c, const char *body, size_t n)
 	struct json *root = NULL;
 	const char *dup;
 
+	if (c->admin_body) {
+		admin_body(c, body, n);
+		return;
+	}
 	c->rbody = body;
 	c->rbody_n = n;
 	/* work per request is bounded relative to its size */
@@ -1088,7 +1338,164 @@ handle_request(struct conn *c, const char *body, size_t n)
 		send_error(c, 404, msg);
 		return;
 	}
+	if (admit(c) < 0)
+		return;
 	relay_start(c);
+}
+
+/* ------------------------------------------------------------ metrics, admin */
+
+/* 1 when the client connected from a loopback address. */
+static int
+from_loopback(const struct conn *c)
+{
+	return strncmp(c->addr, "127.", 4) == 0 ||
+	    strncmp(c->addr, "[::1]", 5) == 0 ||
+	    strncmp(c->addr, "[::ffff:127.", 12) == 0;
+}
+
+/* 1 when key[0..n) is the configured secret. */
+static int
+secret_ok(const struct px_secret_key *k, const char *key, size_t n)
+{
+	return k->set && key && auth_find(&k->key, 1, key, n) != NULL;
+}
+
+/* GET /metrics: Prometheus text format. Loopback clients, the admin key
+ * or the metrics key. */
+static void
+send_metrics(struct conn *c, const struct http_req *r, const char *key,
+    size_t kn)
+{
+	size_t n;
+	char *buf;
+	int i, j;
+
+	if (!http_str_eq(r->method, "GET") && !c->is_head) {
+		send_405(c, "GET");
+		return;
+	}
+	if (!from_loopback(c) && !secret_ok(&cfg->admin_key, key, kn) &&
+	    !secret_ok(&cfg->metrics_key, key, kn)) {
+		send_error(c, 401, "metrics need the admin key or the metrics "
+		    "key (or a loopback client)");
+		return;
+	}
+	if (!metrics_ok) {
+		send_error(c, 503, "metrics are not available");
+		return;
+	}
+	/* credential states, read from the gateway now */
+	for (i = 0; i < cfg->nproviders; i++) {
+		const struct px_provider *p = &cfg->providers[i];
+		for (j = 0; j < p->ncreds; j++) {
+			struct px_cred_info ci;
+			enum met_cred_state st = MET_CRED_OK;
+			if (px_gw_cred_info(gw, cfg, i, j, wall_ms(), &ci) == 0) {
+				if (ci.state == PX_CRED_DISABLED)
+					st = MET_CRED_DISABLED;
+				else if (ci.state == PX_CRED_COOLING)
+					st = MET_CRED_COOLING_DOWN;
+			}
+			px_metrics_credential(&metrics, p->name, p->creds[j].label,
+			    st);
+		}
+	}
+	n = met_render(metrics.reg, NULL, 0);
+	buf = px_arena_alloc(&c->arena, n + 1);
+	if (buf == NULL) {
+		send_error(c, 503, "out of memory");
+		return;
+	}
+	met_render(metrics.reg, buf, n + 1);
+	send_body(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf, n,
+	    NULL);
+}
+
+/* /admin...: the admin key (config "admin_key"); admin.c answers. */
+static void
+admin_request(struct conn *c, const struct http_req *r, const char *key,
+    size_t kn)
+{
+	admin_handle(c, r, !cfg->admin_key.set ? ADMIN_OFF : key == NULL ?
+	    ADMIN_NO_KEY : secret_ok(&cfg->admin_key, key, kn) ? ADMIN_KEY_OK :
+	    ADMIN_BAD_KEY);
+}
+
+/* ------------------------------------------------------------ admission */
+
+/* The output a request may produce, for the token estimate. */
+static long long
+req_max_output(const struct conn *c)
+{
+	static const char *const names[] = { "max_tokens",
+	    "max_completion_tokens", "max_output_tokens", NULL };
+	const struct json *v;
+	long long mt;
+	int i;
+
+	for (i = 0; names[i]; i++)
+		if ((v = json_get(c->root, names[i])) != NULL &&
+		    json_int(v, &mt))
+			return mt;
+	if ((v = json_get(json_get(c->root, "generationConfig"),
+	    "maxOutputTokens")) != NULL && json_int(v, &mt))
+		return mt;
+	return c->cref->cfg->default_max_tokens;
+}
+
+/* What a key spent in its budget period, from the usage records. */
+static double
+key_spent(void *ctx, const char *name, long long since)
+{
+	const struct conn *c = ctx;
+	long long uu;
+
+	(void)since;
+	if (usage == NULL)
+		return 0;
+	uu = px_usage_spend(usage, name, strlen(name),
+	    c->key->lim.budget_per == AUTH_PER_MONTH ? PX_USAGE_MONTH :
+	    PX_USAGE_DAY, wall_ms());
+	return uu > 0 ? (double)uu / 1e6 : 0;
+}
+
+/*
+ * The key may use this model and is within its limits: else a 403 or a
+ * 429 (with Retry-After and the format's rate-limit headers). Returns 0
+ * to go on, -1 when answered.
+ */
+static int
+admit(struct conn *c)
+{
+	struct lim_req q;
+	struct lim_result res;
+	char msg[400], hdrs[512];
+	enum lim_style style;
+
+	if (c->key == NULL)
+		return 0;
+	if (!auth_model_allowed(c->key, c->model, strlen(c->model))) {
+		snprintf(msg, sizeof msg, "key '%s' may not use model '%.200s'",
+		    c->key->name, c->model);
+		send_error(c, 403, msg);
+		return -1;
+	}
+	q.est_tokens = lim_estimate(c->rbody_n, req_max_output(c));
+	q.spent = key_spent;
+	q.spent_ctx = c;
+	if (lim_admit(limits, c->key, wall_ms(), &q, &c->lhold, &res) ==
+	    LIM_OK)
+		return 0;
+	style = c->cfmt == PX_FMT_ANTHROPIC ? LIM_HDR_ANTHROPIC :
+	    c->cfmt == PX_FMT_GEMINI ? LIM_HDR_NONE : LIM_HDR_OPENAI;
+	lim_message(&res, c->key->name, msg, sizeof msg);
+	lim_headers(&res, style, wall_ms(), hdrs, sizeof hdrs);
+	if (metrics_ok)
+		px_metrics_rejected(&metrics, c->key->name,
+		    lim_which_name(res.refused));
+	send_error_extra(c, 429, msg, hdrs);
+	return -1;
 }
 
 /* Process a complete request head. */
@@ -1142,11 +1549,30 @@ handle_head(struct conn *c, struct http_req *r)
 	qn = http_query_param(r->query, "key", qkey, sizeof qkey);
 	key = auth_presented(a, an, x, xn, g, gn, qn >= 0 ? qkey : NULL,
 	    qn >= 0 ? (size_t)qn : 0, &kn);
-	if (cfg->nkeys > 0) {
+	if (c->ep == EP_NONE && http_str_eq(r->path, "/metrics")) {
+		send_metrics(c, r, key, kn);
+		return;
+	}
+	if (c->ep == EP_NONE && r->path.n >= 6 &&
+	    memcmp(r->path.p, "/admin", 6) == 0) {
+		admin_request(c, r, key, kn);
+		return;
+	}
+	if (cfg->nkeys > 0 || (cur_keys && cur_keys->ks.n > 0)) {
 		c->key = key ? auth_find(cfg->keys, (size_t)cfg->nkeys, key, kn) : NULL;
+		if (!c->key && key && cur_keys &&
+		    (c->key = auth_find(cur_keys->ks.keys, cur_keys->ks.n, key,
+		    kn)) != NULL) {
+			c->kref = cur_keys;
+			cur_keys->refs++;
+		}
 		if (!c->key) {
 			send_error(c, 401, key ? "invalid API key" :
 			    "missing API key: send Authorization: Bearer <key>, x-api-key or x-goog-api-key");
+			return;
+		}
+		if (auth_key_expired(c->key, wall_ms() / 1000)) {
+			send_error(c, 401, "this API key has expired");
 			return;
 		}
 	}
@@ -1727,13 +2153,17 @@ reload(const char *why)
 	cur_ref = r;
 	cfg = n;
 	px_gw_reload(gw, n, wall_ms());
+	relay_health_reset();
+	if (usage)
+		px_usage_set_prices(usage, n->prices);
 	acct_sync(n);
 	up_engine_set_pool(upe, n->upstream_idle);
 	mem_budget = (size_t)n->memory_max;
 	log_set_format(n->log_format == PX_LOG_JSON ? LOG_JSON : LOG_TEXT);
 	verbose = verbose || n->verbose;
 	if (old->refs == 0) {
-		px_config_free(old->cfg);
+		if (old->cfg != first_cfg)
+			px_config_free(old->cfg);
 		free(old);
 	} else {
 		old->next = old_refs;
@@ -1773,9 +2203,14 @@ on_tick(struct ev_loop *l, struct ev_timer *t)
 {
 	log_flush();
 	rs_sweep();
+	if (usage && px_usage_flush_due(usage, wall_ms()) == 0 &&
+	    px_usage_flush(usage, wall_ms()) < 0)
+		px_log("usage records: %s", px_usage_error(usage));
 	if (!draining) {
 		relay_health(wall_ms());
 		reload_check(ev_now(l));
+		if (state_dir[0] && keys_changed(state_dir, &keys_stamp))
+			keys_reload("keys file changed");
 		if (acct_tick(ev_now(l)))
 			reload("accounts changed");
 	}
@@ -1889,6 +2324,89 @@ startup_lines(const char *cfile)
 		px_log("no providers configured: set OPENAI_API_KEY and/or ANTHROPIC_API_KEY, or pass -c FILE");
 }
 
+/*
+ * The state directory and what lives there: the keys file, the usage
+ * records. Without a state directory (none configured and no home) the
+ * proxy runs without them; a configured one that cannot be used is an
+ * error.
+ */
+static int
+state_open(void)
+{
+	char err[512];
+	const char *src = NULL;
+
+	limits = lim_new();
+	if (limits == NULL || px_metrics_init(&metrics, LLMPROXY_VERSION,
+	    (double)(wall_ms() / 1000)) < 0) {
+		px_log("out of memory");
+		return -1;
+	}
+	metrics_ok = 1;
+	if (px_state_dir(cfg->state_dir[0] ? cfg->state_dir : NULL, state_dir,
+	    sizeof state_dir, &src, err, sizeof err) < 0) {
+		state_dir[0] = 0;
+		if (cfg->state_dir[0]) {
+			px_log("state_dir: %s", err);
+			return -1;
+		}
+		px_log("no state directory (%s): no keys file, no usage records",
+		    err);
+		return 0;
+	}
+	px_log("state directory %s (from %s)", state_dir, src);
+	keys_changed(state_dir, &keys_stamp);
+	keys_reload("keys file");
+	if (cfg->usage_enabled) {
+		struct px_usage_opts uo;
+		struct px_usage_stats us;
+		char path[600];
+
+		snprintf(path, sizeof path, "%s/%s", state_dir, PX_USAGE_FILE);
+		memset(&uo, 0, sizeof uo);
+		uo.path = path;
+		uo.retain_days = cfg->usage_retain_days;
+		uo.prices = cfg->prices;
+		usage = px_usage_open(&uo, wall_ms(), err, sizeof err);
+		if (usage == NULL) {
+			px_log("usage records: %s", err);
+			return -1;
+		}
+		px_usage_stats(usage, &us);
+		px_log("usage records: %s (%lu request(s), %lu daily total(s))",
+		    path, us.records, us.day_records);
+		if (us.dropped)
+			px_log("usage records: %zu byte(s) of a torn or corrupt "
+			    "tail were dropped", us.dropped);
+	}
+	return 0;
+}
+
+static void
+state_close(void)
+{
+	if (usage) {
+		px_usage_close(usage, wall_ms());
+		usage = NULL;
+	}
+	if (cur_keys) {
+		keys_free(&cur_keys->ks);
+		free(cur_keys);
+		cur_keys = NULL;
+	}
+	while (old_keys) {
+		struct keyset *k = old_keys;
+		old_keys = k->next;
+		keys_free(&k->ks);
+		free(k);
+	}
+	lim_free(limits);
+	limits = NULL;
+	if (metrics_ok)
+		px_metrics_free(&metrics);
+	metrics_ok = 0;
+}
+
 /* see proxy.h */
 int
 px_serve(struct px_config *config, const char *cfile, int verb)
@@ -1898,6 +2416,7 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 	int i, https = 0, rc = 0;
 
 	cfg = config;
+	first_cfg = config;
 	cfg_file = cfile;
 	if (cfile)
 		stat(cfile, &cfg_stat);
@@ -1917,6 +2436,8 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 	    (unsigned long long)getpid();
 	raise_nofile();
 	if (rs_open() < 0)
+		return 1;
+	if (state_open() < 0)
 		return 1;
 	/* account and token exchange renewals mostly go to https too */
 	for (i = 0; i < cfg->nproviders; i++)
@@ -1983,6 +2504,7 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 		close(spare_fd);
 	relay_shutdown();
 	acct_shutdown();
+	state_close();
 	up_engine_free(upe);
 	upe = NULL;
 	ev_free(loop);
@@ -1990,10 +2512,12 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 	rs_close();
 	px_gw_free(gw);
 	gw = NULL;
+	/* the config main() loaded is main()'s to free */
 	while (old_refs) {
 		struct cfg_ref *r = old_refs;
 		old_refs = r->next;
-		px_config_free(r->cfg);
+		if (r->cfg != config)
+			px_config_free(r->cfg);
 		free(r);
 	}
 	if (cur_ref && cur_ref->cfg != config)

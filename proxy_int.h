@@ -12,6 +12,7 @@
  *   acctsrv.c credentials whose token is obtained at run time
  *             (subscription accounts, token exchanges): loading,
  *             renewal on the loop, requests waiting for a token
+ *   admin.c   the admin API and the admin page
  */
 #ifndef PX_PROXY_INT_H
 #define PX_PROXY_INT_H
@@ -24,6 +25,7 @@
 #include "convert.h"
 #include "http.h"
 #include "json.h"
+#include "keys.h"
 #include "limit.h"
 #include "log.h"
 #include "loop.h"
@@ -32,6 +34,8 @@
 #include "sse.h"
 #include "store.h"
 #include "upstream.h"
+#include "usage.h"
+#include "metrics.h"
 
 enum phase {
 	PH_READ_HEAD,       /* waiting for / reading a request head */
@@ -46,6 +50,14 @@ enum endpoint {
 	EP_EMBEDDINGS,            /* OpenAI /v1/embeddings */
 	EP_COMPLETIONS,           /* legacy text completions: always converted */
 	EP_GEMINI_EMBED, EP_GEMINI_BATCH_EMBED   /* :embedContent, :batch... */
+};
+
+/* The keys file's keys and the requests still using them (a change of
+ * the file keeps the old set alive until its last request ends). */
+struct keyset {
+	struct keys_set ks;
+	int refs;
+	struct keyset *next;          /* replaced ones */
 };
 
 /* A loaded config and the requests still using it (reload keeps an old
@@ -66,7 +78,7 @@ struct conn {
 	         passthrough:1, client_eof:1, close_after:1, resp_chunked:1,
 	         is_head:1, sent_continue:1, body_unread:1, read_paused:1,
 	         up_paused:1, cut:1, holding:1, ir_ok:1, att_err:1,
-	         att_keep:1;
+	         att_keep:1, strip_usage:1;
 	struct ev_timer timer;         /* the client-side deadline */
 	struct ev_defer defer;         /* go on after an answer was queued */
 	char addr[64];                 /* client address, for the log */
@@ -104,7 +116,10 @@ struct conn {
 	char method[16];
 	char path[256];
 	const struct auth_key *key;
+	struct keyset *kref;           /* when the key came from the keys file */
 	struct lim_hold lhold;         /* the key's limits, held */
+	unsigned stream_counted:1;     /* counted in streams_open */
+	unsigned admin_body:1;         /* the body goes to admin_body() */
 	const struct px_route *route;
 	struct px_plan plan;           /* the candidates (route.c) */
 	struct px_attempt att;         /* the one in flight */
@@ -147,7 +162,7 @@ struct conn {
 	char *kept_body;
 	size_t kept_n;
 	char *kept_fwd;
-	char kept_msg[256];
+	char kept_msg[400];
 
 	/* Responses store: what this turn records (arena) */
 	int rs_keep;
@@ -173,6 +188,8 @@ extern struct px_store *rstore;      /* Responses store; NULL when off */
 extern int draining;
 extern int verbose;
 extern size_t mem_used, mem_budget;
+extern struct px_metrics metrics;
+extern struct px_usage *usage;       /* NULL: no usage records */
 
 #define DBG(...) do { if (verbose) px_log(__VA_ARGS__); } while (0)
 #define now_ms() ev_now(loop)
@@ -186,6 +203,9 @@ size_t fmt_u(char *out, unsigned long long v, int base);
 void out_put(struct conn *c, const void *p, size_t n);
 int out_reserve(struct conn *c, size_t n);
 void out_chunk(struct conn *c, const char *p, size_t n);
+/* The same, written at once when nothing is queued (no copy); what the
+ * socket does not take is queued. */
+void out_chunk_now(struct conn *c, const char *p, size_t n);
 void out_flush(struct conn *c);
 size_t out_pending(const struct conn *c);
 void send_head(struct conn *c, int status, const char *ctype, long long clen,
@@ -203,6 +223,15 @@ void conn_close(struct conn *c);
 void mem_sync(struct conn *c);
 int mem_over(size_t n);
 int has_ctl(const char *s, size_t n);
+/* What admin.c reads and does: the state directory ("" = none), the
+ * keys' limit table, the keys file's keys in force (NULL = none), the
+ * keys file read again now (as when it changes on disk), and every open
+ * connection not closing, newest first (fn MUST NOT close or free any). */
+const char *state_path(void);
+struct lim_table *limit_table(void);
+const struct keys_set *keys_file(void);
+void keys_reload_now(const char *why);
+void conn_each(void (*fn)(struct conn *c, void *ctx), void *ctx);
 
 /* ---- relay.c */
 /* The request is parsed and routed: try its candidates. */
@@ -212,6 +241,9 @@ void relay_cut(struct conn *c, int status, const char *msg);
 /* Active health checks: start what is due; returns the next due time
  * (unix ms, 0 = none). */
 long long relay_health(long long now);
+/* The config changed: the next relay_health() looks at every provider's
+ * schedule again (a new provider is checked at once). */
+void relay_health_reset(void);
 void relay_shutdown(void);
 
 /* The relay goes on with c's attempt once acctsrv.c has a token for its
@@ -245,6 +277,22 @@ int acct_on_401(struct conn *c);
 /* c goes away (or is answered) while it may be waiting. */
 void acct_forget(struct conn *c);
 void acct_shutdown(void);
+/* ---- admin.c */
+enum admin_auth {
+	ADMIN_OFF,                    /* no admin key is configured */
+	ADMIN_NO_KEY, ADMIN_BAD_KEY, ADMIN_KEY_OK   /* what was presented */
+};
+/* A request under /admin: answers it, or sets c up to read its body and
+ * call admin_body() with it (c->admin_body). */
+void admin_handle(struct conn *c, const struct http_req *r,
+                  enum admin_auth auth);
+void admin_body(struct conn *c, const char *body, size_t n);
+/* A request is over (from request_done(), after its access line): the
+ * totals since start, the key's last use, and the error ring. cost_uusd
+ * and latency_us are -1 when unknown. A few additions; copies only for
+ * errors. */
+void admin_note(const struct conn *c, long long cost_uusd,
+                long long latency_us);
 
 /* ---- rstore.c */
 int rs_open(void);

@@ -421,9 +421,9 @@ sample_traffic(struct px_metrics *m)
 	px_metrics_attempt(m, "oai", NULL);
 	px_metrics_attempt(m, "ant", "status_5xx");
 	px_metrics_attempt(m, "ant", "status_5xx");
-	px_metrics_credential(m, "ant", "ant#1", PX_CRED_COOLING_DOWN);
-	px_metrics_credential(m, "ant", "ant#2", PX_CRED_OK);
-	px_metrics_credential(m, "ant", "ant#2", PX_CRED_DISABLED);
+	px_metrics_credential(m, "ant", "ant#1", MET_CRED_COOLING_DOWN);
+	px_metrics_credential(m, "ant", "ant#2", MET_CRED_OK);
+	px_metrics_credential(m, "ant", "ant#2", MET_CRED_DISABLED);
 	px_metrics_rejected(m, "ci", "rpm");
 	met_add(m->streams, 1);
 	met_add(m->streams, 1);
