@@ -606,6 +606,31 @@ acct_sync(const struct px_config *c)
 	}
 }
 
+/* The accounts already loaded: any file rewritten by someone else (a new
+ * login, an edit) is read again. */
+static void
+files_check(void)
+{
+	struct dcred *e;
+	struct stat st;
+
+	for (e = dcreds; e; e = e->next) {
+		if (e->type != PX_CRED_ACCOUNT || file_stat(e, &st) < 0 ||
+		    same_file(&st, &e->st))
+			continue;
+		px_log("account %s: its file changed: reading it again",
+		    e->label);
+		if (e->up) {
+			up_cancel(e->up);
+			e->up = NULL;
+			px_arena_free(&e->ar);
+		}
+		load(e);
+		if (e->state == E_OK && px_acct_fresh(&e->a, wall()))
+			wake(e, 1);
+	}
+}
+
 /* see proxy_int.h */
 int
 acct_tick(long long now)
@@ -622,8 +647,11 @@ acct_tick(long long now)
 		return 0;
 	if (dir_seen && st.st_mtim.tv_sec == dir_st.st_mtim.tv_sec &&
 	    st.st_mtim.tv_nsec == dir_st.st_mtim.tv_nsec &&
-	    st.st_ino == dir_st.st_ino)
+	    st.st_ino == dir_st.st_ino) {
+		/* the same names; a file may still be rewritten in place */
+		files_check();
 		return 0;
+	}
 	dir_st = st;
 	if (!dir_seen) {
 		dir_seen = 1;
@@ -666,22 +694,7 @@ acct_tick(long long now)
 	free(ents);
 	if (changed)
 		return 1;
-	/* the same accounts: any rewritten by someone else (a new login)? */
-	for (e = dcreds; e; e = e->next) {
-		if (e->type != PX_CRED_ACCOUNT || file_stat(e, &st) < 0 ||
-		    same_file(&st, &e->st))
-			continue;
-		px_log("account %s: its file changed: reading it again",
-		    e->label);
-		if (e->up) {
-			up_cancel(e->up);
-			e->up = NULL;
-			px_arena_free(&e->ar);
-		}
-		load(e);
-		if (e->state == E_OK && px_acct_fresh(&e->a, wall()))
-			wake(e, 1);
-	}
+	files_check();
 	return 0;
 }
 
