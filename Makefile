@@ -74,6 +74,10 @@ $(O)/mock_upstream: tests/mock_upstream.c $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/mock_upstream.c json.c sse.c $(BEARSSL_LIBS)
 
+$(O)/mock_oauth: tests/mock_oauth.c $(O)/.dir
+	@sh scripts/deps.sh build
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/mock_oauth.c $(BEARSSL_LIBS)
+
 $(O)/test_json: tests/test_json.c tests/testutil.h json.c json.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_json.c json.c $(CHECK_LIBS)
@@ -121,7 +125,7 @@ $(O)/test_account: tests/test_account.c tests/testutil.h $(ACCT_SRCS) account.h 
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_account.c $(ACCT_SRCS) $(CONFIG_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
 ITEST_SRCS = tests/itest.c tests/test_integration.c tests/it_hardening.c \
              tests/it_streams.c tests/it_gateway.c tests/it_team.c \
-             tests/it_admin.c
+             tests/it_admin.c tests/it_accounts.c
 $(O)/test_keys: tests/test_keys.c tests/testutil.h keys.c keys.h limit.c limit.h auth.c auth.h json.c json.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_keys.c keys.c limit.c auth.c json.c $(CHECK_LIBS) $(BEARSSL_LIBS)
@@ -148,7 +152,7 @@ unit: $(TESTS)
 $(O)/dnsshim.so: tests/dnsshim.c $(O)/.dir
 	$(CC) $(CPPFLAGS) -std=c11 -O1 -Wall -Wextra -shared -fPIC -o $@ tests/dnsshim.c -ldl
 
-integration: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/test_tls $(O)/dnsshim.so
+integration: $(O)/llmproxy $(O)/mock_upstream $(O)/mock_oauth $(O)/test_integration $(O)/test_tls $(O)/dnsshim.so
 	MOCK_BIN=$(O)/mock_upstream ./$(O)/test_tls
 	LLMPROXY_BIN=$(O)/llmproxy MOCK_BIN=$(O)/mock_upstream DNSSHIM=$(O)/dnsshim.so ./$(O)/test_integration
 
@@ -177,7 +181,7 @@ service-check: $(O)/llmproxy
 check: unit readme-example man-check config-check install-check service-check integration
 
 # valgrind over the integration run: the proxy runs under memcheck
-valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/dnsshim.so
+valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/mock_oauth $(O)/test_integration $(O)/dnsshim.so
 	@sh scripts/deps.sh valgrind
 	LLMPROXY_BIN=$(O)/llmproxy MOCK_BIN=$(O)/mock_upstream DNSSHIM=$(O)/dnsshim.so \
 	LLMPROXY_WRAP="valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 -q" \
