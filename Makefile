@@ -195,7 +195,7 @@ valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/mock_oauth $(O)/test_integration
 # into build-fuzz/<target>.corpus, keeping only inputs that add coverage.
 FUZZ = build-fuzz/fuzz_json build-fuzz/fuzz_http build-fuzz/fuzz_sse build-fuzz/fuzz_convert \
        build-fuzz/fuzz_store build-fuzz/fuzz_embed build-fuzz/fuzz_keys \
-       build-fuzz/fuzz_usage build-fuzz/fuzz_config
+       build-fuzz/fuzz_usage build-fuzz/fuzz_config build-fuzz/fuzz_accounts
 FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_SECONDS = 60
 fuzz: $(FUZZ)
@@ -235,6 +235,10 @@ build-fuzz/fuzz_config: tests/fuzz_config.c $(CONFIG_SRCS) $(CONFIG_HDRS)
 	@sh scripts/deps.sh build fuzz
 	mkdir -p build-fuzz
 	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_config.c $(CONFIG_SRCS) $(BEARSSL_LIBS)
+build-fuzz/fuzz_accounts: tests/fuzz_accounts.c $(ACCT_SRCS) account.h $(CONFIG_SRCS) $(CONFIG_HDRS)
+	@sh scripts/deps.sh build fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_accounts.c $(ACCT_SRCS) $(CONFIG_SRCS) $(BEARSSL_LIBS)
 fuzz-run: $(FUZZ)
 	@for f in $(FUZZ); do n=`basename $$f`; echo "== $$n ($(FUZZ_SECONDS)s)"; \
 	  mkdir -p $$f.corpus; rm -rf $$f.merged; mkdir $$f.merged; \
