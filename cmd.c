@@ -366,8 +366,12 @@ main(int argc, char **argv)
 		px_config_free(config);
 		return 1;
 	}
-	/* account providers: their credentials are the stored accounts */
-	if (px_acct_bind(config, err, sizeof err) < 0) {
+	/* account providers: their credentials are the stored accounts
+	 * (check-config checks the file alone: it neither needs nor creates
+	 * a state directory) */
+	if (check_only)
+		err[0] = 0;
+	else if (px_acct_bind(config, err, sizeof err) < 0) {
 		fprintf(stderr, "llmproxy: %s\n", err);
 		px_config_free(config);
 		return 1;
