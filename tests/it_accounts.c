@@ -25,6 +25,8 @@ struct oauth {
 	int port;
 };
 
+static int oauth_port;        /* "OAUTH" in a config */
+
 /* The mock authorization server; its Copilot tokens name the upstream
  * mock at upstream_port. Sets the endpoint variables for what this test
  * starts after. */
@@ -44,6 +46,7 @@ oauth_start(struct oauth *o, int upstream_port)
 	o->p = spawn("oauth", argv);
 	o->port = wait_log_number(o->p, "listening ");
 	ck_assert_int_gt(o->port, 0);
+	oauth_port = o->port;
 	snprintf(base, sizeof base, "http://127.0.0.1:%d", o->port);
 	setenv("LLMPROXY_CLAUDE_AUTHORIZE_URL", strf("%s/authorize", base), 1);
 	setenv("LLMPROXY_CLAUDE_TOKEN_URL", strf("%s/claude/token", base), 1);
@@ -323,17 +326,25 @@ mocks_start(struct env *e, struct oauth *o)
 	oauth_start(o, e->mock_port);
 }
 
+/* text with every from replaced by to (a new string). */
+static char *
+subst(const char *text, const char *from, const char *to)
+{
+	char *out = strdup("");
+	const char *p = text, *m;
+
+	while ((m = strstr(p, from)) != NULL) {
+		out = strf("%s%.*s%s", out, (int)(m - p), p, to);
+		p = m + strlen(from);
+	}
+	return strf("%s%s", out, p);
+}
+
 static void
 proxy_start(struct env *e, const char *text)
 {
-	char *cfg = strdup(""), *port = strf("%d", e->mock_port);
-	const char *p = text, *m;
-
-	while ((m = strstr(p, "MOCK")) != NULL) {
-		cfg = strf("%s%.*s%s", cfg, (int)(m - p), p, port);
-		p = m + 4;
-	}
-	cfg = strf("%s%s", cfg, p);
+	char *cfg = subst(subst(text, "MOCK", strf("%d", e->mock_port)),
+	    "OAUTH", strf("%d", oauth_port));
 	snprintf(e->cfg, sizeof e->cfg, "%s/acct.%d.json", tmpdir,
 	    (int)getpid());
 	{
@@ -634,6 +645,98 @@ START_TEST(tamper_and_pickup)
 }
 END_TEST
 
+/* The credentials the upstream mock saw for model, in order. */
+static char *
+creds_of(const struct env *e, const char *model)
+{
+	struct resp r;
+	char *out = strdup(""), *m, p[64];
+	int i;
+
+	mock_get(e, "/_creds", &r);
+	for (i = 0; i < 64; i++) {
+		snprintf(p, sizeof p, "requests.%d.model", i);
+		if ((m = jstr(r.body, p)) == NULL)
+			break;
+		if (strcmp(m, model) != 0)
+			continue;
+		snprintf(p, sizeof p, "requests.%d.cred", i);
+		out = strf("%s%s%s", out, *out ? "," : "", jstr(r.body, p));
+	}
+	return out;
+}
+
+/* Token exchange credentials (form-encoded with expires_in, JSON with a
+ * JWT's exp), a Claude Code login imported, and accounts sealed under
+ * another key. */
+START_TEST(exchange_import_wrong_key)
+{
+	struct env e;
+	struct oauth o;
+	struct resp r;
+	char *path, *out, *c;
+	FILE *fp;
+
+	setenv("LLMPROXY_SECRET", "integration-secret-0123456789", 1);
+	setenv("TX_TOKEN", "long-lived-token", 1);
+	state_dir("tx");
+	mocks_start(&e, &o);
+	/* Claude Code's own credentials file */
+	path = strf("%s/claude-code.%d.json", tmpdir, (int)getpid());
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fprintf(fp, "{\"claudeAiOauth\":{\"accessToken\":\"mockat.claude.900."
+	    "%lld\",\"refreshToken\":\"rt-imported\",\"expiresAt\":%lld000,"
+	    "\"scopes\":[\"user:inference\"],\"subscriptionType\":\"max\"}}",
+	    (long long)time(NULL) + 7200, (long long)time(NULL) + 7200);
+	ck_assert_int_eq(fclose(fp), 0);
+	{
+		const char *args[] = { "accounts", "import", "claude", "--from",
+		    path, "--name", "imp", NULL };
+		int rc = cmd_run(args, &out);
+		ck_assert_msg(rc == 0, "import: %d %s", rc, out);
+	}
+	proxy_start(&e, ACCT_CFG(",\n"
+	    "  {\"name\": \"txf\", \"type\": \"openai\", \"base_url\": \"http://127.0.0.1:MOCK/v1\",\n"
+	    "   \"token_exchange\": {\"url\": \"http://127.0.0.1:OAUTH/exchange\", \"token\": \"env:TX_TOKEN\",\n"
+	    "     \"fields\": {\"grant_type\": \"urn:ietf:params:oauth:grant-type:jwt-bearer\", \"assertion\": \"{token}\"}}},\n"
+	    "  {\"name\": \"txj\", \"type\": \"openai\", \"base_url\": \"http://127.0.0.1:MOCK/v1\",\n"
+	    "   \"token_exchange\": {\"url\": \"http://127.0.0.1:OAUTH/exchange\", \"token\": \"env:TX_TOKEN\",\n"
+	    "     \"format\": \"json\", \"token_field\": \"token\", \"fields\": {\"assertion\": \"{token}\"}}}",
+	    ", \"f-*\": \"txf\", \"j-*\": \"txj\""));
+	cf_do(e.port, CF_CHAT, "f-text", 0, NULL, NULL, &r);
+	expect_status(&r, 200);
+	cf_do(e.port, CF_ANT, "f-text", 1, NULL, NULL, &r);
+	expect_status(&r, 200);
+	cf_do(e.port, CF_CHAT, "j-text", 0, NULL, NULL, &r);
+	expect_status(&r, 200);
+	/* one exchange each, cached for the next requests */
+	ck_assert_int_eq(oauth_stat(&o, "exchange"), 2);
+	c = creds_of(&e, "f-text");
+	ck_assert_msg(strncmp(c, "mockat.exchange.", 16) == 0 &&
+	    strchr(c, ',') && strncmp(strchr(c, ',') + 1, c,
+	    (size_t)(strchr(c, ',') - c)) == 0, "%s", c);
+	c = creds_of(&e, "j-text");
+	ck_assert_msg(strncmp(c, "eyJ", 3) == 0, "%s", c);
+	/* the imported login works upstream */
+	cf_do(e.port, CF_CHAT, "c-text", 0, NULL, "X-Request-Id: im-1\r\n", &r);
+	ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+	ck_assert_ptr_nonnull(strstr(gw_access(&e, "im-1"), "cred=imp"));
+	log_has_no_tokens(&e);
+	ck_assert_int_eq(proc_stop(e.proxy, 10000 * scale), 0);
+
+	/* the same store under another secret: refused as such */
+	setenv("LLMPROXY_SECRET", "another-secret-0123456789", 1);
+	proxy_start(&e, ACCT_CFG("", ""));
+	ck_assert_msg(gw_wait_log(&e, "account imp: cannot be used: ", 1, 5000),
+	    "%s", gw_log(&e));
+	ck_assert_ptr_nonnull(strstr(gw_log(&e), "sealed with another key"));
+	cf_do(e.port, CF_CHAT, "c-text", 0, NULL, NULL, &r);
+	ck_assert_int_ne(r.status, 200);
+	ck_assert_int_eq(proc_stop(e.proxy, 10000 * scale), 0);
+}
+END_TEST
+
 void
 it_accounts(Suite *s)
 {
@@ -644,4 +747,5 @@ it_accounts(Suite *s)
 	tcase_add_test(t, refresh_and_failover);
 	tcase_add_test(t, concurrent_during_refresh);
 	tcase_add_test(t, tamper_and_pickup);
+	tcase_add_test(t, exchange_import_wrong_key);
 }
