@@ -925,7 +925,8 @@ answer_exhausted(struct conn *c)
 		snprintf(msg, sizeof msg, "no upstream is available for model "
 		    "'%.200s': %s%s%s", c->model, dead ? "every candidate's "
 		    "credential was refused by its provider and stays disabled "
-		    "until the config is reloaded" : res.status == 429 ?
+		    "until the config is reloaded (an account: until it "
+		    "logs in again)" : res.status == 429 ?
 		    "every candidate is rate limited" :
 		    "every candidate is cooling down after failures",
 		    why ? "; the last failure: " : "", why ? why : "");
@@ -1664,7 +1665,20 @@ up_on_head(void *ud, const struct http_resp *r)
 		    r->hdrs[i].value.p, r->hdrs[i].value.n);
 	if (r->status / 100 != 2) {
 		char lf[400];
-		if (r->status == 401 || r->status == 403)
+		if ((r->status == 401 || r->status == 403) && c->cred &&
+		    c->cred->src == PX_CRED_ACCOUNT)
+			snprintf(lf, sizeof lf, "the upstream provider '%s' "
+			    "rejected the account '%s' (HTTP %d): check what "
+			    "its subscription includes, or log in again with "
+			    "llmproxy login", c->prov->name, c->cred->label,
+			    r->status);
+		else if ((r->status == 401 || r->status == 403) && c->cred &&
+		    c->cred->src == PX_CRED_EXCHANGE)
+			snprintf(lf, sizeof lf, "the upstream provider '%s' "
+			    "rejected the token exchanged for credential '%s' "
+			    "(HTTP %d): check the provider's token_exchange",
+			    c->prov->name, c->cred->label, r->status);
+		else if (r->status == 401 || r->status == 403)
 			snprintf(lf, sizeof lf, "the upstream provider '%s' "
 			    "rejected the proxy's credential '%s' (HTTP %d): fix "
 			    "that provider's key in the proxy's configuration",

@@ -540,6 +540,15 @@ START_TEST(refresh_and_failover)
 	ck_assert_int_eq(oauth_stat(&o, "refresh.claude"), 3);
 	log = gw_log(&e);
 	ck_assert_int_eq(gw_count(log, "account a1: token renewed"), 2);
+
+	/* refused again after the renewal: the 401 stands, a1 is out, and
+	 * the answers say which account to look at */
+	cf_do(e.port, CF_CHAT, "one-error401", 0, NULL, NULL, &r);
+	ck_assert_int_ne(r.status, 200);
+	ck_assert_int_eq(oauth_stat(&o, "refresh.claude"), 4);
+	cf_do(e.port, CF_CHAT, "one-text", 0, NULL, NULL, &r);
+	ck_assert_msg(r.status == 502 && strstr(r.body, "rejected the account "
+	    "'a1' (HTTP 401)"), "%d %s", r.status, r.body);
 	log_has_no_tokens(&e);
 	ck_assert_int_eq(proc_stop(e.proxy, 10000 * scale), 0);
 }
