@@ -479,7 +479,26 @@ START_TEST(requests_each_kind)
 				    "no text: %s", models[k], cf_name[f],
 				    r.body);
 			}
-	/* a count on Claude and Gemini goes upstream too */
+	/* the upstream mock is strict: the same request without what the
+	 * kind's client sends is refused */
+	{
+		char *tok = strf("Authorization: Bearer mockat.claude.1.%lld\r\n"
+		    "anthropic-version: 2023-06-01\r\n"
+		    "anthropic-beta: oauth-2025-04-20\r\n",
+		    (long long)time(NULL) + 3600);
+		exchange(e.mock_port, req_text("POST", "/v1/messages?beta=true",
+		    tok, "{\"model\":\"c-text\",\"max_tokens\":16,\"messages\":"
+		    "[{\"role\":\"user\",\"content\":\"Hello\"}]}"), &r);
+		ck_assert_msg(r.status == 400 && strstr(r.body, "Claude Code"),
+		    "%d %s", r.status, r.body);
+		exchange(e.mock_port, req_text("POST", "/backend-api/codex/"
+		    "responses", strf("Authorization: Bearer mockat.codex.1."
+		    "%lld\r\nchatgpt-account-id: mock-account\r\n",
+		    (long long)time(NULL) + 3600), "{\"model\":\"x-text\","
+		    "\"stream\":true,\"store\":false,\"input\":\"Hello\"}"), &r);
+		ck_assert_msg(r.status == 400, "%d %s", r.status, r.body);
+	}
+	/* a token count on Claude goes upstream too */
 	exchange(e.port, req_text("POST", "/v1/messages/count_tokens",
 	    AUTH_ANT, "{\"model\":\"c-text\",\"messages\":[{\"role\":\"user\","
 	    "\"content\":\"Hello\"}]}"), &r);
