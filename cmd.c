@@ -9,10 +9,12 @@
 
 #include <time.h>
 
+#include "account.h"
 #include "config.h"
 #include "convert.h"
 #include "json.h"
 #include "keys.h"
+#include "login.h"
 #include "proxy.h"
 #include "sse.h"
 #include "store.h"
@@ -26,12 +28,13 @@ env_usage(FILE *f)
 	static const char *const head[] = {
 		"Environment, without -c (set at least one provider variable):",
 		"Environment, without -c:",
-		"Environment, always:"
+		"Environment, always:",
+		"Environment, login and accounts commands:"
 	};
 	const struct px_envvar *v;
 	int g;
 
-	for (g = PX_ENV_PROVIDER; g <= PX_ENV_ANY; g++) {
+	for (g = PX_ENV_PROVIDER; g <= PX_ENV_LOGIN; g++) {
 		fprintf(f, "\n%s\n", head[g]);
 		for (v = px_env_vars; v->name != NULL; v++)
 			if (v->group == g)
@@ -46,6 +49,8 @@ usage(FILE *f)
 	    "usage: llmproxy [-c FILE] [-l ADDR:PORT] [-v]\n"
 	    "       llmproxy check-config -c FILE\n"
 	    "       llmproxy convert --from FMT --to FMT [--stream] [--response] < in > out\n"
+	    "       llmproxy login claude|codex|gemini|copilot [--name LABEL] [--no-browser]\n"
+	    "       llmproxy accounts list|remove LABEL|import KIND\n"
 	    "       llmproxy --help | --version\n"
 	    "\n"
 	    "Any LLM client, any LLM provider: accepts OpenAI Chat Completions,\n"
@@ -337,6 +342,10 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "convert") == 0)
 		return cmd_convert(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "login") == 0)
+		return px_login_cmd(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "accounts") == 0)
+		return px_accounts_cmd(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "keys") == 0 ||
 	    strcmp(argv[1], "usage") == 0))
 		return cmd_state(argc - 1, argv + 1);
@@ -378,6 +387,18 @@ main(int argc, char **argv)
 			fprintf(stderr, "%d errors\n", config->nerrors);
 		px_config_free(config);
 		return 1;
+	}
+	/* account providers: their credentials are the stored accounts
+	 * (check-config checks the file alone: it neither needs nor creates
+	 * a state directory) */
+	if (check_only)
+		err[0] = 0;
+	else if (px_acct_bind(config, err, sizeof err) < 0) {
+		fprintf(stderr, "llmproxy: %s\n", err);
+		px_config_free(config);
+		return 1;
+	} else if (err[0]) {
+		fprintf(stderr, "llmproxy: %s\n", err);
 	}
 	if (listen_arg) {
 		if (px_listen_normalize(listen_arg, lbuf, sizeof lbuf, err,

@@ -929,6 +929,7 @@ conn_close(struct conn *c)
 		up_cancel(c->up);
 		c->up = NULL;
 	}
+	acct_forget(c);
 	ev_del(loop, c->fd);
 	ev_timer_stop(loop, &c->timer);
 	ev_defer_cancel(loop, &c->defer);
@@ -2377,6 +2378,12 @@ reload(const char *why)
 		free(r);
 		return;
 	}
+	if (acct_bind(n, why) < 0) {
+		px_log("%s: the old configuration stays in force", why);
+		px_config_free(n);
+		free(r);
+		return;
+	}
 	if (strcmp(n->listen, cfg->listen) != 0) {
 		px_log("%s: a new listen address (%s) takes effect at the next "
 		    "start", why, n->listen);
@@ -2397,6 +2404,7 @@ reload(const char *why)
 	models_reload();
 	if (usage)
 		px_usage_set_prices(usage, n->prices);
+	acct_sync(n);
 	up_engine_set_pool(upe, n->upstream_idle);
 	mem_budget = (size_t)n->memory_max;
 	log_set_format(n->log_format == PX_LOG_JSON ? LOG_JSON : LOG_TEXT);
@@ -2452,6 +2460,8 @@ on_tick(struct ev_loop *l, struct ev_timer *t)
 		reload_check(ev_now(l));
 		if (state_dir[0] && keys_changed(state_dir, &keys_stamp))
 			keys_reload("keys file changed");
+		if (acct_tick(ev_now(l)))
+			reload("accounts changed");
 	}
 	if (draining && ev_now(l) >= drain_deadline && nconns > 0) {
 		px_log("drain timeout: closing %d connection(s)", nconns);
@@ -2721,8 +2731,10 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 		return 1;
 	if (state_open() < 0)
 		return 1;
+	/* account and token exchange renewals mostly go to https too */
 	for (i = 0; i < cfg->nproviders; i++)
-		https |= cfg->providers[i].tls;
+		https |= cfg->providers[i].tls || cfg->providers[i].tx ||
+		    cfg->providers[i].kind >= PX_PT_CLAUDE_ACCOUNT;
 	if (https) {
 		const char *add[PX_MAX_CA_ADD];
 		int na;
@@ -2754,6 +2766,7 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ev_set(loop, listen_fd, EV_READ, accept_io, NULL);
 	up_engine_set_pool(upe, cfg->upstream_idle);
+	acct_sync(cfg);
 	ev_timer_init(&accept_pause, accept_resume, NULL);
 	ev_timer_init(&tick, on_tick, NULL);
 	ev_timer_set(loop, &tick, ev_now(loop) + PX_TICK_MS);
@@ -2789,6 +2802,7 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 		close(spare_fd);
 	relay_shutdown();
 	models_shutdown();
+	acct_shutdown();
 	state_close();
 	up_engine_free(upe);
 	upe = NULL;

@@ -1437,6 +1437,7 @@ main(void)
 		it_team(s);
 		it_admin(s);
 		it_first(s);
+		it_accounts(s);
 		sr = srunner_create(s);
 	}
 	runner = sr;

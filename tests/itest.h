@@ -199,6 +199,7 @@ void it_gateway(Suite *s);
 void it_team(Suite *s);
 void it_admin(Suite *s);
 void it_first(Suite *s);
+void it_accounts(Suite *s);
 TCase *tc(Suite *s, const char *name, int with_shared);
 
 #endif

@@ -677,10 +677,12 @@ static const struct {
 	  "t.json:3: duplicate provider name \"a\"" },
 	{ "{\"providers\": [{\"name\": \"a\"}]}",
 	  "t.json:1: provider \"a\": missing \"type\" (openai, "
-	  "openai-responses, anthropic, gemini or azure)" },
+	  "openai-responses, anthropic, gemini, azure, claude-account, "
+	  "codex-account, gemini-account or copilot-account)" },
 	{ "{\"providers\": [{\"name\": \"a\",\n \"type\": \"opnai\"}]}",
 	  "t.json:2: provider \"a\": unknown type \"opnai\" (expected openai, "
-	  "openai-responses, anthropic, gemini or azure)" },
+	  "openai-responses, anthropic, gemini, azure, claude-account, "
+	  "codex-account, gemini-account or copilot-account)" },
 	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"openai\",\n"
 	  " \"baseurl\": \"https://x\"}]}",
 	  "t.json:2: unknown key \"baseurl\" in provider \"a\"" },
@@ -1858,7 +1860,8 @@ START_TEST(t_all_errors)
 	    "t.json:7: provider \"b\": api_keys[1]: environment variable PX_U3 "
 	    "is not set",
 	    "t.json:8: provider \"c\": unknown type \"opnai\" (expected openai, "
-	    "openai-responses, anthropic, gemini or azure)",
+	    "openai-responses, anthropic, gemini, azure, claude-account, "
+	  "codex-account, gemini-account or copilot-account)",
 	    "t.json:12: model \"y\": unknown provider \"zz\"",
 	    "t.json:14: model \"w\": unknown provider \"yy\"",
 	};
