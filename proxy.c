@@ -381,6 +381,7 @@ out_chunk_now(struct conn *c, const char *p, size_t n)
 
 	if (n == 0 || c->closing)
 		return;
+	c->last_out = now_ms();
 	if (c->holding || out_pending(c) > 0) {
 		out_chunk(c, p, n);     /* behind queued bytes: queue too */
 		return;
@@ -433,6 +434,7 @@ out_chunk(struct conn *c, const char *p, size_t n)
 
 	if (n == 0 || c->closing)
 		return;
+	c->last_out = now_ms();
 	if (!c->resp_chunked) {
 		out_put(c, p, n);
 		return;
@@ -1850,7 +1852,10 @@ client_timer(struct ev_loop *l, struct ev_timer *t)
 		conn_close(c);
 		return;
 	case PH_UPSTREAM:
-		return;             /* the upstream engine keeps the time */
+		/* the upstream engine keeps the time; this timer only
+		 * paces heartbeats on quiet streams */
+		relay_heartbeat(c);
+		return;
 	}
 }
 

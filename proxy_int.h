@@ -128,6 +128,7 @@ struct conn {
 	char *abeta, *aversion;        /* anthropic headers to forward */
 	int gemini_alt_sse;
 	long long t_start_us, t_first_us;
+	long long last_out;            /* loop ms of the last stream bytes out */
 	int status;
 	struct ir_usage usage;
 	char errmsg[256];              /* for the access line */
@@ -233,6 +234,9 @@ long long relay_health(long long now);
  * schedule again (a new provider is checked at once). */
 void relay_health_reset(void);
 void relay_shutdown(void);
+/* c's timer fired during PH_UPSTREAM: a quiet stream gets the client
+ * format's keep-alive (timeouts.heartbeat_ms); re-arms itself. */
+void relay_heartbeat(struct conn *c);
 
 /* ---- admin.c */
 enum admin_auth {

@@ -1506,7 +1506,69 @@ up_on_head(void *ud, const struct http_resp *r)
 		out_chunk(c, c->sout.buf, c->sout.len);
 		jw_reset(&c->sout);
 	}
+	c->last_out = now_ms();
+	if (c->cref->cfg->heartbeat_ms > 0)
+		ev_timer_set(loop, &c->timer, now_ms() +
+		    c->cref->cfg->heartbeat_ms);
 	out_flush(c);
+}
+
+/*
+ * The keep-alive a client in format f ignores: Anthropic's own ping event,
+ * an SSE comment for the others; NULL for a Gemini JSON-array stream (no
+ * SSE framing to hide it in).
+ */
+static const char *
+heartbeat_bytes(const struct conn *c)
+{
+	if (c->cfmt == PX_FMT_ANTHROPIC)
+		return "event: ping\ndata: {\"type\": \"ping\"}\n\n";
+	if (c->cfmt == PX_FMT_GEMINI && c->req.gemini_array_stream)
+		return NULL;
+	return ": keep-alive\n\n";
+}
+
+/*
+ * Heartbeats. Only a stream whose head the client may get has them: before
+ * the upstream's head nothing is sent (an error could still be answered
+ * with its own status, and another candidate could serve). A held stream
+ * (see up_on_head) is let go when its first heartbeat is due: the client
+ * gets the head and the opening events, and the request stays with this
+ * candidate; so holding lasts at most heartbeat_ms. Bytes out of the
+ * stream between heartbeats push the next one back (c->last_out, set by
+ * out_chunk()); the client always sits at an event boundary there, since
+ * only whole events are written.
+ */
+/* see proxy_int.h */
+void
+relay_heartbeat(struct conn *c)
+{
+	int hb = c->cref ? c->cref->cfg->heartbeat_ms : 0;
+	const char *ka;
+	long long due;
+
+	if (hb <= 0 || c->closing || !c->streaming || !c->stream ||
+	    (ka = heartbeat_bytes(c)) == NULL)
+		return;
+	due = c->last_out + hb;
+	if (now_ms() < due) {
+		ev_timer_set(loop, &c->timer, due);
+		return;
+	}
+	if (c->holding) {
+		struct px_outcome o;
+		DBG("conn %lu: no content after %d ms: the stream is let go",
+		    c->id, hb);
+		px_outcome_init(&o, PX_OUT_OK, 200);
+		px_gw_report(gw, &c->plan, &c->att, &o, wall_ms());
+		release_hold(c);
+		if (c->closing)
+			return;
+	}
+	out_chunk_now(c, ka, strlen(ka));
+	if (c->closing)
+		return;
+	ev_timer_set(loop, &c->timer, now_ms() + hb);
 }
 
 /* A held stream: an error event before any content hands the request to
