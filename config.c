@@ -1773,6 +1773,60 @@ parse_rstore(struct ctx *x, struct px_config *c, const struct json *o)
 	return rc;
 }
 
+static int
+parse_sessions(struct ctx *x, struct px_config *c, const struct json *o)
+{
+	static const char *const keys[] = { "max_bytes", "max_entries",
+	    "max_turns", "ttl_seconds", "persist", NULL };
+	const struct json *v;
+	long long ll = 0;
+	long long smax = SIZE_MAX > LLONG_MAX ? LLONG_MAX : (long long)SIZE_MAX;
+	int rc;
+
+	if (o->type != JSON_OBJECT)
+		return FAIL(x, o, "\"sessions\" must be an object");
+	rc = check_keys(x, o, keys, " in \"sessions\"");
+	c->ses_max_bytes = PX_SES_CFG_MAX_BYTES;
+	c->ses_max_entries = 10000;
+	c->ses_max_turns = 200;
+	c->ses_ttl_s = 86400;
+	if ((v = json_get(o, "max_bytes")) != NULL) {
+		/* 0 turns sessions off */
+		if (!json_int(v, &ll) || ll < 0 || ll > smax)
+			rc = FAIL(x, v, "\"sessions.max_bytes\" must be a "
+			    "non-negative integer");
+		else
+			c->ses_max_bytes = (size_t)ll;
+	}
+	if ((v = json_get(o, "max_entries")) != NULL) {
+		if (get_posint(x, v, "sessions.max_entries", smax, &ll) < 0)
+			rc = -1;
+		else
+			c->ses_max_entries = (size_t)ll;
+	}
+	if ((v = json_get(o, "max_turns")) != NULL) {
+		if (get_posint(x, v, "sessions.max_turns", 100000, &ll) < 0)
+			rc = -1;
+		else
+			c->ses_max_turns = (size_t)ll;
+	}
+	if ((v = json_get(o, "ttl_seconds")) != NULL) {
+		if (get_posint(x, v, "sessions.ttl_seconds", 366LL * 86400,
+		    &ll) < 0)
+			rc = -1;
+		else
+			c->ses_ttl_s = ll;
+	}
+	if ((v = json_get(o, "persist")) != NULL) {
+		if (v->type != JSON_TRUE && v->type != JSON_FALSE)
+			rc = FAIL(x, v, "\"sessions.persist\" must be true or "
+			    "false");
+		else
+			c->ses_persist = v->type == JSON_TRUE;
+	}
+	return rc;
+}
+
 /* ------------------------------------------------------------ public */
 
 /* see config.h */
@@ -1865,7 +1919,7 @@ parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 	    "providers", "models", "ca_file", "limits", "timeouts",
 	    "default_max_tokens", "verbose", "responses_store", "retry",
 	    "state_dir", "admin_key", "metrics_key", "log_format", "usage",
-	    "prices", NULL };
+	    "prices", "sessions", NULL };
 	const struct json *v, *e, *lv;
 	char tmp[sizeof c->listen], msg[256];
 	const char *s;
@@ -1929,6 +1983,8 @@ parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 		parse_timeouts(x, c, v);
 	if ((v = json_get(root, "responses_store")) != NULL)
 		parse_rstore(x, c, v);
+	if ((v = json_get(root, "sessions")) != NULL)
+		parse_sessions(x, c, v);
 	if ((v = json_get(root, "default_max_tokens")) != NULL &&
 	    get_posint(x, v, "default_max_tokens", LLONG_MAX, &ll) == 0)
 		c->default_max_tokens = ll;
@@ -2731,6 +2787,11 @@ px_config_diff(const struct px_config *old, const struct px_config *c,
 	    old->rstore_ttl_s != c->rstore_ttl_s ||
 	    strcmp(old->rstore_dir, c->rstore_dir) != 0)
 		sb_item(&b, &first, "settings changed", "responses_store");
+	if (old->ses_max_bytes != c->ses_max_bytes ||
+	    old->ses_max_entries != c->ses_max_entries ||
+	    old->ses_max_turns != c->ses_max_turns ||
+	    old->ses_ttl_s != c->ses_ttl_s || old->ses_persist != c->ses_persist)
+		sb_item(&b, &first, "settings changed", "sessions");
 	if (b.len == 0)
 		sb_add(&b, "no changes");
 	return b.len;

@@ -660,6 +660,11 @@ send_head(struct conn *c, int status, const char *ctype, long long clen,
 		out_str(c, c->fwd);
 	if (extra && *extra)
 		out_str(c, extra);
+	if (c->ses_id[0]) {
+		out_put(c, "X-Session-ID: ", 14);
+		out_str(c, c->ses_id);
+		out_put(c, "\r\n", 2);
+	}
 	if (c->dropped) {
 		out_put(c, "x-llmproxy-dropped-tools: ", 26);
 		out_str(c, c->dropped);
@@ -788,6 +793,10 @@ req_reset(struct conn *c)
 	c->root = NULL;
 	c->model[0] = c->up_model[0] = 0;
 	c->rid[0] = 0;
+	c->ses_id[0] = c->ses_in[0] = 0;
+	c->ses_on = 0;
+	c->ses_acc = NULL;
+	c->ses_nhist = c->ses_nhist_in = 0;
 	c->method[0] = c->path[0] = 0;
 	c->key = NULL;
 	c->route = NULL;
@@ -1341,6 +1350,7 @@ handle_request(struct conn *c, const char *body, size_t n)
 	}
 	if (admit(c) < 0)
 		return;
+	sx_prepare(c);
 	relay_start(c);
 }
 
@@ -1524,6 +1534,8 @@ handle_head(struct conn *c, struct http_req *r)
 	    r->path.p);
 	idh = hdr_val(r, "x-request-id", &in);
 	rid_take(c, idh, in);
+	idh = hdr_val(r, "x-session-id", &in);
+	sx_take(c, idh, in);
 	gmodel[0] = 0;
 	c->ep = classify(c, r, gmodel, sizeof gmodel, &is_post);
 
@@ -1607,6 +1619,12 @@ handle_head(struct conn *c, struct http_req *r)
 			    p.n - pl <= PX_STORE_KEY_MAX) {
 				struct px_str id = { p.p + pl, p.n - pl };
 				rs_local(c, r, id);
+				return;
+			}
+			if (p.n > 13 && memcmp(p.p, "/v1/sessions/", 13) == 0 &&
+			    !memchr(p.p + 13, '/', p.n - 13)) {
+				struct px_str id = { p.p + 13, p.n - 13 };
+				sx_local(c, r, id);
 				return;
 			}
 		}
@@ -2200,6 +2218,7 @@ on_tick(struct ev_loop *l, struct ev_timer *t)
 {
 	log_flush();
 	rs_sweep();
+	sx_sweep();
 	if (usage && px_usage_flush_due(usage, wall_ms()) == 0 &&
 	    px_usage_flush(usage, wall_ms()) < 0)
 		px_log("usage records: %s", px_usage_error(usage));
@@ -2434,6 +2453,8 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 		return 1;
 	if (state_open() < 0)
 		return 1;
+	if (sx_open() < 0)
+		return 1;
 	for (i = 0; i < cfg->nproviders; i++)
 		https |= cfg->providers[i].tls;
 	if (https) {
@@ -2501,6 +2522,7 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 	ev_free(loop);
 	loop = NULL;
 	rs_close();
+	sx_close();
 	px_gw_free(gw);
 	gw = NULL;
 	/* the config main() loaded is main()'s to free */

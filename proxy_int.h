@@ -28,6 +28,7 @@
 #include "loop.h"
 #include "proxy.h"
 #include "route.h"
+#include "session.h"
 #include "sse.h"
 #include "store.h"
 #include "upstream.h"
@@ -162,6 +163,16 @@ struct conn {
 	char *kept_fwd;
 	char kept_msg[400];
 
+	/* session (rsession.c): the id asked for, the id answered, the
+	 * history (arena) and the stream's answer gathered */
+	char ses_in[PX_SES_ID_MAX];
+	char ses_id[PX_SES_ID_MAX];
+	unsigned ses_on:1;
+	struct ir_msg *ses_hist;
+	size_t ses_nhist, ses_nhist_in;
+	struct px_stream *ses_acc;
+	struct jw ses_w;
+
 	/* Responses store: what this turn records (arena) */
 	int rs_keep;
 	struct px_str rs_prev;
@@ -254,6 +265,26 @@ void admin_body(struct conn *c, const char *body, size_t n);
  * errors. */
 void admin_note(const struct conn *c, long long cost_uusd,
                 long long latency_us);
+
+/* ---- rsession.c */
+extern struct px_ses *sessions;      /* NULL when off */
+int sx_open(void);
+void sx_close(void);
+void sx_sweep(void);
+/* The request's X-Session-ID (v may be NULL). */
+void sx_take(struct conn *c, const char *v, size_t n);
+/* Routed: which session the request is in (its history loaded). */
+void sx_prepare(struct conn *c);
+/* The IR was decoded: the history in front of its messages. 0 or -1. */
+int sx_apply(struct conn *c);
+/* The answer is complete: append the turn (once). */
+void sx_save(struct conn *c, const struct ir_part *ans, size_t nans);
+/* A stream began / an upstream event / the upstream ended. */
+void sx_stream_begin(struct conn *c);
+void sx_stream_event(struct conn *c, const struct sse_event *ev);
+void sx_stream_end(struct conn *c, int complete);
+/* DELETE /v1/sessions/{id}. */
+void sx_local(struct conn *c, const struct http_req *r, struct px_str id);
 
 /* ---- rstore.c */
 int rs_open(void);

@@ -502,7 +502,7 @@ attempt_body(struct conn *c, const char **bodyp, size_t *np)
 	}
 	/* A Gemini client streaming without alt=sse wants a JSON array, which
 	 * the upstream (always asked for SSE) does not send: convert. */
-	c->passthrough = c->ufmt == c->cfmt &&
+	c->passthrough = c->ufmt == c->cfmt && !c->ses_on &&
 	    !(c->cfmt == PX_FMT_GEMINI && c->req.stream && !c->gemini_alt_sse);
 	if (c->passthrough) {
 		c->req.gemini_array_stream = c->cfmt == PX_FMT_GEMINI &&
@@ -532,6 +532,11 @@ attempt_body(struct conn *c, const char **bodyp, size_t *np)
 		}
 		if (c->rs_prev.n)
 			c->req.previous_response_id = c->rs_prev; /* echoed */
+		if (sx_apply(c) < 0) {
+			send_error(c, 503, "out of memory");
+			out_flush(c);
+			return -1;
+		}
 		c->ir_ok = 1;
 	}
 	{
@@ -1329,6 +1334,7 @@ stream_end(struct conn *c, int complete)
 		if (sse_finish(&c->sse, &ev)) {
 			jw_reset(&c->sout);
 			px_stream_feed(c->stream, &ev, c->passthrough ? NULL : &c->sout);
+			sx_stream_event(c, &ev);
 			if (!c->passthrough)
 				out_chunk(c, c->sout.buf, c->sout.len);
 			if (c->passthrough)
@@ -1355,6 +1361,7 @@ stream_end(struct conn *c, int complete)
 			set_errmsg(c, "upstream stream ended without its terminal event");
 		}
 	}
+	sx_stream_end(c, complete && !c->cut);
 	c->usage = *px_stream_usage(c->stream);
 	if (c->resp_chunked)
 		out_put(c, "0\r\n\r\n", 5);
@@ -1501,6 +1508,7 @@ up_on_head(void *ud, const struct http_resp *r)
 		return;
 	}
 	jw_init(&c->sout, &c->arena, SSE_EVENT_MAX * 2);
+	sx_stream_begin(c);
 	if (!c->passthrough) {
 		px_stream_begin(c->stream, &c->sout);
 		out_chunk(c, c->sout.buf, c->sout.len);
@@ -1638,6 +1646,7 @@ up_on_data(void *ud, const char *p, size_t n)
 			if (!got)
 				break;
 			px_stream_feed(c->stream, &ev, &c->sout);
+			sx_stream_event(c, &ev);
 			if (c->sout.err) {
 				answer_fail(c, 502, "converted event too large");
 				return;
@@ -1796,6 +1805,7 @@ up_on_end(void *ud, int complete)
 			return;
 		}
 		rs_save(c, w.buf, w.len);
+		sx_save(c, resp.parts, resp.nparts);
 		send_body(c, 200, "application/json", w.buf, w.len, extra);
 		out_flush(c);
 	}

@@ -20,6 +20,7 @@ static struct env ses;
 #define SES_CFG(hb) strf( \
 	"{\"listen\": \"127.0.0.1:0\", \"api_keys\": [\"sk-test\", \"sk-other\"],\n" \
 	" \"timeouts\": {\"heartbeat_ms\": %d},\n" \
+	" \"sessions\": {\"max_turns\": 4},\n" \
 	" \"providers\": [\n" \
 	"  {\"name\": \"oai\", \"type\": \"openai\", \"base_url\": \"http://127.0.0.1:MOCK/v1\", \"api_key\": \"up-oai\"},\n" \
 	"  {\"name\": \"rsp\", \"type\": \"openai-responses\", \"base_url\": \"http://127.0.0.1:MOCK/v1\", \"api_key\": \"up-rsp\"},\n" \
@@ -180,6 +181,176 @@ START_TEST(t_hb_off)
 }
 END_TEST
 
+/* ------------------------------------------------------------ sessions */
+
+/* A request in format f whose user text is text (5 characters, in place
+ * of cf_req's "Hello"), with X-Session-ID sid when not NULL. */
+static void
+ses_do(enum cf f, const char *model, int stream, const char *key,
+    const char *sid, const char *text, struct resp *r)
+{
+	char *q = cf_req(f, model, stream, key, sid ? strf("X-Session-ID: "
+	    "%s\r\n", sid) : NULL, -1);
+
+	replace_all(q, strlen(q), "Hello", text);
+	exchange(ses.port, q, r);
+}
+
+/* The body of the last request the mock got. */
+static char *
+last_body(void)
+{
+	struct resp r;
+	const char *b;
+
+	mock_get(&ses, "/_last", &r);
+	b = strstr(r.body, "\n\n");
+	ck_assert_ptr_nonnull(b);
+	return strdup(b + 2);
+}
+
+/* A piece of an answer's text that must appear in a later request: its
+ * first word of 3+ plain letters. */
+static char *
+word_of(const char *text)
+{
+	const char *p = text;
+
+	while (*p) {
+		size_t n = 0;
+		while ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' &&
+		    p[n] <= 'Z'))
+			n++;
+		if (n >= 3)
+			return strf("%.*s", (int)n, p);
+		p += n ? n : 1;
+	}
+	ck_abort_msg("no word in answer '%s'", text);
+	return NULL;
+}
+
+/* One conversation across every client format and upstream kind,
+ * streamed and not: each turn's request reaches the upstream with every
+ * earlier turn (user text and answer) in front, in the next format; the
+ * id stays; the oldest turn goes beyond max_turns (4). */
+START_TEST(t_ses_chain)
+{
+	char *id = NULL, *words[8], *texts[8], *body;
+	int i, j;
+
+	for (i = 0; i < 6; i++) {
+		struct resp r;
+		enum cf f = (enum cf)(i % CF_N);
+		const char *up = up_name[(i + 1) % 4];
+		int stream = i % 2;
+		const char *h;
+
+		texts[i] = strf("Tq%dxz", i);
+		ses_do(f, strf("%s-text", up), stream, NULL, id, texts[i], &r);
+		words[i] = word_of(cf_text(f, stream, &r));
+		h = resp_hdr(&r, "x-session-id");
+		ck_assert_msg(h && strncmp(h, "ses_", 4) == 0 && strlen(h) == 36,
+		    "turn %d: X-Session-ID %s", i, h ? h : "(none)");
+		if (id)
+			ck_str(h, id);
+		else
+			id = strdup(h);
+		body = last_body();
+		ck_assert_msg(strstr(body, texts[i]) != NULL, "%s", body);
+		for (j = 0; j < i; j++) {
+			int kept = i - j <= 4;
+			ck_assert_msg((strstr(body, texts[j]) != NULL) == kept,
+			    "turn %d (%s client, %s): turn %d's text %s in:\n%.3000s",
+			    i, cf_name[f], up, j, kept ? "missing" : "kept", body);
+			if (kept)
+				ck_assert_msg(strstr(body, words[j]) != NULL,
+				    "turn %d: turn %d's answer (%s) missing in:\n%.3000s",
+				    i, j, words[j], body);
+		}
+	}
+}
+END_TEST
+
+/* Another key does not see the session (a new id, no history), and can
+ * not delete it; its owner can, and the id is then unknown. No header
+ * or a malformed one starts a new session. */
+START_TEST(t_ses_scope)
+{
+	struct resp r;
+	char *id, *id2, *body;
+
+	ses_do(CF_CHAT, "up-ant-text", 0, NULL, NULL, "Sc1qq", &r);
+	expect_status(&r, 200);
+	id = strdup(resp_hdr(&r, "x-session-id"));
+	ses_do(CF_ANT, "up-oai-text", 1, "sk-other", id, "Sc2qq", &r);
+	cf_text(CF_ANT, 1, &r);
+	id2 = strdup(resp_hdr(&r, "x-session-id"));
+	ck_assert_str_ne(id2, id);
+	body = last_body();
+	ck_assert_ptr_null(strstr(body, "Sc1qq"));
+	exchange(ses.port, req_text("DELETE", strf("/v1/sessions/%s", id),
+	    "Authorization: Bearer sk-other\r\n", NULL), &r);
+	expect_status(&r, 404);
+	exchange(ses.port, req_text("DELETE", strf("/v1/sessions/%s", id),
+	    "Authorization: Bearer sk-test\r\n", NULL), &r);
+	expect_status(&r, 200);
+	ck_str(jstr(r.body, "id"), id);
+	ck_assert_int_eq(jhas(r.body, "deleted"), 1);
+	exchange(ses.port, req_text("DELETE", strf("/v1/sessions/%s", id),
+	    "Authorization: Bearer sk-test\r\n", NULL), &r);
+	expect_status(&r, 404);
+	ses_do(CF_CHAT, "up-ant-text", 0, NULL, id, "Sc3qq", &r);
+	expect_status(&r, 200);
+	ck_assert_str_ne(resp_hdr(&r, "x-session-id"), id);
+	ck_assert_ptr_null(strstr(last_body(), "Sc1qq"));
+	ses_do(CF_CHAT, "up-ant-text", 0, NULL, "bad id!", "Sc4qq", &r);
+	expect_status(&r, 200);
+	ck_assert_ptr_nonnull(resp_hdr(&r, "x-session-id"));
+	/* an upstream error keeps nothing, and its answer has the id */
+	ses_do(CF_CHAT, "up-oai-error400", 0, "sk-other", id2, "Sc5qq", &r);
+	ck_assert_int_ge(r.status, 400);
+	ck_str(resp_hdr(&r, "x-session-id"), id2);
+}
+END_TEST
+
+/* "persist": true keeps sessions in the state directory across a
+ * restart; without it they are gone. */
+START_TEST(t_ses_persist)
+{
+	static const char *const persist[] = { "true", "false" };
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		struct env e;
+		struct resp r;
+		char *id;
+
+		gw_env(&e, strf("{\"listen\": \"127.0.0.1:0\", "
+		    "\"api_keys\": [\"sk-test\"],\n"
+		    " \"state_dir\": \"TMP/ses-state.%d.%d\",\n"
+		    " \"sessions\": {\"persist\": %s},\n"
+		    " \"providers\": [{\"name\": \"ant\", \"type\": \"anthropic\", "
+		    "\"base_url\": \"http://127.0.0.1:MOCK\", \"api_key\": \"a\"}],\n"
+		    " \"models\": {\"*\": \"ant\"}}\n", (int)getpid(), k,
+		    persist[k]));
+		exchange(e.port, cf_req(CF_CHAT, "m-text", 0, NULL, NULL, -1),
+		    &r);
+		expect_status(&r, 200);
+		id = strdup(resp_hdr(&r, "x-session-id"));
+		ck_assert_int_eq(proc_stop(e.proxy, 5000 * scale), 0);
+		gw_proxy_start(&e);
+		exchange(e.port, cf_req(CF_CHAT, "m-text", 0, NULL,
+		    strf("X-Session-ID: %s\r\n", id), -1), &r);
+		expect_status(&r, 200);
+		if (k == 0)
+			ck_str(resp_hdr(&r, "x-session-id"), id);
+		else
+			ck_assert_str_ne(resp_hdr(&r, "x-session-id"), id);
+		env_stop(&e);
+	}
+}
+END_TEST
+
 void
 it_sessions(Suite *s)
 {
@@ -190,4 +361,7 @@ it_sessions(Suite *s)
 	tcase_add_test(t, t_hb_formats);
 	tcase_add_test(t, t_hb_held);
 	tcase_add_test(t, t_hb_off);
+	tcase_add_test(t, t_ses_chain);
+	tcase_add_test(t, t_ses_scope);
+	tcase_add_test(t, t_ses_persist);
 }

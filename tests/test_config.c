@@ -920,6 +920,41 @@ START_TEST(t_rstore_errors)
 }
 END_TEST
 
+/* ------------------------------------------------------------ sessions */
+
+START_TEST(t_sessions_cfg)
+{
+	struct px_config *c = cfg_new();
+
+	clear_env();
+	ck_assert_msg(parse(c, "{}") == 0, "%s", err);
+	ck_assert_uint_eq(c->ses_max_bytes, 0);          /* off */
+	ck_assert_msg(parse(c, "{\"sessions\": {}}") == 0, "%s", err);
+	ck_assert_uint_eq(c->ses_max_bytes, PX_SES_CFG_MAX_BYTES);
+	ck_assert_uint_eq(c->ses_max_entries, 10000);
+	ck_assert_uint_eq(c->ses_max_turns, 200);
+	ck_assert_int_eq(c->ses_ttl_s, 86400);
+	ck_assert_int_eq(c->ses_persist, 0);
+	ck_assert_msg(parse(c, "{\"sessions\": {\"max_bytes\": 1000, "
+	    "\"max_entries\": 5, \"max_turns\": 3, \"ttl_seconds\": 60, "
+	    "\"persist\": true}}") == 0, "%s", err);
+	ck_assert_uint_eq(c->ses_max_bytes, 1000);
+	ck_assert_uint_eq(c->ses_max_entries, 5);
+	ck_assert_uint_eq(c->ses_max_turns, 3);
+	ck_assert_int_eq(c->ses_ttl_s, 60);
+	ck_assert_int_eq(c->ses_persist, 1);
+	ck_assert_int_eq(parse(c, "{\"sessions\": {\"turns\": 3}}"), -1);
+	ck_assert_str_eq(err, "t.json:1: unknown key \"turns\" in \"sessions\"");
+	ck_assert_int_eq(parse(c, "{\"sessions\": {\"persist\": 1}}"), -1);
+	ck_assert_str_eq(err, "t.json:1: \"sessions.persist\" must be true or "
+	    "false");
+	ck_assert_int_eq(parse(c, "{\"sessions\": {\"max_turns\": 0}}"), -1);
+	ck_assert_int_eq(parse(c, "{\"sessions\": true}"), -1);
+	ck_assert_str_eq(err, "t.json:1: \"sessions\" must be an object");
+	px_config_free(c);
+}
+END_TEST
+
 /* ------------------------------------------------------------ allow_open */
 
 START_TEST(t_allow_open)
@@ -2215,6 +2250,7 @@ main(void)
 	tcase_add_test(tc, t_env_open_refused);
 	tcase_add_test(tc, t_rstore);
 	LOOP(t_rstore_errors, rscases);
+	tcase_add_test(tc, t_sessions_cfg);
 	tcase_add_test(tc, t_creds);
 	LOOP(t_cred_errors, credcases);
 	tcase_add_test(tc, t_cred_cap);
