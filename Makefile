@@ -31,11 +31,11 @@ O       = build$(SAN:1=-san)$(LOOP:%=-%)
 CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
             convert_anthropic.c convert_gemini.c
 CORE_HDRS = json.h sse.h convert.h convert_int.h
-SRV_SRCS  = cmd.c proxy.c relay.c rstore.c rsession.c session.c loop.c upstream.c log.c http.c \
+SRV_SRCS  = cmd.c proxy.c relay.c rstore.c rsession.c session.c rcache.c cache.c loop.c upstream.c log.c http.c \
             auth.c config.c tls.c store.c route.c keys.c limit.c metrics.c \
             usage.c admin.c
 SRV_HDRS  = http.h auth.h config.h tls.h proxy.h proxy_int.h store.h loop.h \
-            upstream.h log.h route.h keys.h limit.h metrics.h usage.h session.h
+            upstream.h log.h route.h keys.h limit.h metrics.h usage.h session.h cache.h
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
 HDRS = $(CORE_HDRS) $(SRV_HDRS)
 LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
@@ -47,7 +47,7 @@ TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
         $(O)/test_convert4 $(O)/test_decode $(O)/test_auth $(O)/test_config \
         $(O)/test_embed $(O)/test_store $(O)/test_stream $(O)/test_route \
         $(O)/test_loop $(O)/test_loop_poll $(O)/test_keys $(O)/test_limit \
-        $(O)/test_metrics $(O)/test_usage $(O)/test_session
+        $(O)/test_metrics $(O)/test_usage $(O)/test_session $(O)/test_cache
 
 all: llmproxy
 
@@ -116,6 +116,9 @@ $(O)/test_usage: tests/test_usage.c tests/testutil.h usage.c usage.h store.c sto
 $(O)/test_session: tests/test_session.c tests/testutil.h session.c session.h store.c store.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_session.c session.c store.c $(CORE_SRCS) $(CHECK_LIBS)
+$(O)/test_cache: tests/test_cache.c cache.c cache.h store.c store.h $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_cache.c cache.c store.c $(CHECK_LIBS) $(BEARSSL_LIBS)
 ITEST_SRCS = tests/itest.c tests/test_integration.c tests/it_hardening.c \
              tests/it_streams.c tests/it_gateway.c tests/it_team.c \
              tests/it_admin.c tests/it_sessions.c

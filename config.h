@@ -280,6 +280,12 @@ struct px_config {
 	int usage_enabled;        /* default 1: kept when a state dir exists */
 	int usage_retain_days;    /* 0 = PX_USAGE_RETAIN_DAYS */
 	struct px_prices *prices;
+	/* response cache (cache.h): max_bytes 0 = off (no "cache" key);
+	 * routes and shared name routes by their pattern in "models" */
+	size_t cache_max_bytes, cache_max_entries;
+	long long cache_ttl_s;
+	const char **cache_routes, **cache_shared;
+	int ncache_routes, ncache_shared;
 	/* sessions: max_bytes 0 = off (the default: no "sessions" key) */
 	size_t ses_max_bytes, ses_max_entries, ses_max_turns;
 	long long ses_ttl_s;

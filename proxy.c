@@ -561,6 +561,10 @@ request_done(struct conn *c)
 		log_cstr(&ln, "dropped_tools", c->dropped);
 	if (c->cut)
 		log_cstr(&ln, "cut", "1");
+	if (c->cache_state == CX_HIT)
+		log_cstr(&ln, "cache", "hit");
+	if (c->ses_id[0])
+		log_cstr(&ln, "session", c->ses_id);
 	if (c->errmsg[0])
 		log_cstr(&ln, "error", c->errmsg);
 	log_end(&ln);
@@ -660,6 +664,10 @@ send_head(struct conn *c, int status, const char *ctype, long long clen,
 		out_str(c, c->fwd);
 	if (extra && *extra)
 		out_str(c, extra);
+	if (c->cache_state == CX_HIT)
+		out_put(c, "x-llmproxy-cache: hit\r\n", 23);
+	else if (c->cache_state != CX_NONE)
+		out_put(c, "x-llmproxy-cache: miss\r\n", 24);
 	if (c->ses_id[0]) {
 		out_put(c, "X-Session-ID: ", 14);
 		out_str(c, c->ses_id);
@@ -773,6 +781,7 @@ req_reset(struct conn *c)
 		c->up = NULL;
 	}
 	stream_state_free(c);
+	cx_done(c);
 	px_arena_free(&c->arena);
 	px_arena_init(&c->arena, PX_ARENA_MAX);
 	free(c->body);
@@ -797,6 +806,9 @@ req_reset(struct conn *c)
 	c->ses_on = 0;
 	c->ses_acc = NULL;
 	c->ses_nhist = c->ses_nhist_in = 0;
+	c->cache_hdr = 0;
+	c->cache_state = CX_NONE;
+	cx_done(c);
 	c->method[0] = c->path[0] = 0;
 	c->key = NULL;
 	c->route = NULL;
@@ -1536,6 +1548,8 @@ handle_head(struct conn *c, struct http_req *r)
 	rid_take(c, idh, in);
 	idh = hdr_val(r, "x-session-id", &in);
 	sx_take(c, idh, in);
+	idh = hdr_val(r, "x-llmproxy-cache", &in);
+	cx_take(c, idh, in);
 	gmodel[0] = 0;
 	c->ep = classify(c, r, gmodel, sizeof gmodel, &is_post);
 
@@ -2219,6 +2233,7 @@ on_tick(struct ev_loop *l, struct ev_timer *t)
 	log_flush();
 	rs_sweep();
 	sx_sweep();
+	cx_sweep();
 	if (usage && px_usage_flush_due(usage, wall_ms()) == 0 &&
 	    px_usage_flush(usage, wall_ms()) < 0)
 		px_log("usage records: %s", px_usage_error(usage));
@@ -2455,6 +2470,8 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 		return 1;
 	if (sx_open() < 0)
 		return 1;
+	if (cx_open() < 0)
+		return 1;
 	for (i = 0; i < cfg->nproviders; i++)
 		https |= cfg->providers[i].tls;
 	if (https) {
@@ -2523,6 +2540,7 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 	loop = NULL;
 	rs_close();
 	sx_close();
+	cx_close();
 	px_gw_free(gw);
 	gw = NULL;
 	/* the config main() loaded is main()'s to free */

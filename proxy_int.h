@@ -29,6 +29,7 @@
 #include "proxy.h"
 #include "route.h"
 #include "session.h"
+#include "cache.h"
 #include "sse.h"
 #include "store.h"
 #include "upstream.h"
@@ -173,6 +174,12 @@ struct conn {
 	struct px_stream *ses_acc;
 	struct jw ses_w;
 
+	/* response cache (rcache.c): the header, this attempt's key and
+	 * state, a stream's upstream bytes while it is recorded */
+	unsigned cache_hdr:2, cache_state:3;
+	char cache_key[PX_CACHE_KEY_LEN + 1];
+	struct px_cache_rec cache_rec;
+
 	/* Responses store: what this turn records (arena) */
 	int rs_keep;
 	struct px_str rs_prev;
@@ -265,6 +272,25 @@ void admin_body(struct conn *c, const char *body, size_t n);
  * errors. */
 void admin_note(const struct conn *c, long long cost_uusd,
                 long long latency_us);
+
+/* ---- rcache.c */
+enum { CX_NONE, CX_MISS, CX_HIT, CX_STORED };   /* conn.cache_state */
+int cx_open(void);
+void cx_close(void);
+void cx_sweep(void);
+/* The request's x-llmproxy-cache header (v may be NULL). */
+void cx_take(struct conn *c, const char *v, size_t n);
+/* An attempt is about to go upstream (ubody_out built): 1 on a hit, with
+ * the upstream's answer in p[0..n) (a stream's bytes when the request
+ * streams), else 0 (CX_MISS when the answer is to be kept). */
+int cx_lookup(struct conn *c, const char **p, size_t *n);
+/* A stream's upstream bytes, recorded on a miss. */
+void cx_record(struct conn *c, const char *p, size_t n);
+/* The answer was complete and successful: keep it (a stream: what was
+ * recorded; p/n unused). */
+void cx_store(struct conn *c, int stream, const char *p, size_t n);
+/* The request is over: the recorder's memory goes. */
+void cx_done(struct conn *c);
 
 /* ---- rsession.c */
 extern struct px_ses *sessions;      /* NULL when off */

@@ -620,6 +620,38 @@ attempt_reset(struct conn *c)
 		c->out_len = c->out_mark > c->out_off ? c->out_mark : c->out_off;
 }
 
+/*
+ * A cached answer (rcache.c) replayed through the engine's callbacks, as
+ * if the upstream had answered 200 with it: it is converted (or passed
+ * through) like a live answer, a stream as a stream.
+ */
+static void
+cache_replay(struct conn *c, const char *p, size_t n)
+{
+	struct http_hdr h;
+	struct http_resp r;
+	const char *ct = c->req.stream ? "text/event-stream" :
+	    "application/json";
+
+	memset(&r, 0, sizeof r);
+	r.status = 200;
+	r.content_length = c->req.stream ? -1 : (int64_t)n;
+	h.name.p = "content-type";
+	h.name.n = 12;
+	h.value.p = ct;
+	h.value.n = strlen(ct);
+	r.hdrs = &h;
+	r.nhdrs = 1;
+	c->out_mark = c->out_len;
+	up_on_head(c, &r);
+	if (c->closing || c->phase != PH_UPSTREAM)
+		return;
+	up_on_data(c, p, n);
+	if (c->closing || c->phase != PH_UPSTREAM)
+		return;
+	up_on_end(c, 1);
+}
+
 /* Hand the built request to the upstream engine. */
 static void
 up_begin(struct conn *c)
@@ -627,11 +659,17 @@ up_begin(struct conn *c)
 	struct up_target t;
 	struct up_timeouts to;
 	const struct px_config *rc = c->cref->cfg;
+	const char *cp;
+	size_t cn;
 
 	mem_sync(c);
 	if (mem_over(0)) {
 		send_busy(c);
 		out_flush(c);
+		return;
+	}
+	if (op_kind(c) == PX_OP_GENERATE && cx_lookup(c, &cp, &cn)) {
+		cache_replay(c, cp, cn);
 		return;
 	}
 	t.host = c->prov->host;
@@ -904,6 +942,8 @@ count_attempt(struct conn *c, enum px_out_class cls, int status)
 {
 	const char *why = NULL;
 
+	if (c->cache_state == CX_HIT)
+		return;             /* no upstream was asked */
 	if (cls == PX_OUT_HTTP || cls == PX_OUT_OK)
 		why = status / 100 == 2 ? NULL : status == 429 ? "status_429" :
 		    status >= 500 ? "status_5xx" : "status_4xx";
@@ -1362,6 +1402,8 @@ stream_end(struct conn *c, int complete)
 		}
 	}
 	sx_stream_end(c, complete && !c->cut);
+	if (complete && !c->cut && !px_stream_error(c->stream, NULL))
+		cx_store(c, 1, NULL, 0);
 	c->usage = *px_stream_usage(c->stream);
 	if (c->resp_chunked)
 		out_put(c, "0\r\n\r\n", 5);
@@ -1618,6 +1660,7 @@ up_on_data(void *ud, const char *p, size_t n)
 		ubody_append(c, p, n);
 		return;
 	}
+	cx_record(c, p, n);
 	st = c->stream;
 	if (c->passthrough) {
 		if (pass_events(c, p, n) < 0) {
@@ -1787,6 +1830,7 @@ up_on_end(void *ud, int complete)
 		if (px_decode_response(c->cfmt, &c->arena, body, n, &resp, &e2) == 0)
 			c->usage = resp.usage;
 		rs_save(c, body, n);
+		cx_store(c, 0, body, n);
 		send_body(c, st, "application/json", body, n, extra);
 		out_flush(c);
 		return;
@@ -1806,6 +1850,7 @@ up_on_end(void *ud, int complete)
 		}
 		rs_save(c, w.buf, w.len);
 		sx_save(c, resp.parts, resp.nparts);
+		cx_store(c, 0, body, n);
 		send_body(c, 200, "application/json", w.buf, w.len, extra);
 		out_flush(c);
 	}

@@ -21,13 +21,15 @@ static struct env ses;
 	"{\"listen\": \"127.0.0.1:0\", \"api_keys\": [\"sk-test\", \"sk-other\"],\n" \
 	" \"timeouts\": {\"heartbeat_ms\": %d},\n" \
 	" \"sessions\": {\"max_turns\": 4},\n" \
+	" \"cache\": {\"routes\": [\"c-*\", \"cs-*\"], \"shared\": [\"cs-*\"]},\n" \
 	" \"providers\": [\n" \
 	"  {\"name\": \"oai\", \"type\": \"openai\", \"base_url\": \"http://127.0.0.1:MOCK/v1\", \"api_key\": \"up-oai\"},\n" \
 	"  {\"name\": \"rsp\", \"type\": \"openai-responses\", \"base_url\": \"http://127.0.0.1:MOCK/v1\", \"api_key\": \"up-rsp\"},\n" \
 	"  {\"name\": \"ant\", \"type\": \"anthropic\", \"base_url\": \"http://127.0.0.1:MOCK\", \"api_key\": \"up-ant\"},\n" \
 	"  {\"name\": \"gem\", \"type\": \"gemini\", \"base_url\": \"http://127.0.0.1:MOCK/v1beta\", \"api_key\": \"up-gem\"}],\n" \
 	" \"models\": {\"up-oai-*\": \"oai\", \"up-rsp-*\": \"rsp\", \"up-ant-*\": \"ant\",\n" \
-	"  \"up-gem-*\": \"gem\", \"fb-*\": [\"ant\", \"oai\"]}}\n", (hb))
+	"  \"up-gem-*\": \"gem\", \"fb-*\": [\"ant\", \"oai\"], \"c-*\": \"ant\",\n" \
+	"  \"cs-*\": \"oai\"}}\n", (hb))
 
 static void
 ses_start(void)
@@ -351,6 +353,121 @@ START_TEST(t_ses_persist)
 }
 END_TEST
 
+/* ------------------------------------------------------------ cache */
+
+/* Requests the mock has answered so far. */
+static long long
+mock_requests(void)
+{
+	struct resp r;
+
+	mock_get(&ses, "/_stats", &r);
+	return jint(r.body, "requests", -1);
+}
+
+/* One request; how many reached the upstream (0 or 1), the cache header
+ * ("-" when none). */
+static int
+cache_do(enum cf f, const char *model, int stream, const char *key,
+    const char *hdrs, struct resp *r, const char **state)
+{
+	long long n0 = mock_requests();
+	const char *h;
+
+	cf_do(ses.port, f, model, stream, key, hdrs, r);
+	h = resp_hdr(r, "x-llmproxy-cache");
+	*state = h ? h : "-";
+	return (int)(mock_requests() - n0);
+}
+
+/* A listed route, in every client format, streamed and not: a miss goes
+ * upstream, the same request again is a hit that does not, with the
+ * same answer (a stream replayed as a stream); another key misses; skip
+ * bypasses; streamed and non-streamed answers are apart. */
+START_TEST(t_cache_formats)
+{
+	int f, stream;
+
+	for (f = 0; f < CF_N; f++) {
+		for (stream = 0; stream < 2; stream++) {
+			struct resp a, b;
+			const char *st;
+			char *want, *model = strf("c-text-%d-%d", f, stream);
+
+			ck_assert_int_eq(cache_do((enum cf)f, model, stream, NULL,
+			    NULL, &a, &st), 1);
+			ck_str(st, "miss");
+			want = cf_text((enum cf)f, stream, &a);
+			ck_assert_int_eq(cache_do((enum cf)f, model, stream, NULL,
+			    NULL, &b, &st), 0);
+			ck_str(st, "hit");
+			ck_str(cf_text((enum cf)f, stream, &b), want);
+			if (stream)
+				ck_str(resp_hdr(&b, "content-type"),
+				    "text/event-stream");
+			ck_assert_int_eq(cache_do((enum cf)f, model, stream,
+			    "sk-other", NULL, &b, &st), 1);
+			ck_str(st, "miss");
+			ck_assert_int_eq(cache_do((enum cf)f, model, stream, NULL,
+			    "x-llmproxy-cache: skip\r\n", &b, &st), 1);
+			ck_str(st, "-");
+			ck_str(cf_text((enum cf)f, stream, &b), want);
+		}
+		/* the other kind of answer is another entry */
+		{
+			struct resp r;
+			const char *st;
+			ck_assert_int_eq(cache_do((enum cf)f, strf("c-text-%d-1", f),
+			    0, NULL, NULL, &r, &st), 1);
+			ck_str(st, "miss");
+		}
+	}
+}
+END_TEST
+
+/* A shared route is shared across keys; "use" turns the cache on for a
+ * route not listed; errors and cut-off streams are never kept. */
+START_TEST(t_cache_rules)
+{
+	struct resp r;
+	const char *st;
+
+	ck_assert_int_eq(cache_do(CF_CHAT, "cs-text", 0, NULL, NULL, &r, &st),
+	    1);
+	ck_str(st, "miss");
+	ck_assert_int_eq(cache_do(CF_ANT, "cs-text", 0, "sk-other", NULL, &r,
+	    &st), 1);        /* another format: another upstream body */
+	ck_assert_int_eq(cache_do(CF_CHAT, "cs-text", 0, "sk-other", NULL, &r,
+	    &st), 0);
+	ck_str(st, "hit");
+	ck_assert_int_eq(cache_do(CF_RSP, "up-gem-text", 1, NULL, NULL, &r,
+	    &st), 1);
+	ck_str(st, "-");
+	ck_assert_int_eq(cache_do(CF_RSP, "up-gem-text", 1, NULL,
+	    "x-llmproxy-cache: use\r\n", &r, &st), 1);
+	ck_str(st, "miss");
+	ck_assert_int_eq(cache_do(CF_RSP, "up-gem-text", 1, NULL,
+	    "x-llmproxy-cache: use\r\n", &r, &st), 0);
+	ck_str(st, "hit");
+	cf_text(CF_RSP, 1, &r);
+	ck_assert_int_eq(cache_do(CF_CHAT, "c-error400", 0, NULL, NULL, &r,
+	    &st), 1);
+	expect_status(&r, 400);
+	ck_assert_int_eq(cache_do(CF_CHAT, "c-error400", 0, NULL, NULL, &r,
+	    &st), 1);
+	ck_str(st, "miss");
+	ck_assert_int_eq(cache_do(CF_ANT, "c-truncate", 1, NULL, NULL, &r,
+	    &st), 1);
+	ck_assert_int_eq(cache_do(CF_ANT, "c-truncate", 1, NULL, NULL, &r,
+	    &st), 1);
+	ck_assert_int_eq(cache_do(CF_GEM, "c-errafter", 1, NULL, NULL, &r,
+	    &st), 1);
+	ck_assert_int_eq(cache_do(CF_GEM, "c-errafter", 1, NULL, NULL, &r,
+	    &st), 1);
+	ck_str(st, "miss");
+}
+END_TEST
+
 void
 it_sessions(Suite *s)
 {
@@ -364,4 +481,6 @@ it_sessions(Suite *s)
 	tcase_add_test(t, t_ses_chain);
 	tcase_add_test(t, t_ses_scope);
 	tcase_add_test(t, t_ses_persist);
+	tcase_add_test(t, t_cache_formats);
+	tcase_add_test(t, t_cache_rules);
 }
