@@ -5,7 +5,7 @@
 //
 // Every test runs by default: the 4x4 matrix (openai chat, openai
 // responses, anthropic and genai clients x openai, openai-responses,
-// anthropic and gemini upstreams), then Claude Code, Codex and Gemini CLI
+// anthropic and gemini upstreams; heartbeats on quiet streams included), then Claude Code, Codex and Gemini CLI
 // against each upstream kind, and the SDKs and Claude Code through a fallback
 // chain whose first provider answers 429.
 //
@@ -103,6 +103,9 @@ function proxyConfig() {
   return {
     listen: `127.0.0.1:${PROXY_PORT}`,
     api_keys: [CLIENT_KEY],
+    // heartbeats on quiet streams, often enough for a paced mock stream
+    // (pause=N) to get some; "slow" streams (200 ms apart) get none
+    timeouts: { heartbeat_ms: 300 },
     admin_key: ADMIN_KEY,
     // the admin page test's model has a price: $1/$2 per million tokens
     prices: { 'oai-admin-*': { input: 1, output: 2 } },
@@ -795,6 +798,17 @@ function matrix(client, up, group) {
   });
   test(`${base}: streamed text`, group, async () => {
     const { norm } = await C.run(m('text'), { stream: true });
+    assertNorm(norm, await expected(up, 'text', true));
+    assert.equal(norm.stop, 'stop');
+  });
+  // The upstream pauses 1 s after its first event; the proxy's heartbeats
+  // (every 300 ms: an SSE comment, Anthropic's ping event) fill the gap.
+  // The SDK must ignore them: the answer is the one without the pause.
+  test(`${base}: heartbeats on a quiet stream are ignored`, group, async () => {
+    const raw = await rawStream(client, m('pause=1000'));
+    const hb = client === 'anthropic' ? 'event: ping\ndata: {"type": "ping"}\n\n' : ': keep-alive\n\n';
+    assert.ok(raw.split(hb).length - 1 >= 2, `heartbeats in the raw stream:\n${raw.slice(0, 600)}`);
+    const { norm } = await C.run(m('pause=1000'), { stream: true });
     assertNorm(norm, await expected(up, 'text', true));
     assert.equal(norm.stop, 'stop');
   });
