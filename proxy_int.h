@@ -9,6 +9,8 @@
  *             the request built for each, the engine's callbacks
  *             (upstream.c), answers and streams converted back
  *   rstore.c  previous_response_id served from the proxy's store
+ *   rsession.c  conversation sessions (X-Session-ID), see session.h
+ *   rcache.c  the response cache, see cache.h
  *   admin.c   the admin API and the admin page
  */
 #ifndef PX_PROXY_INT_H

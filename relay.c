@@ -15,6 +15,10 @@
  * The most informative failure is kept (its status, body and headers) and
  * answered, in the client's format, when every candidate failed or is
  * cooling down; Retry-After then says when the first one is available.
+ *
+ * A quiet stream gets heartbeats (relay_heartbeat()); an attempt whose
+ * answer is in the response cache (rcache.c) is replayed through the
+ * engine's callbacks instead of going upstream (cache_replay()).
  */
 #include <ctype.h>
 #include <errno.h>
