@@ -273,6 +273,44 @@ START_TEST(t_ses_chain)
 }
 END_TEST
 
+/* A tool round in a session: the client sends only its tool result (in
+ * another format); the upstream gets the call from the history and the
+ * result after it, linked by the call's id. */
+START_TEST(t_ses_tools)
+{
+	struct resp r;
+	char *id, *call, *name, *body, *q;
+
+	exchange(ses.port, req_text("POST", "/v1/chat/completions",
+	    AUTH_CHAT, "{\"model\":\"up-ant-tools\",\"messages\":[{\"role\":"
+	    "\"user\",\"content\":\"Weather in Paris?\"}]" TOOL_CHAT "}"), &r);
+	expect_status(&r, 200);
+	ck_str(jstr(r.body, "choices.0.finish_reason"), "tool_calls");
+	call = jstr(r.body, "choices.0.message.tool_calls.0.id");
+	name = jstr(r.body, "choices.0.message.tool_calls.0.function.name");
+	ck_assert_ptr_nonnull(call);
+	id = strdup(resp_hdr(&r, "x-session-id"));
+	/* the result alone, from an Anthropic client, to a Chat upstream */
+	q = req_text("POST", "/v1/messages", strf(AUTH_ANT "X-Session-ID: "
+	    "%s\r\n", id), strf("{\"model\":\"up-oai-text\",\"max_tokens\":"
+	    "100,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+	    "\"tool_result\",\"tool_use_id\":\"%s\",\"content\":\"RES-22C\"}]}]"
+	    TOOL_ANT "}", call));
+	exchange(ses.port, q, &r);
+	expect_status(&r, 200);
+	ck_str(resp_hdr(&r, "x-session-id"), id);
+	body = last_body();
+	ck_assert_msg(strstr(body, "Weather in Paris?") != NULL, "%s", body);
+	ck_str(jstr(body, "messages.1.role"), "assistant");
+	ck_str(jstr(body, "messages.1.tool_calls.0.function.name"), name);
+	ck_str(jstr(body, "messages.2.role"), "tool");
+	ck_str(jstr(body, "messages.2.tool_call_id"),
+	    jstr(body, "messages.1.tool_calls.0.id"));
+	ck_assert_msg(strstr(jstr(body, "messages.2.content"), "RES-22C") !=
+	    NULL, "%s", body);
+}
+END_TEST
+
 /* Another key does not see the session (a new id, no history), and can
  * not delete it; its owner can, and the id is then unknown. No header
  * or a malformed one starts a new session. */
@@ -480,6 +518,7 @@ it_sessions(Suite *s)
 	tcase_add_test(t, t_hb_off);
 	tcase_add_test(t, t_ses_chain);
 	tcase_add_test(t, t_ses_scope);
+	tcase_add_test(t, t_ses_tools);
 	tcase_add_test(t, t_ses_persist);
 	tcase_add_test(t, t_cache_formats);
 	tcase_add_test(t, t_cache_rules);
