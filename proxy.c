@@ -808,7 +808,6 @@ req_reset(struct conn *c)
 	c->ses_nhist = c->ses_nhist_in = 0;
 	c->cache_hdr = 0;
 	c->cache_state = CX_NONE;
-	cx_done(c);
 	c->method[0] = c->path[0] = 0;
 	c->key = NULL;
 	c->route = NULL;
@@ -969,6 +968,7 @@ conn_free(struct conn *c)
 	if (c->lhold.slot)
 		lim_release(limits, &c->lhold, wall_ms());
 	stream_state_free(c);
+	cx_done(c);
 	px_arena_free(&c->arena);
 	free(c->body);
 	free(c->ubody);
