@@ -503,6 +503,20 @@ START_TEST(t_cache_rules)
 	ck_assert_int_eq(cache_do(CF_GEM, "c-errafter", 1, NULL, NULL, &r,
 	    &st), 1);
 	ck_str(st, "miss");
+	/* a client that goes away mid-stream: nothing is kept */
+	{
+		struct client cl;
+		client_open(&cl, ses.port);
+		client_send(&cl, cf_req(CF_CHAT, "c-slow", 1, NULL, NULL, -1));
+		ck_assert_int_eq(read_head(&cl, &r, mono_ms() + IO_MS), 0);
+		expect_status(&r, 200);
+		client_close(&cl);
+		sleep_ms(100);
+	}
+	ck_assert_int_eq(cache_do(CF_CHAT, "c-slow", 1, NULL, NULL, &r, &st),
+	    1);
+	ck_str(st, "miss");
+	cf_text(CF_CHAT, 1, &r);
 }
 END_TEST
 
