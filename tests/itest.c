@@ -117,7 +117,7 @@ fixture(const char *name, size_t *n)
 /* ------------------------------------------------------------ processes */
 
 
-struct proc procs[32];
+struct proc procs[IT_PROCS];
 int nprocs;
 SRunner *runner;
 int case_failed_before;

@@ -89,7 +89,8 @@ extern char *wrap_argv[32];
 extern int nwrap;
 extern char tmpdir[256];
 extern int teardown_failed;
-extern struct proc procs[32];
+#define IT_PROCS 128        /* processes one run may start (never reused) */
+extern struct proc procs[IT_PROCS];
 extern int nprocs;
 extern SRunner *runner;
 extern int case_failed_before;
