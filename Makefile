@@ -31,12 +31,13 @@ O       = build$(SAN:1=-san)$(LOOP:%=-%)
 CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
             convert_anthropic.c convert_gemini.c
 CORE_HDRS = json.h sse.h convert.h convert_int.h
-SRV_SRCS  = cmd.c proxy.c relay.c rstore.c loop.c upstream.c log.c http.c \
+SRV_SRCS  = cmd.c proxy.c relay.c rstore.c rsession.c session.c rcache.c cache.c \
+            loop.c upstream.c log.c http.c \
             auth.c config.c tls.c store.c route.c keys.c limit.c metrics.c \
             usage.c admin.c models.c $(ACCT_SRCS) acctsrv.c httpc.c login.c
 SRV_HDRS  = http.h auth.h config.h tls.h proxy.h proxy_int.h store.h loop.h \
             upstream.h log.h route.h keys.h limit.h metrics.h usage.h models.h \
-            account.h httpc.h login.h
+            account.h httpc.h login.h session.h cache.h
 # subscription accounts: the I/O-free core the unit tests and fuzzers link
 ACCT_SRCS = account.c account_flow.c account_shape.c
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
@@ -50,7 +51,8 @@ TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
         $(O)/test_convert4 $(O)/test_decode $(O)/test_auth $(O)/test_config \
         $(O)/test_embed $(O)/test_store $(O)/test_stream $(O)/test_route \
         $(O)/test_loop $(O)/test_loop_poll $(O)/test_keys $(O)/test_limit \
-        $(O)/test_metrics $(O)/test_usage $(O)/test_models $(O)/test_account
+        $(O)/test_metrics $(O)/test_usage $(O)/test_models $(O)/test_account \
+        $(O)/test_session $(O)/test_cache
 
 all: llmproxy
 
@@ -126,9 +128,16 @@ $(O)/test_usage: tests/test_usage.c tests/testutil.h usage.c usage.h store.c sto
 $(O)/test_account: tests/test_account.c tests/testutil.h $(ACCT_SRCS) account.h $(CONFIG_SRCS) $(CONFIG_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_account.c $(ACCT_SRCS) $(CONFIG_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
+$(O)/test_session: tests/test_session.c tests/testutil.h session.c session.h store.c store.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_session.c session.c store.c $(CORE_SRCS) $(CHECK_LIBS)
+$(O)/test_cache: tests/test_cache.c cache.c cache.h store.c store.h $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_cache.c cache.c store.c $(CHECK_LIBS) $(BEARSSL_LIBS)
 ITEST_SRCS = tests/itest.c tests/test_integration.c tests/it_hardening.c \
              tests/it_streams.c tests/it_gateway.c tests/it_team.c \
-             tests/it_admin.c tests/it_first.c tests/it_accounts.c
+             tests/it_admin.c tests/it_first.c tests/it_accounts.c \
+             tests/it_sessions.c
 $(O)/test_keys: tests/test_keys.c tests/testutil.h keys.c keys.h limit.c limit.h auth.c auth.h json.c json.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_keys.c keys.c limit.c auth.c json.c $(CHECK_LIBS) $(BEARSSL_LIBS)

@@ -2007,6 +2007,142 @@ parse_rstore(struct ctx *x, struct px_config *c, const struct json *o)
 	return rc;
 }
 
+/* An array of route patterns (as written in "models"). */
+static int
+route_names(struct ctx *x, const struct json *v, const char *what,
+            const char ***out, int *nout)
+{
+	const struct json *e;
+	const char **a;
+	int n = 0;
+
+	if (v->type != JSON_ARRAY)
+		return FAIL(x, v, "\"%s\" must be an array of route patterns",
+		    what);
+	a = zalloc(x, (v->len + 1) * sizeof *a);
+	if (!a)
+		return -1;
+	for (e = v->child; e; e = e->next) {
+		int i, found = 0;
+		if (e->type != JSON_STRING)
+			return FAIL(x, e, "\"%s\" must be an array of route "
+			    "patterns", what);
+		for (i = 0; i < x->c->nroutes; i++)
+			if (strcmp(x->c->routes[i].pattern, e->s) == 0)
+				found = 1;
+		if (!found)
+			return FAIL(x, e, "\"%s\": no route \"%s\" in \"models\"",
+			    what, e->s);
+		if ((a[n++] = sdup(x, e->s, e->n)) == NULL)
+			return -1;
+	}
+	*out = a;
+	*nout = n;
+	return 0;
+}
+
+static int
+parse_cache(struct ctx *x, struct px_config *c, const struct json *o)
+{
+	static const char *const keys[] = { "max_bytes", "max_entries",
+	    "ttl_seconds", "routes", "shared", NULL };
+	const struct json *v;
+	long long ll = 0;
+	long long smax = SIZE_MAX > LLONG_MAX ? LLONG_MAX : (long long)SIZE_MAX;
+	int rc;
+
+	if (o->type != JSON_OBJECT)
+		return FAIL(x, o, "\"cache\" must be an object");
+	rc = check_keys(x, o, keys, " in \"cache\"");
+	c->cache_max_bytes = 64u * 1024 * 1024;
+	c->cache_max_entries = 10000;
+	c->cache_ttl_s = 3600;
+	if ((v = json_get(o, "max_bytes")) != NULL) {
+		/* 0 turns the cache off */
+		if (!json_int(v, &ll) || ll < 0 || ll > smax)
+			rc = FAIL(x, v, "\"cache.max_bytes\" must be a "
+			    "non-negative integer");
+		else
+			c->cache_max_bytes = (size_t)ll;
+	}
+	if ((v = json_get(o, "max_entries")) != NULL) {
+		if (get_posint(x, v, "cache.max_entries", smax, &ll) < 0)
+			rc = -1;
+		else
+			c->cache_max_entries = (size_t)ll;
+	}
+	if ((v = json_get(o, "ttl_seconds")) != NULL) {
+		if (get_posint(x, v, "cache.ttl_seconds", 366LL * 86400,
+		    &ll) < 0)
+			rc = -1;
+		else
+			c->cache_ttl_s = ll;
+	}
+	if ((v = json_get(o, "routes")) != NULL &&
+	    route_names(x, v, "cache.routes", &c->cache_routes,
+	    &c->ncache_routes) < 0)
+		rc = -1;
+	if ((v = json_get(o, "shared")) != NULL &&
+	    route_names(x, v, "cache.shared", &c->cache_shared,
+	    &c->ncache_shared) < 0)
+		rc = -1;
+	return rc;
+}
+
+static int
+parse_sessions(struct ctx *x, struct px_config *c, const struct json *o)
+{
+	static const char *const keys[] = { "max_bytes", "max_entries",
+	    "max_turns", "ttl_seconds", "persist", NULL };
+	const struct json *v;
+	long long ll = 0;
+	long long smax = SIZE_MAX > LLONG_MAX ? LLONG_MAX : (long long)SIZE_MAX;
+	int rc;
+
+	if (o->type != JSON_OBJECT)
+		return FAIL(x, o, "\"sessions\" must be an object");
+	rc = check_keys(x, o, keys, " in \"sessions\"");
+	c->ses_max_bytes = PX_SES_CFG_MAX_BYTES;
+	c->ses_max_entries = 10000;
+	c->ses_max_turns = 200;
+	c->ses_ttl_s = 86400;
+	if ((v = json_get(o, "max_bytes")) != NULL) {
+		/* 0 turns sessions off */
+		if (!json_int(v, &ll) || ll < 0 || ll > smax)
+			rc = FAIL(x, v, "\"sessions.max_bytes\" must be a "
+			    "non-negative integer");
+		else
+			c->ses_max_bytes = (size_t)ll;
+	}
+	if ((v = json_get(o, "max_entries")) != NULL) {
+		if (get_posint(x, v, "sessions.max_entries", smax, &ll) < 0)
+			rc = -1;
+		else
+			c->ses_max_entries = (size_t)ll;
+	}
+	if ((v = json_get(o, "max_turns")) != NULL) {
+		if (get_posint(x, v, "sessions.max_turns", 100000, &ll) < 0)
+			rc = -1;
+		else
+			c->ses_max_turns = (size_t)ll;
+	}
+	if ((v = json_get(o, "ttl_seconds")) != NULL) {
+		if (get_posint(x, v, "sessions.ttl_seconds", 366LL * 86400,
+		    &ll) < 0)
+			rc = -1;
+		else
+			c->ses_ttl_s = ll;
+	}
+	if ((v = json_get(o, "persist")) != NULL) {
+		if (v->type != JSON_TRUE && v->type != JSON_FALSE)
+			rc = FAIL(x, v, "\"sessions.persist\" must be true or "
+			    "false");
+		else
+			c->ses_persist = v->type == JSON_TRUE;
+	}
+	return rc;
+}
+
 /* ------------------------------------------------------------ public */
 
 /* see config.h */
@@ -2132,7 +2268,8 @@ parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 	    "providers", "models", "ca_file", "limits", "timeouts",
 	    "default_max_tokens", "verbose", "responses_store", "retry",
 	    "state_dir", "admin_key", "metrics_key", "log_format", "usage",
-	    "prices", "ca_file_add", "models_ttl_seconds", NULL };
+	    "prices", "ca_file_add", "models_ttl_seconds", "sessions", "cache",
+	    NULL };
 	const struct json *v, *e, *lv;
 	char tmp[sizeof c->listen], msg[256];
 	const char *s;
@@ -2201,6 +2338,8 @@ parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 		parse_timeouts(x, c, v);
 	if ((v = json_get(root, "responses_store")) != NULL)
 		parse_rstore(x, c, v);
+	if ((v = json_get(root, "sessions")) != NULL)
+		parse_sessions(x, c, v);
 	if ((v = json_get(root, "default_max_tokens")) != NULL &&
 	    get_posint(x, v, "default_max_tokens", LLONG_MAX, &ll) == 0)
 		c->default_max_tokens = ll;
@@ -2225,6 +2364,8 @@ parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 	}
 	if ((v = json_get(root, "models")) != NULL)
 		parse_models(x, c, v);
+	if ((v = json_get(root, "cache")) != NULL)    /* names routes */
+		parse_cache(x, c, v);
 	/* An open proxy on a public address spends the owner's upstream keys
 	 * for anyone who finds it: require keys, or an explicit opt-out. */
 	if (listen_ok && c->nkeys == 0 && !c->allow_open &&
@@ -3168,6 +3309,15 @@ px_config_diff(const struct px_config *old, const struct px_config *c,
 	    old->rstore_ttl_s != c->rstore_ttl_s ||
 	    strcmp(old->rstore_dir, c->rstore_dir) != 0)
 		sb_item(&b, &first, "settings changed", "responses_store");
+	if (old->ses_max_bytes != c->ses_max_bytes ||
+	    old->ses_max_entries != c->ses_max_entries ||
+	    old->ses_max_turns != c->ses_max_turns ||
+	    old->ses_ttl_s != c->ses_ttl_s || old->ses_persist != c->ses_persist)
+		sb_item(&b, &first, "settings changed", "sessions");
+	if (old->cache_max_bytes != c->cache_max_bytes ||
+	    old->cache_max_entries != c->cache_max_entries ||
+	    old->cache_ttl_s != c->cache_ttl_s)
+		sb_item(&b, &first, "settings changed", "cache");
 	if (b.len == 0)
 		sb_add(&b, "no changes");
 	return b.len;

@@ -121,6 +121,11 @@ struct px_prices;
 #ifndef PX_LABEL_MAX
 #define PX_LABEL_MAX           80      /* credential label, NUL included */
 #endif
+/* Conversation sessions ("sessions"): off unless configured; see session.h
+ * for the other bounds */
+#ifndef PX_SES_CFG_MAX_BYTES
+#define PX_SES_CFG_MAX_BYTES   (64u * 1024 * 1024)
+#endif
 /* Responses store: responses kept for previous_response_id ("responses_store") */
 #ifndef PX_RSTORE_MAX_BYTES
 #define PX_RSTORE_MAX_BYTES    (16u * 1024 * 1024) /* 0 = store off */
@@ -333,6 +338,16 @@ struct px_config {
 	int usage_enabled;        /* default 1: kept when a state dir exists */
 	int usage_retain_days;    /* 0 = PX_USAGE_RETAIN_DAYS */
 	struct px_prices *prices;
+	/* response cache (cache.h): max_bytes 0 = off (no "cache" key);
+	 * routes and shared name routes by their pattern in "models" */
+	size_t cache_max_bytes, cache_max_entries;
+	long long cache_ttl_s;
+	const char **cache_routes, **cache_shared;
+	int ncache_routes, ncache_shared;
+	/* sessions: max_bytes 0 = off (the default: no "sessions" key) */
+	size_t ses_max_bytes, ses_max_entries, ses_max_turns;
+	long long ses_ttl_s;
+	int ses_persist;          /* kept in the state directory */
 	/* Responses store: max_bytes 0 = off; dir "" = memory only */
 	size_t rstore_max_bytes, rstore_max_entries;
 	long long rstore_ttl_s;

@@ -382,6 +382,7 @@ out_chunk_now(struct conn *c, const char *p, size_t n)
 
 	if (n == 0 || c->closing)
 		return;
+	c->last_out = now_ms();
 	if (c->holding || out_pending(c) > 0) {
 		out_chunk(c, p, n);     /* behind queued bytes: queue too */
 		return;
@@ -434,6 +435,7 @@ out_chunk(struct conn *c, const char *p, size_t n)
 
 	if (n == 0 || c->closing)
 		return;
+	c->last_out = now_ms();
 	if (!c->resp_chunked) {
 		out_put(c, p, n);
 		return;
@@ -560,6 +562,10 @@ request_done(struct conn *c)
 		log_cstr(&ln, "dropped_tools", c->dropped);
 	if (c->cut)
 		log_cstr(&ln, "cut", "1");
+	if (c->cache_state == CX_HIT)
+		log_cstr(&ln, "cache", "hit");
+	if (c->ses_id[0])
+		log_cstr(&ln, "session", c->ses_id);
 	if (c->errmsg[0])
 		log_cstr(&ln, "error", c->errmsg);
 	log_end(&ln);
@@ -659,6 +665,15 @@ send_head(struct conn *c, int status, const char *ctype, long long clen,
 		out_str(c, c->fwd);
 	if (extra && *extra)
 		out_str(c, extra);
+	if (c->cache_state == CX_HIT)
+		out_put(c, "x-llmproxy-cache: hit\r\n", 23);
+	else if (c->cache_state != CX_NONE)
+		out_put(c, "x-llmproxy-cache: miss\r\n", 24);
+	if (c->ses_id[0]) {
+		out_put(c, "X-Session-ID: ", 14);
+		out_str(c, c->ses_id);
+		out_put(c, "\r\n", 2);
+	}
 	if (c->dropped) {
 		out_put(c, "x-llmproxy-dropped-tools: ", 26);
 		out_str(c, c->dropped);
@@ -767,6 +782,7 @@ req_reset(struct conn *c)
 		c->up = NULL;
 	}
 	stream_state_free(c);
+	cx_done(c);
 	px_arena_free(&c->arena);
 	px_arena_init(&c->arena, PX_ARENA_MAX);
 	free(c->body);
@@ -787,6 +803,12 @@ req_reset(struct conn *c)
 	c->root = NULL;
 	c->model[0] = c->up_model[0] = 0;
 	c->rid[0] = 0;
+	c->ses_id[0] = c->ses_in[0] = 0;
+	c->ses_on = 0;
+	c->ses_acc = NULL;
+	c->ses_nhist = c->ses_nhist_in = 0;
+	c->cache_hdr = 0;
+	c->cache_state = CX_NONE;
 	c->method[0] = c->path[0] = 0;
 	c->key = NULL;
 	c->route = NULL;
@@ -952,6 +974,7 @@ conn_free(struct conn *c)
 	if (c->lhold.slot)
 		lim_release(limits, &c->lhold, wall_ms());
 	stream_state_free(c);
+	cx_done(c);
 	px_arena_free(&c->arena);
 	free(c->body);
 	free(c->ubody);
@@ -1584,6 +1607,7 @@ handle_request(struct conn *c, const char *body, size_t n)
 	}
 	if (admit(c) < 0)
 		return;
+	sx_prepare(c);
 	relay_start(c);
 }
 
@@ -1767,6 +1791,10 @@ handle_head(struct conn *c, struct http_req *r)
 	    r->path.p);
 	idh = hdr_val(r, "x-request-id", &in);
 	rid_take(c, idh, in);
+	idh = hdr_val(r, "x-session-id", &in);
+	sx_take(c, idh, in);
+	idh = hdr_val(r, "x-llmproxy-cache", &in);
+	cx_take(c, idh, in);
 	gmodel[0] = 0;
 	c->ep = classify(c, r, gmodel, sizeof gmodel, &is_post);
 
@@ -1851,6 +1879,12 @@ handle_head(struct conn *c, struct http_req *r)
 			    p.n - pl <= PX_STORE_KEY_MAX) {
 				struct px_str id = { p.p + pl, p.n - pl };
 				rs_local(c, r, id);
+				return;
+			}
+			if (p.n > 13 && memcmp(p.p, "/v1/sessions/", 13) == 0 &&
+			    !memchr(p.p + 13, '/', p.n - 13)) {
+				struct px_str id = { p.p + 13, p.n - 13 };
+				sx_local(c, r, id);
 				return;
 			}
 		}
@@ -2096,7 +2130,10 @@ client_timer(struct ev_loop *l, struct ev_timer *t)
 		conn_close(c);
 		return;
 	case PH_UPSTREAM:
-		return;             /* the upstream engine keeps the time */
+		/* the upstream engine keeps the time; this timer only
+		 * paces heartbeats on quiet streams */
+		relay_heartbeat(c);
+		return;
 	}
 }
 
@@ -2451,6 +2488,8 @@ on_tick(struct ev_loop *l, struct ev_timer *t)
 {
 	log_flush();
 	rs_sweep();
+	sx_sweep();
+	cx_sweep();
 	if (usage && px_usage_flush_due(usage, wall_ms()) == 0 &&
 	    px_usage_flush(usage, wall_ms()) < 0)
 		px_log("usage records: %s", px_usage_error(usage));
@@ -2731,6 +2770,10 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 		return 1;
 	if (state_open() < 0)
 		return 1;
+	if (sx_open() < 0)
+		return 1;
+	if (cx_open() < 0)
+		return 1;
 	/* account and token exchange renewals mostly go to https too */
 	for (i = 0; i < cfg->nproviders; i++)
 		https |= cfg->providers[i].tls || cfg->providers[i].tx ||
@@ -2809,6 +2852,8 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 	ev_free(loop);
 	loop = NULL;
 	rs_close();
+	sx_close();
+	cx_close();
 	px_gw_free(gw);
 	gw = NULL;
 	/* the config main() loaded is main()'s to free */

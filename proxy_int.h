@@ -12,6 +12,8 @@
  *   acctsrv.c credentials whose token is obtained at run time
  *             (subscription accounts, token exchanges): loading,
  *             renewal on the loop, requests waiting for a token
+ *   rsession.c  conversation sessions (X-Session-ID), see session.h
+ *   rcache.c  the response cache, see cache.h
  *   admin.c   the admin API and the admin page
  */
 #ifndef PX_PROXY_INT_H
@@ -31,6 +33,8 @@
 #include "loop.h"
 #include "proxy.h"
 #include "route.h"
+#include "session.h"
+#include "cache.h"
 #include "sse.h"
 #include "store.h"
 #include "upstream.h"
@@ -131,6 +135,7 @@ struct conn {
 	char *abeta, *aversion;        /* anthropic headers to forward */
 	int gemini_alt_sse;
 	long long t_start_us, t_first_us;
+	long long last_out;            /* loop ms of the last stream bytes out */
 	int status;
 	struct ir_usage usage;
 	char errmsg[256];              /* for the access line */
@@ -163,6 +168,22 @@ struct conn {
 	size_t kept_n;
 	char *kept_fwd;
 	char kept_msg[400];
+
+	/* session (rsession.c): the id asked for, the id answered, the
+	 * history (arena) and the stream's answer gathered */
+	char ses_in[PX_SES_ID_MAX];
+	char ses_id[PX_SES_ID_MAX];
+	unsigned ses_on:1;
+	struct ir_msg *ses_hist;
+	size_t ses_nhist, ses_nhist_in;
+	struct px_stream *ses_acc;
+	struct jw ses_w;
+
+	/* response cache (rcache.c): the header, this attempt's key and
+	 * state, a stream's upstream bytes while it is recorded */
+	unsigned cache_hdr:2, cache_state:3;
+	char cache_key[PX_CACHE_KEY_LEN + 1];
+	struct px_cache_rec cache_rec;
 
 	/* Responses store: what this turn records (arena) */
 	int rs_keep;
@@ -245,6 +266,9 @@ long long relay_health(long long now);
  * schedule again (a new provider is checked at once). */
 void relay_health_reset(void);
 void relay_shutdown(void);
+/* c's timer fired during PH_UPSTREAM: a quiet stream gets the client
+ * format's keep-alive (timeouts.heartbeat_ms); re-arms itself. */
+void relay_heartbeat(struct conn *c);
 
 /* The relay goes on with c's attempt once acctsrv.c has a token for its
  * credential (ok), or fails the attempt over (ok 0). */
@@ -293,6 +317,45 @@ void admin_body(struct conn *c, const char *body, size_t n);
  * errors. */
 void admin_note(const struct conn *c, long long cost_uusd,
                 long long latency_us);
+
+/* ---- rcache.c */
+enum { CX_NONE, CX_MISS, CX_HIT, CX_STORED };   /* conn.cache_state */
+int cx_open(void);
+void cx_close(void);
+void cx_sweep(void);
+/* The request's x-llmproxy-cache header (v may be NULL). */
+void cx_take(struct conn *c, const char *v, size_t n);
+/* An attempt is about to go upstream (ubody_out built): 1 on a hit, with
+ * the upstream's answer in p[0..n) (a stream's bytes when the request
+ * streams), else 0 (CX_MISS when the answer is to be kept). */
+int cx_lookup(struct conn *c, const char **p, size_t *n);
+/* A stream's upstream bytes, recorded on a miss. */
+void cx_record(struct conn *c, const char *p, size_t n);
+/* The answer was complete and successful: keep it (a stream: what was
+ * recorded; p/n unused). */
+void cx_store(struct conn *c, int stream, const char *p, size_t n);
+/* The request is over: the recorder's memory goes. */
+void cx_done(struct conn *c);
+
+/* ---- rsession.c */
+extern struct px_ses *sessions;      /* NULL when off */
+int sx_open(void);
+void sx_close(void);
+void sx_sweep(void);
+/* The request's X-Session-ID (v may be NULL). */
+void sx_take(struct conn *c, const char *v, size_t n);
+/* Routed: which session the request is in (its history loaded). */
+void sx_prepare(struct conn *c);
+/* The IR was decoded: the history in front of its messages. 0 or -1. */
+int sx_apply(struct conn *c);
+/* The answer is complete: append the turn (once). */
+void sx_save(struct conn *c, const struct ir_part *ans, size_t nans);
+/* A stream began / an upstream event / the upstream ended. */
+void sx_stream_begin(struct conn *c);
+void sx_stream_event(struct conn *c, const struct sse_event *ev);
+void sx_stream_end(struct conn *c, int complete);
+/* DELETE /v1/sessions/{id}. */
+void sx_local(struct conn *c, const struct http_req *r, struct px_str id);
 
 /* ---- rstore.c */
 int rs_open(void);

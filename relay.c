@@ -15,6 +15,10 @@
  * The most informative failure is kept (its status, body and headers) and
  * answered, in the client's format, when every candidate failed or is
  * cooling down; Retry-After then says when the first one is available.
+ *
+ * A quiet stream gets heartbeats (relay_heartbeat()); an attempt whose
+ * answer is in the response cache (rcache.c) is replayed through the
+ * engine's callbacks instead of going upstream (cache_replay()).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -513,7 +517,7 @@ attempt_body(struct conn *c, const char **bodyp, size_t *np)
 	}
 	/* A Gemini client streaming without alt=sse wants a JSON array, which
 	 * the upstream (always asked for SSE) does not send: convert. */
-	c->passthrough = c->ufmt == c->cfmt &&
+	c->passthrough = c->ufmt == c->cfmt && !c->ses_on &&
 	    !(c->cfmt == PX_FMT_GEMINI && c->req.stream && !c->gemini_alt_sse);
 	if (c->passthrough) {
 		c->req.gemini_array_stream = c->cfmt == PX_FMT_GEMINI &&
@@ -543,6 +547,11 @@ attempt_body(struct conn *c, const char **bodyp, size_t *np)
 		}
 		if (c->rs_prev.n)
 			c->req.previous_response_id = c->rs_prev; /* echoed */
+		if (sx_apply(c) < 0) {
+			send_error(c, 503, "out of memory");
+			out_flush(c);
+			return -1;
+		}
 		c->ir_ok = 1;
 	}
 	{
@@ -806,6 +815,38 @@ attempt_reset(struct conn *c)
 		c->out_len = c->out_mark > c->out_off ? c->out_mark : c->out_off;
 }
 
+/*
+ * A cached answer (rcache.c) replayed through the engine's callbacks, as
+ * if the upstream had answered 200 with it: it is converted (or passed
+ * through) like a live answer, a stream as a stream.
+ */
+static void
+cache_replay(struct conn *c, const char *p, size_t n)
+{
+	struct http_hdr h;
+	struct http_resp r;
+	const char *ct = c->req.stream ? "text/event-stream" :
+	    "application/json";
+
+	memset(&r, 0, sizeof r);
+	r.status = 200;
+	r.content_length = c->req.stream ? -1 : (int64_t)n;
+	h.name.p = "content-type";
+	h.name.n = 12;
+	h.value.p = ct;
+	h.value.n = strlen(ct);
+	r.hdrs = &h;
+	r.nhdrs = 1;
+	c->out_mark = c->out_len;
+	up_on_head(c, &r);
+	if (c->closing || c->phase != PH_UPSTREAM)
+		return;
+	up_on_data(c, p, n);
+	if (c->closing || c->phase != PH_UPSTREAM)
+		return;
+	up_on_end(c, 1);
+}
+
 /* Hand the built request to the upstream engine. */
 static void
 up_begin(struct conn *c)
@@ -813,11 +854,17 @@ up_begin(struct conn *c)
 	struct up_target t;
 	struct up_timeouts to;
 	const struct px_config *rc = c->cref->cfg;
+	const char *cp;
+	size_t cn;
 
 	mem_sync(c);
 	if (mem_over(0)) {
 		send_busy(c);
 		out_flush(c);
+		return;
+	}
+	if (op_kind(c) == PX_OP_GENERATE && cx_lookup(c, &cp, &cn)) {
+		cache_replay(c, cp, cn);
 		return;
 	}
 	t.host = c->prov->host;
@@ -1133,6 +1180,8 @@ count_attempt(struct conn *c, enum px_out_class cls, int status)
 {
 	const char *why = NULL;
 
+	if (c->cache_state == CX_HIT)
+		return;             /* no upstream was asked */
 	if (cls == PX_OUT_HTTP || cls == PX_OUT_OK)
 		why = status / 100 == 2 ? NULL : status == 429 ? "status_429" :
 		    status >= 500 ? "status_5xx" : "status_4xx";
@@ -1586,6 +1635,7 @@ stream_end(struct conn *c, int complete)
 			if (c->passthrough && c->acct_sse)
 				acct_pass_event(c, &ev);
 			px_stream_feed(c->stream, &ev, c->passthrough ? NULL : &c->sout);
+			sx_stream_event(c, &ev);
 			if (!c->passthrough || c->acct_sse)
 				out_chunk(c, c->sout.buf, c->sout.len);
 			if (c->passthrough)
@@ -1612,6 +1662,9 @@ stream_end(struct conn *c, int complete)
 			set_errmsg(c, "upstream stream ended without its terminal event");
 		}
 	}
+	sx_stream_end(c, complete && !c->cut);
+	if (complete && !c->cut && !px_stream_error(c->stream, NULL))
+		cx_store(c, 1, NULL, 0);
 	c->usage = *px_stream_usage(c->stream);
 	if (c->resp_chunked)
 		out_put(c, "0\r\n\r\n", 5);
@@ -1776,12 +1829,75 @@ up_on_head(void *ud, const struct http_resp *r)
 		return;
 	}
 	jw_init(&c->sout, &c->arena, SSE_EVENT_MAX * 2);
+	sx_stream_begin(c);
 	if (!c->passthrough) {
 		px_stream_begin(c->stream, &c->sout);
 		out_chunk(c, c->sout.buf, c->sout.len);
 		jw_reset(&c->sout);
 	}
+	c->last_out = now_ms();
+	if (c->cref->cfg->heartbeat_ms > 0)
+		ev_timer_set(loop, &c->timer, now_ms() +
+		    c->cref->cfg->heartbeat_ms);
 	out_flush(c);
+}
+
+/*
+ * The keep-alive a client in format f ignores: Anthropic's own ping event,
+ * an SSE comment for the others; NULL for a Gemini JSON-array stream (no
+ * SSE framing to hide it in).
+ */
+static const char *
+heartbeat_bytes(const struct conn *c)
+{
+	if (c->cfmt == PX_FMT_ANTHROPIC)
+		return "event: ping\ndata: {\"type\": \"ping\"}\n\n";
+	if (c->cfmt == PX_FMT_GEMINI && c->req.gemini_array_stream)
+		return NULL;
+	return ": keep-alive\n\n";
+}
+
+/*
+ * Heartbeats. Only a stream whose head the client may get has them: before
+ * the upstream's head nothing is sent (an error could still be answered
+ * with its own status, and another candidate could serve). A held stream
+ * (see up_on_head) is let go when its first heartbeat is due: the client
+ * gets the head and the opening events, and the request stays with this
+ * candidate; so holding lasts at most heartbeat_ms. Bytes out of the
+ * stream between heartbeats push the next one back (c->last_out, set by
+ * out_chunk()); the client always sits at an event boundary there, since
+ * only whole events are written.
+ */
+/* see proxy_int.h */
+void
+relay_heartbeat(struct conn *c)
+{
+	int hb = c->cref ? c->cref->cfg->heartbeat_ms : 0;
+	const char *ka;
+	long long due;
+
+	if (hb <= 0 || c->closing || !c->streaming || !c->stream ||
+	    (ka = heartbeat_bytes(c)) == NULL)
+		return;
+	due = c->last_out + hb;
+	if (now_ms() < due) {
+		ev_timer_set(loop, &c->timer, due);
+		return;
+	}
+	if (c->holding) {
+		struct px_outcome o;
+		DBG("conn %lu: no content after %d ms: the stream is let go",
+		    c->id, hb);
+		px_outcome_init(&o, PX_OUT_OK, 200);
+		px_gw_report(gw, &c->plan, &c->att, &o, wall_ms());
+		release_hold(c);
+		if (c->closing)
+			return;
+	}
+	out_chunk_now(c, ka, strlen(ka));
+	if (c->closing)
+		return;
+	ev_timer_set(loop, &c->timer, now_ms() + hb);
 }
 
 /* A held stream: an error event before any content hands the request to
@@ -1823,6 +1939,7 @@ up_on_data(void *ud, const char *p, size_t n)
 		ubody_append(c, p, n);
 		return;
 	}
+	cx_record(c, p, n);
 	st = c->stream;
 	if (c->passthrough && !c->acct_sse) {
 		if (pass_events(c, p, n) < 0) {
@@ -1862,6 +1979,7 @@ up_on_data(void *ud, const char *p, size_t n)
 				rs_scan(c, c->sout.buf + before,
 				    c->sout.len - before);
 			}
+			sx_stream_event(c, &ev);
 			if (c->sout.err) {
 				answer_fail(c, 502, "converted event too large");
 				return;
@@ -2016,6 +2134,7 @@ up_on_end(void *ud, int complete)
 		if (px_decode_response(c->cfmt, &c->arena, body, n, &resp, &e2) == 0)
 			c->usage = resp.usage;
 		rs_save(c, body, n);
+		cx_store(c, 0, body, n);
 		send_body(c, st, "application/json", body, n, extra);
 		out_flush(c);
 		return;
@@ -2034,6 +2153,8 @@ up_on_end(void *ud, int complete)
 			return;
 		}
 		rs_save(c, w.buf, w.len);
+		sx_save(c, resp.parts, resp.nparts);
+		cx_store(c, 0, body, n);
 		send_body(c, 200, "application/json", w.buf, w.len, extra);
 		out_flush(c);
 	}

@@ -1438,6 +1438,7 @@ main(void)
 		it_admin(s);
 		it_first(s);
 		it_accounts(s);
+		it_sessions(s);
 		sr = srunner_create(s);
 	}
 	runner = sr;

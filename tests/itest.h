@@ -200,6 +200,7 @@ void it_team(Suite *s);
 void it_admin(Suite *s);
 void it_first(Suite *s);
 void it_accounts(Suite *s);
+void it_sessions(Suite *s);
 TCase *tc(Suite *s, const char *name, int with_shared);
 
 #endif

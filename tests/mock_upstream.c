@@ -793,6 +793,7 @@ struct scen {
 	unsigned pass:1;          /* failfirst=N used up: no failure words */
 	unsigned errbefore:1, errafter:1, ratelimited:1, rspfailed:1;
 	int ra;                   /* seconds a 429 asks to wait (ra=N) */
+	int pause;                /* ms before a stream's second event */
 	unsigned ra_set:1;        /* ra=N given: 5xx answers carry it too */
 	char cred[128];           /* the credential the request carried */
 };
@@ -980,7 +981,8 @@ send_stream(struct conn *c, const struct scen *s, const char *sse, size_t n)
 		if (chunked)
 			sb_puts(&c->out, "\r\n");
 		if (!s->burst)
-			piece_add(c, s->slow && sent > 0 ? SLOW_MS : 0);
+			piece_add(c, sent == 1 && s->pause > 0 ?
+			    (unsigned)s->pause : s->slow && sent > 0 ? SLOW_MS : 0);
 	}
 	if (s->midevent && off < n) {
 		/* and half of the next event, cut inside its JSON */
@@ -3193,6 +3195,8 @@ model:
 		s.ra = (int)word_num(&s, "ra=");
 		s.ra_set = 1;
 	}
+	if (word_num(&s, "pause=") > 0 && word_num(&s, "pause=") < 600000)
+		s.pause = (int)word_num(&s, "pause=");
 	req_cred(r, s.cred, sizeof s.cred);
 	creds_log(&s);
 	ffn = word_num(&s, "failfirst=");
@@ -3687,7 +3691,8 @@ usage(void)
 "Scripted words: kNNN=CRED (status NNN when the request's credential is\n"
 "  CRED) failfirst=N (the first N requests for this model fail, then\n"
 "  every failure word is ignored) ra=N (a 429's Retry-After, default 7;\n"
-"  5xx answers get it too)\n"
+"  5xx answers get it too) pause=N (a stream waits N ms before its\n"
+"  second event)\n"
 "Subscription account upstreams (a bearer token from mock_oauth): see the\n"
 "  comment above acct_route(); words usagelimit, quota, 401once.\n");
 }

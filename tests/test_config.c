@@ -922,6 +922,82 @@ START_TEST(t_rstore_errors)
 }
 END_TEST
 
+/* ------------------------------------------------------------ sessions */
+
+START_TEST(t_sessions_cfg)
+{
+	struct px_config *c = cfg_new();
+
+	clear_env();
+	ck_assert_msg(parse(c, "{}") == 0, "%s", err);
+	ck_assert_uint_eq(c->ses_max_bytes, 0);          /* off */
+	ck_assert_msg(parse(c, "{\"sessions\": {}}") == 0, "%s", err);
+	ck_assert_uint_eq(c->ses_max_bytes, PX_SES_CFG_MAX_BYTES);
+	ck_assert_uint_eq(c->ses_max_entries, 10000);
+	ck_assert_uint_eq(c->ses_max_turns, 200);
+	ck_assert_int_eq(c->ses_ttl_s, 86400);
+	ck_assert_int_eq(c->ses_persist, 0);
+	ck_assert_msg(parse(c, "{\"sessions\": {\"max_bytes\": 1000, "
+	    "\"max_entries\": 5, \"max_turns\": 3, \"ttl_seconds\": 60, "
+	    "\"persist\": true}}") == 0, "%s", err);
+	ck_assert_uint_eq(c->ses_max_bytes, 1000);
+	ck_assert_uint_eq(c->ses_max_entries, 5);
+	ck_assert_uint_eq(c->ses_max_turns, 3);
+	ck_assert_int_eq(c->ses_ttl_s, 60);
+	ck_assert_int_eq(c->ses_persist, 1);
+	ck_assert_int_eq(parse(c, "{\"sessions\": {\"turns\": 3}}"), -1);
+	ck_assert_str_eq(err, "t.json:1: unknown key \"turns\" in \"sessions\"");
+	ck_assert_int_eq(parse(c, "{\"sessions\": {\"persist\": 1}}"), -1);
+	ck_assert_str_eq(err, "t.json:1: \"sessions.persist\" must be true or "
+	    "false");
+	ck_assert_int_eq(parse(c, "{\"sessions\": {\"max_turns\": 0}}"), -1);
+	ck_assert_int_eq(parse(c, "{\"sessions\": true}"), -1);
+	ck_assert_str_eq(err, "t.json:1: \"sessions\" must be an object");
+	px_config_free(c);
+}
+END_TEST
+
+static char *
+cat_cfg(const char *a, const char *b)
+{
+	static char buf[2048];
+
+	snprintf(buf, sizeof buf, "{%s, \"cache\": %s}", a, b);
+	return buf;
+}
+
+START_TEST(t_cache_cfg)
+{
+	struct px_config *c = cfg_new();
+	static const char prov[] = "\"providers\": [{\"name\": \"o\", "
+	    "\"type\": \"openai\", \"base_url\": \"http://127.0.0.1:9/v1\", "
+	    "\"api_key\": \"k\"}], \"models\": {\"gpt-*\": \"o\", "
+	    "\"docs\": \"o\"}";
+
+	clear_env();
+	ck_assert_msg(parse(c, "{}") == 0, "%s", err);
+	ck_assert_uint_eq(c->cache_max_bytes, 0);          /* off */
+	ck_assert_msg(parse(c, cat_cfg(prov, "{\"routes\": [\"gpt-*\"], "
+	    "\"shared\": [\"docs\"], \"ttl_seconds\": 60}")) == 0, "%s",
+	    err);
+	ck_assert_uint_eq(c->cache_max_bytes, 64u * 1024 * 1024);
+	ck_assert_int_eq(c->cache_ttl_s, 60);
+	ck_assert_int_eq(c->ncache_routes, 1);
+	ck_assert_str_eq(c->cache_routes[0], "gpt-*");
+	ck_assert_int_eq(c->ncache_shared, 1);
+	ck_assert_str_eq(c->cache_shared[0], "docs");
+	ck_assert_int_eq(parse(c, cat_cfg(prov, "{\"routes\": [\"gpt-4\"]}")), -1);
+	ck_assert_str_eq(err, "t.json:1: \"cache.routes\": no route \"gpt-4\" "
+	    "in \"models\"");
+	ck_assert_int_eq(parse(c, cat_cfg(prov, "{\"shared\": 1}")), -1);
+	ck_assert_str_eq(err, "t.json:1: \"cache.shared\" must be an array of "
+	    "route patterns");
+	ck_assert_int_eq(parse(c, "{\"cache\": {\"ttl\": 1}}"), -1);
+	ck_assert_str_eq(err, "t.json:1: unknown key \"ttl\" in \"cache\"");
+	px_config_free(c);
+}
+END_TEST
+
 /* ------------------------------------------------------------ allow_open */
 
 START_TEST(t_allow_open)
@@ -2256,6 +2332,8 @@ main(void)
 	tcase_add_test(tc, t_env_open_refused);
 	tcase_add_test(tc, t_rstore);
 	LOOP(t_rstore_errors, rscases);
+	tcase_add_test(tc, t_sessions_cfg);
+	tcase_add_test(tc, t_cache_cfg);
 	tcase_add_test(tc, t_creds);
 	LOOP(t_cred_errors, credcases);
 	tcase_add_test(tc, t_cred_cap);

@@ -5,7 +5,7 @@
 //
 // Every test runs by default: the 4x4 matrix (openai chat, openai
 // responses, anthropic and genai clients x openai, openai-responses,
-// anthropic and gemini upstreams), then Claude Code, Codex and Gemini CLI
+// anthropic and gemini upstreams; heartbeats on quiet streams included), then Claude Code, Codex and Gemini CLI
 // against each upstream kind, and the SDKs and Claude Code through a fallback
 // chain whose first provider answers 429.
 //
@@ -103,6 +103,10 @@ function proxyConfig() {
   return {
     listen: `127.0.0.1:${PROXY_PORT}`,
     api_keys: [CLIENT_KEY],
+    // heartbeats on quiet streams, often enough for a paced mock stream
+    // (pause=N) to get some; "slow" streams (200 ms apart) get none
+    timeouts: { heartbeat_ms: 300 },
+    cache: { routes: ['cache-*'] },
     admin_key: ADMIN_KEY,
     // the admin page test's model has a price: $1/$2 per million tokens
     prices: { 'oai-admin-*': { input: 1, output: 2 } },
@@ -121,6 +125,8 @@ function proxyConfig() {
       'gem-*': 'gem',
       'rsp-*': 'rsp',
       'chain-*': ['r429', 'oai'],
+      // the response cache's route
+      'cache-*': 'oai',
       // Claude Code picks its own model names for background work (a haiku
       // model for titles/summaries); send everything else to the Chat mock.
       'claude-*': 'oai',
@@ -798,6 +804,17 @@ function matrix(client, up, group) {
     assertNorm(norm, await expected(up, 'text', true));
     assert.equal(norm.stop, 'stop');
   });
+  // The upstream pauses 1 s after its first event; the proxy's heartbeats
+  // (every 300 ms: an SSE comment, Anthropic's ping event) fill the gap.
+  // The SDK must ignore them: the answer is the one without the pause.
+  test(`${base}: heartbeats on a quiet stream are ignored`, group, async () => {
+    const raw = await rawStream(client, m('pause=1000'));
+    const hb = client === 'anthropic' ? 'event: ping\ndata: {"type": "ping"}\n\n' : ': keep-alive\n\n';
+    assert.ok(raw.split(hb).length - 1 >= 2, `heartbeats in the raw stream:\n${raw.slice(0, 600)}`);
+    const { norm } = await C.run(m('pause=1000'), { stream: true });
+    assertNorm(norm, await expected(up, 'text', true));
+    assert.equal(norm.stop, 'stop');
+  });
   test(`${base}: tools`, group, async () => {
     const { norm } = await C.run(m('tools'), { stream: false, tools: true });
     const exp = await expected(up, 'tools', false);
@@ -887,6 +904,31 @@ function matrix(client, up, group) {
     assert.ok(err, `the stream helper must throw on a cut-off stream, it returned ${JSON.stringify(res)?.slice(0, 300)}`);
     assert.ok(!(err instanceof assert.AssertionError), err.message);
     if (process.env.E2E_DEBUG) console.log(indent(`threw ${err.constructor?.name}: ${err.message}`));
+  });
+}
+
+// The response cache: the same request again is answered from the cache
+// (the mock is not asked), streamed and not, and each SDK reads the
+// replayed answer like the first one.
+async function mockRequests() {
+  const r = await fetch(`${MOCK_URL}/_stats`);
+  return (await r.json()).requests;
+}
+for (const client of ['chat', 'responses', 'anthropic', 'gemini']) {
+  test(`${client} -> oai: cached answers are replayed, streamed and not`, 'cache', async () => {
+    const C = CLIENTS[client];
+    for (const stream of [false, true]) {
+      const model = `cache-${client}-${stream ? 's' : 'n'}`;
+      const n0 = await mockRequests();
+      const first = await C.run(model, { stream });
+      const n1 = await mockRequests();
+      const second = await C.run(model, { stream });
+      const n2 = await mockRequests();
+      assert.equal(n1 - n0, 1, 'the first request went upstream');
+      assert.equal(n2 - n1, 0, 'the second was answered from the cache');
+      assertNorm(second.norm, await expected('oai', 'text', stream));
+      assert.deepEqual(second.norm, first.norm, 'the same answer');
+    }
   });
 }
 
