@@ -23,7 +23,7 @@ TFLAGS  = -O1 -g $(SANFLAGS_$(SAN)) $(LOOPFLAGS_$(LOOP))
 O       = build$(SAN:1=-san)$(LOOP:%=-%)
 
 CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
-            convert_anthropic.c convert_gemini.c
+            convert_anthropic.c convert_gemini.c convert_cli.c
 CORE_HDRS = json.h sse.h convert.h convert_int.h
 SRV_SRCS  = cmd.c proxy.c relay.c rstore.c loop.c upstream.c log.c http.c \
             auth.c config.c tls.c store.c route.c keys.c limit.c metrics.c \
@@ -41,7 +41,7 @@ TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
         $(O)/test_convert4 $(O)/test_auth $(O)/test_config $(O)/test_embed \
         $(O)/test_store $(O)/test_stream $(O)/test_route $(O)/test_loop \
         $(O)/test_loop_poll $(O)/test_keys $(O)/test_limit $(O)/test_metrics \
-        $(O)/test_usage
+        $(O)/test_usage $(O)/test_cli
 
 all: llmproxy
 
@@ -80,6 +80,9 @@ $(O)/test_convert: tests/test_convert.c tests/testutil.h $(CORE_SRCS) $(CORE_HDR
 $(O)/test_convert4: tests/test_convert4.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_convert4.c $(CORE_SRCS) $(CHECK_LIBS)
+$(O)/test_cli: tests/test_cli.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_cli.c $(CORE_SRCS) $(CHECK_LIBS)
 $(O)/test_stream: tests/test_stream.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_stream.c $(CORE_SRCS) $(CHECK_LIBS)
