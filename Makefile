@@ -27,9 +27,9 @@ CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
 CORE_HDRS = json.h sse.h convert.h convert_int.h
 SRV_SRCS  = cmd.c proxy.c relay.c rstore.c loop.c upstream.c log.c http.c \
             auth.c config.c tls.c store.c route.c keys.c limit.c metrics.c \
-            usage.c
+            usage.c exec.c
 SRV_HDRS  = http.h auth.h config.h tls.h proxy.h proxy_int.h store.h loop.h \
-            upstream.h log.h route.h keys.h limit.h metrics.h usage.h
+            upstream.h log.h route.h keys.h limit.h metrics.h usage.h exec.h
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
 HDRS = $(CORE_HDRS) $(SRV_HDRS)
 LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c

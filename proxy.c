@@ -312,6 +312,8 @@ out_flush(struct conn *c)
 		c->up_paused = 0;
 		up_resume(c->up);
 	}
+	if (c->ex && c->up_paused && out_pending(c) <= PX_OUT_HIGH / 2)
+		relay_exec_resume(c);
 	client_update_mask(c);
 }
 
@@ -674,6 +676,7 @@ req_reset(struct conn *c)
 		up_cancel(c->up);
 		c->up = NULL;
 	}
+	relay_exec_stop(c);
 	stream_state_free(c);
 	px_arena_free(&c->arena);
 	px_arena_init(&c->arena, PX_ARENA_MAX);
@@ -832,6 +835,7 @@ conn_close(struct conn *c)
 		up_cancel(c->up);
 		c->up = NULL;
 	}
+	relay_exec_stop(c);
 	ev_del(loop, c->fd);
 	ev_timer_stop(loop, &c->timer);
 	ev_defer_cancel(loop, &c->defer);

@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "config.h"
 #include "convert.h"
+#include "exec.h"
 #include "http.h"
 #include "json.h"
 #include "keys.h"
@@ -133,6 +134,7 @@ struct conn {
 
 	/* upstream */
 	struct up_req *up;
+	struct ex_run *ex;             /* an exec provider's run (relay.c) */
 	char *ureq;                    /* upstream request head (arena) */
 	size_t ureq_len;
 	const char *ubody_out;         /* upstream request body (borrowed) */
@@ -216,6 +218,11 @@ void relay_cut(struct conn *c, int status, const char *msg);
  * (unix ms, 0 = none). */
 long long relay_health(long long now);
 void relay_shutdown(void);
+/* An exec provider's command (relay.c): stop it (the request is over or
+ * gone; its process group is killed), and read its output again once the
+ * client caught up (c->up_paused). Both do nothing without c->ex. */
+void relay_exec_stop(struct conn *c);
+void relay_exec_resume(struct conn *c);
 
 /* ---- rstore.c */
 int rs_open(void);
