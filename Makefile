@@ -9,6 +9,12 @@ LDFLAGS =
 BEARSSL_LIBS = -lbearssl
 CHECK_LIBS = -lcheck -lsubunit -lm -lrt -lpthread
 PREFIX  = /usr/local
+BINDIR  = $(PREFIX)/bin
+MANDIR  = $(PREFIX)/share/man
+DOCDIR  = $(PREFIX)/share/doc/llmproxy
+# the binary `make install` installs; empty: ./llmproxy-static when it is
+# newer than every source, else ./llmproxy (see scripts/install.sh)
+INSTALL_BIN =
 
 # make check SAN=1: everything under ASan+UBSan, built in build-san/
 SAN =
@@ -27,7 +33,7 @@ CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
 CORE_HDRS = json.h sse.h convert.h convert_int.h
 SRV_SRCS  = cmd.c proxy.c relay.c rstore.c loop.c upstream.c log.c http.c \
             auth.c config.c tls.c store.c route.c keys.c limit.c metrics.c \
-            usage.c exec.c
+            usage.c admin.c exec.c
 SRV_HDRS  = http.h auth.h config.h tls.h proxy.h proxy_int.h store.h loop.h \
             upstream.h log.h route.h keys.h limit.h metrics.h usage.h exec.h
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
@@ -38,10 +44,10 @@ CONFIG_SRCS = config.c auth.c keys.c limit.c usage.c store.c $(CORE_SRCS)
 CONFIG_HDRS = config.h auth.h keys.h limit.h usage.h store.h $(CORE_HDRS)
 
 TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
-        $(O)/test_convert4 $(O)/test_auth $(O)/test_config $(O)/test_embed \
-        $(O)/test_store $(O)/test_stream $(O)/test_route $(O)/test_loop \
-        $(O)/test_loop_poll $(O)/test_keys $(O)/test_limit $(O)/test_metrics \
-        $(O)/test_usage $(O)/test_cli
+        $(O)/test_convert4 $(O)/test_decode $(O)/test_auth $(O)/test_config \
+        $(O)/test_embed $(O)/test_store $(O)/test_stream $(O)/test_route \
+        $(O)/test_loop $(O)/test_loop_poll $(O)/test_keys $(O)/test_limit \
+        $(O)/test_metrics $(O)/test_usage $(O)/test_cli
 
 all: llmproxy
 
@@ -86,6 +92,9 @@ $(O)/test_cli: tests/test_cli.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/
 $(O)/test_stream: tests/test_stream.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_stream.c $(CORE_SRCS) $(CHECK_LIBS)
+$(O)/test_decode: tests/test_decode.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_decode.c $(CORE_SRCS) $(CHECK_LIBS)
 $(O)/test_embed: tests/test_embed.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_embed.c $(CORE_SRCS) $(CHECK_LIBS)
@@ -107,7 +116,9 @@ $(O)/test_store: tests/test_store.c tests/testutil.h store.c store.h $(CORE_SRCS
 $(O)/test_usage: tests/test_usage.c tests/testutil.h usage.c usage.h store.c store.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_usage.c usage.c store.c $(CORE_SRCS) $(CHECK_LIBS)
-ITEST_SRCS = tests/itest.c tests/test_integration.c tests/it_hardening.c
+ITEST_SRCS = tests/itest.c tests/test_integration.c tests/it_hardening.c \
+             tests/it_streams.c tests/it_gateway.c tests/it_team.c \
+             tests/it_admin.c
 $(O)/test_keys: tests/test_keys.c tests/testutil.h keys.c keys.h limit.c limit.h auth.c auth.h json.c json.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_keys.c keys.c limit.c auth.c json.c $(CHECK_LIBS) $(BEARSSL_LIBS)
@@ -143,7 +154,24 @@ readme-example: $(O)/.dir
 	@sh scripts/deps.sh build
 	sh tests/readme_example.sh $(O) $(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS)
 
-check: unit readme-example integration
+# the man page lints clean and documents what the program reads and takes
+man-check: $(O)/llmproxy
+	@sh scripts/deps.sh check
+	sh tests/man_check.sh $(O)/llmproxy llmproxy.1
+
+# llmproxy.example.json and the README's configs pass check-config as they are
+config-check: $(O)/llmproxy
+	sh tests/config_examples.sh $(O)/llmproxy
+
+# make install / uninstall into a temporary DESTDIR
+install-check: llmproxy
+	MAKE="$(MAKE)" sh tests/install_check.sh
+
+# the systemd unit passes systemd-analyze verify (skipped without systemd)
+service-check: $(O)/llmproxy
+	sh tests/service_check.sh $(O)/llmproxy
+
+check: unit readme-example man-check config-check install-check service-check integration
 
 # valgrind over the integration run: the proxy runs under memcheck
 valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/dnsshim.so
@@ -153,10 +181,15 @@ valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/dnsshim.so
 	./$(O)/test_integration
 
 # ---------------------------------------------------------------- fuzz
+# Every sanitizer finding stops the fuzzer (no recovery), so UBSan reports
+# are saved as crash inputs like ASan's. fuzz-run grows
+# build-fuzz/<target>.corpus from the seeds in tests/corpus/<target>, writes
+# findings as build-fuzz/<target>-crash-*, then merges the grown corpus back
+# into build-fuzz/<target>.corpus, keeping only inputs that add coverage.
 FUZZ = build-fuzz/fuzz_json build-fuzz/fuzz_http build-fuzz/fuzz_sse build-fuzz/fuzz_convert \
        build-fuzz/fuzz_store build-fuzz/fuzz_embed build-fuzz/fuzz_keys \
-       build-fuzz/fuzz_usage
-FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined
+       build-fuzz/fuzz_usage build-fuzz/fuzz_config
+FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_SECONDS = 60
 fuzz: $(FUZZ)
 build-fuzz/fuzz_json: tests/fuzz_json.c json.c json.h
@@ -191,11 +224,21 @@ build-fuzz/fuzz_usage: tests/fuzz_usage.c usage.c usage.h store.c store.h $(CORE
 	@sh scripts/deps.sh fuzz
 	mkdir -p build-fuzz
 	clang $(CPPFLAGS) $(FUZZFLAGS) -fno-sanitize-recover=all -I. -o $@ tests/fuzz_usage.c usage.c store.c $(CORE_SRCS)
+build-fuzz/fuzz_config: tests/fuzz_config.c $(CONFIG_SRCS) $(CONFIG_HDRS)
+	@sh scripts/deps.sh build fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_config.c $(CONFIG_SRCS) $(BEARSSL_LIBS)
 fuzz-run: $(FUZZ)
-	@for f in $(FUZZ); do echo "== $$f ($(FUZZ_SECONDS)s)"; \
-	  mkdir -p $$f.corpus; \
-	  if ./$$f -max_total_time=$(FUZZ_SECONDS) $$f.corpus tests/corpus/`basename $$f` > $$f.log 2>&1; \
-	  then grep -E '^Done' $$f.log; else tail -40 $$f.log; exit 1; fi; done
+	@for f in $(FUZZ); do n=`basename $$f`; echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  mkdir -p $$f.corpus; rm -rf $$f.merged; mkdir $$f.merged; \
+	  if ./$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	      -artifact_prefix=$$f- $$f.corpus tests/corpus/$$n > $$f.log 2>&1; \
+	  then grep -E '^Done|average_exec_per_sec' $$f.log; \
+	  else tail -40 $$f.log; exit 1; fi; \
+	  ./$$f -merge=1 -artifact_prefix=$$f- $$f.merged $$f.corpus \
+	      tests/corpus/$$n > $$f.merge.log 2>&1 || { tail -20 $$f.merge.log; exit 1; }; \
+	  rm -rf $$f.corpus; mv $$f.merged $$f.corpus; \
+	  echo "   corpus: `ls $$f.corpus | wc -l` inputs"; done
 
 # ---------------------------------------------------------------- e2e / bench
 e2e: $(O)/llmproxy $(O)/mock_upstream
@@ -218,16 +261,26 @@ build/bench_json: tests/bench_json.c json.c json.h build/.dir
 # ---------------------------------------------------------------- static
 # Fully static binary with musl and a BearSSL built from source
 # (BEARSSL_SRC=dir, or the Debian source package fetched by the script).
+# Without BEARSSL_SRC it fetches the source package only where apt already
+# has deb-src entries, or with LLMPROXY_ADD_DEB_SRC=1 through a private apt
+# configuration in build-static/ (the host's apt sources are never changed).
 BEARSSL_SRC =
-static:
+static: llmproxy-static
+llmproxy-static: $(SRCS) $(HDRS)
 	@sh scripts/deps.sh static
 	sh scripts/static.sh "$(BEARSSL_SRC)" $(SRCS)
 
+# the binary, the man page and the example config (scripts/install.sh says
+# which binary, and whether the target needs libbearssl)
 install: llmproxy
-	mkdir -p $(DESTDIR)$(PREFIX)/bin
-	cp llmproxy $(DESTDIR)$(PREFIX)/bin/
+	@DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" MANDIR="$(MANDIR)" DOCDIR="$(DOCDIR)" \
+	INSTALL_BIN="$(INSTALL_BIN)" sh scripts/install.sh install $(SRCS) $(HDRS)
+uninstall:
+	@DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" MANDIR="$(MANDIR)" DOCDIR="$(DOCDIR)" \
+	sh scripts/install.sh uninstall
 
 clean:
 	rm -rf build build-san build-fuzz build-static llmproxy llmproxy-static
 
-.PHONY: all run unit readme-example integration check valgrind fuzz fuzz-run e2e bench bench-json static install clean
+.PHONY: all run unit readme-example integration check valgrind fuzz fuzz-run e2e bench bench-json static install clean \
+        uninstall man-check config-check install-check service-check

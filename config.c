@@ -1676,12 +1676,15 @@ parse_api_key(struct ctx *x, struct px_config *c, const struct json *e,
 
 	snprintf(pre, sizeof pre, "api_keys[%zu]: ", i);
 	if (json_str(e, &s, &n)) {
+		const char *sec;
 		if (n == 0)
 			return FAIL(x, e, "%sempty key", pre);
 		snprintf(name, sizeof name, "key%zu", i + 1);
 		if (dup_key_name(c, name))
 			return FAIL(x, e, "duplicate api key name \"%s\"", name);
-		auth_key_plain(&c->keys[c->nkeys++], name, s, n);
+		if (get_secret(x, e, pre, "key", 0, &sec) < 0)
+			return -1;
+		auth_key_plain(&c->keys[c->nkeys++], name, sec, strlen(sec));
 		return 0;
 	}
 	if (e->type != JSON_OBJECT)
@@ -1713,11 +1716,11 @@ parse_api_key(struct ctx *x, struct px_config *c, const struct json *e,
 			return FAIL(x, hv, "%s\"sha256\" must be 64 hex digits",
 			    pre);
 	} else {
-		if (!json_str(kv, &s, &n))
-			return FAIL(x, kv, "%s\"key\" must be a string", pre);
-		if (n == 0)
-			return FAIL(x, kv, "%s\"key\" is empty", pre);
-		auth_key_plain(&c->keys[c->nkeys], name, s, n);
+		/* a literal key, or "env:NAME" like every secret */
+		const char *sec;
+		if (get_secret(x, kv, pre, "key", 0, &sec) < 0)
+			return -1;
+		auth_key_plain(&c->keys[c->nkeys], name, sec, strlen(sec));
 	}
 	{
 		/* the same limits a key of the keys file may have (keys.h) */

@@ -30,6 +30,7 @@
  * Per-event parsing uses a scratch arena freed after each upstream event,
  * so memory for a long stream stays bounded by its largest event.
  */
+#include <float.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,6 +156,13 @@ px_str_dup(struct px_arena *a, const char *p, size_t n)
 		r.n = p ? n : 0;
 	}
 	return r;
+}
+
+/* see convert_int.h */
+int
+px_str_same(struct px_str a, struct px_str b)
+{
+	return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
 }
 
 /* see convert_int.h */
@@ -1091,6 +1099,23 @@ px_stream_usage(const struct px_stream *s)
 }
 
 /* see convert.h */
+void
+px_stream_fail_passthrough(struct px_arena *a, struct px_stream *s,
+    const struct ir_error *e, struct jw *out)
+{
+	struct px_stream *c;
+
+	if (s->finished)
+		return;                 /* the upstream had finished */
+	c = px_stream_new(a, s->client, s->client, s->req);
+	if (c == NULL)
+		return;
+	if (c->enc->senc_resume)
+		c->enc->senc_resume(c, c->enc_st, s);
+	px_stream_fail(c, e, out);
+}
+
+/* see convert.h */
 int
 px_stream_content(const struct px_stream *s)
 {
@@ -1170,7 +1195,7 @@ px_str_prefix(struct px_str s, const char *pfx)
 {
 	size_t n = strlen(pfx);
 
-	return s.n >= n && memcmp(s.p, pfx, n) == 0;
+	return s.n >= n && (n == 0 || memcmp(s.p, pfx, n) == 0);
 }
 
 /* see convert_int.h */
@@ -1193,6 +1218,129 @@ int
 px_get_num(const struct json *o, const char *k, struct ir_num *n)
 {
 	return px_num_of(json_get(o, k), n);
+}
+
+/* ------------------------------------------------ request field checks */
+
+/*
+ * The decoders' rule for every field they read: carried as the client sent
+ * it, or refused with a 400 that names the field; never clamped, defaulted
+ * or dropped. Absent and null both mean "not set" (the APIs' own meaning).
+ */
+
+/* see convert_int.h */
+char *
+px_at(char *at, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(at, PX_AT_MAX, fmt, ap);
+	va_end(ap);
+	return at;
+}
+
+/* see convert_int.h */
+int
+px_field_err(struct px_err *err, const char *at, const char *key,
+             const char *what)
+{
+	px_err_set(err, 400, "%s%s%s must be %s", at ? at : "",
+	    at && key ? "." : "", key ? key : "", what);
+	return -1;
+}
+
+/* see convert_int.h */
+int
+px_dec_bool(const struct json *v, const char *at, const char *key, int *out,
+            struct px_err *err)
+{
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type != JSON_TRUE && v->type != JSON_FALSE)
+		return px_field_err(err, at, key, "a boolean");
+	*out = v->type == JSON_TRUE;
+	return 1;
+}
+
+/* see convert_int.h */
+int
+px_dec_str(const struct json *v, const char *at, const char *key,
+           struct px_str *out, struct px_err *err)
+{
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type != JSON_STRING)
+		return px_field_err(err, at, key, "a string");
+	*out = px_str_json(v);
+	return 1;
+}
+
+/* see convert_int.h */
+int
+px_dec_num(const struct json *v, const char *at, const char *key,
+           struct ir_num *out, struct px_err *err)
+{
+	struct ir_num n;
+
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type != JSON_NUMBER || !px_num_of(v, &n))
+		return px_field_err(err, at, key, "a number");
+	/* 1e999: the text could travel, but no upstream reads it as the
+	 * number the client meant, and nothing here can compare it */
+	if (n.v > DBL_MAX || n.v < -DBL_MAX)
+		return px_field_err(err, at, key, "a number within the range of "
+		    "a double");
+	*out = n;
+	return 1;
+}
+
+/* see convert_int.h */
+int
+px_dec_int(const struct json *v, const char *at, const char *key,
+           long long lo, long long hi, long long *out, struct px_err *err)
+{
+	char what[64];
+	long long ll;
+
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type == JSON_NUMBER && json_int(v, &ll) && ll >= lo && ll <= hi) {
+		*out = ll;
+		return 1;
+	}
+	if (hi == PX_INT_MAX)
+		snprintf(what, sizeof what, "an integer between %lld and 2^53",
+		    lo);
+	else
+		snprintf(what, sizeof what, "an integer between %lld and %lld",
+		    lo, hi);
+	return px_field_err(err, at, key, what);
+}
+
+/* see convert_int.h */
+int
+px_dec_enum(const struct json *v, const char *at, const char *key,
+            const char *const *names, int *out, struct px_err *err)
+{
+	char list[160];
+	size_t n = 0;
+	int i;
+
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	for (i = 0; v->type == JSON_STRING && names[i]; i++)
+		if (json_eq(v->s, v->n, names[i])) {
+			*out = i;
+			return 1;
+		}
+	/* "'a', 'b' or 'c'" */
+	list[0] = 0;
+	for (i = 0; names[i] && n < sizeof list; i++)
+		n += (size_t)snprintf(list + n, sizeof list - n, "%s'%s'",
+		    i == 0 ? "" : names[i + 1] ? ", " : " or ", names[i]);
+	return px_field_err(err, at, key, list);
 }
 
 /* see convert_int.h */
@@ -1442,12 +1590,6 @@ px_embed_encode_openai(const struct px_embed_req *r, struct px_str model,
 
 /* ------------------------------------------------- names and ids */
 
-static int
-str_same(struct px_str a, struct px_str b)
-{
-	return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
-}
-
 static unsigned long long
 fnv1a(struct px_str s)
 {
@@ -1551,10 +1693,10 @@ px_tool_name_fix(enum px_fmt f, const struct ir_request *req,
 	 * another tool's fix gives: then both carry a hash */
 	for (i = 0; req && i < req->ntools; i++) {
 		t = req->tools[i].name;
-		if (!t.n || str_same(t, name))
+		if (!t.n || px_str_same(t, name))
 			continue;
-		if (str_same(t, r) || (!name_ok(f, t) &&
-		    str_same(name_plain(f, t, other), r)))
+		if (px_str_same(t, r) || (!name_ok(f, t) &&
+		    px_str_same(name_plain(f, t, other), r)))
 			return hash_tail(buf, r.n > 55 ? 55 : r.n, name, 8);
 	}
 	return r;
@@ -1601,7 +1743,7 @@ px_tool_find(const struct ir_request *req, struct px_str name)
 	size_t i;
 
 	for (i = 0; req && name.n && i < req->ntools; i++)
-		if (!req->tools[i].hosted && str_same(req->tools[i].name, name))
+		if (!req->tools[i].hosted && px_str_same(req->tools[i].name, name))
 			return &req->tools[i];
 	return NULL;
 }
@@ -1622,7 +1764,7 @@ px_tool_name_client(const struct ir_request *req, struct px_str name)
 		if (t->hosted)
 			continue;
 		for (k = 0; k < sizeof tg / sizeof tg[0]; k++)
-			if (str_same(px_tool_name_fix(tg[k], req, t->name, buf),
+			if (px_str_same(px_tool_name_fix(tg[k], req, t->name, buf),
 			    name))
 				return t->name;
 	}
@@ -1715,7 +1857,7 @@ target_view(enum px_fmt f, const struct ir_request *req, struct px_arena *a,
 		}
 		ch = 1;
 		if (req->tool_choice == IR_TC_NAMED &&
-		    str_same(t->name, req->tool_choice_name))
+		    px_str_same(t->name, req->tool_choice_name))
 			goto forced;
 	}
 	if (f != req->fmt && req->tool_choice_hosted.n) {
@@ -1900,7 +2042,7 @@ hcount(const struct ir_request *req, size_t m, size_t end,
 
 	hcur_init(&c, req, m, end, type);
 	while ((p = hcur_next(&c)))
-		n += str_same(p->id, id);
+		n += px_str_same(p->id, id);
 	return n;
 }
 
@@ -1932,7 +2074,7 @@ hwin_broken(enum px_fmt f, const struct ir_request *req,
 			break;
 		nc++;
 		nr++;
-		if (!str_same(c->id, r->id))
+		if (!px_str_same(c->id, r->id))
 			inorder = 0;
 	}
 	if (c) {
@@ -1970,9 +2112,12 @@ history_broken(enum px_fmt f, const struct ir_request *req)
 	return 0;
 }
 
+/* p may be NULL when k is 0 (an unset px_str): memcpy must not see it */
 static void
 hcat(char *b, size_t *n, const char *p, size_t k)
 {
+	if (k == 0)
+		return;
 	memcpy(b + *n, p, k);
 	*n += k;
 }
@@ -2047,7 +2192,7 @@ hwin_repair(const struct ir_request *req, const struct hwin *w,
 			struct ir_part *p = &tm->parts[tm->nparts++];
 			hcur_init(&rc, req, w->t1, w->r1, IR_TOOL_RESULT);
 			for (k = 0; (r = hcur_next(&rc)); k++)
-				if (!used[k] && str_same(r->id, c->id))
+				if (!used[k] && px_str_same(r->id, c->id))
 					break;
 			if (r) {
 				used[k] = 1;

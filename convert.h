@@ -419,6 +419,17 @@ int px_stream_end(struct px_stream *s, struct jw *out);
 void px_stream_fail(struct px_stream *s, const struct ir_error *e,
                     struct jw *out);
 
+/*
+ * The same for an observe-only (passthrough) stream s, whose events went
+ * to the client as the upstream wrote them: writes the error as the
+ * continuation of that stream in its format (a Responses client gets the
+ * failure for the same response id, sequence numbers going on; the other
+ * formats an error event). Nothing when the upstream had already
+ * finished. a holds the temporary encoder.
+ */
+void px_stream_fail_passthrough(struct px_arena *a, struct px_stream *s,
+                                const struct ir_error *e, struct jw *out);
+
 /* Bytes to write before the first event (Gemini array stream: "["), may be
  * empty. */
 void px_stream_begin(struct px_stream *s, struct jw *out);

@@ -17,8 +17,9 @@
  *   - thinking on => temperature, top_p and top_k are dropped and a forced
  *     tool_choice is downgraded to auto (§6.47); max_tokens is raised to
  *     budget + the client's allowance when it is not above the budget
- *     (§6.48); without thinking, temperature is clamped to 1 and top_p is
- *     dropped when temperature is also set (§6.46);
+ *     (§6.48); without thinking, temperature goes as the client wrote it
+ *     (outside 0..1 Anthropic answers 400; it is never clamped) and top_p
+ *     is dropped when temperature is also set (§6.46);
  *   - tool ids are sanitised to ^[a-zA-Z0-9_-]+$ the same way everywhere
  *     (requests and streams; bad bytes -> '_' plus a hash of the whole id,
  *     px_call_id_fix()), so a call and its result still match (§6.34);
@@ -31,6 +32,7 @@
  * every delta goes out when it arrives. The decoder renumbers blocks and
  * skips server-tool blocks it cannot represent.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "convert_int.h"
@@ -147,89 +149,149 @@ decode_usage(const struct json *u, struct ir_usage *us,
 
 /* ------------------------------------------------------- request decode */
 
-static void
-decode_source(struct ir_part *p, const struct json *src)
+/*
+ * Every field read here is carried as sent or refused with a 400 naming it
+ * (px_dec_*() in convert.c), never clamped, defaulted or skipped; `at` is
+ * the path of the block being decoded ("messages[2].content[0]").
+ */
+
+#define NOMEM(e) (px_err_set((e), 413, "request too large"), -1)
+
+static int
+decode_source(const struct json *src, const char *at, struct ir_part *p,
+              struct px_err *err)
 {
 	struct px_str ty = px_jget(src, "type");
+	char sat[PX_AT_MAX];
 
-	if (px_str_eq(ty, "base64")) {
-		p->media_type = px_jget(src, "media_type");
-		p->data = px_jget(src, "data");
-	} else if (px_str_eq(ty, "url")) {
-		p->url = px_jget(src, "url");
-	} else if (px_str_eq(ty, "text")) {
-		p->media_type = px_jget(src, "media_type");
-		p->text = px_jget(src, "data");
-	} else if (px_str_eq(ty, "file")) {
-		p->url = px_jget(src, "file_id");
-	}
+	px_at(sat, "%s.source", at);
+	if (!src || src->type != JSON_OBJECT)
+		return px_field_err(err, sat, NULL, "an object");
+	if (px_str_eq(ty, "base64"))
+		return px_dec_str(json_get(src, "media_type"), sat,
+		    "media_type", &p->media_type, err) < 0 ||
+		    px_dec_str(json_get(src, "data"), sat, "data", &p->data,
+		    err) < 0 ? -1 : 0;
+	if (px_str_eq(ty, "url"))
+		return px_dec_str(json_get(src, "url"), sat, "url", &p->url,
+		    err) < 0 ? -1 : 0;
+	if (px_str_eq(ty, "text"))
+		return px_dec_str(json_get(src, "media_type"), sat,
+		    "media_type", &p->media_type, err) < 0 ||
+		    px_dec_str(json_get(src, "data"), sat, "data", &p->text,
+		    err) < 0 ? -1 : 0;
+	if (px_str_eq(ty, "file"))
+		return px_dec_str(json_get(src, "file_id"), sat, "file_id",
+		    &p->url, err) < 0 ? -1 : 0;
+	px_err_set(err, 400, "%s: source type '%.*s' cannot be converted", sat,
+	    (int)(ty.n > 40 ? 40 : ty.n), ty.p ? ty.p : "");
+	return -1;
 }
 
-/* One non-tool-result block into p; 0 when the block has no IR form. */
+/* One content block other than tool_result, at `at`, into p. */
 static int
-decode_block(struct px_arena *a, const struct json *b, struct ir_part *p)
+decode_block(struct px_arena *a, const struct json *b, const char *at,
+             struct ir_part *p, struct px_err *err)
 {
 	struct px_str ty = px_jget(b, "type");
+	const struct json *in;
 
-	p->cache_control = raw_of(a, json_get(b, "cache_control"));
 	if (b->type == JSON_STRING) {
 		p->type = IR_TEXT;
 		p->text = px_str_json(b);
-	} else if (px_str_eq(ty, "text")) {
-		p->type = IR_TEXT;
-		p->text = px_jget(b, "text");
-	} else if (px_str_eq(ty, "image")) {
-		p->type = IR_IMAGE;
-		decode_source(p, json_get(b, "source"));
-	} else if (px_str_eq(ty, "document")) {
-		p->type = IR_DOCUMENT;
-		p->name = px_jget(b, "title");
-		decode_source(p, json_get(b, "source"));
-	} else if (px_str_eq(ty, "thinking")) {
-		p->type = IR_THINKING;
-		p->text = px_jget(b, "thinking");
-		p->signature = px_jget(b, "signature");
-		p->sig_fmt = PX_FMT_ANTHROPIC;
-	} else if (px_str_eq(ty, "redacted_thinking")) {
-		p->type = IR_REDACTED;
-		p->data = px_jget(b, "data");
-		p->sig_fmt = PX_FMT_ANTHROPIC;
-	} else if (px_str_eq(ty, "tool_use")) {
-		p->type = IR_TOOL_CALL;
-		p->id = px_jget(b, "id");
-		p->name = px_jget(b, "name");
-		p->args = args_of(a, json_get(b, "input"));
-	} else {
 		return 0;
 	}
-	return 1;
+	if (b->type != JSON_OBJECT)
+		return px_field_err(err, at, NULL, "a content block object");
+	p->cache_control = raw_of(a, json_get(b, "cache_control"));
+	if (px_str_eq(ty, "text")) {
+		p->type = IR_TEXT;
+		return px_dec_str(json_get(b, "text"), at, "text", &p->text,
+		    err) < 0 ? -1 : 0;
+	}
+	if (px_str_eq(ty, "image")) {
+		p->type = IR_IMAGE;
+		return decode_source(json_get(b, "source"), at, p, err);
+	}
+	if (px_str_eq(ty, "document")) {
+		p->type = IR_DOCUMENT;
+		if (px_dec_str(json_get(b, "title"), at, "title", &p->name,
+		    err) < 0)
+			return -1;
+		return decode_source(json_get(b, "source"), at, p, err);
+	}
+	if (px_str_eq(ty, "thinking")) {
+		p->type = IR_THINKING;
+		p->sig_fmt = PX_FMT_ANTHROPIC;
+		return px_dec_str(json_get(b, "thinking"), at, "thinking",
+		    &p->text, err) < 0 ||
+		    px_dec_str(json_get(b, "signature"), at, "signature",
+		    &p->signature, err) < 0 ? -1 : 0;
+	}
+	if (px_str_eq(ty, "redacted_thinking")) {
+		p->type = IR_REDACTED;
+		p->sig_fmt = PX_FMT_ANTHROPIC;
+		return px_dec_str(json_get(b, "data"), at, "data", &p->data,
+		    err) < 0 ? -1 : 0;
+	}
+	if (px_str_eq(ty, "tool_use")) {
+		p->type = IR_TOOL_CALL;
+		if (px_dec_str(json_get(b, "id"), at, "id", &p->id, err) < 0 ||
+		    px_dec_str(json_get(b, "name"), at, "name", &p->name,
+		    err) < 0)
+			return -1;
+		in = json_get(b, "input");
+		if (in && in->type != JSON_OBJECT && in->type != JSON_NULL)
+			return px_field_err(err, at, "input", "an object");
+		p->args = args_of(a, in);
+		return 0;
+	}
+	/* server tool blocks, search results, ...: no IR form, and leaving
+	 * them out would change the conversation */
+	px_err_set(err, 400, "%s: block type '%.*s' cannot be converted", at,
+	    (int)(ty.n > 40 ? 40 : ty.n), ty.p ? ty.p : "");
+	return -1;
 }
 
 static int
-decode_tool_result(struct px_arena *a, const struct json *b, struct ir_part *p)
+decode_tool_result(struct px_arena *a, const struct json *b, const char *at,
+                   struct ir_part *p, struct px_err *err)
 {
 	const struct json *c = json_get(b, "content"), *e;
-	int v;
+	char cat[PX_AT_MAX];
+	size_t i;
 
 	p->type = IR_TOOL_RESULT;
-	p->id = px_jget(b, "tool_use_id");
 	p->cache_control = raw_of(a, json_get(b, "cache_control"));
-	if (json_bool(json_get(b, "is_error"), &v))
-		p->is_error = v;
+	if (px_dec_str(json_get(b, "tool_use_id"), at, "tool_use_id", &p->id,
+	    err) < 0 ||
+	    px_dec_bool(json_get(b, "is_error"), at, "is_error", &p->is_error,
+	    err) < 0)
+		return -1;
 	if (c && c->type == JSON_ARRAY) {
 		p->content = px_zalloc(a, (c->len + 1) * sizeof *p->content);
 		if (!p->content)
-			return -1;
-		for (e = c->child; e; e = e->next)
-			if (decode_block(a, e, &p->content[p->ncontent]))
-				p->ncontent++;
+			return NOMEM(err);
+		for (e = c->child, i = 0; e; e = e->next, i++) {
+			px_at(cat, "%s.content[%zu]", at, i);
+			if (px_str_eq(px_jget(e, "type"), "tool_result"))
+				return px_field_err(err, cat, NULL, "a text, "
+				    "image or document block");
+			if (decode_block(a, e, cat, &p->content[p->ncontent],
+			    err) < 0)
+				return -1;
+			p->ncontent++;
+		}
 	} else if (c && c->type == JSON_STRING) {
 		p->content = px_zalloc(a, sizeof *p->content);
 		if (!p->content)
-			return -1;
+			return NOMEM(err);
 		p->content[0].type = IR_TEXT;
 		p->content[0].text = px_str_json(c);
 		p->ncontent = 1;
+	} else if (c && c->type != JSON_NULL) {
+		return px_field_err(err, at, "content", "a string or an array "
+		    "of content blocks");
 	}
 	return 0;
 }
@@ -243,8 +305,8 @@ call_name(const struct ir_request *req, struct px_str id)
 	for (i = req->nmsgs; i-- > 0;)
 		for (j = 0; j < req->msgs[i].nparts; j++) {
 			const struct ir_part *p = &req->msgs[i].parts[j];
-			if (p->type == IR_TOOL_CALL && id.n && p->id.n == id.n &&
-			    memcmp(p->id.p, id.p, id.n) == 0)
+			if (p->type == IR_TOOL_CALL && id.n &&
+			    px_str_same(p->id, id))
 				return p->name;
 		}
 	return none;
@@ -257,7 +319,9 @@ decode_messages(struct px_arena *a, const struct json *msgs,
 	const struct json *m, *c, *b;
 	struct ir_msg *im;
 	struct px_str role;
-	enum ir_role r;
+	enum ir_role r, want;
+	char at[PX_AT_MAX], bat[PX_AT_MAX];
+	size_t i, j;
 	int is_tr;
 
 	/* a user turn can split into alternating TOOL/USER runs: bound it by
@@ -269,8 +333,11 @@ decode_messages(struct px_arena *a, const struct json *msgs,
 	}
 	req->msgs = px_zalloc(a, cap * sizeof *req->msgs);
 	if (!req->msgs)
-		goto nomem;
-	for (m = msgs->child; m; m = m->next) {
+		return NOMEM(err);
+	for (m = msgs->child, i = 0; m; m = m->next, i++) {
+		px_at(at, "messages[%zu]", i);
+		if (m->type != JSON_OBJECT)
+			return px_field_err(err, at, NULL, "an object");
 		role = px_jget(m, "role");
 		if (px_str_eq(role, "user"))
 			r = IR_ROLE_USER;
@@ -292,183 +359,302 @@ decode_messages(struct px_arena *a, const struct json *msgs,
 			im->role = r;
 			im->parts = px_zalloc(a, sizeof *im->parts);
 			if (!im->parts)
-				goto nomem;
+				return NOMEM(err);
 			im->parts[0].type = IR_TEXT;
 			im->parts[0].text = px_str_json(c);
 			im->nparts = 1;
 			continue;
 		}
-		if (!c || c->type != JSON_ARRAY) {
-			px_err_set(err, 400, "messages: content must be a string "
-			    "or an array");
-			return -1;
-		}
+		if (!c || c->type != JSON_ARRAY)
+			return px_field_err(err, at, "content", "a string or an "
+			    "array of content blocks");
 		im = NULL;
-		for (b = c->child; b; b = b->next) {
-			is_tr = r == IR_ROLE_USER &&
-			    px_str_eq(px_jget(b, "type"), "tool_result");
-			enum ir_role want = is_tr ? IR_ROLE_TOOL : r;
+		for (b = c->child, j = 0; b; b = b->next, j++) {
+			px_at(bat, "%s.content[%zu]", at, j);
+			is_tr = px_str_eq(px_jget(b, "type"), "tool_result");
+			if (is_tr && r != IR_ROLE_USER) {
+				px_err_set(err, 400, "%s: a tool_result block "
+				    "belongs in a user message", bat);
+				return -1;
+			}
+			want = is_tr ? IR_ROLE_TOOL : r;
 			if (!im || im->role != want) {
 				im = &req->msgs[req->nmsgs++];
 				im->role = want;
 				im->parts = px_zalloc(a, c->len * sizeof *im->parts);
 				if (!im->parts)
-					goto nomem;
+					return NOMEM(err);
 			}
 			if (is_tr) {
 				struct ir_part *p = &im->parts[im->nparts];
-				if (decode_tool_result(a, b, p) != 0)
-					goto nomem;
+				if (decode_tool_result(a, b, bat, p, err) != 0)
+					return -1;
 				p->name = call_name(req, p->id);
-				im->nparts++;
-			} else if (decode_block(a, b, &im->parts[im->nparts])) {
-				im->nparts++;
+			} else if (decode_block(a, b, bat, &im->parts[im->nparts],
+			    err) != 0) {
+				return -1;
 			}
+			im->nparts++;
 		}
 	}
 	return 0;
-nomem:
-	px_err_set(err, 413, "request too large");
-	return -1;
 }
 
-static enum ir_effort
-effort_parse(struct px_str s)
+static int
+decode_system(struct px_arena *a, const struct json *v,
+              struct ir_request *req, struct px_err *err)
 {
-	if (px_str_eq(s, "low"))    return IR_EFFORT_LOW;
-	if (px_str_eq(s, "medium")) return IR_EFFORT_MEDIUM;
-	if (px_str_eq(s, "high"))   return IR_EFFORT_HIGH;
-	if (px_str_eq(s, "max"))    return IR_EFFORT_XHIGH;
-	return IR_EFFORT_UNSET;
+	const struct json *t;
+	char at[PX_AT_MAX];
+	size_t i;
+
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type == JSON_STRING) {
+		req->system = px_zalloc(a, sizeof *req->system);
+		if (!req->system)
+			return NOMEM(err);
+		req->system[0].type = IR_TEXT;
+		req->system[0].text = px_str_json(v);
+		req->nsystem = 1;
+		return 0;
+	}
+	if (v->type != JSON_ARRAY)
+		return px_field_err(err, NULL, "system", "a string or an array "
+		    "of text blocks");
+	req->system = px_zalloc(a, (v->len + 1) * sizeof *req->system);
+	if (!req->system)
+		return NOMEM(err);
+	for (t = v->child, i = 0; t; t = t->next, i++) {
+		struct ir_part *p = &req->system[req->nsystem];
+		px_at(at, "system[%zu]", i);
+		if (!px_str_eq(px_jget(t, "type"), "text"))
+			return px_field_err(err, at, NULL, "a text block");
+		p->type = IR_TEXT;
+		if (px_dec_str(json_get(t, "text"), at, "text", &p->text,
+		    err) < 0)
+			return -1;
+		p->cache_control = raw_of(a, json_get(t, "cache_control"));
+		req->nsystem++;
+	}
+	return 0;
+}
+
+static int
+decode_tools(struct px_arena *a, const struct json *v,
+             struct ir_request *req, struct px_err *err)
+{
+	const struct json *t, *sc;
+	struct px_str s;
+	char at[PX_AT_MAX];
+	size_t i;
+
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type != JSON_ARRAY)
+		return px_field_err(err, NULL, "tools", "an array");
+	req->tools = px_zalloc(a, (v->len + 1) * sizeof *req->tools);
+	if (!req->tools)
+		return NOMEM(err);
+	for (t = v->child, i = 0; t; t = t->next, i++) {
+		struct ir_tool *it = &req->tools[req->ntools++];
+		px_at(at, "tools[%zu]", i);
+		if (t->type != JSON_OBJECT)
+			return px_field_err(err, at, NULL, "an object");
+		s = px_jget(t, "type");
+		it->strict = -1;
+		if (px_dec_str(json_get(t, "name"), at, "name", &it->name,
+		    err) < 0)
+			return -1;
+		if (s.n && !px_str_eq(s, "custom")) {
+			/* server tools (web_search_..., bash_...) */
+			it->raw_type = s;
+			it->raw = raw_of(a, t);
+			/* server tools Anthropic runs; bash and the
+			 * editor run on the client */
+			it->hosted = px_str_prefix(s, "web_search") ||
+			    px_str_prefix(s, "web_fetch") ||
+			    px_str_prefix(s, "code_execution");
+			continue;
+		}
+		if (px_dec_str(json_get(t, "description"), at, "description",
+		    &it->description, err) < 0 ||
+		    px_dec_bool(json_get(t, "strict"), at, "strict", &it->strict,
+		    err) < 0)
+			return -1;
+		sc = json_get(t, "input_schema");
+		if (sc && sc->type != JSON_OBJECT && sc->type != JSON_NULL)
+			return px_field_err(err, at, "input_schema",
+			    "an object");
+		if (sc && sc->type == JSON_OBJECT)
+			it->parameters = raw_of(a, sc);
+	}
+	return 0;
+}
+
+static int
+decode_tool_choice(const struct json *v, struct ir_request *req,
+                   struct px_err *err)
+{
+	static const char *const names[] = {
+		"auto", "any", "none", "tool", NULL
+	};
+	static const enum ir_tool_choice vals[] = {
+		IR_TC_AUTO, IR_TC_REQUIRED, IR_TC_NONE, IR_TC_NAMED
+	};
+	int k, rc, b;
+
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type != JSON_OBJECT)
+		return px_field_err(err, NULL, "tool_choice", "an object");
+	rc = px_dec_enum(json_get(v, "type"), "tool_choice", "type", names, &k,
+	    err);
+	if (rc == 0)            /* the words px_dec_enum() uses */
+		px_field_err(err, "tool_choice", "type", "'auto', 'any', "
+		    "'none' or 'tool'");
+	if (rc <= 0)
+		return -1;
+	req->tool_choice = vals[k];
+	if (req->tool_choice == IR_TC_NAMED) {
+		if (px_dec_str(json_get(v, "name"), "tool_choice", "name",
+		    &req->tool_choice_name, err) < 0)
+			return -1;
+		if (!req->tool_choice_name.n)
+			return px_field_err(err, "tool_choice", "name",
+			    "a tool name");
+	}
+	rc = px_dec_bool(json_get(v, "disable_parallel_tool_use"),
+	    "tool_choice", "disable_parallel_tool_use", &b, err);
+	if (rc > 0)
+		req->parallel_tool_calls = !b;
+	return rc < 0 ? -1 : 0;
+}
+
+static int
+decode_thinking(struct px_arena *a, const struct json *root,
+                struct ir_request *req, struct px_err *err)
+{
+	static const char *const types[] = {
+		"enabled", "disabled", "adaptive", NULL
+	};
+	static const char *const efforts[] = {
+		"low", "medium", "high", "max", NULL
+	};
+	static const enum ir_effort effort_vals[] = {
+		IR_EFFORT_LOW, IR_EFFORT_MEDIUM, IR_EFFORT_HIGH, IR_EFFORT_XHIGH
+	};
+	const struct json *v, *o, *sc;
+	int k, rc;
+
+	v = json_get(root, "thinking");
+	if (v && v->type != JSON_NULL && v->type != JSON_OBJECT)
+		return px_field_err(err, NULL, "thinking", "an object");
+	rc = px_dec_enum(json_get(v, "type"), "thinking", "type", types, &k,
+	    err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0 && v && v->type == JSON_OBJECT)
+		return px_field_err(err, "thinking", "type", "'enabled', "
+		    "'disabled' or 'adaptive'");
+	if (rc > 0 && k == 0) {
+		/* required with "enabled": no budget is made up */
+		rc = px_dec_int(json_get(v, "budget_tokens"), "thinking",
+		    "budget_tokens", 1, PX_INT_MAX, &req->thinking_budget, err);
+		if (rc == 0)
+			px_field_err(err, "thinking", "budget_tokens", "an "
+			    "integer between 1 and 2^53");
+		if (rc <= 0)
+			return -1;
+		req->effort = px_budget_effort(req->thinking_budget);
+	} else if (rc > 0 && k == 1) {
+		req->thinking_budget = 0;
+		req->effort = IR_EFFORT_NONE;
+	} else if (rc > 0) {
+		req->effort = IR_EFFORT_MEDIUM;
+	}
+	o = json_get(root, "output_config");
+	if (o && o->type != JSON_NULL && o->type != JSON_OBJECT)
+		return px_field_err(err, NULL, "output_config", "an object");
+	rc = px_dec_enum(json_get(o, "effort"), "output_config", "effort",
+	    efforts, &k, err);
+	if (rc < 0)
+		return -1;
+	if (rc > 0 && req->effort != IR_EFFORT_NONE)
+		req->effort = effort_vals[k];
+	if (json_get(o, "format"))
+		v = json_get(o, "format");
+	else
+		v = json_get(root, "output_format");   /* beta name */
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type != JSON_OBJECT ||
+	    !px_str_eq(px_jget(v, "type"), "json_schema"))
+		return px_field_err(err, NULL, json_get(o, "format") ?
+		    "output_config.format" : "output_format",
+		    "{\"type\":\"json_schema\",\"schema\":{...}}");
+	sc = json_get(v, "schema");
+	if (!sc || sc->type != JSON_OBJECT)
+		return px_field_err(err, NULL, json_get(o, "format") ?
+		    "output_config.format.schema" : "output_format.schema",
+		    "an object");
+	req->rf = IR_RF_JSON_SCHEMA;
+	req->rf_schema = raw_of(a, sc);
+	return 0;
 }
 
 static int
 anth_decode_request(struct px_arena *a, const struct json *root,
                     struct ir_request *req, struct px_err *err)
 {
-	const struct json *v, *t, *o;
-	struct px_str s;
-	long long ll;
-	int b;
+	const struct json *v, *t;
+	size_t i;
 
 	req->model = px_jget(root, "model");
-	if (json_bool(json_get(root, "stream"), &b))
-		req->stream = b;
-	if (json_int(json_get(root, "max_tokens"), &ll))
-		req->max_tokens = ll;
-	v = json_get(root, "system");
-	if (v && v->type == JSON_STRING) {
-		req->system = px_zalloc(a, sizeof *req->system);
-		if (!req->system)
-			goto nomem;
-		req->system[0].type = IR_TEXT;
-		req->system[0].text = px_str_json(v);
-		req->nsystem = 1;
-	} else if (v && v->type == JSON_ARRAY) {
-		req->system = px_zalloc(a, (v->len + 1) * sizeof *req->system);
-		if (!req->system)
-			goto nomem;
-		for (t = v->child; t; t = t->next) {
-			struct ir_part *p = &req->system[req->nsystem];
-			p->type = IR_TEXT;
-			p->text = px_jget(t, "text");
-			p->cache_control = raw_of(a, json_get(t, "cache_control"));
-			req->nsystem++;
-		}
-	}
+	if (px_dec_bool(json_get(root, "stream"), NULL, "stream", &req->stream,
+	    err) < 0 ||
+	    px_dec_int(json_get(root, "max_tokens"), NULL, "max_tokens", 1,
+	    PX_INT_MAX, &req->max_tokens, err) < 0 ||
+	    decode_system(a, json_get(root, "system"), req, err) < 0)
+		return -1;
 	v = json_get(root, "messages");
 	if (!v || v->type != JSON_ARRAY) {
 		px_err_set(err, 400, "'messages' must be an array");
 		return -1;
 	}
-	if (decode_messages(a, v, req, err) != 0)
+	if (decode_messages(a, v, req, err) != 0 ||
+	    decode_tools(a, json_get(root, "tools"), req, err) != 0 ||
+	    decode_tool_choice(json_get(root, "tool_choice"), req, err) != 0)
 		return -1;
-	v = json_get(root, "tools");
-	if (v && v->type == JSON_ARRAY) {
-		req->tools = px_zalloc(a, (v->len + 1) * sizeof *req->tools);
-		if (!req->tools)
-			goto nomem;
-		for (t = v->child; t; t = t->next) {
-			struct ir_tool *it = &req->tools[req->ntools++];
-			s = px_jget(t, "type");
-			it->strict = -1;
-			it->name = px_jget(t, "name");
-			if (s.n && !px_str_eq(s, "custom")) {
-				/* server tools (web_search_..., bash_...) */
-				it->raw_type = s;
-				it->raw = raw_of(a, t);
-				/* server tools Anthropic runs; bash and the
-				 * editor run on the client */
-				it->hosted = px_str_prefix(s, "web_search") ||
-				    px_str_prefix(s, "web_fetch") ||
-				    px_str_prefix(s, "code_execution");
-				continue;
-			}
-			it->description = px_jget(t, "description");
-			it->parameters = raw_of(a, json_get(t, "input_schema"));
-			if (json_bool(json_get(t, "strict"), &b))
-				it->strict = b;
-		}
-	}
-	v = json_get(root, "tool_choice");
-	if (v && v->type == JSON_OBJECT) {
-		s = px_jget(v, "type");
-		if (px_str_eq(s, "any"))
-			req->tool_choice = IR_TC_REQUIRED;
-		else if (px_str_eq(s, "none"))
-			req->tool_choice = IR_TC_NONE;
-		else if (px_str_eq(s, "tool")) {
-			req->tool_choice = IR_TC_NAMED;
-			req->tool_choice_name = px_jget(v, "name");
-		} else
-			req->tool_choice = IR_TC_AUTO;
-		if (json_bool(json_get(v, "disable_parallel_tool_use"), &b))
-			req->parallel_tool_calls = !b;
-	}
 	v = json_get(root, "stop_sequences");
-	if (v && v->type == JSON_ARRAY) {
+	if (v && v->type != JSON_NULL) {
+		if (v->type != JSON_ARRAY)
+			return px_field_err(err, NULL, "stop_sequences",
+			    "an array of strings");
 		req->stop = px_zalloc(a, (v->len + 1) * sizeof *req->stop);
 		if (!req->stop)
-			goto nomem;
-		for (t = v->child; t; t = t->next)
-			if (t->type == JSON_STRING)
+			return NOMEM(err);
+		for (t = v->child, i = 0; t; t = t->next, i++)
+			if (t->type != JSON_STRING)
+				return px_field_err(err, NULL, "stop_sequences",
+				    "an array of strings");
+			else
 				req->stop[req->nstop++] = px_str_json(t);
 	}
-	px_get_num(root, "temperature", &req->temperature);
-	px_get_num(root, "top_p", &req->top_p);
-	px_get_num(root, "top_k", &req->top_k);
-	req->user = px_jget(json_get(root, "metadata"), "user_id");
-	v = json_get(root, "thinking");
-	s = px_jget(v, "type");
-	if (px_str_eq(s, "enabled")) {
-		if (json_int(json_get(v, "budget_tokens"), &ll)) {
-			req->thinking_budget = ll;
-			req->effort = px_budget_effort(ll);
-		} else {
-			req->effort = IR_EFFORT_MEDIUM;
-		}
-	} else if (px_str_eq(s, "disabled")) {
-		req->thinking_budget = 0;
-		req->effort = IR_EFFORT_NONE;
-	} else if (px_str_eq(s, "adaptive")) {
-		req->effort = IR_EFFORT_MEDIUM;
-	}
-	o = json_get(root, "output_config");
-	s = px_jget(o, "effort");
-	if (s.n && effort_parse(s) != IR_EFFORT_UNSET &&
-	    req->effort != IR_EFFORT_NONE)
-		req->effort = effort_parse(s);
-	v = json_get(o, "format");
-	if (!v)
-		v = json_get(root, "output_format");   /* beta name */
-	if (px_str_eq(px_jget(v, "type"), "json_schema")) {
-		req->rf = IR_RF_JSON_SCHEMA;
-		req->rf_schema = raw_of(a, json_get(v, "schema"));
-	}
-	return 0;
-nomem:
-	px_err_set(err, 413, "request too large");
-	return -1;
+	if (px_dec_num(json_get(root, "temperature"), NULL, "temperature",
+	    &req->temperature, err) < 0 ||
+	    px_dec_num(json_get(root, "top_p"), NULL, "top_p", &req->top_p,
+	    err) < 0 ||
+	    px_dec_num(json_get(root, "top_k"), NULL, "top_k", &req->top_k,
+	    err) < 0)
+		return -1;
+	v = json_get(root, "metadata");
+	if (v && v->type != JSON_NULL && v->type != JSON_OBJECT)
+		return px_field_err(err, NULL, "metadata", "an object");
+	if (px_dec_str(json_get(v, "user_id"), "metadata", "user_id",
+	    &req->user, err) < 0)
+		return -1;
+	return decode_thinking(a, root, req, err);
 }
 
 /* ------------------------------------------------------- request encode */
@@ -850,14 +1036,11 @@ anth_encode_request(const struct ir_request *req, struct px_str model,
 	}
 	if (!thinking) {
 		/* sampling knobs are not allowed with thinking */
+		/* as the client wrote it: a value outside Anthropic's 0..1
+		 * gets Anthropic's own 400, never a quiet 1 */
 		if (req->temperature.set) {
 			jw_key(w, "temperature");
-			if (req->temperature.v > 1)
-				jw_int(w, 1);   /* Anthropic range is 0..1 */
-			else if (req->temperature.v < 0)
-				jw_int(w, 0);
-			else
-				px_jw_num(w, &req->temperature);
+			px_jw_num(w, &req->temperature);
 		}
 		if (req->top_p.set && (!req->temperature.set ||
 		    req->fmt == PX_FMT_ANTHROPIC)) {
@@ -928,9 +1111,14 @@ anth_decode_response(struct px_arena *a, const struct json *root,
 		px_err_set(err, 502, "response too large");
 		return -1;
 	}
+	/* blocks with no IR form (server tools) are left out of answers */
 	for (b = c->child; b; b = b->next)
-		if (decode_block(a, b, &resp->parts[resp->nparts]))
+		if (decode_block(a, b, "content", &resp->parts[resp->nparts],
+		    NULL) == 0)
 			resp->nparts++;
+		else
+			memset(&resp->parts[resp->nparts], 0,
+			    sizeof resp->parts[0]);
 	resp->native_stop = px_jget(root, "stop_reason");
 	resp->stop = stop_parse(resp->native_stop);
 	resp->stop_sequence = px_jget(root, "stop_sequence");
@@ -1493,6 +1681,7 @@ const struct px_codec px_codec_anthropic = {
 	anth_senc_new,
 	NULL,
 	anth_senc_event,
+	NULL,
 };
 
 /* ------------------------------------ embeddings and converted token counts */

@@ -20,6 +20,7 @@
  * Encoder side: one role delta, tool indexes counted from 0, finish_reason
  * key on every chunk, usage chunk with "choices":[] only on request, [DONE].
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,18 +87,6 @@ content_text(struct px_arena *a, const struct json *c)
 	return r;
 }
 
-static enum ir_effort
-effort_parse(struct px_str s)
-{
-	if (px_str_eq(s, "none"))    return IR_EFFORT_NONE;
-	if (px_str_eq(s, "minimal")) return IR_EFFORT_MINIMAL;
-	if (px_str_eq(s, "low"))     return IR_EFFORT_LOW;
-	if (px_str_eq(s, "medium"))  return IR_EFFORT_MEDIUM;
-	if (px_str_eq(s, "high"))    return IR_EFFORT_HIGH;
-	if (px_str_eq(s, "xhigh"))   return IR_EFFORT_XHIGH;
-	return IR_EFFORT_UNSET;
-}
-
 static enum ir_stop
 finish_parse(struct px_str s)
 {
@@ -125,27 +114,127 @@ finish_name(enum ir_stop st, int had_tools)
 
 /* ------------------------------------------------------- request decode */
 
-static void
-decode_image(struct ir_part *p, const struct json *img)
-{
-	struct px_str url = px_str_json(img);
+/*
+ * Every field read here is carried as sent or refused with a 400 naming it
+ * (px_dec_*() in convert.c): a number out of range, a value of the wrong
+ * type, an unknown enum value or a content part with no IR form is never
+ * clamped, defaulted or skipped. `at` is the path of the value being
+ * decoded, for those messages ("messages[2].content[1]").
+ */
 
-	if (img && img->type == JSON_OBJECT)
-		url = px_jget(img, "url");
+static const char *const effort_names[] = {
+	"none", "minimal", "low", "medium", "high", "xhigh", NULL
+};
+static const enum ir_effort effort_vals[] = {
+	IR_EFFORT_NONE, IR_EFFORT_MINIMAL, IR_EFFORT_LOW, IR_EFFORT_MEDIUM,
+	IR_EFFORT_HIGH, IR_EFFORT_XHIGH
+};
+
+static int
+dec_effort(const struct json *v, const char *at, const char *key,
+           enum ir_effort *out, struct px_err *err)
+{
+	int k, rc;
+
+	rc = px_dec_enum(v, at, key, effort_names, &k, err);
+	if (rc > 0)
+		*out = effort_vals[k];
+	return rc;
+}
+
+static int
+decode_image(const struct json *img, const char *at, struct ir_part *p,
+             struct px_err *err)
+{
+	struct px_str url = { NULL, 0 };
+	const char *key = "image_url";
+
+	if (img && img->type == JSON_OBJECT) {
+		key = "image_url.url";
+		img = json_get(img, "url");
+	}
+	if (px_dec_str(img, at, key, &url, err) < 0)
+		return -1;
+	if (!url.n)
+		return px_field_err(err, at, key, "a URL");
 	p->type = IR_IMAGE;
 	if (!px_data_url_split(url, &p->media_type, &p->data))
 		p->url = url;
+	return 0;
 }
 
-/* User/system content parts; returns the count written to parts. */
-static size_t
-decode_parts(const struct json *c, struct ir_part *parts)
+static int
+decode_file(const struct json *f, const char *at, struct ir_part *p,
+            struct px_err *err)
 {
-	const struct json *e, *f;
-	struct px_str ty, fd;
-	size_t n = 0;
+	struct px_str fd = { NULL, 0 }, id = { NULL, 0 };
 
-	if (!c)
+	if (!f || f->type != JSON_OBJECT)
+		return px_field_err(err, at, "file", "an object");
+	p->type = IR_DOCUMENT;
+	if (px_dec_str(json_get(f, "filename"), at, "file.filename", &p->name,
+	    err) < 0 ||
+	    px_dec_str(json_get(f, "file_data"), at, "file.file_data", &fd,
+	    err) < 0 ||
+	    px_dec_str(json_get(f, "file_id"), at, "file.file_id", &id,
+	    err) < 0)
+		return -1;
+	if (!fd.n && !id.n) {
+		px_err_set(err, 400, "%s.file needs file_data or file_id", at);
+		return -1;
+	}
+	if (!px_data_url_split(fd, &p->media_type, &p->data))
+		p->url = fd.n ? fd : id;
+	return 0;
+}
+
+/* One content part (a string, or a part object) at `at` into p. */
+static int
+decode_part(const struct json *e, const char *at, struct ir_part *p,
+            struct px_err *err)
+{
+	struct px_str ty = px_jget(e, "type");
+	const char *k;
+
+	if (e->type == JSON_STRING) {
+		p->type = IR_TEXT;
+		p->text = px_str_json(e);
+		return 0;
+	}
+	if (e->type != JSON_OBJECT)
+		return px_field_err(err, at, NULL, "a content part object");
+	if (px_str_eq(ty, "text") || px_str_eq(ty, "input_text") ||
+	    px_str_eq(ty, "refusal")) {
+		k = px_str_eq(ty, "refusal") ? "refusal" : "text";
+		p->type = IR_TEXT;
+		return px_dec_str(json_get(e, k), at, k, &p->text, err) < 0 ?
+		    -1 : 0;
+	}
+	if (px_str_eq(ty, "image_url"))
+		return decode_image(json_get(e, "image_url"), at, p, err);
+	if (px_str_eq(ty, "file"))
+		return decode_file(json_get(e, "file"), at, p, err);
+	/* input_audio etc.: no IR form, and leaving it out would change
+	 * the question */
+	px_err_set(err, 400, "%s: content part type '%.*s' cannot be converted",
+	    at, (int)(ty.n > 40 ? 40 : ty.n), ty.p ? ty.p : "");
+	return -1;
+}
+
+/*
+ * The content (string, array of parts, null or absent) of the message at
+ * `at` into parts (room for c->len parts, or 1); the count, or -1.
+ * text_only: a system message, where anything but text is refused.
+ */
+static long
+decode_parts(const struct json *c, const char *at, struct ir_part *parts,
+             int text_only, struct px_err *err)
+{
+	const struct json *e;
+	char pat[PX_AT_MAX];
+	long n = 0;
+
+	if (!c || c->type == JSON_NULL)
 		return 0;
 	if (c->type == JSON_STRING) {
 		parts[0].type = IR_TEXT;
@@ -153,30 +242,17 @@ decode_parts(const struct json *c, struct ir_part *parts)
 		return 1;
 	}
 	if (c->type != JSON_ARRAY)
-		return 0;
-	for (e = c->child; e; e = e->next) {
-		struct ir_part *p = &parts[n];
-		ty = px_jget(e, "type");
-		if (e->type == JSON_STRING) {
-			p->type = IR_TEXT;
-			p->text = px_str_json(e);
-		} else if (px_str_eq(ty, "text") || px_str_eq(ty, "input_text") ||
-		    px_str_eq(ty, "refusal")) {
-			p->type = IR_TEXT;
-			p->text = px_jget(e, px_str_eq(ty, "refusal") ? "refusal" : "text");
-		} else if (px_str_eq(ty, "image_url")) {
-			decode_image(p, json_get(e, "image_url"));
-		} else if (px_str_eq(ty, "file")) {
-			f = json_get(e, "file");
-			p->type = IR_DOCUMENT;
-			p->name = px_jget(f, "filename");
-			fd = px_jget(f, "file_data");
-			if (!px_data_url_split(fd, &p->media_type, &p->data))
-				p->url = fd.n ? fd : px_jget(f, "file_id");
-		} else {
-			continue;       /* input_audio etc.: no IR equivalent */
+		return px_field_err(err, at, "content", "a string or an array "
+		    "of content parts");
+	for (e = c->child; e; e = e->next, n++) {
+		px_at(pat, "%s.content[%ld]", at, n);
+		if (decode_part(e, pat, &parts[n], err) < 0)
+			return -1;
+		if (text_only && parts[n].type != IR_TEXT) {
+			px_err_set(err, 400, "%s: a system message can only "
+			    "hold text", pat);
+			return -1;
 		}
-		n++;
 	}
 	return n;
 }
@@ -190,61 +266,89 @@ find_call_name(const struct ir_request *req, struct px_str id)
 	for (i = req->nmsgs; i-- > 0;) {
 		const struct ir_msg *m = &req->msgs[i];
 		for (j = 0; j < m->nparts; j++)
-			if (m->parts[j].type == IR_TOOL_CALL &&
-			    m->parts[j].id.n == id.n && id.n &&
-			    memcmp(m->parts[j].id.p, id.p, id.n) == 0)
+			if (m->parts[j].type == IR_TOOL_CALL && id.n &&
+			    px_str_same(m->parts[j].id, id))
 				return m->parts[j].name;
 	}
 	return none;
+}
+
+/* tool_calls of the assistant message at `at` into p; the count or -1 */
+static long
+decode_calls(struct px_arena *a, const struct json *tc, const char *at,
+             struct ir_part *p, struct px_err *err)
+{
+	const struct json *t, *fn;
+	struct px_str ty, args;
+	char cat[PX_AT_MAX];
+	long n = 0;
+
+	if (!tc || tc->type == JSON_NULL)
+		return 0;
+	if (tc->type != JSON_ARRAY)
+		return px_field_err(err, at, "tool_calls", "an array");
+	for (t = tc->child; t; t = t->next, n++, p++) {
+		px_at(cat, "%s.tool_calls[%ld]", at, n);
+		ty = px_jget(t, "type");
+		fn = json_get(t, "function");
+		if (t->type != JSON_OBJECT || (ty.n && !px_str_eq(ty,
+		    "function")) || !fn || fn->type != JSON_OBJECT)
+			return px_field_err(err, cat, NULL, "a function call "
+			    "({\"type\":\"function\",\"function\":{...}})");
+		p->type = IR_TOOL_CALL;
+		args.p = NULL;
+		args.n = 0;
+		if (px_dec_str(json_get(t, "id"), cat, "id", &p->id, err) < 0 ||
+		    px_dec_str(json_get(fn, "name"), cat, "function.name",
+		    &p->name, err) < 0 ||
+		    px_dec_str(json_get(fn, "arguments"), cat,
+		    "function.arguments", &args, err) < 0)
+			return -1;
+		p->args = args_norm(a, args.p, args.n);
+	}
+	return n;
 }
 
 static int
 decode_messages(struct px_arena *a, const struct json *msgs,
                 struct ir_request *req, struct px_err *err)
 {
-	const struct json *m, *c, *tc, *fn;
+	const struct json *m, *c, *tc, *fc;
 	struct ir_msg *im;
 	struct ir_part *p;
 	struct px_str role, s;
-	size_t cap, np, nsys = 0;
+	size_t cap, nsys = 0, i;
+	long np, k;
 	int seen_other = 0;
+	char at[PX_AT_MAX];
 
 	req->msgs = px_zalloc(a, (msgs->len + 1) * sizeof *req->msgs);
 	req->system = px_zalloc(a, (msgs->len + 1) * 8 * sizeof *req->system);
 	if (!req->msgs || !req->system)
 		goto nomem;
-	for (m = msgs->child; m; m = m->next) {
-		if (m->type != JSON_OBJECT) {
-			px_err_set(err, 400, "messages must be objects");
-			return -1;
-		}
+	for (m = msgs->child, i = 0; m; m = m->next, i++) {
+		px_at(at, "messages[%zu]", i);
+		if (m->type != JSON_OBJECT)
+			return px_field_err(err, at, NULL, "an object");
 		role = px_jget(m, "role");
 		c = json_get(m, "content");
 		cap = (c && c->type == JSON_ARRAY ? c->len : 1) + 2;
 		if (px_str_eq(role, "system") || px_str_eq(role, "developer")) {
+			struct ir_part *pp = px_zalloc(a, cap * sizeof *pp);
+			if (!pp)
+				goto nomem;
+			np = decode_parts(c, at, pp, 1, err);
+			if (np < 0)
+				return -1;
 			if (!seen_other) {
 				/* leading system/developer text: IR system */
-				struct ir_part tmp[1];
-				memset(tmp, 0, sizeof tmp);
-				if (c && c->type == JSON_ARRAY) {
-					struct ir_part *pp = px_zalloc(a, cap * sizeof *pp);
-					size_t k, kn;
-					if (!pp)
-						goto nomem;
-					kn = decode_parts(c, pp);
-					for (k = 0; k < kn && nsys < msgs->len * 8; k++)
-						if (pp[k].type == IR_TEXT)
-							req->system[nsys++] = pp[k];
-				} else if (decode_parts(c, tmp) == 1) {
-					req->system[nsys++] = tmp[0];
-				}
+				for (k = 0; k < np && nsys < msgs->len * 8; k++)
+					req->system[nsys++] = pp[k];
 				continue;
 			}
 			im = &req->msgs[req->nmsgs++];
 			im->role = IR_ROLE_SYSTEM;
-			im->parts = px_zalloc(a, sizeof *im->parts);
-			if (!im->parts)
-				goto nomem;
+			im->parts = pp;
 			im->parts[0].type = IR_TEXT;
 			im->parts[0].text = content_text(a, c);
 			im->nparts = 1;
@@ -271,19 +375,23 @@ decode_messages(struct px_arena *a, const struct json *msgs,
 			}
 			p = &im->parts[im->nparts++];
 			p->type = IR_TOOL_RESULT;
-			p->id = px_jget(m, "tool_call_id");
-			p->name = px_jget(m, "name");
+			if (px_dec_str(json_get(m, "tool_call_id"), at,
+			    "tool_call_id", &p->id, err) < 0 ||
+			    px_dec_str(json_get(m, "name"), at, "name", &p->name,
+			    err) < 0)
+				return -1;
 			if (!p->name.n)
 				p->name = find_call_name(req, p->id);
+			p->content = px_zalloc(a, cap * sizeof *p->content);
+			if (!p->content)
+				goto nomem;
+			np = decode_parts(c, at, p->content, 0, err);
+			if (np < 0)
+				return -1;
 			if (c && c->type == JSON_ARRAY) {
-				p->content = px_zalloc(a, (c->len + 1) * sizeof *p->content);
-				if (!p->content)
-					goto nomem;
-				p->ncontent = decode_parts(c, p->content);
+				p->ncontent = (size_t)np;
 			} else {
-				p->content = px_zalloc(a, sizeof *p->content);
-				if (!p->content)
-					goto nomem;
+				/* a string (or none): one text part, maybe "" */
 				p->content[0].type = IR_TEXT;
 				p->content[0].text = content_text(a, c);
 				p->ncontent = 1;
@@ -291,13 +399,20 @@ decode_messages(struct px_arena *a, const struct json *msgs,
 			continue;
 		}
 		im = &req->msgs[req->nmsgs++];
+		tc = NULL;
 		if (px_str_eq(role, "assistant")) {
 			im->role = IR_ROLE_ASSISTANT;
 			tc = json_get(m, "tool_calls");
 			cap += tc && tc->type == JSON_ARRAY ? tc->len : 0;
+			fc = json_get(m, "function_call");
+			if (fc && fc->type != JSON_NULL) {
+				px_err_set(err, 400, "%s.function_call (legacy "
+				    "function calling) cannot be converted; send "
+				    "tool_calls", at);
+				return -1;
+			}
 		} else if (px_str_eq(role, "user")) {
 			im->role = IR_ROLE_USER;
-			tc = NULL;
 		} else {
 			px_err_set(err, 400, "unsupported message role '%.*s'",
 			    (int)(role.n > 40 ? 40 : role.n), role.p ? role.p : "");
@@ -308,9 +423,14 @@ decode_messages(struct px_arena *a, const struct json *msgs,
 			goto nomem;
 		np = 0;
 		if (im->role == IR_ROLE_ASSISTANT) {
-			s = px_jget(m, "reasoning_content");
-			if (!s.n)
-				s = px_jget(m, "reasoning");
+			s.p = NULL;
+			s.n = 0;
+			if (px_dec_str(json_get(m, "reasoning_content"), at,
+			    "reasoning_content", &s, err) < 0)
+				return -1;
+			if (!s.n && px_dec_str(json_get(m, "reasoning"), at,
+			    "reasoning", &s, err) < 0)
+				return -1;
 			if (s.n) {
 				im->parts[np].type = IR_THINKING;
 				im->parts[np].text = s;
@@ -318,27 +438,25 @@ decode_messages(struct px_arena *a, const struct json *msgs,
 				np++;
 			}
 		}
-		np += decode_parts(c, im->parts + np);
+		k = decode_parts(c, at, im->parts + np, 0, err);
+		if (k < 0)
+			return -1;
+		np += k;
 		if (im->role == IR_ROLE_ASSISTANT) {
-			s = px_jget(m, "refusal");
-			if (s.n && np < cap) {
+			s.p = NULL;
+			s.n = 0;
+			if (px_dec_str(json_get(m, "refusal"), at, "refusal", &s,
+			    err) < 0)
+				return -1;
+			if (s.n) {
 				im->parts[np].type = IR_TEXT;
 				im->parts[np++].text = s;
 			}
 		}
-		if (tc && tc->type == JSON_ARRAY) {
-			const struct json *t;
-			for (t = tc->child; t; t = t->next) {
-				p = &im->parts[np++];
-				fn = json_get(t, "function");
-				p->type = IR_TOOL_CALL;
-				p->id = px_jget(t, "id");
-				p->name = px_jget(fn, "name");
-				s = px_jget(fn, "arguments");
-				p->args = args_norm(a, s.p, s.n);
-			}
-		}
-		im->nparts = np;
+		k = decode_calls(a, tc, at, im->parts + np, err);
+		if (k < 0)
+			return -1;
+		im->nparts = (size_t)(np + k);
 	}
 	req->nsystem = nsys;
 	return 0;
@@ -354,78 +472,202 @@ decode_tools(struct px_arena *a, const struct json *tools,
 	const struct json *t, *fn, *pa;
 	struct ir_tool *it;
 	struct px_str ty;
-	int b;
+	char at[PX_AT_MAX];
+	size_t i;
 
+	if (tools->type != JSON_ARRAY)
+		return px_field_err(err, NULL, "tools", "an array");
 	req->tools = px_zalloc(a, (tools->len + 1) * sizeof *req->tools);
 	if (!req->tools) {
 		px_err_set(err, 413, "request too large");
 		return -1;
 	}
-	for (t = tools->child; t; t = t->next) {
+	for (t = tools->child, i = 0; t; t = t->next, i++) {
+		px_at(at, "tools[%zu]", i);
+		if (t->type != JSON_OBJECT)
+			return px_field_err(err, at, NULL, "an object");
 		it = &req->tools[req->ntools++];
 		it->strict = -1;
 		ty = px_jget(t, "type");
 		fn = json_get(t, "function");
-		if (!px_str_eq(ty, "function") || !fn) {
+		if (!px_str_eq(ty, "function")) {
+			/* another kind of tool: raw, for its own upstream */
 			it->raw_type = ty.n ? ty : px_str_c("unknown");
 			it->raw.p = t->raw;
 			it->raw.n = t->rawlen;
 			it->name = px_jget(t, "name");
 			continue;
 		}
-		it->name = px_jget(fn, "name");
-		it->description = px_jget(fn, "description");
+		if (!fn || fn->type != JSON_OBJECT)
+			return px_field_err(err, at, "function", "an object");
+		if (px_dec_str(json_get(fn, "name"), at, "function.name",
+		    &it->name, err) < 0 ||
+		    px_dec_str(json_get(fn, "description"), at,
+		    "function.description", &it->description, err) < 0 ||
+		    px_dec_bool(json_get(fn, "strict"), at, "function.strict",
+		    &it->strict, err) < 0)
+			return -1;
 		pa = json_get(fn, "parameters");
 		if (pa && pa->type == JSON_OBJECT)
 			it->parameters = px_json_compact(a, pa);
-		if (json_bool(json_get(fn, "strict"), &b))
-			it->strict = b;
+		else if (pa && pa->type != JSON_NULL)
+			return px_field_err(err, at, "function.parameters",
+			    "an object");
 	}
 	return 0;
 }
 
 /* Sampling fields Chat and legacy completions share: temperature, top_p,
  * top_k, penalties, seed, stop (string or array) and user. */
-static void
+static int
 chat_sampling(struct px_arena *a, const struct json *root,
-              struct ir_request *req)
+              struct ir_request *req, struct px_err *err)
 {
 	const struct json *v, *o;
 
-	px_get_num(root, "temperature", &req->temperature);
-	px_get_num(root, "top_p", &req->top_p);
-	px_get_num(root, "top_k", &req->top_k);
-	px_get_num(root, "presence_penalty", &req->presence_penalty);
-	px_get_num(root, "frequency_penalty", &req->frequency_penalty);
-	px_get_num(root, "seed", &req->seed);
+	if (px_dec_num(json_get(root, "temperature"), NULL, "temperature",
+	    &req->temperature, err) < 0 ||
+	    px_dec_num(json_get(root, "top_p"), NULL, "top_p", &req->top_p,
+	    err) < 0 ||
+	    px_dec_num(json_get(root, "top_k"), NULL, "top_k", &req->top_k,
+	    err) < 0 ||
+	    px_dec_num(json_get(root, "presence_penalty"), NULL,
+	    "presence_penalty", &req->presence_penalty, err) < 0 ||
+	    px_dec_num(json_get(root, "frequency_penalty"), NULL,
+	    "frequency_penalty", &req->frequency_penalty, err) < 0 ||
+	    px_dec_num(json_get(root, "seed"), NULL, "seed", &req->seed,
+	    err) < 0 ||
+	    px_dec_str(json_get(root, "user"), NULL, "user", &req->user,
+	    err) < 0)
+		return -1;
 	v = json_get(root, "stop");
-	if (v && v->type == JSON_STRING) {
-		req->stop = px_zalloc(a, sizeof *req->stop);
-		if (req->stop) {
-			req->stop[0] = px_str_json(v);
-			req->nstop = 1;
-		}
-	} else if (v && v->type == JSON_ARRAY) {
-		req->stop = px_zalloc(a, (v->len + 1) * sizeof *req->stop);
-		for (o = v->child; o && req->stop; o = o->next)
-			if (o->type == JSON_STRING)
-				req->stop[req->nstop++] = px_str_json(o);
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type != JSON_STRING && v->type != JSON_ARRAY)
+		goto bad_stop;
+	req->stop = px_zalloc(a, (v->type == JSON_ARRAY ? v->len + 1 : 1) *
+	    sizeof *req->stop);
+	if (!req->stop) {
+		px_err_set(err, 413, "request too large");
+		return -1;
 	}
-	req->user = px_jget(root, "user");
+	if (v->type == JSON_STRING) {
+		req->stop[req->nstop++] = px_str_json(v);
+		return 0;
+	}
+	for (o = v->child; o; o = o->next) {
+		if (o->type != JSON_STRING)
+			goto bad_stop;
+		req->stop[req->nstop++] = px_str_json(o);
+	}
+	return 0;
+bad_stop:
+	return px_field_err(err, NULL, "stop", "a string or an array of "
+	    "strings");
+}
+
+/* stream and stream_options.include_usage (Chat and legacy completions) */
+static int
+chat_stream(const struct json *root, struct ir_request *req,
+            struct px_err *err)
+{
+	const struct json *v = json_get(root, "stream_options");
+
+	if (px_dec_bool(json_get(root, "stream"), NULL, "stream",
+	    &req->stream, err) < 0)
+		return -1;
+	if (v && v->type != JSON_NULL && v->type != JSON_OBJECT)
+		return px_field_err(err, NULL, "stream_options", "an object");
+	return px_dec_bool(json_get(v, "include_usage"), "stream_options",
+	    "include_usage", &req->include_usage, err) < 0 ? -1 : 0;
+}
+
+static int
+chat_tool_choice(const struct json *v, struct ir_request *req,
+                 struct px_err *err)
+{
+	static const char *const names[] = { "none", "auto", "required", NULL };
+	static const enum ir_tool_choice vals[] = {
+		IR_TC_NONE, IR_TC_AUTO, IR_TC_REQUIRED
+	};
+	const struct json *fn;
+	int k;
+
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type == JSON_STRING) {
+		if (px_dec_enum(v, NULL, "tool_choice", names, &k, err) < 0)
+			return -1;
+		req->tool_choice = vals[k];
+		return 0;
+	}
+	fn = json_get(v, "function");
+	if (v->type != JSON_OBJECT ||
+	    !px_str_eq(px_jget(v, "type"), "function") ||
+	    !px_jget(fn, "name").n)
+		return px_field_err(err, NULL, "tool_choice", "'none', 'auto', "
+		    "'required' or {\"type\":\"function\",\"function\":"
+		    "{\"name\":...}}");
+	req->tool_choice = IR_TC_NAMED;
+	req->tool_choice_name = px_jget(fn, "name");
+	return 0;
+}
+
+static int
+chat_response_format(struct px_arena *a, const struct json *v,
+                     struct ir_request *req, struct px_err *err)
+{
+	static const char *const names[] = {
+		"text", "json_object", "json_schema", NULL
+	};
+	static const enum ir_rf vals[] = {
+		IR_RF_TEXT, IR_RF_JSON_OBJECT, IR_RF_JSON_SCHEMA
+	};
+	const struct json *o, *sc;
+	int k, rc;
+
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type != JSON_OBJECT)
+		return px_field_err(err, NULL, "response_format", "an object");
+	rc = px_dec_enum(json_get(v, "type"), "response_format", "type",
+	    names, &k, err);
+	if (rc == 0)            /* the words px_dec_enum() uses */
+		px_field_err(err, "response_format", "type", "'text', "
+		    "'json_object' or 'json_schema'");
+	if (rc <= 0)
+		return -1;
+	req->rf = vals[k];
+	if (req->rf != IR_RF_JSON_SCHEMA)
+		return 0;
+	o = json_get(v, "json_schema");
+	if (!o || o->type != JSON_OBJECT)
+		return px_field_err(err, "response_format", "json_schema",
+		    "an object");
+	if (px_dec_str(json_get(o, "name"), "response_format.json_schema",
+	    "name", &req->rf_name, err) < 0 ||
+	    px_dec_bool(json_get(o, "strict"), "response_format.json_schema",
+	    "strict", &req->rf_strict, err) < 0)
+		return -1;
+	sc = json_get(o, "schema");
+	if (sc && sc->type == JSON_OBJECT)
+		req->rf_schema = px_json_compact(a, sc);
+	else if (sc && sc->type != JSON_NULL)
+		return px_field_err(err, "response_format.json_schema",
+		    "schema", "an object");
+	return 0;
 }
 
 static int
 chat_decode_request(struct px_arena *a, const struct json *root,
                     struct ir_request *req, struct px_err *err)
 {
-	const struct json *v, *o;
-	struct px_str s;
-	long long ll;
-	int b;
+	const struct json *v;
+	enum ir_effort e = IR_EFFORT_UNSET;
 
 	req->model = px_jget(root, "model");
-	if (json_bool(json_get(root, "stream"), &b))
-		req->stream = b;
+	if (chat_stream(root, req, err) < 0)
+		return -1;
 	v = json_get(root, "messages");
 	if (!v || v->type != JSON_ARRAY) {
 		px_err_set(err, 400, "'messages' must be an array");
@@ -434,56 +676,41 @@ chat_decode_request(struct px_arena *a, const struct json *root,
 	if (decode_messages(a, v, req, err) != 0)
 		return -1;
 	v = json_get(root, "tools");
-	if (v && v->type == JSON_ARRAY && decode_tools(a, v, req, err) != 0)
+	if (v && v->type != JSON_NULL && decode_tools(a, v, req, err) != 0)
 		return -1;
-	v = json_get(root, "tool_choice");
-	if (v && v->type == JSON_STRING) {
-		s = px_str_json(v);
-		req->tool_choice = px_str_eq(s, "none") ? IR_TC_NONE :
-		    px_str_eq(s, "required") ? IR_TC_REQUIRED : IR_TC_AUTO;
-	} else if (v && v->type == JSON_OBJECT) {
-		req->tool_choice_name = px_jget(json_get(v, "function"), "name");
-		req->tool_choice = req->tool_choice_name.n ? IR_TC_NAMED : IR_TC_AUTO;
-	}
-	if (json_bool(json_get(root, "parallel_tool_calls"), &b))
-		req->parallel_tool_calls = b;
+	if (chat_tool_choice(json_get(root, "tool_choice"), req, err) < 0 ||
+	    px_dec_bool(json_get(root, "parallel_tool_calls"), NULL,
+	    "parallel_tool_calls", &req->parallel_tool_calls, err) < 0)
+		return -1;
 	/* accept both limits; max_completion_tokens wins (WIRE.md §6.59) */
-	if (json_int(json_get(root, "max_completion_tokens"), &ll) ||
-	    json_int(json_get(root, "max_tokens"), &ll))
-		req->max_tokens = ll;
-	chat_sampling(a, root, req);
-	if (json_int(json_get(root, "n"), &ll))
-		req->n = ll;
-	req->effort = effort_parse(px_jget(root, "reasoning_effort"));
+	if (px_dec_int(json_get(root, "max_tokens"), NULL, "max_tokens", 1,
+	    PX_INT_MAX, &req->max_tokens, err) < 0 ||
+	    px_dec_int(json_get(root, "max_completion_tokens"), NULL,
+	    "max_completion_tokens", 1, PX_INT_MAX, &req->max_tokens, err) < 0)
+		return -1;
+	if (chat_sampling(a, root, req, err) < 0 ||
+	    px_dec_int(json_get(root, "n"), NULL, "n", 1, PX_INT_MAX, &req->n,
+	    err) < 0 ||
+	    dec_effort(json_get(root, "reasoning_effort"), NULL,
+	    "reasoning_effort", &req->effort, err) < 0)
+		return -1;
 	v = json_get(root, "reasoning");     /* OpenRouter: {"effort"|"max_tokens"} */
-	if (v && v->type == JSON_OBJECT) {
+	if (v && v->type != JSON_NULL) {
+		if (v->type != JSON_OBJECT)
+			return px_field_err(err, NULL, "reasoning", "an object");
+		if (dec_effort(json_get(v, "effort"), "reasoning", "effort", &e,
+		    err) < 0 ||
+		    px_dec_int(json_get(v, "max_tokens"), "reasoning",
+		    "max_tokens", 0, PX_INT_MAX, &req->thinking_budget, err) < 0)
+			return -1;
 		if (req->effort == IR_EFFORT_UNSET)
-			req->effort = effort_parse(px_jget(v, "effort"));
-		if (json_int(json_get(v, "max_tokens"), &ll))
-			req->thinking_budget = ll;
+			req->effort = e;
 	}
-	v = json_get(root, "stream_options");
-	if (json_bool(json_get(v, "include_usage"), &b))
-		req->include_usage = b;
-	v = json_get(root, "response_format");
-	s = px_jget(v, "type");
-	if (px_str_eq(s, "text")) {
-		req->rf = IR_RF_TEXT;
-	} else if (px_str_eq(s, "json_object")) {
-		req->rf = IR_RF_JSON_OBJECT;
-	} else if (px_str_eq(s, "json_schema")) {
-		o = json_get(v, "json_schema");
-		req->rf = IR_RF_JSON_SCHEMA;
-		req->rf_name = px_jget(o, "name");
-		v = json_get(o, "schema");
-		if (v)
-			req->rf_schema = px_json_compact(a, v);
-		if (json_bool(json_get(o, "strict"), &b))
-			req->rf_strict = b;
-	}
-	if (json_bool(json_get(root, "store"), &b))
-		req->store = b;
-	return 0;
+	if (chat_response_format(a, json_get(root, "response_format"), req,
+	    err) < 0)
+		return -1;
+	return px_dec_bool(json_get(root, "store"), NULL, "store", &req->store,
+	    err) < 0 ? -1 : 0;
 }
 
 /* ------------------------------------------------------- request encode */
@@ -1729,6 +1956,7 @@ const struct px_codec px_codec_chat = {
 	chat_senc_new,
 	NULL,
 	chat_senc_event,
+	NULL,
 };
 
 /* ================================================================
@@ -1765,33 +1993,38 @@ cmpl_decode_request(struct px_arena *a, const struct json *root,
 {
 	const struct json *v;
 	struct ir_msg *m;
-	long long ll;
-	int b;
+	long long ll = 1;
+	int b = 0;
 
 	req->model = px_jget(root, "model");
-	if (json_bool(json_get(root, "stream"), &b))
-		req->stream = b;
+	if (chat_stream(root, req, err) < 0)
+		return -1;
 	/* what a chat answer cannot reproduce: refuse, naming the field */
 	v = json_get(root, "suffix");
 	if (v && v->type != JSON_NULL && !(v->type == JSON_STRING && v->n == 0))
 		return cmpl_refuse(err, "'suffix'", "insertion (fill in the "
 		    "middle) cannot be served through a chat upstream");
-	if (json_bool(json_get(root, "echo"), &b) && b)
+	if (px_dec_bool(json_get(root, "echo"), NULL, "echo", &b, err) < 0)
+		return -1;
+	if (b)
 		return cmpl_refuse(err, "'echo'", "the prompt cannot be "
 		    "echoed through a chat upstream");
 	v = json_get(root, "logprobs");
 	if (v && v->type != JSON_NULL)
 		return cmpl_refuse(err, "'logprobs'", "token log probabilities "
 		    "are not carried by the conversion");
-	if (json_int(json_get(root, "best_of"), &ll) && ll > 1)
+	if (px_dec_int(json_get(root, "best_of"), NULL, "best_of", 1,
+	    PX_INT_MAX, &ll, err) < 0)
+		return -1;
+	if (ll > 1)
 		return cmpl_refuse(err, "'best_of' > 1", "only one candidate "
 		    "is generated");
-	if (json_int(json_get(root, "n"), &ll)) {
-		if (ll > 1)
-			return cmpl_refuse(err, "'n' > 1", "the converted "
-			    "answer carries one choice");
-		req->n = ll;
-	}
+	if (px_dec_int(json_get(root, "n"), NULL, "n", 1, PX_INT_MAX, &req->n,
+	    err) < 0)
+		return -1;
+	if (req->n > 1)
+		return cmpl_refuse(err, "'n' > 1", "the converted answer "
+		    "carries one choice");
 	v = json_get(root, "prompt");
 	if (v && v->type == JSON_ARRAY) {
 		if (v->len == 1 && v->child->type == JSON_STRING)
@@ -1819,13 +2052,10 @@ cmpl_decode_request(struct px_arena *a, const struct json *root,
 	m->nparts = 1;
 	m->parts[0].type = IR_TEXT;
 	m->parts[0].text = px_str_json(v);
-	if (json_int(json_get(root, "max_tokens"), &ll))
-		req->max_tokens = ll;
-	chat_sampling(a, root, req);
-	v = json_get(root, "stream_options");
-	if (json_bool(json_get(v, "include_usage"), &b))
-		req->include_usage = b;
-	return 0;
+	if (px_dec_int(json_get(root, "max_tokens"), NULL, "max_tokens", 1,
+	    PX_INT_MAX, &req->max_tokens, err) < 0)
+		return -1;
+	return chat_sampling(a, root, req, err);
 }
 
 /* Legacy finish reasons: stop, length, content_filter (nothing else). */
@@ -1985,4 +2215,5 @@ const struct px_codec px_codec_completions = {
 	cmpl_senc_new,
 	NULL,
 	cmpl_senc_event,
+	NULL,
 };

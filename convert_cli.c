@@ -1050,4 +1050,5 @@ const struct px_codec px_codec_cli = {
 	NULL,
 	NULL,
 	NULL,
+	NULL,
 };

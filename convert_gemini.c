@@ -145,8 +145,7 @@ name_count(struct gq *q, struct px_str name)
 	size_t i;
 
 	for (i = 0; i < q->ncalls; i++)
-		if (q->calls[i].name.n == name.n &&
-		    memcmp(q->calls[i].name.p, name.p, name.n) == 0)
+		if (px_str_same(q->calls[i].name, name))
 			k++;
 	return k;
 }
@@ -202,21 +201,37 @@ gq_part(struct gq *q, struct ir_msg *m, enum ir_part_type t)
 	return p;
 }
 
-static void
-media_from(const struct json *pt, struct ir_part *p)
+/* inlineData / fileData of the part at `at` into p */
+static int
+media_from(const struct json *pt, const char *at, struct ir_part *p,
+           struct px_err *err)
 {
 	const struct json *d;
+	char dat[PX_AT_MAX];
 
 	if ((d = json_get(pt, "inlineData"))) {
-		p->media_type = px_jget(d, "mimeType");
-		p->data = px_jget(d, "data");
+		px_at(dat, "%s.inlineData", at);
+		if (d->type != JSON_OBJECT)
+			return px_field_err(err, dat, NULL, "an object");
+		if (px_dec_str(json_get(d, "mimeType"), dat, "mimeType",
+		    &p->media_type, err) < 0 ||
+		    px_dec_str(json_get(d, "data"), dat, "data", &p->data,
+		    err) < 0)
+			return -1;
 	} else {
 		d = json_get(pt, "fileData");
-		p->media_type = px_jget(d, "mimeType");
-		p->url = px_jget(d, "fileUri");
+		px_at(dat, "%s.fileData", at);
+		if (!d || d->type != JSON_OBJECT)
+			return px_field_err(err, dat, NULL, "an object");
+		if (px_dec_str(json_get(d, "mimeType"), dat, "mimeType",
+		    &p->media_type, err) < 0 ||
+		    px_dec_str(json_get(d, "fileUri"), dat, "fileUri", &p->url,
+		    err) < 0)
+			return -1;
 	}
 	p->type = px_str_prefix(p->media_type, "image/") ? IR_IMAGE :
 	    IR_DOCUMENT;
+	return 0;
 }
 
 /*
@@ -254,28 +269,60 @@ fresp_content(struct gq *q, const struct json *r, struct ir_part *p)
 	return 0;
 }
 
+/* The text of a text part (absent or null: none); -1 when not a string. */
 static int
-dec_model_part(struct gq *q, struct ir_msg *m, const struct json *pt)
+part_text(struct gq *q, const struct json *pt, const char *at,
+          struct px_str *t)
 {
-	struct px_str sig = px_jget(pt, "thoughtSignature");
-	const struct json *fc, *t;
+	t->p = NULL;
+	t->n = 0;
+	return px_dec_str(json_get(pt, "text"), at, "text", t, q->err) < 0 ?
+	    -1 : 0;
+}
+
+static int
+dec_model_part(struct gq *q, struct ir_msg *m, const struct json *pt,
+               const char *at)
+{
+	struct px_str sig = { NULL, 0 }, t, name = { NULL, 0 },
+	    id = { NULL, 0 };
+	const struct json *fc, *args;
 	struct ir_part *p;
 	struct gcall *c;
+	char fat[PX_AT_MAX];
 	int thought = 0;
 
+	if (pt->type != JSON_OBJECT)
+		return px_field_err(q->err, at, NULL, "an object");
+	if (px_dec_str(json_get(pt, "thoughtSignature"), at,
+	    "thoughtSignature", &sig, q->err) < 0 ||
+	    px_dec_bool(json_get(pt, "thought"), at, "thought", &thought,
+	    q->err) < 0)
+		return -1;
 	if ((fc = json_get(pt, "functionCall"))) {
-		const struct json *args = json_get(fc, "args");
+		px_at(fat, "%s.functionCall", at);
+		if (fc->type != JSON_OBJECT)
+			return px_field_err(q->err, fat, NULL, "an object");
+		args = json_get(fc, "args");
+		if (args && args->type != JSON_OBJECT &&
+		    args->type != JSON_NULL)
+			return px_field_err(q->err, fat, "args", "an object");
+		if (px_dec_str(json_get(fc, "name"), fat, "name", &name,
+		    q->err) < 0 ||
+		    px_dec_str(json_get(fc, "id"), fat, "id", &id, q->err) < 0)
+			return -1;
 		if (!(p = gq_part(q, m, IR_TOOL_CALL)))
 			return NOMEM(q->err);
-		p->name = px_jget(fc, "name");
-		if (!(c = add_call(q, p->name, px_jget(fc, "id"))))
+		p->name = name;
+		if (!(c = add_call(q, p->name, id)))
 			return NOMEM(q->err);
 		p->id = c->id;
 		p->args = args && args->type == JSON_OBJECT ?
 		    px_json_compact(q->a, args) : px_str_c("{}");
-	} else if ((t = json_get(pt, "text"))) {
-		json_bool(json_get(pt, "thought"), &thought);
-		if (t->n == 0) {
+	} else if (json_get(pt, "text")) {
+		if (part_text(q, pt, at, &t) < 0)
+			return -1;
+		if (t.n == 0) {
 			/* signature-only part: not text (§4.5); it belongs
 			 * to the part before it, or else the next one */
 			if (!sig.n)
@@ -290,15 +337,16 @@ dec_model_part(struct gq *q, struct ir_msg *m, const struct json *pt)
 		}
 		if (!(p = gq_part(q, m, thought ? IR_THINKING : IR_TEXT)))
 			return NOMEM(q->err);
-		p->text = px_str_json(t);
+		p->text = t;
 	} else if (json_get(pt, "inlineData") || json_get(pt, "fileData")) {
 		if (!(p = gq_part(q, m, IR_IMAGE)))
 			return NOMEM(q->err);
-		media_from(pt, p);
+		if (media_from(pt, at, p, q->err) < 0)
+			return -1;
 	} else {
-		px_err_set(q->err, 400, "unsupported Gemini part in a model "
+		px_err_set(q->err, 400, "%s: unsupported Gemini part in a model "
 		    "turn (only text, thought, functionCall and inline media "
-		    "can be converted)");
+		    "can be converted)", at);
 		return -1;
 	}
 	if (sig.n) {
@@ -309,51 +357,71 @@ dec_model_part(struct gq *q, struct ir_msg *m, const struct json *pt)
 }
 
 static int
-dec_user_turn(struct gq *q, const struct json *parts)
+dec_function_response(struct gq *q, struct ir_msg *m,
+                      const struct json *fr, const char *at)
+{
+	struct px_str name = { NULL, 0 }, id = { NULL, 0 };
+	struct ir_part *p;
+	char fat[PX_AT_MAX];
+	size_t i;
+
+	px_at(fat, "%s.functionResponse", at);
+	if (fr->type != JSON_OBJECT)
+		return px_field_err(q->err, fat, NULL, "an object");
+	if (px_dec_str(json_get(fr, "name"), fat, "name", &name, q->err) < 0 ||
+	    px_dec_str(json_get(fr, "id"), fat, "id", &id, q->err) < 0)
+		return -1;
+	if (!(p = gq_part(q, m, IR_TOOL_RESULT)))
+		return NOMEM(q->err);
+	/* pair with the first unanswered call of that name (or that id):
+	 * WIRE.md §2.5 */
+	for (i = 0; i < q->ncalls; i++) {
+		struct gcall *c = &q->calls[i];
+		if (c->answered)
+			continue;
+		if (px_str_same(id.n ? c->id : c->name, id.n ? id : name))
+			break;
+	}
+	if (i < q->ncalls) {
+		q->calls[i].answered = 1;
+		if (!id.n)
+			id = q->calls[i].id;
+		if (!name.n)
+			name = q->calls[i].name;
+	} else if (!id.n) {
+		struct gcall *c = add_call(q, name, id);
+		if (!c)
+			return NOMEM(q->err);
+		c->answered = 1;
+		id = c->id;
+	}
+	p->id = id;
+	p->name = name;
+	return fresp_content(q, json_get(fr, "response"), p);
+}
+
+/* the parts of the user turn at `at` */
+static int
+dec_user_turn(struct gq *q, const struct json *parts, const char *at)
 {
 	const struct json *pt, *fr;
 	struct ir_msg *m = NULL;
 	struct ir_part *p;
-	struct px_str name, id;
+	struct px_str t;
+	char pat[PX_AT_MAX];
 	size_t i;
 
-	for (pt = parts ? parts->child : NULL; pt; pt = pt->next) {
+	for (pt = parts ? parts->child : NULL, i = 0; pt; pt = pt->next, i++) {
+		px_at(pat, "%s.parts[%zu]", at, i);
+		if (pt->type != JSON_OBJECT)
+			return px_field_err(q->err, pat, NULL, "an object");
 		if ((fr = json_get(pt, "functionResponse"))) {
 			/* results go to a tool message; text after them in
 			 * the same turn follows as a user message (convert.h) */
 			if (!(m = gq_msg(q, IR_ROLE_TOOL, m && m->role ==
-			    IR_ROLE_TOOL)) ||
-			    !(p = gq_part(q, m, IR_TOOL_RESULT)))
+			    IR_ROLE_TOOL)))
 				return NOMEM(q->err);
-			name = px_jget(fr, "name");
-			id = px_jget(fr, "id");
-			/* pair with the first unanswered call of that name
-			 * (or that id): WIRE.md §2.5 */
-			for (i = 0; i < q->ncalls; i++) {
-				struct gcall *c = &q->calls[i];
-				if (c->answered)
-					continue;
-				if (id.n ? (c->id.n == id.n && memcmp(c->id.p,
-				    id.p, id.n) == 0) : (c->name.n == name.n &&
-				    memcmp(c->name.p, name.p, name.n) == 0))
-					break;
-			}
-			if (i < q->ncalls) {
-				q->calls[i].answered = 1;
-				if (!id.n)
-					id = q->calls[i].id;
-				if (!name.n)
-					name = q->calls[i].name;
-			} else if (!id.n) {
-				struct gcall *c = add_call(q, name, id);
-				if (!c)
-					return NOMEM(q->err);
-				c->answered = 1;
-				id = c->id;
-			}
-			p->id = id;
-			p->name = name;
-			if (fresp_content(q, json_get(fr, "response"), p))
+			if (dec_function_response(q, m, fr, pat) < 0)
 				return -1;
 			continue;
 		}
@@ -361,7 +429,8 @@ dec_user_turn(struct gq *q, const struct json *parts)
 		    IR_ROLE_USER)))
 			return NOMEM(q->err);
 		if (json_get(pt, "text")) {
-			struct px_str t = px_jget(pt, "text");
+			if (part_text(q, pt, pat, &t) < 0)
+				return -1;
 			if (!t.n)
 				continue;
 			if (!(p = gq_part(q, m, IR_TEXT)))
@@ -371,11 +440,12 @@ dec_user_turn(struct gq *q, const struct json *parts)
 		    json_get(pt, "fileData")) {
 			if (!(p = gq_part(q, m, IR_IMAGE)))
 				return NOMEM(q->err);
-			media_from(pt, p);
+			if (media_from(pt, pat, p, q->err) < 0)
+				return -1;
 		} else {
-			px_err_set(q->err, 400, "unsupported Gemini part in a "
-			    "user turn (text, inlineData, fileData and "
-			    "functionResponse can be converted)");
+			px_err_set(q->err, 400, "%s: unsupported Gemini part in "
+			    "a user turn (text, inlineData, fileData and "
+			    "functionResponse can be converted)", pat);
 			return -1;
 		}
 	}
@@ -472,10 +542,18 @@ dec_tools(struct gq *q, const struct json *tools)
 {
 	struct ir_request *req = q->req;
 	const struct json *t, *d, *fd, *pm;
-	size_t cap = 0;
+	size_t cap = 0, i, j;
 	struct ir_tool *tl;
+	char at[PX_AT_MAX];
 
-	for (t = tools->child; t; t = t->next) {
+	if (tools->type == JSON_NULL)
+		return 0;
+	if (tools->type != JSON_ARRAY)
+		return px_field_err(q->err, NULL, "tools", "an array");
+	for (t = tools->child, i = 0; t; t = t->next, i++) {
+		px_at(at, "tools[%zu]", i);
+		if (t->type != JSON_OBJECT)
+			return px_field_err(q->err, at, NULL, "an object");
 		fd = json_get(t, "functionDeclarations");
 		if (!fd)
 			fd = json_get(t, "function_declarations");
@@ -494,98 +572,257 @@ dec_tools(struct gq *q, const struct json *tools)
 			tl->hosted = 1;     /* Google runs them */
 			continue;
 		}
-		for (d = fd->child; d; d = d->next) {
+		if (t->len > 1) {
+			/* the rest would be lost: one kind of tool per entry */
+			px_err_set(q->err, 400, "%s: functionDeclarations cannot "
+			    "be converted together with another tool in the "
+			    "same entry", at);
+			return -1;
+		}
+		if (fd->type != JSON_ARRAY)
+			return px_field_err(q->err, at, fd->key, "an array");
+		for (d = fd->child, j = 0; d; d = d->next, j++) {
+			px_at(at, "tools[%zu].%s[%zu]", i, fd->key, j);
+			if (d->type != JSON_OBJECT)
+				return px_field_err(q->err, at, NULL,
+				    "an object");
 			req->tools = px_vgrow(q->a, req->tools, req->ntools, &cap,
 			    sizeof *tl);
 			if (!req->tools)
 				return NOMEM(q->err);
 			tl = &req->tools[req->ntools++];
 			tl->strict = -1;
-			tl->name = px_jget(d, "name");
-			tl->description = px_jget(d, "description");
+			if (px_dec_str(json_get(d, "name"), at, "name", &tl->name,
+			    q->err) < 0 ||
+			    px_dec_str(json_get(d, "description"), at,
+			    "description", &tl->description, q->err) < 0)
+				return -1;
 			if ((pm = json_get(d, "parametersJsonSchema")) &&
-			    pm->type == JSON_OBJECT)
+			    pm->type != JSON_NULL) {
+				if (pm->type != JSON_OBJECT)
+					return px_field_err(q->err, at,
+					    "parametersJsonSchema", "an object");
 				tl->parameters = px_json_compact(q->a, pm);
-			else if ((pm = json_get(d, "parameters")) &&
-			    pm->type == JSON_OBJECT)
+			} else if ((pm = json_get(d, "parameters")) &&
+			    pm->type != JSON_NULL) {
+				if (pm->type != JSON_OBJECT)
+					return px_field_err(q->err, at,
+					    "parameters", "an object");
 				tl->parameters = oas_convert(q->a, pm);
+			}
 		}
 	}
 	return 0;
 }
 
-static enum ir_effort
-level_effort(struct px_str s)
+/* 1 when names (an array of strings) holds every function tool */
+static int
+names_all_tools(const struct ir_request *req, const struct json *names)
 {
-	if (px_str_eq(s, "MINIMAL") || px_str_eq(s, "minimal"))
-		return IR_EFFORT_MINIMAL;
-	if (px_str_eq(s, "LOW") || px_str_eq(s, "low"))
-		return IR_EFFORT_LOW;
-	if (px_str_eq(s, "MEDIUM") || px_str_eq(s, "medium"))
-		return IR_EFFORT_MEDIUM;
-	if (px_str_eq(s, "HIGH") || px_str_eq(s, "high"))
-		return IR_EFFORT_HIGH;
-	return IR_EFFORT_UNSET;
+	const struct json *n;
+	size_t i;
+
+	for (i = 0; i < req->ntools; i++) {
+		if (req->tools[i].raw_type.n)
+			continue;
+		for (n = names->child; n; n = n->next)
+			if (px_str_same(px_str_json(n), req->tools[i].name))
+				break;
+		if (!n)
+			return 0;
+	}
+	return 1;
 }
 
-static void
-dec_gencfg(struct gq *q, const struct json *g)
+static int
+dec_tool_config(struct gq *q, const struct json *tc)
+{
+	static const char *const modes[] = {
+		"MODE_UNSPECIFIED", "AUTO", "VALIDATED", "NONE", "ANY", NULL
+	};
+	static const enum ir_tool_choice vals[] = {
+		IR_TC_UNSET, IR_TC_AUTO, IR_TC_AUTO, IR_TC_NONE, IR_TC_REQUIRED
+	};
+	struct ir_request *req = q->req;
+	const char *at = "toolConfig.functionCallingConfig";
+	const struct json *fcc, *names, *n;
+	int k = 0, rc;
+
+	if (!tc || tc->type == JSON_NULL)
+		return 0;
+	if (tc->type != JSON_OBJECT)
+		return px_field_err(q->err, NULL, "toolConfig", "an object");
+	fcc = json_get(tc, "functionCallingConfig");
+	if (!fcc || fcc->type == JSON_NULL)
+		return 0;
+	if (fcc->type != JSON_OBJECT)
+		return px_field_err(q->err, at, NULL, "an object");
+	rc = px_dec_enum(json_get(fcc, "mode"), at, "mode", modes, &k, q->err);
+	if (rc < 0)
+		return -1;
+	req->tool_choice = vals[k];
+	names = json_get(fcc, "allowedFunctionNames");
+	if (!names || names->type == JSON_NULL)
+		return 0;
+	if (names->type != JSON_ARRAY)
+		return px_field_err(q->err, at, "allowedFunctionNames",
+		    "an array of strings");
+	for (n = names->child; n; n = n->next)
+		if (n->type != JSON_STRING)
+			return px_field_err(q->err, at, "allowedFunctionNames",
+			    "an array of strings");
+	if (req->tool_choice == IR_TC_REQUIRED && names->len == 1) {
+		req->tool_choice = IR_TC_NAMED;
+		req->tool_choice_name = px_str_json(names->child);
+		return 0;
+	}
+	/* a subset of the tools has no IR form; all of them is no limit */
+	if (!names_all_tools(req, names)) {
+		px_err_set(q->err, 400, "%s.allowedFunctionNames cannot be "
+		    "converted unless it names one function (with mode ANY) or "
+		    "all of them", at);
+		return -1;
+	}
+	return 0;
+}
+
+/* thinkingLevel, in either case as Gemini takes it */
+static int
+dec_level(const struct json *v, const char *at, enum ir_effort *out,
+          struct px_err *err)
+{
+	static const char *const names[] = {
+		"MINIMAL", "LOW", "MEDIUM", "HIGH", "THINKING_LEVEL_UNSPECIFIED",
+		NULL
+	};
+	static const enum ir_effort vals[] = {
+		IR_EFFORT_MINIMAL, IR_EFFORT_LOW, IR_EFFORT_MEDIUM,
+		IR_EFFORT_HIGH, IR_EFFORT_UNSET
+	};
+	size_t i, k;
+
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	for (k = 0; v->type == JSON_STRING && names[k]; k++) {
+		for (i = 0; i < v->n && names[k][i]; i++)
+			if ((v->s[i] >= 'a' && v->s[i] <= 'z' ? v->s[i] - 32 :
+			    v->s[i]) != names[k][i])
+				break;
+		if (i == v->n && !names[k][i]) {
+			*out = vals[k];
+			return 1;
+		}
+	}
+	return px_field_err(err, at, "thinkingLevel", "'MINIMAL', 'LOW', "
+	    "'MEDIUM' or 'HIGH'");
+}
+
+static int
+dec_thinking(struct gq *q, const struct json *tc, const char *at)
 {
 	struct ir_request *req = q->req;
-	const struct json *v, *tc, *c;
-	struct px_str mt;
-	long long ll;
-	size_t i = 0;
-	int bv;
+	enum ir_effort e = IR_EFFORT_UNSET;
+	long long ll = -1;
 
-	if (!g || g->type != JSON_OBJECT)
-		return;
-	if (json_int(json_get(g, "maxOutputTokens"), &ll))
-		req->max_tokens = ll;
-	px_num_of(json_get(g, "temperature"), &req->temperature);
-	px_num_of(json_get(g, "topP"), &req->top_p);
-	px_num_of(json_get(g, "topK"), &req->top_k);
-	px_num_of(json_get(g, "seed"), &req->seed);
-	px_num_of(json_get(g, "presencePenalty"), &req->presence_penalty);
-	px_num_of(json_get(g, "frequencyPenalty"), &req->frequency_penalty);
-	if (json_int(json_get(g, "candidateCount"), &ll))
-		req->n = ll;
+	if (!tc || tc->type == JSON_NULL)
+		return 0;
+	if (tc->type != JSON_OBJECT)
+		return px_field_err(q->err, at, NULL, "an object");
+	if (px_dec_bool(json_get(tc, "includeThoughts"), at, "includeThoughts",
+	    &req->include_thoughts, q->err) < 0 ||
+	    px_dec_int(json_get(tc, "thinkingBudget"), at, "thinkingBudget",
+	    -1, PX_INT_MAX, &ll, q->err) < 0)
+		return -1;
+	if (ll >= 0) {
+		/* -1 (dynamic) stays unset: the target decides */
+		req->thinking_budget = ll;
+		req->effort = px_budget_effort(ll);
+	}
+	if (dec_level(json_get(tc, "thinkingLevel"), at, &e, q->err) < 0)
+		return -1;
+	if (req->effort == IR_EFFORT_UNSET)
+		req->effort = e;
+	return 0;
+}
+
+static int
+dec_gencfg(struct gq *q, const struct json *g, const char *at)
+{
+	static const char *const mimes[] = {
+		"text/plain", "application/json", NULL
+	};
+	struct ir_request *req = q->req;
+	const struct json *v, *c, *sc;
+	const char *sk;
+	size_t i = 0;
+	int k = -1, rc;
+
+	if (!g || g->type == JSON_NULL)
+		return 0;
+	if (g->type != JSON_OBJECT)
+		return px_field_err(q->err, NULL, at, "an object");
+	if (px_dec_int(json_get(g, "maxOutputTokens"), at, "maxOutputTokens",
+	    1, PX_INT_MAX, &req->max_tokens, q->err) < 0 ||
+	    px_dec_num(json_get(g, "temperature"), at, "temperature",
+	    &req->temperature, q->err) < 0 ||
+	    px_dec_num(json_get(g, "topP"), at, "topP", &req->top_p,
+	    q->err) < 0 ||
+	    px_dec_num(json_get(g, "topK"), at, "topK", &req->top_k,
+	    q->err) < 0 ||
+	    px_dec_num(json_get(g, "seed"), at, "seed", &req->seed,
+	    q->err) < 0 ||
+	    px_dec_num(json_get(g, "presencePenalty"), at, "presencePenalty",
+	    &req->presence_penalty, q->err) < 0 ||
+	    px_dec_num(json_get(g, "frequencyPenalty"), at, "frequencyPenalty",
+	    &req->frequency_penalty, q->err) < 0 ||
+	    px_dec_int(json_get(g, "candidateCount"), at, "candidateCount", 1,
+	    PX_INT_MAX, &req->n, q->err) < 0)
+		return -1;
 	v = json_get(g, "stopSequences");
-	if (v && v->type == JSON_ARRAY && v->len) {
-		req->stop = px_zalloc(q->a, v->len * sizeof *req->stop);
-		if (req->stop)
-			for (c = v->child, i = 0; c; c = c->next)
-				if (c->type == JSON_STRING)
-					req->stop[i++] = px_str_json(c);
-		req->nstop = req->stop ? i : 0;
-	}
-	mt = px_jget(g, "responseMimeType");
-	if (px_str_eq(mt, "application/json")) {
-		req->rf = IR_RF_JSON_OBJECT;
-		if ((v = json_get(g, "responseJsonSchema")) ||
-		    (v = json_get(g, "response_json_schema"))) {
-			req->rf = IR_RF_JSON_SCHEMA;
-			req->rf_schema = px_json_compact(q->a, v);
-		} else if ((v = json_get(g, "responseSchema"))) {
-			req->rf = IR_RF_JSON_SCHEMA;
-			req->rf_schema = oas_convert(q->a, v);
+	if (v && v->type != JSON_NULL) {
+		if (v->type != JSON_ARRAY)
+			return px_field_err(q->err, at, "stopSequences",
+			    "an array of strings");
+		req->stop = px_zalloc(q->a, (v->len + 1) * sizeof *req->stop);
+		if (!req->stop)
+			return NOMEM(q->err);
+		for (c = v->child, i = 0; c; c = c->next) {
+			if (c->type != JSON_STRING)
+				return px_field_err(q->err, at,
+				    "stopSequences", "an array of strings");
+			req->stop[i++] = px_str_json(c);
 		}
-	} else if (px_str_eq(mt, "text/plain")) {
-		req->rf = IR_RF_TEXT;
+		req->nstop = i;
 	}
-	tc = json_get(g, "thinkingConfig");
-	if (tc && tc->type == JSON_OBJECT) {
-		if (json_bool(json_get(tc, "includeThoughts"), &bv))
-			req->include_thoughts = bv;
-		if (json_int(json_get(tc, "thinkingBudget"), &ll) && ll >= 0) {
-			/* -1 (dynamic) stays unset: the target decides */
-			req->thinking_budget = ll;
-			req->effort = px_budget_effort(ll);
+	rc = px_dec_enum(json_get(g, "responseMimeType"), at,
+	    "responseMimeType", mimes, &k, q->err);
+	if (rc < 0)
+		return -1;
+	if (rc > 0)
+		req->rf = k == 0 ? IR_RF_TEXT : IR_RF_JSON_OBJECT;
+	sk = "responseJsonSchema";
+	if (!(sc = json_get(g, sk)) && (sc = json_get(g,
+	    "response_json_schema")))
+		sk = "response_json_schema";
+	else if (!sc && (sc = json_get(g, "responseSchema")))
+		sk = "responseSchema";
+	if (sc && sc->type != JSON_NULL) {
+		if (req->rf != IR_RF_JSON_OBJECT) {
+			/* Gemini itself refuses a schema for other types */
+			px_err_set(q->err, 400, "%s.%s needs responseMimeType "
+			    "'application/json'", at, sk);
+			return -1;
 		}
-		mt = px_jget(tc, "thinkingLevel");
-		if (mt.n && req->effort == IR_EFFORT_UNSET)
-			req->effort = level_effort(mt);
+		if (sc->type != JSON_OBJECT)
+			return px_field_err(q->err, at, sk, "an object");
+		req->rf = IR_RF_JSON_SCHEMA;
+		req->rf_schema = strcmp(sk, "responseSchema") == 0 ?
+		    oas_convert(q->a, sc) : px_json_compact(q->a, sc);
 	}
+	v = json_get(g, "thinkingConfig");
+	return dec_thinking(q, v, strcmp(at, "generationConfig") == 0 ?
+	    "generationConfig.thinkingConfig" :
+	    "generation_config.thinkingConfig");
 }
 
 static int
@@ -593,10 +830,13 @@ gm_decode_request(struct px_arena *a, const struct json *root,
                   struct ir_request *req, struct px_err *err)
 {
 	struct gq q;
-	const struct json *v, *c, *pt, *fcc;
+	const struct json *v, *c, *pt, *parts;
 	struct ir_part *p;
 	struct ir_msg *m;
-	struct px_str role, mode;
+	struct px_str role, t;
+	const char *key;
+	char at[PX_AT_MAX], pat[PX_AT_MAX];
+	size_t i, j;
 
 	memset(&q, 0, sizeof q);
 	q.a = a;
@@ -604,9 +844,10 @@ gm_decode_request(struct px_arena *a, const struct json *root,
 	q.err = err;
 	/* the model is in the URL; tolerate clients that also send it */
 	req->model = px_jget(root, "model");
-	v = json_get(root, "systemInstruction");
-	if (!v)
-		v = json_get(root, "system_instruction");
+	key = "systemInstruction";
+	if (!(v = json_get(root, key)) &&
+	    (v = json_get(root, "system_instruction")))
+		key = "system_instruction";
 	if (v && v->type == JSON_STRING && v->n) {
 		req->system = px_zalloc(a, sizeof *req->system);
 		if (!req->system)
@@ -614,10 +855,19 @@ gm_decode_request(struct px_arena *a, const struct json *root,
 		req->system[0].type = IR_TEXT;
 		req->system[0].text = px_str_json(v);
 		req->nsystem = 1;
-	} else if (v) {
-		for (pt = json_get(v, "parts") ? json_get(v, "parts")->child :
-		    NULL; pt; pt = pt->next) {
-			struct px_str t = px_jget(pt, "text");
+	} else if (v && v->type == JSON_OBJECT) {
+		parts = json_get(v, "parts");
+		if (parts && parts->type != JSON_ARRAY &&
+		    parts->type != JSON_NULL)
+			return px_field_err(err, key, "parts", "an array");
+		for (pt = parts ? parts->child : NULL, i = 0; pt;
+		    pt = pt->next, i++) {
+			px_at(pat, "%s.parts[%zu]", key, i);
+			if (!json_get(pt, "text"))
+				return px_field_err(err, pat, NULL,
+				    "a text part");
+			if (part_text(&q, pt, pat, &t) < 0)
+				return -1;
 			if (!t.n)
 				continue;
 			req->system = px_vgrow(a, req->system, req->nsystem,
@@ -628,58 +878,57 @@ gm_decode_request(struct px_arena *a, const struct json *root,
 			p->type = IR_TEXT;
 			p->text = t;
 		}
+	} else if (v && v->type != JSON_NULL && v->type != JSON_STRING) {
+		return px_field_err(err, NULL, key, "an object with text parts");
 	}
 	v = json_get(root, "contents");
 	if (v && v->type != JSON_ARRAY) {
 		px_err_set(err, 400, "contents must be an array");
 		return -1;
 	}
-	for (c = v ? v->child : NULL; c; c = c->next) {
-		role = px_jget(c, "role");
+	for (c = v ? v->child : NULL, i = 0; c; c = c->next, i++) {
+		px_at(at, "contents[%zu]", i);
+		if (c->type != JSON_OBJECT)
+			return px_field_err(err, at, NULL, "an object");
+		role.p = NULL;
+		role.n = 0;
+		if (px_dec_str(json_get(c, "role"), at, "role", &role, err) < 0)
+			return -1;
+		parts = json_get(c, "parts");
+		if (parts && parts->type != JSON_ARRAY &&
+		    parts->type != JSON_NULL)
+			return px_field_err(err, at, "parts", "an array");
 		if (px_str_eq(role, "model")) {
 			if (!(m = gq_msg(&q, IR_ROLE_ASSISTANT, 1)))
 				return NOMEM(err);
-			for (pt = json_get(c, "parts") ? json_get(c,
-			    "parts")->child : NULL; pt; pt = pt->next)
-				if (dec_model_part(&q, m, pt))
+			for (pt = parts ? parts->child : NULL, j = 0; pt;
+			    pt = pt->next, j++)
+				if (dec_model_part(&q, m, pt, px_at(pat,
+				    "%s.parts[%zu]", at, j)))
 					return -1;
 			if (m->nparts == 0)
 				req->nmsgs--;
 			q.pend_sig.n = 0;
 		} else if (!role.n || px_str_eq(role, "user") ||
 		    px_str_eq(role, "function")) {
-			if (dec_user_turn(&q, json_get(c, "parts")))
+			if (dec_user_turn(&q, parts, at))
 				return -1;
 		} else {
 			px_err_set(err, 400, "unsupported role '%.*s' (Gemini "
-			    "roles are user and model)", (int)role.n, role.p);
+			    "roles are user and model)",
+			    (int)(role.n > 40 ? 40 : role.n), role.p);
 			return -1;
 		}
 	}
-	if ((v = json_get(root, "tools")) && v->type == JSON_ARRAY &&
-	    dec_tools(&q, v))
+	if ((v = json_get(root, "tools")) && dec_tools(&q, v))
 		return -1;
-	fcc = json_get(json_get(root, "toolConfig"), "functionCallingConfig");
-	mode = px_jget(fcc, "mode");
-	if (px_str_eq(mode, "AUTO") || px_str_eq(mode, "VALIDATED")) {
-		req->tool_choice = IR_TC_AUTO;
-	} else if (px_str_eq(mode, "NONE")) {
-		req->tool_choice = IR_TC_NONE;
-	} else if (px_str_eq(mode, "ANY")) {
-		v = json_get(fcc, "allowedFunctionNames");
-		if (v && v->type == JSON_ARRAY && v->len == 1) {
-			req->tool_choice = IR_TC_NAMED;
-			req->tool_choice_name = px_str_json(v->child);
-		} else {
-			/* several allowed names have no IR form: "any" */
-			req->tool_choice = IR_TC_REQUIRED;
-		}
-	}
-	v = json_get(root, "generationConfig");
-	if (!v)
-		v = json_get(root, "generation_config");
-	dec_gencfg(&q, v);
-	return 0;
+	if (dec_tool_config(&q, json_get(root, "toolConfig")) < 0)
+		return -1;
+	key = "generationConfig";
+	if (!(v = json_get(root, key)) &&
+	    (v = json_get(root, "generation_config")))
+		key = "generation_config";
+	return dec_gencfg(&q, v, key);
 }
 
 /* ------------------------------------------------- request: encode */
@@ -1910,6 +2159,7 @@ const struct px_codec px_codec_gemini = {
 	ge_new,
 	ge_begin,
 	ge_event,
+	NULL,
 };
 
 /* ------------------------------------ embeddings and converted token counts */

@@ -58,6 +58,11 @@ struct px_codec {
 	void (*senc_begin)(struct px_stream *s, void *st, struct jw *out); /* may be NULL */
 	void (*senc_event)(struct px_stream *s, void *st,
 	                   const struct ir_event *ev, struct jw *out);
+	/* may be NULL: carry on a stream of this format that `from` (an
+	 * observe-only stream of the same format) watched go by, so what the
+	 * encoder writes next continues it (ids, sequence numbers) */
+	void (*senc_resume)(struct px_stream *s, void *st,
+	                    const struct px_stream *from);
 };
 
 extern const struct px_codec px_codec_chat;
@@ -112,6 +117,8 @@ struct px_str px_str_c(const char *s);                 /* from C string */
 struct px_str px_str_json(const struct json *v);       /* string value or {0} */
 struct px_str px_str_dup(struct px_arena *a, const char *p, size_t n);
 int  px_str_eq(struct px_str s, const char *lit);
+/* 1 when a and b hold the same bytes; either may be {NULL, 0} */
+int  px_str_same(struct px_str a, struct px_str b);
 void px_err_set(struct px_err *e, int status, const char *fmt, ...);
 
 /* "data:image/png;base64,AAAA" -> media_type, data. 1 if it was a data URL */
@@ -155,6 +162,35 @@ int  px_str_prefix(struct px_str s, const char *pfx);
 /* number member / value into an ir_num (raw text kept); 1 if it was one */
 int  px_get_num(const struct json *o, const char *k, struct ir_num *n);
 int  px_num_of(const struct json *v, struct ir_num *n);
+/*
+ * Typed request fields (see "request field checks" in convert.c). v is the
+ * member (may be NULL); the field is named "<at>.<key>" in messages, at
+ * being a path such as "messages[2]" and either part NULL. Absent or null:
+ * 0 and *out untouched. The right type: 1 and *out set. Anything else: -1
+ * and a 400 in err, "<at>.<key> must be a boolean" (a string, a number, an
+ * integer between lo and hi, 'x', 'y' or 'z'). A number must fit a double;
+ * an integer is any number with an integral value (2.0 is 2).
+ */
+#define PX_INT_MAX (1LL << 53)        /* beyond it JSON integers lose
+                                         precision in most clients */
+#define PX_AT_MAX 96                  /* a field path, truncated */
+/* printf a path into at (PX_AT_MAX bytes); returns at */
+char *px_at(char *at, const char *fmt, ...);
+/* the 400 "<at>.<key> must be <what>"; returns -1 */
+int  px_field_err(struct px_err *err, const char *at, const char *key,
+                  const char *what);
+int  px_dec_bool(const struct json *v, const char *at, const char *key,
+                 int *out, struct px_err *err);
+int  px_dec_str(const struct json *v, const char *at, const char *key,
+                struct px_str *out, struct px_err *err);
+int  px_dec_num(const struct json *v, const char *at, const char *key,
+                struct ir_num *out, struct px_err *err);
+int  px_dec_int(const struct json *v, const char *at, const char *key,
+                long long lo, long long hi, long long *out,
+                struct px_err *err);
+/* names: NULL-terminated; *out = the index of the one v equals */
+int  px_dec_enum(const struct json *v, const char *at, const char *key,
+                 const char *const *names, int *out, struct px_err *err);
 /* Grow an arena vector of sz-byte items so index n is usable (zeroed). */
 void *px_vgrow(struct px_arena *a, void *p, size_t n, size_t *cap, size_t sz);
 

@@ -34,6 +34,7 @@
  * `event:` line equal to data.type and sequence_number 0,1,2,...
  * No [DONE] is ever written.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,6 +235,12 @@ call_tool(const struct ir_request *req, struct px_str id)
 
 /* ------------------------------------------------- request: decode */
 
+/*
+ * Every field read here is carried as sent or refused with a 400 naming it
+ * (px_dec_*() in convert.c), never clamped, defaulted or skipped; `at` is
+ * the path of the item or part being decoded ("input[3].content[0]").
+ */
+
 struct rq {
 	struct px_arena *a;
 	struct ir_request *req;
@@ -288,13 +295,16 @@ rq_sys(struct rq *b)
 
 #define NOMEM(b) (px_err_set((b)->err, 413, "request too large"), -1)
 
-/* input_image / input_file -> IMAGE / DOCUMENT (fields into p) */
+/* input_image / input_file at `at` -> IMAGE / DOCUMENT (fields into p) */
 static int
-media_part(struct rq *b, const struct json *c, struct ir_part *p, int image)
+media_part(struct rq *b, const struct json *c, const char *at,
+           struct ir_part *p, int image)
 {
-	struct px_str url, fd;
+	struct px_str url = { NULL, 0 }, fd = { NULL, 0 };
+	const struct json *iu;
 
-	if (json_get(c, "file_id")) {
+	if (json_get(c, "file_id") && json_get(c, "file_id")->type !=
+	    JSON_NULL) {
 		px_err_set(b->err, 400, "%s with file_id is not supported: the "
 		    "proxy has no access to OpenAI file storage; send the data "
 		    "inline", image ? "input_image" : "input_file");
@@ -302,23 +312,29 @@ media_part(struct rq *b, const struct json *c, struct ir_part *p, int image)
 	}
 	if (image) {
 		p->type = IR_IMAGE;
-		url = px_jget(c, "image_url");
-		if (!url.n) {
-			const struct json *iu = json_get(c, "image_url");
-			url = px_jget(iu, "url");   /* lenient: chat shape */
-		}
-		if (!url.n) {
-			px_err_set(b->err, 400, "input_image needs image_url");
+		iu = json_get(c, "image_url");
+		if (iu && iu->type == JSON_OBJECT) {
+			/* lenient: the chat shape {"url": ...} */
+			if (px_dec_str(json_get(iu, "url"), at, "image_url.url",
+			    &url, b->err) < 0)
+				return -1;
+		} else if (px_dec_str(iu, at, "image_url", &url, b->err) < 0) {
 			return -1;
 		}
+		if (!url.n)
+			return px_field_err(b->err, at, "image_url", "a URL");
 		if (!px_data_url_split(url, &p->media_type, &p->data))
 			p->url = url;
 		return 0;
 	}
 	p->type = IR_DOCUMENT;
-	p->name = px_jget(c, "filename");
-	fd = px_jget(c, "file_data");
-	url = px_jget(c, "file_url");
+	if (px_dec_str(json_get(c, "filename"), at, "filename", &p->name,
+	    b->err) < 0 ||
+	    px_dec_str(json_get(c, "file_data"), at, "file_data", &fd,
+	    b->err) < 0 ||
+	    px_dec_str(json_get(c, "file_url"), at, "file_url", &url,
+	    b->err) < 0)
+		return -1;
 	if (fd.n) {
 		if (!px_data_url_split(fd, &p->media_type, &p->data)) {
 			/* bare base64: the API takes it with a filename; PDF
@@ -329,20 +345,24 @@ media_part(struct rq *b, const struct json *c, struct ir_part *p, int image)
 	} else if (url.n) {
 		p->url = url;
 	} else {
-		px_err_set(b->err, 400, "input_file needs file_data or file_url");
+		px_err_set(b->err, 400, "%s needs file_data or file_url", at);
 		return -1;
 	}
 	return 0;
 }
 
-/* Content parts of a message item or of function_call_output.output. */
+/* Content parts of a message item or of function_call_output.output
+ * (`at` names that field). */
 static int
-content_parts(struct rq *b, const struct json *content,
+content_parts(struct rq *b, const struct json *content, const char *at,
               struct ir_part **out, size_t *nout, size_t *cap)
 {
 	const struct json *c;
 	struct ir_part *p;
 	struct px_str t, ty;
+	char pat[PX_AT_MAX];
+	size_t i;
+	const char *k;
 
 	if (content->type == JSON_STRING) {
 		if (content->n == 0)
@@ -355,18 +375,22 @@ content_parts(struct rq *b, const struct json *content,
 		p->text = px_str_json(content);
 		return 0;
 	}
-	if (content->type != JSON_ARRAY) {
-		px_err_set(b->err, 400, "message content must be a string or "
-		    "an array");
-		return -1;
-	}
-	for (c = content->child; c; c = c->next) {
+	if (content->type != JSON_ARRAY)
+		return px_field_err(b->err, at, NULL, "a string or an array of "
+		    "content parts");
+	for (c = content->child, i = 0; c; c = c->next, i++) {
+		px_at(pat, "%s[%zu]", at, i);
+		if (c->type != JSON_OBJECT)
+			return px_field_err(b->err, pat, NULL, "an object");
 		ty = px_jget(c, "type");
 		if (px_str_eq(ty, "input_text") || px_str_eq(ty, "output_text") ||
 		    px_str_eq(ty, "text") || px_str_eq(ty, "refusal") ||
 		    px_str_eq(ty, "summary_text")) {
-			t = px_jget(c, px_str_eq(ty, "refusal") ? "refusal" :
-			    "text");
+			k = px_str_eq(ty, "refusal") ? "refusal" : "text";
+			t.p = NULL;
+			t.n = 0;
+			if (px_dec_str(json_get(c, k), pat, k, &t, b->err) < 0)
+				return -1;
 			if (!t.n)
 				continue;   /* no empty text parts (§6.10) */
 			*out = px_vgrow(b->a, *out, *nout, cap, sizeof **out);
@@ -381,11 +405,13 @@ content_parts(struct rq *b, const struct json *content,
 			if (!*out)
 				return NOMEM(b);
 			p = &(*out)[(*nout)++];
-			if (media_part(b, c, p, px_str_eq(ty, "input_image")))
+			if (media_part(b, c, pat, p, px_str_eq(ty,
+			    "input_image")))
 				return -1;
 		} else {
-			px_err_set(b->err, 400, "unsupported content part type "
-			    "'%.*s'", (int)ty.n, ty.p ? ty.p : "");
+			px_err_set(b->err, 400, "%s: content part type '%.*s' "
+			    "cannot be converted", pat,
+			    (int)(ty.n > 40 ? 40 : ty.n), ty.p ? ty.p : "");
 			return -1;
 		}
 	}
@@ -393,29 +419,36 @@ content_parts(struct rq *b, const struct json *content,
 }
 
 static int
-dec_message(struct rq *b, const struct json *it)
+dec_message(struct rq *b, const struct json *it, const char *at)
 {
-	struct px_str role = px_jget(it, "role");
+	struct px_str role = { NULL, 0 };
 	const struct json *content = json_get(it, "content");
 	struct ir_msg *m;
 	struct ir_part *tmp = NULL;
 	size_t n = 0, cap = 0, i;
 	enum ir_role r;
+	char cat[PX_AT_MAX];
 
-	if (!content) {
-		px_err_set(b->err, 400, "message item without content");
+	if (px_dec_str(json_get(it, "role"), at, "role", &role, b->err) < 0)
 		return -1;
-	}
-	if (content_parts(b, content, &tmp, &n, &cap))
+	if (!content)
+		return px_field_err(b->err, at, "content", "a string or an "
+		    "array of content parts");
+	if (content_parts(b, content, px_at(cat, "%s.content", at), &tmp, &n,
+	    &cap))
 		return -1;
 	if (px_str_eq(role, "system") || px_str_eq(role, "developer")) {
 		/* leading system/developer text joins instructions; later
 		 * ones stay in place as IR system messages (WIRE.md §2.2) */
+		for (i = 0; i < n; i++)
+			if (tmp[i].type != IR_TEXT) {
+				px_err_set(b->err, 400, "%s: a %.*s message can "
+				    "only hold text", cat, (int)role.n, role.p);
+				return -1;
+			}
 		if (b->req->nmsgs == 0) {
 			for (i = 0; i < n; i++) {
 				struct ir_part *sp;
-				if (tmp[i].type != IR_TEXT)
-					continue;
 				if (!(sp = rq_sys(b)))
 					return NOMEM(b);
 				*sp = tmp[i];
@@ -429,7 +462,7 @@ dec_message(struct rq *b, const struct json *it)
 		r = IR_ROLE_USER;
 	} else {
 		px_err_set(b->err, 400, "unsupported message role '%.*s'",
-		    (int)role.n, role.p);
+		    (int)(role.n > 40 ? 40 : role.n), role.p);
 		return -1;
 	}
 	if (n == 0)
@@ -446,43 +479,63 @@ dec_message(struct rq *b, const struct json *it)
 	return 0;
 }
 
+/* call_id (else the item id), id and name of a call item */
 static int
-dec_item(struct rq *b, const struct json *it)
+dec_call_ids(struct rq *b, const struct json *it, const char *at,
+             struct ir_part *p)
 {
-	struct px_str ty = px_jget(it, "type");
+	if (px_dec_str(json_get(it, "call_id"), at, "call_id", &p->id,
+	    b->err) < 0 ||
+	    px_dec_str(json_get(it, "id"), at, "id", &p->item_id, b->err) < 0 ||
+	    px_dec_str(json_get(it, "name"), at, "name", &p->name, b->err) < 0)
+		return -1;
+	if (!p->id.n)
+		p->id = p->item_id;
+	return 0;
+}
+
+static int
+dec_item(struct rq *b, const struct json *it, const char *at)
+{
+	struct px_str ty = px_jget(it, "type"), s = { NULL, 0 };
 	struct ir_msg *m;
 	struct ir_part *p;
-	const struct json *c, *out;
+	const struct json *c, *out, *sum;
+	char cat[PX_AT_MAX];
+	size_t i;
 
-	if (it->type != JSON_OBJECT) {
-		px_err_set(b->err, 400, "input items must be objects");
+	if (it->type != JSON_OBJECT)
+		return px_field_err(b->err, at, NULL, "an object");
+	if (px_dec_str(json_get(it, "type"), at, "type", &ty, b->err) < 0)
 		return -1;
-	}
 	if (!ty.n || px_str_eq(ty, "message"))
-		return dec_message(b, it);
+		return dec_message(b, it, at);
 	if (px_str_eq(ty, "function_call")) {
 		if (!(m = rq_msg(b, IR_ROLE_ASSISTANT, 1)) ||
 		    !(p = rq_part(b, m, IR_TOOL_CALL)))
 			return NOMEM(b);
-		p->id = px_jget(it, "call_id");
-		p->item_id = px_jget(it, "id");
-		p->name = ns_join(b->a, px_jget(it, "namespace"),
-		    px_jget(it, "name"));
-		p->args = norm_args(b->a, px_jget(it, "arguments"));
-		if (!p->id.n)
-			p->id = p->item_id;
+		if (dec_call_ids(b, it, at, p) < 0 ||
+		    px_dec_str(json_get(it, "namespace"), at, "namespace", &s,
+		    b->err) < 0)
+			return -1;
+		p->name = ns_join(b->a, s, p->name);
+		s.p = NULL;
+		s.n = 0;
+		if (px_dec_str(json_get(it, "arguments"), at, "arguments", &s,
+		    b->err) < 0)
+			return -1;
+		p->args = norm_args(b->a, s);
 		return 0;
 	}
 	if (px_str_eq(ty, "custom_tool_call")) {
 		if (!(m = rq_msg(b, IR_ROLE_ASSISTANT, 1)) ||
 		    !(p = rq_part(b, m, IR_TOOL_CALL)))
 			return NOMEM(b);
-		p->id = px_jget(it, "call_id");
-		p->item_id = px_jget(it, "id");
-		p->name = px_jget(it, "name");
-		p->args = custom_args(b->a, px_jget(it, "input"));
-		if (!p->id.n)
-			p->id = p->item_id;
+		if (dec_call_ids(b, it, at, p) < 0 ||
+		    px_dec_str(json_get(it, "input"), at, "input", &s,
+		    b->err) < 0)
+			return -1;
+		p->args = custom_args(b->a, s);
 		return 0;
 	}
 	if (px_str_eq(ty, "function_call_output") ||
@@ -491,24 +544,39 @@ dec_item(struct rq *b, const struct json *it)
 		if (!(m = rq_msg(b, IR_ROLE_TOOL, 1)) ||
 		    !(p = rq_part(b, m, IR_TOOL_RESULT)))
 			return NOMEM(b);
-		p->id = px_jget(it, "call_id");
+		if (px_dec_str(json_get(it, "call_id"), at, "call_id", &p->id,
+		    b->err) < 0)
+			return -1;
 		out = json_get(it, "output");
-		if (out && content_parts(b, out, &p->content, &p->ncontent,
+		if (out && out->type != JSON_NULL && content_parts(b, out,
+		    px_at(cat, "%s.output", at), &p->content, &p->ncontent,
 		    &cap))
 			return -1;
 		return 0;
 	}
 	if (px_str_eq(ty, "reasoning")) {
-		struct px_str enc = px_jget(it, "encrypted_content");
+		struct px_str enc = { NULL, 0 }, id = { NULL, 0 };
 		struct ir_part *last = NULL;
 		if (!(m = rq_msg(b, IR_ROLE_ASSISTANT, 1)))
 			return NOMEM(b);
-		for (c = json_get(it, "summary") ? json_get(it,
-		    "summary")->child : NULL; c; c = c->next) {
+		sum = json_get(it, "summary");
+		if (px_dec_str(json_get(it, "encrypted_content"), at,
+		    "encrypted_content", &enc, b->err) < 0 ||
+		    px_dec_str(json_get(it, "id"), at, "id", &id, b->err) < 0)
+			return -1;
+		if (sum && sum->type != JSON_NULL && sum->type != JSON_ARRAY)
+			return px_field_err(b->err, at, "summary", "an array");
+		for (c = sum ? sum->child : NULL, i = 0; c; c = c->next, i++) {
+			px_at(cat, "%s.summary[%zu]", at, i);
+			if (c->type != JSON_OBJECT)
+				return px_field_err(b->err, cat, NULL,
+				    "an object");
 			if (!(p = rq_part(b, m, IR_THINKING)))
 				return NOMEM(b);
-			p->text = px_jget(c, "text");
-			p->item_id = px_jget(it, "id");
+			if (px_dec_str(json_get(c, "text"), cat, "text",
+			    &p->text, b->err) < 0)
+				return -1;
+			p->item_id = id;
 			p->sig_fmt = PX_FMT_RESPONSES;
 			last = p;
 		}
@@ -516,7 +584,7 @@ dec_item(struct rq *b, const struct json *it)
 			if (!last) {
 				if (!(last = rq_part(b, m, IR_THINKING)))
 					return NOMEM(b);
-				last->item_id = px_jget(it, "id");
+				last->item_id = id;
 			}
 			last->signature = enc;
 			last->sig_fmt = PX_FMT_RESPONSES;
@@ -528,24 +596,32 @@ dec_item(struct rq *b, const struct json *it)
 		    "stored state and cannot be converted; send the items");
 		return -1;
 	}
-	px_err_set(b->err, 400, "unsupported input item type '%.*s'",
-	    (int)ty.n, ty.p);
+	px_err_set(b->err, 400, "%s: input item type '%.*s' cannot be "
+	    "converted", at, (int)(ty.n > 40 ? 40 : ty.n), ty.p);
 	return -1;
 }
 
-static void
-dec_function_tool(struct rq *b, const struct json *t, struct ir_tool *tl)
+static int
+dec_function_tool(struct rq *b, const struct json *t, const char *at,
+                  struct ir_tool *tl)
 {
 	const struct json *pm;
-	int bv;
 
-	tl->name = px_jget(t, "name");
-	tl->description = px_jget(t, "description");
+	if (t->type != JSON_OBJECT)
+		return px_field_err(b->err, at, NULL, "an object");
+	if (px_dec_str(json_get(t, "name"), at, "name", &tl->name,
+	    b->err) < 0 ||
+	    px_dec_str(json_get(t, "description"), at, "description",
+	    &tl->description, b->err) < 0 ||
+	    px_dec_bool(json_get(t, "strict"), at, "strict", &tl->strict,
+	    b->err) < 0)
+		return -1;
 	pm = json_get(t, "parameters");
 	if (pm && pm->type == JSON_OBJECT)
 		tl->parameters = px_json_compact(b->a, pm);
-	if (json_bool(json_get(t, "strict"), &bv))
-		tl->strict = bv;
+	else if (pm && pm->type != JSON_NULL)
+		return px_field_err(b->err, at, "parameters", "an object");
+	return 0;
 }
 
 /*
@@ -562,11 +638,14 @@ dec_tools(struct rq *b, const struct json *tools)
 	const struct json *t, *m, *mem;
 	struct ir_request *req = b->req;
 	struct ir_tool *tl;
-	struct px_str ty, ns;
-	size_t n = 0;
+	struct px_str ty, ns, nsd;
+	char at[PX_AT_MAX];
+	size_t n = 0, i, j;
 
-	if (tools->type != JSON_ARRAY)
+	if (tools->type == JSON_NULL)
 		return 0;
+	if (tools->type != JSON_ARRAY)
+		return px_field_err(b->err, NULL, "tools", "an array");
 	for (t = tools->child; t; t = t->next) {
 		mem = json_get(t, "tools");
 		if (px_str_eq(px_jget(t, "type"), "namespace") && mem &&
@@ -578,19 +657,32 @@ dec_tools(struct rq *b, const struct json *tools)
 	req->tools = px_zalloc(b->a, (n ? n : 1) * sizeof *tl);
 	if (!req->tools)
 		return NOMEM(b);
-	for (t = tools->child; t; t = t->next) {
+	for (t = tools->child, i = 0; t; t = t->next, i++) {
+		px_at(at, "tools[%zu]", i);
+		if (t->type != JSON_OBJECT)
+			return px_field_err(b->err, at, NULL, "an object");
 		ty = px_jget(t, "type");
-		mem = json_get(t, "tools");
-		if (px_str_eq(ty, "namespace") && mem &&
-		    mem->type == JSON_ARRAY) {
-			ns = px_jget(t, "name");
-			for (m = mem->child; m; m = m->next) {
+		if (px_str_eq(ty, "namespace")) {
+			mem = json_get(t, "tools");
+			ns.n = nsd.n = 0;
+			ns.p = nsd.p = NULL;
+			if (!mem || mem->type != JSON_ARRAY)
+				return px_field_err(b->err, at, "tools",
+				    "an array");
+			if (px_dec_str(json_get(t, "name"), at, "name", &ns,
+			    b->err) < 0 ||
+			    px_dec_str(json_get(t, "description"), at,
+			    "description", &nsd, b->err) < 0)
+				return -1;
+			for (m = mem->child, j = 0; m; m = m->next, j++) {
 				tl = &req->tools[req->ntools++];
 				tl->strict = -1;
-				dec_function_tool(b, m, tl);
+				if (dec_function_tool(b, m, px_at(at,
+				    "tools[%zu].tools[%zu]", i, j), tl) < 0)
+					return -1;
 				tl->ns = ns;
 				tl->ns_name = tl->name;
-				tl->ns_description = px_jget(t, "description");
+				tl->ns_description = nsd;
 				tl->name = ns_join(b->a, ns, tl->name);
 			}
 			continue;
@@ -598,10 +690,13 @@ dec_tools(struct rq *b, const struct json *tools)
 		tl = &req->tools[req->ntools++];
 		tl->strict = -1;
 		if (px_str_eq(ty, "function")) {
-			dec_function_tool(b, t, tl);
+			if (dec_function_tool(b, t, at, tl) < 0)
+				return -1;
 		} else if (px_str_eq(ty, "custom")) {
 			tl->custom = 1;
-			tl->name = px_jget(t, "name");
+			if (px_dec_str(json_get(t, "name"), at, "name",
+			    &tl->name, b->err) < 0)
+				return -1;
 			tl->description = custom_desc(b->a, t);
 			tl->parameters = px_str_c(CUSTOM_SCHEMA);
 			tl->raw = px_json_compact(b->a, t);
@@ -617,16 +712,107 @@ dec_tools(struct rq *b, const struct json *tools)
 	return 0;
 }
 
-static enum ir_effort
-effort_parse(struct px_str s)
+static const char *const effort_names[] = {
+	"none", "minimal", "low", "medium", "high", "xhigh", NULL
+};
+static const enum ir_effort effort_vals[] = {
+	IR_EFFORT_NONE, IR_EFFORT_MINIMAL, IR_EFFORT_LOW, IR_EFFORT_MEDIUM,
+	IR_EFFORT_HIGH, IR_EFFORT_XHIGH
+};
+
+static int
+rs_tool_choice(struct px_arena *a, const struct json *v,
+               struct ir_request *req, struct px_err *err)
 {
-	if (px_str_eq(s, "none"))    return IR_EFFORT_NONE;
-	if (px_str_eq(s, "minimal")) return IR_EFFORT_MINIMAL;
-	if (px_str_eq(s, "low"))     return IR_EFFORT_LOW;
-	if (px_str_eq(s, "medium"))  return IR_EFFORT_MEDIUM;
-	if (px_str_eq(s, "high"))    return IR_EFFORT_HIGH;
-	if (px_str_eq(s, "xhigh"))   return IR_EFFORT_XHIGH;
-	return IR_EFFORT_UNSET;
+	static const char *const names[] = { "auto", "none", "required", NULL };
+	static const enum ir_tool_choice vals[] = {
+		IR_TC_AUTO, IR_TC_NONE, IR_TC_REQUIRED
+	};
+	struct px_str s, ns = { NULL, 0 }, name = { NULL, 0 };
+	int k;
+
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type == JSON_STRING) {
+		if (px_dec_enum(v, NULL, "tool_choice", names, &k, err) < 0)
+			return -1;
+		req->tool_choice = vals[k];
+		return 0;
+	}
+	if (v->type != JSON_OBJECT)
+		return px_field_err(err, NULL, "tool_choice", "a string or an "
+		    "object");
+	s = px_jget(v, "type");
+	if (px_str_eq(s, "function") || px_str_eq(s, "custom")) {
+		if (px_dec_str(json_get(v, "namespace"), "tool_choice",
+		    "namespace", &ns, err) < 0 ||
+		    px_dec_str(json_get(v, "name"), "tool_choice", "name", &name,
+		    err) < 0)
+			return -1;
+		if (!name.n)
+			return px_field_err(err, "tool_choice", "name",
+			    "a tool name");
+		req->tool_choice = IR_TC_NAMED;
+		req->tool_choice_name = ns_join(a, ns, name);
+		return 0;
+	}
+	if (!s.n)
+		return px_field_err(err, "tool_choice", "type", "a string");
+	if (px_str_eq(s, "allowed_tools")) {
+		/* a subset of the tools, which no other format can say */
+		px_err_set(err, 400, "tool_choice type 'allowed_tools' cannot "
+		    "be converted");
+		return -1;
+	}
+	/* forces a hosted tool (web_search, mcp, ...) */
+	req->tool_choice_hosted = s;
+	req->tool_choice_raw = px_json_compact(a, v);
+	return 0;
+}
+
+static int
+rs_text_format(struct px_arena *a, const struct json *v,
+               struct ir_request *req, struct px_err *err)
+{
+	static const char *const names[] = {
+		"text", "json_object", "json_schema", NULL
+	};
+	static const enum ir_rf vals[] = {
+		IR_RF_TEXT, IR_RF_JSON_OBJECT, IR_RF_JSON_SCHEMA
+	};
+	const struct json *f, *sc;
+	int k, rc;
+
+	if (!v || v->type == JSON_NULL)
+		return 0;
+	if (v->type != JSON_OBJECT)
+		return px_field_err(err, NULL, "text", "an object");
+	f = json_get(v, "format");
+	if (!f || f->type == JSON_NULL)
+		return 0;
+	if (f->type != JSON_OBJECT)
+		return px_field_err(err, "text", "format", "an object");
+	rc = px_dec_enum(json_get(f, "type"), "text.format", "type", names,
+	    &k, err);
+	if (rc == 0)            /* the words px_dec_enum() uses */
+		px_field_err(err, "text.format", "type", "'text', "
+		    "'json_object' or 'json_schema'");
+	if (rc <= 0)
+		return -1;
+	req->rf = vals[k];
+	if (req->rf != IR_RF_JSON_SCHEMA)
+		return 0;
+	if (px_dec_str(json_get(f, "name"), "text.format", "name",
+	    &req->rf_name, err) < 0 ||
+	    px_dec_bool(json_get(f, "strict"), "text.format", "strict",
+	    &req->rf_strict, err) < 0)
+		return -1;
+	sc = json_get(f, "schema");
+	if (sc && sc->type == JSON_OBJECT)
+		req->rf_schema = px_json_compact(a, sc);
+	else if (sc && sc->type != JSON_NULL)
+		return px_field_err(err, "text.format", "schema", "an object");
+	return 0;
 }
 
 static int
@@ -634,21 +820,24 @@ rs_decode_request(struct px_arena *a, const struct json *root,
                   struct ir_request *req, struct px_err *err)
 {
 	struct rq b;
-	const struct json *v, *it, *f;
+	const struct json *v, *it;
 	struct ir_part *p;
 	struct ir_msg *m;
-	struct px_str s;
-	long long ll;
-	int bv;
+	struct px_str s = { NULL, 0 };
+	char at[PX_AT_MAX];
+	size_t i;
+	int k, rc;
 
 	memset(&b, 0, sizeof b);
 	b.a = a;
 	b.req = req;
 	b.err = err;
 	req->model = px_jget(root, "model");
-	if (json_bool(json_get(root, "stream"), &bv))
-		req->stream = bv;
-	s = px_jget(root, "instructions");
+	if (px_dec_bool(json_get(root, "stream"), NULL, "stream", &req->stream,
+	    err) < 0 ||
+	    px_dec_str(json_get(root, "instructions"), NULL, "instructions", &s,
+	    err) < 0)
+		return -1;
 	if (s.n) {
 		if (!(p = rq_sys(&b)))
 			return NOMEM(&b);
@@ -661,8 +850,8 @@ rs_decode_request(struct px_arena *a, const struct json *root,
 			return NOMEM(&b);
 		p->text = px_str_json(v);
 	} else if (v && v->type == JSON_ARRAY) {
-		for (it = v->child; it; it = it->next)
-			if (dec_item(&b, it))
+		for (it = v->child, i = 0; it; it = it->next, i++)
+			if (dec_item(&b, it, px_at(at, "input[%zu]", i)))
 				return -1;
 	} else if (v && v->type != JSON_NULL) {
 		px_err_set(err, 400, "input must be a string or an array");
@@ -670,64 +859,42 @@ rs_decode_request(struct px_arena *a, const struct json *root,
 	}
 	if ((v = json_get(root, "tools")) && dec_tools(&b, v))
 		return -1;
-	v = json_get(root, "tool_choice");
-	if (v && v->type == JSON_STRING) {
-		s = px_str_json(v);
-		if (px_str_eq(s, "auto"))
-			req->tool_choice = IR_TC_AUTO;
-		else if (px_str_eq(s, "none"))
-			req->tool_choice = IR_TC_NONE;
-		else if (px_str_eq(s, "required"))
-			req->tool_choice = IR_TC_REQUIRED;
-	} else if (v && v->type == JSON_OBJECT) {
-		s = px_jget(v, "type");
-		if (px_str_eq(s, "function") || px_str_eq(s, "custom")) {
-			req->tool_choice = IR_TC_NAMED;
-			req->tool_choice_name = ns_join(a,
-			    px_jget(v, "namespace"), px_jget(v, "name"));
-		} else if (s.n && !px_str_eq(s, "allowed_tools")) {
-			/* forces a hosted tool (web_search, mcp, ...) */
-			req->tool_choice_hosted = s;
-			req->tool_choice_raw = px_json_compact(a, v);
-		}
-	}
-	if (json_bool(json_get(root, "parallel_tool_calls"), &bv))
-		req->parallel_tool_calls = bv;
-	if (json_int(json_get(root, "max_output_tokens"), &ll))
-		req->max_tokens = ll;
-	px_num_of(json_get(root, "temperature"), &req->temperature);
-	px_num_of(json_get(root, "top_p"), &req->top_p);
-	req->user = px_jget(root, "user");
-	if (json_bool(json_get(root, "store"), &bv))
-		req->store = bv;
-	req->previous_response_id = px_jget(root, "previous_response_id");
+	if (rs_tool_choice(a, json_get(root, "tool_choice"), req, err) < 0 ||
+	    px_dec_bool(json_get(root, "parallel_tool_calls"), NULL,
+	    "parallel_tool_calls", &req->parallel_tool_calls, err) < 0 ||
+	    px_dec_int(json_get(root, "max_output_tokens"), NULL,
+	    "max_output_tokens", 1, PX_INT_MAX, &req->max_tokens, err) < 0 ||
+	    px_dec_num(json_get(root, "temperature"), NULL, "temperature",
+	    &req->temperature, err) < 0 ||
+	    px_dec_num(json_get(root, "top_p"), NULL, "top_p", &req->top_p,
+	    err) < 0 ||
+	    px_dec_str(json_get(root, "user"), NULL, "user", &req->user,
+	    err) < 0 ||
+	    px_dec_bool(json_get(root, "store"), NULL, "store", &req->store,
+	    err) < 0 ||
+	    px_dec_str(json_get(root, "previous_response_id"), NULL,
+	    "previous_response_id", &req->previous_response_id, err) < 0)
+		return -1;
 	v = json_get(root, "reasoning");
-	if (v && v->type == JSON_OBJECT) {
-		req->effort = effort_parse(px_jget(v, "effort"));
-		s = px_jget(v, "summary");
+	if (v && v->type != JSON_NULL) {
+		if (v->type != JSON_OBJECT)
+			return px_field_err(err, NULL, "reasoning", "an object");
+		rc = px_dec_enum(json_get(v, "effort"), "reasoning", "effort",
+		    effort_names, &k, err);
+		if (rc < 0)
+			return -1;
+		if (rc > 0)
+			req->effort = effort_vals[k];
+		s.p = NULL;
+		s.n = 0;
+		if (px_dec_str(json_get(v, "summary"), "reasoning", "summary",
+		    &s, err) < 0)
+			return -1;
 		/* asking for a summary is asking to see the thoughts */
 		if (s.n && !px_str_eq(s, "none"))
 			req->include_thoughts = 1;
 	}
-	v = json_get(root, "text");
-	f = json_get(v, "format");
-	if (f && f->type == JSON_OBJECT) {
-		s = px_jget(f, "type");
-		if (px_str_eq(s, "json_schema")) {
-			const struct json *sc = json_get(f, "schema");
-			req->rf = IR_RF_JSON_SCHEMA;
-			req->rf_name = px_jget(f, "name");
-			if (sc)
-				req->rf_schema = px_json_compact(a, sc);
-			if (json_bool(json_get(f, "strict"), &bv))
-				req->rf_strict = bv;
-		} else if (px_str_eq(s, "json_object")) {
-			req->rf = IR_RF_JSON_OBJECT;
-		} else if (px_str_eq(s, "text")) {
-			req->rf = IR_RF_TEXT;
-		}
-	}
-	return 0;
+	return rs_text_format(a, json_get(root, "text"), req, err);
 }
 
 /* ------------------------------------------------- request: encode */
@@ -1633,12 +1800,18 @@ struct rd {
 	size_t nitems, cap;
 	size_t cur;               /* output_index streaming live */
 	int calls, terminal;
+	long long seq;            /* the last sequence_number seen, -1 none */
+	long long created;        /* response.created_at, 0 unknown */
 };
 
 static void *
 rd_new(struct px_stream *s)
 {
-	return px_zalloc(s->a, sizeof(struct rd));
+	struct rd *d = px_zalloc(s->a, sizeof(struct rd));
+
+	if (d)
+		d->seq = -1;
+	return d;
 }
 
 static struct rd_item *
@@ -1858,6 +2031,8 @@ rd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
 
 	if (!root)
 		return 0;               /* [DONE] or keep-alive text */
+	if (json_int(json_get(root, "sequence_number"), &ll))
+		d->seq = ll;
 	ty = px_jget(root, "type");
 	if (!ty.n) {
 		ty.p = sev->event;
@@ -1870,6 +2045,8 @@ rd_feed(struct px_stream *s, void *st, const struct sse_event *sev,
 	if (px_str_eq(ty, "response.created") ||
 	    px_str_eq(ty, "response.in_progress")) {
 		r = json_get(root, "response");
+		if (json_int(json_get(r, "created_at"), &ll))
+			d->created = ll;
 		ev_init(&e, IR_EV_START);
 		e.id = px_jget(r, "id");
 		e.model = px_jget(r, "model");
@@ -2020,6 +2197,28 @@ re_new(struct px_stream *s)
 	jw_init(&r->pw, s->a, 1024);
 	r->oidx = -1;
 	return r;
+}
+
+/*
+ * Continue a Responses stream whose earlier events were the upstream's own
+ * (passed through untouched): what this encoder writes next carries the
+ * same response id and the next sequence number, so a client sees one
+ * response (see px_stream_fail_passthrough).
+ */
+static void
+re_resume(struct px_stream *s, void *st, const struct px_stream *from)
+{
+	struct re *r = st;
+	const struct rd *d = from->dec == &px_codec_responses ? from->dec_st :
+	    NULL;
+
+	if (!from->started)
+		return;                 /* nothing went out: start afresh */
+	r->started = 1;
+	r->id = px_str_dup(s->a, from->id.p, from->id.n);
+	r->model = echo_model(s->req, from->model);
+	r->created = d && d->created ? d->created : px_now();
+	r->seq = d && d->seq >= 0 ? d->seq + 1 : 0;
 }
 
 /* r->pre for the item just added (block type b). */
@@ -2472,6 +2671,7 @@ const struct px_codec px_codec_responses = {
 	re_new,
 	NULL,
 	re_event,
+	re_resume,
 };
 
 /* ------------------------------------------- stored conversation state */

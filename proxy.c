@@ -42,6 +42,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,6 +74,7 @@ static struct keys_stamp keys_stamp;
 static int metrics_ok;
 
 static struct cfg_ref *cur_ref;  /* the current config's reference */
+static struct px_config *first_cfg; /* the one main() loaded (and frees) */
 static struct cfg_ref *old_refs; /* replaced ones still in use */
 static const char *cfg_file;     /* NULL: from the environment */
 static int listen_fd = -1;
@@ -125,7 +127,8 @@ cfg_drop(struct cfg_ref *r)
 			*pp = r->next;
 			break;
 		}
-	px_config_free(r->cfg);
+	if (r->cfg != first_cfg)       /* main()'s own */
+		px_config_free(r->cfg);
 	free(r);
 }
 
@@ -182,6 +185,37 @@ keys_reload(const char *why)
 	} else if (k->ks.n > 0) {
 		px_log("%zu client key(s) from %s/keys.json", k->ks.n, state_dir);
 	}
+}
+
+/* see proxy_int.h */
+void
+keys_reload_now(const char *why)
+{
+	if (state_dir[0] == 0)
+		return;
+	keys_changed(state_dir, &keys_stamp);   /* no second reload on the tick */
+	keys_reload(why);
+}
+
+/* see proxy_int.h */
+const char *
+state_path(void)
+{
+	return state_dir;
+}
+
+/* see proxy_int.h */
+struct lim_table *
+limit_table(void)
+{
+	return limits;
+}
+
+/* see proxy_int.h */
+const struct keys_set *
+keys_file(void)
+{
+	return cur_keys ? &cur_keys->ks : NULL;
 }
 
 static struct conn *conn_head;
@@ -338,6 +372,62 @@ fmt_u(char *out, unsigned long long v, int base)
 /* One HTTP chunk (client stream). */
 /* see proxy_int.h */
 void
+out_chunk_now(struct conn *c, const char *p, size_t n)
+{
+	char hdr[24];
+	struct iovec iov[3];
+	struct msghdr mh;
+	size_t k = 0, total, sent, skip;
+	ssize_t w;
+	int i;
+
+	if (n == 0 || c->closing)
+		return;
+	if (c->holding || out_pending(c) > 0) {
+		out_chunk(c, p, n);     /* behind queued bytes: queue too */
+		return;
+	}
+	if (c->resp_chunked) {
+		k = fmt_u(hdr, n, 16);
+		hdr[k++] = '\r';
+		hdr[k++] = '\n';
+	}
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = k;
+	iov[1].iov_base = (void *)p;
+	iov[1].iov_len = n;
+	iov[2].iov_base = (void *)"\r\n";
+	iov[2].iov_len = c->resp_chunked ? 2 : 0;
+	total = k + n + iov[2].iov_len;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 3;
+	w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+	if (w < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			conn_close(c);
+			return;
+		}
+		w = 0;
+	}
+	sent = (size_t)w;
+	if (sent == total)
+		return;
+	/* queue what the socket did not take */
+	for (i = 0, skip = sent; i < 3; i++) {
+		size_t len = iov[i].iov_len;
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		out_put(c, (const char *)iov[i].iov_base + skip, len - skip);
+		skip = 0;
+	}
+	client_update_mask(c);
+}
+
+/* see proxy_int.h */
+void
 out_chunk(struct conn *c, const char *p, size_t n)
 {
 	char hdr[24];
@@ -474,6 +564,7 @@ request_done(struct conn *c)
 	if (c->errmsg[0])
 		log_cstr(&ln, "error", c->errmsg);
 	log_end(&ln);
+	admin_note(c, cost, lat);
 }
 
 /* ------------------------------------------------------------ request ids */
@@ -737,6 +828,7 @@ req_reset(struct conn *c)
 	c->rs_keep = 0;
 	c->rs_prev.p = c->rs_input.p = NULL;
 	c->rs_prev.n = c->rs_input.n = 0;
+	c->admin_body = 0;
 }
 
 static void
@@ -878,6 +970,18 @@ reap_closed(void)
 		conn_free(c);
 	}
 }
+
+/* see proxy_int.h */
+void
+conn_each(void (*fn)(struct conn *c, void *ctx), void *ctx)
+{
+	struct conn *c;
+
+	for (c = conn_head; c; c = c->next)
+		if (!c->closing)
+			fn(c, ctx);
+}
+
 /* ------------------------------------------------------------ models list */
 
 static void
@@ -1141,6 +1245,10 @@ handle_request(struct conn *c, const char *body, size_t n)
 	struct json *root = NULL;
 	const char *dup;
 
+	if (c->admin_body) {
+		admin_body(c, body, n);
+		return;
+	}
 	c->rbody = body;
 	c->rbody_n = n;
 	/* work per request is bounded relative to its size */
@@ -1307,38 +1415,14 @@ send_metrics(struct conn *c, const struct http_req *r, const char *key,
 	    NULL);
 }
 
-/* /admin/...: the admin key (config "admin_key"). */
+/* /admin...: the admin key (config "admin_key"); admin.c answers. */
 static void
 admin_request(struct conn *c, const struct http_req *r, const char *key,
     size_t kn)
 {
-	struct jw w;
-
-	if (!cfg->admin_key.set) {
-		send_error(c, 404, "no admin_key is configured: the admin "
-		    "endpoints are off");
-		return;
-	}
-	if (!secret_ok(&cfg->admin_key, key, kn)) {
-		send_error(c, 401, key ? "invalid admin key" :
-		    "missing admin key: send Authorization: Bearer <admin_key>");
-		return;
-	}
-	if (http_str_eq(r->path, "/admin/providers")) {
-		if (!http_str_eq(r->method, "GET") && !c->is_head) {
-			send_405(c, "GET");
-			return;
-		}
-		jw_init(&w, &c->arena, 4u << 20);
-		px_gw_json(gw, cfg, wall_ms(), &w);
-		if (w.err) {
-			send_error(c, 500, "provider view too large");
-			return;
-		}
-		send_body(c, 200, "application/json", w.buf, w.len, NULL);
-		return;
-	}
-	send_error(c, 404, "no such admin endpoint");
+	admin_handle(c, r, !cfg->admin_key.set ? ADMIN_OFF : key == NULL ?
+	    ADMIN_NO_KEY : secret_ok(&cfg->admin_key, key, kn) ? ADMIN_KEY_OK :
+	    ADMIN_BAD_KEY);
 }
 
 /* ------------------------------------------------------------ admission */
@@ -2066,6 +2150,7 @@ reload(const char *why)
 	cur_ref = r;
 	cfg = n;
 	px_gw_reload(gw, n, wall_ms());
+	relay_health_reset();
 	if (usage)
 		px_usage_set_prices(usage, n->prices);
 	up_engine_set_pool(upe, n->upstream_idle);
@@ -2073,7 +2158,8 @@ reload(const char *why)
 	log_set_format(n->log_format == PX_LOG_JSON ? LOG_JSON : LOG_TEXT);
 	verbose = verbose || n->verbose;
 	if (old->refs == 0) {
-		px_config_free(old->cfg);
+		if (old->cfg != first_cfg)
+			px_config_free(old->cfg);
 		free(old);
 	} else {
 		old->next = old_refs;
@@ -2221,7 +2307,9 @@ startup_lines(const char *cfile)
 	    ev_backend(loop));
 	for (i = 0; i < cfg->nproviders; i++)
 		px_log("provider %s: %s %s", cfg->providers[i].name,
-		    cfg->providers[i].type, cfg->providers[i].base_url);
+		    cfg->providers[i].type, cfg->providers[i].kind ==
+		    PX_PT_EXEC ? cfg->providers[i].exec_argv[0] :
+		    cfg->providers[i].base_url);
 	for (i = 0; i < cfg->nroutes; i++) {
 		const struct px_route *r = &cfg->routes[i];
 		px_log("route %s -> %s%s%s", r->pattern,
@@ -2324,6 +2412,7 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 	int i, https = 0, rc = 0;
 
 	cfg = config;
+	first_cfg = config;
 	cfg_file = cfile;
 	if (cfile)
 		stat(cfile, &cfg_stat);
@@ -2415,10 +2504,12 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 	rs_close();
 	px_gw_free(gw);
 	gw = NULL;
+	/* the config main() loaded is main()'s to free */
 	while (old_refs) {
 		struct cfg_ref *r = old_refs;
 		old_refs = r->next;
-		px_config_free(r->cfg);
+		if (r->cfg != config)
+			px_config_free(r->cfg);
 		free(r);
 	}
 	if (cur_ref && cur_ref->cfg != config)

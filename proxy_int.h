@@ -9,6 +9,7 @@
  *             the request built for each, the engine's callbacks
  *             (upstream.c), answers and streams converted back
  *   rstore.c  previous_response_id served from the proxy's store
+ *   admin.c   the admin API and the admin page
  */
 #ifndef PX_PROXY_INT_H
 #define PX_PROXY_INT_H
@@ -75,7 +76,7 @@ struct conn {
 	         passthrough:1, client_eof:1, close_after:1, resp_chunked:1,
 	         is_head:1, sent_continue:1, body_unread:1, read_paused:1,
 	         up_paused:1, cut:1, holding:1, ir_ok:1, att_err:1,
-	         att_keep:1;
+	         att_keep:1, strip_usage:1;
 	struct ev_timer timer;         /* the client-side deadline */
 	struct ev_defer defer;         /* go on after an answer was queued */
 	char addr[64];                 /* client address, for the log */
@@ -116,6 +117,7 @@ struct conn {
 	struct keyset *kref;           /* when the key came from the keys file */
 	struct lim_hold lhold;         /* the key's limits, held */
 	unsigned stream_counted:1;     /* counted in streams_open */
+	unsigned admin_body:1;         /* the body goes to admin_body() */
 	const struct px_route *route;
 	struct px_plan plan;           /* the candidates (route.c) */
 	struct px_attempt att;         /* the one in flight */
@@ -159,7 +161,7 @@ struct conn {
 	char *kept_body;
 	size_t kept_n;
 	char *kept_fwd;
-	char kept_msg[256];
+	char kept_msg[400];
 
 	/* Responses store: what this turn records (arena) */
 	int rs_keep;
@@ -191,6 +193,9 @@ size_t fmt_u(char *out, unsigned long long v, int base);
 void out_put(struct conn *c, const void *p, size_t n);
 int out_reserve(struct conn *c, size_t n);
 void out_chunk(struct conn *c, const char *p, size_t n);
+/* The same, written at once when nothing is queued (no copy); what the
+ * socket does not take is queued. */
+void out_chunk_now(struct conn *c, const char *p, size_t n);
 void out_flush(struct conn *c);
 size_t out_pending(const struct conn *c);
 void send_head(struct conn *c, int status, const char *ctype, long long clen,
@@ -208,6 +213,15 @@ void conn_close(struct conn *c);
 void mem_sync(struct conn *c);
 int mem_over(size_t n);
 int has_ctl(const char *s, size_t n);
+/* What admin.c reads and does: the state directory ("" = none), the
+ * keys' limit table, the keys file's keys in force (NULL = none), the
+ * keys file read again now (as when it changes on disk), and every open
+ * connection not closing, newest first (fn MUST NOT close or free any). */
+const char *state_path(void);
+struct lim_table *limit_table(void);
+const struct keys_set *keys_file(void);
+void keys_reload_now(const char *why);
+void conn_each(void (*fn)(struct conn *c, void *ctx), void *ctx);
 
 /* ---- relay.c */
 /* The request is parsed and routed: try its candidates. */
@@ -217,12 +231,32 @@ void relay_cut(struct conn *c, int status, const char *msg);
 /* Active health checks: start what is due; returns the next due time
  * (unix ms, 0 = none). */
 long long relay_health(long long now);
+/* The config changed: the next relay_health() looks at every provider's
+ * schedule again (a new provider is checked at once). */
+void relay_health_reset(void);
 void relay_shutdown(void);
 /* An exec provider's command (relay.c): stop it (the request is over or
  * gone; its process group is killed), and read its output again once the
  * client caught up (c->up_paused). Both do nothing without c->ex. */
 void relay_exec_stop(struct conn *c);
 void relay_exec_resume(struct conn *c);
+
+/* ---- admin.c */
+enum admin_auth {
+	ADMIN_OFF,                    /* no admin key is configured */
+	ADMIN_NO_KEY, ADMIN_BAD_KEY, ADMIN_KEY_OK   /* what was presented */
+};
+/* A request under /admin: answers it, or sets c up to read its body and
+ * call admin_body() with it (c->admin_body). */
+void admin_handle(struct conn *c, const struct http_req *r,
+                  enum admin_auth auth);
+void admin_body(struct conn *c, const char *body, size_t n);
+/* A request is over (from request_done(), after its access line): the
+ * totals since start, the key's last use, and the error ring. cost_uusd
+ * and latency_us are -1 when unknown. A few additions; copies only for
+ * errors. */
+void admin_note(const struct conn *c, long long cost_uusd,
+                long long latency_us);
 
 /* ---- rstore.c */
 int rs_open(void);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "proxy_int.h"
@@ -361,26 +362,88 @@ build_upstream(struct conn *c, const char *body, size_t n)
 }
 
 /*
- * The body with its top-level "model" value replaced: a splice at the
- * value's source bytes (the body was parsed once; everything else stays
- * byte for byte).
+ * A same-format body as the client sent it, but for what the proxy must
+ * change, spliced at the source bytes of the parsed tree (the body was
+ * parsed once; everything else stays byte for byte):
+ *   - the top-level "model" value, when the upstream model differs;
+ *   - a Chat stream whose client did not ask for usage gets
+ *     "stream_options": {"include_usage": true} (usage records need the
+ *     counts); the usage-only chunk is then taken out of what the client
+ *     gets (c->strip_usage).
+ * Returns 0 (body and n may be replaced), or -1 (too large).
  */
 static int
-splice_model(struct conn *c, const char *model, const char **body, size_t *n)
+passthrough_body(struct conn *c, const char **body, size_t *n)
 {
-	struct json *m = json_get(c->root, "model");
+	struct json *m = json_get(c->root, "model"), *so = NULL, *iu = NULL;
+	const char *model = c->att.body_model;
+	int set_model = c->cfmt != PX_FMT_GEMINI && m && m->raw &&
+	    strcmp(model, c->model) != 0;
+	int ask_usage = 0;
+	size_t cut_a = 0, cut_b = 0;         /* stream_options value */
 	struct jw w;
-	size_t pre;
 
-	if (m == NULL || m->raw == NULL)
+	c->strip_usage = 0;
+	if (c->cfmt == PX_FMT_CHAT && c->req.stream) {
+		so = json_get(c->root, "stream_options");
+		iu = so ? json_get(so, "include_usage") : NULL;
+		ask_usage = !(iu && iu->type == JSON_TRUE) &&
+		    (so == NULL || so->type == JSON_OBJECT);
+	}
+	if (!set_model && !ask_usage)
 		return 0;
-	pre = (size_t)(m->raw - *body);
-	jw_init(&w, &c->arena, *n + strlen(model) * 6 + 64);
-	jw_put(&w, *body, pre);
-	jw_str(&w, model, strlen(model));
-	jw_put(&w, m->raw + m->rawlen, *n - pre - m->rawlen);
+	jw_init(&w, &c->arena, *n + strlen(model) * 6 + 256);
+	if (ask_usage && so) {
+		cut_a = (size_t)(so->raw - *body);
+		cut_b = cut_a + so->rawlen;
+	}
+	/* the edits, in body order: the model value and stream_options */
+	{
+		size_t at = 0, mo = set_model ? (size_t)(m->raw - *body) : 0;
+		int model_first = set_model && (!ask_usage || !so || mo < cut_a);
+
+		if (ask_usage && !so) {
+			/* insert after the opening brace */
+			size_t ob = (size_t)(c->root->raw - *body) + 1;
+			if (set_model && mo < ob)
+				return -1;       /* cannot happen */
+			jw_put(&w, *body, ob);
+			jw_puts(&w, "\"stream_options\":{\"include_usage\":true}");
+			if (c->root->len > 0)
+				jw_put(&w, ",", 1);
+			at = ob;
+		}
+		if (model_first) {
+			jw_put(&w, *body + at, mo - at);
+			jw_str(&w, model, strlen(model));
+			at = mo + m->rawlen;
+		}
+		if (ask_usage && so) {
+			const struct json *e;
+			jw_put(&w, *body + at, cut_a - at);
+			jw_put(&w, "{", 1);
+			for (e = so->child; e; e = e->next) {
+				if (e->keylen == 13 &&
+				    memcmp(e->key, "include_usage", 13) == 0)
+					continue;
+				jw_str(&w, e->key, e->keylen);
+				jw_put(&w, ":", 1);
+				jw_put(&w, e->raw, e->rawlen);
+				jw_put(&w, ",", 1);
+			}
+			jw_puts(&w, "\"include_usage\":true}");
+			at = cut_b;
+		}
+		if (set_model && !model_first) {
+			jw_put(&w, *body + at, mo - at);
+			jw_str(&w, model, strlen(model));
+			at = mo + m->rawlen;
+		}
+		jw_put(&w, *body + at, *n - at);
+	}
 	if (w.err)
 		return -1;
+	c->strip_usage = ask_usage;
 	*body = w.buf;
 	*n = w.len;
 	return 0;
@@ -445,9 +508,7 @@ attempt_body(struct conn *c, const char **bodyp, size_t *np)
 	if (c->passthrough) {
 		c->req.gemini_array_stream = c->cfmt == PX_FMT_GEMINI &&
 		    c->req.stream && !c->gemini_alt_sse;
-		if (c->cfmt != PX_FMT_GEMINI &&
-		    strcmp(c->att.body_model, c->model) != 0 &&
-		    splice_model(c, c->att.body_model, &body, &n) < 0) {
+		if (passthrough_body(c, &body, &n) < 0) {
 			send_error(c, 413, "request too large");
 			out_flush(c);
 			return -1;
@@ -586,6 +647,32 @@ up_begin(struct conn *c)
 	}
 }
 
+/*
+ * Forwarded headers without retry-after-ms (arena; NULL when none are
+ * left): a kept failure's own hint may say another time than the
+ * Retry-After computed from every candidate, and the SDKs read
+ * retry-after-ms first.
+ */
+static char *
+fwd_without_retry_ms(struct conn *c, char *fwd)
+{
+	const char *p, *nl;
+	char *out;
+	size_t n = 0;
+
+	if (fwd == NULL || (out = px_arena_alloc(&c->arena,
+	    strlen(fwd) + 1)) == NULL)
+		return fwd;
+	for (p = fwd; (nl = strstr(p, "\r\n")) != NULL; p = nl + 2) {
+		if (strncasecmp(p, "retry-after-ms:", 15) == 0)
+			continue;
+		memcpy(out + n, p, (size_t)(nl + 2 - p));
+		n += (size_t)(nl + 2 - p);
+	}
+	out[n] = 0;
+	return n ? out : NULL;
+}
+
 /* The answer when no candidate succeeded: the most informative failure
  * in the client's format, with Retry-After at the soonest candidate. */
 static void
@@ -593,18 +680,33 @@ answer_exhausted(struct conn *c)
 {
 	struct px_plan_result res;
 	long long now = wall_ms(), ra;
-	char extra[64];
+	char extra[96];
 	int status;
 
 	px_plan_result(&c->plan, now, &res);
 	ra = px_retry_after_s(res.retry_at, now);
 	extra[0] = 0;
 	if (ra > 0)
-		snprintf(extra, sizeof extra, "Retry-After: %lld\r\n", ra);
+		snprintf(extra, sizeof extra, "Retry-After: %lld\r\n"
+		    "retry-after-ms: %lld\r\n", ra, ra * 1000);
 	else if (c->kept_body && c->retry_after[0])
 		snprintf(extra, sizeof extra, "Retry-After: %s\r\n",
 		    c->retry_after);
-	if (res.best >= 0 && c->kept_body) {
+	if (res.best >= 0 && c->kept_body &&
+	    (c->kept_status == 401 || c->kept_status == 403)) {
+		/* the provider refused the proxy's own credential: not the
+		 * client's key (a 401 would make clients ask their user to
+		 * log in again), so a 502 that names the provider */
+		struct ir_error e;
+		char msg[800];
+
+		px_decode_error(c->kept_fmt, &c->arena, c->kept_status,
+		    c->kept_body, c->kept_n, &e);
+		snprintf(msg, sizeof msg, "%s%s%.*s", c->kept_msg,
+		    e.message.n ? ": " : "", (int)(e.message.n > 300 ? 300 :
+		    e.message.n), e.message.p ? e.message.p : "");
+		send_error_extra(c, 502, msg, extra);
+	} else if (res.best >= 0 && c->kept_body) {
 		/* an upstream's own error answer, converted */
 		struct ir_error e;
 		struct jw w;
@@ -615,7 +717,8 @@ answer_exhausted(struct conn *c)
 		status = px_error_status(c->cfmt, &e);
 		jw_init(&w, &c->arena, c->kept_n + 4096);
 		px_encode_error(c->cfmt, &e, &w);
-		c->fwd = c->kept_fwd;
+		c->fwd = ra > 0 ? fwd_without_retry_ms(c, c->kept_fwd) :
+		    c->kept_fwd;
 		snprintf(msg, sizeof msg, "every candidate failed; the last "
 		    "informative answer was %d", c->kept_status);
 		set_errmsg(c, msg);
@@ -625,14 +728,20 @@ answer_exhausted(struct conn *c)
 		send_error_extra(c, c->kept_status ? c->kept_status : 502,
 		    c->kept_msg, extra);
 	} else {
-		char msg[600];
+		char msg[900];
 		const char *why = lastfail_route(c);
+		/* nothing to wait for (no Retry-After): every credential is
+		 * disabled until the config is reloaded */
+		int dead = res.retry_at == 0;
 		snprintf(msg, sizeof msg, "no upstream is available for model "
-		    "'%.200s': %s%s%s", c->model, res.status == 429 ?
+		    "'%.200s': %s%s%s", c->model, dead ? "every candidate's "
+		    "credential was refused by its provider and stays disabled "
+		    "until the config is reloaded" : res.status == 429 ?
 		    "every candidate is rate limited" :
 		    "every candidate is cooling down after failures",
 		    why ? "; the last failure: " : "", why ? why : "");
-		send_error_extra(c, res.status ? res.status : 503, msg, extra);
+		send_error_extra(c, dead ? 502 : res.status ? res.status : 503,
+		    msg, extra);
 	}
 	out_flush(c);
 }
@@ -644,7 +753,7 @@ answer_exhausted(struct conn *c)
  */
 static struct {
 	char name[64];
-	char msg[200];
+	char msg[400];
 	long long at;
 } lastfail[PX_MAX_PROVIDERS];
 
@@ -845,7 +954,7 @@ attempt_retry(struct conn *c, const struct px_outcome *o, int status,
 /*
  * Tell a streaming client, in its own format, that the stream broke. A
  * converted stream's encoder knows where it is; a passthrough stream was
- * never encoded, so a fresh encoder writes a bare error event.
+ * never encoded: the error continues the upstream's own stream.
  */
 static void
 stream_cutoff(struct conn *c, int status, const char *msg)
@@ -861,15 +970,18 @@ stream_cutoff(struct conn *c, int status, const char *msg)
 	e.message.n = strlen(msg);
 	if (!c->passthrough && px_stream_done(s))
 		return;   /* the client already has its terminal event */
+	jw_reset(&c->sout);
 	if (c->passthrough) {
+		if (px_stream_error(s, NULL))
+			return;   /* the upstream's own error event went
+			             through: it is the terminal event */
 		if (px_stream_end(s, NULL))
 			return;   /* upstream had finished: nothing to add */
-		s = px_stream_new(&c->arena, c->cfmt, c->cfmt, &c->req);
-		if (!s)
-			return;
+		/* the error continues the upstream's own stream */
+		px_stream_fail_passthrough(&c->arena, s, &e, &c->sout);
+	} else {
+		px_stream_fail(s, &e, &c->sout);
 	}
-	jw_reset(&c->sout);
-	px_stream_fail(s, &e, &c->sout);
 	out_chunk(c, c->sout.buf, c->sout.len);
 }
 
@@ -958,15 +1070,16 @@ ubody_append(struct conn *c, const char *p, size_t n)
 }
 
 /*
- * Length of the prefix of p[0..n) that ends at the last SSE event boundary
- * (a blank line; LF, CRLF or CR line ends, as the SSE spec allows), or 0.
- * The scanner state carries over between calls. Runs of ordinary bytes
- * are skipped with memchr-class scans.
+ * Bytes of p[0..n) up to and including the blank line that ends the first
+ * SSE event (LF, CRLF or CR line ends, as the SSE spec allows), or 0 when
+ * no event ends in p. The scanner's state carries over between calls, so
+ * an event may span reads. Runs of ordinary bytes are skipped with
+ * memchr-class scans.
  */
 static size_t
-sse_boundary(struct conn *c, const char *p, size_t n)
+event_end(struct conn *c, const char *p, size_t n)
 {
-	size_t i = 0, end = 0;
+	size_t i = 0;
 
 	while (i < n) {
 		unsigned char ch = (unsigned char)p[i];
@@ -974,69 +1087,220 @@ sse_boundary(struct conn *c, const char *p, size_t n)
 		if (ch != '\n' && ch != '\r') {
 			/* jump to the next line end */
 			const char *lf = memchr(p + i, '\n', n - i);
-			const char *cr = memchr(p + i, '\r', (size_t)((lf ? lf : p + n) - (p + i)));
+			const char *cr = memchr(p + i, '\r',
+			    (size_t)((lf ? lf : p + n) - (p + i)));
 			const char *e = cr ? cr : lf;
 			c->sse_blank = 0;
 			c->sse_cr = 0;
 			if (e == NULL)
-				return end;
+				return 0;
 			i = (size_t)(e - p);
 			continue;
 		}
 		if (ch == '\n' && c->sse_cr) {
 			c->sse_cr = 0;          /* LF of a CRLF: already counted */
-			if (end == i)
-				end = i + 1;    /* keep the pair together */
 			i++;
 			continue;
 		}
 		c->sse_cr = ch == '\r';
-		if (c->sse_blank)
-			end = i + 1;
+		if (c->sse_blank) {
+			/* a blank line: the event ends here (with the LF of a
+			 * CRLF pair when it is in p) */
+			i++;
+			if (c->sse_cr && i < n && p[i] == '\n') {
+				c->sse_cr = 0;
+				i++;
+			}
+			c->sse_blank = 1;
+			return i;
+		}
 		c->sse_blank = 1;
 		i++;
 	}
-	return end;
+	return 0;
+}
+
+/* The first lit[0..ln) in h[0..hn), or NULL (memmem is not POSIX). */
+static const char *
+find(const char *h, size_t hn, const char *lit, size_t ln)
+{
+	const char *e = h + hn;
+
+	if (ln == 0 || hn < ln)
+		return NULL;
+	while ((h = memchr(h, lit[0], (size_t)(e - h) - ln + 1)) != NULL) {
+		if (memcmp(h, lit, ln) == 0)
+			return h;
+		if ((size_t)(e - ++h) < ln)
+			break;
+	}
+	return NULL;
+}
+
+/* 1 when p[0..n) holds `"key":` followed by an object (not null). */
+static int
+has_object_member(const char *p, size_t n, const char *key)
+{
+	size_t k = strlen(key);
+	const char *q = p, *e = p + n;
+
+	while ((q = find(q, (size_t)(e - q), key, k)) != NULL) {
+		q += k;
+		while (q < e && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q < e && *q == ':') {
+			q++;
+			while (q < e && (*q == ' ' || *q == '\t'))
+				q++;
+			if (q < e && *q == '{')
+				return 1;
+		}
+	}
+	return 0;
+}
+
+#define HAS(lit) (find(ev, n, lit, sizeof lit - 1) != NULL)
+
+/*
+ * Whether a passthrough event must go to the observer: the ones that can
+ * carry usage, the end of the stream or an error. The others are forwarded
+ * without being parsed. Responses streams are observed whole (the Responses
+ * store and a cut stream's continuation need every sequence number), and so
+ * is every stream while it is held.
+ */
+static int
+observe_event(const struct conn *c, const char *ev, size_t n)
+{
+	if (c->holding || c->ufmt == PX_FMT_RESPONSES)
+		return 1;
+	switch (c->ufmt) {
+	case PX_FMT_CHAT:
+		return HAS("[DONE]") || HAS("\"finish_reason\":\"") ||
+		    HAS("\"error\"") || has_object_member(ev, n, "\"usage\"");
+	case PX_FMT_ANTHROPIC:
+		return HAS("message_start") || HAS("message_delta") ||
+		    HAS("message_stop") || HAS("error");
+	case PX_FMT_GEMINI:
+		return HAS("finishReason") || HAS("\"error\"");
+	default:
+		return 1;
+	}
+}
+
+/* The Chat usage-only chunk ("choices":[] and a usage object): taken out
+ * when the proxy asked for usage on the client's behalf. */
+static int
+usage_only_chunk(struct conn *c, const char *ev, size_t n)
+{
+	const char *d;
+	struct json *root;
+	size_t dn;
+
+	if (!has_object_member(ev, n, "\"usage\"") || !HAS("\"choices\""))
+		return 0;
+	d = find(ev, n, "data:", 5);
+	if (d == NULL)
+		return 0;
+	d += 5;
+	dn = n - (size_t)(d - ev);
+	root = json_parse(&c->arena, d, dn, 0, NULL);
+	if (root == NULL) {
+		/* trailing blank lines: parse the line alone */
+		const char *nl = memchr(d, '\n', dn);
+		if (nl)
+			root = json_parse(&c->arena, d, (size_t)(nl - d), 0, NULL);
+	}
+	return root && json_get(root, "choices") &&
+	    json_get(root, "choices")->type == JSON_ARRAY &&
+	    json_get(root, "choices")->len == 0 &&
+	    json_get(root, "usage") &&
+	    json_get(root, "usage")->type == JSON_OBJECT;
+}
+
+#undef HAS
+
+static int held_stream(struct conn *c);
+static int hold_add(struct conn *c, const char *p, size_t n);
+
+/* Hand one whole passthrough event to the observer (usage, the end, the
+ * store). Returns 1 when a held stream moved on to another candidate. */
+static int
+observe(struct conn *c, const char *ev, size_t n)
+{
+	while (n > 0) {
+		struct sse_event e;
+		int got = 0;
+		long k = sse_feed(&c->sse, ev, n, &e, &got);
+		if (k < 0)
+			return 0;
+		ev += k;
+		n -= (size_t)k;
+		if (!got)
+			break;
+		px_stream_feed(c->stream, &e, NULL);
+		rs_event(c, e.event, e.event_len, e.data, e.data_len);
+	}
+	return c->holding && held_stream(c);
+}
+
+/* Forward run[0..n) (whole events) as one chunk. */
+static void
+forward(struct conn *c, const char *run, size_t n)
+{
+	if (n)
+		out_chunk_now(c, run, n);
 }
 
 /*
- * Passthrough: forward whole events only. A client's SSE parser acts on an
- * event at its blank line, so holding the unfinished tail costs no latency;
- * and when the upstream is cut off mid-event, the client gets a clean error
- * event instead of half an event glued to it.
+ * Passthrough: forward whole events only, byte for byte. A client's SSE
+ * parser acts on an event at its blank line, so holding an unfinished tail
+ * costs no latency; and when the upstream is cut off mid-event, the client
+ * gets a clean error event instead of half an event glued to it. Returns
+ * -1 when an event grows past the bound.
  */
 static int
-pass_through(struct conn *c, const char *p, size_t n)
+pass_events(struct conn *c, const char *p, size_t n)
 {
-	size_t b = sse_boundary(c, p, n);
+	const char *run;
+	size_t e;
 
-	if (b > 0) {
-		if (c->hold_len) {
-			/* the held head of an event and the rest, as one chunk */
-			if (out_reserve(c, c->hold_len + b + 32) < 0)
-				return -1;
-			if (c->resp_chunked) {
-				char hdr[24];
-				size_t k = fmt_u(hdr, c->hold_len + b, 16);
-				hdr[k++] = '\r';
-				hdr[k++] = '\n';
-				out_put(c, hdr, k);
-				out_put(c, c->hold, c->hold_len);
-				out_put(c, p, b);
-				out_put(c, "\r\n", 2);
-			} else {
-				out_put(c, c->hold, c->hold_len);
-				out_put(c, p, b);
-			}
-			c->hold_len = 0;
-		} else {
-			out_chunk(c, p, b);
-		}
+	/* finish the event begun in an earlier read */
+	if (c->hold_len) {
+		e = event_end(c, p, n);
+		if (e == 0)
+			goto keep;
+		if (hold_add(c, p, e) < 0)
+			return -1;
+		p += e;
+		n -= e;
+		e = c->hold_len;
+		c->hold_len = 0;
+		if (observe_event(c, c->hold, e) && observe(c, c->hold, e))
+			return 0;
+		if (!(c->strip_usage && usage_only_chunk(c, c->hold, e)))
+			forward(c, c->hold, e);
 	}
-	p += b;
-	n -= b;
-	if (n == 0)
-		return 0;
+	/* whole events in p, forwarded in runs without a copy */
+	run = p;
+	while (n > 0 && (e = event_end(c, p, n)) > 0) {
+		if (observe_event(c, p, e) && observe(c, p, e))
+			return 0;
+		if (c->strip_usage && usage_only_chunk(c, p, e)) {
+			forward(c, run, (size_t)(p - run));
+			run = p + e;
+		}
+		p += e;
+		n -= e;
+	}
+	forward(c, run, (size_t)(p - run));
+keep:
+	return n ? hold_add(c, p, n) : 0;
+}
+
+/* Keep bytes of an unfinished event (bounded). */
+static int
+hold_add(struct conn *c, const char *p, size_t n)
+{
 	if (c->hold_len + n > c->hold_cap) {
 		size_t nc = c->hold_cap ? c->hold_cap : 1024;
 		char *np;
@@ -1167,9 +1431,16 @@ up_on_head(void *ud, const struct http_resp *r)
 		px_outcome_header(&o, r->hdrs[i].name.p, r->hdrs[i].name.n,
 		    r->hdrs[i].value.p, r->hdrs[i].value.n);
 	if (r->status / 100 != 2) {
-		char lf[120];
-		snprintf(lf, sizeof lf, "upstream %s answered %d", c->prov->name,
-		    r->status);
+		char lf[400];
+		if (r->status == 401 || r->status == 403)
+			snprintf(lf, sizeof lf, "the upstream provider '%s' "
+			    "rejected the proxy's credential '%s' (HTTP %d): fix "
+			    "that provider's key in the proxy's configuration",
+			    c->prov->name, c->cred ? c->cred->label : "-",
+			    r->status);
+		else
+			snprintf(lf, sizeof lf, "upstream %s answered %d",
+			    c->prov->name, r->status);
 		lastfail_set(c->prov->name, lf);
 		if (px_gw_report(gw, &c->plan, &c->att, &o, wall_ms()) ==
 		    PX_RETRY) {
@@ -1277,47 +1548,59 @@ static void
 up_on_data(void *ud, const char *p, size_t n)
 {
 	struct conn *c = ud;
+	struct px_stream *st;
 
 	if (!c->streaming) {
 		ubody_append(c, p, n);
 		return;
 	}
-	if (c->passthrough && pass_through(c, p, n) < 0) {
-		answer_fail(c, 502, "upstream %s: SSE event too large", c->prov->name);
-		return;
-	}
-	while (n > 0) {
-		struct sse_event ev;
-		int got = 0;
-		long k = sse_feed(&c->sse, p, n, &ev, &got);
-		if (k < 0) {
+	st = c->stream;
+	if (c->passthrough) {
+		if (pass_events(c, p, n) < 0) {
 			answer_fail(c, 502, "upstream %s: SSE event too large",
 			    c->prov->name);
 			return;
 		}
-		p += k;
-		n -= (size_t)k;
-		if (!got)
-			break;
-		if (c->passthrough) {
-			px_stream_feed(c->stream, &ev, NULL);
-			rs_event(c, ev.event, ev.event_len, ev.data,
-			    ev.data_len);
-		} else {
-			jw_reset(&c->sout);
+		if (c->stream != st || c->closing)
+			return;          /* moved on to another candidate */
+	} else {
+		/* the events of one read are converted into one buffer and
+		 * written with one system call */
+		jw_reset(&c->sout);
+		while (n > 0) {
+			struct sse_event ev;
+			int got = 0;
+			size_t before = c->sout.len;
+			long k = sse_feed(&c->sse, p, n, &ev, &got);
+			if (k < 0) {
+				answer_fail(c, 502, "upstream %s: SSE event too "
+				    "large", c->prov->name);
+				return;
+			}
+			p += k;
+			n -= (size_t)k;
+			if (!got)
+				break;
 			px_stream_feed(c->stream, &ev, &c->sout);
-			out_chunk(c, c->sout.buf, c->sout.len);
-			rs_scan(c, c->sout.buf, c->sout.len);
 			if (c->sout.err) {
 				answer_fail(c, 502, "converted event too large");
 				return;
 			}
+			rs_scan(c, c->sout.buf + before, c->sout.len - before);
+			if (c->holding) {
+				/* held: its bytes queue, so an error event before
+				 * any content can still hand over */
+				out_chunk(c, c->sout.buf, c->sout.len);
+				jw_reset(&c->sout);
+				if (held_stream(c))
+					return;
+			}
 		}
-		if (c->closing)
-			return;
-		if (c->holding && held_stream(c))
-			return;
+		if (c->sout.len)
+			out_chunk_now(c, c->sout.buf, c->sout.len);
 	}
+	if (c->closing)
+		return;
 	out_flush(c);
 	if (!c->closing && c->up && !c->up_paused && !c->holding &&
 	    out_pending(c) > PX_OUT_HIGH) {
@@ -1373,9 +1656,15 @@ up_on_end(void *ud, int complete)
 	n = c->ubody_n;
 	if (c->att_err) {
 		/* a failure to keep; the gateway already chose to go on */
-		char msg[160];
-		snprintf(msg, sizeof msg, "upstream %s answered %d",
-		    c->prov->name, st);
+		char msg[400];
+		if (st == 401 || st == 403)
+			snprintf(msg, sizeof msg, "the upstream provider '%s' "
+			    "rejected the proxy's credential '%s' (HTTP %d): fix "
+			    "that provider's key in the proxy's configuration",
+			    c->prov->name, c->cred ? c->cred->label : "-", st);
+		else
+			snprintf(msg, sizeof msg, "upstream %s answered %d",
+			    c->prov->name, st);
 		if (c->att_keep)
 			attempt_keep(c, st, body, n, msg);
 		attempt_next(c);
@@ -2127,6 +2416,13 @@ relay_health(long long now)
 	}
 	health_next = next;
 	return next;
+}
+
+/* see proxy_int.h */
+void
+relay_health_reset(void)
+{
+	health_next = 0;
 }
 
 /* see proxy_int.h */

@@ -4,10 +4,13 @@
 # exactly what to install and fails.
 #   build  libbearssl-dev          (the product)
 #   check  check, pkg-config,      (unit tests; promtool validates
-#          prometheus               the /metrics output)
+#          prometheus, mandoc       the /metrics output; mandoc lints
+#                                   the man page)
+#   service systemd                (systemd-analyze verify on the unit)
 #   static musl-tools, BearSSL source (static binary)
 #   fuzz   clang, libclang-rt-dev  (libFuzzer)
-#   e2e    nodejs, npm             (SDK end-to-end tests)
+#   e2e    nodejs, npm, chromium   (SDK end-to-end tests; the admin page
+#                                  in headless Chromium)
 #   bench  nginx-light, wrk        (benchmark reference), and bench-json
 #   bench-json libcjson-dev, golang-github-valyala-fastjson-dev
 #                                  (cJSON to compare with; twitter.json,
@@ -26,7 +29,9 @@ for what in "$@"; do
 	build)  have_hdr bearssl.h || need="$need libbearssl-dev" ;;
 	check)  have_hdr check.h || need="$need check"
 	        have_cmd pkg-config || need="$need pkg-config"
-	        have_cmd promtool || need="$need prometheus" ;;
+	        have_cmd promtool || need="$need prometheus"
+	        have_cmd mandoc || need="$need mandoc" ;;
+	service) have_cmd systemd-analyze || need="$need systemd" ;;
 	static) have_cmd musl-gcc || need="$need musl-tools"
 	        have_hdr bearssl.h || need="$need libbearssl-dev" ;;
 	fuzz)   have_cmd clang || need="$need clang"
@@ -34,7 +39,8 @@ for what in "$@"; do
 	            ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer*.a >/dev/null 2>&1 ||
 	            need="$need libclang-rt-dev" ;;
 	e2e)    have_cmd node || need="$need nodejs"
-	        have_cmd npm || need="$need npm" ;;
+	        have_cmd npm || need="$need npm"
+	        have_cmd chromium || need="$need chromium" ;;
 	bench)  have_cmd nginx || need="$need nginx-light"
 	        have_cmd wrk || need="$need wrk"
 	        bench_json ;;

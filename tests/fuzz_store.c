@@ -97,8 +97,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	px_store_close(s);
 
 	/* and from a file */
-	if (!path[0]) {
-		snprintf(path, sizeof path, "/tmp/fuzz_store.%d.log", (int)getpid());
+	if (!path[0]) {   /* tmpfs when there is one: no disk per input */
+		snprintf(path, sizeof path, "%s/fuzz_store.%d.log",
+		    access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
+		    (int)getpid());
 		snprintf(bad, sizeof bad, "%s.bad", path);
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);

@@ -545,6 +545,110 @@ START_TEST(t_retry_hints)
 }
 END_TEST
 
+/*
+ * An upstream that refuses the proxy's credential: the client gets a 502
+ * that names the provider and the credential's label (never the secret),
+ * not a 401 that would look like its own key was wrong; the credential is
+ * then out until a reload.
+ */
+START_TEST(t_upstream_auth)
+{
+	struct env e;
+	struct resp r;
+	const char *m;
+
+	env_start(&e);
+	post_to(e.port, "/v1/chat/completions", chat_body("gpt-error401", 0), &r);
+	expect_openai_error(&r, 502, "the upstream provider 'oai' rejected "
+	    "the proxy's credential 'oai#1' (HTTP 401)");
+	ck_assert_ptr_null(strstr(r.body, "up-oai"));
+	post_to(e.port, "/v1/messages", ant_body("gpt-4o", 0), &r);
+	expect_anthropic_error(&r, 502, NULL, "stays disabled until the config "
+	    "is reloaded");
+	m = jstr(r.body, "error.message");
+	ck_assert_msg(m && strstr(m, "rejected the proxy's credential 'oai#1'"),
+	    "%s", m);
+	ck_assert_ptr_null(strstr(r.body, "up-oai"));
+	/* a reload takes it back in */
+	ck_assert_int_eq(kill(e.proxy->pid, SIGHUP), 0);
+	sleep_ms(300);
+	post_to(e.port, "/v1/chat/completions", chat_body("gpt-4o", 0), &r);
+	expect_status(&r, 200);
+	env_stop(&e);
+}
+END_TEST
+
+/*
+ * The global budget for bytes in flight: a request that would go over it
+ * gets a 503 in the client's format with Retry-After; smaller ones pass.
+ */
+START_TEST(t_memory_budget)
+{
+	struct env e;
+	struct resp r;
+	char *big = malloc(300001), *body;
+
+	custom_env(&e, BASE_CFG "],\n \"models\": {\"gpt-*\": \"oai\", \"claude-*\": \"ant\"},\n"
+	    " \"limits\": {\"memory_bytes\": 200000, \"body_bytes\": 1000000}}\n", NULL);
+	memset(big, 'x', 300000);
+	big[300000] = 0;
+	body = strf("{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"%s\"}]}", big);
+	post_to(e.port, "/v1/chat/completions", body, &r);
+	expect_openai_error(&r, 503, "memory budget");
+	ck_str(resp_hdr(&r, "retry-after"), "1");
+	body = strf("{\"model\":\"claude-x\",\"max_tokens\":5,\"messages\":"
+	    "[{\"role\":\"user\",\"content\":\"%s\"}]}", big);
+	post_to(e.port, "/v1/messages", body, &r);
+	expect_anthropic_error(&r, 503, NULL, "memory budget");
+	post_to(e.port, "/v1/chat/completions", chat_body("gpt-4o", 0), &r);
+	expect_status(&r, 200);
+	env_stop(&e);
+}
+END_TEST
+
+/*
+ * A Responses stream passed through and cut mid-way: the client sees one
+ * response - the failure carries the same response id, and the sequence
+ * numbers go on from the upstream's.
+ */
+START_TEST(t_responses_cut_passthrough)
+{
+	struct resp r;
+	struct ev *evs;
+	int n, i, created = 0, failed = 0;
+	long long seq, prev = -1;
+	char *id = NULL;
+
+	post("/v1/responses", "{\"model\":\"gpt-rsp-truncate\",\"stream\":true,"
+	    "\"input\":\"hi\"}", &r);
+	expect_status(&r, 200);
+	n = sse_split(r.body, &evs);
+	ck_assert_int_gt(n, 2);
+	for (i = 0; i < n; i++) {
+		ck_assert_ptr_nonnull(evs[i].data);
+		seq = jint(evs[i].data, "sequence_number", -1);
+		ck_assert_msg(seq == prev + 1, "event %d (%s): sequence_number "
+		    "%lld after %lld:\n%s", i, evs[i].event, seq, prev, r.body);
+		prev = seq;
+		if (evs[i].event && strcmp(evs[i].event, "response.created") == 0) {
+			created++;
+			id = jstr(evs[i].data, "response.id");
+		}
+		if (evs[i].event && strcmp(evs[i].event, "response.failed") == 0) {
+			failed++;
+			ck_assert_msg(id && jstr(evs[i].data, "response.id") &&
+			    strcmp(jstr(evs[i].data, "response.id"), id) == 0,
+			    "failed response %s, created %s",
+			    jstr(evs[i].data, "response.id"), id);
+		}
+	}
+	ck_assert_int_eq(created, 1);
+	ck_assert_int_eq(failed, 1);
+	ck_str(evs[n - 1].event, "response.failed");
+}
+END_TEST
+
 /* see itest.h */
 void
 it_hardening(Suite *s)
@@ -557,6 +661,7 @@ it_hardening(Suite *s)
 	tcase_add_test(t, t_tiny_chunks);
 	tcase_add_test(t, t_early_hints);
 	tcase_add_test(t, t_retry_hints);
+	tcase_add_test(t, t_responses_cut_passthrough);
 
 	t = tc(s, "hardening_flood", 0);
 	tcase_set_timeout(t, 120 * scale);     /* slow under sanitizers */
@@ -568,4 +673,6 @@ it_hardening(Suite *s)
 	tcase_add_test(t, t_dns_per_host);
 	tcase_add_test(t, t_drain_cut);
 	tcase_add_test(t, t_sighup);
+	tcase_add_test(t, t_memory_budget);
+	tcase_add_test(t, t_upstream_auth);
 }

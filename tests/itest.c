@@ -1,7 +1,7 @@
 /*
  * itest.c - the integration harness: the real llmproxy binary against the
  * mock upstream, driven by the test files (test_integration.c,
- * it_hardening.c, ...), which add their TCases to one suite.
+ * it_hardening.c, it_admin.c, ...), which add their TCases to one suite.
  *
  *   LLMPROXY_BIN=build/llmproxy MOCK_BIN=build/mock_upstream \
  *       build/test_integration
@@ -48,7 +48,8 @@
 const char *proxy_bin, *mock_bin;
 char *wrap_argv[32];
 int nwrap;
-int scale = 1;               /* wait multiplier (valgrind: 10) */
+int scale = 1;
+static pid_t main_pid;            /* the runner (tests run in children) */               /* wait multiplier (valgrind: 10) */
 char tmpdir[256];
 int teardown_failed;         /* shared env did not stop cleanly */
 
@@ -421,12 +422,16 @@ env_stop(struct env *e)
 {
 	int rc = proc_stop(e->proxy, 10000 * scale);
 
+	proc_stop(e->mock, 2000);
 	if (rc != 0) {
 		fprintf(stderr, "proxy: exit status %d after SIGTERM\n", rc);
 		dump_log("proxy", e->proxy->log);
+		/* in a test (a forked child) the test fails; in a fixture
+		 * (the parent) the run does */
+		if (getpid() != main_pid)
+			ck_abort_msg("proxy: exit status %d after SIGTERM", rc);
 		teardown_failed = 1;
 	}
-	proc_stop(e->mock, 2000);
 }
 
 void
@@ -1396,6 +1401,7 @@ main(void)
 	int failed;
 	const char *wrap = getenv("LLMPROXY_WRAP");
 
+	main_pid = getpid();
 	proxy_bin = getenv("LLMPROXY_BIN");
 	mock_bin = getenv("MOCK_BIN");
 	if (!proxy_bin || !mock_bin) {
@@ -1422,6 +1428,10 @@ main(void)
 		Suite *s = suite_create("integration");
 		it_core(s);
 		it_hardening(s);
+		it_streams(s);
+		it_gateway(s);
+		it_team(s);
+		it_admin(s);
 		sr = srunner_create(s);
 	}
 	runner = sr;

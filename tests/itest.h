@@ -157,9 +157,47 @@ void check_anthropic_stream(const struct resp *r, struct ant_acc *a);
 extern int scale;               /* wait multiplier (valgrind: 10) */
 extern struct env shared;       /* per TCase, see shared_start() */
 
+/* it_gateway.c: a proxy on a config given as text, and requests and
+ * answers in each client format (shared with it_team.c). */
+enum cf { CF_CHAT, CF_ANT, CF_RSP, CF_GEM, CF_N };
+extern const char *const cf_name[CF_N];
+/* A mock and a proxy on the config text: "MOCK" is the mock's port,
+ * "TMP" the test's temp dir. */
+void gw_env(struct env *e, const char *text);
+/* Start (again) the proxy of e on e->cfg. */
+void gw_proxy_start(struct env *e);
+/* Replace e->cfg with the text (written aside, then renamed). */
+void gw_config_write(struct env *e, const char *text);
+/* The proxy's log once the access log was flushed. */
+char *gw_log(struct env *e);
+/* Wait until needle is in the proxy's log count times: 1, or 0. */
+int gw_wait_log(struct env *e, const char *needle, int count, int ms);
+/* The access line of the request with id rid (waits for it). */
+char *gw_access(struct env *e, const char *rid);
+int gw_count(const char *s, const char *needle);
+/* A request in format f for model (key NULL: sk-test; hdrs extra header
+ * lines or NULL; max_tokens -1: none), and one done on a new connection. */
+char *cf_req(enum cf f, const char *model, int stream, const char *key,
+             const char *hdrs, long max_tokens);
+void cf_do(int port, enum cf f, const char *model, int stream,
+           const char *key, const char *hdrs, struct resp *r);
+/* A complete successful answer in format f: its text. */
+char *cf_text(enum cf f, int stream, const struct resp *r);
+/* An error answer in format f's shape with this status: its message. */
+char *cf_error(enum cf f, const struct resp *r, int status);
+/* A stream that ended with an error event: its data; *partial the text
+ * before it. */
+char *cf_stream_error(enum cf f, const struct resp *r, char **partial);
+/* GET path from the mock (200 expected). */
+void mock_get(const struct env *e, const char *path, struct resp *r);
+
 /* The test files: each adds its TCases to the suite. */
 void it_core(Suite *s);
 void it_hardening(Suite *s);
+void it_streams(Suite *s);
+void it_gateway(Suite *s);
+void it_team(Suite *s);
+void it_admin(Suite *s);
 TCase *tc(Suite *s, const char *name, int with_shared);
 
 #endif

@@ -51,7 +51,7 @@
 #define HEAD_MAX       (64u << 10)
 #define MAX_HDRS       100
 #define SLOW_MS        200
-#define RETRY_AFTER    "7"
+#define RETRY_AFTER    7             /* seconds; ra=N for another */
 
 enum fmt { F_CHAT, F_RESP, F_ANTH, F_GEM };
 
@@ -790,6 +790,11 @@ struct scen {
 	char lc[256];             /* lower case, for matching */
 	unsigned slow:1, split:1, splitfast:1, truncate:1, midevent:1,
 	         earlyhints:1;
+	unsigned pass:1;          /* failfirst=N used up: no failure words */
+	unsigned errbefore:1, errafter:1, ratelimited:1, rspfailed:1;
+	int ra;                   /* seconds a 429 asks to wait (ra=N) */
+	unsigned ra_set:1;        /* ra=N given: 5xx answers carry it too */
+	char cred[128];           /* the credential the request carried */
 };
 
 /*
@@ -816,7 +821,7 @@ std_headers(struct sb *o, const struct scen *s, int status)
 		return;
 	if (s->fmt == F_ANTH) {
 		char t[32];
-		time_t now = time(NULL) + (limited ? 7 : 60);
+		time_t now = time(NULL) + (limited ? s->ra : 60);
 		struct tm tm;
 		gmtime_r(&now, &tm);
 		strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -827,14 +832,20 @@ std_headers(struct sb *o, const struct scen *s, int status)
 		    "anthropic-ratelimit-input-tokens-limit: 40000\r\n",
 		    status, limited ? 0 : 49, t);
 	} else if (s->fmt == F_CHAT || s->fmt == F_RESP) {
+		char reset[32];
+		if (limited)
+			snprintf(reset, sizeof reset, "%ds", s->ra);
+		else
+			snprintf(reset, sizeof reset, "120ms");
 		sb_printf(o, "x-request-id: req_mockoai%d\r\n"
 		    "x-ratelimit-limit-requests: 500\r\n"
 		    "x-ratelimit-remaining-requests: %d\r\n"
 		    "x-ratelimit-reset-requests: %s\r\n",
-		    status, limited ? 0 : 499, limited ? "7s" : "120ms");
+		    status, limited ? 0 : 499, reset);
 	}
 	if (limited)
-		sb_puts(o, "retry-after-ms: 7000\r\nx-should-retry: true\r\n");
+		sb_printf(o, "retry-after-ms: %d\r\nx-should-retry: true\r\n",
+		    s->ra * 1000);
 }
 
 static int
@@ -850,10 +861,13 @@ reason(int status)
 	case 200: return "OK";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
 	case 529: return "Site Overloaded";
 	default: return "Unknown";
 	}
@@ -973,9 +987,12 @@ send_error(struct conn *c, const struct scen *s, int status)
 	const char *extra = NULL, *body = NULL;
 	int st = status;
 
+	char ra[48];
+
 	switch (status) {
 	case 429:
-		extra = "Retry-After: " RETRY_AFTER "\r\n";
+		snprintf(ra, sizeof ra, "Retry-After: %d\r\n", s->ra);
+		extra = ra;
 		f = fixture(s->fmt == F_ANTH ? "anthropic_error_429.json" :
 		    s->fmt == F_GEM ? "gemini_error_429.json" :
 		    "openai_error_429.json");
@@ -1010,8 +1027,38 @@ send_error(struct conn *c, const struct scen *s, int status)
 		else
 			f = fixture("openai_error_401.json");
 		break;
+	case 403:
+		if (s->fmt == F_ANTH)
+			body = "{\"type\":\"error\",\"error\":{\"type\":"
+			    "\"permission_error\",\"message\":\"Your API key "
+			    "does not have permission to use the specified "
+			    "resource.\"}}";
+		else if (s->fmt == F_GEM)
+			body = "{\"error\":{\"code\":403,\"message\":\"Method "
+			    "doesn't allow unregistered callers.\",\"status\":"
+			    "\"PERMISSION_DENIED\"}}";
+		else
+			body = "{\"error\":{\"message\":\"You are not allowed "
+			    "to sample from this model\",\"type\":"
+			    "\"invalid_request_error\",\"param\":null,\"code\":"
+			    "\"model_not_found\"}}";
+		break;
+	case 503:
+		if (s->fmt == F_GEM)
+			f = fixture("gemini_error_503.json");
+		else if (s->fmt == F_ANTH)
+			body = "{\"type\":\"error\",\"error\":{\"type\":"
+			    "\"api_error\",\"message\":\"Service "
+			    "unavailable\"}}";
+		else
+			body = "{\"error\":{\"message\":\"The engine is "
+			    "currently overloaded, please try again later\","
+			    "\"type\":\"server_error\",\"param\":null,\"code\":"
+			    "null}}";
+		break;
 	default:
-		st = 500;
+		/* 500, and any other status a kNNN= word asks for */
+		st = status >= 500 && status < 600 ? status : 500;
 		if (s->fmt == F_ANTH)
 			body = "{\"type\":\"error\",\"error\":{\"type\":"
 			    "\"api_error\",\"message\":\"Internal server "
@@ -1026,6 +1073,10 @@ send_error(struct conn *c, const struct scen *s, int status)
 			    "that!\",\"type\":\"server_error\",\"param\":null,"
 			    "\"code\":null}}";
 		break;
+	}
+	if (s->ra_set && st >= 500) {
+		snprintf(ra, sizeof ra, "Retry-After: %d\r\n", s->ra);
+		extra = ra;
 	}
 	if (f != NULL)
 		send_json(c, s, st, extra, f->data, f->len);
@@ -1755,6 +1806,8 @@ key_ok(const struct req *r)
 	return 0;
 }
 
+static void scripts_reset(void);
+
 static void
 send_stats(struct conn *c, const struct req *r)
 {
@@ -1768,6 +1821,7 @@ send_stats(struct conn *c, const struct req *r)
 		st_requests = 0;
 		st_connections = 0;
 		st_closed_by_peer = 0;
+		scripts_reset();
 	}
 	send_json(c, NULL, 200, NULL, buf, (size_t)n);
 }
@@ -2039,6 +2093,354 @@ gen_flood(struct sb *b, const struct scen *s)
 	    "\n\n");
 }
 
+/* ------------------------------------------------------------ scripting
+ *
+ * Words with a value script the answer per credential and per request:
+ *   kNNN=CRED    answer status NNN (429 with Retry-After, 401, 403, 500,
+ *                503, 529, ...) when the request's credential is CRED
+ *                (letters, digits, '_' and '.'); several may be given
+ *   failfirst=N  the first N requests naming this exact model fail (in the
+ *                way the other words say, else 503); later ones succeed,
+ *                every failure word ignored
+ *   ra=N         a 429 asks to wait N seconds (Retry-After, retry-after-ms,
+ *                the rate-limit reset headers) instead of 7; 5xx answers
+ *                carry Retry-After: N too
+ * The credential is the request's Bearer token, x-api-key, x-goog-api-key,
+ * api-key (Azure) or ?key=. GET /_creds lists the credential and model of
+ * the last CREDS_LOG requests, oldest first.
+ */
+#define FF_MAX    256
+#define CREDS_LOG 64
+
+static struct {
+	char model[256];
+	unsigned n;
+} ff[FF_MAX];
+static size_t nff;
+
+static struct {
+	char cred[64];
+	char model[96];
+} creds[CREDS_LOG];
+static size_t ncreds;                 /* total logged (ring position) */
+
+static void
+scripts_reset(void)
+{
+	nff = 0;
+	ncreds = 0;
+}
+
+/* Where word w starts a word of the model name (start, or after a
+ * character that is not a letter or digit), or NULL. */
+static const char *
+word_at(const char *m, const char *w)
+{
+	const char *p;
+
+	for (p = m; (p = strstr(p, w)) != NULL; p++)
+		if (p == m || !isalnum((unsigned char)p[-1]))
+			return p;
+	return NULL;
+}
+
+/* The number after word w ("failfirst=", "ra="), or -1. */
+static long
+word_num(const struct scen *s, const char *w)
+{
+	const char *p = word_at(s->model, w);
+
+	if (p == NULL || !isdigit((unsigned char)p[strlen(w)]))
+		return -1;
+	return strtol(p + strlen(w), NULL, 10);
+}
+
+/* The status of the first kNNN=CRED word naming this request's
+ * credential, or 0. */
+static int
+cred_status(const struct scen *s)
+{
+	const char *p, *v;
+	size_t k;
+
+	for (p = s->model; (p = strchr(p, 'k')) != NULL; p++) {
+		if ((p != s->model && isalnum((unsigned char)p[-1])) ||
+		    !isdigit((unsigned char)p[1]) ||
+		    !isdigit((unsigned char)p[2]) ||
+		    !isdigit((unsigned char)p[3]) || p[4] != '=')
+			continue;
+		v = p + 5;
+		for (k = 0; isalnum((unsigned char)v[k]) || v[k] == '_' ||
+		    v[k] == '.'; k++)
+			;
+		if (k > 0 && strlen(s->cred) == k && memcmp(s->cred, v, k) == 0)
+			return (p[1] - '0') * 100 + (p[2] - '0') * 10 +
+			    (p[3] - '0');
+	}
+	return 0;
+}
+
+/* Requests seen so far naming this exact model (this one counted). */
+static unsigned
+ff_next(const char *model)
+{
+	size_t i;
+
+	for (i = 0; i < nff; i++)
+		if (strcmp(ff[i].model, model) == 0)
+			return ff[i].n++;
+	if (nff == FF_MAX)
+		return ~0u;          /* table full: the request passes */
+	snprintf(ff[nff].model, sizeof ff[nff].model, "%s", model);
+	ff[nff].n = 1;
+	nff++;
+	return 0;
+}
+
+/* The credential the request carried, in any of its places, or "". */
+static void
+req_cred(const struct req *r, char *out, size_t cap)
+{
+	const struct hdr *h;
+	const char *q, *e, *v = NULL;
+	size_t n = 0;
+
+	if ((h = req_hdr(r, "authorization")) != NULL && h->vlen > 7 &&
+	    strncasecmp(h->value, "Bearer ", 7) == 0) {
+		v = h->value + 7;
+		n = h->vlen - 7;
+	} else if ((h = req_hdr(r, "x-api-key")) != NULL ||
+	    (h = req_hdr(r, "x-goog-api-key")) != NULL ||
+	    (h = req_hdr(r, "api-key")) != NULL) {
+		v = h->value;
+		n = h->vlen;
+	} else if ((q = memchr(r->target, '?', r->tlen)) != NULL) {
+		while (q != NULL) {
+			q++;
+			e = memchr(q, '&', (size_t)(r->target + r->tlen - q));
+			if (e == NULL)
+				e = r->target + r->tlen;
+			if ((size_t)(e - q) > 4 && memcmp(q, "key=", 4) == 0) {
+				v = q + 4;
+				n = (size_t)(e - v);
+				break;
+			}
+			q = e < r->target + r->tlen ? e : NULL;
+		}
+	}
+	if (n >= cap)
+		n = cap - 1;
+	if (v != NULL)
+		memcpy(out, v, n);
+	out[n] = '\0';
+}
+
+static void
+creds_log(const struct scen *s)
+{
+	size_t i = ncreds++ % CREDS_LOG;
+
+	snprintf(creds[i].cred, sizeof creds[i].cred, "%.63s", s->cred);
+	snprintf(creds[i].model, sizeof creds[i].model, "%.95s", s->model);
+}
+
+static void
+send_creds(struct conn *c, const struct req *r)
+{
+	struct sb b = { 0 };
+	size_t i, first = ncreds > CREDS_LOG ? ncreds - CREDS_LOG : 0;
+
+	sb_puts(&b, "{\"requests\":[");
+	for (i = first; i < ncreds; i++) {
+		sb_puts(&b, i > first ? ",{\"cred\":" : "{\"cred\":");
+		sb_json_str(&b, creds[i % CREDS_LOG].cred,
+		    strlen(creds[i % CREDS_LOG].cred));
+		sb_puts(&b, ",\"model\":");
+		sb_json_str(&b, creds[i % CREDS_LOG].model,
+		    strlen(creds[i % CREDS_LOG].model));
+		sb_puts(&b, "}");
+	}
+	sb_puts(&b, "]}");
+	if (find(r->target, r->tlen, "reset=1") != NULL)
+		ncreds = 0;
+	send_json(c, NULL, 200, NULL, b.p, b.len);
+	free(b.p);
+}
+
+/* Any word that makes this request fail (for failfirst=N). */
+static int
+fail_word(const struct scen *s)
+{
+	static const char *const w[] = { "hang", "error429", "error529",
+	    "overloaded", "error500", "error400", "error401", "errbefore",
+	    "errafter", "truncate", "midevent", NULL };
+	int i;
+
+	if (cred_status(s))
+		return 1;
+	for (i = 0; w[i]; i++)
+		if (has(s, w[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * "errbefore" / "errafter": a stream that fails in-band, before any
+ * content (after the opening events: message_start, the role chunk,
+ * response.created) or after some text. The error is the format's own:
+ * Anthropic event: error (overloaded_error; rate_limit_error with
+ * "ratelimited"), Chat data: {"error":...} (server_error;
+ * rate_limit_exceeded), Responses event: error then response.failed
+ * (only response.failed with "rspfailed"), Gemini an error chunk (503
+ * UNAVAILABLE; 429 RESOURCE_EXHAUSTED).
+ */
+static void
+gen_err_stream(struct sb *b, const struct scen *s, int after)
+{
+	static const char txt[] = "Hello! This is the mock upstream.";
+	struct sb d = { 0 };
+	const char *m = s->model;
+	int rl = s->ratelimited, seq = 0;
+	const char *code = rl ? "rate_limit_exceeded" : "server_error";
+	const char *msg = rl ? "Rate limit reached for requests" :
+	    "The server is overloaded, please try again later.";
+
+	switch (s->fmt) {
+	case F_CHAT:
+		sb_puts(&d, "{\"id\":\"chatcmpl-mock\",\"object\":"
+		    "\"chat.completion.chunk\",\"created\":1700000000,"
+		    "\"model\":");
+		sb_json_str(&d, m, strlen(m));
+		sb_puts(&d, ",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+		    "\"assistant\",\"content\":\"\",\"refusal\":null},"
+		    "\"logprobs\":null,\"finish_reason\":null}]}");
+		sse_ev(b, NULL, &d);
+		if (after) {
+			sb_puts(&d, "{\"id\":\"chatcmpl-mock\",\"object\":"
+			    "\"chat.completion.chunk\",\"created\":1700000000,"
+			    "\"model\":");
+			sb_json_str(&d, m, strlen(m));
+			sb_puts(&d, ",\"choices\":[{\"index\":0,\"delta\":{"
+			    "\"content\":");
+			sb_json_str(&d, txt, sizeof txt - 1);
+			sb_puts(&d, "},\"logprobs\":null,\"finish_reason\":"
+			    "null}]}");
+			sse_ev(b, NULL, &d);
+		}
+		sb_printf(&d, "{\"error\":{\"message\":\"%s\",\"type\":\"%s\","
+		    "\"param\":null,\"code\":%s}}", msg, rl ? "requests" :
+		    "server_error", rl ? "\"rate_limit_exceeded\"" : "null");
+		sse_ev(b, NULL, &d);
+		break;
+	case F_RESP:
+		sb_printf(&d, "{\"type\":\"response.created\",\"sequence_number\""
+		    ":%d,\"response\":{\"id\":\"resp_mock\",\"object\":"
+		    "\"response\",\"created_at\":1700000000,\"status\":"
+		    "\"in_progress\",\"error\":null,\"model\":", seq++);
+		sb_json_str(&d, m, strlen(m));
+		sb_puts(&d, ",\"output\":[],\"usage\":null}}");
+		sse_ev(b, "response.created", &d);
+		if (after) {
+			sb_printf(&d, "{\"type\":\"response.output_item.added\","
+			    "\"sequence_number\":%d,\"output_index\":0,\"item\":"
+			    "{\"id\":\"msg_mock\",\"type\":\"message\",\"status\":"
+			    "\"in_progress\",\"content\":[],\"role\":"
+			    "\"assistant\"}}", seq++);
+			sse_ev(b, "response.output_item.added", &d);
+			sb_printf(&d, "{\"type\":\"response.content_part.added\","
+			    "\"sequence_number\":%d,\"item_id\":\"msg_mock\","
+			    "\"output_index\":0,\"content_index\":0,\"part\":"
+			    "{\"type\":\"output_text\",\"annotations\":[],"
+			    "\"text\":\"\"}}", seq++);
+			sse_ev(b, "response.content_part.added", &d);
+			sb_printf(&d, "{\"type\":\"response.output_text.delta\","
+			    "\"sequence_number\":%d,\"item_id\":\"msg_mock\","
+			    "\"output_index\":0,\"content_index\":0,\"delta\":",
+			    seq++);
+			sb_json_str(&d, txt, sizeof txt - 1);
+			sb_puts(&d, "}");
+			sse_ev(b, "response.output_text.delta", &d);
+		}
+		if (!s->rspfailed) {
+			sb_printf(&d, "{\"type\":\"error\",\"code\":\"%s\","
+			    "\"message\":\"%s\",\"param\":null,"
+			    "\"sequence_number\":%d}", code, msg, seq++);
+			sse_ev(b, "error", &d);
+		}
+		sb_printf(&d, "{\"type\":\"response.failed\",\"sequence_number\":"
+		    "%d,\"response\":{\"id\":\"resp_mock\",\"object\":"
+		    "\"response\",\"created_at\":1700000000,\"status\":"
+		    "\"failed\",\"error\":{\"code\":\"%s\",\"message\":\"%s\"},"
+		    "\"incomplete_details\":null,\"model\":", seq++, code, msg);
+		sb_json_str(&d, m, strlen(m));
+		sb_puts(&d, ",\"output\":[],\"usage\":null}}");
+		sse_ev(b, "response.failed", &d);
+		break;
+	case F_ANTH:
+		sb_puts(&d, "{\"type\":\"message_start\",\"message\":{\"id\":"
+		    "\"msg_mock\",\"type\":\"message\",\"role\":\"assistant\","
+		    "\"model\":");
+		sb_json_str(&d, m, strlen(m));
+		sb_puts(&d, ",\"content\":[],\"stop_reason\":null,"
+		    "\"stop_sequence\":null,\"usage\":{\"input_tokens\":10,"
+		    "\"output_tokens\":1}}}");
+		sse_ev(b, "message_start", &d);
+		sb_puts(&d, "{\"type\": \"ping\"}");
+		sse_ev(b, "ping", &d);
+		if (after) {
+			sb_puts(&d, "{\"type\":\"content_block_start\",\"index\":0,"
+			    "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}");
+			sse_ev(b, "content_block_start", &d);
+			sb_puts(&d, "{\"type\":\"content_block_delta\",\"index\":0,"
+			    "\"delta\":{\"type\":\"text_delta\",\"text\":");
+			sb_json_str(&d, txt, sizeof txt - 1);
+			sb_puts(&d, "}}");
+			sse_ev(b, "content_block_delta", &d);
+		}
+		sb_printf(&d, "{\"type\":\"error\",\"error\":{\"type\":\"%s\","
+		    "\"message\":\"%s\"}}", rl ? "rate_limit_error" :
+		    "overloaded_error", rl ? "Rate limited" : "Overloaded");
+		sse_ev(b, "error", &d);
+		break;
+	case F_GEM:
+		if (after) {
+			sb_puts(b, "data: {\"candidates\":[{\"content\":{\"parts\":"
+			    "[{\"text\":");
+			sb_json_str(b, txt, sizeof txt - 1);
+			sb_puts(b, "}],\"role\":\"model\"},\"index\":0}],"
+			    "\"modelVersion\":");
+			sb_json_str(b, m, strlen(m));
+			sb_puts(b, "}\r\n\r\n");
+		}
+		sb_printf(b, "data: {\"error\":{\"code\":%d,\"message\":\"%s\","
+		    "\"status\":\"%s\"}}\r\n\r\n", rl ? 429 : 503, rl ?
+		    "Resource has been exhausted (e.g. check quota)." :
+		    "The model is overloaded. Please try again later.",
+		    rl ? "RESOURCE_EXHAUSTED" : "UNAVAILABLE");
+		break;
+	}
+	free(d.p);
+}
+
+/* Decode %XX in place (a Gemini model taken from the path). */
+static void
+pct_decode(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '%' && isxdigit((unsigned char)s[1]) &&
+		    isxdigit((unsigned char)s[2])) {
+			char h[3] = { s[1], s[2], 0 };
+			*o++ = (char)strtol(h, NULL, 16);
+			s += 2;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
 /* Build the response to one complete request into c->out. */
 static void
 handle(struct conn *c, const struct req *r)
@@ -2050,11 +2452,13 @@ handle(struct conn *c, const struct req *r)
 	const struct fixture *f;
 	const struct hdr *h;
 	int post = r->mlen == 4 && memcmp(r->method, "POST", 4) == 0;
-	int gem_stream = 0, count_tokens = 0, embed = 0, i;
-	const char *gm = NULL;
-	size_t gmlen = 0;
+	int gem_stream = 0, count_tokens = 0, embed = 0, i, kst;
+	const char *gm = NULL, *dep = NULL;
+	size_t gmlen = 0, deplen = 0;
+	long ffn;
 
 	memset(&s, 0, sizeof s);
+	s.ra = RETRY_AFTER;
 	q = memchr(path, '?', r->tlen);
 	plen = q ? (size_t)(q - path) : r->tlen;
 	h = req_hdr(r, "connection");
@@ -2064,6 +2468,10 @@ handle(struct conn *c, const struct req *r)
 
 	if (path_is(path, plen, "/_stats")) {
 		send_stats(c, r);
+		return;
+	}
+	if (path_is(path, plen, "/_creds")) {
+		send_creds(c, r);
 		return;
 	}
 	if (path_is(path, plen, "/_last")) {
@@ -2098,6 +2506,32 @@ handle(struct conn *c, const struct req *r)
 	else if (post && (path_is(path, plen, "/v1/responses") ||
 	    path_is(path, plen, "/responses")))
 		s.fmt = F_RESP;
+	else if (post && (path_is(path, plen, "/openai/v1/chat/completions") ||
+	    path_is(path, plen, "/openai/v1/responses")))
+		/* Azure OpenAI, the v1 form (no api-version) */
+		s.fmt = path[plen - 1] == 's' && path[plen - 2] == 'e' ?
+		    F_RESP : F_CHAT;
+	else if (post && plen > 20 &&
+	    memcmp(path, "/openai/deployments/", 20) == 0) {
+		/* Azure OpenAI: /openai/deployments/{d}/chat/completions
+		 * ?api-version=...; the deployment names the model when the
+		 * body does not */
+		const char *slash;
+		dep = path + 20;
+		slash = memchr(dep, '/', (size_t)(path + plen - dep));
+		if (slash == NULL || !path_is(slash, (size_t)(path + plen -
+		    slash), "/chat/completions") || q == NULL ||
+		    find(q, (size_t)(r->target + r->tlen - q),
+		    "api-version=") == NULL)
+			goto notfound;
+		deplen = (size_t)(slash - dep);
+		s.fmt = F_CHAT;
+	} else if (post && path_is(path, plen, "/openai/responses")) {
+		if (q == NULL || find(q, (size_t)(r->target + r->tlen - q),
+		    "api-version=") == NULL)
+			goto notfound;
+		s.fmt = F_RESP;
+	}
 	else if (post && path_is(path, plen, "/v1/messages"))
 		s.fmt = F_ANTH;
 	else if (post && (path_is(path, plen, "/v1/embeddings") ||
@@ -2140,12 +2574,16 @@ handle(struct conn *c, const struct req *r)
 	/* Model and stream flag. */
 	if (s.fmt == F_GEM) {
 		snprintf(s.model, sizeof s.model, "%.*s", (int)gmlen, gm);
+		pct_decode(s.model);
 		s.stream = gem_stream;
 	} else {
 		v = js_member(r->body, r->blen, "model", &vlen);
 		if (v != NULL && vlen >= 2 && v[0] == '"')
 			snprintf(s.model, sizeof s.model, "%.*s",
 			    (int)(vlen - 2), v + 1);
+		else if (dep != NULL)
+			snprintf(s.model, sizeof s.model, "%.*s", (int)deplen,
+			    dep);
 		v = js_member(r->body, r->blen, "stream", &vlen);
 		s.stream = v != NULL && vlen == 4 && memcmp(v, "true", 4) == 0;
 	}
@@ -2159,9 +2597,34 @@ handle(struct conn *c, const struct req *r)
 	s.midevent = has(&s, "midevent");
 	s.truncate |= s.midevent;
 	s.earlyhints = has(&s, "earlyhints");
+	s.errbefore = has(&s, "errbefore");
+	s.errafter = has(&s, "errafter");
+	s.ratelimited = has(&s, "ratelimited");
+	s.rspfailed = has(&s, "rspfailed");
+	if (word_num(&s, "ra=") > 0 && word_num(&s, "ra=") < 100000) {
+		s.ra = (int)word_num(&s, "ra=");
+		s.ra_set = 1;
+	}
+	req_cred(r, s.cred, sizeof s.cred);
+	creds_log(&s);
+	ffn = word_num(&s, "failfirst=");
+	if (ffn >= 0 && ff_next(s.model) >= (unsigned long)ffn) {
+		s.pass = 1;
+		s.truncate = s.midevent = 0;
+	}
 
 	if (opt_key != NULL && !key_ok(r)) {
 		send_error(c, &s, 401);
+		return;
+	}
+	if (s.pass)
+		goto answer;
+	if ((kst = cred_status(&s)) != 0) {
+		send_error(c, &s, kst);
+		return;
+	}
+	if (ffn >= 0 && !fail_word(&s)) {
+		send_error(c, &s, 503);
 		return;
 	}
 	if (has(&s, "hang")) {
@@ -2188,6 +2651,19 @@ handle(struct conn *c, const struct req *r)
 		send_error(c, &s, 401);
 		return;
 	}
+	if ((s.errbefore || s.errafter) && !count_tokens && !embed) {
+		if (s.stream) {
+			gen_err_stream(&b, &s, s.errafter);
+			send_stream(c, &s, b.p, b.len);
+			goto end;
+		}
+		if (s.errbefore) {
+			/* not streamed: the failure is a status */
+			send_error(c, &s, s.ratelimited ? 429 : 529);
+			return;
+		}
+	}
+answer:
 	if (count_tokens) {
 		/* the count is the request body's length in bytes */
 		char ct[96];
@@ -2581,7 +3057,12 @@ usage(void)
 "  /v1/messages/count_tokens /v1beta/models/M:generateContent\n"
 "  /v1beta/models/M:streamGenerateContent :countTokens :embedContent\n"
 "  :batchEmbedContents /v1/embeddings; GET /v1/models /v1beta/models;\n"
-"  GET /_stats[?reset=1]; GET /_last (the last API request, echoed).\n"
+"  GET /_stats[?reset=1] (the reset also clears the failfirst counts and\n"
+"  /_creds); GET /_last (the last API request, echoed); GET /_creds\n"
+"  (credential and model of the last 64 requests).\n"
+"  Azure OpenAI: /openai/deployments/D/chat/completions?api-version=V,\n"
+"  /openai/responses?api-version=V, /openai/v1/chat/completions,\n"
+"  /openai/v1/responses.\n"
 "Token counts answer the request body's length in bytes; embeddings are\n"
 "  (L + i + j) / 4 for input i of length L, value j (word usage: Gemini\n"
 "  embeddings report usageMetadata).\n"
@@ -2591,7 +3072,15 @@ usage(void)
 "  fixture=FILE earlyhints (a 103 before the answer)\n"
 "  flood (a chat or anthropic stream of 32768 1 KiB deltas, no pauses)\n"
 "  structured (needs a JSON schema with city, temperature_c in the request)\n"
-"  roundtrip (calls exec_command until the request has a tool result)\n");
+"  roundtrip (calls exec_command until the request has a tool result)\n"
+"  errbefore errafter (a stream's error event before / after content;\n"
+"  not streamed, errbefore is a 529/503) ratelimited (... a rate-limit\n"
+"  error instead of overloaded) rspfailed (Responses: response.failed\n"
+"  without the error event before it)\n"
+"Scripted words: kNNN=CRED (status NNN when the request's credential is\n"
+"  CRED) failfirst=N (the first N requests for this model fail, then\n"
+"  every failure word is ignored) ra=N (a 429's Retry-After, default 7;\n"
+"  5xx answers get it too)\n");
 }
 
 int

@@ -204,6 +204,30 @@ START_TEST(t_sample)
 END_TEST
 
 /* px_config_load reads the same file from disk; errors name the path. */
+/* Client keys may come from the environment too, with their limits. */
+START_TEST(t_client_key_env)
+{
+	struct px_config *c = cfg_new();
+
+	clear_env();
+	setenv("TEAM_KEY", "sk-from-env", 1);
+	ck_assert_msg(parse(c, "{\"api_keys\": [\"env:TEAM_KEY\", {\"name\": "
+	    "\"ci\", \"key\": \"env:TEAM_KEY\", \"rpm\": 5, \"models\": "
+	    "[\"gpt-*\"]}]}") == 0, "%s", err);
+	ck_assert_int_eq(c->nkeys, 2);
+	ck_assert_ptr_eq(auth_find(c->keys, 1, "sk-from-env", 11), &c->keys[0]);
+	ck_assert_ptr_null(auth_find(c->keys, 1, "env:TEAM_KEY", 12));
+	ck_assert_int_eq(c->keys[1].lim.rpm, 5);
+	ck_assert(auth_model_allowed(&c->keys[1], "gpt-4o", 6));
+	ck_assert(!auth_model_allowed(&c->keys[1], "claude-x", 8));
+	unsetenv("TEAM_KEY");
+	ck_assert_int_eq(parse(c, "{\"api_keys\": [\"env:TEAM_KEY\"]}"), -1);
+	ck_assert_msg(strstr(err, "environment variable TEAM_KEY is not set"),
+	    "%s", err);
+	px_config_free(c);
+}
+END_TEST
+
 START_TEST(t_load_file)
 {
 	struct px_config *c = cfg_new();
@@ -2197,6 +2221,7 @@ main(void)
 	    (int)(sizeof arr / sizeof arr[0]))
 	tcase_add_test(tc, t_sample);
 	tcase_add_test(tc, t_load_file);
+	tcase_add_test(tc, t_client_key_env);
 	tcase_add_test(tc, t_print);
 	tcase_add_test(tc, t_defaults);
 	tcase_add_test(tc, t_default_base_urls);

@@ -207,7 +207,8 @@ START_TEST(t_request_rules)
 	char out[8192];
 
 	/* no parameters -> empty object schema; empty/invalid arguments -> {};
-	 * mid-conversation system -> wrapped user text; temperature clamped;
+	 * mid-conversation system -> wrapped user text; temperature as sent
+	 * (outside Anthropic's 0..1: Anthropic's own 400, never a clamp);
 	 * required -> any; parallel false -> disable_parallel_tool_use */
 	ck_assert_int_eq(conv_str(PX_FMT_CHAT, PX_FMT_ANTHROPIC,
 	    "{\"model\":\"m\",\"temperature\":1.7,\"stop\":\"X\","
@@ -230,7 +231,7 @@ START_TEST(t_request_rules)
 	    "\"content\":\"ok\"}]}],"
 	    "\"tools\":[{\"name\":\"f\",\"input_schema\":{\"type\":\"object\",\"properties\":{}}}],"
 	    "\"tool_choice\":{\"type\":\"any\",\"disable_parallel_tool_use\":true},"
-	    "\"stop_sequences\":[\"X\"],\"temperature\":1}");
+	    "\"stop_sequences\":[\"X\"],\"temperature\":1.7}");
 	/* thinking + forced tool: auto, temperature dropped, max raised */
 	ck_assert_int_eq(conv_str(PX_FMT_CHAT, PX_FMT_ANTHROPIC,
 	    "{\"model\":\"m\",\"reasoning_effort\":\"high\",\"max_tokens\":1000,"

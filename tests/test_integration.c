@@ -501,7 +501,8 @@ static const struct err_case {
 	{ "/v1/chat/completions", "gpt-error500",    0, 500, "1", NULL, 0 },
 	{ "/v1/messages",         "gpt-error400",    0, 400, NULL, "invalid_request_error", 0 },
 	{ "/v1/chat/completions", "claude-error400", 0, 400, NULL, NULL, 0 },
-	{ "/v1/messages",         "gpt-error401",    0, 401, NULL, "authentication_error", 1 },
+	/* the provider refused the proxy's own key: not the client's (502) */
+	{ "/v1/messages",         "gpt-error401",    0, 502, NULL, "", 1 },
 	/* cut-off non-streamed body, no answer, nobody listening */
 	{ "/v1/chat/completions", "claude-truncate", 0, 502, NULL, NULL, 0 },
 	{ "/v1/messages",         "gpt-truncate",    0, 502, NULL, "", 0 },

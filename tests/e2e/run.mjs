@@ -6,7 +6,8 @@
 // Every test runs by default: the 4x4 matrix (openai chat, openai
 // responses, anthropic and genai clients x openai, openai-responses,
 // anthropic and gemini upstreams), then Claude Code, Codex and Gemini CLI
-// against each upstream kind.
+// against each upstream kind, and the SDKs and Claude Code through a fallback
+// chain whose first provider answers 429.
 //
 // Environment:
 //   E2E_FILTER=str   run only tests whose name contains str
@@ -42,6 +43,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import { jsonSchemaOutputFormat } from '@anthropic-ai/sdk/helpers/json-schema';
 import { GoogleGenAI } from '@google/genai';
 
+import { adminTests } from './admin.mjs';
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
 
@@ -53,6 +56,7 @@ const VERBOSE = process.env.E2E_VERBOSE === '1';
 const NO_CLI = process.env.E2E_NO_CLI === '1';
 
 const CLIENT_KEY = 'sk-e2e-client-0123456789';
+const ADMIN_KEY = 'e2e-admin-0123456789';
 const TEST_TIMEOUT_MS = 30000;
 const CLI_TIMEOUT_MS = 180000;
 
@@ -99,17 +103,24 @@ function proxyConfig() {
   return {
     listen: `127.0.0.1:${PROXY_PORT}`,
     api_keys: [CLIENT_KEY],
+    admin_key: ADMIN_KEY,
+    // the admin page test's model has a price: $1/$2 per million tokens
+    prices: { 'oai-admin-*': { input: 1, output: 2 } },
     providers: [
       { name: 'oai', type: 'openai', base_url: `${m}/v1`, api_key: 'sk-upstream-oai' },
       { name: 'ant', type: 'anthropic', base_url: m, api_key: 'sk-upstream-ant' },
       { name: 'gem', type: 'gemini', base_url: `${m}/v1beta`, api_key: 'upstream-gem' },
       { name: 'rsp', type: 'openai-responses', base_url: `${m}/v1`, api_key: 'sk-upstream-rsp' },
+      // the first of the chain-* fallback chain: the mock answers 429 to
+      // this key when the model name says k429=r429key
+      { name: 'r429', type: 'anthropic', base_url: m, api_key: 'r429key' },
     ],
     models: {
       'oai-*': 'oai',
       'ant-*': 'ant',
       'gem-*': 'gem',
       'rsp-*': 'rsp',
+      'chain-*': ['r429', 'oai'],
       // Claude Code picks its own model names for background work (a haiku
       // model for titles/summaries); send everything else to the Chat mock.
       'claude-*': 'oai',
@@ -1197,6 +1208,90 @@ if (!NO_CLI) {
   for (const up of UPSTREAMS) geminiCliTest(`${up}-text`, up, 'cli');
 }
 
+// ------------------------------------------------------------ fallback chain
+
+// The route chain-* tries provider r429 (Anthropic) first, whose key the
+// mock answers 429 with Retry-After (the model name says k429=r429key),
+// then oai (Chat): the client sees a normal answer, converted across
+// formats, and x-llmproxy-attempts: 2.
+async function mockCreds(model) {
+  const j = await (await fetch(`${MOCK_URL}/_creds`)).json();
+  return j.requests.filter((r) => r.model === model).map((r) => r.cred);
+}
+
+for (const stream of [false, true]) {
+  const what = stream ? 'streamed text' : 'text';
+  test(`openai SDK -> chain: first provider 429, ${what}`, 'chain', async () => {
+    const model = `chain-k429=r429key-chat${stream ? '-s' : ''}`;
+    const exp = await expected('oai', 'text', stream);
+    const { data, response } = await openai().chat.completions.create({
+      model, messages: [{ role: 'user', content: PROMPT }], stream,
+    }).withResponse();
+    let text = '';
+    if (stream) {
+      for await (const ch of data) text += ch.choices[0]?.delta?.content || '';
+    } else {
+      text = data.choices[0].message.content;
+      assert.equal(data.choices[0].finish_reason, exp.stop);
+    }
+    assert.equal(text, exp.text, 'the second provider\'s answer');
+    assert.equal(hdr(response.headers, 'x-llmproxy-attempts'), '2');
+    assert.deepEqual(await mockCreds(model), ['r429key', 'sk-upstream-oai']);
+  });
+  test(`anthropic SDK -> chain: first provider 429, ${what}`, 'chain', async () => {
+    const model = `chain-k429=r429key-ant${stream ? '-s' : ''}`;
+    const exp = await expected('oai', 'text', stream);
+    const { data, response } = await anthropic().messages.create({
+      model, max_tokens: 1024, messages: [{ role: 'user', content: PROMPT }], stream,
+    }).withResponse();
+    let text = '', stop = null;
+    if (stream) {
+      for await (const ev of data) {
+        if (ev.type === 'content_block_delta' && ev.delta.type === 'text_delta') text += ev.delta.text;
+        if (ev.type === 'message_delta') stop = ev.delta.stop_reason;
+      }
+    } else {
+      text = data.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
+      stop = data.stop_reason;
+    }
+    assert.equal(text, exp.text, 'the second provider\'s answer');
+    assert.equal(stop, 'end_turn');
+    assert.equal(hdr(response.headers, 'x-llmproxy-attempts'), '2');
+    assert.deepEqual(await mockCreds(model), ['r429key', 'sk-upstream-oai']);
+  });
+}
+
+if (!NO_CLI) {
+  test('claude-code CLI -> chain: first provider 429, -p text', 'chain', async () => {
+    const bin = path.join(HERE, 'node_modules/.bin/claude');
+    assert.ok(fs.existsSync(bin), 'node_modules/.bin/claude installed');
+    const home = fs.mkdtempSync(path.join(tmpRoot, 'claude-home-'));
+    const work = fs.mkdtempSync(path.join(tmpRoot, 'claude-work-'));
+    const model = 'chain-k429=r429key-cc';
+    const exp = await expected('oai', 'text', true);
+    const r = await runCmd(bin, ['-p', 'say hi', '--model', model], {
+      cwd: work,
+      env: cleanEnv({
+        HOME: home,
+        XDG_CONFIG_HOME: path.join(home, '.config'),
+        ANTHROPIC_BASE_URL: PROXY_URL,
+        ANTHROPIC_API_KEY: CLIENT_KEY,
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+        DISABLE_AUTOUPDATER: '1',
+        DISABLE_TELEMETRY: '1',
+        DISABLE_ERROR_REPORTING: '1',
+        CI: '1',
+      }),
+    }, CLI_TIMEOUT_MS - 5000);
+    assert.ok(r.stdout.includes(exp.text.trim()), `stdout must contain the second provider's answer ${JSON.stringify(exp.text)}\n${cliResultMessage(r)}`);
+    assert.equal(r.code, 0, cliResultMessage(r));
+    const creds = await mockCreds(model);
+    assert.equal(creds[0], 'r429key', `the first provider was tried first: ${creds}`);
+    assert.ok(creds.includes('sk-upstream-oai'), `the second answered: ${creds}`);
+    assert.ok(!creds.slice(1).includes('r429key'), `the 429 key cools down: ${creds}`);
+  }, CLI_TIMEOUT_MS);
+}
+
 // ------------------------------------------------------------ Responses store
 
 // previous_response_id served by the proxy for upstreams that have no
@@ -1228,6 +1323,10 @@ for (const up of ['ant', 'gem']) {
     );
   });
 }
+
+// ------------------------------------------------------------ admin page
+
+adminTests(test, () => ({ url: PROXY_URL, adminKey: ADMIN_KEY, clientKey: CLIENT_KEY, tmpRoot }));
 
 // ------------------------------------------------------------ runner
 
@@ -1310,7 +1409,12 @@ async function main() {
     console.log(proxyLog.split('\n').slice(-400).join('\n'));
   }
   await stopAll();
-  fs.rmSync(tmpRoot, { recursive: true, force: true });
+  // keep the artifacts (the admin page's screenshot), drop the rest
+  for (const f of fs.readdirSync(tmpRoot)) {
+    if (f !== 'artifacts') fs.rmSync(path.join(tmpRoot, f), { recursive: true, force: true });
+  }
+  if (fs.existsSync(path.join(tmpRoot, 'artifacts'))) console.log(`e2e: artifacts in ${path.join(tmpRoot, 'artifacts')}`);
+  else fs.rmSync(tmpRoot, { recursive: true, force: true });
   console.log(`e2e: ${results.length} tests in ${((Date.now() - t0all) / 1000).toFixed(1)} s`);
   console.log(`${nPass} passed, ${nFail} failed`);
   process.exit(nFail ? 1 : 0);
