@@ -118,7 +118,7 @@ $(O)/test_usage: tests/test_usage.c tests/testutil.h usage.c usage.h store.c sto
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_usage.c usage.c store.c $(CORE_SRCS) $(CHECK_LIBS)
 ITEST_SRCS = tests/itest.c tests/test_integration.c tests/it_hardening.c \
              tests/it_streams.c tests/it_gateway.c tests/it_team.c \
-             tests/it_admin.c
+             tests/it_admin.c tests/it_exec.c
 $(O)/test_keys: tests/test_keys.c tests/testutil.h keys.c keys.h limit.c limit.h auth.c auth.h json.c json.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_keys.c keys.c limit.c auth.c json.c $(CHECK_LIBS) $(BEARSSL_LIBS)

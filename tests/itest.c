@@ -1432,6 +1432,7 @@ main(void)
 		it_gateway(s);
 		it_team(s);
 		it_admin(s);
+		it_exec(s);
 		sr = srunner_create(s);
 	}
 	runner = sr;

@@ -198,6 +198,7 @@ void it_streams(Suite *s);
 void it_gateway(Suite *s);
 void it_team(Suite *s);
 void it_admin(Suite *s);
+void it_exec(Suite *s);
 TCase *tc(Suite *s, const char *name, int with_shared);
 
 #endif
