@@ -188,7 +188,7 @@ valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/dnsshim.so
 # into build-fuzz/<target>.corpus, keeping only inputs that add coverage.
 FUZZ = build-fuzz/fuzz_json build-fuzz/fuzz_http build-fuzz/fuzz_sse build-fuzz/fuzz_convert \
        build-fuzz/fuzz_store build-fuzz/fuzz_embed build-fuzz/fuzz_keys \
-       build-fuzz/fuzz_usage build-fuzz/fuzz_config
+       build-fuzz/fuzz_usage build-fuzz/fuzz_config build-fuzz/fuzz_cli
 FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_SECONDS = 60
 fuzz: $(FUZZ)
@@ -228,6 +228,11 @@ build-fuzz/fuzz_config: tests/fuzz_config.c $(CONFIG_SRCS) $(CONFIG_HDRS)
 	@sh scripts/deps.sh build fuzz
 	mkdir -p build-fuzz
 	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_config.c $(CONFIG_SRCS) $(BEARSSL_LIBS)
+# lines over 4 KiB (not 1 MiB) so the fuzzer reaches the over-long path
+build-fuzz/fuzz_cli: tests/fuzz_cli.c $(CORE_SRCS) $(CORE_HDRS)
+	@sh scripts/deps.sh build fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -DPX_JSONL_LINE_MAX=4096 -I. -o $@ tests/fuzz_cli.c $(CORE_SRCS)
 fuzz-run: $(FUZZ)
 	@for f in $(FUZZ); do n=`basename $$f`; echo "== $$n ($(FUZZ_SECONDS)s)"; \
 	  mkdir -p $$f.corpus; rm -rf $$f.merged; mkdir $$f.merged; \

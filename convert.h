@@ -819,10 +819,11 @@ struct px_jsonl {
                                          64) bytes, the rest was dropped */
 /*
  * Consume bytes from p[0..n) until a line completes. Returns the bytes
- * consumed and sets *got to PX_JSONL_LINE or PX_JSONL_LONG (call again
- * with the rest), or 0 when all of p was consumed without completing a
- * line; -1 when out of memory. *line points into the framer (or into p)
- * and is valid until the next call.
+ * consumed (at least 1 when n > 0) and sets *got to PX_JSONL_LINE or
+ * PX_JSONL_LONG when a line completed (call again with the rest), or to
+ * 0 when all of p was consumed without completing one; -1 when out of
+ * memory. *line points into the framer (or into p) and is valid until
+ * the next call.
  */
 long px_jsonl_feed(struct px_jsonl *j, const char *p, size_t n,
                    struct px_str *line, int *got);

@@ -70,6 +70,8 @@ keep_head(struct px_jsonl *j, const char *p, size_t n)
 
 	if (k > n)
 		k = n;
+	if (k == 0)             /* p may be NULL: an empty buffer */
+		return;
 	memcpy(j->head + j->head_n, p, k);
 	j->head_n += k;
 }
