@@ -884,6 +884,7 @@ suite(void)
 	Suite *s = suite_create("cli");
 	TCase *t = tcase_create("framer");
 
+	tcase_set_timeout(t, 60);
 	tcase_add_loop_test(t, t_frame, 0, (int)(sizeof frame_cases /
 	    sizeof frame_cases[0]));
 	tcase_add_test(t, t_frame_long);
@@ -902,6 +903,7 @@ suite(void)
 	suite_add_tcase(s, t);
 
 	t = tcase_create("encode");
+	tcase_set_timeout(t, 60);      /* sanitizers on a busy machine */
 	tcase_add_loop_test(t, t_golden_requests, 0, NREQ);
 	tcase_add_test(t, t_dropped_tools);
 	tcase_add_test(t, t_not_a_client);
