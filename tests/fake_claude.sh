@@ -8,6 +8,7 @@
 #   NAME          replay claude_cli_stream_NAME.jsonl at once (exit 0)
 #   slow-NAME     the same, one line every 50 ms
 #   noisy-NAME    a banner and a warning (not JSON) first, then NAME
+#   stall-NAME    NAME without its last line (the result), then wait
 #   early         the init line, a line on stderr, then exit 3
 #   garbage       lines that are not JSON, binary bytes, then exit 0
 #   hang          the init line, then wait (a child of its own too)
@@ -58,6 +59,12 @@ wait_here() {
 case $mode in
 slow-*)
 	replay "${mode#slow-}" 0.05
+	;;
+stall-*)
+	f="$here/fixtures/claude_cli_stream_${mode#stall-}.jsonl"
+	n=$(wc -l < "$f")
+	head -n $((n - 1)) "$f"
+	wait_here
 	;;
 noisy-*)
 	echo "Fake Claude v0 (not JSON)"
