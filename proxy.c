@@ -863,7 +863,11 @@ finish_request(struct conn *c)
 	c->read_paused = 0;
 	c->phase = PH_FLUSH;
 	set_deadline(c, cfg->idle_timeout_ms);
-	client_update_mask(c);
+	/* write now: most answers go whole, and the descriptor is then
+	 * never switched to wait for writability and back */
+	out_flush(c);
+	if (c->closing)
+		return;
 	/* pipelined requests may wait in the buffer: next turn */
 	ev_defer(loop, &c->defer);
 }

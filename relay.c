@@ -1120,18 +1120,38 @@ event_end(struct conn *c, const char *p, size_t n)
 	return 0;
 }
 
-/* The first lit[0..ln) in h[0..hn), or NULL (memmem is not POSIX). */
+/* How common a byte is in JSON event data (higher: more common; a..z by
+ * their frequency in English; 0 for upper case, digits, '_', brackets):
+ * the rarest byte of a literal is the one to look for. */
+static const unsigned char byte_rank[256] = {
+	['"'] = 100, [':'] = 90, [','] = 90, [' '] = 90, ['a'] = 58,
+	['b'] = 41, ['c'] = 49, ['d'] = 50, ['e'] = 60, ['f'] = 46,
+	['g'] = 44, ['h'] = 52, ['i'] = 56, ['j'] = 37, ['k'] = 39,
+	['l'] = 51, ['m'] = 47, ['n'] = 55, ['o'] = 57, ['p'] = 45,
+	['q'] = 36, ['r'] = 53, ['s'] = 54, ['t'] = 59, ['u'] = 48,
+	['v'] = 40, ['w'] = 43, ['x'] = 38, ['y'] = 42, ['z'] = 35
+};
+
+/* The first lit[0..ln) in h[0..hn), or NULL (memmem is not in C11 or
+ * POSIX 2008). The scan looks for the literal's rarest byte: JSON has a
+ * quote every few bytes, and most literals here start with one. */
 static const char *
 find(const char *h, size_t hn, const char *lit, size_t ln)
 {
-	const char *e = h + hn;
+	const char *e = h + hn, *q;
+	size_t a = 0, i;
 
 	if (ln == 0 || hn < ln)
 		return NULL;
-	while ((h = memchr(h, lit[0], (size_t)(e - h) - ln + 1)) != NULL) {
-		if (memcmp(h, lit, ln) == 0)
-			return h;
-		if ((size_t)(e - ++h) < ln)
+	for (i = 1; i < ln; i++)
+		if (byte_rank[(unsigned char)lit[i]] <
+		    byte_rank[(unsigned char)lit[a]])
+			a = i;
+	for (q = h + a; (q = memchr(q, lit[a], (size_t)(e - q) -
+	    (ln - 1 - a))) != NULL; q++) {
+		if (memcmp(q - a, lit, ln) == 0)
+			return q - a;
+		if ((size_t)(e - q) <= ln - a)
 			break;
 	}
 	return NULL;

@@ -862,34 +862,56 @@ req_end(struct up_req *r, int complete)
 /* Body bytes (framing included). Returns -1 when the request ended or was
  * cancelled inside a callback (r may be freed: do not touch it). */
 static int
-req_body(struct up_req *r, const char *p, size_t n)
+req_body(struct up_req *r, char *p, size_t n)
 {
 	while (n > 0 && r->phase == UP_BODY) {
-		const char *d;
-		size_t dn;
-		long k;
-
 		if (r->chunked) {
-			k = http_chunked_feed(&r->chk, p, n, &d, &dn);
-			if (k < 0) {
+			/*
+			 * The chunks decoded from one read go to the client
+			 * side as one piece: their data is moved down over
+			 * the chunk framing in the read buffer (it never
+			 * outgrows what was read), so a read of many small
+			 * chunks costs one callback and one write, not one
+			 * each.
+			 */
+			char *start = p, *w = p;
+			const char *d;
+			size_t dn;
+			int bad = 0;
+			long k;
+
+			while (n > 0 && !r->chk.done) {
+				k = http_chunked_feed(&r->chk, p, n, &d, &dn);
+				if (k < 0) {
+					bad = 1;
+					break;
+				}
+				if (dn) {
+					if (d != w)
+						memmove(w, d, dn);
+					w += dn;
+				}
+				p += k;
+				n -= (size_t)k;
+				if (k == 0 && dn == 0)
+					break;
+			}
+			if (w > start) {
+				r->in_cb++;
+				r->cb.on_data(r->ud, start, (size_t)(w - start));
+				if (cb_leave(r))
+					return -1;
+			}
+			if (bad) {
 				req_fail(r, UP_E_FRAMING, "upstream %s: bad chunked "
 				    "encoding", r->t.label);
 				return -1;
-			}
-			p += k;
-			n -= (size_t)k;
-			if (dn) {
-				r->in_cb++;
-				r->cb.on_data(r->ud, d, dn);
-				if (cb_leave(r))
-					return -1;
 			}
 			if (r->chk.done) {
 				req_end(r, 1);
 				return -1;
 			}
-			if (k == 0 && dn == 0)
-				break;
+			break;
 		} else if (r->left >= 0) {
 			size_t take = (uint64_t)n < (uint64_t)r->left ? n :
 			    (size_t)r->left;
@@ -970,7 +992,7 @@ req_head(struct up_req *r, const char *p, size_t n)
 
 /* Bytes read in HEAD or BODY phase. */
 static void
-req_input(struct up_req *r, const char *p, size_t n)
+req_input(struct up_req *r, char *p, size_t n)
 {
 	r->received += n;
 	while (n > 0 && r->phase == UP_HEAD) {
@@ -1349,7 +1371,10 @@ up_start(struct up_engine *e, const struct up_target *t,
 		r->c = c;
 		r->reused = 1;
 		r->phase = UP_SEND;
-		ev_set(e->loop, c->fd, EV_WRITE, req_io, r);
+		/* the idle connection waits for reads; the deferred call
+		 * writes without asking for writability first (a close seen
+		 * before then fails the write, which retries) */
+		ev_set(e->loop, c->fd, EV_READ, req_io, r);
 		ev_timer_set(e->loop, &r->timer, ev_now(e->loop) +
 		    r->to.first_byte_ms);
 		ev_defer(e->loop, &r->defer);    /* write on the next turn */

@@ -11,7 +11,8 @@
 #   fuzz   clang, libclang-rt-dev  (libFuzzer)
 #   e2e    nodejs, npm, chromium   (SDK end-to-end tests; the admin page
 #                                  in headless Chromium)
-#   bench  nginx-light, wrk        (benchmark reference), and bench-json
+#   bench  nginx-light, wrk        (the reference proxy and the load
+#                                  client of `make bench`), and bench-json
 #   bench-json libcjson-dev, golang-github-valyala-fastjson-dev
 #                                  (cJSON to compare with; twitter.json,
 #                                  which that package ships as test data)
@@ -41,7 +42,7 @@ for what in "$@"; do
 	e2e)    have_cmd node || need="$need nodejs"
 	        have_cmd npm || need="$need npm"
 	        have_cmd chromium || need="$need chromium" ;;
-	bench)  have_cmd nginx || need="$need nginx-light"
+	bench)  have_cmd nginx || [ -x /usr/sbin/nginx ] || need="$need nginx-light"
 	        have_cmd wrk || need="$need wrk"
 	        bench_json ;;
 	bench-json) bench_json ;;

@@ -20,6 +20,8 @@
 
 #define CHECK(c)  do { if (!(c)) abort(); } while (0)
 #define TERMINATED(a) CHECK(memchr((a), 0, sizeof (a)) != NULL)
+/* an arena string: set, and terminated (ASan catches a walk past it) */
+#define STR(p)    CHECK((p) != NULL && strlen(p) < FUZZ_CONFIG_MAX + 4096)
 #define FUZZ_CONFIG_MAX (64u << 10)
 
 static struct px_config *cfg;
@@ -47,26 +49,26 @@ check_loaded(const struct px_config *c, const char *data, size_t size)
 		const struct px_provider *p = &c->providers[j];
 		TERMINATED(p->name);
 		TERMINATED(p->type);
-		TERMINATED(p->base_url);
-		TERMINATED(p->host);
+		STR(p->base_url);
+		STR(p->host);
 		TERMINATED(p->port);
-		TERMINATED(p->base_path);
-		TERMINATED(p->api_key);
+		STR(p->base_path);
+		STR(p->api_key);
 		TERMINATED(p->anthropic_version);
 		CHECK((int)p->fmt >= 0 && p->fmt < PX_FMT_COUNT);
 		CHECK(p->napi_models >= 0 && p->napi_models <= PX_MAX_API_MODELS);
 		for (k = 0; k < (size_t)p->napi_models; k++)
-			TERMINATED(p->api_models[k]);
+			STR(p->api_models[k]);
 		CHECK(px_provider_fmt(p, "gpt-5") < PX_FMT_COUNT);
 	}
 	for (j = 0; j < c->nroutes; j++) {
 		const struct px_route *rt = &c->routes[j];
-		TERMINATED(rt->pattern);
+		STR(rt->pattern);
 		CHECK(rt->ntargets >= 1 && rt->ntargets <= PX_MAX_TARGETS);
 		for (k = 0; k < (size_t)rt->ntargets; k++) {
 			CHECK(rt->targets[k].provider >= 0 &&
 			    rt->targets[k].provider < c->nproviders);
-			TERMINATED(rt->targets[k].model);
+			STR(rt->targets[k].model);
 		}
 	}
 	for (i = 0; i < sizeof models / sizeof models[0]; i++) {

@@ -10,6 +10,10 @@
  *    provider) for the raw file, after px_usage_open() (which cuts a bad
  *    tail and may roll records up), and after a roll-up of every record:
  *    the roll-up never changes a total.
+ * The file round trip costs a hundred times the record checks (files,
+ * compactions, twelve totals), so it runs for one input in sixteen, chosen
+ * by a hash of the input (the fuzzer can still steer into it): the target
+ * keeps to thousands of inputs a second.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -135,6 +139,16 @@ reopen(int retain, long long now)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static uint32_t
+hash(const uint8_t *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	while (n--)
+		h = (h ^ *p++) * 16777619u;
+	return h ^ h >> 16;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -166,6 +180,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(img + PX_JOURNAL_MAGIC_LEN, data, size);
 	}
 	check_records(img, n);
+	if ((hash(data, size) & 15) != 0) {
+		free(img);
+		return 0;
+	}
 
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	CHECK(fd >= 0);

@@ -117,7 +117,8 @@ fixture(const char *name, size_t *n)
 /* ------------------------------------------------------------ processes */
 
 
-struct proc procs[32];
+struct proc procs[256];   /* every process a run starts (the shared
+                            * fixtures of every case add theirs) */
 int nprocs;
 SRunner *runner;
 int case_failed_before;

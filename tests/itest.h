@@ -89,7 +89,7 @@ extern char *wrap_argv[32];
 extern int nwrap;
 extern char tmpdir[256];
 extern int teardown_failed;
-extern struct proc procs[32];
+extern struct proc procs[256];
 extern int nprocs;
 extern SRunner *runner;
 extern int case_failed_before;

@@ -789,7 +789,7 @@ struct scen {
 	char model[256];          /* as sent */
 	char lc[256];             /* lower case, for matching */
 	unsigned slow:1, split:1, splitfast:1, truncate:1, midevent:1,
-	         earlyhints:1;
+	         earlyhints:1, hold:1, burst:1;
 	unsigned pass:1;          /* failfirst=N used up: no failure words */
 	unsigned errbefore:1, errafter:1, ratelimited:1, rspfailed:1;
 	int ra;                   /* seconds a 429 asks to wait (ra=N) */
@@ -948,7 +948,8 @@ send_stream(struct conn *c, const struct scen *s, const char *sse, size_t n)
 	    (!chunked || c->close_after) ? "Connection: close\r\n" : "");
 	if (!chunked)
 		c->close_after = 1;
-	piece_add(c, 0);
+	if (!s->burst)
+		piece_add(c, 0);
 	for (off = 0; off < n && sent < limit; off += ev, sent++) {
 		ev = sse_event_len(sse + off, n - off);
 		if (chunked)
@@ -956,7 +957,8 @@ send_stream(struct conn *c, const struct scen *s, const char *sse, size_t n)
 		sb_put(&c->out, sse + off, ev);
 		if (chunked)
 			sb_puts(&c->out, "\r\n");
-		piece_add(c, s->slow && sent > 0 ? SLOW_MS : 0);
+		if (!s->burst)
+			piece_add(c, s->slow && sent > 0 ? SLOW_MS : 0);
 	}
 	if (s->midevent && off < n) {
 		/* and half of the next event, cut inside its JSON */
@@ -968,8 +970,12 @@ send_stream(struct conn *c, const struct scen *s, const char *sse, size_t n)
 			sb_puts(&c->out, "\r\n");
 		piece_add(c, 0);
 	}
+	if (s->burst && (s->truncate || !chunked))
+		piece_add(c, 0);      /* else the end joins the piece */
 	if (s->truncate) {
 		c->abort_after = 1;
+	} else if (s->hold) {
+		c->hang = 1;          /* no end: the stream stays open */
 	} else if (chunked) {
 		sb_puts(&c->out, "0\r\n\r\n");
 		piece_add(c, 0);
@@ -2441,6 +2447,184 @@ pct_decode(char *s)
 	*o = '\0';
 }
 
+/*
+ * "deltasN": a text stream of N short deltas ("@0@ ", "@1@ ", ...; N is
+ * 64 when no number follows) in the request's format, the benchmark's
+ * stream: head, events and end in one write, as a server sends a canned
+ * file ("slow": one event every SLOW_MS instead). "hold": the same
+ * stream's opening and first delta, then the connection stays open
+ * without another byte (the benchmark's open streams). gen_deltas()
+ * writes the opening and n deltas, and the end when `end` is set.
+ */
+#define DELTAS_DEFAULT 64
+#define DELTAS_MAX     100000
+static void
+gen_deltas(struct sb *b, const struct scen *s, int n, int end)
+{
+	struct sb d = { 0 }, all = { 0 }, r = { 0 };
+	const char *m = s->model;
+	char t[32];
+	int i, k, seq = 0;
+
+	switch (s->fmt) {
+	case F_CHAT:
+		sb_puts(&d, "{\"id\":\"chatcmpl-mock\",\"object\":"
+		    "\"chat.completion.chunk\",\"created\":1700000000,"
+		    "\"model\":");
+		sb_json_str(&d, m, strlen(m));
+		sb_puts(&d, ",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+		    "\"assistant\",\"content\":\"\",\"refusal\":null},"
+		    "\"logprobs\":null,\"finish_reason\":null}]}");
+		sse_ev(b, NULL, &d);
+		break;
+	case F_RESP:
+		sb_puts(&r, "{\"id\":\"resp_mock\",\"object\":\"response\","
+		    "\"created_at\":1700000000,\"status\":\"in_progress\","
+		    "\"error\":null,\"incomplete_details\":null,\"model\":");
+		sb_json_str(&r, m, strlen(m));
+		sb_puts(&r, ",\"output\":[],\"usage\":null}");
+		sb_printf(&d, "{\"type\":\"response.created\","
+		    "\"sequence_number\":%d,\"response\":%s}", seq++, r.p);
+		sse_ev(b, "response.created", &d);
+		sb_printf(&d, "{\"type\":\"response.in_progress\","
+		    "\"sequence_number\":%d,\"response\":%s}", seq++, r.p);
+		sse_ev(b, "response.in_progress", &d);
+		sb_printf(&d, "{\"type\":\"response.output_item.added\","
+		    "\"sequence_number\":%d,\"output_index\":0,\"item\":"
+		    "{\"id\":\"msg_mock\",\"type\":\"message\",\"status\":"
+		    "\"in_progress\",\"content\":[],\"role\":\"assistant\"}}",
+		    seq++);
+		sse_ev(b, "response.output_item.added", &d);
+		sb_printf(&d, "{\"type\":\"response.content_part.added\","
+		    "\"sequence_number\":%d,\"item_id\":\"msg_mock\","
+		    "\"output_index\":0,\"content_index\":0,\"part\":"
+		    "{\"type\":\"output_text\",\"annotations\":[],"
+		    "\"text\":\"\"}}", seq++);
+		sse_ev(b, "response.content_part.added", &d);
+		break;
+	case F_ANTH:
+		sb_puts(&d, "{\"type\":\"message_start\",\"message\":{\"id\":"
+		    "\"msg_mock\",\"type\":\"message\",\"role\":\"assistant\","
+		    "\"model\":");
+		sb_json_str(&d, m, strlen(m));
+		sb_puts(&d, ",\"content\":[],\"stop_reason\":null,"
+		    "\"stop_sequence\":null,\"usage\":{\"input_tokens\":10,"
+		    "\"output_tokens\":1}}}");
+		sse_ev(b, "message_start", &d);
+		sb_puts(&d, "{\"type\":\"content_block_start\",\"index\":0,"
+		    "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}");
+		sse_ev(b, "content_block_start", &d);
+		break;
+	case F_GEM:
+		break;
+	}
+	for (i = 0; i < n; i++) {
+		k = snprintf(t, sizeof t, "@%d@ ", i);
+		sb_put(&all, t, (size_t)k);
+		switch (s->fmt) {
+		case F_CHAT:
+			sb_puts(&d, "{\"id\":\"chatcmpl-mock\",\"object\":"
+			    "\"chat.completion.chunk\",\"created\":1700000000,"
+			    "\"model\":");
+			sb_json_str(&d, m, strlen(m));
+			sb_printf(&d, ",\"choices\":[{\"index\":0,\"delta\":"
+			    "{\"content\":\"%s\"},\"logprobs\":null,"
+			    "\"finish_reason\":null}]}", t);
+			sse_ev(b, NULL, &d);
+			break;
+		case F_RESP:
+			sb_printf(&d, "{\"type\":\"response.output_text.delta\","
+			    "\"sequence_number\":%d,\"item_id\":\"msg_mock\","
+			    "\"output_index\":0,\"content_index\":0,\"delta\":"
+			    "\"%s\"}", seq++, t);
+			sse_ev(b, "response.output_text.delta", &d);
+			break;
+		case F_ANTH:
+			sb_printf(&d, "{\"type\":\"content_block_delta\","
+			    "\"index\":0,\"delta\":{\"type\":\"text_delta\","
+			    "\"text\":\"%s\"}}", t);
+			sse_ev(b, "content_block_delta", &d);
+			break;
+		case F_GEM:
+			/* Gemini frames events with CRLF CRLF */
+			sb_printf(b, "data: {\"candidates\":[{\"content\":"
+			    "{\"parts\":[{\"text\":\"%s\"}],\"role\":\"model\"},"
+			    "\"index\":0}],\"usageMetadata\":{"
+			    "\"promptTokenCount\":10,\"totalTokenCount\":10},"
+			    "\"modelVersion\":", t);
+			sb_json_str(b, m, strlen(m));
+			sb_puts(b, ",\"responseId\":\"mock\"}\r\n\r\n");
+			break;
+		}
+	}
+	if (!end)
+		goto done;
+	switch (s->fmt) {
+	case F_CHAT:
+		sb_puts(&d, "{\"id\":\"chatcmpl-mock\",\"object\":"
+		    "\"chat.completion.chunk\",\"created\":1700000000,"
+		    "\"model\":");
+		sb_json_str(&d, m, strlen(m));
+		sb_puts(&d, ",\"choices\":[{\"index\":0,\"delta\":{},"
+		    "\"logprobs\":null,\"finish_reason\":\"stop\"}]}");
+		sse_ev(b, NULL, &d);
+		sb_puts(b, "data: [DONE]\n\n");
+		break;
+	case F_RESP:
+		sb_printf(&d, "{\"type\":\"response.output_text.done\","
+		    "\"sequence_number\":%d,\"item_id\":\"msg_mock\","
+		    "\"output_index\":0,\"content_index\":0,\"text\":", seq++);
+		sb_json_str(&d, all.p ? all.p : "", all.len);
+		sb_puts(&d, "}");
+		sse_ev(b, "response.output_text.done", &d);
+		sb_printf(&d, "{\"type\":\"response.content_part.done\","
+		    "\"sequence_number\":%d,\"item_id\":\"msg_mock\","
+		    "\"output_index\":0,\"content_index\":0,\"part\":"
+		    "{\"type\":\"output_text\",\"annotations\":[],\"text\":",
+		    seq++);
+		sb_json_str(&d, all.p ? all.p : "", all.len);
+		sb_puts(&d, "}}");
+		sse_ev(b, "response.content_part.done", &d);
+		sb_printf(&d, "{\"type\":\"response.output_item.done\","
+		    "\"sequence_number\":%d,\"output_index\":0,\"item\":"
+		    "{\"id\":\"msg_mock\",\"type\":\"message\",\"status\":"
+		    "\"completed\",\"content\":[{\"type\":\"output_text\","
+		    "\"annotations\":[],\"text\":", seq++);
+		sb_json_str(&d, all.p ? all.p : "", all.len);
+		sb_puts(&d, "}],\"role\":\"assistant\"}}");
+		sse_ev(b, "response.output_item.done", &d);
+		r.len = 0;
+		gen_text(&r, s, all.p ? all.p : "", all.len, 0);
+		sb_printf(&d, "{\"type\":\"response.completed\","
+		    "\"sequence_number\":%d,\"response\":%s}", seq++, r.p);
+		sse_ev(b, "response.completed", &d);
+		break;
+	case F_ANTH:
+		sb_puts(&d, "{\"type\":\"content_block_stop\",\"index\":0}");
+		sse_ev(b, "content_block_stop", &d);
+		sb_printf(&d, "{\"type\":\"message_delta\",\"delta\":{"
+		    "\"stop_reason\":\"end_turn\",\"stop_sequence\":null},"
+		    "\"usage\":{\"output_tokens\":%d}}", n);
+		sse_ev(b, "message_delta", &d);
+		sb_puts(&d, "{\"type\":\"message_stop\"}");
+		sse_ev(b, "message_stop", &d);
+		break;
+	case F_GEM:
+		sb_printf(b, "data: {\"candidates\":[{\"content\":{\"parts\":"
+		    "[{\"text\":\"\"}],\"role\":\"model\"},\"finishReason\":"
+		    "\"STOP\",\"index\":0}],\"usageMetadata\":{"
+		    "\"promptTokenCount\":10,\"candidatesTokenCount\":%d,"
+		    "\"totalTokenCount\":%d},\"modelVersion\":", n, n + 10);
+		sb_json_str(b, m, strlen(m));
+		sb_puts(b, ",\"responseId\":\"mock\"}\r\n\r\n");
+		break;
+	}
+done:
+	free(d.p);
+	free(all.p);
+	free(r.p);
+}
+
 /* Build the response to one complete request into c->out. */
 static void
 handle(struct conn *c, const struct req *r)
@@ -2697,6 +2881,21 @@ answer:
 		else
 			send_json(c, &s, 200, NULL, f->data, f->len);
 		return;
+	}
+	if ((has(&s, "deltas") || has(&s, "hold")) && s.stream) {
+		int n = DELTAS_DEFAULT;
+		const char *dn = strstr(s.lc, "deltas");
+		s.hold = !has(&s, "deltas");
+		s.burst = !s.hold && !s.slow;
+		if (s.hold)
+			n = 1;
+		else if (isdigit((unsigned char)dn[6]))
+			n = atoi(dn + 6);
+		if (n < 1 || n > DELTAS_MAX)
+			n = DELTAS_DEFAULT;
+		gen_deltas(&b, &s, n, !s.hold);
+		send_stream(c, &s, b.p, b.len);
+		goto end;
 	}
 	if (has(&s, "flood") && s.stream &&
 	    (s.fmt == F_CHAT || s.fmt == F_ANTH)) {
@@ -3071,6 +3270,8 @@ usage(void)
 "  slow split splitfast truncate midevent (truncate inside an event)\n"
 "  fixture=FILE earlyhints (a 103 before the answer)\n"
 "  flood (a chat or anthropic stream of 32768 1 KiB deltas, no pauses)\n"
+"  deltasN (a stream of N short deltas \"@0@ \"... in one write; N=64 by\n"
+"  default) hold (that stream's opening and first delta, then held open)\n"
 "  structured (needs a JSON schema with city, temperature_c in the request)\n"
 "  roundtrip (calls exec_command until the request has a tool result)\n"
 "  errbefore errafter (a stream's error event before / after content;\n"
