@@ -9,6 +9,8 @@
 #   slow-NAME     the same, one line every 50 ms
 #   noisy-NAME    a banner and a warning (not JSON) first, then NAME
 #   stall-NAME    NAME without its last line (the result), then wait
+#   flood         20000 text deltas of 64 bytes each (1280000 bytes of
+#                 text) as fast as the pipe takes them, then the result
 #   early         the init line, a line on stderr, then exit 3
 #   garbage       lines that are not JSON, binary bytes, then exit 0
 #   hang          the init line, then wait (a child of its own too)
@@ -59,6 +61,17 @@ wait_here() {
 case $mode in
 slow-*)
 	replay "${mode#slow-}" 0.05
+	;;
+flood)
+	f="$here/fixtures/claude_cli_stream_text_partial.jsonl"
+	sed -n '3,4p' "$f"
+	d='{"type":"stream_event","event":{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}}}'
+	i=0
+	while [ $i -lt 20000 ]; do
+		printf '%s\n' "$d"
+		i=$((i + 1))
+	done
+	sed -n '9,$p' "$f"
 	;;
 stall-*)
 	f="$here/fixtures/claude_cli_stream_${mode#stall-}.jsonl"

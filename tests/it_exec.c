@@ -274,6 +274,34 @@ START_TEST(t_exec_paced)
 }
 END_TEST
 
+/* A client that does not read: the command's output waits in its pipe
+ * (the proxy stops reading past PX_OUT_HIGH queued bytes) and none of it
+ * is lost once the client reads again. */
+START_TEST(t_exec_slow_client)
+{
+	static const char d64[] = "0123456789abcdef0123456789abcdef"
+	    "0123456789abcdef0123456789abcdef";
+	struct client c;
+	struct resp r;
+
+	client_open(&c, ex.port);
+	client_send(&c, cf_req(CF_CHAT, "flood", 1, NULL, NULL, -1));
+	ck_assert_int_eq(read_head(&c, &r, mono_ms() + IO_MS), 0);
+	expect_status(&r, 200);
+	sleep_ms(1000);
+	ck_assert_int_eq(read_body(&c, &r, 0, mono_ms() + 4 * IO_MS), 0);
+	client_close(&c);
+	/* counted, not joined (check_chat_stream() would join 20000
+	 * deltas one by one) */
+	ck_assert_int_eq(gw_count(r.body, strf("{\"content\":\"%s\"}", d64)),
+	    20000);
+	ck_assert_int_eq(gw_count(r.body, "\"finish_reason\":\"stop\""), 1);
+	ck_assert_ptr_null(strstr(r.body, "\"error\""));
+	ck_assert_msg(r.body_len > 14 && strcmp(r.body + r.body_len - 14,
+	    "data: [DONE]\n\n") == 0, "no [DONE] at the end");
+}
+END_TEST
+
 /* ------------------------------------------------------------ failures */
 
 /* A command that exits before its result: 502 in every format, streamed
@@ -492,6 +520,7 @@ it_exec(Suite *s)
 	tcase_add_test(t, t_exec_stdin);
 	tcase_add_test(t, t_exec_tools_usage);
 	tcase_add_test(t, t_exec_paced);
+	tcase_add_test(t, t_exec_slow_client);
 	tcase_add_loop_test(t, t_exec_early, 0, CF_N * 2);
 	tcase_add_test(t, t_exec_bad);
 	tcase_add_test(t, t_exec_stderr);
