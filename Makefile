@@ -33,9 +33,12 @@ CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
 CORE_HDRS = json.h sse.h convert.h convert_int.h
 SRV_SRCS  = cmd.c proxy.c relay.c rstore.c loop.c upstream.c log.c http.c \
             auth.c config.c tls.c store.c route.c keys.c limit.c metrics.c \
-            usage.c admin.c exec.c
+            usage.c admin.c exec.c models.c $(ACCT_SRCS) acctsrv.c httpc.c login.c
 SRV_HDRS  = http.h auth.h config.h tls.h proxy.h proxy_int.h store.h loop.h \
-            upstream.h log.h route.h keys.h limit.h metrics.h usage.h exec.h
+            upstream.h log.h route.h keys.h limit.h metrics.h usage.h models.h \
+            account.h httpc.h login.h exec.h
+# subscription accounts: the I/O-free core the unit tests and fuzzers link
+ACCT_SRCS = account.c account_flow.c account_shape.c
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
 HDRS = $(CORE_HDRS) $(SRV_HDRS)
 LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
@@ -47,7 +50,8 @@ TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
         $(O)/test_convert4 $(O)/test_decode $(O)/test_auth $(O)/test_config \
         $(O)/test_embed $(O)/test_store $(O)/test_stream $(O)/test_route \
         $(O)/test_loop $(O)/test_loop_poll $(O)/test_keys $(O)/test_limit \
-        $(O)/test_metrics $(O)/test_usage $(O)/test_cli
+        $(O)/test_metrics $(O)/test_usage $(O)/test_models $(O)/test_account \
+        $(O)/test_cli
 
 all: llmproxy
 
@@ -70,6 +74,10 @@ $(O)/llmproxy: $(SRCS) $(HDRS) $(O)/.dir
 $(O)/mock_upstream: tests/mock_upstream.c $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/mock_upstream.c json.c sse.c $(BEARSSL_LIBS)
+
+$(O)/mock_oauth: tests/mock_oauth.c $(O)/.dir
+	@sh scripts/deps.sh build
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/mock_oauth.c $(BEARSSL_LIBS)
 
 $(O)/test_json: tests/test_json.c tests/testutil.h json.c json.h $(O)/.dir
 	@sh scripts/deps.sh build check
@@ -107,6 +115,9 @@ $(O)/test_auth: tests/test_auth.c auth.c auth.h $(O)/.dir
 $(O)/test_config: tests/test_config.c $(CONFIG_SRCS) $(CONFIG_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_config.c $(CONFIG_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
+$(O)/test_models: tests/test_models.c tests/testutil.h models.c models.h $(CONFIG_SRCS) $(CONFIG_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_models.c models.c $(CONFIG_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
 $(O)/test_route: tests/test_route.c route.c route.h $(CONFIG_SRCS) $(CONFIG_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_route.c route.c $(CONFIG_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
@@ -116,9 +127,13 @@ $(O)/test_store: tests/test_store.c tests/testutil.h store.c store.h $(CORE_SRCS
 $(O)/test_usage: tests/test_usage.c tests/testutil.h usage.c usage.h store.c store.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_usage.c usage.c store.c $(CORE_SRCS) $(CHECK_LIBS)
+$(O)/test_account: tests/test_account.c tests/testutil.h $(ACCT_SRCS) account.h $(CONFIG_SRCS) $(CONFIG_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_account.c $(ACCT_SRCS) $(CONFIG_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
 ITEST_SRCS = tests/itest.c tests/test_integration.c tests/it_hardening.c \
              tests/it_streams.c tests/it_gateway.c tests/it_team.c \
-             tests/it_admin.c tests/it_exec.c
+             tests/it_admin.c tests/it_first.c tests/it_accounts.c \
+             tests/it_exec.c
 $(O)/test_keys: tests/test_keys.c tests/testutil.h keys.c keys.h limit.c limit.h auth.c auth.h json.c json.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_keys.c keys.c limit.c auth.c json.c $(CHECK_LIBS) $(BEARSSL_LIBS)
@@ -145,7 +160,7 @@ unit: $(TESTS)
 $(O)/dnsshim.so: tests/dnsshim.c $(O)/.dir
 	$(CC) $(CPPFLAGS) -std=c11 -O1 -Wall -Wextra -shared -fPIC -o $@ tests/dnsshim.c -ldl
 
-integration: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/test_tls $(O)/dnsshim.so
+integration: $(O)/llmproxy $(O)/mock_upstream $(O)/mock_oauth $(O)/test_integration $(O)/test_tls $(O)/dnsshim.so
 	MOCK_BIN=$(O)/mock_upstream ./$(O)/test_tls
 	LLMPROXY_BIN=$(O)/llmproxy MOCK_BIN=$(O)/mock_upstream DNSSHIM=$(O)/dnsshim.so ./$(O)/test_integration
 
@@ -174,7 +189,7 @@ service-check: $(O)/llmproxy
 check: unit readme-example man-check config-check install-check service-check integration
 
 # valgrind over the integration run: the proxy runs under memcheck
-valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/dnsshim.so
+valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/mock_oauth $(O)/test_integration $(O)/dnsshim.so
 	@sh scripts/deps.sh valgrind
 	LLMPROXY_BIN=$(O)/llmproxy MOCK_BIN=$(O)/mock_upstream DNSSHIM=$(O)/dnsshim.so \
 	LLMPROXY_WRAP="valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 -q" \
@@ -188,7 +203,8 @@ valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/test_integration $(O)/dnsshim.so
 # into build-fuzz/<target>.corpus, keeping only inputs that add coverage.
 FUZZ = build-fuzz/fuzz_json build-fuzz/fuzz_http build-fuzz/fuzz_sse build-fuzz/fuzz_convert \
        build-fuzz/fuzz_store build-fuzz/fuzz_embed build-fuzz/fuzz_keys \
-       build-fuzz/fuzz_usage build-fuzz/fuzz_config build-fuzz/fuzz_cli
+       build-fuzz/fuzz_usage build-fuzz/fuzz_config build-fuzz/fuzz_accounts \
+       build-fuzz/fuzz_cli
 FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_SECONDS = 60
 fuzz: $(FUZZ)
@@ -233,6 +249,10 @@ build-fuzz/fuzz_cli: tests/fuzz_cli.c $(CORE_SRCS) $(CORE_HDRS)
 	@sh scripts/deps.sh build fuzz
 	mkdir -p build-fuzz
 	clang $(CPPFLAGS) $(FUZZFLAGS) -DPX_JSONL_LINE_MAX=4096 -I. -o $@ tests/fuzz_cli.c $(CORE_SRCS)
+build-fuzz/fuzz_accounts: tests/fuzz_accounts.c $(ACCT_SRCS) account.h $(CONFIG_SRCS) $(CONFIG_HDRS)
+	@sh scripts/deps.sh build fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_accounts.c $(ACCT_SRCS) $(CONFIG_SRCS) $(BEARSSL_LIBS)
 fuzz-run: $(FUZZ)
 	@for f in $(FUZZ); do n=`basename $$f`; echo "== $$n ($(FUZZ_SECONDS)s)"; \
 	  mkdir -p $$f.corpus; rm -rf $$f.merged; mkdir $$f.merged; \

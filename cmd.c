@@ -9,15 +9,38 @@
 
 #include <time.h>
 
+#include "account.h"
 #include "config.h"
 #include "convert.h"
 #include "json.h"
 #include "keys.h"
+#include "login.h"
 #include "proxy.h"
 #include "sse.h"
 #include "store.h"
 #include "usage.h"
 
+
+/* The environment variables, from config.c's table. */
+static void
+env_usage(FILE *f)
+{
+	static const char *const head[] = {
+		"Environment, without -c (set at least one provider variable):",
+		"Environment, without -c:",
+		"Environment, always:",
+		"Environment, login and accounts commands:"
+	};
+	const struct px_envvar *v;
+	int g;
+
+	for (g = PX_ENV_PROVIDER; g <= PX_ENV_LOGIN; g++) {
+		fprintf(f, "\n%s\n", head[g]);
+		for (v = px_env_vars; v->name != NULL; v++)
+			if (v->group == g)
+				fprintf(f, "  %-20s %s\n", v->name, v->what);
+	}
+}
 
 static void
 usage(FILE *f)
@@ -26,6 +49,8 @@ usage(FILE *f)
 	    "usage: llmproxy [-c FILE] [-l ADDR:PORT] [-v]\n"
 	    "       llmproxy check-config -c FILE\n"
 	    "       llmproxy convert --from FMT --to FMT [--stream] [--response] < in > out\n"
+	    "       llmproxy login claude|codex|gemini|copilot [--name LABEL] [--no-browser]\n"
+	    "       llmproxy accounts list|remove LABEL|import KIND\n"
 	    "       llmproxy --help | --version\n"
 	    "\n"
 	    "Any LLM client, any LLM provider: accepts OpenAI Chat Completions,\n"
@@ -40,6 +65,7 @@ usage(FILE *f)
 	    "  FMT           chat | responses | anthropic | gemini\n"
 	    "                (--from also: completions, the legacy text format;\n"
 	    "                --to completions converts responses and streams)\n");
+	env_usage(f);
 }
 
 static char *
@@ -316,6 +342,10 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "convert") == 0)
 		return cmd_convert(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "login") == 0)
+		return px_login_cmd(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "accounts") == 0)
+		return px_accounts_cmd(argc - 1, argv + 1);
 	if (argc > 1 && (strcmp(argv[1], "keys") == 0 ||
 	    strcmp(argv[1], "usage") == 0))
 		return cmd_state(argc - 1, argv + 1);
@@ -358,6 +388,18 @@ main(int argc, char **argv)
 		px_config_free(config);
 		return 1;
 	}
+	/* account providers: their credentials are the stored accounts
+	 * (check-config checks the file alone: it neither needs nor creates
+	 * a state directory) */
+	if (check_only)
+		err[0] = 0;
+	else if (px_acct_bind(config, err, sizeof err) < 0) {
+		fprintf(stderr, "llmproxy: %s\n", err);
+		px_config_free(config);
+		return 1;
+	} else if (err[0]) {
+		fprintf(stderr, "llmproxy: %s\n", err);
+	}
 	if (listen_arg) {
 		if (px_listen_normalize(listen_arg, lbuf, sizeof lbuf, err,
 		    sizeof err) < 0) {
@@ -370,9 +412,11 @@ main(int argc, char **argv)
 	if (config->nkeys == 0 && !config->allow_open &&
 	    !px_listen_is_loopback(config->listen)) {
 		fprintf(stderr, "llmproxy: refusing to listen on %s (not a "
-		    "loopback address) without client keys: add \"api_keys\", "
-		    "or set \"allow_open\": true to serve anyone who can reach "
-		    "it\n", config->listen);
+		    "loopback address) without client keys: %s\n",
+		    config->listen, cfile ? "add \"api_keys\", or set "
+		    "\"allow_open\": true to serve anyone who can reach it" :
+		    "set LLMPROXY_API_KEYS=key1,key2, or LLMPROXY_ALLOW_OPEN=1 "
+		    "to serve anyone who can reach it");
 		px_config_free(config);
 		return 1;
 	}

@@ -75,10 +75,19 @@ static const struct {
 	  "https://generativelanguage.googleapis.com/v1beta" },
 	{ "azure", PX_PT_AZURE, PX_FMT_CHAT, NULL },
 	{ "exec", PX_PT_EXEC, PX_FMT_CLI, NULL },
+	{ "claude-account", PX_PT_CLAUDE_ACCOUNT, PX_FMT_ANTHROPIC,
+	  "https://api.anthropic.com" },
+	{ "codex-account", PX_PT_CODEX_ACCOUNT, PX_FMT_RESPONSES,
+	  "https://chatgpt.com/backend-api/codex" },
+	{ "gemini-account", PX_PT_GEMINI_ACCOUNT, PX_FMT_GEMINI,
+	  "https://cloudcode-pa.googleapis.com" },
+	{ "copilot-account", PX_PT_COPILOT_ACCOUNT, PX_FMT_CHAT,
+	  "https://api.githubcopilot.com" },
 };
 #define NPTYPES (sizeof ptypes / sizeof ptypes[0])
-#define PTYPE_LIST "openai, openai-responses, anthropic, gemini, azure " \
-    "or exec"
+#define PTYPE_LIST "openai, openai-responses, anthropic, gemini, azure, " \
+    "exec, claude-account, codex-account, gemini-account or copilot-account"
+#define IS_ACCOUNT(p) ((p)->kind >= PX_PT_CLAUDE_ACCOUNT)
 
 #define ANTHROPIC_VERSION_DEFAULT "2023-06-01"
 
@@ -826,7 +835,8 @@ parse_api_models(struct ctx *x, struct px_provider *p,
 		    " (only OpenAI providers have two APIs)");
 	if ((v = json_get(o, key)) == NULL)
 		return rc;
-	if (p->fmt != PX_FMT_CHAT && p->fmt != PX_FMT_RESPONSES)
+	if ((p->fmt != PX_FMT_CHAT && p->fmt != PX_FMT_RESPONSES) ||
+	    p->kind == PX_PT_CODEX_ACCOUNT)
 		return FAIL(x, v, "%s\"%s\" does not apply to type %s (only "
 		    "OpenAI providers have two APIs)", pre, key, p->type);
 	if (v->type != JSON_ARRAY)
@@ -908,10 +918,202 @@ parse_cred(struct ctx *x, struct px_provider *p, const struct json *e,
 	return get_secret(x, kv, pre, "key", 0, &k->secret);
 }
 
+static int token_ok(const char *s, size_t n);
+
+/* A URL the proxy itself requests (token endpoints): http(s), a host,
+ * no user info, no control characters or spaces. */
+static int
+url_ok(const char *s)
+{
+	const char *h;
+	size_t i;
+
+	if (strncmp(s, "https://", 8) == 0)
+		h = s + 8;
+	else if (strncmp(s, "http://", 7) == 0)
+		h = s + 7;
+	else
+		return 0;
+	if (*h == 0 || *h == '/' || strchr(h, '@') != NULL)
+		return 0;
+	for (i = 0; s[i]; i++)
+		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/*
+ * "token_exchange": {"url", "token", "format", "fields", "token_field",
+ * "ttl_s", "header", "name"}: one credential whose access token is
+ * exchanged for at run time (account.h, px_tx_request).
+ */
+static int
+parse_tx(struct ctx *x, struct px_provider *p, const struct json *o,
+    const char *pre)
+{
+	static const char *const keys[] = { "url", "token", "format",
+	    "fields", "token_field", "ttl_s", "header", "name", NULL };
+	struct px_token_exchange *tx;
+	const struct json *v, *e;
+	struct px_cred *k;
+	char where[128], buf[1100];
+	const char *s;
+	size_t n;
+	long long ll = 0;
+	int rc = 0;
+
+	if (o->type != JSON_OBJECT)
+		return FAIL(x, o, "%s\"token_exchange\" must be an object", pre);
+	snprintf(where, sizeof where, " in provider \"%s\" token_exchange",
+	    p->name);
+	if (check_keys(x, o, keys, where) < 0)
+		rc = -1;
+	if ((tx = zalloc(x, sizeof *tx)) == NULL ||
+	    (p->creds = zalloc(x, sizeof *p->creds)) == NULL)
+		return -1;
+	p->tx = tx;
+	p->ncreds = 1;
+	k = &p->creds[0];
+	k->secret = "";
+	k->src = PX_CRED_EXCHANGE;
+	snprintf(k->label, sizeof k->label, "%s#1", p->name);
+	tx->url = tx->token = tx->token_field = tx->header = "";
+	tx->ttl_s = 3600;
+	if ((v = json_get(o, "url")) == NULL)
+		rc = FAIL(x, o, "%stoken_exchange needs a \"url\"", pre);
+	else if (get_str(x, v, pre, "token_exchange.url", buf, sizeof buf) < 0)
+		rc = -1;
+	else if (!url_ok(buf))
+		rc = FAIL(x, v, "%stoken_exchange: bad url (http or https, a "
+		    "host, no user info)", pre);
+	else if ((tx->url = sdup(x, buf, strlen(buf))) == NULL)
+		return -1;
+	if ((v = json_get(o, "token")) == NULL)
+		rc = FAIL(x, o, "%stoken_exchange needs a \"token\" (the "
+		    "long-lived token, or \"env:NAME\")", pre);
+	else if (get_secret(x, v, pre, "token_exchange.token", 0,
+	    &tx->token) < 0) {
+		tx->token = "";
+		rc = -1;
+	}
+	if ((v = json_get(o, "format")) != NULL) {
+		if (json_str(v, &s, &n) && json_eq(s, n, "json"))
+			tx->json = 1;
+		else if (!json_str(v, &s, &n) || !json_eq(s, n, "form"))
+			rc = FAIL(x, v, "%stoken_exchange \"format\" must be "
+			    "\"form\" or \"json\"", pre);
+	}
+	if ((v = json_get(o, "fields")) != NULL) {
+		if (v->type != JSON_OBJECT || v->len == 0)
+			rc = FAIL(x, v, "%stoken_exchange \"fields\" must be a "
+			    "non-empty object of strings", pre);
+		else if (v->len > PX_TX_FIELDS_MAX)
+			rc = FAIL(x, v, "%stoken_exchange: too many fields (max "
+			    "%d)", pre, PX_TX_FIELDS_MAX);
+		else
+			for (e = v->child; e != NULL; e = e->next) {
+				if (!json_str(e, &s, &n) || has_ctl(s, n) ||
+				    memchr(s, 0, n) != NULL || e->keylen == 0) {
+					rc = FAIL(x, e, "%stoken_exchange field "
+					    "\"%s\" must be a string", pre,
+					    e->key);
+					continue;
+				}
+				tx->names[tx->nfields] = sdup(x, e->key,
+				    e->keylen);
+				tx->values[tx->nfields] = sdup(x, s, n);
+				if (!tx->names[tx->nfields] ||
+				    !tx->values[tx->nfields])
+					return -1;
+				tx->nfields++;
+			}
+	} else {
+		/* RFC 6749 section 6: the token is a refresh token */
+		tx->names[0] = "grant_type";
+		tx->values[0] = "refresh_token";
+		tx->names[1] = "refresh_token";
+		tx->values[1] = "{token}";
+		tx->nfields = 2;
+	}
+	if ((v = json_get(o, "token_field")) != NULL &&
+	    get_sdup(x, v, pre, "token_exchange.token_field", 128,
+	    &tx->token_field) < 0)
+		rc = -1;
+	if ((v = json_get(o, "ttl_s")) != NULL) {
+		if (get_posint(x, v, "token_exchange.ttl_s", 86400 * 365,
+		    &ll) < 0)
+			rc = -1;
+		else
+			tx->ttl_s = ll;
+	}
+	if ((v = json_get(o, "header")) != NULL) {
+		if (get_sdup(x, v, pre, "token_exchange.header", 64,
+		    &tx->header) < 0)
+			rc = -1;
+		else if (!token_ok(tx->header, strlen(tx->header)))
+			rc = FAIL(x, v, "%stoken_exchange \"header\" is not a "
+			    "header name", pre);
+	}
+	if ((v = json_get(o, "name")) != NULL) {
+		if (get_str(x, v, pre, "token_exchange.name", k->label,
+		    sizeof k->label) < 0)
+			rc = -1;
+		else if (!label_ok(k->label))
+			rc = FAIL(x, v, "%sbad name \"%s\" (printable, without "
+			    "spaces, quotes or backslashes)", pre, k->label);
+	}
+	hash_parts(k->id, p->name, tx->url, tx->token);
+	p->api_key = "";
+	return rc;
+}
+
+/* "accounts": the labels of the stored accounts an account provider uses. */
+static int
+parse_acct_labels(struct ctx *x, struct px_provider *p, const struct json *v,
+    const char *pre)
+{
+	const struct json *e, *f;
+	const char *s;
+	size_t n;
+	int rc = 0;
+
+	if (v->type != JSON_ARRAY || v->len == 0)
+		return FAIL(x, v, "%s\"accounts\" must be a non-empty list of "
+		    "account labels (leave it out to use every account of the "
+		    "kind)", pre);
+	if (v->len > PX_MAX_CREDS)
+		return FAIL(x, v, "%stoo many accounts (max %d)", pre,
+		    PX_MAX_CREDS);
+	if ((p->acct_labels = zalloc(x, v->len * sizeof *p->acct_labels)) ==
+	    NULL)
+		return -1;
+	for (e = v->child; e != NULL; e = e->next) {
+		if (!json_str(e, &s, &n) || n == 0 || n >= PX_LABEL_MAX ||
+		    memchr(s, 0, n) != NULL || has_ctl(s, n)) {
+			rc = FAIL(x, e, "%s\"accounts\": each entry must be an "
+			    "account label", pre);
+			continue;
+		}
+		for (f = v->child; f != e; f = f->next)
+			if (f->n == n && memcmp(f->s, s, n) == 0)
+				break;
+		if (f != e) {
+			rc = FAIL(x, e, "%s\"accounts\": \"%s\" is listed "
+			    "twice", pre, s);
+			continue;
+		}
+		if ((p->acct_labels[p->nacct_labels++] = sdup(x, s, n)) == NULL)
+			return -1;
+	}
+	return rc;
+}
+
 /*
  * "api_key": one secret (literal or env:NAME; "" = none), or "api_keys": a
- * list of them, each a string or {"name", "key"}. Every provider ends with at
- * least one credential (secret "" without a key).
+ * list of them, each a string or {"name", "key"}, or "token_exchange".
+ * Every provider but an account provider ends with at least one credential
+ * (secret "" without a key); account providers get theirs from
+ * px_config_bind_accounts().
  */
 static int
 parse_creds(struct ctx *x, struct px_provider *p, const struct json *o,
@@ -919,9 +1121,28 @@ parse_creds(struct ctx *x, struct px_provider *p, const struct json *o,
 {
 	const struct json *kv = json_get(o, "api_key");
 	const struct json *lv = json_get(o, "api_keys"), *e;
+	const struct json *tv = json_get(o, "token_exchange");
 	struct px_cred *k;
 	int i, j, n = 1, rc = 0;
 
+	if (IS_ACCOUNT(p)) {
+		p->api_key = "";
+		if (kv != NULL || lv != NULL || tv != NULL)
+			return FAIL(x, kv ? kv : lv ? lv : tv, "%sa %s provider "
+			    "uses the accounts stored by `llmproxy login`: no "
+			    "api_key, api_keys or token_exchange", pre, p->type);
+		return 0;
+	}
+	if (tv != NULL) {
+		if (kv != NULL || lv != NULL)
+			return FAIL(x, tv, "%suse either \"token_exchange\" or "
+			    "\"api_key\"/\"api_keys\", not both", pre);
+		if (x->ncreds + 1 > PX_MAX_CREDS_TOTAL)
+			return FAIL(x, tv, "%stoo many credentials in the "
+			    "config (max %d)", pre, PX_MAX_CREDS_TOTAL);
+		x->ncreds++;
+		return parse_tx(x, p, tv, pre);
+	}
 	if (kv != NULL && lv != NULL)
 		return FAIL(x, lv, "%suse either \"api_key\" or \"api_keys\", "
 		    "not both", pre);
@@ -1193,7 +1414,8 @@ parse_azure(struct ctx *x, struct px_provider *p, const struct json *o,
 /* Keys of an HTTP provider and of an exec one: each refuses the other's. */
 static const char *const http_keys[] = { "base_url", "api_key", "api_keys",
     "strategy", "headers", "health_check", "anthropic_version",
-    "responses_models", "chat_models", "api_version", "deployments", NULL };
+    "responses_models", "chat_models", "api_version", "deployments",
+    "accounts", "token_exchange", NULL };
 static const char *const exec_keys[] = { "command", "cwd", "env",
     "max_parallel", "timeout_ms", NULL };
 
@@ -1346,8 +1568,8 @@ parse_provider(struct ctx *x, struct px_config *c, const struct json *o)
 	static const char *const keys[] = { "name", "type", "base_url",
 	    "api_key", "api_keys", "strategy", "headers", "health_check",
 	    "anthropic_version", "responses_models", "chat_models",
-	    "api_version", "deployments", "command", "cwd", "env",
-	    "max_parallel", "timeout_ms", NULL };
+	    "api_version", "deployments", "accounts", "token_exchange",
+	    "command", "cwd", "env", "max_parallel", "timeout_ms", NULL };
 	struct px_provider *p;
 	const struct json *v, *tv;
 	char name[sizeof p->name], type[sizeof p->type], pre[96], where[96];
@@ -1445,9 +1667,21 @@ parse_provider(struct ctx *x, struct px_config *c, const struct json *o)
 	if ((v = json_get(o, "headers")) != NULL &&
 	    parse_headers(x, p, v, pre) < 0)
 		rc = -1;
-	if ((v = json_get(o, "health_check")) != NULL &&
-	    parse_health(x, p, v, pre) < 0)
-		rc = -1;
+	if ((v = json_get(o, "health_check")) != NULL) {
+		if (IS_ACCOUNT(p))
+			/* a check would spend the subscription's quota */
+			rc = FAIL(x, v, "%s\"health_check\" is not for account "
+			    "providers", pre);
+		else if (parse_health(x, p, v, pre) < 0)
+			rc = -1;
+	}
+	if ((v = json_get(o, "accounts")) != NULL) {
+		if (!IS_ACCOUNT(p))
+			rc = FAIL(x, v, "%s\"accounts\" applies to the *-account "
+			    "types only", pre);
+		else if (parse_acct_labels(x, p, v, pre) < 0)
+			rc = -1;
+	}
 	if (parse_azure(x, p, o, pre) < 0)
 		rc = -1;
 	return rc;
@@ -1945,6 +2179,7 @@ px_config_defaults(struct px_config *c)
 	c->max_conns = PX_MAX_CONNS;
 	c->memory_max = PX_MEMORY_MAX;
 	c->upstream_idle = PX_UPSTREAM_IDLE;
+	c->models_ttl_s = PX_MODELS_TTL_S;
 	c->header_timeout_ms = PX_HEADER_TIMEOUT_MS;
 	c->idle_timeout_ms = PX_IDLE_TIMEOUT_MS;
 	c->connect_timeout_ms = PX_CONNECT_TIMEOUT_MS;
@@ -2016,6 +2251,38 @@ parse_usage(struct ctx *x, struct px_config *c, const struct json *o)
 		c->usage_retain_days = (int)ll;
 }
 
+/* "ca_file_add": one path or a list of them, each non-empty. */
+static void
+parse_ca_add(struct ctx *x, struct px_config *c, const struct json *v)
+{
+	const struct json *e;
+	char path[512];
+
+	if (v->type != JSON_ARRAY) {
+		if (get_str(x, v, "", "ca_file_add", path, sizeof path) < 0)
+			return;
+		if (path[0] == 0)
+			FAIL(x, v, "\"ca_file_add\" must not be empty");
+		else if ((c->ca_add[0] = sdup(x, path, strlen(path))) != NULL)
+			c->nca_add = 1;
+		return;
+	}
+	if (v->len > PX_MAX_CA_ADD) {
+		FAIL(x, v, "\"ca_file_add\": too many files (max %d)",
+		    PX_MAX_CA_ADD);
+		return;
+	}
+	for (e = v->child; e != NULL; e = e->next) {
+		if (get_str(x, e, "", "ca_file_add", path, sizeof path) < 0)
+			continue;
+		if (path[0] == 0)
+			FAIL(x, e, "\"ca_file_add\": an entry is empty");
+		else if ((c->ca_add[c->nca_add] = sdup(x, path,
+		    strlen(path))) != NULL)
+			c->nca_add++;
+	}
+}
+
 static void
 parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 {
@@ -2023,7 +2290,7 @@ parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 	    "providers", "models", "ca_file", "limits", "timeouts",
 	    "default_max_tokens", "verbose", "responses_store", "retry",
 	    "state_dir", "admin_key", "metrics_key", "log_format", "usage",
-	    "prices", NULL };
+	    "prices", "ca_file_add", "models_ttl_seconds", NULL };
 	const struct json *v, *e, *lv;
 	char tmp[sizeof c->listen], msg[256];
 	const char *s;
@@ -2052,6 +2319,11 @@ parse_root(struct ctx *x, struct px_config *c, const struct json *root)
 		get_bool(x, v, "verbose", &c->verbose);
 	if ((v = json_get(root, "ca_file")) != NULL)
 		get_str(x, v, "", "ca_file", c->ca_file, sizeof c->ca_file);
+	if ((v = json_get(root, "ca_file_add")) != NULL)
+		parse_ca_add(x, c, v);
+	if ((v = json_get(root, "models_ttl_seconds")) != NULL &&
+	    get_nonneg(x, v, "models_ttl_seconds", 7 * 86400, &ll) == 0)
+		c->models_ttl_s = (int)ll;
 	if ((v = json_get(root, "state_dir")) != NULL &&
 	    get_str(x, v, "", "state_dir", c->state_dir,
 	    sizeof c->state_dir - 64) == 0 && c->state_dir[0] == 0)
@@ -2204,6 +2476,68 @@ fail:
 }
 
 /* ------------------------------------------------------------ environment */
+
+/* see config.h */
+int
+px_config_same_ca_add(const struct px_config *a, const struct px_config *b)
+{
+	int i;
+
+	if (a->nca_add != b->nca_add)
+		return 0;
+	for (i = 0; i < a->nca_add; i++)
+		if (strcmp(a->ca_add[i], b->ca_add[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* see config.h; tests/man_check.sh compares it with the getenv() calls */
+const struct px_envvar px_env_vars[] = {
+	{ "OPENAI_API_KEY", "enables provider \"openai\" (routes \"*\")",
+	  PX_ENV_PROVIDER },
+	{ "OPENAI_BASE_URL", "its base URL, also enables it (default "
+	  "https://api.openai.com/v1; any OpenAI-compatible server)",
+	  PX_ENV_PROVIDER },
+	{ "ANTHROPIC_API_KEY", "enables provider \"anthropic\" (routes "
+	  "\"claude-*\", and \"*\" without openai)", PX_ENV_PROVIDER },
+	{ "ANTHROPIC_BASE_URL", "its base URL, also enables it (default "
+	  "https://api.anthropic.com)", PX_ENV_PROVIDER },
+	{ "GEMINI_API_KEY", "enables provider \"gemini\" (routes \"gemini-*\", "
+	  "and \"*\" without openai and anthropic)", PX_ENV_PROVIDER },
+	{ "GOOGLE_API_KEY", "the same, read when GEMINI_API_KEY is unset",
+	  PX_ENV_PROVIDER },
+	{ "GEMINI_BASE_URL", "its base URL, also enables it (default "
+	  "https://generativelanguage.googleapis.com/v1beta)", PX_ENV_PROVIDER },
+	{ "LLMPROXY_API_KEYS", "comma-separated client keys; clients must send "
+	  "one (default: none, open to local clients)", PX_ENV_SERVER },
+	{ "LLMPROXY_LISTEN", "listen address (default " PX_LISTEN_DEFAULT ")",
+	  PX_ENV_SERVER },
+	{ "LLMPROXY_ALLOW_OPEN", "1: serve a non-loopback address without "
+	  "client keys", PX_ENV_SERVER },
+	{ "LLMPROXY_STATE_DIR", "state directory (keys file, usage records); "
+	  "else $STATE_DIRECTORY, $XDG_STATE_HOME/llmproxy, "
+	  "$HOME/.local/state/llmproxy", PX_ENV_ANY },
+	{ "STATE_DIRECTORY", "set by systemd's StateDirectory=", PX_ENV_ANY },
+	{ "XDG_STATE_HOME", "base of the default state directory", PX_ENV_ANY },
+	{ "HOME", "base of the default state directory", PX_ENV_ANY },
+	{ "SSL_CERT_FILE", "CA bundle used instead of the system's (unless "
+	  "\"ca_file\" is set)", PX_ENV_ANY },
+	{ "LLMPROXY_SECRET", "secret (16+ bytes) the key sealing stored accounts "
+	  "is derived from; else a random key in the state directory",
+	  PX_ENV_ANY },
+	{ "BROWSER", "the browser `login` opens (else xdg-open with a display)",
+	  PX_ENV_LOGIN },
+	{ "DISPLAY", "a display: `login` may open a browser", PX_ENV_LOGIN },
+	{ "WAYLAND_DISPLAY", "the same", PX_ENV_LOGIN },
+	{ "CODEX_HOME", "where `accounts import codex` finds auth.json "
+	  "(default ~/.codex)", PX_ENV_LOGIN },
+	{ "LLMPROXY_GEMINI_ONBOARD_POLL_MS", "Code Assist onboarding poll "
+	  "(default 5000)", PX_ENV_LOGIN },
+	{ "LLMPROXY_<KIND>_<NAME>", "a login flow's endpoint or client "
+	  "(KIND: CLAUDE, CODEX, GEMINI, COPILOT; see the man page)",
+	  PX_ENV_LOGIN },
+	{ NULL, NULL, 0 }
+};
 
 static const char *
 env(const char *name)
@@ -2531,6 +2865,12 @@ px_provider_auth(const struct px_provider *p, const char **prefix)
 	if (prefix == NULL)
 		prefix = &dummy;
 	*prefix = "";
+	if (p->tx != NULL && p->tx->header[0])
+		return p->tx->header;
+	if (p->tx != NULL) {
+		*prefix = "Bearer ";
+		return "Authorization";
+	}
 	switch (p->kind) {
 	case PX_PT_ANTHROPIC:
 		return "x-api-key";
@@ -2542,6 +2882,91 @@ px_provider_auth(const struct px_provider *p, const char **prefix)
 		*prefix = "Bearer ";
 		return "Authorization";
 	}
+}
+
+/* ------------------------------------------------------------ accounts */
+
+/* see config.h */
+int
+px_config_bind_accounts(struct px_config *c, const char *const *kinds,
+    const char *const *labels, int n, char *warn, size_t cap)
+{
+	static const char *const kname[] = { "claude", "codex", "gemini",
+	    "copilot" };
+	struct px_provider *p;
+	size_t wl = 0;
+	int pi, i, j, m, total = 0, found;
+	const char *kn;
+
+	if (cap)
+		warn[0] = 0;
+#define WARN(...) do { \
+	if (wl < cap) { \
+		int k_ = snprintf(warn + wl, cap - wl, __VA_ARGS__); \
+		if (k_ > 0) \
+			wl += (size_t)k_; \
+		if (wl >= cap) \
+			wl = cap; \
+	} \
+} while (0)
+	for (pi = 0; pi < c->nproviders; pi++) {
+		p = &c->providers[pi];
+		if (!IS_ACCOUNT(p))
+			continue;
+		kn = kname[p->kind - PX_PT_CLAUDE_ACCOUNT];
+		p->creds = NULL;
+		p->ncreds = 0;
+		p->api_key = "";
+		m = p->nacct_labels;
+		if (m == 0)
+			for (i = 0; i < n; i++)
+				m += strcmp(kinds[i], kn) == 0;
+		if (m > PX_MAX_CREDS)
+			m = PX_MAX_CREDS;
+		if (m == 0) {
+			WARN("%sprovider \"%s\": no %s account is logged in "
+			    "(llmproxy login %s)", wl ? "\n" : "", p->name, kn,
+			    kn);
+			continue;
+		}
+		if ((p->creds = px_arena_alloc(&c->arena,
+		    (size_t)m * sizeof *p->creds)) == NULL)
+			return -1;
+		memset(p->creds, 0, (size_t)m * sizeof *p->creds);
+		for (j = 0; j < (p->nacct_labels ? p->nacct_labels : 1); j++) {
+			found = 0;
+			for (i = 0; i < n; i++) {
+				if (strcmp(kinds[i], kn) != 0 ||
+				    (p->nacct_labels &&
+				    strcmp(labels[i], p->acct_labels[j]) != 0))
+					continue;
+				found = 1;
+				if (p->ncreds >= m) {
+					WARN("%sprovider \"%s\": more than %d "
+					    "%s accounts; \"%s\" is not used",
+					    wl ? "\n" : "", p->name,
+					    PX_MAX_CREDS, kn, labels[i]);
+					continue;
+				}
+				snprintf(p->creds[p->ncreds++].label,
+				    PX_LABEL_MAX, "%s", labels[i]);
+			}
+			if (!found && p->nacct_labels)
+				WARN("%sprovider \"%s\": no %s account \"%s\" "
+				    "(llmproxy login %s --name %s)",
+				    wl ? "\n" : "", p->name, kn,
+				    p->acct_labels[j], kn, p->acct_labels[j]);
+		}
+		for (j = 0; j < p->ncreds; j++) {
+			struct px_cred *k = &p->creds[j];
+			k->src = PX_CRED_ACCOUNT;
+			k->secret = "";
+			hash_parts(k->id, p->name, "account", k->label);
+		}
+		total += p->ncreds;
+	}
+#undef WARN
+	return total;
 }
 
 /* ------------------------------------------------------------ printing */
@@ -2570,7 +2995,15 @@ px_config_print(const struct px_config *c, FILE *f)
 		}
 		fprintf(f, "provider %s type %s base_url %s", p->name, p->type,
 		    px_redact_url(p->base_url, red, sizeof red));
-		if (p->ncreds <= 1)
+		if (IS_ACCOUNT(p)) {
+			fprintf(f, " accounts %d", p->ncreds);
+			for (j = 0; j < p->ncreds; j++)
+				fprintf(f, "%s %s", j ? "," : ":",
+				    p->creds[j].label);
+			fputc('\n', f);
+		} else if (p->tx != NULL)
+			fprintf(f, " token_exchange %s\n", p->creds[0].label);
+		else if (p->ncreds <= 1)
 			fprintf(f, " key %s\n", p->api_key[0] ? "set" : "none");
 		else {
 			fprintf(f, " keys %d %s:", p->ncreds, p->strategy ==
@@ -2882,6 +3315,10 @@ px_config_diff(const struct px_config *old, const struct px_config *c,
 		sb_item(&b, &first, "settings changed", "allow_open");
 	if (strcmp(old->ca_file, c->ca_file) != 0)
 		sb_item(&b, &first, "settings changed", "ca_file");
+	if (!px_config_same_ca_add(old, c))
+		sb_item(&b, &first, "settings changed", "ca_file_add");
+	if (old->models_ttl_s != c->models_ttl_s)
+		sb_item(&b, &first, "settings changed", "models_ttl_seconds");
 	if (old->header_max != c->header_max || old->body_max != c->body_max ||
 	    old->max_conns != c->max_conns ||
 	    old->memory_max != c->memory_max ||

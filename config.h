@@ -103,6 +103,12 @@ struct px_prices;
 #define PX_MAX_API_MODELS      16      /* per provider: models on the other
                                           OpenAI API */
 #endif
+#ifndef PX_MAX_CA_ADD
+#define PX_MAX_CA_ADD          8      /* "ca_file_add" entries */
+#endif
+#ifndef PX_MODELS_TTL_S
+#define PX_MODELS_TTL_S        600    /* "models_ttl_seconds" default */
+#endif
 #ifndef PX_MAX_KEYS
 #define PX_MAX_KEYS            256
 #endif
@@ -153,8 +159,14 @@ enum px_ptype {
 	PX_PT_GEMINI,
 	PX_PT_AZURE,              /* Azure OpenAI: Chat, api-key header,
 	                             deployment or /openai/v1 paths */
-	PX_PT_EXEC                /* a command run per request, speaking
+	PX_PT_EXEC,               /* a command run per request, speaking
 	                             stream-json (PX_FMT_CLI); no HTTP */
+	/* subscription accounts (account.h): the credentials are the stored
+	 * accounts of the kind, the request is shaped as its client sends it */
+	PX_PT_CLAUDE_ACCOUNT,     /* Anthropic Messages, Claude Code OAuth */
+	PX_PT_CODEX_ACCOUNT,      /* Responses, the ChatGPT backend */
+	PX_PT_GEMINI_ACCOUNT,     /* Gemini, Code Assist v1internal */
+	PX_PT_COPILOT_ACCOUNT     /* Chat, the Copilot API */
 };
 
 /* How a provider's credentials are spent. */
@@ -177,6 +189,38 @@ struct px_cred {
 	const char *secret;       /* resolved ("env:X" read at load); never
 	                             logged */
 	unsigned char id[32];
+	unsigned char src;        /* PX_CRED_*: where the secret comes from */
+};
+
+/*
+ * Credentials whose token is not in the config but obtained at run time
+ * (the server's acctsrv.c): an account's (label = the account's label,
+ * id = SHA-256(provider name, NUL, "account", NUL, label), so state follows
+ * the account across reloads and token rotations), or a token exchange's
+ * (id = SHA-256(provider name, NUL, url, NUL, token)). Their secret is "".
+ */
+#define PX_CRED_KEY      0        /* the secret itself */
+#define PX_CRED_ACCOUNT  1        /* a stored account (px_config_bind_accounts) */
+#define PX_CRED_EXCHANGE 2        /* the provider's token_exchange */
+
+/*
+ * "token_exchange": a long-lived token exchanged at `url` for short-lived
+ * access tokens (account.h, px_tx_request). Strings in the config's arena.
+ */
+#ifndef PX_TX_FIELDS_MAX
+#define PX_TX_FIELDS_MAX 16
+#endif
+struct px_token_exchange {
+	const char *url;
+	const char *token;        /* resolved; never logged */
+	int json;                 /* "format": "json" (1) or "form" (0) */
+	const char *names[PX_TX_FIELDS_MAX];  /* "fields", in order; "{token}" */
+	const char *values[PX_TX_FIELDS_MAX]; /* in a value is the token */
+	int nfields;
+	const char *token_field;  /* "" = access_token, else token */
+	long long ttl_s;          /* when the answer gives no expiry */
+	const char *header;       /* "" = Authorization: Bearer; else the
+	                             token alone in this header */
 };
 
 /* A fixed upstream header (name validated as an HTTP token, value without
@@ -215,7 +259,8 @@ struct px_provider {
 	 * azure provider, "chat_models" on an openai-responses one. */
 	const char **api_models;
 	int napi_models;
-	/* credentials (at least one), "strategy" */
+	/* credentials (at least one, but for account providers, which may
+	 * have none), "strategy" */
 	struct px_cred *creds;
 	int ncreds;
 	enum px_strategy strategy;
@@ -243,6 +288,13 @@ struct px_provider {
 	int exec_nenv;
 	int exec_max_parallel;
 	int exec_timeout_ms;
+	/* account providers: "accounts", the labels to use (none: every
+	 * account of the kind); their creds[] come from
+	 * px_config_bind_accounts() and may be empty */
+	const char **acct_labels;
+	int nacct_labels;
+	/* "token_exchange" (NULL: none): creds[0] is its credential */
+	struct px_token_exchange *tx;
 	/* SHA-256 of name and base_url (exec: the command's first element):
 	 * runtime state (cooldowns, round-robin) follows a provider across
 	 * reloads while both stay the same */
@@ -286,6 +338,12 @@ struct px_config {
 	struct px_route *routes;
 	int nroutes;
 	char ca_file[512];        /* "" = search the system */
+	/* "ca_file_add": bundles added to ca_file's or the system's anchors */
+	const char *ca_add[PX_MAX_CA_ADD];
+	int nca_add;
+	/* "models_ttl_seconds": upstream model lists kept this long (0: never
+	 * fetched; GET /v1/models lists the configured names only) */
+	int models_ttl_s;
 	/* limits and timeouts */
 	size_t header_max, body_max;
 	int max_conns;
@@ -358,6 +416,26 @@ int px_config_parse(struct px_config *c, const char *name, const char *text,
 int px_config_from_env(struct px_config *c, char *err, size_t errcap);
 
 /*
+ * Every environment variable the program reads, for --help and the
+ * startup message: name, what it does, and its group (PX_ENV_PROVIDER:
+ * enables or points a provider in environment mode; PX_ENV_SERVER: other
+ * environment-mode settings; PX_ENV_ANY: read with or without -c;
+ * PX_ENV_LOGIN: read by the login and accounts commands).
+ * Ends with a NULL name.
+ */
+enum { PX_ENV_PROVIDER, PX_ENV_SERVER, PX_ENV_ANY, PX_ENV_LOGIN };
+struct px_envvar {
+	const char *name;
+	const char *what;
+	int group;
+};
+extern const struct px_envvar px_env_vars[];
+
+/* 1 when a and b add the same "ca_file_add" files, in the same order. */
+int px_config_same_ca_add(const struct px_config *a,
+                          const struct px_config *b);
+
+/*
  * Route a requested model name. First exact match wins, then wildcard
  * patterns in file order. Returns the route or NULL.
  */
@@ -405,6 +483,20 @@ int px_provider_path(const struct px_provider *p, enum px_fmt f,
  */
 const char *px_provider_auth(const struct px_provider *p,
                              const char **prefix);
+
+/*
+ * Give the account providers of c (types *-account) their credentials:
+ * the accounts kinds[i]/labels[i] (i < n; kind names "claude", "codex",
+ * "gemini", "copilot") of the provider's kind - all of them, or those its
+ * "accounts" lists, in that list's order - up to PX_MAX_CREDS each.
+ * Replaces what an earlier call bound. Labels and kinds are copied into
+ * c's arena. A listed label without an account, and accounts over the
+ * cap, are reported in warn (one line each, "" when none). Returns the
+ * number of credentials bound, or -1 when out of memory.
+ */
+int px_config_bind_accounts(struct px_config *c, const char *const *kinds,
+                            const char *const *labels, int n, char *warn,
+                            size_t cap);
 
 /* Print the resolved routes and providers (no secrets; base URLs
  * redacted): check-config and the startup lines. */

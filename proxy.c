@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "models.h"
 #include "proxy_int.h"
 #include "tls.h"
 
@@ -932,6 +933,7 @@ conn_close(struct conn *c)
 		c->up = NULL;
 	}
 	relay_exec_stop(c);
+	acct_forget(c);
 	ev_del(loop, c->fd);
 	ev_timer_stop(loop, &c->timer);
 	ev_defer_cancel(loop, &c->defer);
@@ -988,72 +990,311 @@ conn_each(void (*fn)(struct conn *c, void *ctx), void *ctx)
 
 /* ------------------------------------------------------------ models list */
 
-static void
-send_models(struct conn *c, int anthropic_shape, int gemini_shape)
-{
-	struct jw w;
-	int i, first = 1;
-	const char *firstid = NULL, *lastid = NULL;
+/*
+ * The upstreams' own model lists, one cache entry per provider (by its id,
+ * so an entry survives a reload that keeps the provider). Each list is
+ * fetched off the request path, on the loop through the upstream engine:
+ * at start (the first tick), after every reload, and when models_ttl_s
+ * ran out (after a failure, again within PX_MODELS_RETRY_MS). A request
+ * for the list never waits: it gets what is cached, merged with the
+ * configured names (models.h).
+ */
+#ifndef PX_MODELS_PROVIDERS
+#define PX_MODELS_PROVIDERS 64        /* providers whose list is kept */
+#endif
+#ifndef PX_MODELS_RETRY_MS
+#define PX_MODELS_RETRY_MS  60000     /* after a failed fetch */
+#endif
 
-	jw_init(&w, &c->arena, 4u << 20);
-	jw_obj(&w);
-	if (gemini_shape) {
-		jw_key(&w, "models");
-	} else if (!anthropic_shape) {
-		jw_kcstr(&w, "object", "list");
-		jw_key(&w, "data");
+struct mfetch;
+
+struct mcache {
+	unsigned char id[32];         /* the provider's id; unused: all 0 */
+	int used;
+	struct px_models list;
+	int have;                     /* list holds a fetched answer */
+	long long next_ms;            /* next fetch due (wall clock) */
+	struct mfetch *f;             /* the fetch in flight */
+};
+
+struct mfetch {
+	struct mcache *m;
+	struct up_req *up;
+	struct cfg_ref *cref;
+	const struct px_provider *p;  /* in cref's config */
+	struct px_arena arena;        /* the request */
+	char *body;                   /* the answer (malloc) */
+	size_t n, cap;
+	int status, over;
+};
+
+static struct mcache mcache[PX_MODELS_PROVIDERS];
+
+static void
+mf_free(struct mfetch *f)
+{
+	if (f->up)
+		up_cancel(f->up);
+	if (f->m)
+		f->m->f = NULL;
+	px_arena_free(&f->arena);
+	cfg_drop(f->cref);
+	free(f->body);
+	free(f);
+}
+
+static void
+mf_done(struct mfetch *f, const char *why)
+{
+	struct mcache *m = f->m;
+	long long now = wall_ms();
+	struct px_models l;
+	long long retry = PX_MODELS_RETRY_MS;
+
+	if (why == NULL && f->status / 100 != 2)
+		why = "answered with an error status";
+	if (why == NULL && f->over)
+		why = "answer too large";
+	if (why == NULL && px_models_parse(f->p->kind, f->body, f->n, &l) < 0)
+		why = "answer is not a model list";
+	if (cfg->models_ttl_s * 1000LL < retry)
+		retry = cfg->models_ttl_s * 1000LL;
+	if (why != NULL) {
+		px_log("models: provider %s: no upstream list (%s%s%.0d)",
+		    f->p->name, why, f->status ? ": HTTP " : "", f->status);
+		m->next_ms = now + retry;
 	} else {
-		jw_key(&w, "data");
+		px_models_free(&m->list);
+		m->list = l;
+		m->have = 1;
+		m->next_ms = now + cfg->models_ttl_s * 1000LL;
+		px_log("models: provider %s: %d upstream model(s)",
+		    f->p->name, l.n);
 	}
-	jw_arr(&w);
-	for (i = 0; i < cfg->nroutes; i++) {
-		const struct px_route *r = &cfg->routes[i];
-		const struct px_provider *p = &cfg->providers[r->targets[0].provider];
-		if (strchr(r->pattern, '*'))
-			continue;
-		jw_obj(&w);
-		if (gemini_shape) {
-			char name[300];
-			snprintf(name, sizeof name, "models/%s", r->pattern);
-			jw_kcstr(&w, "name", name);
-			jw_kcstr(&w, "displayName", r->pattern);
-			jw_key(&w, "supportedGenerationMethods");
-			jw_arr(&w);
-			jw_cstr(&w, "generateContent");
-			jw_cstr(&w, "streamGenerateContent");
-			jw_cstr(&w, "countTokens");
-			jw_arr_end(&w);
-		} else if (anthropic_shape) {
-			jw_kcstr(&w, "type", "model");
-			jw_kcstr(&w, "id", r->pattern);
-			jw_kcstr(&w, "display_name", r->pattern);
-			jw_kcstr(&w, "created_at", "1970-01-01T00:00:00Z");
-			if (first)
-				firstid = r->pattern;
-			lastid = r->pattern;
-		} else {
-			jw_kcstr(&w, "id", r->pattern);
-			jw_kcstr(&w, "object", "model");
-			jw_kint(&w, "created", 0);
-			jw_kcstr(&w, "owned_by", p->name);
+	f->up = NULL;
+	mf_free(f);
+}
+
+static void
+mf_head(void *ud, const struct http_resp *r)
+{
+	struct mfetch *f = ud;
+
+	f->status = r->status;
+}
+
+static void
+mf_data(void *ud, const char *p, size_t n)
+{
+	struct mfetch *f = ud;
+	char *nb;
+	size_t ncap;
+
+	if (f->over || n == 0)
+		return;
+	if (n > PX_MODELS_BODY_MAX - f->n) {
+		f->over = 1;
+		return;
+	}
+	if (n > f->cap - f->n) {
+		ncap = f->cap ? f->cap : 16384;
+		while (ncap - f->n < n)
+			ncap *= 2;
+		if ((nb = realloc(f->body, ncap)) == NULL) {
+			f->over = 1;
+			return;
 		}
-		jw_obj_end(&w);
-		first = 0;
+		f->body = nb;
+		f->cap = ncap;
 	}
-	jw_arr_end(&w);
-	if (anthropic_shape) {
-		jw_kbool(&w, "has_more", 0);
-		if (firstid)
-			jw_kcstr(&w, "first_id", firstid);
-		else
-			jw_knull(&w, "first_id");
-		if (lastid)
-			jw_kcstr(&w, "last_id", lastid);
-		else
-			jw_knull(&w, "last_id");
+	memcpy(f->body + f->n, p, n);
+	f->n += n;
+}
+
+static void
+mf_end(void *ud, int complete)
+{
+	struct mfetch *f = ud;
+
+	f->up = NULL;
+	mf_done(f, complete ? NULL : "answer cut short");
+}
+
+static void
+mf_error(void *ud, enum up_err e, const char *msg)
+{
+	struct mfetch *f = ud;
+
+	f->up = NULL;
+	mf_done(f, msg && *msg ? msg : up_err_name(e));
+}
+
+static const struct up_callbacks mf_cbs = { mf_head, mf_data, mf_end,
+    mf_error };
+
+/* GET provider p's list into m. */
+static void
+mf_start(struct mcache *m, const struct px_provider *p)
+{
+	struct mfetch *f = calloc(1, sizeof *f);
+	struct up_target t;
+	struct up_timeouts to;
+	struct jw head;
+	const char *hname, *prefix;
+	int i;
+
+	if (f == NULL)
+		return;
+	px_arena_init(&f->arena, 1u << 16);
+	f->m = m;
+	f->cref = cfg_hold();
+	f->p = p;
+	m->f = f;
+	jw_init(&head, &f->arena, 1u << 16);
+	jw_puts(&head, "GET ");
+	jw_puts(&head, p->base_path);
+	jw_puts(&head, px_models_path(p->kind));
+	jw_puts(&head, " HTTP/1.1\r\nHost: ");
+	jw_puts(&head, p->host);
+	if ((p->tls && strcmp(p->port, "443") != 0) ||
+	    (!p->tls && strcmp(p->port, "80") != 0)) {
+		jw_puts(&head, ":");
+		jw_puts(&head, p->port);
 	}
-	jw_obj_end(&w);
-	if (w.err) {
+	jw_puts(&head, "\r\nUser-Agent: llmproxy/" LLMPROXY_VERSION
+	    " (model list)\r\nAccept: application/json\r\n");
+	hname = px_provider_auth(p, &prefix);
+	if (p->api_key && p->api_key[0] && hname) {
+		jw_puts(&head, hname);
+		jw_puts(&head, ": ");
+		jw_puts(&head, prefix);
+		jw_puts(&head, p->api_key);
+		jw_puts(&head, "\r\n");
+	}
+	if (p->kind == PX_PT_ANTHROPIC) {
+		jw_puts(&head, "anthropic-version: ");
+		jw_puts(&head, p->anthropic_version);
+		jw_puts(&head, "\r\n");
+	}
+	for (i = 0; i < p->nheaders; i++) {
+		jw_puts(&head, p->headers[i].name);
+		jw_puts(&head, ": ");
+		jw_puts(&head, p->headers[i].value);
+		jw_puts(&head, "\r\n");
+	}
+	jw_puts(&head, "\r\n");
+	if (head.err) {
+		mf_free(f);
+		return;
+	}
+	t.host = p->host;
+	t.port = p->port;
+	t.tls = p->tls;
+	t.label = p->name;
+	to.connect_ms = cfg->connect_timeout_ms;
+	to.first_byte_ms = cfg->first_byte_timeout_ms;
+	to.idle_ms = cfg->stream_idle_timeout_ms;
+	f->up = up_start(upe, &t, &to, head.buf, head.len, NULL, 0, &mf_cbs, f);
+	if (f->up == NULL)
+		mf_free(f);
+}
+
+static struct mcache *
+mc_find(const unsigned char *id)
+{
+	int i;
+
+	for (i = 0; i < PX_MODELS_PROVIDERS; i++)
+		if (mcache[i].used && memcmp(mcache[i].id, id, 32) == 0)
+			return &mcache[i];
+	return NULL;
+}
+
+/* Start the fetches that are due (on the tick). */
+static void
+models_tick(long long now)
+{
+	struct mcache *m;
+	int i, j;
+
+	if (cfg->models_ttl_s <= 0)
+		return;
+	for (i = 0; i < cfg->nproviders; i++) {
+		const struct px_provider *p = &cfg->providers[i];
+		if (px_models_path(p->kind) == NULL)
+			continue;
+		if ((m = mc_find(p->id)) == NULL) {
+			for (j = 0; j < PX_MODELS_PROVIDERS && mcache[j].used;
+			    j++)
+				;
+			if (j == PX_MODELS_PROVIDERS)
+				continue;
+			m = &mcache[j];
+			memset(m, 0, sizeof *m);
+			m->used = 1;
+			memcpy(m->id, p->id, 32);
+		}
+		if (m->f == NULL && now >= m->next_ms)
+			mf_start(m, p);
+	}
+}
+
+/* A new config: lists of providers it lacks go, the others are fetched
+ * again (fetches in flight restart on the new config). */
+static void
+models_reload(void)
+{
+	int i, j, keep;
+
+	for (i = 0; i < PX_MODELS_PROVIDERS; i++) {
+		struct mcache *m = &mcache[i];
+		if (!m->used)
+			continue;
+		if (m->f)
+			mf_free(m->f);
+		for (keep = 0, j = 0; j < cfg->nproviders && !keep; j++)
+			keep = memcmp(cfg->providers[j].id, m->id, 32) == 0;
+		m->next_ms = 0;
+		if (!keep || cfg->models_ttl_s <= 0) {
+			px_models_free(&m->list);
+			memset(m, 0, sizeof *m);
+		}
+	}
+}
+
+static void
+models_shutdown(void)
+{
+	int i;
+
+	for (i = 0; i < PX_MODELS_PROVIDERS; i++) {
+		if (mcache[i].f)
+			mf_free(mcache[i].f);
+		px_models_free(&mcache[i].list);
+		memset(&mcache[i], 0, sizeof mcache[i]);
+	}
+}
+
+static void
+send_models(struct conn *c, enum px_models_shape shape)
+{
+	const struct px_models **lists;
+	struct mcache *m;
+	struct jw w;
+	int i;
+
+	lists = px_arena_alloc(&c->arena, (size_t)(cfg->nproviders + 1) *
+	    sizeof *lists);
+	if (lists == NULL) {
+		send_error(c, 500, "out of memory");
+		return;
+	}
+	for (i = 0; i < cfg->nproviders; i++) {
+		m = mc_find(cfg->providers[i].id);
+		lists[i] = m != NULL && m->have ? &m->list : NULL;
+	}
+	jw_init(&w, &c->arena, 8u << 20);
+	if (px_models_write(cfg, lists, c->key, shape, &c->arena, &w) < 0) {
 		send_error(c, 500, "model list too large");
 		return;
 	}
@@ -1598,7 +1839,8 @@ handle_head(struct conn *c, struct http_req *r)
 				send_405(c, "GET");
 				return;
 			}
-			send_models(c, v != NULL && !gem, gem);
+			send_models(c, gem ? PX_MS_GEMINI : v != NULL ?
+			    PX_MS_ANTHROPIC : PX_MS_OPENAI);
 			return;
 		}
 		{
@@ -2140,13 +2382,21 @@ reload(const char *why)
 		free(r);
 		return;
 	}
+	if (acct_bind(n, why) < 0) {
+		px_log("%s: the old configuration stays in force", why);
+		px_config_free(n);
+		free(r);
+		return;
+	}
 	if (strcmp(n->listen, cfg->listen) != 0) {
 		px_log("%s: a new listen address (%s) takes effect at the next "
 		    "start", why, n->listen);
 		snprintf(n->listen, sizeof n->listen, "%s", cfg->listen);
 	}
-	if (strcmp(n->ca_file, cfg->ca_file) != 0)
-		px_log("%s: a new ca_file takes effect at the next start", why);
+	if (strcmp(n->ca_file, cfg->ca_file) != 0 ||
+	    !px_config_same_ca_add(n, cfg))
+		px_log("%s: a new ca_file or ca_file_add takes effect at the next "
+		    "start", why);
 	px_config_diff(cfg, n, diff, sizeof diff);
 	px_log("%s: reloaded %s: %s", why, cfg_file, diff);
 	r->cfg = n;
@@ -2155,8 +2405,10 @@ reload(const char *why)
 	cfg = n;
 	px_gw_reload(gw, n, wall_ms());
 	relay_health_reset();
+	models_reload();
 	if (usage)
 		px_usage_set_prices(usage, n->prices);
+	acct_sync(n);
 	up_engine_set_pool(upe, n->upstream_idle);
 	mem_budget = (size_t)n->memory_max;
 	log_set_format(n->log_format == PX_LOG_JSON ? LOG_JSON : LOG_TEXT);
@@ -2208,9 +2460,12 @@ on_tick(struct ev_loop *l, struct ev_timer *t)
 		px_log("usage records: %s", px_usage_error(usage));
 	if (!draining) {
 		relay_health(wall_ms());
+		models_tick(wall_ms());
 		reload_check(ev_now(l));
 		if (state_dir[0] && keys_changed(state_dir, &keys_stamp))
 			keys_reload("keys file changed");
+		if (acct_tick(ev_now(l)))
+			reload("accounts changed");
 	}
 	if (draining && ev_now(l) >= drain_deadline && nconns > 0) {
 		px_log("drain timeout: closing %d connection(s)", nconns);
@@ -2283,6 +2538,33 @@ raise_nofile(void)
 	}
 }
 
+/*
+ * What a user pastes into a client's environment: the base URL of each
+ * client format at the real address (a wildcard address is reached on
+ * loopback).
+ */
+static void
+client_lines(int family, const char *host, int port)
+{
+	char base[96];
+
+	if (strcmp(host, "0.0.0.0") == 0)
+		host = "127.0.0.1";
+	else if (strcmp(host, "::") == 0)
+		host = "::1";
+	if (family == AF_INET6)
+		snprintf(base, sizeof base, "http://[%s]:%d", host, port);
+	else
+		snprintf(base, sizeof base, "http://%s:%d", host, port);
+	px_log("point clients here (with %s):",
+	    cfg->nkeys ? "one of the client keys as their API key" :
+	    "any API key");
+	px_log("  OPENAI_BASE_URL=%s/v1", base);
+	px_log("  ANTHROPIC_BASE_URL=%s", base);
+	px_log("  GOOGLE_GEMINI_BASE_URL=%s  (google-genai SDKs: "
+	    "http_options base_url)", base);
+}
+
 static void
 startup_lines(const char *cfile)
 {
@@ -2292,6 +2574,7 @@ startup_lines(const char *cfile)
 	int i, port = 0;
 
 	/* report the real port (":0" picks one; tests use that) */
+	memset(&ss, 0, sizeof ss);
 	if (getsockname(listen_fd, (struct sockaddr *)&ss, &sl) == 0) {
 		if (ss.ss_family == AF_INET) {
 			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
@@ -2320,8 +2603,23 @@ startup_lines(const char *cfile)
 		    cfg->providers[r->targets[0].provider].name,
 		    r->targets[0].model[0] ? "/" : "", r->targets[0].model);
 	}
-	if (cfg->nproviders == 0)
-		px_log("no providers configured: set OPENAI_API_KEY and/or ANTHROPIC_API_KEY, or pass -c FILE");
+	if (cfg->nproviders == 0 && cfile == NULL) {
+		const struct px_envvar *v;
+
+		px_log("no providers configured: every request will fail. "
+		    "Set one of these and start again, or pass -c FILE:");
+		for (v = px_env_vars; v->name != NULL; v++)
+			if (v->group == PX_ENV_PROVIDER)
+				px_log("  %-20s %s", v->name, v->what);
+		px_log("and optionally:");
+		for (v = px_env_vars; v->name != NULL; v++)
+			if (v->group == PX_ENV_SERVER)
+				px_log("  %-20s %s", v->name, v->what);
+	} else if (cfg->nproviders == 0) {
+		px_log("no providers configured in %s: add \"providers\" "
+		    "and \"models\"", cfile);
+	} else
+		client_lines(ss.ss_family, hostb, port);
 }
 
 /*
@@ -2439,10 +2737,18 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 		return 1;
 	if (state_open() < 0)
 		return 1;
+	/* account and token exchange renewals mostly go to https too */
 	for (i = 0; i < cfg->nproviders; i++)
-		https |= cfg->providers[i].tls;
+		https |= cfg->providers[i].tls || cfg->providers[i].tx ||
+		    cfg->providers[i].kind >= PX_PT_CLAUDE_ACCOUNT;
 	if (https) {
-		int na = tls_load_ca(cfg->ca_file[0] ? cfg->ca_file : NULL, err, sizeof err);
+		const char *add[PX_MAX_CA_ADD];
+		int na;
+
+		for (i = 0; i < cfg->nca_add; i++)
+			add[i] = cfg->ca_add[i];
+		na = tls_load_ca_set(cfg->ca_file[0] ? cfg->ca_file : NULL,
+		    add, cfg->nca_add, err, sizeof err);
 		if (na < 0) {
 			px_log("%s", err);
 			return 1;
@@ -2466,6 +2772,7 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ev_set(loop, listen_fd, EV_READ, accept_io, NULL);
 	up_engine_set_pool(upe, cfg->upstream_idle);
+	acct_sync(cfg);
 	ev_timer_init(&accept_pause, accept_resume, NULL);
 	ev_timer_init(&tick, on_tick, NULL);
 	ev_timer_set(loop, &tick, ev_now(loop) + PX_TICK_MS);
@@ -2500,6 +2807,8 @@ px_serve(struct px_config *config, const char *cfile, int verb)
 	if (spare_fd >= 0)
 		close(spare_fd);
 	relay_shutdown();
+	models_shutdown();
+	acct_shutdown();
 	state_close();
 	up_engine_free(upe);
 	upe = NULL;

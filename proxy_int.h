@@ -9,6 +9,9 @@
  *             the request built for each, the engine's callbacks
  *             (upstream.c), answers and streams converted back
  *   rstore.c  previous_response_id served from the proxy's store
+ *   acctsrv.c credentials whose token is obtained at run time
+ *             (subscription accounts, token exchanges): loading,
+ *             renewal on the loop, requests waiting for a token
  *   admin.c   the admin API and the admin page
  */
 #ifndef PX_PROXY_INT_H
@@ -167,6 +170,15 @@ struct conn {
 	int rs_keep;
 	struct px_str rs_prev;
 	struct px_str rs_input;
+
+	/* run-time credentials (acctsrv.c) and account upstreams */
+	void *acct_w;                  /* the credential waited for, or NULL */
+	struct conn *acct_next;        /* next waiting for it */
+	unsigned acct_gen;             /* generation of the token sent */
+	unsigned acct_retried:1,       /* the 401 retry was spent */
+	         acct_agg:1,           /* Codex: a stream to aggregate */
+	         acct_sse:1,           /* Code Assist: events to unwrap */
+	         acct_q:1;             /* a 429 whose reset is in its body */
 };
 
 /* ---- globals (proxy.c) */
@@ -241,6 +253,37 @@ void relay_shutdown(void);
 void relay_exec_stop(struct conn *c);
 void relay_exec_resume(struct conn *c);
 
+/* The relay goes on with c's attempt once acctsrv.c has a token for its
+ * credential (ok), or fails the attempt over (ok 0). */
+void relay_resume(struct conn *c, int ok);
+
+/* ---- acctsrv.c */
+enum acct_ready { ACCT_GO = 0, ACCT_WAIT, ACCT_FAIL };
+/* Give the account providers of a config just loaded their credentials
+ * (px_acct_bind), logging what is missing. -1 when the store cannot be
+ * read (the config is then not to be used). */
+int acct_bind(struct px_config *c, const char *why);
+/* The run-time credentials follow cfg (the current config): new ones are
+ * loaded and scheduled, dropped ones forgotten. */
+void acct_sync(const struct px_config *cfg);
+/* The tick: 1 when the accounts directory gained or lost an account (the
+ * caller reloads); changed account files are read again here. */
+int acct_tick(long long now);
+/* A token for c's credential (c->cred of a run-time kind): ACCT_GO (sent
+ * with acct_token()), ACCT_WAIT (c waits; relay_resume() follows) or
+ * ACCT_FAIL (unusable: fail over). */
+enum acct_ready acct_ready(struct conn *c);
+/* The token to send for c's credential (never logged), and its account
+ * (NULL for a token exchange). */
+const char *acct_token(const struct conn *c);
+const struct px_account *acct_account(const struct conn *c);
+/* An upstream 401 for c's run-time credential: 1 when c now waits for a
+ * renewed token (or resends at once with a newer one); 0 when the 401
+ * stands (the retry was spent). */
+int acct_on_401(struct conn *c);
+/* c goes away (or is answered) while it may be waiting. */
+void acct_forget(struct conn *c);
+void acct_shutdown(void);
 /* ---- admin.c */
 enum admin_auth {
 	ADMIN_OFF,                    /* no admin key is configured */

@@ -25,12 +25,18 @@
 #include <strings.h>
 #include <time.h>
 
+#include "account.h"
 #include "proxy_int.h"
 
 static void attempt_next(struct conn *c);
 static void answer_fail(struct conn *c, int status, const char *fmt, ...);
 static const char *lastfail_route(const struct conn *c);
 static void exec_begin(struct conn *c, const char *body, size_t n);
+static int acct_build(struct conn *c, enum px_acct_kind k, const char *body,
+    size_t n);
+static void lastfail_set(const char *prov, const char *msg);
+static void attempt_keep(struct conn *c, int status, const char *body,
+    size_t n, const char *msg);
 
 static char *
 arena_cstr(struct conn *c, const char *p, size_t n)
@@ -298,9 +304,12 @@ build_upstream(struct conn *c, const char *body, size_t n)
 	char path[1024];
 	struct px_str um = { c->up_model, strlen(c->up_model) };
 	int stream = c->req.stream, k, i;
-	const char *hname, *prefix;
+	const char *hname, *prefix, *secret;
+	enum px_acct_kind ak;
 	struct jw h;
 
+	if (px_acct_kind_of(p, &ak) == 0)
+		return acct_build(c, ak, body, n);
 	if (op_kind(c) != PX_OP_GENERATE)
 		k = px_op_path(&c->op, um, path, sizeof path);
 	else
@@ -324,11 +333,13 @@ build_upstream(struct conn *c, const char *body, size_t n)
 	jw_puts(&h, stream ? "Accept: text/event-stream\r\n" :
 	    "Accept: application/json\r\n");
 	hname = px_provider_auth(p, &prefix);
-	if (c->cred && c->cred->secret && c->cred->secret[0] && hname) {
+	secret = c->cred == NULL ? NULL : c->cred->src == PX_CRED_EXCHANGE ?
+	    acct_token(c) : c->cred->secret;
+	if (secret && secret[0] && hname) {
 		jw_puts(&h, hname);
 		jw_puts(&h, ": ");
 		jw_puts(&h, prefix);
-		jw_puts(&h, c->cred->secret);
+		jw_puts(&h, secret);
 		jw_puts(&h, "\r\n");
 	}
 	if (c->ufmt == PX_FMT_ANTHROPIC) {
@@ -573,6 +584,186 @@ attempt_body(struct conn *c, const char **bodyp, size_t *np)
 	return 0;
 }
 
+/* ------------------------------------------------------------ accounts
+ *
+ * Subscription accounts (account providers) and token exchanges: the
+ * request each account kind requires and its answer unwrapped, built by
+ * account_shape.c; the tokens come from acctsrv.c. The generic relay
+ * reaches these through one-line call sites.
+ */
+
+/* A provider "headers" entry of that name replaces the account kind's
+ * own header (version-pinned values can be changed in the config). */
+static int
+acct_skip(void *ctx, const char *name)
+{
+	const struct px_provider *p = ctx;
+	int i;
+
+	for (i = 0; i < p->nheaders; i++)
+		if (strcasecmp(p->headers[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* build_upstream() for an account provider: its path, headers and body. */
+static int
+acct_build(struct conn *c, enum px_acct_kind k, const char *body, size_t n)
+{
+	const struct px_provider *p = c->prov;
+	const struct px_account *a = acct_account(c);
+	struct px_acct_req q;
+	char path[1024], cl[48];
+	const char *ob;
+	size_t on;
+	struct jw h;
+	int i;
+
+	memset(&q, 0, sizeof q);
+	q.kind = k;
+	q.token = acct_token(c);
+	q.account_id = a ? a->account_id : NULL;
+	q.project = a ? a->project : NULL;
+	q.model = c->up_model;
+	q.stream = c->req.stream;
+	q.op = op_kind(c);
+	q.client_beta = c->cfmt == PX_FMT_ANTHROPIC ? c->abeta : NULL;
+	q.client_version = c->aversion;
+	q.request_id = c->rid;
+	if (px_acct_path(&q, c->ufmt, path, sizeof path) < 0 ||
+	    px_acct_body(&q, &c->arena, body, n, &ob, &on) < 0)
+		return -1;
+	c->acct_agg = k == PX_ACCT_CODEX && !c->req.stream;
+	c->acct_sse = k == PX_ACCT_GEMINI && c->req.stream &&
+	    q.op == PX_OP_GENERATE;
+	jw_init(&h, &c->arena, 64 * 1024);
+	jw_puts(&h, "POST ");
+	jw_puts(&h, p->base_path);
+	jw_puts(&h, path);
+	jw_puts(&h, " HTTP/1.1\r\nHost: ");
+	jw_puts(&h, p->host);
+	if ((p->tls && strcmp(p->port, "443") != 0) ||
+	    (!p->tls && strcmp(p->port, "80") != 0)) {
+		jw_puts(&h, ":");
+		jw_puts(&h, p->port);
+	}
+	jw_puts(&h, "\r\n");
+	px_acct_head(&q, acct_skip, (void *)p, &h);
+	for (i = 0; i < p->nheaders; i++) {
+		jw_puts(&h, p->headers[i].name);
+		jw_puts(&h, ": ");
+		jw_puts(&h, p->headers[i].value);
+		jw_puts(&h, "\r\n");
+	}
+	snprintf(cl, sizeof cl, "Content-Length: %zu\r\n\r\n", on);
+	jw_puts(&h, cl);
+	if (h.err)
+		return -1;
+	c->ureq = h.buf;
+	c->ureq_len = h.len;
+	c->ubody_out = ob;
+	c->ubody_out_n = on;
+	return 0;
+}
+
+/* The candidate's run-time credential has no usable token: a failed
+ * attempt (401: the gateway disables it; acctsrv.c enables it again when
+ * a renewal works), kept as "no usable token" for the final answer. */
+static void
+acct_unusable(struct conn *c)
+{
+	struct px_outcome o;
+	char msg[256];
+
+	snprintf(msg, sizeof msg, "upstream %s: credential %s has no usable "
+	    "token (see the proxy's log)", c->prov->name, c->cred->label);
+	lastfail_set(c->prov->name, msg);
+	px_outcome_init(&o, PX_OUT_HTTP, 401);
+	px_gw_report(gw, &c->plan, &c->att, &o, wall_ms());
+	if (px_plan_keep(&c->plan, &c->att))
+		attempt_keep(c, 503, NULL, 0, msg);
+	DBG("conn %lu: %s: trying the next", c->id, msg);
+}
+
+/* A quota answer whose reset time is in its body (Codex usage limits,
+ * Gemini RetryInfo): 1 when c's provider says so; the 429 is then
+ * reported once the body is in (acct_quota_report). */
+static int
+acct_quota_defer(struct conn *c, int status)
+{
+	enum px_acct_kind k;
+
+	if (status != 429 || px_acct_kind_of(c->prov, &k) < 0 ||
+	    (k != PX_ACCT_CODEX && k != PX_ACCT_GEMINI))
+		return 0;
+	c->acct_q = 1;
+	return 1;
+}
+
+static void
+acct_quota_report(struct conn *c, const char *body, size_t n)
+{
+	struct px_outcome o;
+	enum px_acct_kind k;
+	long long at;
+
+	c->acct_q = 0;
+	px_outcome_init(&o, PX_OUT_HTTP, c->ustatus);
+	if (c->retry_after[0])
+		px_outcome_header(&o, "retry-after", 11, c->retry_after,
+		    strlen(c->retry_after));
+	if (body != NULL && px_acct_kind_of(c->prov, &k) == 0 &&
+	    (at = px_acct_quota_reset(k, c->ustatus, body, n, wall_ms())) > 0)
+		o.reset_at = at;
+	px_gw_report(gw, &c->plan, &c->att, &o, wall_ms());
+	c->att_keep = px_plan_keep(&c->plan, &c->att);
+}
+
+/* A 2xx answer of an account upstream, as its format's own: Codex's
+ * stream aggregated, Code Assist's envelope taken off. -1 when answered
+ * (the stream failed). */
+static int
+acct_answer(struct conn *c, const char **body, size_t *n)
+{
+	enum px_acct_kind k;
+	char err[256];
+	struct jw w;
+
+	if (px_acct_kind_of(c->prov, &k) < 0)
+		return 0;
+	if (k == PX_ACCT_CODEX && c->acct_agg && op_kind(c) == PX_OP_GENERATE) {
+		jw_init(&w, &c->arena, *n + 65536);
+		if (px_acct_aggregate(&c->arena, *body, *n, &w, err,
+		    sizeof err) < 0) {
+			answer_fail(c, 502, "upstream %s: %s", c->prov->name, err);
+			return -1;
+		}
+		*body = w.buf;
+		*n = w.len;
+	} else if (k == PX_ACCT_GEMINI) {
+		px_acct_unwrap(*body, *n, body, n);
+	}
+	return 0;
+}
+
+/* Code Assist stream events carry {"response": event}: the event. */
+static void
+acct_event(struct conn *c, struct sse_event *ev)
+{
+	if (c->acct_sse)
+		px_acct_unwrap(ev->data, ev->data_len, &ev->data, &ev->data_len);
+}
+
+/* ... and a Gemini client of Code Assist gets the events re-framed
+ * (appended to c->sout, which the caller writes). */
+static void
+acct_pass_event(struct conn *c, const struct sse_event *ev)
+{
+	jw_puts(&c->sout, "data: ");
+	jw_put(&c->sout, ev->data, ev->data_len);
+	jw_puts(&c->sout, "\r\n\r\n");
+}
+
 /* ------------------------------------------------------------ attempts */
 
 static void up_on_head(void *ud, const struct http_resp *r);
@@ -736,7 +927,8 @@ answer_exhausted(struct conn *c)
 		snprintf(msg, sizeof msg, "no upstream is available for model "
 		    "'%.200s': %s%s%s", c->model, dead ? "every candidate's "
 		    "credential was refused by its provider and stays disabled "
-		    "until the config is reloaded" : res.status == 429 ?
+		    "until the config is reloaded (an account: until it "
+		    "logs in again)" : res.status == 429 ?
 		    "every candidate is rate limited" :
 		    "every candidate is cooling down after failures",
 		    why ? "; the last failure: " : "", why ? why : "");
@@ -814,13 +1006,46 @@ attempt_keep(struct conn *c, int status, const char *body, size_t n,
 	snprintf(c->kept_msg, sizeof c->kept_msg, "%s", msg ? msg : "");
 }
 
-/* Try the next candidate, or answer when there is none. */
-static void
-attempt_next(struct conn *c)
+/* Build and send the current candidate's request. 0: sent, or answered
+ * (the client's own error, a local estimate); 1: this candidate cannot
+ * carry it, try the next. */
+static int
+attempt_send(struct conn *c)
 {
 	const char *body;
 	size_t n;
 
+	if (attempt_body(c, &body, &n) < 0)
+		return 0;
+	if (c->prov->kind == PX_PT_EXEC) {
+		exec_begin(c, body, n);
+		return 0;
+	}
+	if (build_upstream(c, body, n) < 0) {
+		/* this provider cannot carry the request (a path for an
+		 * operation it does not speak): the next one */
+		struct px_outcome o;
+		px_outcome_init(&o, PX_OUT_HTTP, 501);
+		if (px_gw_report(gw, &c->plan, &c->att, &o, wall_ms()) ==
+		    PX_ANSWER) {
+			send_error(c, 501, "this provider cannot serve this "
+			    "endpoint");
+			out_flush(c);
+			return 0;
+		}
+		return 1;
+	}
+	DBG("conn %lu: %s model=%s -> %s/%s%s (attempt %d)", c->id,
+	    px_fmt_name(c->cfmt), c->model, c->prov->name, c->up_model,
+	    c->passthrough ? " (passthrough)" : "", c->att.n);
+	up_begin(c);
+	return 0;
+}
+
+/* Try the next candidate, or answer when there is none. */
+static void
+attempt_next(struct conn *c)
+{
 	for (;;) {
 		attempt_reset(c);
 		if (!px_plan_next(gw, &c->plan, wall_ms(), &c->att)) {
@@ -830,33 +1055,42 @@ attempt_next(struct conn *c)
 		c->prov = c->att.p;
 		c->cred = c->att.k;
 		c->ufmt = c->att.fmt;
+		c->acct_retried = 0;
 		snprintf(c->up_model, sizeof c->up_model, "%s", c->att.model);
-		if (attempt_body(c, &body, &n) < 0)
-			return;
-		if (c->prov->kind == PX_PT_EXEC) {
-			exec_begin(c, body, n);
-			return;
-		}
-		if (build_upstream(c, body, n) < 0) {
-			/* this provider cannot carry the request (a path for
-			 * an operation it does not speak): the next one */
-			struct px_outcome o;
-			px_outcome_init(&o, PX_OUT_HTTP, 501);
-			if (px_gw_report(gw, &c->plan, &c->att, &o,
-			    wall_ms()) == PX_ANSWER) {
-				send_error(c, 501, "this provider cannot "
-				    "serve this endpoint");
-				out_flush(c);
-				return;
+		if (c->cred->src != PX_CRED_KEY) {
+			/* a token obtained at run time (acctsrv.c) */
+			enum acct_ready ar = acct_ready(c);
+			if (ar == ACCT_WAIT)
+				return;          /* relay_resume() goes on */
+			if (ar == ACCT_FAIL) {
+				acct_unusable(c);
+				continue;
 			}
-			continue;
 		}
-		DBG("conn %lu: %s model=%s -> %s/%s%s (attempt %d)", c->id,
-		    px_fmt_name(c->cfmt), c->model, c->prov->name, c->up_model,
-		    c->passthrough ? " (passthrough)" : "", c->att.n);
-		up_begin(c);
-		return;
+		if (attempt_send(c) == 0)
+			return;
 	}
+}
+
+/* see proxy_int.h */
+void
+relay_resume(struct conn *c, int ok)
+{
+	if (c->closing)
+		return;
+	attempt_reset(c);
+	if (ok) {
+		enum acct_ready ar = acct_ready(c);
+		if (ar == ACCT_WAIT)
+			return;
+		if (ar == ACCT_GO && attempt_send(c) == 0)
+			return;
+		if (ar == ACCT_FAIL)
+			acct_unusable(c);
+	} else {
+		acct_unusable(c);
+	}
+	attempt_next(c);
 }
 
 /* see proxy_int.h */
@@ -1354,8 +1588,11 @@ stream_end(struct conn *c, int complete)
 	} else {
 		if (sse_finish(&c->sse, &ev)) {
 			jw_reset(&c->sout);
+			acct_event(c, &ev);
+			if (c->passthrough && c->acct_sse)
+				acct_pass_event(c, &ev);
 			px_stream_feed(c->stream, &ev, c->passthrough ? NULL : &c->sout);
-			if (!c->passthrough)
+			if (!c->passthrough || c->acct_sse)
 				out_chunk(c, c->sout.buf, c->sout.len);
 			if (c->passthrough)
 				rs_event(c, ev.event, ev.event_len,
@@ -1436,6 +1673,8 @@ up_on_head(void *ud, const struct http_resp *r)
 	c->ustatus = r->status;
 	if (!c->t_first_us)
 		c->t_first_us = clock_us();
+	if (r->status == 401 && c->cred->src != PX_CRED_KEY && acct_on_401(c))
+		return;     /* renewing the token, then again (acctsrv.c) */
 	ra = http_find(r->hdrs, r->nhdrs, "retry-after");
 	if (ra && ra->value.n < sizeof c->retry_after &&
 	    hdr_safe_value(ra->value)) {
@@ -1452,7 +1691,20 @@ up_on_head(void *ud, const struct http_resp *r)
 		    r->hdrs[i].value.p, r->hdrs[i].value.n);
 	if (r->status / 100 != 2) {
 		char lf[400];
-		if (r->status == 401 || r->status == 403)
+		if ((r->status == 401 || r->status == 403) && c->cred &&
+		    c->cred->src == PX_CRED_ACCOUNT)
+			snprintf(lf, sizeof lf, "the upstream provider '%s' "
+			    "rejected the account '%s' (HTTP %d): check what "
+			    "its subscription includes, or log in again with "
+			    "llmproxy login", c->prov->name, c->cred->label,
+			    r->status);
+		else if ((r->status == 401 || r->status == 403) && c->cred &&
+		    c->cred->src == PX_CRED_EXCHANGE)
+			snprintf(lf, sizeof lf, "the upstream provider '%s' "
+			    "rejected the token exchanged for credential '%s' "
+			    "(HTTP %d): check the provider's token_exchange",
+			    c->prov->name, c->cred->label, r->status);
+		else if (r->status == 401 || r->status == 403)
 			snprintf(lf, sizeof lf, "the upstream provider '%s' "
 			    "rejected the proxy's credential '%s' (HTTP %d): fix "
 			    "that provider's key in the proxy's configuration",
@@ -1462,8 +1714,11 @@ up_on_head(void *ud, const struct http_resp *r)
 			snprintf(lf, sizeof lf, "upstream %s answered %d",
 			    c->prov->name, r->status);
 		lastfail_set(c->prov->name, lf);
-		if (px_gw_report(gw, &c->plan, &c->att, &o, wall_ms()) ==
-		    PX_RETRY) {
+		if (acct_quota_defer(c, r->status)) {
+			/* the reset time is in the body: reported at its end */
+			c->att_err = 1;
+		} else if (px_gw_report(gw, &c->plan, &c->att, &o,
+		    wall_ms()) == PX_RETRY) {
 			/* read the error only when it may be answered later */
 			c->att_err = 1;
 			c->att_keep = px_plan_keep(&c->plan, &c->att);
@@ -1575,7 +1830,7 @@ up_on_data(void *ud, const char *p, size_t n)
 		return;
 	}
 	st = c->stream;
-	if (c->passthrough) {
+	if (c->passthrough && !c->acct_sse) {
 		if (pass_events(c, p, n) < 0) {
 			answer_fail(c, 502, "upstream %s: SSE event too large",
 			    c->prov->name);
@@ -1601,12 +1856,22 @@ up_on_data(void *ud, const char *p, size_t n)
 			n -= (size_t)k;
 			if (!got)
 				break;
-			px_stream_feed(c->stream, &ev, &c->sout);
+			acct_event(c, &ev);
+			if (c->passthrough) {
+				/* Code Assist to a Gemini client: re-framed */
+				acct_pass_event(c, &ev);
+				px_stream_feed(c->stream, &ev, NULL);
+				rs_event(c, ev.event, ev.event_len, ev.data,
+				    ev.data_len);
+			} else {
+				px_stream_feed(c->stream, &ev, &c->sout);
+				rs_scan(c, c->sout.buf + before,
+				    c->sout.len - before);
+			}
 			if (c->sout.err) {
 				answer_fail(c, 502, "converted event too large");
 				return;
 			}
-			rs_scan(c, c->sout.buf + before, c->sout.len - before);
 			if (c->holding) {
 				/* held: its bytes queue, so an error event before
 				 * any content can still hand over */
@@ -1641,6 +1906,19 @@ up_on_end(void *ud, int complete)
 	struct px_err perr;
 
 	c->up = NULL;
+	if (c->acct_q) {
+		/* a 429 whose reset time is in its body (acct_quota_defer) */
+		acct_quota_report(c, complete ? c->ubody : NULL, c->ubody_n);
+		if (!complete) {
+			char m[160];
+			snprintf(m, sizeof m, "upstream %s answered %d",
+			    c->prov->name, st);
+			if (c->att_keep)
+				attempt_keep(c, st, NULL, 0, m);
+			attempt_next(c);
+			return;
+		}
+	}
 	if (c->streaming) {
 		if (c->holding) {
 			if (!complete || !px_stream_done(c->stream)) {
@@ -1690,6 +1968,8 @@ up_on_end(void *ud, int complete)
 		attempt_next(c);
 		return;
 	}
+	if (st / 100 == 2 && acct_answer(c, &body, &n) < 0)
+		return;
 	/* the answer's working memory is bounded relative to its size too */
 	c->arena.cap += PX_ARENA_FACTOR * n;
 	if (c->arena.cap > PX_ARENA_MAX)
@@ -1769,6 +2049,7 @@ up_on_end(void *ud, int complete)
 void
 relay_cut(struct conn *c, int status, const char *msg)
 {
+	acct_forget(c);
 	if (c->up) {
 		up_cancel(c->up);
 		c->up = NULL;

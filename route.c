@@ -84,6 +84,7 @@ struct gw_cred {
 	short disabled_status, last_status;
 	int64_t disabled_at, last_ok, last_err;
 	unsigned long long n_ok, n_err;
+	char why[PX_GW_WHY_MAX];  /* px_gw_cred_set's reason, or "" */
 };
 
 struct gw_prov {
@@ -457,6 +458,7 @@ px_gw_reload(struct px_gw *gw, const struct px_config *cfg, int64_t now)
 				c->disabled = 0;
 				c->disabled_status = 0;
 				c->disabled_at = 0;
+				c->why[0] = 0;
 			}
 		}
 	}
@@ -488,6 +490,7 @@ static const struct {
 	  "anthropic-ratelimit-output-tokens-remaining" },
 	{ "x-ratelimit-reset-requests", "x-ratelimit-remaining-requests" },
 	{ "x-ratelimit-reset-tokens", "x-ratelimit-remaining-tokens" },
+	{ "anthropic-ratelimit-unified-reset", NULL },
 };
 
 static int
@@ -832,6 +835,8 @@ hint_at(const struct px_outcome *o, int64_t now, int rate)
 	int64_t t, best0 = -1, bestany = -1, v;
 	int i, zero;
 
+	if (rate && o->reset_at > 0)
+		return o->reset_at;
 	if (o->hdr[PX_H_RETRY_AFTER_MS].n > 0) {
 		const struct px_str *h = &o->hdr[PX_H_RETRY_AFTER_MS];
 		size_t k;
@@ -851,7 +856,18 @@ hint_at(const struct px_outcome *o, int64_t now, int rate)
 	for (i = PX_H_ANT_REQUESTS; rate && i < PX_H_N; i++) {
 		if (o->hdr[i].n == 0)
 			continue;
-		if (i <= PX_H_ANT_OUTPUT) {
+		if (i == PX_H_ANT_UNIFIED) {
+			/* unix seconds (what Anthropic sends), or a date */
+			const struct px_str *h = &o->hdr[i];
+			size_t k;
+			for (k = 0, v = 0; k < h->n && h->p[k] >= '0' &&
+			    h->p[k] <= '9' && v < 100000000000LL; k++)
+				v = v * 10 + (h->p[k] - '0');
+			if (k == h->n && k > 0)
+				t = v * 1000;
+			else if (px_parse_rfc3339(h->p, h->n, &t) < 0)
+				continue;
+		} else if (i <= PX_H_ANT_OUTPUT) {
 			if (px_parse_rfc3339(o->hdr[i].p, o->hdr[i].n, &t) < 0)
 				continue;
 		} else {
@@ -1229,6 +1245,7 @@ px_gw_report(struct px_gw *gw, struct px_plan *pl,
 			c->disabled = 1;
 			c->disabled_status = (short)eff_status(o);
 			c->disabled_at = now;
+			c->why[0] = 0;
 		}
 		break;
 	case ACT_SERVER:
@@ -1391,6 +1408,33 @@ px_gw_health_due(struct px_gw *gw, const struct px_config *cfg, int64_t now,
 
 /* see route.h */
 int
+px_gw_cred_set(struct px_gw *gw, const unsigned char id[32], int disabled,
+    int status, const char *why, int64_t now)
+{
+	struct gw_cred *c = cred_get(gw, id);
+	size_t i;
+
+	if (c == NULL)
+		return -1;
+	if (!disabled) {
+		c->disabled = 0;
+		c->disabled_status = 0;
+		c->disabled_at = 0;
+		c->why[0] = 0;
+		return 0;
+	}
+	if (!c->disabled)
+		c->disabled_at = now;
+	c->disabled = 1;
+	c->disabled_status = (short)status;
+	for (i = 0; why && why[i] && i + 1 < sizeof c->why; i++)
+		c->why[i] = (why[i] >= 0x20 && why[i] < 0x7f) ? why[i] : '?';
+	c->why[i] = 0;
+	return 0;
+}
+
+/* see route.h */
+int
 px_gw_cred_info(const struct px_gw *gw, const struct px_config *cfg,
     int provider, int cred, int64_t now, struct px_cred_info *out)
 {
@@ -1415,6 +1459,7 @@ px_gw_cred_info(const struct px_gw *gw, const struct px_config *cfg,
 		if (c->disabled) {
 			out->state = PX_CRED_DISABLED;
 			out->disabled_status = c->disabled_status;
+			memcpy(out->disabled_why, c->why, sizeof c->why);
 			return 0;
 		}
 	}
@@ -1538,6 +1583,10 @@ px_gw_json(const struct px_gw *gw, const struct px_config *cfg,
 				jw_obj(out);
 				jw_kint(out, "status", ci.disabled_status);
 				json_time(out, "since", c ? c->disabled_at : 0);
+				if (ci.disabled_why[0])
+					jw_kcstr(out, "reason", ci.disabled_why);
+				else
+					jw_knull(out, "reason");
 				jw_obj_end(out);
 			} else
 				jw_null(out);

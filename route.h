@@ -88,6 +88,9 @@
 #define PX_GW_MODEL_MAX        96      /* model name kept for display (longer
                                           names still match exactly) */
 #endif
+#ifndef PX_GW_WHY_MAX
+#define PX_GW_WHY_MAX          64      /* reason a credential is disabled */
+#endif
 #ifndef PX_PLAN_MODEL_MAX
 #define PX_PLAN_MODEL_MAX      256     /* requested model name, NUL included */
 #endif
@@ -118,6 +121,9 @@ enum px_hint_hdr {
 	PX_H_ANT_OUTPUT,          /* anthropic-ratelimit-output-tokens-reset */
 	PX_H_OAI_REQUESTS,        /* x-ratelimit-reset-requests ("1s") */
 	PX_H_OAI_TOKENS,          /* x-ratelimit-reset-tokens ("6m0s") */
+	PX_H_ANT_UNIFIED,         /* anthropic-ratelimit-unified-reset (unix
+	                             seconds or RFC 3339): a subscription's
+	                             5-hour / weekly window */
 	PX_H_N
 };
 
@@ -132,6 +138,11 @@ struct px_outcome {
 	int status;
 	struct px_str hdr[PX_H_N];
 	struct px_str remaining[PX_H_N];
+	int64_t reset_at;         /* a 429's end read from its body (unix ms;
+	                             0 = none): quota errors that say when in
+	                             the body, not in headers (Codex usage
+	                             limits, Gemini RetryInfo); wins over the
+	                             headers */
 };
 
 /* Zero o and set class and status. */
@@ -340,10 +351,23 @@ struct px_cred_info {
 	enum px_cred_state state;
 	int64_t until;            /* COOLING: when its latest cooldown ends */
 	int disabled_status;      /* DISABLED: 401 or 403 */
+	char disabled_why[PX_GW_WHY_MAX]; /* DISABLED by px_gw_cred_set: why
+	                             ("" otherwise) */
 	int64_t last_ok, last_err;    /* 0 = never */
 	int last_err_cls, last_err_status;
 	unsigned long long n_ok, n_err;
 };
+
+/*
+ * Disable (disabled 1) or enable (0) a credential from outside a request:
+ * a credential whose token is obtained at run time (an account, a token
+ * exchange) is disabled while its token cannot be renewed, with the
+ * failure's status and a short reason for the admin view (no secret), and
+ * enabled again once a renewal works. A reload clears it, like a 401's.
+ * Returns 0, or -1 when the id is not in the state (not configured).
+ */
+int px_gw_cred_set(struct px_gw *gw, const unsigned char id[32],
+                   int disabled, int status, const char *why, int64_t now);
 
 /*
  * State of credential `cred` of provider `provider` of cfg at now. COOLING
@@ -361,7 +385,7 @@ int px_gw_cred_info(const struct px_gw *gw, const struct px_config *cfg,
  *   "cooling":[{"model","until","class","status"}],
  *   "health_check":{"interval_s","model","next"}|null,
  *   "credentials":[{"label","state":"ok|cooling|disabled",
- *     "disabled":{"status","since"}|null,
+ *     "disabled":{"status","since","reason"}|null,
  *     "cooling":[{"model","until","class","status"}],
  *     "last_success","last_error":{"class","status","at"}|null,
  *     "successes","failures"}]}]}

@@ -23,8 +23,11 @@
  * blob may still move and turned into pointers in one pass at the end, so the
  * process-wide set is exactly two allocations, read-only afterwards.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,49 +232,48 @@ oom:
 	return -1;
 }
 
-/* see tls.h */
-int
-tls_load_ca(const char *path, char *err, size_t errcap)
+/* Open the system bundle: $SSL_CERT_FILE, else the first of ca_paths. */
+static FILE *
+open_system(const char **path, char *err, size_t errcap)
 {
-	struct ca_load L;
+	const char *env = getenv("SSL_CERT_FILE");
+	FILE *f;
+	size_t i;
+
+	if (env != NULL && *env != '\0') {
+		*path = env;
+		if ((f = fopen(env, "rb")) == NULL)
+			set_err(err, errcap, "cannot open CA bundle %s: %s",
+			    env, strerror(errno));
+		return f;
+	}
+	for (i = 0; i < sizeof ca_paths / sizeof ca_paths[0]; i++) {
+		if ((f = fopen(ca_paths[i], "rb")) != NULL) {
+			*path = ca_paths[i];
+			return f;
+		}
+	}
+	set_err(err, errcap, "no CA bundle found (tried $SSL_CERT_FILE and "
+	    "%s ...); name one explicitly", ca_paths[0]);
+	return NULL;
+}
+
+/* Append the certificates of one PEM file (f, opened; closed here) to L.
+ * Returns 0, or -1 with err set. A file without usable certificates is an
+ * error. */
+static int
+load_file(struct ca_load *L, FILE *f, const char *path, char *err,
+    size_t errcap)
+{
 	br_pem_decoder_context pc;
 	unsigned char chunk[4096];
 	const unsigned char *p;
-	br_x509_trust_anchor *ta = NULL;
-	FILE *f = NULL;
-	size_t i, k, len;
+	size_t k, len, n0 = L->n;
 	int rc = -1, eof = 0;
-	const char *env;
 
-	memset(&L, 0, sizeof L);
-	if (path == NULL || *path == '\0') {
-		env = getenv("SSL_CERT_FILE");
-		if (env != NULL && *env != '\0') {
-			path = env;
-		} else {
-			for (i = 0; i < sizeof ca_paths / sizeof ca_paths[0];
-			    i++) {
-				f = fopen(ca_paths[i], "rb");
-				if (f != NULL) {
-					path = ca_paths[i];
-					break;
-				}
-			}
-			if (f == NULL) {
-				set_err(err, errcap, "no CA bundle found "
-				    "(tried $SSL_CERT_FILE and %s ...); "
-				    "name one explicitly", ca_paths[0]);
-				return -1;
-			}
-		}
-	}
-	L.path = path;
-	if (f == NULL && (f = fopen(path, "rb")) == NULL) {
-		set_err(err, errcap, "cannot open CA bundle %s: %s", path,
-		    strerror(errno));
-		return -1;
-	}
-
+	L->path = path;
+	L->in_obj = 0;
+	L->skipped = 0;
 	br_pem_decoder_init(&pc);
 	for (;;) {
 		len = fread(chunk, 1, sizeof chunk, f);
@@ -292,21 +294,64 @@ tls_load_ca(const char *path, char *err, size_t errcap)
 			size_t used = br_pem_decoder_push(&pc, p, k);
 			p += used;
 			k -= used;
-			if (pem_event(&pc, &L, err, errcap) < 0)
+			if (pem_event(&pc, L, err, errcap) < 0)
 				goto end;
 		}
 		if (eof)
 			break;
 	}
-	if (L.in_obj) {
+	if (L->in_obj) {
 		set_err(err, errcap, "%s: unfinished PEM object at end of file",
 		    path);
 		goto end;
 	}
-	if (L.n == 0) {
+	if (L->n == n0) {
 		set_err(err, errcap, "%s: no usable certificates (%zu skipped)",
-		    path, L.skipped);
+		    path, L->skipped);
 		goto end;
+	}
+	rc = 0;
+end:
+	fclose(f);
+	return rc;
+}
+
+/* see tls.h */
+int
+tls_load_ca_set(const char *replace, const char *const *add, int nadd,
+    char *err, size_t errcap)
+{
+	struct ca_load L;
+	br_x509_trust_anchor *ta = NULL;
+	char desc[sizeof g_ca_path];
+	const char *path = replace;
+	FILE *f;
+	size_t i;
+	int rc = -1, j;
+
+	memset(&L, 0, sizeof L);
+	if (path == NULL || *path == '\0') {
+		if ((f = open_system(&path, err, errcap)) == NULL)
+			return -1;
+	} else if ((f = fopen(path, "rb")) == NULL) {
+		set_err(err, errcap, "cannot open CA bundle %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (load_file(&L, f, path, err, errcap) < 0)
+		goto end;
+	snprintf(desc, sizeof desc, "%s", path);
+	for (j = 0; j < nadd; j++) {
+		size_t dl = strlen(desc);
+
+		if ((f = fopen(add[j], "rb")) == NULL) {
+			set_err(err, errcap, "cannot open CA file %s: %s",
+			    add[j], strerror(errno));
+			goto end;
+		}
+		if (load_file(&L, f, add[j], err, errcap) < 0)
+			goto end;
+		snprintf(desc + dl, sizeof desc - dl, " + %s", add[j]);
 	}
 
 	/* The blob no longer moves: turn offsets into pointers. */
@@ -339,15 +384,20 @@ tls_load_ca(const char *path, char *err, size_t errcap)
 	g_nta = L.n;
 	g_blob = L.blob.p;
 	L.blob.p = NULL;
-	snprintf(g_ca_path, sizeof g_ca_path, "%s", path);
+	snprintf(g_ca_path, sizeof g_ca_path, "%s", desc);
 	rc = (int)L.n;
 end:
-	if (f != NULL)
-		fclose(f);
 	free(L.der.p);
 	free(L.blob.p);
 	free(L.offs);
 	return rc;
+}
+
+/* see tls.h */
+int
+tls_load_ca(const char *path, char *err, size_t errcap)
+{
+	return tls_load_ca_set(path, NULL, 0, err, errcap);
 }
 
 /* see tls.h */
@@ -356,6 +406,172 @@ tls_ca_path(void)
 {
 	return g_ca_path;
 }
+
+/* ------------------------------------------------------------ IP SANs */
+
+/*
+ * One DER TLV at *p (before end): its tag, and its contents in
+ * [*c, *c + *cn). Returns the byte after it, or NULL when malformed (long
+ * tags, indefinite or oversized lengths).
+ */
+static const unsigned char *
+der_tlv(const unsigned char *p, const unsigned char *end, unsigned *tag,
+    const unsigned char **c, size_t *cn)
+{
+	size_t len, k;
+
+	if (end - p < 2 || (p[0] & 0x1f) == 0x1f)
+		return NULL;
+	*tag = p[0];
+	len = p[1];
+	p += 2;
+	if (len & 0x80) {
+		k = len & 0x7f;
+		if (k == 0 || k > 3 || (size_t)(end - p) < k)
+			return NULL;
+		for (len = 0; k > 0; k--)
+			len = len << 8 | *p++;
+	}
+	if ((size_t)(end - p) < len)
+		return NULL;
+	*c = p;
+	*cn = len;
+	return p + len;
+}
+
+/*
+ * 1 when the certificate der[0..n) has an iPAddress subjectAltName equal
+ * to ip[0..iplen), else 0 (also when it cannot be parsed).
+ * Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPT,
+ * serial, signature, issuer, validity, subject, spki, [1] OPT, [2] OPT,
+ * [3] { SEQUENCE OF Extension } } ... }; Extension ::= SEQUENCE { OID,
+ * BOOLEAN OPT, OCTET STRING { GeneralNames } }; iPAddress is [7] IMPLICIT.
+ */
+static int
+cert_has_ip(const unsigned char *der, size_t n, const unsigned char *ip,
+    unsigned iplen)
+{
+	static const unsigned char san_oid[] = { 0x55, 0x1d, 0x11 };
+	const unsigned char *p, *end, *c, *q, *qe, *v;
+	size_t cn, vn;
+	unsigned tag;
+
+	if (der_tlv(der, der + n, &tag, &c, &cn) == NULL || tag != 0x30 ||
+	    der_tlv(c, c + cn, &tag, &c, &cn) == NULL || tag != 0x30)
+		return 0;
+	/* walk the tbsCertificate to [3] */
+	for (p = c, end = c + cn; p < end; ) {
+		if ((p = der_tlv(p, end, &tag, &c, &cn)) == NULL)
+			return 0;
+		if (tag == 0xa3)
+			break;
+	}
+	if (tag != 0xa3 || der_tlv(c, c + cn, &tag, &c, &cn) == NULL ||
+	    tag != 0x30)
+		return 0;
+	for (p = c, end = c + cn; p < end; ) {
+		/* one Extension */
+		if ((p = der_tlv(p, end, &tag, &q, &cn)) == NULL || tag != 0x30)
+			return 0;
+		qe = q + cn;
+		if ((q = der_tlv(q, qe, &tag, &v, &vn)) == NULL || tag != 0x06)
+			return 0;
+		if (vn != sizeof san_oid || memcmp(v, san_oid, vn) != 0)
+			continue;
+		if ((q = der_tlv(q, qe, &tag, &v, &vn)) != NULL && tag == 0x01)
+			q = der_tlv(q, qe, &tag, &v, &vn);
+		if (q == NULL || tag != 0x04 ||
+		    der_tlv(v, v + vn, &tag, &v, &vn) == NULL || tag != 0x30)
+			return 0;
+		for (q = v, qe = v + vn; q < qe; ) {
+			if ((q = der_tlv(q, qe, &tag, &v, &vn)) == NULL)
+				return 0;
+			if (tag == 0x87 && vn == iplen &&
+			    memcmp(v, ip, iplen) == 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+#define XW_CONN(ctx) ((struct tls_conn *)(void *)((char *)(ctx) - \
+	offsetof(struct tls_conn, xw)))
+
+static void
+xw_start_chain(const br_x509_class **ctx, const char *server_name)
+{
+	struct tls_conn *t = XW_CONN(ctx);
+
+	t->ncert = 0;
+	t->leaf_len = 0;
+	t->leaf_over = 0;
+	t->xc.vtable->start_chain(&t->xc.vtable, server_name);
+}
+
+static void
+xw_start_cert(const br_x509_class **ctx, uint32_t length)
+{
+	struct tls_conn *t = XW_CONN(ctx);
+
+	t->ncert++;
+	t->xc.vtable->start_cert(&t->xc.vtable, length);
+}
+
+static void
+xw_append(const br_x509_class **ctx, const unsigned char *buf, size_t len)
+{
+	struct tls_conn *t = XW_CONN(ctx);
+
+	if (t->ncert == 1 && t->iplen > 0) {
+		if (len > sizeof t->leaf - t->leaf_len)
+			t->leaf_over = 1;
+		else {
+			memcpy(t->leaf + t->leaf_len, buf, len);
+			t->leaf_len += len;
+		}
+	}
+	t->xc.vtable->append(&t->xc.vtable, buf, len);
+}
+
+static void
+xw_end_cert(const br_x509_class **ctx)
+{
+	struct tls_conn *t = XW_CONN(ctx);
+
+	t->xc.vtable->end_cert(&t->xc.vtable);
+}
+
+/* The chain's own verdict first (not trusted, expired ...); then the IP. */
+static unsigned
+xw_end_chain(const br_x509_class **ctx)
+{
+	struct tls_conn *t = XW_CONN(ctx);
+	unsigned r = t->xc.vtable->end_chain(&t->xc.vtable);
+
+	if (r != 0 || t->iplen == 0)
+		return r;
+	if (t->leaf_over || !cert_has_ip(t->leaf, t->leaf_len, t->ip,
+	    t->iplen)) {
+		t->err = TLS_E_IP_MISMATCH;
+		return BR_ERR_X509_BAD_SERVER_NAME;
+	}
+	return 0;
+}
+
+static const br_x509_pkey *
+xw_get_pkey(const br_x509_class *const *ctx, unsigned *usages)
+{
+	const struct tls_conn *t = (const struct tls_conn *)(const void *)
+	    ((const char *)ctx - offsetof(struct tls_conn, xw));
+
+	return t->xc.vtable->get_pkey(&t->xc.vtable, usages);
+}
+
+static const br_x509_class xw_class = {
+	sizeof(const br_x509_class *),
+	xw_start_chain, xw_start_cert, xw_append, xw_end_cert, xw_end_chain,
+	xw_get_pkey
+};
 
 /* ------------------------------------------------------------ engine */
 
@@ -376,15 +592,22 @@ tls_conn_init(struct tls_conn *t, int fd, const char *host)
 		return -1;
 	}
 	br_ssl_client_init_full(&t->sc, &t->xc, g_ta, g_nta);
+	t->xw = &xw_class;
+	br_ssl_engine_set_x509(&t->sc.eng, &t->xw);
 	br_ssl_engine_set_buffers_bidi(&t->sc.eng, t->ibuf, sizeof t->ibuf,
 	    t->obuf, sizeof t->obuf);
 	br_ssl_engine_set_protocol_names(&t->sc.eng, alpn_names, 1);
 	/*
-	 * host drives SNI and the certificate name check. An IP literal is
-	 * passed as is so the check still applies: BearSSL then matches it
-	 * against the certificate's DNS names.
+	 * A name drives SNI and BearSSL's name check. An IP literal gets
+	 * neither (SNI may not carry one, and BearSSL would match it against
+	 * DNS names): xw_end_chain() matches it against the iPAddress SANs.
 	 */
-	if (!br_ssl_client_reset(&t->sc, host, 0)) {
+	t->iplen = 0;
+	if (inet_pton(AF_INET, host, t->ip) == 1)
+		t->iplen = 4;
+	else if (inet_pton(AF_INET6, host, t->ip) == 1)
+		t->iplen = 16;
+	if (!br_ssl_client_reset(&t->sc, t->iplen ? NULL : host, 0)) {
 		t->err = br_ssl_engine_last_error(&t->sc.eng);
 		if (t->err == 0)
 			t->err = BR_ERR_BAD_STATE;
@@ -751,6 +974,8 @@ static const struct {
 	  "certificate not trusted (BR_ERR_X509_NOT_TRUSTED)" },
 	{ TLS_E_IO, "socket error" },
 	{ TLS_E_EOF, "connection closed during handshake" },
+	{ TLS_E_IP_MISMATCH, "certificate not valid for this IP address "
+	  "(no matching iPAddress subjectAltName)" },
 };
 
 /* see tls.h */

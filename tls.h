@@ -25,6 +25,14 @@
  * certificates). Calling again replaces the previous set.
  */
 int tls_load_ca(const char *path, char *err, size_t errcap);
+/*
+ * The same with added anchors: the base set is replace's bundle, or the
+ * system's as above when replace is NULL or "", then every file of
+ * add[0..nadd) is appended (each must hold at least one usable
+ * certificate). Returns the number of anchors, or -1 with a message.
+ */
+int tls_load_ca_set(const char *replace, const char *const *add, int nadd,
+                    char *err, size_t errcap);
 /* Path actually loaded (for the startup line), or "" */
 const char *tls_ca_path(void);
 
@@ -33,6 +41,12 @@ const char *tls_ca_path(void);
  * buffer only cuts a large request into more records. The input buffer
  * must hold the largest record a server may send.
  */
+/* The leaf certificate is kept (to match an IP host against its iPAddress
+ * SANs) up to this size; a larger one cannot match an IP host. */
+#ifndef TLS_LEAF_MAX
+#define TLS_LEAF_MAX 8192
+#endif
+
 #ifndef TLS_OBUF_SIZE
 #define TLS_OBUF_SIZE (4096 + 85)
 #endif
@@ -46,13 +60,27 @@ struct tls_conn {
 	int fd;
 	int err;                  /* BearSSL error, or TLS_E_* below */
 	unsigned eof:1, closed:1, handshake_done:1;
+	/* The X.509 engine of the handshake: xc, wrapped to match an IP host
+	 * against the leaf's iPAddress SANs (BearSSL matches DNS names only) */
+	const br_x509_class *xw;
+	unsigned char ip[16];
+	unsigned iplen;           /* 4 or 16: host is an IP literal; 0: a name */
+	unsigned ncert;           /* certificates of the chain seen so far */
+	size_t leaf_len;          /* bytes of the leaf in leaf[] */
+	int leaf_over;            /* the leaf did not fit */
+	unsigned char leaf[TLS_LEAF_MAX];
 };
 
 #define TLS_E_IO   1001        /* socket error (errno-level) */
 #define TLS_E_EOF  1002        /* TCP EOF without close_notify */
+#define TLS_E_IP_MISMATCH 1003 /* trusted, but no iPAddress SAN is the IP */
 
-/* Initialise for a new connection on fd to host (SNI and name check).
- * Returns 0, or -1 (e.g. no anchors, no entropy). */
+/*
+ * Initialise for a new connection on fd to host. A name drives SNI and
+ * BearSSL's name check (DNS SANs). An IP literal (v4 or v6, no brackets)
+ * sends no SNI and must equal an iPAddress SAN of the trusted leaf
+ * (TLS_E_IP_MISMATCH otherwise); a chain that is not trusted fails with its
+ * own error first. Returns 0, or -1 (e.g. no anchors, no entropy). */
 int tls_conn_init(struct tls_conn *t, int fd, const char *host);
 
 /*
@@ -89,6 +117,7 @@ int tls_ready(const struct tls_conn *t);
 void tls_close(struct tls_conn *t);
 
 /* Human description: "certificate not trusted (BearSSL error 62)",
+ * "certificate not valid for this IP address ...",
  * "hostname mismatch (56)", "certificate expired (54)", "peer alert N" ... */
 const char *tls_strerror(int err, char *buf, size_t cap);
 

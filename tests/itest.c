@@ -365,6 +365,9 @@ write_config(struct env *e, const char *ca)
 	    "    \"o2a-*\": \"ant\", \"a2o-*\": \"oai\", \"dead-*\": \"dead\"%s%s\n"
 	    "  },\n"
 	    "  \"ca_file\": \"%s\",\n"
+	    /* no background model-list fetches: these tests count the
+	     * mock's requests and the log's lines (it_first.c tests them) */
+	    "  \"models_ttl_seconds\": 0,\n"
 	    "  \"timeouts\": {\"header_ms\": 500, \"first_byte_ms\": %d},\n"
 	    "  \"limits\": {\"body_bytes\": 100000, \"header_bytes\": 8192}\n"
 	    "}\n",
@@ -1433,6 +1436,8 @@ main(void)
 		it_gateway(s);
 		it_team(s);
 		it_admin(s);
+		it_first(s);
+		it_accounts(s);
 		it_exec(s);
 		sr = srunner_create(s);
 	}

@@ -198,6 +198,8 @@ void it_streams(Suite *s);
 void it_gateway(Suite *s);
 void it_team(Suite *s);
 void it_admin(Suite *s);
+void it_first(Suite *s);
+void it_accounts(Suite *s);
 void it_exec(Suite *s);
 TCase *tc(Suite *s, const char *name, int with_shared);
 

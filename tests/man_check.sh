@@ -6,7 +6,7 @@
 #   2. ENVIRONMENT has an entry for every variable the sources read
 #      (getenv(), config.c's env() and env_provider() calls);
 #   3. SYNOPSIS names every command of `BIN --help`, and OPTIONS every
-#      option it lists;
+#      option it lists; --help and README.md name every variable of 2.;
 #   4. the version in .TH is the one `BIN --version` prints.
 set -eu
 bin=$1
@@ -54,6 +54,12 @@ done
 
 # 3. commands and options of --help
 "$bin" --help > "$tmp/help"
+# ... which, like README.md, names every environment variable too
+for v in $(cat "$tmp/vars"); do
+	grep -qE "^ +$v( |\$)" "$tmp/help" || bad "--help does not list $v, which the program reads"
+	[ ! -f README.md ] || grep -q "\`$v\`" README.md ||
+	    bad "README.md does not document \`$v\`, which the program reads"
+done
 section SYNOPSIS > "$tmp/synopsis"
 awk '{for (i = 1; i < NF; i++) if ($i == "llmproxy" && $(i+1) ~ /^[a-z]/) print $(i+1)}' \
     "$tmp/help" | sort -u > "$tmp/commands"

@@ -877,11 +877,24 @@ reason(int status)
  * Queue a complete non-streamed response. Handles slow/split/truncate and
  * the connection's keep-alive state.
  */
+static int wrap_ca;
+static void ca_wrap_json(struct sb *o, const char *body, size_t n);
+static void ca_wrap_sse(struct sb *o, const char *sse, size_t n);
+
 static void
 send_body(struct conn *c, const struct scen *s, int status,
     const char *ctype, const char *extra, const char *body, size_t blen)
 {
 	size_t first = c->npc, cut;
+	struct sb w = { 0 };
+
+	if (wrap_ca && status / 100 == 2) {
+		wrap_ca = 0;
+		ca_wrap_json(&w, body, blen);
+		send_body(c, s, status, ctype, extra, w.p, w.len);
+		free(w.p);
+		return;
+	}
 
 	std_head(&c->out, s, status);
 	if (s != NULL && s->earlyhints)
@@ -933,6 +946,15 @@ send_stream(struct conn *c, const struct scen *s, const char *sse, size_t n)
 {
 	size_t first = c->npc, off, ev, nev = 0, sent = 0, limit;
 	int chunked = !opt_close_delimited;
+	struct sb w = { 0 };
+
+	if (wrap_ca) {
+		wrap_ca = 0;
+		ca_wrap_sse(&w, sse, n);
+		send_stream(c, s, w.p, w.len);
+		free(w.p);
+		return;
+	}
 
 	for (off = 0; off < n; off += sse_event_len(sse + off, n - off))
 		nev++;
@@ -1832,11 +1854,33 @@ send_stats(struct conn *c, const struct req *r)
 	send_json(c, NULL, 200, NULL, buf, (size_t)n);
 }
 
+/* The list endpoints, each kind's real shape. Anthropic's (a request
+ * with anthropic-version) needs x-api-key and Gemini's a key (header or
+ * ?key=), as the real ones do. */
 static void
 send_models(struct conn *c, const struct req *r, enum fmt fmt)
 {
 	const char *b;
 
+	if (fmt == F_GEM && req_hdr(r, "x-goog-api-key") == NULL &&
+	    (memchr(r->target, '?', r->tlen) == NULL ||
+	    find(r->target, r->tlen, "key=") == NULL)) {
+		b = "{\"error\":{\"code\":403,\"message\":\"Method doesn't "
+		    "allow unregistered callers (callers without established "
+		    "identity). Please use API Key or other form of API "
+		    "consumer identity to call this API.\",\"status\":"
+		    "\"PERMISSION_DENIED\"}}";
+		send_json(c, NULL, 403, NULL, b, strlen(b));
+		return;
+	}
+	if (fmt != F_GEM && req_hdr(r, "anthropic-version") != NULL &&
+	    req_hdr(r, "x-api-key") == NULL) {
+		b = "{\"type\":\"error\",\"error\":{\"type\":"
+		    "\"authentication_error\",\"message\":\"x-api-key header "
+		    "is required\"}}";
+		send_json(c, NULL, 401, NULL, b, strlen(b));
+		return;
+	}
 	if (fmt == F_GEM)
 		b = "{\"models\":[{\"name\":\"models/gemini-2.5-flash\","
 		    "\"version\":\"001\",\"displayName\":\"Gemini 2.5 Flash\","
@@ -2626,6 +2670,351 @@ done:
 }
 
 /* Build the response to one complete request into c->out. */
+/* ------------------------------------------------ subscription accounts */
+
+/*
+ * The upstreams of subscription accounts, as strict as the real ones about
+ * what makes a request theirs. A request is an account request when its
+ * bearer token is one the mock authorization server (mock_oauth.c) issued:
+ * "mockat.<kind>.<serial>.<expiry, unix s>". Each kind's upstream refuses
+ * the request when the token is expired or of another kind (401), or when
+ * it lacks what its client always sends (400 naming what is missing):
+ *   claude   POST /v1/messages?beta=true: anthropic-beta with
+ *            oauth-2025-04-20, anthropic-version, x-app: cli, a claude-cli
+ *            user agent, no x-api-key, the Claude Code identity as the
+ *            first system block
+ *   codex    POST .../codex/responses: chatgpt-account-id "mock-account",
+ *            originator, a codex_cli_rs user agent; stream true, store
+ *            false, instructions present, no max_output_tokens/temperature
+ *   gemini   POST /v1internal:generateContent|streamGenerateContent|
+ *            countTokens: a GeminiCLI user agent, x-goog-api-client, the
+ *            {model, project "mock-project", request{contents}} envelope;
+ *            answers wrapped as {"response": ..., "traceId"}
+ *   copilot  POST /chat/completions: Editor-Version, Editor-Plugin-Version,
+ *            Copilot-Integration-Id, a Copilot token (not the GitHub one)
+ * then answers like the plain API (the model name picks the scenario).
+ * Extra model words: usagelimit (codex: 429 usage_limit_reached with
+ * resets_in_seconds 3600), quota (gemini: 429 RESOURCE_EXHAUSTED with a
+ * RetryInfo of 3600 s), 401once (the first token seen is refused for good,
+ * any later one works: a refresh on 401 must follow).
+ */
+/* wrap_ca (declared above send_body): this answer is Code Assist's */
+static char refused_tok[256];           /* 401once */
+
+enum { AK_NONE = 0, AK_CLAUDE, AK_CODEX, AK_GEMINI, AK_COPILOT };
+
+/* The kind of a mock account token, and whether it is still valid. */
+static int
+acct_token(const struct req *r, int *expired, char *tok, size_t cap)
+{
+	const struct hdr *h = req_hdr(r, "authorization");
+	static const char *const kinds[] = { "", "claude", "codex", "gemini",
+	    "copilot" };
+	const char *v, *dot;
+	size_t n, k;
+	int i;
+
+	*expired = 0;
+	if (h == NULL || h->vlen < 7 + 7 || strncasecmp(h->value, "Bearer ", 7))
+		return AK_NONE;
+	v = h->value + 7;
+	n = h->vlen - 7;
+	snprintf(tok, cap, "%.*s", (int)n, v);
+	if (n < 7 || memcmp(v, "mockat.", 7) != 0)
+		return AK_NONE;
+	for (i = 1; i <= 4; i++) {
+		k = strlen(kinds[i]);
+		if (n > 7 + k && memcmp(v + 7, kinds[i], k) == 0 &&
+		    v[7 + k] == '.')
+			break;
+	}
+	if (i > 4)
+		return AK_NONE;
+	dot = memchr(v + 8 + k, '.', n - 8 - k);
+	if (dot == NULL || atoll(dot + 1) <= (long long)time(NULL))
+		*expired = 1;
+	return i;
+}
+
+static int
+hdr_is(const struct req *r, const char *name, const char *prefix)
+{
+	const struct hdr *h = req_hdr(r, name);
+
+	return h != NULL && h->vlen >= strlen(prefix) &&
+	    strncasecmp(h->value, prefix, strlen(prefix)) == 0;
+}
+
+static int
+hdr_has(const struct req *r, const char *name, const char *item)
+{
+	const struct hdr *h = req_hdr(r, name);
+
+	return h != NULL && find(h->value, h->vlen, item) != NULL;
+}
+
+static void
+acct_refuse(struct conn *c, enum fmt fmt, int status, const char *msg)
+{
+	struct sb b = { 0 };
+
+	if (fmt == F_ANTH)
+		sb_printf(&b, "{\"type\":\"error\",\"error\":{\"type\":"
+		    "\"%s\",\"message\":\"%s\"}}", status == 401 ?
+		    "authentication_error" : "invalid_request_error", msg);
+	else if (fmt == F_GEM)
+		sb_printf(&b, "{\"error\":{\"code\":%d,\"message\":\"%s\","
+		    "\"status\":\"%s\"}}", status, msg, status == 401 ?
+		    "UNAUTHENTICATED" : "INVALID_ARGUMENT");
+	else if (fmt == F_RESP)
+		sb_printf(&b, "{\"detail\":\"%s\"}", msg);
+	else
+		sb_printf(&b, "{\"error\":{\"message\":\"%s\",\"type\":"
+		    "\"invalid_request_error\"}}", msg);
+	send_json(c, NULL, status, NULL, b.p, b.len);
+	free(b.p);
+}
+
+/* The first text of a Claude body's "system" (string or blocks). */
+static int
+claude_identity(const struct req *r)
+{
+	static const char id[] = "\"You are Claude Code, Anthropic's official "
+	    "CLI for Claude.\"";
+	const char *v;
+	size_t n, i;
+
+	v = js_member(r->body, r->blen, "system", &n);
+	if (v == NULL)
+		return 0;
+	i = js_ws(v, n, 0);
+	if (i < n && v[i] == '"')
+		return n - i >= sizeof id - 2 && memcmp(v + i, id,
+		    sizeof id - 2) == 0;
+	if (i >= n || v[i] != '[')
+		return 0;
+	i = js_ws(v, n, i + 1);
+	v = js_member(v + i, n - i, "text", &n);
+	return v != NULL && n == sizeof id - 1 && memcmp(v, id, n) == 0;
+}
+
+/*
+ * An account request? 0: no; 1: refused (answered); 2: checked, to be
+ * served as *fmt with *rr (Code Assist: the inner request) and, for Code
+ * Assist, the model in *gm.
+ */
+static int
+acct_route(struct conn *c, const struct req *r, struct req *rr,
+    const char *path, size_t plen, enum fmt *fmt, const char **gm,
+    size_t *gmlen, int *gem_stream, int *count)
+{
+	char tok[256];
+	int expired, kind = acct_token(r, &expired, tok, sizeof tok);
+	const char *v, *q = memchr(r->target, '?', r->tlen);
+	size_t n;
+
+	wrap_ca = 0;
+	if (kind == AK_NONE)
+		return 0;
+	*rr = *r;
+	if (kind == AK_CLAUDE) {
+		*fmt = F_ANTH;
+		if (!path_is(path, plen, "/v1/messages") &&
+		    !path_is(path, plen, "/v1/messages/count_tokens"))
+			return 0;
+		*count = path_is(path, plen, "/v1/messages/count_tokens");
+		if (expired)
+			acct_refuse(c, *fmt, 401, "OAuth token has expired.");
+		else if (q == NULL || find(q, (size_t)(r->target + r->tlen - q),
+		    "beta=true") == NULL)
+			acct_refuse(c, *fmt, 400, "missing ?beta=true");
+		else if (!hdr_has(r, "anthropic-beta", "oauth-2025-04-20"))
+			acct_refuse(c, *fmt, 401, "OAuth authentication is "
+			    "currently not supported.");
+		else if (req_hdr(r, "anthropic-version") == NULL)
+			acct_refuse(c, *fmt, 400, "missing anthropic-version");
+		else if (!hdr_is(r, "x-app", "cli") ||
+		    !hdr_is(r, "user-agent", "claude-cli/"))
+			acct_refuse(c, *fmt, 400, "missing the Claude Code "
+			    "headers (x-app, user-agent)");
+		else if (req_hdr(r, "x-api-key") != NULL)
+			acct_refuse(c, *fmt, 400, "x-api-key and OAuth together");
+		else if (!*count && !claude_identity(r))
+			acct_refuse(c, *fmt, 400, "This credential is only "
+			    "authorized for use with Claude Code and cannot be "
+			    "used for other API requests.");
+		else
+			return 2;
+		return 1;
+	}
+	if (kind == AK_CODEX) {
+		*fmt = F_RESP;
+		if (plen < 16 || memcmp(path + plen - 16, "/codex/responses",
+		    16) != 0)
+			return 0;
+		v = js_member(r->body, r->blen, "stream", &n);
+		if (expired)
+			acct_refuse(c, *fmt, 401, "token expired");
+		else if (!hdr_is(r, "chatgpt-account-id", "mock-account"))
+			acct_refuse(c, *fmt, 400, "missing chatgpt-account-id");
+		else if (req_hdr(r, "originator") == NULL ||
+		    !hdr_is(r, "user-agent", "codex_cli_rs/"))
+			acct_refuse(c, *fmt, 400, "missing originator/user-agent");
+		else if (v == NULL || n != 4 || memcmp(v, "true", 4) != 0)
+			acct_refuse(c, *fmt, 400, "Stream must be set to true");
+		else if ((v = js_member(r->body, r->blen, "store", &n)) ==
+		    NULL || n != 5 || memcmp(v, "false", 5) != 0)
+			acct_refuse(c, *fmt, 400, "Store must be set to false");
+		else if (js_member(r->body, r->blen, "instructions", &n) == NULL)
+			acct_refuse(c, *fmt, 400, "Instructions are required");
+		else if (js_member(r->body, r->blen, "max_output_tokens", &n) ||
+		    js_member(r->body, r->blen, "temperature", &n))
+			acct_refuse(c, *fmt, 400, "Unsupported parameter");
+		else
+			return 2;
+		return 1;
+	}
+	if (kind == AK_GEMINI) {
+		*fmt = F_GEM;
+		if (plen < 12 || memcmp(path, "/v1internal:", 12) != 0)
+			return 0;
+		*gem_stream = path_is(path, plen,
+		    "/v1internal:streamGenerateContent");
+		*count = path_is(path, plen, "/v1internal:countTokens");
+		if (!*gem_stream && !*count &&
+		    !path_is(path, plen, "/v1internal:generateContent"))
+			return 0;
+		if (expired) {
+			acct_refuse(c, *fmt, 401, "Request had invalid "
+			    "authentication credentials.");
+			return 1;
+		}
+		if (!hdr_is(r, "user-agent", "GeminiCLI/") ||
+		    req_hdr(r, "x-goog-api-client") == NULL) {
+			acct_refuse(c, *fmt, 400, "missing the Gemini CLI headers");
+			return 1;
+		}
+		v = js_member(r->body, r->blen, "request", &n);
+		if (v == NULL || n < 2 || v[0] != '{' ||
+		    js_member(v, n, "contents", &n) == NULL) {
+			acct_refuse(c, *fmt, 400, "missing request.contents");
+			return 1;
+		}
+		v = js_member(r->body, r->blen, "request", &n);
+		rr->body = v;
+		rr->blen = n;
+		if (*count) {
+			/* the model is inside the request: models/NAME */
+			*gm = js_member(v, n, "model", gmlen);
+			if (*gm == NULL || *gmlen < 10 ||
+			    memcmp(*gm, "\"models/", 8) != 0) {
+				acct_refuse(c, *fmt, 400, "missing request.model");
+				return 1;
+			}
+			*gm += 8;
+			*gmlen -= 9;
+			return 2;
+		}
+		if ((v = js_member(r->body, r->blen, "project", &n)) == NULL ||
+		    n != 14 || memcmp(v, "\"mock-project\"", 14) != 0) {
+			acct_refuse(c, *fmt, 400, "missing or wrong project");
+			return 1;
+		}
+		*gm = js_member(r->body, r->blen, "model", gmlen);
+		if (*gm == NULL || *gmlen < 3 || **gm != '"') {
+			acct_refuse(c, *fmt, 400, "missing model");
+			return 1;
+		}
+		(*gm)++;
+		*gmlen -= 2;
+		wrap_ca = 1;
+		return 2;
+	}
+	*fmt = F_CHAT;
+	if (!path_is(path, plen, "/chat/completions"))
+		return 0;
+	if (expired)
+		acct_refuse(c, *fmt, 401, "token expired");
+	else if (req_hdr(r, "editor-version") == NULL ||
+	    req_hdr(r, "editor-plugin-version") == NULL ||
+	    !hdr_is(r, "copilot-integration-id", "vscode-chat"))
+		acct_refuse(c, *fmt, 400, "missing the editor headers");
+	else
+		return 2;
+	return 1;
+}
+
+/* The account scenarios (see above); 1 when answered. */
+static int
+acct_scenario(struct conn *c, const struct req *r, const struct scen *s)
+{
+	char tok[256];
+	int expired;
+
+	acct_token(r, &expired, tok, sizeof tok);
+	if (has(s, "401once")) {
+		if (refused_tok[0] == 0)
+			snprintf(refused_tok, sizeof refused_tok, "%s", tok);
+		if (strcmp(refused_tok, tok) == 0) {
+			wrap_ca = 0;
+			acct_refuse(c, s->fmt, 401, "token revoked");
+			return 1;
+		}
+	}
+	if (has(s, "usagelimit") && s->fmt == F_RESP) {
+		static const char b[] = "{\"error\":{\"type\":"
+		    "\"usage_limit_reached\",\"message\":\"The usage limit "
+		    "has been reached\",\"plan_type\":\"plus\","
+		    "\"resets_in_seconds\":3600}}";
+		send_json(c, NULL, 429, NULL, b, sizeof b - 1);
+		return 1;
+	}
+	if (has(s, "quota") && s->fmt == F_GEM) {
+		static const char b[] = "{\"error\":{\"code\":429,\"message\":"
+		    "\"You have exhausted your capacity on this model.\","
+		    "\"status\":\"RESOURCE_EXHAUSTED\",\"details\":[{\"@type\":"
+		    "\"type.googleapis.com/google.rpc.RetryInfo\","
+		    "\"retryDelay\":\"3600s\"}]}}";
+		wrap_ca = 0;
+		send_json(c, NULL, 429, NULL, b, sizeof b - 1);
+		return 1;
+	}
+	return 0;
+}
+
+/* Code Assist's envelope around an answer, and around each stream event. */
+static void
+ca_wrap_json(struct sb *o, const char *body, size_t n)
+{
+	sb_puts(o, "{\"response\":");
+	sb_put(o, body, n);
+	sb_puts(o, ",\"traceId\":\"mock-trace\"}");
+}
+
+static void
+ca_wrap_sse(struct sb *o, const char *sse, size_t n)
+{
+	size_t i = 0, e;
+
+	while (i < n) {
+		for (e = i; e < n && sse[e] != '\n'; e++)
+			;
+		if (e - i > 6 && memcmp(sse + i, "data: ", 6) == 0) {
+			size_t vn = e - i - 6;
+			if (vn > 0 && sse[i + 6 + vn - 1] == '\r')
+				vn--;
+			sb_puts(o, "data: ");
+			ca_wrap_json(o, sse + i + 6, vn);
+			sb_puts(o, "\r");
+		} else {
+			sb_put(o, sse + i, e - i);
+		}
+		if (e < n)
+			sb_puts(o, "\n");
+		i = e + 1;
+	}
+}
+
 static void
 handle(struct conn *c, const struct req *r)
 {
@@ -2636,13 +3025,15 @@ handle(struct conn *c, const struct req *r)
 	const struct fixture *f;
 	const struct hdr *h;
 	int post = r->mlen == 4 && memcmp(r->method, "POST", 4) == 0;
-	int gem_stream = 0, count_tokens = 0, embed = 0, i, kst;
+	int gem_stream = 0, count_tokens = 0, embed = 0, i, kst, acct;
 	const char *gm = NULL, *dep = NULL;
 	size_t gmlen = 0, deplen = 0;
 	long ffn;
+	struct req acct_rr;
 
 	memset(&s, 0, sizeof s);
 	s.ra = RETRY_AFTER;
+	wrap_ca = 0;
 	q = memchr(path, '?', r->tlen);
 	plen = q ? (size_t)(q - path) : r->tlen;
 	h = req_hdr(r, "connection");
@@ -2663,16 +3054,8 @@ handle(struct conn *c, const struct req *r)
 		    last_req.p ? last_req.p : "", last_req.len);
 		return;
 	}
-	last_req.len = 0;
-	echo_text(&last_req, r);
-	st_requests++;
-	if (!c->counted) {
-		c->counted = 1;
-		st_connections++;
-		st_open++;
-	}
-
-	/* Route: which API shape is this? */
+	/* The model lists: not API requests (the proxy fetches them in the
+	 * background), so neither /_last nor /_stats sees them. */
 	if (!post && (path_is(path, plen, "/v1/models") ||
 	    path_is(path, plen, "/models"))) {
 		send_models(c, r, F_CHAT);
@@ -2684,6 +3067,26 @@ handle(struct conn *c, const struct req *r)
 		send_models(c, r, F_GEM);
 		return;
 	}
+	last_req.len = 0;
+	echo_text(&last_req, r);
+	st_requests++;
+	if (!c->counted) {
+		c->counted = 1;
+		st_connections++;
+		st_open++;
+	}
+
+	/* A subscription account's upstream? */
+	acct = acct_route(c, r, &acct_rr, path, plen, &s.fmt, &gm, &gmlen,
+	    &gem_stream, &count_tokens);
+	if (acct == 1)
+		return;
+	if (acct == 2) {
+		r = &acct_rr;
+		goto model;
+	}
+
+	/* Route: which API shape is this? */
 	if (post && (path_is(path, plen, "/v1/chat/completions") ||
 	    path_is(path, plen, "/chat/completions")))
 		s.fmt = F_CHAT;
@@ -2755,6 +3158,7 @@ handle(struct conn *c, const struct req *r)
 		goto notfound;
 	}
 
+model:
 	/* Model and stream flag. */
 	if (s.fmt == F_GEM) {
 		snprintf(s.model, sizeof s.model, "%.*s", (int)gmlen, gm);
@@ -2797,7 +3201,9 @@ handle(struct conn *c, const struct req *r)
 		s.truncate = s.midevent = 0;
 	}
 
-	if (opt_key != NULL && !key_ok(r)) {
+	if (acct && acct_scenario(c, r, &s))
+		return;
+	if (opt_key != NULL && !acct && !key_ok(r)) {
 		send_error(c, &s, 401);
 		return;
 	}
@@ -3281,7 +3687,9 @@ usage(void)
 "Scripted words: kNNN=CRED (status NNN when the request's credential is\n"
 "  CRED) failfirst=N (the first N requests for this model fail, then\n"
 "  every failure word is ignored) ra=N (a 429's Retry-After, default 7;\n"
-"  5xx answers get it too)\n");
+"  5xx answers get it too)\n"
+"Subscription account upstreams (a bearer token from mock_oauth): see the\n"
+"  comment above acct_route(); words usagelimit, quota, 401once.\n");
 }
 
 int

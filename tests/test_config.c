@@ -677,10 +677,12 @@ static const struct {
 	  "t.json:3: duplicate provider name \"a\"" },
 	{ "{\"providers\": [{\"name\": \"a\"}]}",
 	  "t.json:1: provider \"a\": missing \"type\" (openai, "
-	  "openai-responses, anthropic, gemini, azure or exec)" },
+	  "openai-responses, anthropic, gemini, azure, exec, claude-account, "
+	  "codex-account, gemini-account or copilot-account)" },
 	{ "{\"providers\": [{\"name\": \"a\",\n \"type\": \"opnai\"}]}",
 	  "t.json:2: provider \"a\": unknown type \"opnai\" (expected openai, "
-	  "openai-responses, anthropic, gemini, azure or exec)" },
+	  "openai-responses, anthropic, gemini, azure, exec, claude-account, "
+	  "codex-account, gemini-account or copilot-account)" },
 	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"exec\"}]}",
 	  "t.json:1: provider \"a\": type exec needs a \"command\" (e.g. "
 	  "[\"claude\", \"-p\", \"--output-format\", \"stream-json\", "
@@ -1889,7 +1891,8 @@ START_TEST(t_all_errors)
 	    "t.json:7: provider \"b\": api_keys[1]: environment variable PX_U3 "
 	    "is not set",
 	    "t.json:8: provider \"c\": unknown type \"opnai\" (expected openai, "
-	    "openai-responses, anthropic, gemini, azure or exec)",
+	    "openai-responses, anthropic, gemini, azure, exec, claude-account, "
+	  "codex-account, gemini-account or copilot-account)",
 	    "t.json:12: model \"y\": unknown provider \"zz\"",
 	    "t.json:14: model \"w\": unknown provider \"yy\"",
 	};
@@ -2209,6 +2212,44 @@ START_TEST(t_compact)
 }
 END_TEST
 
+/* "ca_file_add" (one path or a list) and "models_ttl_seconds". */
+START_TEST(t_ca_add_models_ttl)
+{
+	struct px_config *c = cfg_new(), *d = cfg_new();
+
+	ck_assert_msg(parse(c, "{}") == 0, "%s", err);
+	ck_assert_int_eq(c->nca_add, 0);
+	ck_assert_int_eq(c->models_ttl_s, PX_MODELS_TTL_S);
+	ck_assert_msg(parse(c, "{\"ca_file_add\": \"a.pem\", "
+	    "\"models_ttl_seconds\": 0}") == 0, "%s", err);
+	ck_assert_int_eq(c->nca_add, 1);
+	ck_assert_str_eq(c->ca_add[0], "a.pem");
+	ck_assert_int_eq(c->models_ttl_s, 0);
+	ck_assert_msg(parse(d, "{\"ca_file_add\": [\"a.pem\", \"b.pem\"]}")
+	    == 0, "%s", err);
+	ck_assert_int_eq(d->nca_add, 2);
+	ck_assert_str_eq(d->ca_add[1], "b.pem");
+	ck_assert_int_eq(px_config_same_ca_add(c, d), 0);
+	ck_assert_msg(parse(d, "{\"ca_file_add\": [\"a.pem\"]}") == 0, "%s",
+	    err);
+	ck_assert_int_eq(px_config_same_ca_add(c, d), 1);
+	/* every error at once */
+	ck_assert_int_eq(parse(c, "{\"ca_file_add\": [\"\", 3], "
+	    "\"models_ttl_seconds\": -1}"), -1);
+	ck_assert_int_eq(c->nerrors, 3);
+	ck_assert_ptr_nonnull(strstr(err, "\"ca_file_add\": an entry is empty"));
+	ck_assert_ptr_nonnull(strstr(err, "\"ca_file_add\" must be a string"));
+	ck_assert_ptr_nonnull(strstr(err, "\"models_ttl_seconds\" must be a "
+	    "non-negative integer"));
+	ck_assert_int_eq(parse(c, "{\"ca_file_add\": \"\"}"), -1);
+	ck_assert_int_eq(parse(c, "{\"ca_file_add\": [\"1\",\"2\",\"3\","
+	    "\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"]}"), -1);
+	ck_assert_ptr_nonnull(strstr(err, "too many files (max 8)"));
+	px_config_free(c);
+	px_config_free(d);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -2270,6 +2311,7 @@ main(void)
 	tcase_add_test(tc, t_print_gateway);
 	tcase_add_test(tc, t_diff);
 	tcase_add_test(tc, t_compact);
+	tcase_add_test(tc, t_ca_add_models_ttl);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

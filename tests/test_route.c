@@ -469,6 +469,100 @@ START_TEST(t_hint_cap)
 END_TEST
 
 /* 401 stays until reload; the reload clears it, the same key works. */
+/* A run-time credential disabled from outside a request (a failed token
+ * renewal) is skipped with its reason in the admin view, and enabled
+ * again by px_gw_cred_set(0). */
+START_TEST(t_cred_set)
+{
+	struct px_config *c = load(base_cfg);
+	struct px_gw *gw = px_gw_new();
+	struct px_plan pl;
+	struct px_attempt a;
+	struct px_cred_info ci;
+	struct px_arena ar;
+	struct jw w;
+	const struct px_route *r = px_route_find(c, "ff", 2);
+	unsigned char nope[32];
+
+	px_gw_reload(gw, c, T0);
+	ck_assert_int_eq(px_gw_cred_set(gw, c->providers[1].creds[0].id, 1,
+	    401, "renewal refused: invalid_grant\n\"x\"", T0), 0);
+	memset(nope, 7, sizeof nope);
+	ck_assert_int_eq(px_gw_cred_set(gw, nope, 1, 401, "x", T0), -1);
+	px_gw_cred_info(gw, c, 1, 0, T0 + 5, &ci);
+	ck_assert_int_eq(ci.state, PX_CRED_DISABLED);
+	ck_assert_int_eq(ci.disabled_status, 401);
+	/* printable ASCII only: a reason is shown, never interpreted */
+	ck_assert_str_eq(ci.disabled_why, "renewal refused: invalid_grant?\"x\"");
+	px_plan_init(&pl, c, r, "ff", 2, T0 + 5);
+	ck_assert_int_eq(px_plan_next(gw, &pl, T0 + 5, &a), 1);
+	ck_assert_str_eq(a.k->label, "f#2");
+	px_arena_init(&ar, 0);
+	jw_init(&w, &ar, 0);
+	px_gw_json(gw, c, T0 + 5, &w);
+	ck_assert_ptr_nonnull(strstr(w.buf, "{\"label\":\"f#1\",\"state\":"
+	    "\"disabled\",\"disabled\":{\"status\":401,\"since\":"
+	    "\"2023-11-14T22:13:20Z\",\"reason\":\"renewal refused: "
+	    "invalid_grant?\\\"x\\\"\"}"));
+	px_arena_free(&ar);
+	ck_assert_int_eq(px_gw_cred_set(gw, c->providers[1].creds[0].id, 0, 0,
+	    NULL, T0 + 6), 0);
+	px_gw_cred_info(gw, c, 1, 0, T0 + 7, &ci);
+	ck_assert_int_eq(ci.state, PX_CRED_OK);
+	ck_assert_str_eq(ci.disabled_why, "");
+	px_gw_free(gw);
+	px_config_free(c);
+}
+END_TEST
+
+/* A 429 whose reset time came in its body (reset_at) cools the credential
+ * until then, over any header; Anthropic's unified reset header (unix
+ * seconds) is a hint too. */
+START_TEST(t_reset_hints)
+{
+	struct px_config *c = load(base_cfg);
+	struct px_gw *gw = px_gw_new();
+	struct px_plan pl;
+	struct px_attempt a;
+	struct px_outcome o;
+	struct px_cred_info ci;
+	const struct px_route *r = px_route_find(c, "ff", 2);
+	char v[32];
+
+	px_gw_reload(gw, c, T0);
+	px_plan_init(&pl, c, r, "ff", 2, T0);
+	ck_assert_int_eq(px_plan_next(gw, &pl, T0, &a), 1);
+	px_outcome_init(&o, PX_OUT_HTTP, 429);
+	px_outcome_header(&o, "Retry-After", 11, "5", 1);
+	o.reset_at = T0 + 3600000;
+	ck_assert_int_eq(px_gw_report(gw, &pl, &a, &o, T0), PX_RETRY);
+	px_gw_cred_info(gw, c, 1, 0, T0 + 1, &ci);
+	ck_assert_int_eq(ci.state, PX_CRED_COOLING);
+	ck_assert_int_eq(ci.until, T0 + 3600000);
+	/* the second credential: the unified window's reset */
+	ck_assert_int_eq(px_plan_next(gw, &pl, T0, &a), 1);
+	px_outcome_init(&o, PX_OUT_HTTP, 429);
+	snprintf(v, sizeof v, "%lld", (T0 + 7200000) / 1000);
+	ck_assert_int_eq(px_outcome_header(&o,
+	    "Anthropic-Ratelimit-Unified-Reset", 33, v, strlen(v)), 1);
+	ck_assert_int_eq(px_gw_report(gw, &pl, &a, &o, T0), PX_RETRY);
+	px_gw_cred_info(gw, c, 1, 1, T0 + 1, &ci);
+	ck_assert_int_eq(ci.until, T0 + 7200000);
+	/* ... which is no hint for a server error */
+	px_plan_init(&pl, c, px_route_find(c, "bc", 2), "bc", 2, T0);
+	ck_assert_int_eq(px_plan_next(gw, &pl, T0, &a), 1);
+	px_outcome_init(&o, PX_OUT_HTTP, 503);
+	px_outcome_header(&o, "anthropic-ratelimit-unified-reset", 33, v,
+	    strlen(v));
+	o.reset_at = T0 + 3600000;
+	px_gw_report(gw, &pl, &a, &o, T0);
+	px_gw_cred_info(gw, c, 2, 0, T0 + 1, &ci);
+	ck_assert_int_eq(ci.until, T0 + PX_GW_FAIL_MIN_MS);
+	px_gw_free(gw);
+	px_config_free(c);
+}
+END_TEST
+
 START_TEST(t_disabled_until_reload)
 {
 	struct px_config *c = load(base_cfg), *c2 = load(base_cfg);
@@ -1024,7 +1118,7 @@ START_TEST(t_json)
 	    "\"status\":429,\"at\":\"2023-11-14T22:13:20Z\"},"
 	    "\"successes\":0,\"failures\":1},"
 	    "{\"label\":\"team\",\"state\":\"disabled\",\"disabled\":"
-	    "{\"status\":401,\"since\":\"2023-11-14T22:13:20Z\"},"
+	    "{\"status\":401,\"since\":\"2023-11-14T22:13:20Z\",\"reason\":null},"
 	    "\"cooling\":[],\"last_success\":null,\"last_error\":"
 	    "{\"class\":\"http\",\"status\":401,\"at\":\"2023-11-14T22:13:20Z\"},"
 	    "\"successes\":0,\"failures\":1},"
@@ -1249,6 +1343,8 @@ main(void)
 	tcase_add_test(tc, t_backoff_cap);
 	tcase_add_test(tc, t_hint_cap);
 	tcase_add_test(tc, t_disabled_until_reload);
+	tcase_add_test(tc, t_cred_set);
+	tcase_add_test(tc, t_reset_hints);
 	tcase_add_test(tc, t_reload_state);
 	tcase_add_test(tc, t_reload_inflight);
 	tcase_add_test(tc, t_bounded);

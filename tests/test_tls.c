@@ -315,16 +315,100 @@ START_TEST(t_wrong_name)
 }
 END_TEST
 
-/* An IP literal is passed through, so the name check still applies. */
+/* An IP literal must be an iPAddress SAN: wrong.example has none. */
 START_TEST(t_ip_literal_checked)
 {
 	struct buf *b = malloc(sizeof *b);
+	char msg[128];
 
 	load(CERTS "ca.pem");
 	open_conn(port_wrong, "127.0.0.1");
 	ck_assert_int_eq(exchange(&conn, get_models, b), TLS_ERR);
-	ck_assert_int_eq(conn.err, 56);
+	ck_assert_int_eq(conn.err, TLS_E_IP_MISMATCH);
+	ck_assert_str_eq(tls_strerror(conn.err, msg, sizeof msg),
+	    "certificate not valid for this IP address (no matching "
+	    "iPAddress subjectAltName)");
+	ck_assert(!tls_ready(&conn));
 	close(conn.fd);
+	free(b);
+}
+END_TEST
+
+/* server.pem has IP:127.0.0.1: an https upstream addressed by IP works. */
+START_TEST(t_ip_san)
+{
+	struct buf *b = malloc(sizeof *b);
+
+	load(CERTS "ca.pem");
+	open_conn(port_good, "127.0.0.1");
+	ck_assert_int_ge(exchange(&conn, get_models, b), 0);
+	ck_assert(tls_ready(&conn));
+	ck_assert_msg(strncmp(b->d, "HTTP/1.1 200 ", 13) == 0, "%s", b->d);
+	ck_assert_int_eq(conn.err, 0);
+	/* and a v6 literal that is not in the certificate is refused */
+	tls_close(&conn);
+	close(conn.fd);
+	open_conn(port_good, "::1");
+	ck_assert_int_eq(conn.iplen, 16);
+	ck_assert_int_eq(exchange(&conn, get_models, b), TLS_ERR);
+	ck_assert_int_eq(conn.err, TLS_E_IP_MISMATCH);
+	close(conn.fd);
+	free(b);
+}
+END_TEST
+
+/* Untrusted on an IP: the true cause, not a name mismatch. */
+START_TEST(t_ip_untrusted)
+{
+	struct buf *b = malloc(sizeof *b);
+	char msg[128];
+
+	load(CERTS "other-ca.pem");
+	open_conn(port_good, "127.0.0.1");
+	ck_assert_int_eq(exchange(&conn, get_models, b), TLS_ERR);
+	ck_assert_int_eq(conn.err, 62);
+	ck_assert_str_eq(tls_strerror(conn.err, msg, sizeof msg),
+	    "certificate not trusted (BR_ERR_X509_NOT_TRUSTED)");
+	close(conn.fd);
+	open_conn(port_wrong, "127.0.0.1");
+	ck_assert_int_eq(exchange(&conn, get_models, b), TLS_ERR);
+	ck_assert_int_eq(conn.err, 62);
+	close(conn.fd);
+	free(b);
+}
+END_TEST
+
+/* Anchors added to the system's (here $SSL_CERT_FILE) keep both. */
+START_TEST(t_load_add)
+{
+	struct buf *b = malloc(sizeof *b);
+	const char *add[] = { CERTS "ca.pem" };
+	const char *missing[] = { CERTS "does-not-exist.pem" };
+	char err[256] = "";
+
+	setenv("SSL_CERT_FILE", CERTS "other-ca.pem", 1);
+	ck_assert_int_eq(tls_load_ca_set(NULL, add, 1, err, sizeof err), 2);
+	ck_assert_str_eq(tls_ca_path(),
+	    CERTS "other-ca.pem + " CERTS "ca.pem");
+	open_conn(port_good, "localhost");
+	ck_assert_int_ge(exchange(&conn, get_models, b), 0);
+	ck_assert_int_eq(conn.err, 0);
+	tls_close(&conn);
+	close(conn.fd);
+	/* without the addition the system set alone does not trust it */
+	ck_assert_int_eq(tls_load_ca_set(NULL, NULL, 0, err, sizeof err), 1);
+	open_conn(port_good, "localhost");
+	ck_assert_int_eq(exchange(&conn, get_models, b), TLS_ERR);
+	ck_assert_int_eq(conn.err, 62);
+	close(conn.fd);
+	/* a replacement with an addition */
+	ck_assert_int_eq(tls_load_ca_set(CERTS "ca.pem", add, 1, err,
+	    sizeof err), 2);
+	/* an addition that cannot be read fails, naming it */
+	ck_assert_int_eq(tls_load_ca_set(NULL, missing, 1, err, sizeof err),
+	    -1);
+	ck_assert_ptr_nonnull(strstr(err, "does-not-exist.pem"));
+	unsetenv("SSL_CERT_FILE");
 	free(b);
 }
 END_TEST
@@ -482,6 +566,9 @@ tls_suite(void)
 	tcase_add_test(tc, t_untrusted);
 	tcase_add_test(tc, t_wrong_name);
 	tcase_add_test(tc, t_ip_literal_checked);
+	tcase_add_test(tc, t_ip_san);
+	tcase_add_test(tc, t_ip_untrusted);
+	tcase_add_test(tc, t_load_add);
 	tcase_add_test(tc, t_load_missing);
 	tcase_add_test(tc, t_load_no_certs);
 	tcase_add_test(tc, t_load_no_trailing_newline);
