@@ -29,15 +29,15 @@ TFLAGS  = -O1 -g $(SANFLAGS_$(SAN)) $(LOOPFLAGS_$(LOOP))
 O       = build$(SAN:1=-san)$(LOOP:%=-%)
 
 CORE_SRCS = json.c sse.c convert.c convert_chat.c convert_responses.c \
-            convert_anthropic.c convert_gemini.c
+            convert_anthropic.c convert_gemini.c convert_cli.c
 CORE_HDRS = json.h sse.h convert.h convert_int.h
 SRV_SRCS  = cmd.c proxy.c relay.c rstore.c rsession.c session.c rcache.c cache.c \
             loop.c upstream.c log.c http.c \
             auth.c config.c tls.c store.c route.c keys.c limit.c metrics.c \
-            usage.c admin.c models.c $(ACCT_SRCS) acctsrv.c httpc.c login.c
+            usage.c admin.c exec.c models.c $(ACCT_SRCS) acctsrv.c httpc.c login.c
 SRV_HDRS  = http.h auth.h config.h tls.h proxy.h proxy_int.h store.h loop.h \
             upstream.h log.h route.h keys.h limit.h metrics.h usage.h models.h \
-            account.h httpc.h login.h session.h cache.h
+            account.h httpc.h login.h session.h cache.h exec.h
 # subscription accounts: the I/O-free core the unit tests and fuzzers link
 ACCT_SRCS = account.c account_flow.c account_shape.c
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
@@ -52,7 +52,7 @@ TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
         $(O)/test_embed $(O)/test_store $(O)/test_stream $(O)/test_route \
         $(O)/test_loop $(O)/test_loop_poll $(O)/test_keys $(O)/test_limit \
         $(O)/test_metrics $(O)/test_usage $(O)/test_models $(O)/test_account \
-        $(O)/test_session $(O)/test_cache
+        $(O)/test_session $(O)/test_cache $(O)/test_cli
 
 all: llmproxy
 
@@ -95,6 +95,9 @@ $(O)/test_convert: tests/test_convert.c tests/testutil.h $(CORE_SRCS) $(CORE_HDR
 $(O)/test_convert4: tests/test_convert4.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_convert4.c $(CORE_SRCS) $(CHECK_LIBS)
+$(O)/test_cli: tests/test_cli.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
+	@sh scripts/deps.sh build check
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_cli.c $(CORE_SRCS) $(CHECK_LIBS)
 $(O)/test_stream: tests/test_stream.c tests/testutil.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_stream.c $(CORE_SRCS) $(CHECK_LIBS)
@@ -137,7 +140,7 @@ $(O)/test_cache: tests/test_cache.c cache.c cache.h store.c store.h $(O)/.dir
 ITEST_SRCS = tests/itest.c tests/test_integration.c tests/it_hardening.c \
              tests/it_streams.c tests/it_gateway.c tests/it_team.c \
              tests/it_admin.c tests/it_first.c tests/it_accounts.c \
-             tests/it_sessions.c
+             tests/it_sessions.c tests/it_exec.c
 $(O)/test_keys: tests/test_keys.c tests/testutil.h keys.c keys.h limit.c limit.h auth.c auth.h json.c json.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_keys.c keys.c limit.c auth.c json.c $(CHECK_LIBS) $(BEARSSL_LIBS)
@@ -207,7 +210,8 @@ valgrind: $(O)/llmproxy $(O)/mock_upstream $(O)/mock_oauth $(O)/test_integration
 # into build-fuzz/<target>.corpus, keeping only inputs that add coverage.
 FUZZ = build-fuzz/fuzz_json build-fuzz/fuzz_http build-fuzz/fuzz_sse build-fuzz/fuzz_convert \
        build-fuzz/fuzz_store build-fuzz/fuzz_embed build-fuzz/fuzz_keys \
-       build-fuzz/fuzz_usage build-fuzz/fuzz_config build-fuzz/fuzz_accounts
+       build-fuzz/fuzz_usage build-fuzz/fuzz_config build-fuzz/fuzz_accounts \
+       build-fuzz/fuzz_cli
 FUZZFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_SECONDS = 60
 fuzz: $(FUZZ)
@@ -247,6 +251,11 @@ build-fuzz/fuzz_config: tests/fuzz_config.c $(CONFIG_SRCS) $(CONFIG_HDRS)
 	@sh scripts/deps.sh build fuzz
 	mkdir -p build-fuzz
 	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_config.c $(CONFIG_SRCS) $(BEARSSL_LIBS)
+# lines over 4 KiB (not 1 MiB) so the fuzzer reaches the over-long path
+build-fuzz/fuzz_cli: tests/fuzz_cli.c $(CORE_SRCS) $(CORE_HDRS)
+	@sh scripts/deps.sh build fuzz
+	mkdir -p build-fuzz
+	clang $(CPPFLAGS) $(FUZZFLAGS) -DPX_JSONL_LINE_MAX=4096 -I. -o $@ tests/fuzz_cli.c $(CORE_SRCS)
 build-fuzz/fuzz_accounts: tests/fuzz_accounts.c $(ACCT_SRCS) account.h $(CONFIG_SRCS) $(CONFIG_HDRS)
 	@sh scripts/deps.sh build fuzz
 	mkdir -p build-fuzz

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "keys.h"
@@ -73,6 +74,7 @@ static const struct {
 	{ "gemini", PX_PT_GEMINI, PX_FMT_GEMINI,
 	  "https://generativelanguage.googleapis.com/v1beta" },
 	{ "azure", PX_PT_AZURE, PX_FMT_CHAT, NULL },
+	{ "exec", PX_PT_EXEC, PX_FMT_CLI, NULL },
 	{ "claude-account", PX_PT_CLAUDE_ACCOUNT, PX_FMT_ANTHROPIC,
 	  "https://api.anthropic.com" },
 	{ "codex-account", PX_PT_CODEX_ACCOUNT, PX_FMT_RESPONSES,
@@ -84,7 +86,7 @@ static const struct {
 };
 #define NPTYPES (sizeof ptypes / sizeof ptypes[0])
 #define PTYPE_LIST "openai, openai-responses, anthropic, gemini, azure, " \
-    "claude-account, codex-account, gemini-account or copilot-account"
+    "exec, claude-account, codex-account, gemini-account or copilot-account"
 #define IS_ACCOUNT(p) ((p)->kind >= PX_PT_CLAUDE_ACCOUNT)
 
 #define ANTHROPIC_VERSION_DEFAULT "2023-06-01"
@@ -1409,13 +1411,165 @@ parse_azure(struct ctx *x, struct px_provider *p, const struct json *o,
 	return rc;
 }
 
+/* Keys of an HTTP provider and of an exec one: each refuses the other's. */
+static const char *const http_keys[] = { "base_url", "api_key", "api_keys",
+    "strategy", "headers", "health_check", "anthropic_version",
+    "responses_models", "chat_models", "api_version", "deployments",
+    "accounts", "token_exchange", NULL };
+static const char *const exec_keys[] = { "command", "cwd", "env",
+    "max_parallel", "timeout_ms", NULL };
+
+static int
+other_keys(struct ctx *x, const struct json *o, const char *const *keys,
+    const char *pre, const char *why)
+{
+	const struct json *v;
+	int i, rc = 0;
+
+	for (i = 0; keys[i] != NULL; i++)
+		if ((v = json_get(o, keys[i])) != NULL)
+			rc = FAIL(x, v, "%s\"%s\" %s", pre, keys[i], why);
+	return rc;
+}
+
+/* An environment variable name: [A-Za-z_][A-Za-z0-9_]*. */
+static int
+env_name_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > 128 || (s[0] >= '0' && s[0] <= '9'))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
+		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '_'))
+			return 0;
+	return 1;
+}
+
+/*
+ * An exec provider: "command" (a non-empty list of strings; "{model}"
+ * only after the first), "cwd" (an existing directory), "env" ({"NAME":
+ * "value" or "env:X"}), "max_parallel" (0..1024, 0 = no limit),
+ * "timeout_ms" (0 = none).
+ */
+static int
+parse_exec(struct ctx *x, struct px_provider *p, const struct json *o,
+    const char *pre)
+{
+	const struct json *v, *e;
+	struct stat st;
+	char epre[256];
+	const char *val, *s;
+	long long ll;
+	size_t n, k;
+	int rc = 0, i;
+
+	rc = other_keys(x, o, http_keys, pre, "does not apply to type exec "
+	    "(a command, not an HTTP API)");
+	p->exec_max_parallel = PX_EXEC_PARALLEL;
+	p->exec_timeout_ms = PX_EXEC_TIMEOUT_MS;
+	if ((v = json_get(o, "command")) == NULL) {
+		rc = FAIL(x, o, "%stype exec needs a \"command\" (e.g. "
+		    "[\"claude\", \"-p\", \"--output-format\", \"stream-json\", "
+		    "\"--input-format\", \"stream-json\", \"--verbose\", "
+		    "\"--model\", \"{model}\"])", pre);
+	} else if (v->type != JSON_ARRAY || v->len == 0 ||
+	    v->len > PX_EXEC_MAX_ARGS) {
+		rc = FAIL(x, v, "%s\"command\" must be a list of 1 to %d "
+		    "strings (the program, then its arguments)", pre,
+		    PX_EXEC_MAX_ARGS);
+	} else if ((p->exec_argv = zalloc(x, (v->len + 1) *
+	    sizeof *p->exec_argv)) == NULL) {
+		return -1;
+	} else {
+		for (e = v->child, i = 0; e != NULL; e = e->next, i++) {
+			if (get_sdup(x, e, pre, "command", 4096,
+			    &p->exec_argv[i]) < 0) {
+				rc = -1;
+				p->exec_argv[i] = "";
+				continue;
+			}
+			if (i == 0 && strstr(p->exec_argv[0], "{model}")) {
+				rc = FAIL(x, e, "%s\"command\": the program "
+				    "cannot depend on the model (\"{model}\" "
+				    "goes in an argument)", pre);
+			}
+		}
+		p->exec_argc = (int)v->len;
+	}
+	if ((v = json_get(o, "cwd")) != NULL) {
+		if (get_sdup(x, v, pre, "cwd", 1024, &p->exec_cwd) < 0)
+			rc = -1;
+		else if (stat(p->exec_cwd, &st) < 0 || !S_ISDIR(st.st_mode))
+			rc = FAIL(x, v, "%s\"cwd\" %s is not a directory", pre,
+			    p->exec_cwd);
+	}
+	if ((v = json_get(o, "env")) != NULL) {
+		if (v->type != JSON_OBJECT || v->len > PX_EXEC_MAX_ENV) {
+			rc = FAIL(x, v, "%s\"env\" must be an object of at most "
+			    "%d {\"NAME\": \"value\"} (a value may be "
+			    "\"env:VAR\")", pre, PX_EXEC_MAX_ENV);
+		} else if ((p->exec_env = zalloc(x, (v->len + 1) *
+		    sizeof *p->exec_env)) == NULL) {
+			return -1;
+		} else {
+			for (e = v->child; e != NULL; e = e->next) {
+				char *kv;
+				if (!env_name_ok(e->key, e->keylen)) {
+					rc = FAIL(x, e, "%s\"env\": bad variable "
+					    "name \"%s\"", pre, e->key);
+					continue;
+				}
+				snprintf(epre, sizeof epre, "%senv \"%s\": ", pre,
+				    e->key);
+				if (get_secret(x, e, epre, "value",
+				    SEC_EMPTY | SEC_TAB, &val) < 0) {
+					rc = -1;
+					continue;
+				}
+				n = e->keylen;
+				k = strlen(val);
+				if ((kv = px_arena_alloc(&x->c->arena, n + k +
+				    2)) == NULL)
+					return -1;
+				memcpy(kv, e->key, n);
+				kv[n] = '=';
+				memcpy(kv + n + 1, val, k + 1);
+				p->exec_env[p->exec_nenv++] = kv;
+			}
+		}
+	}
+	if ((v = json_get(o, "max_parallel")) != NULL) {
+		if (!json_int(v, &ll) || ll < 0 || ll > 1024)
+			rc = FAIL(x, v, "%s\"max_parallel\" must be an integer "
+			    "from 0 (no limit) to 1024", pre);
+		else
+			p->exec_max_parallel = (int)ll;
+	}
+	if ((v = json_get(o, "timeout_ms")) != NULL) {
+		if (!json_int(v, &ll) || ll < 0 || ll > 86400000LL)
+			rc = FAIL(x, v, "%s\"timeout_ms\" must be an integer "
+			    "from 0 (none) to 86400000", pre);
+		else
+			p->exec_timeout_ms = (int)ll;
+	}
+	s = p->exec_argv && p->exec_argv[0] ? p->exec_argv[0] : "";
+	hash_parts(p->id, "provider", p->name, s);
+	if (parse_creds(x, p, o, pre) < 0)    /* one credential, no secret */
+		rc = -1;
+	return rc;
+}
+
 static int
 parse_provider(struct ctx *x, struct px_config *c, const struct json *o)
 {
 	static const char *const keys[] = { "name", "type", "base_url",
 	    "api_key", "api_keys", "strategy", "headers", "health_check",
 	    "anthropic_version", "responses_models", "chat_models",
-	    "api_version", "deployments", "accounts", "token_exchange", NULL };
+	    "api_version", "deployments", "accounts", "token_exchange",
+	    "command", "cwd", "env", "max_parallel", "timeout_ms", NULL };
 	struct px_provider *p;
 	const struct json *v, *tv;
 	char name[sizeof p->name], type[sizeof p->type], pre[96], where[96];
@@ -1458,6 +1612,10 @@ parse_provider(struct ctx *x, struct px_config *c, const struct json *o)
 		parse_creds(x, p, o, pre);
 		return -1;
 	}
+	if (p->kind == PX_PT_EXEC)
+		return parse_exec(x, p, o, pre) < 0 ? -1 : rc;
+	if (other_keys(x, o, exec_keys, pre, "applies to type exec only") < 0)
+		rc = -1;
 
 	url[0] = 0;
 	if (ptypes[ti].url != NULL)
@@ -2966,6 +3124,16 @@ px_config_print(const struct px_config *c, FILE *f)
 
 	for (i = 0; i < c->nproviders; i++) {
 		p = &c->providers[i];
+		if (p->kind == PX_PT_EXEC) {
+			/* the program only: arguments may hold anything */
+			fprintf(f, "provider %s type exec command %s (%d "
+			    "argument%s) max_parallel %d timeout_ms %d%s%s\n",
+			    p->name, p->exec_argv[0], p->exec_argc - 1,
+			    p->exec_argc == 2 ? "" : "s", p->exec_max_parallel,
+			    p->exec_timeout_ms, p->exec_cwd ? " cwd " : "",
+			    p->exec_cwd ? p->exec_cwd : "");
+			continue;
+		}
 		fprintf(f, "provider %s type %s base_url %s", p->name, p->type,
 		    px_redact_url(p->base_url, red, sizeof red));
 		if (IS_ACCOUNT(p)) {
@@ -3108,6 +3276,22 @@ provider_changes(const struct px_provider *a, const struct px_provider *b,
 		pitem(out, &first, "type");
 	if (!str_eq(a->base_url, b->base_url))
 		pitem(out, &first, "base_url");
+	same = a->exec_argc == b->exec_argc;
+	for (i = 0; same && i < a->exec_argc; i++)
+		same = strcmp(a->exec_argv[i], b->exec_argv[i]) == 0;
+	if (!same)
+		pitem(out, &first, "command");
+	if (!str_eq(a->exec_cwd, b->exec_cwd))
+		pitem(out, &first, "cwd");
+	same = a->exec_nenv == b->exec_nenv;
+	for (i = 0; same && i < a->exec_nenv; i++)
+		same = strcmp(a->exec_env[i], b->exec_env[i]) == 0;
+	if (!same)
+		pitem(out, &first, "env");
+	if (a->exec_max_parallel != b->exec_max_parallel)
+		pitem(out, &first, "max_parallel");
+	if (a->exec_timeout_ms != b->exec_timeout_ms)
+		pitem(out, &first, "timeout_ms");
 	for (i = 0; i < b->ncreds; i++)
 		add += !has_cred(a, b->creds[i].id);
 	for (i = 0; i < a->ncreds; i++)

@@ -112,6 +112,18 @@ struct px_prices;
 #ifndef PX_MAX_KEYS
 #define PX_MAX_KEYS            256
 #endif
+#ifndef PX_EXEC_MAX_ARGS
+#define PX_EXEC_MAX_ARGS       64      /* "command" elements (exec) */
+#endif
+#ifndef PX_EXEC_MAX_ENV
+#define PX_EXEC_MAX_ENV        64      /* "env" entries (exec) */
+#endif
+#ifndef PX_EXEC_PARALLEL
+#define PX_EXEC_PARALLEL       4       /* "max_parallel" default (exec) */
+#endif
+#ifndef PX_EXEC_TIMEOUT_MS
+#define PX_EXEC_TIMEOUT_MS     600000  /* "timeout_ms" default (exec) */
+#endif
 #ifndef PX_HEALTH_INTERVAL_S
 #define PX_HEALTH_INTERVAL_S   60      /* "health_check" without interval_s */
 #endif
@@ -152,6 +164,8 @@ enum px_ptype {
 	PX_PT_GEMINI,
 	PX_PT_AZURE,              /* Azure OpenAI: Chat, api-key header,
 	                             deployment or /openai/v1 paths */
+	PX_PT_EXEC,               /* a command run per request, speaking
+	                             stream-json (PX_FMT_CLI); no HTTP */
 	/* subscription accounts (account.h): the credentials are the stored
 	 * accounts of the kind, the request is shaped as its client sends it */
 	PX_PT_CLAUDE_ACCOUNT,     /* Anthropic Messages, Claude Code OAuth */
@@ -232,10 +246,11 @@ struct px_deployment {
 struct px_provider {
 	char name[64];
 	char type[24];            /* "openai", "openai-responses", "anthropic",
-	                             "gemini", "azure" */
+	                             "gemini", "azure", "exec" */
 	enum px_ptype kind;
 	enum px_fmt fmt;          /* wire format spoken upstream (azure: chat) */
-	const char *base_url;     /* as configured, without trailing '/' */
+	const char *base_url;     /* as configured, without trailing '/' ("" for
+	                             exec, and host, base_path too) */
 	int tls;                  /* https */
 	const char *host;
 	char port[8];
@@ -264,6 +279,20 @@ struct px_provider {
 	const char *api_version;
 	struct px_deployment *deployments;
 	int ndeployments;
+	/* exec: "command" (argv, NULL-terminated; "{model}" in an argument
+	 * is replaced by the upstream model per request; argv[0] is looked up
+	 * on PATH unless it holds a '/'), "cwd" (NULL = the proxy's), "env"
+	 * ("NAME=value" on top of the proxy's environment, "env:X" values
+	 * resolved at load; NULL-terminated, or NULL), "max_parallel"
+	 * processes (0 = no limit) and "timeout_ms" per request (0 = none).
+	 * NULL/0 for every other kind. */
+	const char **exec_argv;
+	int exec_argc;
+	const char *exec_cwd;
+	const char **exec_env;
+	int exec_nenv;
+	int exec_max_parallel;
+	int exec_timeout_ms;
 	/* account providers: "accounts", the labels to use (none: every
 	 * account of the kind); their creds[] come from
 	 * px_config_bind_accounts() and may be empty */
@@ -271,8 +300,9 @@ struct px_provider {
 	int nacct_labels;
 	/* "token_exchange" (NULL: none): creds[0] is its credential */
 	struct px_token_exchange *tx;
-	/* SHA-256 of name and base_url: runtime state (cooldowns, round-robin)
-	 * follows a provider across reloads while both stay the same */
+	/* SHA-256 of name and base_url (exec: the command's first element):
+	 * runtime state (cooldowns, round-robin) follows a provider across
+	 * reloads while both stay the same */
 	unsigned char id[32];
 };
 

@@ -59,6 +59,8 @@ px_fmt_name(enum px_fmt f)
 {
 	if (f == PX_FMT_COMPLETIONS)
 		return "completions";
+	if (f == PX_FMT_CLI)
+		return "cli";
 	if ((int)f < 0 || f >= PX_FMT_COUNT)
 		return "unknown";
 	return fmt_names[f];
@@ -84,6 +86,10 @@ px_fmt_parse(const char *s, size_t n, enum px_fmt *out)
 		*out = PX_FMT_COMPLETIONS;
 		return 1;
 	}
+	if (json_eq(s, n, "cli")) {
+		*out = PX_FMT_CLI;
+		return 1;
+	}
 	return 0;
 }
 
@@ -97,6 +103,7 @@ px_codec(enum px_fmt f)
 	case PX_FMT_ANTHROPIC: return &px_codec_anthropic;
 	case PX_FMT_GEMINI:    return &px_codec_gemini;
 	case PX_FMT_COMPLETIONS: return &px_codec_completions;
+	case PX_FMT_CLI:       return &px_codec_cli;
 	default:               return NULL;
 	}
 }
@@ -107,6 +114,7 @@ ir_usage_init(struct ir_usage *u)
 {
 	u->input = u->output = u->cache_read = u->cache_write = -1;
 	u->reasoning = -1;
+	u->cost_uusd = -1;
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -551,7 +559,7 @@ px_decode_request(enum px_fmt f, struct px_arena *a, const char *body,
 	struct json *root;
 
 	request_defaults(req, f);
-	if (!c) {
+	if (!c || !c->decode_request) {
 		px_err_set(err, 400, "unknown format");
 		return -1;
 	}
@@ -604,6 +612,8 @@ px_decode_response(enum px_fmt f, struct px_arena *a, const char *body,
 	struct json *root;
 
 	response_defaults(resp);
+	if (f == PX_FMT_CLI)
+		return px_cli_decode_response(a, body, n, resp, err);
 	if (!c || !c->decode_response) {
 		px_err_set(err, 502, "unknown upstream format");
 		return -1;
@@ -629,7 +639,7 @@ px_encode_response(enum px_fmt f, const struct ir_request *req,
 	struct px_arena tmp;
 	int rc;
 
-	if (!c) {
+	if (!c || !c->encode_response) {
 		px_err_set(err, 500, "unknown format");
 		return -1;
 	}
@@ -838,7 +848,8 @@ px_stream_new(struct px_arena *a, enum px_fmt up, enum px_fmt client,
 	struct px_stream_x *x;
 	struct px_stream *s;
 
-	if (!px_codec(up) || !px_codec(up)->sdec_new || !px_codec(client))
+	if (!px_codec(up) || !px_codec(up)->sdec_new || !px_codec(client) ||
+	    !px_codec(client)->senc_new)
 		return NULL;
 	x = px_zalloc(a, sizeof *x);
 	if (!x)
@@ -869,6 +880,7 @@ usage_merge(struct ir_usage *dst, const struct ir_usage *src)
 	if (src->cache_read >= 0)  dst->cache_read = src->cache_read;
 	if (src->cache_write >= 0) dst->cache_write = src->cache_write;
 	if (src->reasoning >= 0)   dst->reasoning = src->reasoning;
+	if (src->cost_uusd >= 0)   dst->cost_uusd = src->cost_uusd;
 }
 
 static void
@@ -959,6 +971,8 @@ px_emit(struct px_stream *s, const struct ir_event *ev)
 		s->block_open = 0;
 		s->err_status = e.err.status;
 		s->err_kind = e.err.kind;
+		s->err_msg = px_str_dup(s->a, e.err.message.p,
+		    e.err.message.n > 1024 ? 1024 : e.err.message.n);
 		break;
 	case IR_EV_PING:
 		break;
@@ -1117,6 +1131,17 @@ px_stream_error(const struct px_stream *s, enum ir_err_kind *kind)
 	if (kind)
 		*kind = s->err_kind;
 	return s->err_status ? s->err_status : px_status_from_kind(s->err_kind);
+}
+
+/* see convert.h */
+struct px_str
+px_stream_error_msg(const struct px_stream *s)
+{
+	struct px_str r = { "", 0 };
+
+	if (s->failed && s->err_msg.p)
+		r = s->err_msg;
+	return r;
 }
 
 /* ------------------------------------------------------------ codec helpers */
@@ -1658,7 +1683,8 @@ px_tool_name_fix(enum px_fmt f, const struct ir_request *req,
 	struct px_str r, t;
 	size_t i;
 
-	if (!name.n || name_ok(f, name))
+	/* a command reads names as transcript text: any name goes */
+	if (!name.n || f == PX_FMT_CLI || name_ok(f, name))
 		return name;
 	r = name_plain(f, name, buf);
 	if (r.n > 64)
@@ -1765,12 +1791,15 @@ px_dropped_tools(enum px_fmt f, const struct ir_request *req, char *buf,
 		buf[0] = '\0';
 	for (i = 0; i < req->ntools; i++) {
 		const struct ir_tool *t = &req->tools[i];
-		if (!drops(f, req, t))
+		/* a command takes no tools at all: function tools by name */
+		struct px_str nm = t->raw_type.n || f != PX_FMT_CLI ?
+		    t->raw_type : t->name;
+		if (!drops(f, req, t) && f != PX_FMT_CLI)
 			continue;
-		for (k = 0; k < t->raw_type.n && len + 2 < cap; k++) {
+		for (k = 0; k < nm.n && len + 2 < cap; k++) {
 			if (k == 0 && n)
 				buf[len++] = ',';
-			buf[len++] = t->raw_type.p[k];
+			buf[len++] = nm.p[k];
 		}
 		if (cap)
 			buf[len] = '\0';
@@ -2383,6 +2412,13 @@ op_embed_request(struct px_op *o, struct px_arena *a, const char *body,
 {
 	int batch = o->kind == PX_OP_EMBED_BATCH;
 
+	if (o->up == PX_FMT_CLI) {
+		px_err_set(err, 400, "model '%.*s' is routed to a command "
+		    "(exec provider), which has no embeddings: route an OpenAI or "
+		    "Gemini embedding model instead", (int)(o->model.n > 200 ?
+		    200 : o->model.n), o->model.p);
+		return -1;
+	}
 	if (o->up == PX_FMT_ANTHROPIC) {
 		px_err_set(err, 400, "model '%.*s' is routed to an Anthropic "
 		    "upstream, which has no embeddings API: route an OpenAI or "

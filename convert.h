@@ -8,9 +8,15 @@
  *   PX_FMT_ANTHROPIC  Anthropic Messages       (POST /v1/messages)
  *   PX_FMT_GEMINI     Gemini generateContent   (models/{m}:generateContent)
  *
- * and one client-only format, always converted (never an upstream):
+ * one client-only format, always converted (never an upstream):
  *
  *   PX_FMT_COMPLETIONS OpenAI legacy text completions (POST /v1/completions)
+ *
+ * and one upstream-only format, a command rather than an API:
+ *
+ *   PX_FMT_CLI        a command's stream-json (Claude Code's dialect, JSON
+ *                     lines on its standard input and output); see the
+ *                     section "command-line upstreams" below
  *
  * N formats need 2N codecs, not N*N translators. Everything here is I/O-free:
  * bytes in, IR or bytes out. All memory comes from a caller-owned
@@ -43,11 +49,18 @@ enum px_fmt {
 	PX_FMT_ANTHROPIC,
 	PX_FMT_GEMINI,
 	PX_FMT_COUNT,                 /* the wire formats above: upstream-capable */
-	PX_FMT_COMPLETIONS            /* client only: decode_request,
+	PX_FMT_COMPLETIONS,           /* client only: decode_request,
 	                                 encode_response, encode_error and the
 	                                 stream encoder exist; as an upstream
 	                                 (px_encode_request, px_decode_response,
 	                                 px_stream_new's `up`) it fails cleanly */
+	PX_FMT_CLI                    /* upstream only: px_encode_request writes
+	                                 the command's input, px_decode_response
+	                                 reads its whole output, px_stream_new's
+	                                 `up` takes its output one line per
+	                                 event; as a client format (decode_request,
+	                                 encode_response, px_stream_new's
+	                                 `client`) it fails cleanly */
 };
 const char *px_fmt_name(enum px_fmt f);            /* "chat", "responses", ... */
 int px_fmt_parse(const char *s, size_t n, enum px_fmt *out);  /* 1 on success */
@@ -195,6 +208,9 @@ enum ir_stop {
  */
 struct ir_usage {
 	long long input, output, cache_read, cache_write, reasoning;
+	long long cost_uusd;          /* cost the upstream reported itself, in
+	                                 micro-USD (a command's total_cost_usd);
+	                                 -1 = not reported */
 };
 void ir_usage_init(struct ir_usage *u);   /* all -1 */
 
@@ -262,9 +278,10 @@ int px_encode_request(enum px_fmt f, const struct ir_request *req,
 
 /*
  * Tools px_encode_request() leaves out for target f: hosted tools of another
- * format (they run on their own provider only). Writes their types,
- * comma-separated, into buf (truncated to cap, NUL-terminated) and returns
- * how many there are, for a log line or a response header.
+ * format (they run on their own provider only), and for PX_FMT_CLI every
+ * tool (function tools by name). Writes their types, comma-separated, into
+ * buf (truncated to cap, NUL-terminated) and returns how many there are,
+ * for a log line or a response header.
  *
  * Rewrites px_encode_request() also makes, silently and deterministically
  * (the same input always gives the same output):
@@ -432,6 +449,9 @@ int px_stream_content(const struct px_stream *s);
  * stream): the HTTP status its error stands for, and *kind (may be NULL);
  * 0 while it has not failed. */
 int px_stream_error(const struct px_stream *s, enum ir_err_kind *kind);
+/* The in-band error's message (copied into the stream's arena), or an
+ * empty string while the stream has not failed. */
+struct px_str px_stream_error_msg(const struct px_stream *s);
 
 /*
  * Observe-only mode for same-format passthrough: call px_stream_feed() and
@@ -707,5 +727,109 @@ int px_op_answer(const struct px_op *o, struct px_arena *a, const char *body,
  * marked as an estimate in the body (Anthropic shape) and by the caller in
  * a header. */
 void px_op_estimate(const struct px_op *o, struct jw *out, long long *tokens);
+
+/* ------------------------------------ command-line upstreams (PX_FMT_CLI) */
+
+/*
+ * A command that answers a conversation as JSON lines, in the stream-json
+ * dialect of Claude Code (`claude -p --input-format stream-json
+ * --output-format stream-json --verbose`). The server runs the command;
+ * this is the conversion, I/O-free like the rest.
+ *
+ * Input (px_encode_request(PX_FMT_CLI, ...)): exactly one line,
+ *   {"type":"user","message":{"role":"user","content":[blocks]}}\n
+ * because the command answers every user line it reads as a turn of its
+ * own. A conversation of one user message (no system prompt) is sent as
+ * that message's blocks. Anything longer is one transcript: a text block
+ *   <system>...</system>            the system prompt, when there is one
+ *   <conversation>
+ *   <user>...</user>                every message but the last user one
+ *   <assistant>...</assistant>      (tool calls as <tool_call id=..
+ *   <tool_result id=.. name=..>     name=..>args</tool_call>, system
+ *   </conversation>                 messages as <system>)
+ * followed by the last user message's own blocks. Images and documents
+ * stay blocks at their place in the transcript (base64 or URL sources, as
+ * Anthropic takes them); thinking is dropped. What cannot be carried is
+ * refused with a 400: n > 1, a response format (JSON object or schema),
+ * a tool_choice that forces a call (the command runs its own tools, not
+ * the client's). The client's tool definitions and generation settings
+ * (max_tokens, temperature, stop, ...) have no way in and are ignored;
+ * px_dropped_tools() names the tools.
+ *
+ * Output: the stream decoder takes one line per sse_event (data = the
+ * line, without its '\n'; a line that is not a JSON object is an error of
+ * the stream: skip noise before feeding, see px_cli_line()). It reads
+ *   system init          START (id = the session id)
+ *   stream_event         partial deltas (--include-partial-messages):
+ *                        text and thinking as they stream
+ *   assistant            whole content blocks: text and thinking when no
+ *                        stream_event came, tool_use always (below)
+ *   result               usage (cache included), total_cost_usd as
+ *                        usage.cost_uusd, and FINISH; an error result
+ *                        (is_error) is an ERROR event with the status the
+ *                        command reports (api_error_status: 400, 404, 413,
+ *                        429, 5xx and 529 as they are; others 502) and
+ *                        its message; subtypes error_max_turns and
+ *                        error_max_budget_usd finish as IR_STOP_MAX_TOKENS
+ * and skips the rest: user lines (the results of the command's own tools),
+ * messages of sub-agents (parent_tool_use_id set), API error messages the
+ * command makes up (is_api_error_message: the result carries the error),
+ * system status lines, retries and anything unknown. The command runs its
+ * tools itself, so its tool calls are not the client's to run: each one is
+ * shown as a text block "[tool: NAME INPUT]" (INPUT compact JSON, cut at
+ * PX_CLI_TOOL_TEXT_MAX bytes with "..."). Text blocks after the first
+ * begin with "\n\n", so turns read apart in clients that join the text.
+ * The stop reason is the last API message's (tool_use and stop_sequence
+ * read as end_turn). Everything after the result line is ignored.
+ *
+ * px_decode_response(PX_FMT_CLI, ...) reads a whole output (JSON lines,
+ * noise lines skipped) through the same decoder: the same text, the same
+ * tool lines, the same usage; an error result fails with its status and
+ * message, an output without a result line fails with 502.
+ */
+#ifndef PX_CLI_TOOL_TEXT_MAX
+#define PX_CLI_TOOL_TEXT_MAX 2048     /* bytes of a tool call's input shown */
+#endif
+#ifndef PX_JSONL_LINE_MAX
+#define PX_JSONL_LINE_MAX SSE_EVENT_MAX  /* bytes of one output line */
+#endif
+
+/* 1 when line[0..n) looks like a JSON object (its first byte after
+ * blanks is '{'): the lines to feed; others are a command's noise (a
+ * banner, a warning) to log and skip. */
+int px_cli_line(const char *line, size_t n);
+
+/*
+ * JSON-lines framer: bytes in, split anywhere, whole lines out (without
+ * '\n'; a '\r' before it is dropped too). Zero-initialise; the buffer is
+ * malloc'd lazily, grows by doubling and never holds more than
+ * PX_JSONL_LINE_MAX bytes; px_jsonl_free() releases it.
+ */
+struct px_jsonl {
+	char *buf;                    /* the unfinished line (no '\n' in it) */
+	size_t len, cap;
+	size_t over;                  /* bytes of an over-long line so far */
+	char head[64];                /* its first bytes */
+	size_t head_n;
+};
+
+#define PX_JSONL_LINE 1               /* *line holds a line */
+#define PX_JSONL_LONG 2               /* a line longer than PX_JSONL_LINE_MAX
+                                         ended: *line holds its first (up to
+                                         64) bytes, the rest was dropped */
+/*
+ * Consume bytes from p[0..n) until a line completes. Returns the bytes
+ * consumed (at least 1 when n > 0) and sets *got to PX_JSONL_LINE or
+ * PX_JSONL_LONG when a line completed (call again with the rest), or to
+ * 0 when all of p was consumed without completing one; -1 when out of
+ * memory. *line points into the framer (or into p) and is valid until
+ * the next call.
+ */
+long px_jsonl_feed(struct px_jsonl *j, const char *p, size_t n,
+                   struct px_str *line, int *got);
+/* At the end of the output: PX_JSONL_LINE with the last line when it had
+ * no '\n', PX_JSONL_LONG when that line was over-long, or 0. */
+int px_jsonl_finish(struct px_jsonl *j, struct px_str *line);
+void px_jsonl_free(struct px_jsonl *j);
 
 #endif

@@ -72,6 +72,14 @@ extern const struct px_codec px_codec_gemini;
 extern const struct px_codec px_codec_completions;  /* client only: the
                                                        upstream-side hooks
                                                        are NULL */
+extern const struct px_codec px_codec_cli;   /* upstream only: the client-side
+                                                hooks and decode_response are
+                                                NULL (see below) */
+
+/* PX_FMT_CLI's px_decode_response(): the output is JSON lines, not one
+ * document (convert_cli.c). */
+int px_cli_decode_response(struct px_arena *a, const char *body, size_t n,
+                           struct ir_response *resp, struct px_err *err);
 
 const struct px_codec *px_codec(enum px_fmt f);
 
@@ -88,6 +96,7 @@ struct px_stream {
 	unsigned started:1, finished:1, failed:1, block_open:1;
 	int err_status;                /* the in-band error, when failed */
 	enum ir_err_kind err_kind;
+	struct px_str err_msg;         /* its message (copied into a) */
 	int next_index;
 	struct ir_usage usage;         /* latest cumulative usage */
 	enum ir_stop stop;

@@ -347,6 +347,8 @@ out_flush(struct conn *c)
 		c->up_paused = 0;
 		up_resume(c->up);
 	}
+	if (c->ex && c->up_paused && out_pending(c) <= PX_OUT_HIGH / 2)
+		relay_exec_resume(c);
 	client_update_mask(c);
 }
 
@@ -781,6 +783,7 @@ req_reset(struct conn *c)
 		up_cancel(c->up);
 		c->up = NULL;
 	}
+	relay_exec_stop(c);
 	stream_state_free(c);
 	cx_done(c);
 	px_arena_free(&c->arena);
@@ -951,6 +954,7 @@ conn_close(struct conn *c)
 		up_cancel(c->up);
 		c->up = NULL;
 	}
+	relay_exec_stop(c);
 	acct_forget(c);
 	ev_del(loop, c->fd);
 	ev_timer_stop(loop, &c->timer);
@@ -2629,7 +2633,9 @@ startup_lines(const char *cfile)
 	    ev_backend(loop));
 	for (i = 0; i < cfg->nproviders; i++)
 		px_log("provider %s: %s %s", cfg->providers[i].name,
-		    cfg->providers[i].type, cfg->providers[i].base_url);
+		    cfg->providers[i].type, cfg->providers[i].kind ==
+		    PX_PT_EXEC ? cfg->providers[i].exec_argv[0] :
+		    cfg->providers[i].base_url);
 	for (i = 0; i < cfg->nroutes; i++) {
 		const struct px_route *r = &cfg->routes[i];
 		px_log("route %s -> %s%s%s", r->pattern,

@@ -25,6 +25,7 @@
 #include "auth.h"
 #include "config.h"
 #include "convert.h"
+#include "exec.h"
 #include "http.h"
 #include "json.h"
 #include "keys.h"
@@ -143,6 +144,7 @@ struct conn {
 
 	/* upstream */
 	struct up_req *up;
+	struct ex_run *ex;             /* an exec provider's run (relay.c) */
 	char *ureq;                    /* upstream request head (arena) */
 	size_t ureq_len;
 	const char *ubody_out;         /* upstream request body (borrowed) */
@@ -269,6 +271,11 @@ void relay_shutdown(void);
 /* c's timer fired during PH_UPSTREAM: a quiet stream gets the client
  * format's keep-alive (timeouts.heartbeat_ms); re-arms itself. */
 void relay_heartbeat(struct conn *c);
+/* An exec provider's command (relay.c): stop it (the request is over or
+ * gone; its process group is killed), and read its output again once the
+ * client caught up (c->up_paused). Both do nothing without c->ex. */
+void relay_exec_stop(struct conn *c);
+void relay_exec_resume(struct conn *c);
 
 /* The relay goes on with c's attempt once acctsrv.c has a token for its
  * credential (ok), or fails the attempt over (ok 0). */

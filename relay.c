@@ -35,6 +35,7 @@
 static void attempt_next(struct conn *c);
 static void answer_fail(struct conn *c, int status, const char *fmt, ...);
 static const char *lastfail_route(const struct conn *c);
+static void exec_begin(struct conn *c, const char *body, size_t n);
 static int acct_build(struct conn *c, enum px_acct_kind k, const char *body,
     size_t n);
 static void lastfail_set(const char *prov, const char *msg);
@@ -791,6 +792,7 @@ attempt_reset(struct conn *c)
 		up_cancel(c->up);
 		c->up = NULL;
 	}
+	relay_exec_stop(c);
 	sse_free(&c->sse);
 	memset(&c->sse, 0, sizeof c->sse);
 	c->hold_len = 0;
@@ -1062,6 +1064,10 @@ attempt_send(struct conn *c)
 
 	if (attempt_body(c, &body, &n) < 0)
 		return 0;
+	if (c->prov->kind == PX_PT_EXEC) {
+		exec_begin(c, body, n);
+		return 0;
+	}
 	if (build_upstream(c, body, n) < 0) {
 		/* this provider cannot carry the request (a path for an
 		 * operation it does not speak): the next one */
@@ -2182,6 +2188,438 @@ relay_cut(struct conn *c, int status, const char *msg)
 	}
 }
 
+/* ------------------------------------------------------------ exec
+ * providers */
+
+/*
+ * An exec provider is a candidate like any other: its attempt is a run of
+ * its command (exec.c) with the conversation (attempt_body(), in the cli
+ * format) on standard input, and its output lines go through the cli
+ * stream decoder. What differs from HTTP:
+ *   - no response head: the first output line stands for a 200;
+ *   - a stream is always held until its first content (not only while
+ *     another candidate could take over): a command that fails before
+ *     saying anything (not logged in, an API error it gave up on) gets an
+ *     HTTP error in the client's format, not a 200 with an error event;
+ *   - a non-streamed answer is observed line by line (px_stream with no
+ *     output): an error result ends it at once, and the result line
+ *     completes it, without waiting for the process to exit;
+ *   - the answer ends at the result line; the process is then given a
+ *     moment to exit on its own (ex_close(.., 1)); in every other case
+ *     (failure, client gone, next candidate, shutdown) its group is
+ *     killed;
+ *   - outcomes for the gateway: cannot run = connect failure (the
+ *     provider cools), exits or dies before the result = 502, timeout =
+ *     504, every process busy = 429 with a one-second hint, an error
+ *     result = the status it stands for (px_stream_error()).
+ * The command's standard error goes to the log (exec.c), never to the
+ * client; messages name the exit status instead.
+ */
+static struct ex_engine *exe;
+
+static void ex_on_line(void *ud, const char *p, size_t n);
+static int ex_on_long(void *ud, const char *head, size_t n);
+static void ex_on_exit(void *ud, const struct ex_end *e);
+
+static const struct ex_callbacks ex_cbs = { ex_on_line, ex_on_long,
+    ex_on_exit };
+
+/* see proxy_int.h */
+void
+relay_exec_stop(struct conn *c)
+{
+	if (c->ex) {
+		ex_close(c->ex, 0);
+		c->ex = NULL;
+	}
+}
+
+/* see proxy_int.h */
+void
+relay_exec_resume(struct conn *c)
+{
+	if (c->ex && c->up_paused) {
+		c->up_paused = 0;
+		ex_resume(c->ex);
+	}
+}
+
+static void
+exec_shutdown(void)
+{
+	ex_engine_free(exe);
+	exe = NULL;
+}
+
+/* A model name that becomes an argument: not an option, no controls. */
+static int
+exec_model_ok(const char *m)
+{
+	size_t i, n = strlen(m);
+
+	if (n == 0 || m[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)m[i] < 0x20 || m[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* arg with every "{model}" replaced, in the arena */
+static char *
+exec_arg(struct conn *c, const char *arg)
+{
+	struct jw w;
+	const char *p = arg, *q;
+
+	if (strstr(arg, "{model}") == NULL)
+		return (char *)arg;
+	jw_init(&w, &c->arena, 0);
+	while ((q = strstr(p, "{model}")) != NULL) {
+		jw_put(&w, p, (size_t)(q - p));
+		jw_puts(&w, c->up_model);
+		p = q + 7;
+	}
+	jw_puts(&w, p);
+	return w.err ? NULL : w.buf;
+}
+
+/* Run the current candidate's command with body (the conversation, in
+ * the arena) on its standard input. */
+static void
+exec_begin(struct conn *c, const char *body, size_t n)
+{
+	const struct px_provider *p = c->prov;
+	struct ex_spec s;
+	char **argv;
+	int i;
+
+	if (!exec_model_ok(c->up_model)) {
+		send_error(c, 400, "this model name cannot be passed to a "
+		    "command (it starts with '-' or holds control characters)");
+		out_flush(c);
+		return;
+	}
+	mem_sync(c);
+	if (mem_over(0) || (exe == NULL && (exe = ex_engine_new(loop)) ==
+	    NULL)) {
+		send_busy(c);
+		out_flush(c);
+		return;
+	}
+	argv = px_arena_alloc(&c->arena, ((size_t)p->exec_argc + 1) *
+	    sizeof *argv);
+	for (i = 0; argv && i < p->exec_argc; i++)
+		if ((argv[i] = exec_arg(c, p->exec_argv[i])) == NULL)
+			argv = NULL;
+	if (argv == NULL) {
+		send_error(c, 413, "request too large");
+		out_flush(c);
+		return;
+	}
+	argv[p->exec_argc] = NULL;
+	memset(&s, 0, sizeof s);
+	s.argv = argv;
+	s.cwd = p->exec_cwd;
+	s.env = (char *const *)p->exec_env;
+	s.in = body;
+	s.in_n = n;
+	s.label = p->name;
+	s.pool = p->name;
+	s.max_parallel = p->exec_max_parallel;
+	s.timeout_ms = p->exec_timeout_ms;
+	DBG("conn %lu: %s model=%s -> %s/%s (exec, attempt %d)", c->id,
+	    px_fmt_name(c->cfmt), c->model, p->name, c->up_model, c->att.n);
+	c->out_mark = c->out_len;
+	c->ex = ex_start(exe, &s, &ex_cbs, c);
+	if (c->ex == NULL) {
+		send_busy(c);
+		out_flush(c);
+	}
+}
+
+/* The first output line: what a 200 head is to HTTP. -1 when answered. */
+static int
+exec_head(struct conn *c)
+{
+	c->ustatus = 200;
+	if (!c->t_first_us)
+		c->t_first_us = clock_us();
+	count_attempt(c, PX_OUT_HTTP, 200);
+	c->streaming = c->req.stream;
+	c->stream = px_stream_new(&c->arena, PX_FMT_CLI, c->cfmt, &c->req);
+	if (c->stream == NULL) {
+		answer_fail(c, 500, "out of memory");
+		return -1;
+	}
+	if (!c->streaming)
+		return 0;
+	/* held until the first content: see the top of this section */
+	c->holding = 1;
+	c->resp_chunked = c->keep_alive ? 1 : 0;
+	send_head(c, 200, c->cfmt == PX_FMT_GEMINI &&
+	    c->req.gemini_array_stream ? "application/json" :
+	    "text/event-stream", c->resp_chunked ? -1 : -2,
+	    "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+	if (!c->resp_chunked)
+		c->keep_alive = 0;
+	if (!c->stream_counted) {
+		c->stream_counted = 1;
+		met_add(metrics.streams, 1);
+	}
+	jw_init(&c->sout, &c->arena, SSE_EVENT_MAX * 2);
+	px_stream_begin(c->stream, &c->sout);
+	out_chunk(c, c->sout.buf, c->sout.len);
+	jw_reset(&c->sout);
+	return 0;
+}
+
+/*
+ * The command failed before its answer reached the client (status, msg):
+ * the next candidate, or this failure answered as an HTTP error in the
+ * client's format (held stream bytes dropped).
+ */
+static void
+exec_failed(struct conn *c, const struct px_outcome *o, int status,
+    const char *msg)
+{
+	count_attempt(c, o->cls, o->status);
+	if (attempt_retry(c, o, status, NULL, 0, msg))
+		return;
+	attempt_reset(c);
+	set_errmsg(c, msg);
+	send_error(c, status, msg);
+	out_flush(c);
+}
+
+/* An error result before any content: its status and message. */
+static void
+exec_error_result(struct conn *c)
+{
+	struct px_outcome o;
+	struct px_str m = px_stream_error_msg(c->stream);
+	char msg[256];
+	int st = px_stream_error(c->stream, NULL);
+
+	snprintf(msg, sizeof msg, "upstream %s: %.*s", c->prov->name,
+	    (int)(m.n > 200 ? 200 : m.n), m.p);
+	px_outcome_init(&o, PX_OUT_STREAM_ERROR, st);
+	exec_failed(c, &o, st, msg);
+}
+
+/* The answer is complete (the result line): the non-streamed answer in
+ * the client's format. */
+static void
+exec_answer(struct conn *c)
+{
+	struct ir_response resp;
+	struct px_outcome o;
+	struct px_err perr;
+	struct jw w;
+
+	ex_close(c->ex, 1);
+	c->ex = NULL;
+	memset(&perr, 0, sizeof perr);
+	if (px_decode_response(PX_FMT_CLI, &c->arena, c->ubody ? c->ubody :
+	    "", c->ubody_n, &resp, &perr) < 0) {
+		answer_fail(c, perr.status ? perr.status : 502,
+		    "upstream %s: %s", c->prov->name, perr.msg);
+		return;
+	}
+	px_outcome_init(&o, PX_OUT_OK, 200);
+	px_gw_report(gw, &c->plan, &c->att, &o, wall_ms());
+	c->usage = resp.usage;
+	jw_init(&w, &c->arena, c->ubody_n * 2 + 65536);
+	if (px_encode_response(c->cfmt, &c->req, &resp, &w, &perr) < 0 ||
+	    w.err) {
+		answer_fail(c, 502, "cannot encode response: %s", perr.msg);
+		return;
+	}
+	rs_save(c, w.buf, w.len);
+	send_body(c, 200, "application/json", w.buf, w.len, NULL);
+	out_flush(c);
+}
+
+/* The stream is done: finished (the result line) or failed in-band
+ * after its content began. */
+static void
+exec_stream_done(struct conn *c)
+{
+	if (px_stream_error(c->stream, NULL)) {
+		struct px_str m = px_stream_error_msg(c->stream);
+		char msg[256];
+		snprintf(msg, sizeof msg, "upstream %s: %.*s", c->prov->name,
+		    (int)(m.n > 200 ? 200 : m.n), m.p);
+		relay_exec_stop(c);
+		c->cut = 1;
+		set_errmsg(c, msg);
+	} else {
+		ex_close(c->ex, 1);
+		c->ex = NULL;
+	}
+	stream_end(c, 1);
+}
+
+/* A held stream: an error before content is answered as an error; the
+ * first content lets the stream go. 1 when the request moved on. */
+static int
+exec_held(struct conn *c)
+{
+	struct px_outcome o;
+
+	if (px_stream_error(c->stream, NULL)) {
+		exec_error_result(c);
+		return 1;
+	}
+	if (px_stream_content(c->stream)) {
+		px_outcome_init(&o, PX_OUT_OK, 200);
+		px_gw_report(gw, &c->plan, &c->att, &o, wall_ms());
+		release_hold(c);
+	}
+	return 0;
+}
+
+/* 1 for a user line of Claude Code (a tool result, {"type":"user",...}):
+ * the decoder skips them, so the non-streamed answer does not keep them. */
+static int
+exec_user_line(const char *p, size_t n)
+{
+	return n >= 14 && memcmp(p, "{\"type\":\"user\"", 14) == 0;
+}
+
+static void
+ex_on_line(void *ud, const char *p, size_t n)
+{
+	struct conn *c = ud;
+	struct sse_event ev;
+
+	if (c->closing)
+		return;
+	if (!px_cli_line(p, n)) {
+		DBG("conn %lu: %s wrote a line that is not JSON (skipped): "
+		    "%.60s", c->id, c->prov->name, p);
+		return;
+	}
+	if (!c->ustatus && exec_head(c) < 0)
+		return;
+	memset(&ev, 0, sizeof ev);
+	ev.event = ev.id = "";
+	ev.data = p;
+	ev.data_len = n;
+	if (!c->streaming) {
+		/* observe, and keep the line for px_decode_response() */
+		px_stream_feed(c->stream, &ev, NULL);
+		if (px_stream_error(c->stream, NULL)) {
+			exec_error_result(c);
+			return;
+		}
+		if (!exec_user_line(p, n) && (ubody_append(c, p, n) < 0 ||
+		    ubody_append(c, "\n", 1) < 0))
+			return;
+		if (px_stream_done(c->stream))
+			exec_answer(c);
+		return;
+	}
+	jw_reset(&c->sout);
+	px_stream_feed(c->stream, &ev, &c->sout);
+	out_chunk(c, c->sout.buf, c->sout.len);
+	rs_scan(c, c->sout.buf, c->sout.len);
+	if (c->sout.err) {
+		answer_fail(c, 502, "converted event too large");
+		return;
+	}
+	if (c->closing)
+		return;
+	if (c->holding && exec_held(c))
+		return;
+	if (px_stream_done(c->stream)) {
+		exec_stream_done(c);
+		return;
+	}
+	out_flush(c);
+	if (!c->closing && c->ex && !c->up_paused && !c->holding &&
+	    out_pending(c) > PX_OUT_HIGH) {
+		c->up_paused = 1;
+		ex_pause(c->ex);
+	}
+}
+
+/* An output line over the limit: a tool result of the command's can be
+ * skipped (the decoder does not read them); anything else ends the run. */
+static int
+ex_on_long(void *ud, const char *head, size_t n)
+{
+	struct conn *c = ud;
+
+	if (exec_user_line(head, n)) {
+		px_log("exec %s: skipped a tool-result line longer than %u "
+		    "bytes", c->prov->name, (unsigned)PX_JSONL_LINE_MAX);
+		return 0;
+	}
+	return -1;
+}
+
+/* The run ended before the answer was complete. */
+static void
+ex_on_exit(void *ud, const struct ex_end *e)
+{
+	struct conn *c = ud;
+	struct px_outcome o;
+	char msg[256];
+	int status = 502;
+	enum px_out_class cls = PX_OUT_HTTP;
+
+	c->ex = NULL;
+	if (c->closing)
+		return;
+	switch (e->why) {
+	case EX_SPAWN:
+		cls = PX_OUT_CONNECT;
+		snprintf(msg, sizeof msg, "upstream %s: %s", c->prov->name,
+		    e->msg);
+		break;
+	case EX_EXITED:
+	case EX_SIGNALED:
+		if (e->why == EX_EXITED && e->code == 127 && e->lines == 0)
+			cls = PX_OUT_CONNECT;   /* not found, not executable */
+		snprintf(msg, sizeof msg, "upstream %s: the command %s %s "
+		    "(its standard error is in the proxy's log)",
+		    c->prov->name, e->msg, e->lines ? "before its answer was "
+		    "complete" : "without answering");
+		break;
+	case EX_TIMEOUT:
+		status = 504;
+		cls = PX_OUT_TIMEOUT;
+		snprintf(msg, sizeof msg, "upstream %s: the command did not "
+		    "answer within %d ms (timeout_ms)", c->prov->name,
+		    c->prov->exec_timeout_ms);
+		break;
+	case EX_BUSY:
+		status = 429;
+		snprintf(msg, sizeof msg, "upstream %s: %s", c->prov->name,
+		    e->msg);
+		break;
+	case EX_NOMEM:
+		status = 503;
+		snprintf(msg, sizeof msg, "upstream %s: %s", c->prov->name,
+		    e->msg);
+		break;
+	default:
+		snprintf(msg, sizeof msg, "upstream %s: %s", c->prov->name,
+		    e->msg);
+		break;
+	}
+	if (c->streaming && !c->holding) {
+		/* the client has content already: an in-band error */
+		stream_abort(c, status, msg);
+		return;
+	}
+	px_outcome_init(&o, cls, cls == PX_OUT_HTTP ? status : 0);
+	if (e->why == EX_BUSY)
+		px_outcome_header(&o, "retry-after", 11, "1", 1);
+	exec_failed(c, &o, status, msg);
+}
+
 /* ------------------------------------------------------------ health checks */
 
 /*
@@ -2415,4 +2853,5 @@ relay_shutdown(void)
 {
 	while (checks)
 		hc_free(checks);
+	exec_shutdown();
 }

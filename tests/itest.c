@@ -1439,6 +1439,7 @@ main(void)
 		it_first(s);
 		it_accounts(s);
 		it_sessions(s);
+		it_exec(s);
 		sr = srunner_create(s);
 	}
 	runner = sr;

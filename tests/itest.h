@@ -201,6 +201,7 @@ void it_admin(Suite *s);
 void it_first(Suite *s);
 void it_accounts(Suite *s);
 void it_sessions(Suite *s);
+void it_exec(Suite *s);
 TCase *tc(Suite *s, const char *name, int with_shared);
 
 #endif

@@ -11,7 +11,8 @@ n=$(wc -l < "$out/readme_example.c")
 [ "$n" -gt 0 ] || { echo "readme example: no C block found" >&2; exit 1; }
 [ -s "$out/readme_example.expected" ] || { echo "readme example: no 'It prints:' block" >&2; exit 1; }
 $cc "$@" -I. -o "$out/readme_example" "$out/readme_example.c" \
-    json.c sse.c convert.c convert_chat.c convert_responses.c convert_anthropic.c convert_gemini.c
+    json.c sse.c convert.c convert_chat.c convert_responses.c convert_anthropic.c convert_gemini.c \
+    convert_cli.c
 "$out/readme_example" > "$out/readme_example.out"
 if ! cmp -s "$out/readme_example.expected" "$out/readme_example.out"; then
 	echo "readme example: output differs from README" >&2

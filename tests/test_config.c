@@ -677,12 +677,43 @@ static const struct {
 	  "t.json:3: duplicate provider name \"a\"" },
 	{ "{\"providers\": [{\"name\": \"a\"}]}",
 	  "t.json:1: provider \"a\": missing \"type\" (openai, "
-	  "openai-responses, anthropic, gemini, azure, claude-account, "
+	  "openai-responses, anthropic, gemini, azure, exec, claude-account, "
 	  "codex-account, gemini-account or copilot-account)" },
 	{ "{\"providers\": [{\"name\": \"a\",\n \"type\": \"opnai\"}]}",
 	  "t.json:2: provider \"a\": unknown type \"opnai\" (expected openai, "
-	  "openai-responses, anthropic, gemini, azure, claude-account, "
+	  "openai-responses, anthropic, gemini, azure, exec, claude-account, "
 	  "codex-account, gemini-account or copilot-account)" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"exec\"}]}",
+	  "t.json:1: provider \"a\": type exec needs a \"command\" (e.g. "
+	  "[\"claude\", \"-p\", \"--output-format\", \"stream-json\", "
+	  "\"--input-format\", \"stream-json\", \"--verbose\", \"--model\", "
+	  "\"{model}\"])" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"exec\",\n"
+	  " \"command\": []}]}",
+	  "t.json:2: provider \"a\": \"command\" must be a list of 1 to 64 "
+	  "strings (the program, then its arguments)" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"exec\",\n"
+	  " \"command\": [\"{model}-cli\"]}]}",
+	  "t.json:2: provider \"a\": \"command\": the program cannot depend "
+	  "on the model (\"{model}\" goes in an argument)" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"exec\",\n"
+	  " \"command\": [\"x\"],\n \"base_url\": \"https://x\"}]}",
+	  "t.json:3: provider \"a\": \"base_url\" does not apply to type exec "
+	  "(a command, not an HTTP API)" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"openai\",\n"
+	  " \"timeout_ms\": 5}]}",
+	  "t.json:2: provider \"a\": \"timeout_ms\" applies to type exec only" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"exec\",\n"
+	  " \"command\": [\"x\"], \"max_parallel\": -1}]}",
+	  "t.json:2: provider \"a\": \"max_parallel\" must be an integer "
+	  "from 0 (no limit) to 1024" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"exec\",\n"
+	  " \"command\": [\"x\"], \"env\": {\"1A\": \"v\"}}]}",
+	  "t.json:2: provider \"a\": \"env\": bad variable name \"1A\"" },
+	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"exec\",\n"
+	  " \"command\": [\"x\"], \"cwd\": \"/nonexistent-px\"}]}",
+	  "t.json:2: provider \"a\": \"cwd\" /nonexistent-px is not a "
+	  "directory" },
 	{ "{\"providers\": [{\"name\": \"a\", \"type\": \"openai\",\n"
 	  " \"baseurl\": \"https://x\"}]}",
 	  "t.json:2: unknown key \"baseurl\" in provider \"a\"" },
@@ -1936,7 +1967,7 @@ START_TEST(t_all_errors)
 	    "t.json:7: provider \"b\": api_keys[1]: environment variable PX_U3 "
 	    "is not set",
 	    "t.json:8: provider \"c\": unknown type \"opnai\" (expected openai, "
-	    "openai-responses, anthropic, gemini, azure, claude-account, "
+	    "openai-responses, anthropic, gemini, azure, exec, claude-account, "
 	  "codex-account, gemini-account or copilot-account)",
 	    "t.json:12: model \"y\": unknown provider \"zz\"",
 	    "t.json:14: model \"w\": unknown provider \"yy\"",

@@ -98,6 +98,36 @@ async function startMock() {
   MOCK_URL = `http://127.0.0.1:${MOCK_PORT}`;
 }
 
+// The real Claude Code CLI as an exec provider: the proxy runs it per
+// request (stream-json in and out), and it talks to the mock's Anthropic
+// endpoint itself (ANTHROPIC_BASE_URL), from a temp HOME and directory.
+const CLAUDE_BIN = path.join(HERE, 'node_modules/.bin/claude');
+function claudeExecProvider() {
+  const home = fs.mkdtempSync(path.join(tmpRoot, 'claude-exec-home-'));
+  const work = fs.mkdtempSync(path.join(tmpRoot, 'claude-exec-work-'));
+  return {
+    name: 'claude-cli', type: 'exec',
+    command: [CLAUDE_BIN, '-p', '--input-format', 'stream-json', '--output-format', 'stream-json',
+      '--verbose', '--include-partial-messages', '--model', '{model}'],
+    cwd: work,
+    env: {
+      PATH: process.env.PATH || '/usr/bin:/bin',
+      HOME: home,
+      XDG_CONFIG_HOME: path.join(home, '.config'),
+      ANTHROPIC_BASE_URL: MOCK_URL,
+      ANTHROPIC_API_KEY: 'sk-upstream-claude-cli',
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+      DISABLE_AUTOUPDATER: '1',
+      DISABLE_TELEMETRY: '1',
+      DISABLE_ERROR_REPORTING: '1',
+      NO_PROXY: '127.0.0.1,localhost',
+      CI: '1',
+    },
+    max_parallel: 2,
+    timeout_ms: CLI_TIMEOUT_MS - 10000,
+  };
+}
+
 function proxyConfig() {
   const m = MOCK_URL;
   return {
@@ -118,8 +148,11 @@ function proxyConfig() {
       // the first of the chain-* fallback chain: the mock answers 429 to
       // this key when the model name says k429=r429key
       { name: 'r429', type: 'anthropic', base_url: m, api_key: 'r429key' },
+      claudeExecProvider(),
     ],
     models: {
+      // exec: Claude Code asks the mock's Anthropic "text" scenario
+      'exec-*': 'claude-cli/ant-text',
       'oai-*': 'oai',
       'ant-*': 'ant',
       'gem-*': 'gem',
@@ -1332,6 +1365,48 @@ if (!NO_CLI) {
     assert.ok(creds.includes('sk-upstream-oai'), `the second answered: ${creds}`);
     assert.ok(!creds.slice(1).includes('r429key'), `the 429 key cools down: ${creds}`);
   }, CLI_TIMEOUT_MS);
+}
+
+// ------------------------------------------------------------ exec provider
+
+// The OpenAI SDK against the proxy, whose exec provider runs the real
+// Claude Code CLI (stream-json in and out), which asks the mock's
+// Anthropic endpoint: the mock's text comes back as a normal Chat answer
+// and stream, and the mock saw Claude Code's request with the exec
+// provider's key.
+if (!NO_CLI) {
+  for (const stream of [false, true]) {
+    test(`openai SDK -> claude-code exec: ${stream ? 'streamed text' : 'text'}`, 'exec', async () => {
+      assert.ok(fs.existsSync(CLAUDE_BIN), 'node_modules/.bin/claude installed');
+      const exp = await expected('ant', 'text', true);
+      const c = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${PROXY_URL}/v1`, maxRetries: 0, timeout: CLI_TIMEOUT_MS - 5000 });
+      const model = `exec-gpt-4o${stream ? '-s' : ''}`;
+      const messages = [{ role: 'user', content: 'say hi' }];
+      let text = '', finish = null, usage = null;
+      if (stream) {
+        const s = await c.chat.completions.create({ model, messages, stream: true, stream_options: { include_usage: true } });
+        for await (const ch of s) {
+          text += ch.choices[0]?.delta?.content || '';
+          if (ch.choices[0]?.finish_reason) finish = ch.choices[0].finish_reason;
+          if (ch.usage) usage = ch.usage;
+        }
+      } else {
+        const r = await c.chat.completions.create({ model, messages });
+        assert.equal(r.model, model);
+        text = r.choices[0].message.content;
+        finish = r.choices[0].finish_reason;
+        usage = r.usage;
+      }
+      assert.equal(text, exp.text, 'the mock\'s answer, through Claude Code');
+      assert.equal(finish, 'stop');
+      assert.ok(usage && usage.completion_tokens > 0, `usage: ${JSON.stringify(usage)}`);
+      const seen = await (await fetch(`${MOCK_URL}/_creds`)).json();
+      assert.ok(seen.requests.some((r) => r.cred === 'sk-upstream-claude-cli' && r.model === 'ant-text'),
+        `the mock saw no request from Claude Code: ${JSON.stringify(seen.requests.slice(-3))}`);
+      await sleep(150); // the access log is flushed every 100 ms
+      assert.ok(proxyLog.includes(`model=${model} provider=claude-cli`), 'the access log names the exec provider');
+    }, CLI_TIMEOUT_MS);
+  }
 }
 
 // ------------------------------------------------------------ Responses store
