@@ -266,8 +266,14 @@ sse_feed(struct sse_parser *p, const char *in, size_t n,
 			}
 		}
 		start = i;
-		while (i < n && in[i] != '\n' && in[i] != '\r')
-			i++;
+		{
+			/* the line's end: LF, or a CR before it (rare), found
+			 * with memchr a word or a vector at a time */
+			const char *lf = memchr(in + i, '\n', n - i);
+			size_t end = lf ? (size_t)(lf - in) : n;
+			const char *cr = memchr(in + i, '\r', end - i);
+			i = cr ? (size_t)(cr - in) : end;
+		}
 		if (append(p, in + start, i - start) < 0)
 			return SSE_ERROR;
 		if (i == n)
