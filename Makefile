@@ -273,7 +273,7 @@ fuzz-run: $(FUZZ)
 	  echo "   corpus: `ls $$f.corpus | wc -l` inputs"; done
 
 # ---------------------------------------------------------------- e2e / bench
-e2e: $(O)/llmproxy $(O)/mock_upstream
+e2e: $(O)/llmproxy $(O)/mock_upstream $(O)/mock_oauth
 	@sh scripts/deps.sh e2e
 	cd tests/e2e && npm install --no-audit --no-fund --loglevel=error
 	LLMPROXY_BIN=$(O)/llmproxy MOCK_BIN=$(O)/mock_upstream node tests/e2e/run.mjs

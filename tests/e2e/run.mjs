@@ -7,13 +7,17 @@
 // responses, anthropic and genai clients x openai, openai-responses,
 // anthropic and gemini upstreams; heartbeats on quiet streams included), then Claude Code, Codex and Gemini CLI
 // against each upstream kind, and the SDKs and Claude Code through a fallback
-// chain whose first provider answers 429.
+// chain whose first provider answers 429, and the openai SDK, Claude Code and
+// Codex through a second proxy whose providers are subscription accounts
+// (claude-account, codex-account) logged in against build/mock_oauth.
 //
 // Environment:
 //   E2E_FILTER=str   run only tests whose name contains str
 //   E2E_VERBOSE=1    print the proxy's stderr slice for passing tests too
 //   E2E_DEBUG=1      print got/expected values
 //   E2E_NO_CLI=1     skip the CLI tests (Claude Code, Codex, Gemini CLI)
+//   OAUTH_BIN=path   the mock authorization server (default: mock_oauth next
+//                    to MOCK_BIN)
 //
 // Expectations come from the mock itself: for each case the same scenario
 // is first requested from the mock directly, in the upstream's own format,
@@ -202,7 +206,7 @@ async function startProxy() {
 function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
 async function stopAll() {
-  for (const p of [proxyProc, mockProc]) {
+  for (const p of [proxyProc, acctProxyProc, oauthProc, mockProc]) {
     if (p && p.exitCode === null && p.signalCode === null) {
       p.kill('SIGTERM');
       const t = setTimeout(() => p.kill('SIGKILL'), 3000);
@@ -1187,7 +1191,7 @@ function claudeCodeTest(model, up, group) {
 // {"type":"web_search"} tool; the default rows keep them. functionToolsOnly
 // sets web_search = "disabled" and [features] multi_agent = false, which
 // leaves only function tools.
-async function codexRun(model, { functionToolsOnly = false, prompt = 'say hi' } = {}) {
+async function codexRun(model, { functionToolsOnly = false, prompt = 'say hi', baseUrl = PROXY_URL } = {}) {
   const bin = path.join(HERE, 'node_modules/.bin/codex');
   assert.ok(fs.existsSync(bin), 'node_modules/.bin/codex installed');
   const home = fs.mkdtempSync(path.join(tmpRoot, 'codex-home-'));
@@ -1201,7 +1205,7 @@ async function codexRun(model, { functionToolsOnly = false, prompt = 'say hi' } 
     '',
     '[model_providers.llmproxy]',
     'name = "llmproxy"',
-    `base_url = "${PROXY_URL}/v1"`,
+    `base_url = "${baseUrl}/v1"`,
     'wire_api = "responses"',
     'env_key = "LLMPROXY_KEY"',
     'request_max_retries = 0',
@@ -1407,6 +1411,251 @@ if (!NO_CLI) {
       assert.ok(proxyLog.includes(`model=${model} provider=claude-cli`), 'the access log names the exec provider');
     }, CLI_TIMEOUT_MS);
   }
+}
+
+// ------------------------------------------------------------ subscription accounts
+
+// A second proxy whose providers are a Claude and a Codex subscription
+// account (types claude-account and codex-account), pointed at the mock
+// upstream, which serves an account request only with the mock
+// authorization server's token and what that kind's own client sends
+// (mock_upstream.c, acct_route()). Set up once, by the first test of the
+// group: build/mock_oauth, then `llmproxy login claude` and `llmproxy
+// login codex` (--no-browser: the test plays the browser on the mock's
+// /authorize and pastes the answer back) into the group's own state
+// directory, sealed with LLMPROXY_SECRET, then the proxy on that state
+// directory. Every endpoint is overridden to the mocks
+// (LLMPROXY_<KIND>_<NAME>), so neither the logins nor a renewal leaves the
+// machine.
+const OAUTH_BIN = path.resolve(process.env.OAUTH_BIN || path.join(path.dirname(MOCK_BIN), 'mock_oauth'));
+const ACCT_SECRET = 'e2e-account-secret-0123456789';
+let oauthProc, acctProxyProc, ACCT_URL, acctSetupP = null;
+
+// Start a process that prints "listening PORT" on its standard output.
+async function startListening(bin, args, what) {
+  if (!fs.existsSync(bin)) throw new Error(`${what} not found: ${bin}`);
+  const p = spawn(bin, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  p.stderr.on('data', (d) => { err += d; });
+  const port = await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what} did not print "listening PORT": ${out}${err}`)), 10000);
+    p.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening (\d+)/);
+      if (m) { clearTimeout(t); resolve(Number(m[1])); }
+    });
+    p.on('exit', (code) => { clearTimeout(t); reject(new Error(`${what} exited ${code}: ${err}`)); });
+  });
+  p.stdout.resume();
+  return { p, port };
+}
+
+function acctEnv(oauthUrl, stateDir) {
+  const env = { ...process.env, LLMPROXY_STATE_DIR: stateDir, LLMPROXY_SECRET: ACCT_SECRET };
+  for (const k of ['BROWSER', 'DISPLAY', 'WAYLAND_DISPLAY']) delete env[k];
+  for (const kind of ['CLAUDE', 'CODEX']) {
+    env[`LLMPROXY_${kind}_AUTHORIZE_URL`] = `${oauthUrl}/authorize`;
+    env[`LLMPROXY_${kind}_TOKEN_URL`] = `${oauthUrl}/${kind.toLowerCase()}/token`;
+  }
+  return env;
+}
+
+// `llmproxy login KIND --name LABEL --no-browser`: the authorize URL it
+// prints is fetched from the mock (a 302 to the callback with code and
+// state), and the answer pasted back: Claude's page shows "code#state",
+// for Codex the address the browser ended on.
+async function acctLogin(env, kind, label) {
+  const p = spawn(LLMPROXY_BIN, ['login', kind, '--name', label, '--no-browser'], {
+    cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  p.stdout.on('data', (d) => { out += d; });
+  p.stderr.on('data', (d) => { out += d; });
+  const exit = new Promise((resolve) => p.on('close', (code) => resolve(code)));
+  const deadline = Date.now() + 10000;
+  while (!/paste the code/.test(out)) {
+    if (Date.now() > deadline || p.exitCode !== null) {
+      p.kill('SIGKILL');
+      throw new Error(`login ${kind}: no prompt:\n${out}`);
+    }
+    await sleep(20);
+  }
+  const url = out.match(/http:\/\/\S+\/authorize\?\S+/)?.[0];
+  assert.ok(url, `login ${kind}: no authorize URL:\n${out}`);
+  const res = await fetch(url, { redirect: 'manual' });
+  assert.equal(res.status, 302, `mock /authorize: ${await res.text()}`);
+  const loc = new URL(res.headers.get('location'));
+  const code = loc.searchParams.get('code'), state = loc.searchParams.get('state');
+  assert.ok(code && state, `the redirect has code and state: ${loc}`);
+  p.stdin.end(kind === 'claude' ? `${code}#${state}\n` : `${loc}\n`);
+  const rc = await Promise.race([exit, sleep(10000).then(() => 'timeout')]);
+  if (rc === 'timeout') p.kill('SIGKILL');
+  assert.equal(rc, 0, `login ${kind} exited ${rc}:\n${out}`);
+  assert.ok(out.includes(`Stored as account "${label}"`), out);
+  assert.ok(!/mockat\.|rt-(claude|codex)/.test(out), `no token in the login's output:\n${out}`);
+}
+
+async function acctSetupOnce() {
+  const oauth = await startListening(OAUTH_BIN, ['--upstream-port', String(MOCK_PORT)], 'mock_oauth');
+  oauthProc = oauth.p;
+  const oauthUrl = `http://127.0.0.1:${oauth.port}`;
+  const stateDir = path.join(tmpRoot, 'acct-state');
+  const env = acctEnv(oauthUrl, stateDir);
+  await acctLogin(env, 'claude', 'cl');
+  await acctLogin(env, 'codex', 'cx');
+  for (const f of ['cl', 'cx']) {
+    const txt = fs.readFileSync(path.join(stateDir, 'accounts', `${f}.json`), 'utf8');
+    assert.ok(txt.includes('"sealed":"') && !txt.includes('mockat.'), `${f}.json keeps its tokens sealed: ${txt}`);
+  }
+  const port = await freePort();
+  ACCT_URL = `http://127.0.0.1:${port}`;
+  const cfgPath = path.join(tmpRoot, 'llmproxy-acct.json');
+  fs.writeFileSync(cfgPath, JSON.stringify({
+    listen: `127.0.0.1:${port}`,
+    api_keys: [CLIENT_KEY],
+    providers: [
+      { name: 'claude-sub', type: 'claude-account', base_url: MOCK_URL },
+      { name: 'codex-sub', type: 'codex-account', base_url: `${MOCK_URL}/backend-api/codex` },
+    ],
+    // the model name goes upstream as it is; the mock's scenario is its
+    // last word ("text")
+    models: { 'cl-*': 'claude-sub', 'cx-*': 'codex-sub' },
+  }, null, 2));
+  acctProxyProc = spawn(LLMPROXY_BIN, ['-c', cfgPath], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // its log lands in the main proxy's, so a failing test shows it
+  acctProxyProc.stderr.on('data', (d) => { proxyLog += d; });
+  acctProxyProc.stdout.on('data', (d) => { proxyLog += d; });
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    if (acctProxyProc.exitCode !== null) throw new Error(`account proxy exited (${acctProxyProc.exitCode}):\n${proxyLog}`);
+    try {
+      await new Promise((resolve, reject) => {
+        const s = net.connect(port, '127.0.0.1', () => { s.end(); resolve(); });
+        s.on('error', reject);
+      });
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`account proxy not listening on ${port}`);
+      await sleep(50);
+    }
+  }
+}
+
+function acctSetup() {
+  acctSetupP ??= acctSetupOnce();
+  return acctSetupP;
+}
+
+// The mock's log of credentials for this model: the account's access
+// token ("mockat.<kind>.<serial>.<expiry>"), never the client's key.
+async function acctCreds(model, kind) {
+  const creds = await mockCreds(model);
+  assert.ok(creds.length >= 1, `the mock saw a request for ${model}`);
+  for (const c of creds) assert.match(c, new RegExp(`^mockat\\.${kind}\\.\\d+\\.\\d+$`), `the ${kind} account's token`);
+  return creds;
+}
+
+// The last request the mock saw (GET /_last) is the account's: the headers
+// and body fields that kind's own client sends.
+async function acctLastRequest(model, kind) {
+  const e = parseEcho(await (await fetch(`${MOCK_URL}/_last`)).text());
+  assert.equal(e.body.model, model, 'the last upstream request is this test\'s');
+  assert.match(e.headers.authorization, new RegExp(`^Bearer mockat\\.${kind}\\.`));
+  assert.ok(!e.raw.includes(CLIENT_KEY), 'the client key is not forwarded');
+  if (kind === 'claude') {
+    assert.equal(e.target, '/v1/messages?beta=true');
+    assert.ok(e.headers['anthropic-beta'].split(',').map((s) => s.trim()).includes('oauth-2025-04-20'), e.headers['anthropic-beta']);
+    assert.equal(e.headers['x-app'], 'cli');
+    assert.match(e.headers['user-agent'], /^claude-cli\//);
+    assert.equal(e.headers['x-api-key'], undefined);
+    const sys = e.body.system;
+    assert.equal(Array.isArray(sys) ? sys[0].text : sys, 'You are Claude Code, Anthropic\'s official CLI for Claude.');
+  } else {
+    assert.equal(e.target, '/backend-api/codex/responses');
+    assert.equal(e.headers['chatgpt-account-id'], 'mock-account');
+    assert.equal(e.headers.originator, 'codex_cli_rs');
+    assert.match(e.headers['user-agent'], /^codex_cli_rs\//);
+    assert.equal(e.body.stream, true, 'always streamed upstream');
+    assert.equal(e.body.store, false);
+    assert.equal(typeof e.body.instructions, 'string');
+  }
+  await sleep(150); // the access log is flushed every 100 ms
+  assert.ok(!/mockat\.|rt-(claude|codex)/.test(proxyLog), 'no token in the proxy\'s log');
+  return e;
+}
+
+// The openai SDK (chat.completions) to each account, plain and streamed:
+// the mock's text, finish_reason "stop"; a Codex answer is streamed
+// upstream either way and put together for the plain client.
+for (const [kind, up] of [['claude', 'ant'], ['codex', 'rsp']]) {
+  for (const stream of [false, true]) {
+    test(`openai SDK -> ${kind}-account: ${stream ? 'streamed text' : 'text'}`, 'account', async () => {
+      await acctSetup();
+      const model = `${kind === 'claude' ? 'cl' : 'cx'}-sdk${stream ? '-s' : ''}-text`;
+      const exp = await expected(up, 'text', kind === 'codex' ? true : stream);
+      const c = new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${ACCT_URL}/v1`, maxRetries: 0, timeout: 20000 });
+      const messages = [{ role: 'user', content: PROMPT }];
+      let text = '', finish = null;
+      if (stream) {
+        const s = await c.chat.completions.create({ model, messages, stream: true });
+        for await (const ch of s) {
+          text += ch.choices[0]?.delta?.content || '';
+          if (ch.choices[0]?.finish_reason) finish = ch.choices[0].finish_reason;
+        }
+      } else {
+        const r = await c.chat.completions.create({ model, messages });
+        text = r.choices[0].message.content;
+        finish = r.choices[0].finish_reason;
+        assert.ok(r.usage && r.usage.completion_tokens > 0, `usage: ${JSON.stringify(r.usage)}`);
+      }
+      assert.equal(text, exp.text, 'the mock\'s answer');
+      assert.equal(finish, 'stop');
+      assert.equal((await acctCreds(model, kind)).length, 1, 'one upstream request');
+      await acctLastRequest(model, kind);
+    });
+  }
+}
+
+// Claude Code (-p) and the Codex CLI (exec) with the proxy as their API:
+// the proxy swaps the client key for the account's token and shape.
+if (!NO_CLI) {
+  test('claude-code CLI -> claude-account: -p text', 'account', async () => {
+    await acctSetup();
+    const home = fs.mkdtempSync(path.join(tmpRoot, 'claude-home-'));
+    const work = fs.mkdtempSync(path.join(tmpRoot, 'claude-work-'));
+    const model = 'cl-cc-text';
+    const exp = await expected('ant', 'text', true);
+    const r = await runCmd(CLAUDE_BIN, ['-p', 'say hi', '--model', model], {
+      cwd: work,
+      env: cleanEnv({
+        HOME: home,
+        XDG_CONFIG_HOME: path.join(home, '.config'),
+        ANTHROPIC_BASE_URL: ACCT_URL,
+        ANTHROPIC_API_KEY: CLIENT_KEY,
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+        DISABLE_AUTOUPDATER: '1',
+        DISABLE_TELEMETRY: '1',
+        DISABLE_ERROR_REPORTING: '1',
+        CI: '1',
+      }),
+    }, CLI_TIMEOUT_MS - 5000);
+    assert.ok(r.stdout.includes(exp.text.trim()), `stdout must contain the mock's answer ${JSON.stringify(exp.text)}\n${cliResultMessage(r)}`);
+    assert.equal(r.code, 0, cliResultMessage(r));
+    await acctCreds(model, 'claude');
+    await acctLastRequest(model, 'claude');
+  }, CLI_TIMEOUT_MS);
+
+  test('codex CLI -> codex-account: exec text', 'account', async () => {
+    await acctSetup();
+    const model = 'cx-codex-text';
+    const exp = await expected('rsp', 'text', true);
+    const r = await codexRun(model, { baseUrl: ACCT_URL });
+    assert.ok(r.stdout.includes(exp.text.trim()) || r.stderr.includes(exp.text.trim()),
+      `output must contain the mock's answer ${JSON.stringify(exp.text)}\n${cliResultMessage(r)}`);
+    assert.equal(r.code, 0, cliResultMessage(r));
+    await acctCreds(model, 'codex');
+    await acctLastRequest(model, 'codex');
+  }, CLI_TIMEOUT_MS);
 }
 
 // ------------------------------------------------------------ Responses store
