@@ -2580,8 +2580,17 @@ ex_on_exit(void *ud, const struct ex_end *e)
 		break;
 	case EX_EXITED:
 	case EX_SIGNALED:
-		if (e->why == EX_EXITED && e->code == 127 && e->lines == 0)
-			cls = PX_OUT_CONNECT;   /* not found, not executable */
+		if (e->why == EX_EXITED && e->code == 127 && e->lines == 0) {
+			/* not found or not executable, as a shell says it
+			 * (and as posix_spawn reports it where it cannot
+			 * tell the parent, e.g. under valgrind) */
+			cls = PX_OUT_CONNECT;
+			snprintf(msg, sizeof msg, "upstream %s: cannot run "
+			    "'%.80s': not found or not executable (exit status "
+			    "127)", c->prov->name, c->prov->exec_argc > 0 ?
+			    c->prov->exec_argv[0] : "?");
+			break;
+		}
 		snprintf(msg, sizeof msg, "upstream %s: the command %s %s "
 		    "(its standard error is in the proxy's log)",
 		    c->prov->name, e->msg, e->lines ? "before its answer was "
@@ -2657,12 +2666,19 @@ hc_free(struct hcheck *h)
 	free(h);
 }
 
+/* Report a check's outcome; r (may be NULL) gives the answer's retry
+ * hints (Retry-After and the rate-limit headers), as for a request. */
 static void
-hc_report(struct hcheck *h, enum px_out_class cls, int status)
+hc_report(struct hcheck *h, enum px_out_class cls, int status,
+    const struct http_resp *r)
 {
 	struct px_outcome o;
+	size_t i;
 
 	px_outcome_init(&o, cls, status);
+	for (i = 0; r != NULL && i < r->nhdrs; i++)
+		px_outcome_header(&o, r->hdrs[i].name.p, r->hdrs[i].name.n,
+		    r->hdrs[i].value.p, r->hdrs[i].value.n);
 	px_gw_report(gw, &h->plan, &h->att, &o, wall_ms());
 	DBG("health check of %s: %s %d", h->att.p->name,
 	    px_out_class_name(cls), status);
@@ -2673,7 +2689,8 @@ hc_head(void *ud, const struct http_resp *r)
 {
 	struct hcheck *h = ud;
 
-	hc_report(h, r->status / 100 == 2 ? PX_OUT_OK : PX_OUT_HTTP, r->status);
+	hc_report(h, r->status / 100 == 2 ? PX_OUT_OK : PX_OUT_HTTP, r->status,
+	    r);
 	up_cancel(h->up);
 	h->up = NULL;
 	hc_free(h);
@@ -2704,7 +2721,7 @@ hc_error(void *ud, enum up_err e, const char *msg)
 
 	(void)msg;
 	h->up = NULL;
-	hc_report(h, err_class(e), 0);
+	hc_report(h, err_class(e), 0, NULL);
 	hc_free(h);
 }
 
