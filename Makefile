@@ -141,9 +141,9 @@ ITEST_SRCS = tests/itest.c tests/test_integration.c tests/it_hardening.c \
              tests/it_streams.c tests/it_gateway.c tests/it_team.c \
              tests/it_admin.c tests/it_first.c tests/it_accounts.c \
              tests/it_sessions.c tests/it_exec.c
-$(O)/test_keys: tests/test_keys.c tests/testutil.h keys.c keys.h limit.c limit.h auth.c auth.h json.c json.h $(O)/.dir
+$(O)/test_keys: tests/test_keys.c tests/testutil.h keys.c keys.h limit.c limit.h auth.c auth.h json.c json.h store.c store.h $(O)/.dir
 	@sh scripts/deps.sh build check
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_keys.c keys.c limit.c auth.c json.c $(CHECK_LIBS) $(BEARSSL_LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_keys.c keys.c limit.c auth.c json.c store.c $(CHECK_LIBS) $(BEARSSL_LIBS)
 $(O)/test_limit: tests/test_limit.c limit.c limit.h auth.c auth.h $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_limit.c limit.c auth.c $(CHECK_LIBS) $(BEARSSL_LIBS)
@@ -239,10 +239,10 @@ build-fuzz/fuzz_embed: tests/fuzz_embed.c $(CORE_SRCS) $(CORE_HDRS)
 	@sh scripts/deps.sh fuzz
 	mkdir -p build-fuzz
 	clang $(CPPFLAGS) $(FUZZFLAGS) -I. -o $@ tests/fuzz_embed.c $(CORE_SRCS)
-build-fuzz/fuzz_keys: tests/fuzz_keys.c keys.c keys.h limit.c limit.h auth.c auth.h json.c json.h
+build-fuzz/fuzz_keys: tests/fuzz_keys.c keys.c keys.h limit.c limit.h auth.c auth.h json.c json.h store.c store.h
 	@sh scripts/deps.sh fuzz
 	mkdir -p build-fuzz
-	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. -o $@ tests/fuzz_keys.c keys.c limit.c auth.c json.c $(BEARSSL_LIBS)
+	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. -o $@ tests/fuzz_keys.c keys.c limit.c auth.c json.c store.c $(BEARSSL_LIBS)
 build-fuzz/fuzz_usage: tests/fuzz_usage.c usage.c usage.h store.c store.h $(CORE_SRCS) $(CORE_HDRS)
 	@sh scripts/deps.sh fuzz
 	mkdir -p build-fuzz

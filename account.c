@@ -970,7 +970,7 @@ px_acct_save(const char *dir, const unsigned char key[32],
 	unsigned char nonce[12];
 	struct px_arena ar;
 	struct jw w;
-	int fd = -1, lk, dfd, rc = PX_ACCT_EIO;
+	int lk, rc = PX_ACCT_EIO;
 
 	if (!px_acct_label_ok(a->label) ||
 	    acct_path(path, sizeof path, dir, "", a->label, ".json") < 0 ||
@@ -994,35 +994,9 @@ px_acct_save(const char *dir, const unsigned char key[32],
 		px_arena_free(&ar);
 		return PX_ACCT_EIO;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
-	if (fd < 0 || fchmod(fd, 0600) < 0 || write_all(fd, w.buf, w.len) < 0 ||
-	    fsync(fd) < 0) {
-		set_err(err, errcap, "%s: %s", tmp, strerror(errno));
-		goto done;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		set_err(err, errcap, "%s: %s", tmp, strerror(errno));
-		goto done;
-	}
-	fd = -1;
-	if (px_acct_save_hook)
-		px_acct_save_hook(1);
-	if (rename(tmp, path) < 0) {
-		set_err(err, errcap, "%s: %s", path, strerror(errno));
-		goto done;
-	}
-	if ((dfd = open(dir, O_RDONLY | O_CLOEXEC)) >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	rc = PX_ACCT_OK;
-done:
-	if (fd >= 0)
-		close(fd);
-	if (rc != PX_ACCT_OK)
-		unlink(tmp);
+	if (px_file_replace(dir, path, tmp, w.buf, w.len, px_acct_save_hook,
+	    err, errcap) == 0)
+		rc = PX_ACCT_OK;
 	close(lk);
 	px_arena_free(&ar);
 	return rc;

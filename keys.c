@@ -39,6 +39,7 @@
 #endif
 
 #include "keys.h"
+#include "store.h"
 #include "limit.h"
 
 #ifndef PATH_MAX
@@ -800,31 +801,15 @@ keys_changed(const char *state_dir, struct keys_stamp *last)
 	return 1;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Write ks as the keys file: tmp, fsync, rename, fsync the directory. */
+/* Write ks as the keys file (px_file_replace: tmp, fsync, rename, fsync
+ * the directory). */
 static int
 save(const char *dir, const struct keys_set *ks, char *err, size_t errcap)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	struct px_arena a;
 	struct jw w;
-	int fd = -1, dfd, rc = -1;
+	int rc = -1;
 
 	if (path_of(path, sizeof path, dir, KEYS_FILE, err, errcap) < 0 ||
 	    path_of(tmp, sizeof tmp, dir, KEYS_FILE ".tmp", err, errcap) < 0)
@@ -836,34 +821,9 @@ save(const char *dir, const struct keys_set *ks, char *err, size_t errcap)
 		    path, KEYS_FILE_MAX);
 		goto done;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
-	if (fd < 0 || fchmod(fd, 0600) < 0 || write_all(fd, w.buf, w.len) < 0 ||
-	    fsync(fd) < 0) {
-		set_err(err, errcap, "%s: %s", tmp, strerror(errno));
-		goto done;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		set_err(err, errcap, "%s: %s", tmp, strerror(errno));
-		goto done;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		set_err(err, errcap, "%s: %s", path, strerror(errno));
-		goto done;
-	}
-	/* the rename itself is durable once the directory is synced */
-	if ((dfd = open(dir, O_RDONLY | O_CLOEXEC)) >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	rc = 0;
+	rc = px_file_replace(dir, path, tmp, w.buf, w.len, NULL, err,
+	    errcap);
 done:
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0)
-		unlink(tmp);
 	px_arena_free(&a);
 	return rc;
 }

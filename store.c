@@ -820,6 +820,57 @@ mkdirs(char *p, int *created)
 
 /* see store.h */
 int
+px_file_replace(const char *dir, const char *path, const char *tmp,
+    const void *buf, size_t n, void (*before_rename)(int), char *err,
+    size_t errcap)
+{
+	const char *p = buf;
+	ssize_t w;
+	int fd, dfd;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
+	if (fd < 0 || fchmod(fd, 0600) < 0)
+		goto fail;
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto fail;
+		p += w;
+		n -= (size_t)w;
+	}
+	if (fsync(fd) < 0)
+		goto fail;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (before_rename)
+		before_rename(1);
+	if (rename(tmp, path) < 0) {
+		snprintf(err, errcap, "%s: %s", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	/* the rename itself is durable once the directory is synced */
+	if ((dfd = open(dir, O_RDONLY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+fail:
+	snprintf(err, errcap, "%s: %s", tmp, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return -1;
+}
+
+/* see store.h */
+int
 px_state_dir(const char *configured, char *out, size_t outcap,
              const char **source, char *err, size_t errcap)
 {

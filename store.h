@@ -275,6 +275,19 @@ uint32_t px_crc32(uint32_t crc, const void *p, size_t n);
 int px_state_dir(const char *configured, char *out, size_t outcap,
                  const char **source, char *err, size_t errcap);
 
+/*
+ * Replace the small file path (in directory dir) with buf[0..n), so that a
+ * crash leaves the old file or the new one, never a mix: the bytes go to
+ * tmp (created mode 0600, never through a symlink), are fsync()ed, tmp is
+ * renamed over path, and dir is synced so the rename lasts. before_rename
+ * (may be NULL) runs between the write and the rename (tests stop there).
+ * Returns 0, or -1 with a message naming the file in err (tmp removed).
+ * The keys file and the stored accounts are written this way.
+ */
+int px_file_replace(const char *dir, const char *path, const char *tmp,
+                    const void *buf, size_t n, void (*before_rename)(int),
+                    char *err, size_t errcap);
+
 /* ============================================================ key/value */
 
 #ifndef PX_STORE_KEY_MAX
