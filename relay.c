@@ -299,6 +299,24 @@ op_kind(const struct conn *c)
 	}
 }
 
+/* The end of an upstream request head: the provider's own "headers",
+ * Content-Length and the blank line. */
+static void
+head_end(struct jw *h, const struct px_provider *p, size_t n)
+{
+	char cl[48];
+	int i;
+
+	for (i = 0; i < p->nheaders; i++) {
+		jw_puts(h, p->headers[i].name);
+		jw_puts(h, ": ");
+		jw_puts(h, p->headers[i].value);
+		jw_puts(h, "\r\n");
+	}
+	snprintf(cl, sizeof cl, "Content-Length: %zu\r\n\r\n", n);
+	jw_puts(h, cl);
+}
+
 /* Request head for the current candidate in the arena; the body follows
  * it unchanged (borrowed, not copied). */
 static int
@@ -307,7 +325,7 @@ build_upstream(struct conn *c, const char *body, size_t n)
 	const struct px_provider *p = c->prov;
 	char path[1024];
 	struct px_str um = { c->up_model, strlen(c->up_model) };
-	int stream = c->req.stream, k, i;
+	int stream = c->req.stream, k;
 	const char *hname, *prefix, *secret;
 	enum px_acct_kind ak;
 	struct jw h;
@@ -356,17 +374,7 @@ build_upstream(struct conn *c, const char *body, size_t n)
 			jw_puts(&h, "\r\n");
 		}
 	}
-	for (i = 0; i < p->nheaders; i++) {
-		jw_puts(&h, p->headers[i].name);
-		jw_puts(&h, ": ");
-		jw_puts(&h, p->headers[i].value);
-		jw_puts(&h, "\r\n");
-	}
-	{
-		char cl[48];
-		snprintf(cl, sizeof cl, "Content-Length: %zu\r\n\r\n", n);
-		jw_puts(&h, cl);
-	}
+	head_end(&h, p, n);
 	if (h.err)
 		return -1;
 	c->ureq = h.buf;
@@ -622,11 +630,10 @@ acct_build(struct conn *c, enum px_acct_kind k, const char *body, size_t n)
 	const struct px_provider *p = c->prov;
 	const struct px_account *a = acct_account(c);
 	struct px_acct_req q;
-	char path[1024], cl[48];
+	char path[1024];
 	const char *ob;
 	size_t on;
 	struct jw h;
-	int i;
 
 	memset(&q, 0, sizeof q);
 	q.kind = k;
@@ -658,14 +665,7 @@ acct_build(struct conn *c, enum px_acct_kind k, const char *body, size_t n)
 	}
 	jw_puts(&h, "\r\n");
 	px_acct_head(&q, acct_skip, (void *)p, &h);
-	for (i = 0; i < p->nheaders; i++) {
-		jw_puts(&h, p->headers[i].name);
-		jw_puts(&h, ": ");
-		jw_puts(&h, p->headers[i].value);
-		jw_puts(&h, "\r\n");
-	}
-	snprintf(cl, sizeof cl, "Content-Length: %zu\r\n\r\n", on);
-	jw_puts(&h, cl);
+	head_end(&h, p, on);
 	if (h.err)
 		return -1;
 	c->ureq = h.buf;
@@ -2743,7 +2743,6 @@ hc_start(struct hcheck *h)
 	struct jw body, head;
 	char path[1024];
 	const char *hname, *prefix;
-	int i;
 
 	memset(&req, 0, sizeof req);
 	memset(&msg, 0, sizeof msg);
@@ -2799,17 +2798,7 @@ hc_start(struct hcheck *h)
 		jw_puts(&head, p->anthropic_version);
 		jw_puts(&head, "\r\n");
 	}
-	for (i = 0; i < p->nheaders; i++) {
-		jw_puts(&head, p->headers[i].name);
-		jw_puts(&head, ": ");
-		jw_puts(&head, p->headers[i].value);
-		jw_puts(&head, "\r\n");
-	}
-	{
-		char cl[48];
-		snprintf(cl, sizeof cl, "Content-Length: %zu\r\n\r\n", body.len);
-		jw_puts(&head, cl);
-	}
+	head_end(&head, p, body.len);
 	if (head.err || body.err) {
 		hc_free(h);
 		return;
