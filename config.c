@@ -183,6 +183,19 @@ join_errors(const struct px_config *c, char *err, size_t cap)
 		n = strlen(c->errors[i]);
 		need = len + (len > 0) + n;
 		reserve = i + 1 < c->nerrors ? 24 : 0;
+		if (need + reserve >= cap && i == 0 && cap > reserve + 16) {
+			/* the first message always shows, cut to fit: at a
+			 * character boundary, marked with "..." */
+			n = cap - reserve - 4;
+			while (n > 0 && ((unsigned char)c->errors[0][n] &
+			    0xc0) == 0x80)
+				n--;
+			memcpy(err, c->errors[0], n);
+			memcpy(err + n, "...", 4);
+			len = n + 3;
+			i++;
+			break;
+		}
 		if (need + reserve >= cap)
 			break;
 		if (len > 0)

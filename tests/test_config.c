@@ -1996,6 +1996,12 @@ START_TEST(t_all_errors)
 	ck_assert_str_eq(err, "t.json:2: unknown key \"lisen\"\n"
 	    "t.json:3: \"timeouts.idle_ms\" must be a positive integer\n"
 	    "(7 more errors)");
+
+	/* not even the first fits: it is cut at a character boundary and
+	 * marked, never replaced by the count alone */
+	ck_assert_int_eq(px_config_parse(c, "t.json", text, strlen(text), err,
+	    50), -1);
+	ck_assert_str_eq(err, "t.json:2: unknown key ...\n(8 more errors)");
 	px_config_free(c);
 }
 END_TEST
