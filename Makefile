@@ -42,10 +42,10 @@ SRV_HDRS  = http.h auth.h config.h tls.h proxy.h proxy_int.h store.h loop.h \
 ACCT_SRCS = account.c account_flow.c account_shape.c
 SRCS = $(CORE_SRCS) $(SRV_SRCS)
 HDRS = $(CORE_HDRS) $(SRV_HDRS)
-LIB_SRCS = $(CORE_SRCS) http.c auth.c config.c tls.c
-# config.c and what it needs (key settings, prices)
-CONFIG_SRCS = config.c auth.c keys.c limit.c usage.c store.c $(CORE_SRCS)
-CONFIG_HDRS = config.h auth.h keys.h limit.h usage.h store.h $(CORE_HDRS)
+# config.c and what it needs (key settings, prices), and the route lookups
+# on a loaded config (route.c)
+CONFIG_SRCS = config.c route.c auth.c keys.c limit.c usage.c store.c $(CORE_SRCS)
+CONFIG_HDRS = config.h route.h auth.h keys.h limit.h usage.h store.h $(CORE_HDRS)
 
 TESTS = $(O)/test_json $(O)/test_http $(O)/test_sse $(O)/test_convert \
         $(O)/test_convert4 $(O)/test_decode $(O)/test_auth $(O)/test_config \
@@ -119,9 +119,9 @@ $(O)/test_config: tests/test_config.c $(CONFIG_SRCS) $(CONFIG_HDRS) $(O)/.dir
 $(O)/test_models: tests/test_models.c tests/testutil.h models.c models.h $(CONFIG_SRCS) $(CONFIG_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_models.c models.c $(CONFIG_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
-$(O)/test_route: tests/test_route.c route.c route.h $(CONFIG_SRCS) $(CONFIG_HDRS) $(O)/.dir
+$(O)/test_route: tests/test_route.c $(CONFIG_SRCS) $(CONFIG_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_route.c route.c $(CONFIG_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_route.c $(CONFIG_SRCS) $(CHECK_LIBS) $(BEARSSL_LIBS)
 $(O)/test_store: tests/test_store.c tests/testutil.h store.c store.h $(CORE_SRCS) $(CORE_HDRS) $(O)/.dir
 	@sh scripts/deps.sh build check
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(TFLAGS) -I. -o $@ tests/test_store.c store.c $(CORE_SRCS) $(CHECK_LIBS)

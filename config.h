@@ -451,55 +451,6 @@ int px_config_same_ca_add(const struct px_config *a,
                           const struct px_config *b);
 
 /*
- * Route a requested model name. First exact match wins, then wildcard
- * patterns in file order. Returns the route or NULL.
- */
-const struct px_route *px_route_find(const struct px_config *c,
-                                     const char *model, size_t n);
-
-/* Upstream model for target t given the requested name (copies into buf). */
-const char *px_target_model(const struct px_target *t, const char *model,
-                            size_t n, char *buf, size_t cap);
-
-/* Wire format to use with provider p for upstream model `model`: the
- * provider's own, or the other OpenAI API when listed in api_models. */
-enum px_fmt px_provider_fmt(const struct px_provider *p, const char *model);
-
-/*
- * Model name the upstream's request body carries for upstream model
- * `model`: an azure provider's deployment for it ("deployments", exact
- * match; the model name itself when unlisted), the model for every other
- * kind. Borrowed from p or model.
- */
-const char *px_provider_deployment(const struct px_provider *p,
-                                   const char *model);
-
-/*
- * Upstream request path, to append to p->base_path, for upstream model
- * `model` (before the deployment map) sent in wire format f. Every kind but
- * azure gives px_upstream_path(). Azure:
- *   api_version set:     /openai/deployments/{deployment}/chat/completions
- *                        ?api-version=V, and /openai/responses?api-version=V
- *   api_version "" (or "v1" in the config): /openai/v1/chat/completions and
- *                        /openai/v1/responses (the deployment goes in the
- *                        body's "model", see px_provider_deployment)
- * The deployment is percent-encoded as a path segment. Writes buf
- * (NUL-terminated) and returns the length, or -1 when it does not fit or f
- * is not a format the provider speaks.
- */
-int px_provider_path(const struct px_provider *p, enum px_fmt f,
-                     const char *model, int stream, char *buf, size_t cap);
-
-/*
- * The header a credential of p travels in, and the text before the secret:
- * "Authorization" + "Bearer " (openai kinds), "x-api-key" (anthropic),
- * "x-goog-api-key" (gemini), "api-key" (azure); *prefix "" for all but the
- * first. Static strings.
- */
-const char *px_provider_auth(const struct px_provider *p,
-                             const char **prefix);
-
-/*
  * Give the account providers of c (types *-account) their credentials:
  * the accounts kinds[i]/labels[i] (i < n; kind names "claude", "codex",
  * "gemini", "copilot") of the provider's kind - all of them, or those its

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "models.h"
+#include "route.h"
 
 /* see models.h */
 const char *

@@ -1626,3 +1626,192 @@ px_gw_counts(const struct px_gw *gw, size_t *records, size_t *creds,
 	if (providers != NULL)
 		*providers = gw->nprov;
 }
+
+/* ------------------------------------------ model routing, provider addressing */
+
+/* '*' matches any run of bytes (also empty); everything else literally.
+ * Greedy with one backtrack point: linear in practice, no recursion. */
+static int
+glob_match(const char *p, const char *s, size_t n)
+{
+	const char *star = NULL;
+	size_t i = 0, mark = 0;
+
+	while (i < n) {
+		if (*p == '*') {
+			star = ++p;
+			mark = i;
+		} else if (*p != 0 && *p == s[i]) {
+			p++;
+			i++;
+		} else if (star != NULL) {
+			p = star;
+			i = ++mark;
+		} else
+			return 0;
+	}
+	while (*p == '*')
+		p++;
+	return *p == 0;
+}
+
+/* see config.h */
+const struct px_route *
+px_route_find(const struct px_config *c, const char *model, size_t n)
+{
+	const struct px_route *r;
+	int i;
+
+	if (model == NULL)
+		return NULL;
+	for (i = 0; i < c->nroutes; i++) {
+		r = &c->routes[i];
+		if (strchr(r->pattern, '*') == NULL &&
+		    strlen(r->pattern) == n && memcmp(r->pattern, model, n) == 0)
+			return r;
+	}
+	for (i = 0; i < c->nroutes; i++) {
+		r = &c->routes[i];
+		if (strchr(r->pattern, '*') != NULL &&
+		    glob_match(r->pattern, model, n))
+			return r;
+	}
+	return NULL;
+}
+
+/* see config.h */
+const char *
+px_target_model(const struct px_target *t, const char *model, size_t n,
+    char *buf, size_t cap)
+{
+	const char *s = model;
+
+	if (t->model != NULL && t->model[0] != 0) {
+		s = t->model;
+		n = strlen(t->model);
+	}
+	if (buf == NULL || n >= cap)
+		return NULL;
+	if (n > 0)
+		memcpy(buf, s, n);
+	buf[n] = 0;
+	return buf;
+}
+
+/* see config.h */
+enum px_fmt
+px_provider_fmt(const struct px_provider *p, const char *model)
+{
+	int i;
+
+	for (i = 0; i < p->napi_models; i++)
+		if (glob_match(p->api_models[i], model, strlen(model)))
+			return p->fmt == PX_FMT_CHAT ? PX_FMT_RESPONSES :
+			    PX_FMT_CHAT;
+	return p->fmt;
+}
+
+/* see config.h */
+const char *
+px_provider_deployment(const struct px_provider *p, const char *model)
+{
+	int i;
+
+	if (p->kind != PX_PT_AZURE)
+		return model;
+	for (i = 0; i < p->ndeployments; i++)
+		if (strcmp(p->deployments[i].model, model) == 0)
+			return p->deployments[i].deployment;
+	return model;
+}
+
+/* Append s (percent-encoded as a path segment when enc) to buf. */
+static int
+path_put(char *buf, size_t cap, size_t *len, const char *s, int enc)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char ch;
+
+	for (; *s; s++) {
+		ch = (unsigned char)*s;
+		if (!enc || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
+		    ch == '.' || ch == '~') {
+			if (*len + 1 >= cap)
+				return -1;
+			buf[(*len)++] = (char)ch;
+		} else {
+			if (*len + 3 >= cap)
+				return -1;
+			buf[(*len)++] = '%';
+			buf[(*len)++] = hex[ch >> 4];
+			buf[(*len)++] = hex[ch & 15];
+		}
+	}
+	buf[*len] = 0;
+	return 0;
+}
+
+/* see config.h */
+int
+px_provider_path(const struct px_provider *p, enum px_fmt f,
+    const char *model, int stream, char *buf, size_t cap)
+{
+	struct px_str m;
+	size_t len = 0;
+	const char *v = p->api_version;
+	int rc = 0;
+
+	if (p->kind != PX_PT_AZURE) {
+		m.p = model;
+		m.n = strlen(model);
+		return px_upstream_path(f, m, stream, buf, cap);
+	}
+	if (cap == 0 || (f != PX_FMT_CHAT && f != PX_FMT_RESPONSES))
+		return -1;
+	buf[0] = 0;
+	if (v[0] == 0) {
+		rc = path_put(buf, cap, &len, f == PX_FMT_CHAT ?
+		    "/openai/v1/chat/completions" : "/openai/v1/responses", 0);
+	} else if (f == PX_FMT_CHAT) {
+		rc |= path_put(buf, cap, &len, "/openai/deployments/", 0);
+		rc |= path_put(buf, cap, &len, px_provider_deployment(p, model),
+		    1);
+		rc |= path_put(buf, cap, &len, "/chat/completions?api-version=",
+		    0);
+		rc |= path_put(buf, cap, &len, v, 0);
+	} else {
+		rc |= path_put(buf, cap, &len, "/openai/responses?api-version=",
+		    0);
+		rc |= path_put(buf, cap, &len, v, 0);
+	}
+	return rc < 0 ? -1 : (int)len;
+}
+
+/* see config.h */
+const char *
+px_provider_auth(const struct px_provider *p, const char **prefix)
+{
+	const char *dummy;
+
+	if (prefix == NULL)
+		prefix = &dummy;
+	*prefix = "";
+	if (p->tx != NULL && p->tx->header[0])
+		return p->tx->header;
+	if (p->tx != NULL) {
+		*prefix = "Bearer ";
+		return "Authorization";
+	}
+	switch (p->kind) {
+	case PX_PT_ANTHROPIC:
+		return "x-api-key";
+	case PX_PT_GEMINI:
+		return "x-goog-api-key";
+	case PX_PT_AZURE:
+		return "api-key";
+	default:
+		*prefix = "Bearer ";
+		return "Authorization";
+	}
+}

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "route.h"
 
 #define CHECK(c)  do { if (!(c)) abort(); } while (0)
 #define TERMINATED(a) CHECK(memchr((a), 0, sizeof (a)) != NULL)

@@ -21,6 +21,7 @@
 
 #include "account.h"
 #include "config.h"
+#include "route.h"
 #include "testutil.h"
 
 #define NOW 1750000000000LL       /* 2025-06-15T15:06:40Z */

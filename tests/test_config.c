@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "route.h"
 #include "testutil.h"
 
 static char err[1024];
