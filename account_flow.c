@@ -747,8 +747,9 @@ px_oauth_token_answer(struct px_account *a, int status, const char *body,
 			res->v = PX_TOK_DENIED;
 			goto done;
 		}
-		nw.expires = get_num(root, "expires_at", &v) && v > 0 ?
-		    v * 1000 : now + 25 * 60 * 1000;
+		/* unix seconds; past year 9999 is not a time */
+		nw.expires = get_num(root, "expires_at", &v) && v > 0 &&
+		    v < 253402300800LL ? v * 1000 : now + 25 * 60 * 1000;
 		if ((ep = json_get(root, "endpoints")) != NULL)
 			get_fixed(ep, "api", nw.api_base, sizeof nw.api_base);
 	} else {

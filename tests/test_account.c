@@ -882,6 +882,11 @@ START_TEST(t_token_answers)
 	ck_assert_str_eq(a.refresh, "gho_x");
 	ck_assert_int_eq(a.expires, 1750001800000LL);
 	ck_assert_str_eq(a.api_base, "https://api.individual.githubcopilot.com");
+	/* an expiry past any real time counts as absent (25 minutes) */
+	t = "{\"token\":\"t2\",\"expires_at\":178000180780001800}";
+	px_oauth_token_answer(&a, 200, t, strlen(t), NOW, &res);
+	ck_assert_int_eq(res.v, PX_TOK_OK);
+	ck_assert_int_eq(a.expires, NOW + 25 * 60 * 1000);
 	t = "{\"message\":\"Not Found\"}";
 	px_oauth_token_answer(&a, 404, t, strlen(t), NOW, &res);
 	ck_assert_int_eq(res.v, PX_TOK_DENIED);
