@@ -1115,11 +1115,16 @@ struct json *
 json_get(const struct json *obj, const char *key)
 {
 	struct json *m;
+	size_t n;
 
 	if (obj == NULL || obj->type != JSON_OBJECT || key == NULL)
 		return NULL;
+	/* the key's length once, then length and first byte before memcmp:
+	 * most members are rejected without a call */
+	n = strlen(key);
 	for (m = obj->child; m != NULL; m = m->next)
-		if (json_eq(m->key, m->keylen, key))
+		if (m->keylen == n && (n == 0 || (m->key[0] == key[0] &&
+		    memcmp(m->key, key, n) == 0)))
 			return m;
 	return NULL;
 }
