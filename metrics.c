@@ -698,6 +698,8 @@ px_metrics_init(struct px_metrics *m, const char *version, double start)
 	    "state", NULL };
 	static const char *const rl_l[] = { "key", "limit", NULL };
 	static const char *const v_l[] = { "version", NULL };
+	static const char *const res_l[] = { "result", NULL };
+	static const char *const why_l[] = { "reason", NULL };
 	struct met_registry *r;
 	const char *v[1];
 
@@ -743,10 +745,33 @@ px_metrics_init(struct px_metrics *m, const char *version, double start)
 	m->start_time = met_gauge(r, "llmproxy_start_time_seconds",
 	    "Start time of the process since the Unix epoch in seconds", NULL,
 	    0);
+	m->cache_lookups = met_counter(r, "llmproxy_cache_lookups_total",
+	    "Response cache lookups, by result (hit, miss)", res_l, 2);
+	m->cache_entries = met_gauge(r, "llmproxy_cache_entries",
+	    "Answers held in the response cache", NULL, 0);
+	m->cache_bytes = met_gauge(r, "llmproxy_cache_bytes",
+	    "Memory the response cache counts for the answers it holds", NULL,
+	    0);
+	m->cache_evicted = met_counter(r, "llmproxy_cache_evictions_total",
+	    "Cached answers dropped, by reason (bounds, ttl)", why_l, 2);
+	m->ses_requests = met_counter(r, "llmproxy_session_requests_total",
+	    "Requests with sessions on, by result: continued (a known session "
+	    "id), new (no id given), unknown (an id not found, expired or of "
+	    "another key)", res_l, 3);
+	m->ses_entries = met_gauge(r, "llmproxy_sessions",
+	    "Conversation sessions held", NULL, 0);
+	m->ses_bytes = met_gauge(r, "llmproxy_session_bytes",
+	    "Memory the session store counts for the sessions it holds", NULL,
+	    0);
+	m->ses_evicted = met_counter(r, "llmproxy_session_evictions_total",
+	    "Sessions dropped, by reason (bounds, ttl)", why_l, 2);
 	if (!m->requests || !m->tokens || !m->cost || !m->unpriced ||
 	    !m->duration || !m->ttfb || !m->overhead || !m->streams_open ||
 	    !m->attempts || !m->failures || !m->cred_state || !m->ratelimited ||
-	    !m->build_info || !m->start_time) {
+	    !m->build_info || !m->start_time || !m->cache_lookups ||
+	    !m->cache_entries || !m->cache_bytes || !m->cache_evicted ||
+	    !m->ses_requests || !m->ses_entries || !m->ses_bytes ||
+	    !m->ses_evicted) {
 		px_metrics_free(m);
 		return -1;
 	}
@@ -877,4 +902,53 @@ px_metrics_rejected(struct px_metrics *m, const char *key, const char *limit)
 	v[0] = or_none(key);
 	v[1] = or_none(limit);
 	met_inc(met_get(m->ratelimited, v, NULL));
+}
+
+static void
+met_inc1(struct met_family *f, const char *v)
+{
+	const char *vals[1];
+
+	if (f == NULL)                  /* px_metrics_init() failed */
+		return;
+	vals[0] = v;
+	met_inc(met_get(f, vals, NULL));
+}
+
+/* see metrics.h */
+void
+px_metrics_cache(struct px_metrics *m, int hit)
+{
+	met_inc1(m->cache_lookups, hit ? "hit" : "miss");
+}
+
+/* see metrics.h */
+void
+px_metrics_session(struct px_metrics *m, const char *result)
+{
+	met_inc1(m->ses_requests, or_none(result));
+}
+
+/* see metrics.h */
+void
+px_metrics_store(struct px_metrics *m, int which, size_t entries,
+    size_t bytes, unsigned long evicted, unsigned long expired)
+{
+	struct met_family *e = which == PX_MET_CACHE ? m->cache_entries :
+	    m->ses_entries;
+	struct met_family *b = which == PX_MET_CACHE ? m->cache_bytes :
+	    m->ses_bytes;
+	struct met_family *x = which == PX_MET_CACHE ? m->cache_evicted :
+	    m->ses_evicted;
+	const char *v[1];
+
+	if (e == NULL || b == NULL || x == NULL)
+		return;
+	met_set(met_get(e, NULL, NULL), (double)entries);
+	met_set(met_get(b, NULL, NULL), (double)bytes);
+	/* the store keeps the running totals; a new store starts again at 0 */
+	v[0] = "bounds";
+	met_set(met_get(x, v, NULL), (double)evicted);
+	v[0] = "ttl";
+	met_set(met_get(x, v, NULL), (double)expired);
 }

@@ -137,6 +137,16 @@ size_t met_render(const struct met_registry *r, char *buf, size_t cap);
  *                                             state of ok|cooling_down|disabled
  *  ratelimit_rejections_total{key,limit}      counter, limit rpm|tpm|
  *                                             parallel|budget|full
+ *  cache_lookups_total{result}                counter, result hit|miss
+ *  cache_entries, cache_bytes                 gauges: answers held, and the
+ *                                             memory they are counted for
+ *  cache_evictions_total{reason}              counter, reason bounds|ttl
+ *  session_requests_total{result}             counter, result continued (a
+ *                                             known id), new (none given),
+ *                                             unknown (an id not found,
+ *                                             expired, or another key's)
+ *  sessions, session_bytes                    gauges, as for the cache
+ *  session_evictions_total{reason}            counter, reason bounds|ttl
  *  build_info{version}                        gauge, 1
  *  start_time_seconds                         gauge, unix time
  *  metric_series_folded_total{metric}         counter (the registry's)
@@ -147,6 +157,9 @@ struct px_metrics {
 	struct met_family *duration, *ttfb, *overhead;
 	struct met_family *streams_open, *attempts, *failures;
 	struct met_family *cred_state, *ratelimited, *build_info, *start_time;
+	struct met_family *cache_lookups, *cache_entries, *cache_bytes;
+	struct met_family *cache_evicted, *ses_requests, *ses_entries;
+	struct met_family *ses_bytes, *ses_evicted;
 	struct met_series *streams;   /* met_add(m->streams, +1 / -1) */
 };
 
@@ -190,6 +203,20 @@ void px_metrics_credential(struct px_metrics *m, const char *provider,
 /* A request of key `key` (its name) refused by `limit` (lim_which_name()). */
 void px_metrics_rejected(struct px_metrics *m, const char *key,
                          const char *limit);
+
+/* A response cache lookup: hit (1) or miss (0). */
+void px_metrics_cache(struct px_metrics *m, int hit);
+
+/* A request with sessions on: "continued", "new" or "unknown". */
+void px_metrics_session(struct px_metrics *m, const char *result);
+
+/* A bounded store's figures, read when the metrics are rendered: which
+ * PX_MET_CACHE or PX_MET_SESSIONS; evicted and expired are the store's
+ * running totals (dropped by its bounds, by its TTL). */
+enum { PX_MET_CACHE, PX_MET_SESSIONS };
+void px_metrics_store(struct px_metrics *m, int which, size_t entries,
+                      size_t bytes, unsigned long evicted,
+                      unsigned long expired);
 
 /* "2xx" for 200..299 and so on; "none" outside 100..599. */
 const char *px_status_class(int status);

@@ -1673,6 +1673,8 @@ send_metrics(struct conn *c, const struct http_req *r, const char *key,
 			    st);
 		}
 	}
+	cx_metrics();
+	sx_metrics();
 	n = met_render(metrics.reg, NULL, 0);
 	buf = px_arena_alloc(&c->arena, n + 1);
 	if (buf == NULL) {

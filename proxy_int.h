@@ -343,6 +343,8 @@ void cx_record(struct conn *c, const char *p, size_t n);
 void cx_store(struct conn *c, int stream, const char *p, size_t n);
 /* The request is over: the recorder's memory goes. */
 void cx_done(struct conn *c);
+/* The cache's figures into the metrics (before they are rendered). */
+void cx_metrics(void);
 
 /* ---- rsession.c */
 extern struct px_ses *sessions;      /* NULL when off */
@@ -363,6 +365,8 @@ void sx_stream_event(struct conn *c, const struct sse_event *ev);
 void sx_stream_end(struct conn *c, int complete);
 /* DELETE /v1/sessions/{id}. */
 void sx_local(struct conn *c, const struct http_req *r, struct px_str id);
+/* The session store's figures into the metrics. */
+void sx_metrics(void);
 
 /* ---- rstore.c */
 int rs_open(void);

@@ -78,9 +78,12 @@ cx_lookup(struct conn *c, const char **p, size_t *n)
 	px_cache_key(&in, c->cache_key);
 	c->cache_state = CX_MISS;
 	if (!px_cache_get(cache, c->cache_key, wall_ms(), &stream, p, n) ||
-	    stream != (c->req.stream != 0))
+	    stream != (c->req.stream != 0)) {
+		px_metrics_cache(&metrics, 0);
 		return 0;
+	}
 	c->cache_state = CX_HIT;
+	px_metrics_cache(&metrics, 1);
 	DBG("conn %lu: cache hit (%zu bytes)", c->id, *n);
 	return 1;
 }
@@ -118,6 +121,19 @@ cx_done(struct conn *c)
 {
 	px_cache_rec_free(&c->cache_rec);
 	c->cache_rec.over = 0;
+}
+
+/* see proxy_int.h */
+void
+cx_metrics(void)
+{
+	struct px_store_stats st;
+
+	if (!cache)
+		return;
+	px_cache_stats(cache, &st);
+	px_metrics_store(&metrics, PX_MET_CACHE, st.entries, st.bytes,
+	    st.evicted, st.expired);
 }
 
 /* see proxy_int.h */

@@ -97,8 +97,10 @@ sx_prepare(struct conn *c)
 		snprintf(c->ses_id, sizeof c->ses_id, "%s", c->ses_in);
 		DBG("conn %lu: session %s: %zu message(s) of history", c->id,
 		    c->ses_id, c->ses_nhist);
+		px_metrics_session(&metrics, "continued");
 		return;
 	}
+	px_metrics_session(&metrics, c->ses_in[0] ? "unknown" : "new");
 	c->ses_hist = NULL;
 	c->ses_nhist = 0;
 	new_id(c);
@@ -249,6 +251,19 @@ sx_local(struct conn *c, const struct http_req *r, struct px_str id)
 	jw_kbool(&w, "deleted", 1);
 	jw_obj_end(&w);
 	send_body(c, 200, "application/json", w.buf, w.len, NULL);
+}
+
+/* see proxy_int.h */
+void
+sx_metrics(void)
+{
+	struct px_store_stats st;
+
+	if (!sessions)
+		return;
+	px_store_stats(px_ses_store(sessions), &st);
+	px_metrics_store(&metrics, PX_MET_SESSIONS, st.entries, st.bytes,
+	    st.evicted, st.expired);
 }
 
 /* see proxy_int.h */

@@ -520,6 +520,83 @@ START_TEST(t_cache_rules)
 }
 END_TEST
 
+/* The value of the metric line "series V" in a /metrics body, -1 when
+ * there is none. */
+static double
+metric(const char *body, const char *series)
+{
+	const char *p = body;
+	size_t n = strlen(series);
+
+	while ((p = strstr(p, series)) != NULL) {
+		if ((p == body || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p += n;
+	}
+	return -1;
+}
+
+static char *
+metrics_now(void)
+{
+	struct resp r;
+
+	exchange(ses.port, req_text("GET", "/metrics", NULL, NULL), &r);
+	expect_status(&r, 200);
+	return strdup(r.body);
+}
+
+#define DELTA(a, b, s) (metric((b), (s)) - (metric((a), (s)) < 0 ? 0 : \
+	metric((a), (s))))
+
+/* Sessions and the cache in /metrics: each request on a session format
+ * counted as new, continued or unknown; cache lookups as hit or miss; the
+ * stores' sizes as gauges. */
+START_TEST(t_ses_metrics)
+{
+	struct resp r;
+	const char *st;
+	char *m0, *m1, *id;
+
+	m0 = metrics_now();
+	ses_do(CF_CHAT, "up-oai-text", 0, NULL, NULL, "Mt1qq", &r);
+	expect_status(&r, 200);
+	id = strdup(resp_hdr(&r, "x-session-id"));
+	ses_do(CF_ANT, "up-ant-text", 1, NULL, id, "Mt2qq", &r);
+	cf_text(CF_ANT, 1, &r);
+	ck_str(resp_hdr(&r, "x-session-id"), id);
+	ses_do(CF_GEM, "up-gem-text", 0, NULL, "ses_not_a_known_one", "Mt3qq",
+	    &r);
+	expect_status(&r, 200);
+	ck_assert_str_ne(resp_hdr(&r, "x-session-id"), "ses_not_a_known_one");
+	ck_assert_int_eq(cache_do(CF_CHAT, "cs-metrics", 0, NULL, NULL, &r,
+	    &st), 1);
+	ck_str(st, "miss");
+	ck_assert_int_eq(cache_do(CF_CHAT, "cs-metrics", 0, NULL, NULL, &r,
+	    &st), 0);
+	ck_str(st, "hit");
+	m1 = metrics_now();
+	/* the two cache requests are session requests too (no id: new) */
+	ck_assert_msg(DELTA(m0, m1, "llmproxy_session_requests_total{result="
+	    "\"new\"}") == 3 && DELTA(m0, m1, "llmproxy_session_requests_total"
+	    "{result=\"continued\"}") == 1 && DELTA(m0, m1,
+	    "llmproxy_session_requests_total{result=\"unknown\"}") == 1,
+	    "before:\n%s\nafter:\n%s", m0, m1);
+	ck_assert_msg(DELTA(m0, m1, "llmproxy_cache_lookups_total{result="
+	    "\"miss\"}") == 1 && DELTA(m0, m1, "llmproxy_cache_lookups_total"
+	    "{result=\"hit\"}") == 1, "before:\n%s\nafter:\n%s", m0, m1);
+	ck_assert_msg(metric(m1, "llmproxy_sessions") >= 3 &&
+	    metric(m1, "llmproxy_session_bytes") > 0 &&
+	    metric(m1, "llmproxy_cache_entries") >= 1 &&
+	    metric(m1, "llmproxy_cache_bytes") > 0 &&
+	    metric(m1, "llmproxy_cache_evictions_total{reason=\"ttl\"}") == 0,
+	    "%s", m1);
+	free(m0);
+	free(m1);
+	free(id);
+}
+END_TEST
+
 void
 it_sessions(Suite *s)
 {
@@ -536,4 +613,5 @@ it_sessions(Suite *s)
 	tcase_add_test(t, t_ses_persist);
 	tcase_add_test(t, t_cache_formats);
 	tcase_add_test(t, t_cache_rules);
+	tcase_add_test(t, t_ses_metrics);
 }

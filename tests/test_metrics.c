@@ -428,6 +428,15 @@ sample_traffic(struct px_metrics *m)
 	met_add(m->streams, 1);
 	met_add(m->streams, 1);
 	met_add(m->streams, -1);
+	px_metrics_cache(m, 0);
+	px_metrics_cache(m, 1);
+	px_metrics_cache(m, 1);
+	px_metrics_store(m, PX_MET_CACHE, 3, 4096, 5, 6);
+	px_metrics_session(m, "new");
+	px_metrics_session(m, "continued");
+	px_metrics_session(m, "continued");
+	px_metrics_session(m, "unknown");
+	px_metrics_store(m, PX_MET_SESSIONS, 1, 900, 0, 7);
 }
 
 START_TEST(t_proxy_metrics)
@@ -445,7 +454,21 @@ START_TEST(t_proxy_metrics)
 	    "# HELP llmproxy_start_time_seconds Start time of the process "
 	    "since the Unix epoch in seconds\n"
 	    "# TYPE llmproxy_start_time_seconds gauge\n"
-	    "llmproxy_start_time_seconds 1748736000\n");
+	    "llmproxy_start_time_seconds 1748736000\n"
+	    "# HELP llmproxy_cache_entries Answers held in the response cache\n"
+	    "# TYPE llmproxy_cache_entries gauge\n"
+	    "llmproxy_cache_entries 0\n"
+	    "# HELP llmproxy_cache_bytes Memory the response cache counts for "
+	    "the answers it holds\n"
+	    "# TYPE llmproxy_cache_bytes gauge\n"
+	    "llmproxy_cache_bytes 0\n"
+	    "# HELP llmproxy_sessions Conversation sessions held\n"
+	    "# TYPE llmproxy_sessions gauge\n"
+	    "llmproxy_sessions 0\n"
+	    "# HELP llmproxy_session_bytes Memory the session store counts for "
+	    "the sessions it holds\n"
+	    "# TYPE llmproxy_session_bytes gauge\n"
+	    "llmproxy_session_bytes 0\n");
 	sample_traffic(&m);
 	EXPECT(m.reg,
 	    "# HELP llmproxy_requests_total Requests answered, by client "
@@ -675,7 +698,43 @@ START_TEST(t_proxy_metrics)
 	    "# HELP llmproxy_start_time_seconds Start time of the process "
 	    "since the Unix epoch in seconds\n"
 	    "# TYPE llmproxy_start_time_seconds gauge\n"
-	    "llmproxy_start_time_seconds 1748736000\n");
+	    "llmproxy_start_time_seconds 1748736000\n"
+	    "# HELP llmproxy_cache_lookups_total Response cache lookups, by "
+	    "result (hit, miss)\n"
+	    "# TYPE llmproxy_cache_lookups_total counter\n"
+	    "llmproxy_cache_lookups_total{result=\"miss\"} 1\n"
+	    "llmproxy_cache_lookups_total{result=\"hit\"} 2\n"
+	    "# HELP llmproxy_cache_entries Answers held in the response cache\n"
+	    "# TYPE llmproxy_cache_entries gauge\n"
+	    "llmproxy_cache_entries 3\n"
+	    "# HELP llmproxy_cache_bytes Memory the response cache counts for "
+	    "the answers it holds\n"
+	    "# TYPE llmproxy_cache_bytes gauge\n"
+	    "llmproxy_cache_bytes 4096\n"
+	    "# HELP llmproxy_cache_evictions_total Cached answers dropped, by "
+	    "reason (bounds, ttl)\n"
+	    "# TYPE llmproxy_cache_evictions_total counter\n"
+	    "llmproxy_cache_evictions_total{reason=\"bounds\"} 5\n"
+	    "llmproxy_cache_evictions_total{reason=\"ttl\"} 6\n"
+	    "# HELP llmproxy_session_requests_total Requests with sessions on, "
+	    "by result: continued (a known session id), new (no id given), "
+	    "unknown (an id not found, expired or of another key)\n"
+	    "# TYPE llmproxy_session_requests_total counter\n"
+	    "llmproxy_session_requests_total{result=\"new\"} 1\n"
+	    "llmproxy_session_requests_total{result=\"continued\"} 2\n"
+	    "llmproxy_session_requests_total{result=\"unknown\"} 1\n"
+	    "# HELP llmproxy_sessions Conversation sessions held\n"
+	    "# TYPE llmproxy_sessions gauge\n"
+	    "llmproxy_sessions 1\n"
+	    "# HELP llmproxy_session_bytes Memory the session store counts for "
+	    "the sessions it holds\n"
+	    "# TYPE llmproxy_session_bytes gauge\n"
+	    "llmproxy_session_bytes 900\n"
+	    "# HELP llmproxy_session_evictions_total Sessions dropped, by "
+	    "reason (bounds, ttl)\n"
+	    "# TYPE llmproxy_session_evictions_total counter\n"
+	    "llmproxy_session_evictions_total{reason=\"bounds\"} 0\n"
+	    "llmproxy_session_evictions_total{reason=\"ttl\"} 7\n");
 	px_metrics_free(&m);
 }
 END_TEST
