@@ -1450,6 +1450,10 @@ px_usage_add(struct px_usage *u, struct px_usage_rec *r, long long now)
 	size_t bn, need;
 
 	r->cost_uusd = px_price_cost(p, &r->tok);
+	/* no price for the model: what the upstream reported itself (a
+	 * command's total_cost_usd), if anything */
+	if (r->cost_uusd < 0 && r->tok.cost_uusd >= 0)
+		r->cost_uusd = r->tok.cost_uusd;
 	count_raw(u, r, now);
 	if (!u->has_log)
 		return r->cost_uusd;

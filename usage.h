@@ -271,7 +271,9 @@ void px_usage_set_prices(struct px_usage *u, const struct px_prices *pt);
 
 /*
  * Count one finished request: sets r->cost_uusd from the price of
- * r->upstream_model (else r->model), adds it to the spend and the chart
+ * r->upstream_model (else r->model), or, for a model without a price, to
+ * the cost the upstream reported (r->tok.cost_uusd, when >= 0); adds it
+ * to the spend and the chart
  * series, and appends the record to the write buffer. Writes only when the
  * buffer is full (one write() for the whole buffer). r and its strings are
  * only read during the call. Returns r->cost_uusd.

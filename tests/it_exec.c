@@ -237,6 +237,13 @@ START_TEST(t_exec_tools_usage)
 	ck_assert_int_eq(jint(r.body, "usage.prompt_tokens", -1), 20);
 	ck_assert_int_eq(jint(r.body, "usage.completion_tokens", -1), 10);
 	ck_str(jstr(r.body, "choices.0.finish_reason"), "stop");
+	/* no price for the model: the cost the command reported
+	 * (total_cost_usd 0.00028) */
+	exchange(ex.port, req_text("GET", "/metrics", NULL, NULL), &r);
+	expect_status(&r, 200);
+	ck_assert_msg(strstr(r.body, "llmproxy_cost_usd_total{provider=\"cli\","
+	    "model=\"tools\"} 0.00028\n") != NULL, "%s", r.body);
+	cf_do(ex.port, CF_CHAT, "tools", 0, NULL, NULL, &r);
 	/* streamed, the same text */
 	cf_do(ex.port, CF_CHAT, "slow-tools_partial", 1, NULL, NULL, &r);
 	ck_assert_ptr_nonnull(strstr(cf_text(CF_CHAT, 1, &r), "[tool: "));

@@ -96,6 +96,7 @@ rec(long long t, const char *key, const char *model, const char *prov,
 	r.tok.cache_read = cr;
 	r.tok.cache_write = cw;
 	r.tok.reasoning = -1;
+	r.tok.cost_uusd = -1;
 	r.cost_uusd = -1;
 	r.latency_ms = 120;
 	r.ttfb_ms = 40;
@@ -661,6 +662,21 @@ START_TEST(t_spend_and_flush)
 	    17500);
 	ck_assert_int_eq(px_usage_spend(u, "bob", 3, PX_USAGE_DAY, now), 1000);
 	ck_assert_int_eq(px_usage_spend(u, "carol", 5, PX_USAGE_DAY, now), 0);
+	/* a model without a price whose upstream reported the cost (a
+	 * command's total_cost_usd): that cost; a priced model: the price
+	 * table, whatever the upstream says */
+	r = rec(now, "dave", "cli-sonnet", "cli", "cli-sonnet", 200, 10, 10, 0,
+	    0);
+	r.tok.cost_uusd = 4200;
+	ck_assert_int_eq(px_usage_add(u, &r, now), 4200);
+	r = rec(now, "dave", "opus", "ant", "claude-opus-5", 200, 1000, 100, 0,
+	    0);
+	r.tok.cost_uusd = 1;
+	ck_assert_int_eq(px_usage_add(u, &r, now), 7500);
+	r = rec(now, "dave", "cli-sonnet", "cli", "cli-sonnet", 200, 10, 10, 0,
+	    0);
+	ck_assert_int_eq(px_usage_add(u, &r, now), -1);
+	ck_assert_int_eq(px_usage_spend(u, "dave", 4, PX_USAGE_DAY, now), 11700);
 	/* the next day: the day resets, the month does not */
 	ck_assert_int_eq(px_usage_spend(u, "alice", 5, PX_USAGE_DAY,
 	    ms(2026, 12, 5, 0, 0)), 0);
@@ -690,10 +706,12 @@ START_TEST(t_spend_and_flush)
 	    now);
 	px_usage_close(u, now);                 /* flushes */
 	u = uopen(logpath, 0, NULL, now);
-	ck_assert_uint_eq(stats(u).records, 6);
+	ck_assert_uint_eq(stats(u).records, 9);
 	ck_assert_uint_eq(stats(u).dropped, 0);
 	ck_assert_int_eq(px_usage_spend(u, "alice", 5, PX_USAGE_MONTH, now),
 	    17500);
+	/* the reported cost was kept in the record */
+	ck_assert_int_eq(px_usage_spend(u, "dave", 4, PX_USAGE_DAY, now), 11700);
 	ck_assert_int_eq(px_usage_spend(u, "bob", 3, PX_USAGE_DAY, now), 2000);
 	px_usage_close(u, now);
 	/* memory only: counted, never buffered */
