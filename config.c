@@ -594,14 +594,22 @@ px_listen_is_loopback(const char *listen)
 {
 	char host[256];
 	const char *port;
+
+	if (listen == NULL || split_hostport(listen, host, sizeof host,
+	    &port) < 0)
+		return 0;
+	return px_host_is_loopback(host);
+}
+
+/* see config.h */
+int
+px_host_is_loopback(const char *host)
+{
 	unsigned char a[16];
 	static const unsigned char v4mapped[12] =
 	    { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	size_t i;
 
-	if (listen == NULL || split_hostport(listen, host, sizeof host,
-	    &port) < 0)
-		return 0;
 	if (strcasecmp(host, "localhost") == 0)
 		return 1;
 	if (inet_pton(AF_INET, host, a) == 1)
@@ -1658,6 +1666,8 @@ parse_provider(struct ctx *x, struct px_config *c, const struct json *o)
 		    "\"https://NAME.openai.azure.com\")", pre, p->type);
 	} else if ((why = parse_base_url(x, p, url)) != NULL) {
 		rc = FAIL(x, o, "%sbad base_url \"%s\": %s", pre, url, why);
+	} else {
+		p->base_url_default = 1;
 	}
 	hash_parts(p->id, "provider", p->name, p->base_url);
 
@@ -2718,8 +2728,10 @@ env_provider(struct ctx *x, const char *name, const char *type,
 		return;
 	p = &c->providers[c->nproviders++];
 	provider_init(p, name, ti);
-	if (url == NULL)
+	if (url == NULL) {
 		url = ptypes[ti].url;
+		p->base_url_default = 1;
+	}
 	if ((why = parse_base_url(x, p, url)) != NULL)
 		failp(x, NULL, "%s: bad base_url \"%s\": %s", urlvar,
 		    px_redact_url(url, red, sizeof red), why);

@@ -252,6 +252,8 @@ struct px_provider {
 	const char *base_url;     /* as configured, without trailing '/' ("" for
 	                             exec, and host, base_path too) */
 	int tls;                  /* https */
+	unsigned base_url_default:1;  /* base_url is the type's own (the
+	                                 config did not set one) */
 	const char *host;
 	char port[8];
 	const char *base_path;    /* path part of base_url, no trailing '/' */
@@ -497,5 +499,7 @@ int px_listen_normalize(const char *arg, char *out, size_t cap, char *err,
 
 /* 1 when listen is a loopback address (127.0.0.0/8, ::1, localhost). */
 int px_listen_is_loopback(const char *listen);
+/* The same for a host name or address alone (no port, no brackets). */
+int px_host_is_loopback(const char *host);
 
 #endif

@@ -130,6 +130,12 @@ struct conn {
 	struct px_attempt att;         /* the one in flight */
 	const struct px_provider *prov;
 	const struct px_cred *cred;
+	struct {                       /* where the attempt goes: the
+	                                  provider's base_url, or a Copilot
+	                                  account's own API host */
+		const char *host, *port, *base_path;
+		int tls;
+	} where;
 	enum px_fmt ufmt;              /* upstream format */
 	struct px_op op;               /* counting, embeddings */
 	char *dropped;                 /* hosted tools left out ("a,b") */

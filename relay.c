@@ -330,6 +330,10 @@ build_upstream(struct conn *c, const char *body, size_t n)
 	enum px_acct_kind ak;
 	struct jw h;
 
+	c->where.host = p->host;
+	c->where.port = p->port;
+	c->where.base_path = p->base_path;
+	c->where.tls = p->tls;
 	if (px_acct_kind_of(p, &ak) == 0)
 		return acct_build(c, ak, body, n);
 	if (op_kind(c) != PX_OP_GENERATE)
@@ -623,6 +627,40 @@ acct_skip(void *ctx, const char *name)
 	return 0;
 }
 
+/*
+ * A Copilot account's requests go to the API host its token names
+ * (endpoints.api: individual, business and enterprise plans each have
+ * their own) unless the config set the provider's base_url. Only https,
+ * or http to a loopback address (a local test server), is followed.
+ */
+static void
+acct_where(struct conn *c, const struct px_account *a)
+{
+	struct px_url u;
+	size_t bl;
+	char *bp;
+
+	if (c->prov->kind != PX_PT_COPILOT_ACCOUNT ||
+	    !c->prov->base_url_default || a == NULL || !a->api_base[0] ||
+	    px_url_parse(a->api_base, &u) < 0 ||
+	    (!u.tls && !px_host_is_loopback(u.host)) || u.path[0] != '/')
+		return;
+	bl = strcspn(u.path, "?#");
+	while (bl > 0 && u.path[bl - 1] == '/')
+		bl--;
+	if ((bp = px_arena_strndup(&c->arena, u.path, bl)) == NULL ||
+	    (c->where.host = px_arena_strndup(&c->arena, u.host,
+	    strlen(u.host))) == NULL ||
+	    (c->where.port = px_arena_strndup(&c->arena, u.port,
+	    strlen(u.port))) == NULL) {
+		c->where.host = c->prov->host;    /* out of memory: as set */
+		c->where.port = c->prov->port;
+		return;
+	}
+	c->where.base_path = bp;
+	c->where.tls = u.tls;
+}
+
 /* build_upstream() for an account provider: its path, headers and body. */
 static int
 acct_build(struct conn *c, enum px_acct_kind k, const char *body, size_t n)
@@ -652,16 +690,17 @@ acct_build(struct conn *c, enum px_acct_kind k, const char *body, size_t n)
 	c->acct_agg = k == PX_ACCT_CODEX && !c->req.stream;
 	c->acct_sse = k == PX_ACCT_GEMINI && c->req.stream &&
 	    q.op == PX_OP_GENERATE;
+	acct_where(c, a);
 	jw_init(&h, &c->arena, 64 * 1024);
 	jw_puts(&h, "POST ");
-	jw_puts(&h, p->base_path);
+	jw_puts(&h, c->where.base_path);
 	jw_puts(&h, path);
 	jw_puts(&h, " HTTP/1.1\r\nHost: ");
-	jw_puts(&h, p->host);
-	if ((p->tls && strcmp(p->port, "443") != 0) ||
-	    (!p->tls && strcmp(p->port, "80") != 0)) {
+	jw_puts(&h, c->where.host);
+	if ((c->where.tls && strcmp(c->where.port, "443") != 0) ||
+	    (!c->where.tls && strcmp(c->where.port, "80") != 0)) {
 		jw_puts(&h, ":");
-		jw_puts(&h, p->port);
+		jw_puts(&h, c->where.port);
 	}
 	jw_puts(&h, "\r\n");
 	px_acct_head(&q, acct_skip, (void *)p, &h);
@@ -869,9 +908,9 @@ up_begin(struct conn *c)
 		cache_replay(c, cp, cn);
 		return;
 	}
-	t.host = c->prov->host;
-	t.port = c->prov->port;
-	t.tls = c->prov->tls;
+	t.host = c->where.host;
+	t.port = c->where.port;
+	t.tls = c->where.tls;
 	t.label = c->prov->name;
 	to.connect_ms = rc->connect_timeout_ms;
 	to.first_byte_ms = rc->first_byte_timeout_ms;

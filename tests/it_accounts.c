@@ -509,6 +509,51 @@ START_TEST(requests_each_kind)
 }
 END_TEST
 
+/*
+ * A Copilot provider without a base_url sends an account's requests to the
+ * API host its token names (endpoints.api: the authorization mock names
+ * the upstream mock, on loopback), never to the default host; with a
+ * base_url set, the base_url wins (requests_each_kind). The proxy runs on
+ * the tests' resolver in strict mode, so a lookup of the default host
+ * would be refused, and seen in the log, instead of leaving the machine.
+ */
+START_TEST(copilot_api_host)
+{
+	const char *shim = getenv("DNSSHIM");
+	struct env e;
+	struct oauth o;
+	struct resp r;
+	char *log, *t;
+	int f;
+
+	setenv("LLMPROXY_SECRET", "integration-secret-0123456789", 1);
+	state_dir("cphost");
+	mocks_start(&e, &o);
+	login(&o, "copilot", "cp");
+	if (shim != NULL && *shim != 0) {
+		setenv("LD_PRELOAD", shim, 1);
+		setenv("DNSSHIM_STRICT", "1", 1);
+	}
+	proxy_start(&e, "{\"listen\": \"127.0.0.1:0\", \"api_keys\": "
+	    "[\"sk-test\"],\n \"providers\": [{\"name\": \"copilot\", \"type\": "
+	    "\"copilot-account\"}],\n \"models\": {\"p-*\": \"copilot\"}}\n");
+	unsetenv("LD_PRELOAD");
+	unsetenv("DNSSHIM_STRICT");
+	for (f = 0; f < CF_N; f++) {
+		cf_do(e.port, (enum cf)f, "p-text", f % 2, NULL, NULL, &r);
+		ck_assert_msg(r.status == 200, "%s: %d %s", cf_name[f],
+		    r.status, r.body);
+		t = cf_text((enum cf)f, f % 2, &r);
+		ck_assert_msg(t != NULL && t[0], "%s: no text: %s", cf_name[f],
+		    r.body);
+	}
+	log = gw_log(&e);
+	ck_assert_msg(strstr(log, "dnsshim: refused") == NULL, "%s", log);
+	log_has_no_tokens(&e);
+	ck_assert_int_eq(proc_stop(e.proxy, 10000 * scale), 0);
+}
+END_TEST
+
 /* Renewal ahead of expiry (no request needed), once on a 401, and a
  * refused renewal failing over to the next account. */
 START_TEST(refresh_and_failover)
@@ -772,6 +817,7 @@ it_accounts(Suite *s)
 
 	tcase_add_test(t, login_each_kind);
 	tcase_add_test(t, requests_each_kind);
+	tcase_add_test(t, copilot_api_host);
 	tcase_add_test(t, refresh_and_failover);
 	tcase_add_test(t, concurrent_during_refresh);
 	tcase_add_test(t, tamper_and_pickup);

@@ -2159,6 +2159,40 @@ static const struct {
 	{ "", "" },
 };
 
+/* A provider without base_url gets its type's own, and says so (a Copilot
+ * account's requests then follow the API host its token names); one set
+ * in the file or the environment does not. */
+START_TEST(t_base_url_default)
+{
+	struct px_config *c = cfg_new();
+
+	ck_assert_int_eq(parse(c, "{\"providers\": [\n"
+	    " {\"name\": \"cp\", \"type\": \"copilot-account\"},\n"
+	    " {\"name\": \"cp2\", \"type\": \"copilot-account\", \"base_url\":"
+	    " \"https://api.business.githubcopilot.com\"},\n"
+	    " {\"name\": \"o\", \"type\": \"openai\", \"api_key\": \"k\"}],\n"
+	    " \"models\": {\"a\": \"cp\", \"b\": \"cp2\", \"c\": \"o\"}}"), 0);
+	ck_assert_str_eq(c->providers[0].host, "api.githubcopilot.com");
+	ck_assert_int_eq(c->providers[0].base_url_default, 1);
+	ck_assert_str_eq(c->providers[1].host,
+	    "api.business.githubcopilot.com");
+	ck_assert_int_eq(c->providers[1].base_url_default, 0);
+	ck_assert_int_eq(c->providers[2].base_url_default, 1);
+	px_config_free(c);
+
+	c = cfg_new();
+	clear_env();
+	setenv("OPENAI_API_KEY", "k", 1);
+	setenv("ANTHROPIC_API_KEY", "k", 1);
+	setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9", 1);
+	ck_assert_int_eq(px_config_from_env(c, err, sizeof err), 2);
+	ck_assert_int_eq(c->providers[0].base_url_default, 1);
+	ck_assert_int_eq(c->providers[1].base_url_default, 0);
+	clear_env();
+	px_config_free(c);
+}
+END_TEST
+
 START_TEST(t_redact)
 {
 	char buf[128];
@@ -2392,6 +2426,7 @@ main(void)
 	tcase_add_test(tc, t_env_all_errors);
 	LOOP(t_listen_normalize, lncases);
 	tcase_add_test(tc, t_listen_config);
+	tcase_add_test(tc, t_base_url_default);
 	LOOP(t_redact, redcases);
 	tcase_add_test(tc, t_print_gateway);
 	tcase_add_test(tc, t_diff);
