@@ -104,93 +104,6 @@ name_prefix(struct http_str n, const char *pre)
 	return 1;
 }
 
-/* "2026-12-04T13:39:30Z" (or with fraction/offset) -> unix seconds, -1 */
-static long long
-rfc3339_secs(struct http_str v)
-{
-	char b[64];
-	struct tm tm;
-	int y, mo, d, h, mi, s, oh = 0, om = 0, n = 0;
-	const char *p;
-	long long t;
-
-	if (v.n >= sizeof b)
-		return -1;
-	memcpy(b, v.p, v.n);
-	b[v.n] = 0;
-	if (sscanf(b, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s,
-	    &n) != 6)
-		return -1;
-	p = b + n;
-	if (*p == '.')
-		while (*++p >= '0' && *p <= '9')
-			;
-	if (*p == '+' || *p == '-') {
-		if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
-			return -1;
-		if (*p == '-') {
-			oh = -oh;
-			om = -om;
-		}
-	} else if (*p != 'Z' && *p != 'z') {
-		return -1;
-	}
-	memset(&tm, 0, sizeof tm);
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = s;
-	t = (long long)timegm(&tm);
-	return t - (long long)oh * 3600 - (long long)om * 60;
-}
-
-/* OpenAI duration "1s", "6m0s", "20ms", "1h2m3.5s" -> ms, -1 */
-static long long
-duration_ms(struct http_str v)
-{
-	long long total = 0;
-	size_t i = 0;
-	int any = 0;
-
-	while (i < v.n) {
-		double num = 0, frac = 0.1;
-		int digits = 0;
-		while (i < v.n && v.p[i] >= '0' && v.p[i] <= '9') {
-			num = num * 10 + (v.p[i++] - '0');
-			digits++;
-		}
-		if (i < v.n && v.p[i] == '.') {
-			i++;
-			while (i < v.n && v.p[i] >= '0' && v.p[i] <= '9') {
-				num += (v.p[i++] - '0') * frac;
-				frac /= 10;
-				digits++;
-			}
-		}
-		if (!digits || i >= v.n)
-			return -1;
-		if (v.p[i] == 'h') {
-			total += (long long)(num * 3600000);
-			i++;
-		} else if (v.p[i] == 'm' && i + 1 < v.n && v.p[i + 1] == 's') {
-			total += (long long)num;
-			i += 2;
-		} else if (v.p[i] == 'm') {
-			total += (long long)(num * 60000);
-			i++;
-		} else if (v.p[i] == 's') {
-			total += (long long)(num * 1000);
-			i++;
-		} else {
-			return -1;
-		}
-		any = 1;
-	}
-	return any ? total : -1;
-}
-
 static void
 jw_header(struct jw *w, const char *name, size_t nn, const char *val,
     size_t vn)
@@ -239,10 +152,11 @@ fwd_headers(struct conn *c, const struct http_resp *r)
 			if (from_ant && c->cfmt != PX_FMT_ANTHROPIC &&
 			    c->cfmt != PX_FMT_GEMINI) {
 				if (rl_map[j].reset) {
-					long long t = rfc3339_secs(v);
-					long long d = t - wall_ms() / 1000;
-					if (t < 0)
+					int64_t t;
+					long long d;
+					if (px_parse_rfc3339(v.p, v.n, &t) < 0)
 						break;
+					d = (long long)(t / 1000 - wall_ms() / 1000);
 					vn = (size_t)snprintf(val, sizeof val,
 					    "%llds", d < 0 ? 0 : d);
 				} else if (v.n < sizeof val) {
@@ -256,15 +170,12 @@ fwd_headers(struct conn *c, const struct http_resp *r)
 			}
 			if (from_oai && c->cfmt == PX_FMT_ANTHROPIC) {
 				if (rl_map[j].reset) {
-					long long ms = duration_ms(v);
-					time_t t;
-					struct tm tm;
-					if (ms < 0)
+					int64_t ms;
+					if (px_parse_duration(v.p, v.n, &ms) < 0)
 						break;
-					t = (time_t)((wall_ms() + ms + 999) / 1000);
-					gmtime_r(&t, &tm);
-					vn = strftime(val, sizeof val,
-					    "%Y-%m-%dT%H:%M:%SZ", &tm);
+					px_fmt_rfc3339((wall_ms() + ms + 999) /
+					    1000 * 1000, val, sizeof val);
+					vn = strlen(val);
 				} else if (v.n < sizeof val) {
 					memcpy(val, v.p, v.n);
 					vn = v.n;
