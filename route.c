@@ -39,6 +39,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
 #include "route.h"
 
 #if PX_MAX_CREDS > 64
@@ -1629,33 +1630,7 @@ px_gw_counts(const struct px_gw *gw, size_t *records, size_t *creds,
 
 /* ------------------------------------------ model routing, provider addressing */
 
-/* '*' matches any run of bytes (also empty); everything else literally.
- * Greedy with one backtrack point: linear in practice, no recursion. */
-static int
-glob_match(const char *p, const char *s, size_t n)
-{
-	const char *star = NULL;
-	size_t i = 0, mark = 0;
-
-	while (i < n) {
-		if (*p == '*') {
-			star = ++p;
-			mark = i;
-		} else if (*p != 0 && *p == s[i]) {
-			p++;
-			i++;
-		} else if (star != NULL) {
-			p = star;
-			i = ++mark;
-		} else
-			return 0;
-	}
-	while (*p == '*')
-		p++;
-	return *p == 0;
-}
-
-/* see config.h */
+/* see route.h */
 const struct px_route *
 px_route_find(const struct px_config *c, const char *model, size_t n)
 {
@@ -1673,13 +1648,13 @@ px_route_find(const struct px_config *c, const char *model, size_t n)
 	for (i = 0; i < c->nroutes; i++) {
 		r = &c->routes[i];
 		if (strchr(r->pattern, '*') != NULL &&
-		    glob_match(r->pattern, model, n))
+		    auth_glob(r->pattern, model, n))
 			return r;
 	}
 	return NULL;
 }
 
-/* see config.h */
+/* see route.h */
 const char *
 px_target_model(const struct px_target *t, const char *model, size_t n,
     char *buf, size_t cap)
@@ -1698,20 +1673,20 @@ px_target_model(const struct px_target *t, const char *model, size_t n,
 	return buf;
 }
 
-/* see config.h */
+/* see route.h */
 enum px_fmt
 px_provider_fmt(const struct px_provider *p, const char *model)
 {
 	int i;
 
 	for (i = 0; i < p->napi_models; i++)
-		if (glob_match(p->api_models[i], model, strlen(model)))
+		if (auth_glob(p->api_models[i], model, strlen(model)))
 			return p->fmt == PX_FMT_CHAT ? PX_FMT_RESPONSES :
 			    PX_FMT_CHAT;
 	return p->fmt;
 }
 
-/* see config.h */
+/* see route.h */
 const char *
 px_provider_deployment(const struct px_provider *p, const char *model)
 {
@@ -1752,7 +1727,7 @@ path_put(char *buf, size_t cap, size_t *len, const char *s, int enc)
 	return 0;
 }
 
-/* see config.h */
+/* see route.h */
 int
 px_provider_path(const struct px_provider *p, enum px_fmt f,
     const char *model, int stream, char *buf, size_t cap)
@@ -1788,7 +1763,7 @@ px_provider_path(const struct px_provider *p, enum px_fmt f,
 	return rc < 0 ? -1 : (int)len;
 }
 
-/* see config.h */
+/* see route.h */
 const char *
 px_provider_auth(const struct px_provider *p, const char **prefix)
 {
