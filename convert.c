@@ -1155,6 +1155,29 @@ px_jget(const struct json *o, const char *k)
 
 /* see convert_int.h */
 void
+px_jpick(const struct json *o, const struct px_jkey *keys, int n,
+    const struct json **out)
+{
+	const struct json *m;
+	int i, left = n;
+
+	for (i = 0; i < n; i++)
+		out[i] = NULL;
+	if (o == NULL || o->type != JSON_OBJECT)
+		return;
+	for (m = o->child; m != NULL && left > 0; m = m->next)
+		for (i = 0; i < n; i++)
+			if (m->keylen == keys[i].n && out[i] == NULL &&
+			    (m->keylen == 0 || (m->key[0] == keys[i].k[0] &&
+			    memcmp(m->key, keys[i].k, m->keylen) == 0))) {
+				out[i] = m;
+				left--;
+				break;
+			}
+}
+
+/* see convert_int.h */
+void
 px_jw_str(struct jw *w, struct px_str s)
 {
 	jw_str(w, s.p ? s.p : "", s.p ? s.n : 0);

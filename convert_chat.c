@@ -1691,8 +1691,15 @@ static int
 chat_sdec_feed(struct px_stream *s, void *st, const struct sse_event *ev,
                const struct json *root)
 {
+	static const struct px_jkey rkeys[] = { PX_JKEY("error"),
+	    PX_JKEY("choices"), PX_JKEY("usage") };
+	static const struct px_jkey ckeys[] = { PX_JKEY("delta"),
+	    PX_JKEY("finish_reason") };
+	static const struct px_jkey dkeys[] = { PX_JKEY("reasoning_content"),
+	    PX_JKEY("reasoning"), PX_JKEY("reasoning_details"),
+	    PX_JKEY("content"), PX_JKEY("refusal"), PX_JKEY("tool_calls") };
 	struct cdec *d = st;
-	const struct json *ch = NULL, *c, *delta, *er;
+	const struct json *ch = NULL, *c, *er, *rm[3], *cm[2], *dm[6];
 	struct ir_event e;
 	struct px_str t, z = { NULL, 0 };
 	long long idx;
@@ -1702,7 +1709,9 @@ chat_sdec_feed(struct px_stream *s, void *st, const struct sse_event *ev,
 			cdec_finish(s, d);
 		return 0;
 	}
-	er = json_get(root, "error");
+	/* the keys of every chunk, each object walked once */
+	px_jpick(root, rkeys, 3, rm);
+	er = rm[0];
 	if ((er && er->type != JSON_NULL) ||
 	    (ev->event_len && json_eq(ev->event, ev->event_len, "error"))) {
 		/* any JSON with an error key is fatal (WIRE.md §1, Part 2 §1) */
@@ -1722,7 +1731,7 @@ chat_sdec_feed(struct px_stream *s, void *st, const struct sse_event *ev,
 		e.model = px_jget(root, "model");
 		px_emit(s, &e);
 	}
-	c = json_get(root, "choices");
+	c = rm[1];
 	if (c && c->type == JSON_ARRAY) {
 		for (ch = c->child; ch; ch = ch->next) {
 			/* only choice 0 is carried (n > 1 is rejected for the
@@ -1732,17 +1741,18 @@ chat_sdec_feed(struct px_stream *s, void *st, const struct sse_event *ev,
 		}
 	}
 	if (ch) {
-		delta = json_get(ch, "delta");
-		t = px_jget(delta, "reasoning_content");
+		px_jpick(ch, ckeys, 2, cm);
+		px_jpick(cm[0], dkeys, 6, dm);
+		t = px_str_json(dm[0]);
 		if (!t.n)
-			t = px_jget(delta, "reasoning");   /* OpenRouter (§6.20) */
+			t = px_str_json(dm[1]);   /* OpenRouter (§6.20) */
 		if (t.n) {
 			cdec_open(s, d, CB_THINK);
 			cdec_delta(s, t, z);
 		}
 		/* OpenRouter passes the Anthropic signature in reasoning_details */
 		{
-			const struct json *rd = json_get(delta, "reasoning_details"), *r;
+			const struct json *rd = dm[2], *r;
 			if (rd && rd->type == JSON_ARRAY)
 				for (r = rd->child; r; r = r->next) {
 					t = px_jget(r, "signature");
@@ -1750,21 +1760,21 @@ chat_sdec_feed(struct px_stream *s, void *st, const struct sse_event *ev,
 						cdec_delta(s, z, t);
 				}
 		}
-		t = px_jget(delta, "content");
+		t = px_str_json(dm[3]);
 		if (t.n) {              /* never open an empty text block (§6.10) */
 			cdec_open(s, d, CB_TEXT);
 			cdec_delta(s, t, z);
 		}
-		t = px_jget(delta, "refusal");
+		t = px_str_json(dm[4]);
 		if (t.n) {
 			cdec_open(s, d, CB_TEXT);
 			cdec_delta(s, t, z);
 			d->stop = IR_STOP_CONTENT_FILTER;
 		}
-		c = json_get(delta, "tool_calls");
+		c = dm[5];
 		if (c && c->type == JSON_ARRAY && cdec_tools(s, d, c) != 0)
 			return -1;
-		t = px_jget(ch, "finish_reason");
+		t = px_str_json(cm[1]);
 		if (t.n) {              /* "" is not a finish (WIRE.md §6.29) */
 			d->finish_seen = 1;
 			if (d->stop != IR_STOP_CONTENT_FILTER)
@@ -1772,7 +1782,7 @@ chat_sdec_feed(struct px_stream *s, void *st, const struct sse_event *ev,
 		}
 	}
 	/* usage replaces (cumulative); it never ends the stream (§6.22) */
-	decode_usage(json_get(root, "usage"), &d->usage);
+	decode_usage(rm[2], &d->usage);
 	return 0;
 }
 

@@ -148,6 +148,19 @@ void px_jw_str(struct jw *w, struct px_str s);      /* string, "" if unset */
 void px_jw_doc(struct jw *w);     /* next top-level document in a writer */
 
 /*
+ * Several members of one object in a single walk, for a decoder that reads
+ * a handful of keys of every stream event: out[i] = the first member named
+ * keys[i] (as json_get would find it), or NULL. n <= 16.
+ */
+struct px_jkey {
+	const char *k;
+	size_t n;
+};
+#define PX_JKEY(lit) { lit, sizeof lit - 1 }
+void px_jpick(const struct json *o, const struct px_jkey *keys, int n,
+              const struct json **out);
+
+/*
  * Stream encoders' per-event path. A chunk's constant parts (ids, model,
  * created, the nesting down to the delta) are built once per stream into
  * s->a; each event then copies them and escapes only its own text, between
