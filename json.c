@@ -958,7 +958,10 @@ parse_literal(struct jp *j, const char *lit, size_t len, enum json_type t)
 	size_t i;
 
 	if ((size_t)(j->end - j->p) >= len) {
-		if (memcmp(j->p, lit, len) != 0)
+		uint32_t a, b;          /* the first four bytes in one compare */
+		memcpy(&a, j->p, 4);
+		memcpy(&b, lit, 4);
+		if (a != b || (len > 4 && j->p[4] != lit[4]))
 			return jfail(j, JSON_ERR_SYNTAX, j->p, "invalid literal");
 	} else {
 		for (i = 0; i < len; i++) {
@@ -1272,6 +1275,10 @@ json_int(const struct json *v, long long *out)
 
 	if (v == NULL || v->type != JSON_NUMBER || v->s == NULL || v->n == 0)
 		return 0;
+	if (v->n == 1) {                /* a single digit: an index, mostly */
+		*out = v->s[0] - '0';
+		return 1;
+	}
 	/*
 	 * Exact: value = digits * 10^(e - fl). After dropping trailing zeros
 	 * the value is integral iff the exponent is >= 0, so 10, 1.0e1 and
