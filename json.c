@@ -817,8 +817,11 @@ lone:
  * than the space left) it is validated and measured first, then decoded
  * into an exactly sized allocation.
  */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
 static int
-parse_str(struct jp *j, const char **s, size_t *n)
+parse_str_any(struct jp *j, const char **s, size_t *n)
 {
 	struct px_arena_blk *b;
 	const char *q, *close;
@@ -828,31 +831,6 @@ parse_str(struct jp *j, const char **s, size_t *n)
 
 	q = j->p + 1;
 	b = j->a->head;
-#ifdef JSON_SSE2
-	/*
-	 * Short and plain, the common case (keys, ids, most deltas): the
-	 * closing quote within sixteen bytes with nothing before it that
-	 * needs a look. One load, one store, no call.
-	 */
-	if (b != NULL && b->size - b->used >= 16 && j->end - q >= 16) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
-		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
-		    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-		    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-		    _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
-		len = m != 0 ? (size_t)__builtin_ctz(m) : 16;
-		if (len < 16 && q[len] == '"') {
-			out = (char *)blk_data(b) + b->used;
-			UNPOISON(out, 16);
-			_mm_storeu_si128((__m128i *)(void *)out, v);
-			out[len] = 0;
-			b->used += len + 1;
-			POISON(out + len + 1, 16 - len - 1);
-			close = q + len;
-			goto done;
-		}
-	}
-#endif
 	if (b != NULL && b->size - b->used > 1) {
 		win = b->size - b->used;
 		if (win > (size_t)(j->end - q) + 1)
@@ -886,6 +864,45 @@ done:
 	*n = len;
 	j->p = close + 1;
 	return 0;
+}
+
+/*
+ * parse_str_any() for any string; this inline front takes the short plain
+ * ones (keys, ids, most deltas) without the call: the closing quote within
+ * sixteen bytes with nothing before it that needs a look, copied with one
+ * SSE2 load and store.
+ */
+static inline int
+parse_str(struct jp *j, const char **s, size_t *n)
+{
+#ifdef JSON_SSE2
+	struct px_arena_blk *b = j->a->head;
+	const char *q = j->p + 1;
+	char *out;
+	size_t len;
+
+	if (b != NULL && b->size - b->used >= 16 && j->end - q >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+		    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+		    _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
+		len = m != 0 ? (size_t)__builtin_ctz(m) : 16;
+		if (len < 16 && q[len] == '"') {
+			out = (char *)blk_data(b) + b->used;
+			UNPOISON(out, 16);
+			_mm_storeu_si128((__m128i *)(void *)out, v);
+			out[len] = 0;
+			b->used += len + 1;
+			POISON(out + len + 1, 16 - len - 1);
+			*s = out;
+			*n = len;
+			j->p = q + len + 1;
+			return 0;
+		}
+	}
+#endif
+	return parse_str_any(j, s, n);
 }
 
 static inline struct json *
