@@ -761,6 +761,40 @@ send_405(struct conn *c, const char *allow)
 	    30, extra);
 }
 
+/* see proxy_int.h */
+void
+send_deleted(struct conn *c, struct px_str id, const char *object)
+{
+	char buf[512];
+	struct jw w;
+
+	jw_init_fixed(&w, buf, sizeof buf);
+	jw_obj(&w);
+	jw_kstr(&w, "id", id.p, id.n);
+	jw_kcstr(&w, "object", object);
+	jw_kbool(&w, "deleted", 1);
+	jw_obj_end(&w);
+	send_body(c, 200, "application/json", w.buf, w.len, NULL);
+}
+
+/* see proxy_int.h */
+size_t
+key_scope(const struct conn *c, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	out[0] = 0;
+	if (!c->key)
+		return 0;
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = hex[c->key->sha256[i] >> 4];
+		out[2 * i + 1] = hex[c->key->sha256[i] & 15];
+	}
+	out[64] = 0;
+	return 64;
+}
+
 /* ------------------------------------------------------------ request cycle */
 
 static void
@@ -1163,7 +1197,6 @@ mf_start(struct mcache *m, const struct px_provider *p)
 	struct up_target t;
 	struct up_timeouts to;
 	struct jw head;
-	const char *hname, *prefix;
 	int i;
 
 	if (f == NULL)
@@ -1174,26 +1207,11 @@ mf_start(struct mcache *m, const struct px_provider *p)
 	f->p = p;
 	m->f = f;
 	jw_init(&head, &f->arena, 1u << 16);
-	jw_puts(&head, "GET ");
-	jw_puts(&head, p->base_path);
-	jw_puts(&head, px_models_path(p->kind));
-	jw_puts(&head, " HTTP/1.1\r\nHost: ");
-	jw_puts(&head, p->host);
-	if ((p->tls && strcmp(p->port, "443") != 0) ||
-	    (!p->tls && strcmp(p->port, "80") != 0)) {
-		jw_puts(&head, ":");
-		jw_puts(&head, p->port);
-	}
-	jw_puts(&head, "\r\nUser-Agent: llmproxy/" LLMPROXY_VERSION
+	head_start(&head, "GET", p->host, p->port, p->tls, p->base_path,
+	    px_models_path(p->kind));
+	jw_puts(&head, "User-Agent: llmproxy/" LLMPROXY_VERSION
 	    " (model list)\r\nAccept: application/json\r\n");
-	hname = px_provider_auth(p, &prefix);
-	if (p->api_key && p->api_key[0] && hname) {
-		jw_puts(&head, hname);
-		jw_puts(&head, ": ");
-		jw_puts(&head, prefix);
-		jw_puts(&head, p->api_key);
-		jw_puts(&head, "\r\n");
-	}
+	head_auth(&head, p, p->api_key);
 	if (p->kind == PX_PT_ANTHROPIC) {
 		jw_puts(&head, "anthropic-version: ");
 		jw_puts(&head, p->anthropic_version);

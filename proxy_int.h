@@ -245,6 +245,18 @@ void send_error(struct conn *c, int status, const char *msg);
 void send_error_extra(struct conn *c, int status, const char *msg,
                       const char *extra);
 void send_405(struct conn *c, const char *allow);
+/* An upstream request head: "METHOD base_path+path HTTP/1.1" and Host
+ * (with the port when it is not the scheme's), then the credential line
+ * of provider p for secret (nothing when secret is NULL or ""). */
+void head_start(struct jw *h, const char *method, const char *host,
+                const char *port, int tls, const char *base_path,
+                const char *path);
+void head_auth(struct jw *h, const struct px_provider *p, const char *secret);
+/* 200 {"id":..,"object":object,"deleted":true}: a stored object deleted. */
+void send_deleted(struct conn *c, struct px_str id, const char *object);
+/* The client key's digest in hex, what stored state is scoped by ("" and
+ * 0 without a key). */
+size_t key_scope(const struct conn *c, char out[65]);
 void send_busy(struct conn *c);
 void set_errmsg(struct conn *c, const char *msg);
 void finish_request(struct conn *c);

@@ -46,7 +46,7 @@ cx_lookup(struct conn *c, const char **p, size_t *n)
 	const struct px_config *rc = c->cref->cfg;
 	struct px_cache_keyin in;
 	char scope[65];
-	int stream = 0, i;
+	int stream = 0;
 
 	c->cache_state = CX_NONE;
 	px_cache_rec_free(&c->cache_rec);
@@ -64,16 +64,9 @@ cx_lookup(struct conn *c, const char **p, size_t *n)
 	in.body_n = c->ubody_out_n;
 	if (listed(rc->cache_shared, rc->ncache_shared, c->route->pattern)) {
 		in.scope = "shared";
-	} else if (c->key) {
-		static const char hex[] = "0123456789abcdef";
-		for (i = 0; i < 32; i++) {
-			scope[2 * i] = hex[c->key->sha256[i] >> 4];
-			scope[2 * i + 1] = hex[c->key->sha256[i] & 15];
-		}
-		scope[64] = 0;
-		in.scope = scope;
 	} else {
-		in.scope = "";
+		key_scope(c, scope);
+		in.scope = scope;
 	}
 	px_cache_key(&in, c->cache_key);
 	c->cache_state = CX_MISS;

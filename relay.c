@@ -210,6 +210,50 @@ op_kind(const struct conn *c)
 	}
 }
 
+/* see proxy_int.h */
+void
+head_start(struct jw *h, const char *method, const char *host,
+    const char *port, int tls, const char *base_path, const char *path)
+{
+	jw_puts(h, method);
+	jw_puts(h, " ");
+	jw_puts(h, base_path);
+	jw_puts(h, path);
+	jw_puts(h, " HTTP/1.1\r\nHost: ");
+	jw_puts(h, host);
+	if (strcmp(port, tls ? "443" : "80") != 0) {
+		jw_puts(h, ":");
+		jw_puts(h, port);
+	}
+	jw_puts(h, "\r\n");
+}
+
+/* see proxy_int.h */
+void
+head_auth(struct jw *h, const struct px_provider *p, const char *secret)
+{
+	const char *prefix, *name = px_provider_auth(p, &prefix);
+
+	if (secret == NULL || secret[0] == 0 || name == NULL)
+		return;
+	jw_puts(h, name);
+	jw_puts(h, ": ");
+	jw_puts(h, prefix);
+	jw_puts(h, secret);
+	jw_puts(h, "\r\n");
+}
+
+/* An answer's retry hints (Retry-After, the rate-limit headers) into o. */
+static void
+outcome_headers(struct px_outcome *o, const struct http_resp *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nhdrs; i++)
+		px_outcome_header(o, r->hdrs[i].name.p, r->hdrs[i].name.n,
+		    r->hdrs[i].value.p, r->hdrs[i].value.n);
+}
+
 /* The end of an upstream request head: the provider's own "headers",
  * Content-Length and the blank line. */
 static void
@@ -237,7 +281,6 @@ build_upstream(struct conn *c, const char *body, size_t n)
 	char path[1024];
 	struct px_str um = { c->up_model, strlen(c->up_model) };
 	int stream = c->req.stream, k;
-	const char *hname, *prefix, *secret;
 	enum px_acct_kind ak;
 	struct jw h;
 
@@ -255,30 +298,14 @@ build_upstream(struct conn *c, const char *body, size_t n)
 	if (k < 0)
 		return -1;
 	jw_init(&h, &c->arena, 64 * 1024);
-	jw_puts(&h, "POST ");
-	jw_puts(&h, p->base_path);
-	jw_puts(&h, path);
-	jw_puts(&h, " HTTP/1.1\r\nHost: ");
-	jw_puts(&h, p->host);
-	if ((p->tls && strcmp(p->port, "443") != 0) ||
-	    (!p->tls && strcmp(p->port, "80") != 0)) {
-		jw_puts(&h, ":");
-		jw_puts(&h, p->port);
-	}
-	jw_puts(&h, "\r\nUser-Agent: llmproxy/" LLMPROXY_VERSION
+	head_start(&h, "POST", p->host, p->port, p->tls, p->base_path, path);
+	jw_puts(&h, "User-Agent: llmproxy/" LLMPROXY_VERSION
 	    "\r\nContent-Type: application/json\r\n");
 	jw_puts(&h, stream ? "Accept: text/event-stream\r\n" :
 	    "Accept: application/json\r\n");
-	hname = px_provider_auth(p, &prefix);
-	secret = c->cred == NULL ? NULL : c->cred->src == PX_CRED_EXCHANGE ?
-	    acct_token(c) : c->cred->secret;
-	if (secret && secret[0] && hname) {
-		jw_puts(&h, hname);
-		jw_puts(&h, ": ");
-		jw_puts(&h, prefix);
-		jw_puts(&h, secret);
-		jw_puts(&h, "\r\n");
-	}
+	head_auth(&h, p, c->cred == NULL ? NULL :
+	    c->cred->src == PX_CRED_EXCHANGE ? acct_token(c) :
+	    c->cred->secret);
 	if (c->ufmt == PX_FMT_ANTHROPIC) {
 		jw_puts(&h, "anthropic-version: ");
 		jw_puts(&h, c->aversion ? c->aversion : p->anthropic_version);
@@ -603,17 +630,8 @@ acct_build(struct conn *c, enum px_acct_kind k, const char *body, size_t n)
 	    q.op == PX_OP_GENERATE;
 	acct_where(c, a);
 	jw_init(&h, &c->arena, 64 * 1024);
-	jw_puts(&h, "POST ");
-	jw_puts(&h, c->where.base_path);
-	jw_puts(&h, path);
-	jw_puts(&h, " HTTP/1.1\r\nHost: ");
-	jw_puts(&h, c->where.host);
-	if ((c->where.tls && strcmp(c->where.port, "443") != 0) ||
-	    (!c->where.tls && strcmp(c->where.port, "80") != 0)) {
-		jw_puts(&h, ":");
-		jw_puts(&h, c->where.port);
-	}
-	jw_puts(&h, "\r\n");
+	head_start(&h, "POST", c->where.host, c->where.port, c->where.tls,
+	    c->where.base_path, path);
 	px_acct_head(&q, acct_skip, (void *)p, &h);
 	head_end(&h, p, on);
 	if (h.err)
@@ -1671,7 +1689,6 @@ up_on_head(void *ud, const struct http_resp *r)
 	struct conn *c = ud;
 	const struct http_hdr *ra, *ct;
 	struct px_outcome o;
-	size_t i;
 
 	c->ustatus = r->status;
 	if (!c->t_first_us)
@@ -1689,9 +1706,7 @@ up_on_head(void *ud, const struct http_resp *r)
 	/* what the gateway makes of it (headers are valid only now) */
 	px_outcome_init(&o, r->status / 100 == 2 ? PX_OUT_OK : PX_OUT_HTTP,
 	    r->status);
-	for (i = 0; i < r->nhdrs; i++)
-		px_outcome_header(&o, r->hdrs[i].name.p, r->hdrs[i].name.n,
-		    r->hdrs[i].value.p, r->hdrs[i].value.n);
+	outcome_headers(&o, r);
 	if (r->status / 100 != 2) {
 		char lf[400];
 		if ((r->status == 401 || r->status == 403) && c->cred &&
@@ -2623,12 +2638,10 @@ hc_report(struct hcheck *h, enum px_out_class cls, int status,
     const struct http_resp *r)
 {
 	struct px_outcome o;
-	size_t i;
 
 	px_outcome_init(&o, cls, status);
-	for (i = 0; r != NULL && i < r->nhdrs; i++)
-		px_outcome_header(&o, r->hdrs[i].name.p, r->hdrs[i].name.n,
-		    r->hdrs[i].value.p, r->hdrs[i].value.n);
+	if (r != NULL)
+		outcome_headers(&o, r);
 	px_gw_report(gw, &h->plan, &h->att, &o, wall_ms());
 	DBG("health check of %s: %s %d", h->att.p->name,
 	    px_out_class_name(cls), status);
@@ -2692,7 +2705,6 @@ hc_start(struct hcheck *h)
 	struct up_timeouts to;
 	struct jw body, head;
 	char path[1024];
-	const char *hname, *prefix;
 
 	memset(&req, 0, sizeof req);
 	memset(&msg, 0, sizeof msg);
@@ -2722,27 +2734,12 @@ hc_start(struct hcheck *h)
 		hc_free(h);
 		return;
 	}
-	jw_puts(&head, "POST ");
-	jw_puts(&head, p->base_path);
-	jw_puts(&head, path);
-	jw_puts(&head, " HTTP/1.1\r\nHost: ");
-	jw_puts(&head, p->host);
-	if ((p->tls && strcmp(p->port, "443") != 0) ||
-	    (!p->tls && strcmp(p->port, "80") != 0)) {
-		jw_puts(&head, ":");
-		jw_puts(&head, p->port);
-	}
-	jw_puts(&head, "\r\nUser-Agent: llmproxy/" LLMPROXY_VERSION
+	head_start(&head, "POST", p->host, p->port, p->tls, p->base_path,
+	    path);
+	jw_puts(&head, "User-Agent: llmproxy/" LLMPROXY_VERSION
 	    " (health check)\r\nContent-Type: application/json\r\n"
 	    "Accept: application/json\r\n");
-	hname = px_provider_auth(p, &prefix);
-	if (h->att.k && h->att.k->secret && h->att.k->secret[0] && hname) {
-		jw_puts(&head, hname);
-		jw_puts(&head, ": ");
-		jw_puts(&head, prefix);
-		jw_puts(&head, h->att.k->secret);
-		jw_puts(&head, "\r\n");
-	}
+	head_auth(&head, p, h->att.k ? h->att.k->secret : NULL);
 	if (h->att.fmt == PX_FMT_ANTHROPIC) {
 		jw_puts(&head, "anthropic-version: ");
 		jw_puts(&head, p->anthropic_version);

@@ -32,19 +32,10 @@ static long long ses_sweep_at;
 static struct px_str
 scope_of(const struct conn *c, char buf[65])
 {
-	static const char hex[] = "0123456789abcdef";
-	struct px_str s = { "", 0 };
-	size_t i;
+	struct px_str s;
 
-	if (!c->key)
-		return s;
-	for (i = 0; i < 32; i++) {
-		buf[2 * i] = hex[c->key->sha256[i] >> 4];
-		buf[2 * i + 1] = hex[c->key->sha256[i] & 15];
-	}
-	buf[64] = 0;
+	s.n = key_scope(c, buf);
 	s.p = buf;
-	s.n = 64;
 	return s;
 }
 
@@ -229,9 +220,8 @@ sx_stream_end(struct conn *c, int complete)
 void
 sx_local(struct conn *c, const struct http_req *r, struct px_str id)
 {
-	char sb[65], buf[512];
+	char sb[65];
 	struct px_str sc = scope_of(c, sb);
-	struct jw w;
 
 	if (!http_str_eq(r->method, "DELETE")) {
 		send_405(c, "DELETE");
@@ -244,13 +234,7 @@ sx_local(struct conn *c, const struct http_req *r, struct px_str id)
 		send_error(c, 404, msg);
 		return;
 	}
-	jw_init_fixed(&w, buf, sizeof buf);
-	jw_obj(&w);
-	jw_kstr(&w, "id", id.p, id.n);
-	jw_kcstr(&w, "object", "session.deleted");
-	jw_kbool(&w, "deleted", 1);
-	jw_obj_end(&w);
-	send_body(c, 200, "application/json", w.buf, w.len, NULL);
+	send_deleted(c, id, "session.deleted");
 }
 
 /* see proxy_int.h */

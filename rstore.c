@@ -241,21 +241,13 @@ rs_local(struct conn *c, const struct http_req *r, struct px_str id)
 
 	c->cfmt = PX_FMT_RESPONSES;
 	if (http_str_eq(r->method, "DELETE")) {
-		char buf[512];
-		struct jw w;
 		if (!rstore || !px_store_del(rstore, id.p, id.n, now)) {
 			rstore_log_error();
 			rs_not_found(c, id, "Response", NULL, NULL);
 			return;
 		}
 		rstore_log_error();
-		jw_init_fixed(&w, buf, sizeof buf);
-		jw_obj(&w);
-		jw_kstr(&w, "id", id.p, id.n);
-		jw_kcstr(&w, "object", "response.deleted");
-		jw_kbool(&w, "deleted", 1);
-		jw_obj_end(&w);
-		send_body(c, 200, "application/json", w.buf, w.len, NULL);
+		send_deleted(c, id, "response.deleted");
 		return;
 	}
 	if (!http_str_eq(r->method, "GET") && !c->is_head) {
